@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages hostlocator needs to build, test and run.
+# Idempotent: installs only what is missing. Run as root (or with sudo).
+set -euo pipefail
+
+packages=(
+  # toolchain
+  build-essential cmake ninja-build pkg-config git clang libclang-rt-14-dev
+  # libraries
+  libcurl4-openssl-dev libzmq3-dev cppzmq-dev librocksdb-dev libmaxminddb-dev
+  libc-ares-dev libidn2-dev libpsl-dev libprotobuf-dev protobuf-compiler
+  libtomlplusplus-dev libcli11-dev libspdlog-dev nlohmann-json3-dev
+  libcpp-httplib-dev libssl-dev libgtest-dev libgmock-dev libbenchmark-dev
+  # sandbox internet, geodata fetch, test tooling
+  knot knot-dnsutils nginx-light libnginx-mod-http-echo openssl
+  python3 curl ca-certificates mmdb-bin iproute2 procps
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
+    missing+=("$p")
+done
+# npm fetches the geolocation data. Machines that ship Node.js from another
+# repository already have npm inside the nodejs package; Debian's own npm
+# package conflicts with that, so only install it when npm is absent.
+command -v npm >/dev/null 2>&1 || missing+=(npm)
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+echo "install-deps: installing ${missing[*]}"
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# The Debian nginx package may start a default server; hostlocator never
+# uses it (the sandbox runs its own instances), so leave it alone.
