@@ -1,0 +1,61 @@
+// `hostlocator lookup URL`: one URL through the probing engine, no
+// coordinator, the whole observation printed as JSON.
+#include <cstdio>
+
+#include "cli/commands.h"
+#include "cli/setup.h"
+#include "common/net/url.h"
+#include "common/record_json.h"
+
+namespace hl::cli {
+namespace {
+
+struct LookupOptions {
+  std::string url;
+  std::string config;
+};
+
+int Lookup(const LookupOptions& options) {
+  auto normalized = net::NormalizeUrl(options.url);
+  if (!normalized.ok()) {
+    PrintError("rejected (" +
+               std::string(net::UrlRejectionReason(normalized.error().reason)) +
+               "): " + normalized.error().detail);
+    return kExitUsage;
+  }
+  auto config = LoadConfiguration(options.config);
+  if (!config.ok()) {
+    PrintError(config.status().message());
+    return kExitUsage;
+  }
+  auto geo = OpenGeolocation(*config);
+  if (!geo.ok()) {
+    PrintError(geo.status().message());
+    return kExitUsage;
+  }
+  auto prober = MakeProberFactory(*config, *geo, "lookup")();
+  if (!prober.ok()) {
+    PrintError(prober.status().message());
+    return kExitFailure;
+  }
+  const auto observation = (*prober)->Probe(normalized->url);
+  std::printf("%s\n", ObservationToJson(observation).dump(2).c_str());
+  return kExitOk;
+}
+
+}  // namespace
+
+void AddLookupCommand(CLI::App& app, int* exit_code) {
+  auto options = std::make_shared<LookupOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "lookup",
+      "Locate one URL now, without a coordinator, and print the whole "
+      "observation as JSON.");
+  cmd->add_option("url", options->url, "the URL to locate")->required();
+  cmd->add_option("-c,--config", options->config,
+                  "configuration file (default: $HOSTLOCATOR_CONFIG, else "
+                  "built-in defaults)");
+  cmd->callback([options, exit_code] { *exit_code = Lookup(*options); });
+}
+
+}  // namespace hl::cli

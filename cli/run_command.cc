@@ -1,0 +1,380 @@
+// `hostlocator run`: the embedded default. Coordinator and workers in one
+// process over inproc://, RocksDB in a local data folder.
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <thread>
+#include <vector>
+
+#include "cli/commands.h"
+#include "cli/input.h"
+#include "cli/setup.h"
+#include "common/clock.h"
+#include "common/net/url.h"
+#include "coordinator/broker.h"
+#include "coordinator/reports.h"
+#include "coordinator/store.h"
+#include "worker/worker.h"
+
+namespace hl::cli {
+namespace {
+
+namespace pb = ::hostlocator::v1;
+
+std::atomic<bool> g_interrupted{false};
+
+void OnSignal(int) {
+  g_interrupted.store(true);
+  // A second signal ends the process at once.
+  std::signal(SIGINT, SIG_DFL);
+  std::signal(SIGTERM, SIG_DFL);
+}
+
+struct RunOptions {
+  std::string input;
+  std::string config;
+  std::string data_dir;
+  std::string output_dir;
+  uint32_t workers = 0;
+  uint32_t capacity = 0;
+  bool validate_only = false;
+  bool quiet = false;
+};
+
+// Every line's URL field through the normaliser; calls `accepted` or
+// `rejected` for each. Returns the reader's error, if any.
+template <typename Accepted, typename Rejected>
+Status ForEachInputLine(InputReader& reader, Accepted accepted,
+                        Rejected rejected) {
+  while (true) {
+    auto next = reader.Next();
+    if (!next.ok()) return next.status();
+    if (!next->has_value()) return Status::Ok();
+    const InputLine& line = **next;
+    if (line.truncated) {
+      HL_RETURN_IF_ERROR(rejected(
+          line, std::string(net::UrlRejectionReason(net::UrlRejection::kTooLong)),
+          "the line is longer than " + std::to_string(kMaxInputLineBytes) +
+              " bytes"));
+      continue;
+    }
+    auto url = net::NormalizeUrl(line.url);
+    if (url.ok()) {
+      HL_RETURN_IF_ERROR(accepted(line, url->url));
+    } else {
+      HL_RETURN_IF_ERROR(rejected(
+          line, std::string(net::UrlRejectionReason(url.error().reason)),
+          url.error().detail));
+    }
+  }
+}
+
+void PrintRejection(uint64_t line, const std::string& reason,
+                    const std::string& detail) {
+  std::printf("line %llu: rejected (%s)%s%s\n",
+              static_cast<unsigned long long>(line), reason.c_str(),
+              detail.empty() ? "" : ": ", detail.c_str());
+}
+
+std::string Countries(const pb::Observation& obs) {
+  std::string out;
+  for (const auto& c : obs.verdict().hosting_countries()) {
+    if (!out.empty()) out += ",";
+    out += c;
+  }
+  return out.empty() ? "-" : out;
+}
+
+// One line per finished URL: status, countries, URL, then the evidence in
+// brief (answering address and network, HTTP status, or the error).
+std::string VerdictLine(const pb::Observation& obs) {
+  std::string detail;
+  if (!obs.error().error_class().empty()) {
+    detail = obs.error().error_class();
+  }
+  const std::string& ip = obs.http().connected_ip().empty()
+                              ? obs.pinned_ip()
+                              : obs.http().connected_ip();
+  for (const auto& a : obs.addresses()) {
+    if (a.ip() != ip) continue;
+    detail += (detail.empty() ? "" : " ") + a.ip();
+    if (a.asn()) detail += " AS" + std::to_string(a.asn());
+    if (!a.as_org().empty()) detail += " " + a.as_org();
+  }
+  if (obs.http().status() > 0) {
+    detail += " HTTP " + std::to_string(obs.http().status());
+  }
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "%-10s %-6s ", obs.status().c_str(),
+                Countries(obs).c_str());
+  return buf + obs.url() + "  " + detail;
+}
+
+int ValidateOnly(const RunOptions& options) {
+  auto reader = InputReader::Open(options.input);
+  if (!reader.ok()) {
+    PrintError(reader.status().message());
+    return kExitUsage;
+  }
+  uint64_t accepted = 0, rejected = 0;
+  Status s = ForEachInputLine(
+      **reader,
+      [&](const InputLine&, const std::string&) {
+        ++accepted;
+        return Status::Ok();
+      },
+      [&](const InputLine& line, const std::string& reason,
+          const std::string& detail) {
+        ++rejected;
+        PrintRejection(line.line, reason, detail);
+        return Status::Ok();
+      });
+  if (!s.ok()) {
+    PrintError(s.message());
+    return kExitFailure;
+  }
+  std::printf("validated %llu URL lines: %llu accepted, %llu rejected\n",
+              static_cast<unsigned long long>(accepted + rejected),
+              static_cast<unsigned long long>(accepted),
+              static_cast<unsigned long long>(rejected));
+  return kExitOk;
+}
+
+Result<pb::RunRecord> Ingest(coordinator::Store& store, InputReader& reader,
+                             pb::RunRecord run, bool quiet) {
+  auto ingest = store.StartIngest(run.run_id(), SystemClockMs());
+  constexpr size_t kLinesPerCommit = 4096;
+  uint64_t lines = 0, rejected = 0;
+  auto commit_if_full = [&]() -> Status {
+    return ingest->pending_lines() >= kLinesPerCommit ? ingest->Commit()
+                                                      : Status::Ok();
+  };
+  HL_RETURN_IF_ERROR(ForEachInputLine(
+      reader,
+      [&](const InputLine& line, const std::string& url) {
+        ++lines;
+        HL_RETURN_IF_ERROR(ingest->AddUrl(line.line, line.url, url));
+        return commit_if_full();
+      },
+      [&](const InputLine& line, const std::string& reason,
+          const std::string& detail) {
+        ++lines;
+        ++rejected;
+        if (!quiet) PrintRejection(line.line, reason, detail);
+        HL_RETURN_IF_ERROR(
+            ingest->AddRejected(line.line, line.url, reason, detail));
+        return commit_if_full();
+      }));
+  HL_RETURN_IF_ERROR(ingest->Commit());
+  run.set_lines(lines);
+  run.set_rejected(rejected);
+  HL_RETURN_IF_ERROR(store.FinishIngest(run));
+  std::printf(
+      "run %llu: %llu URL lines, %llu rejected, %llu new URLs to probe, "
+      "%llu already known\n",
+      static_cast<unsigned long long>(run.run_id()),
+      static_cast<unsigned long long>(lines),
+      static_cast<unsigned long long>(rejected),
+      static_cast<unsigned long long>(ingest->new_jobs()),
+      static_cast<unsigned long long>(ingest->reused_jobs()));
+  return run;
+}
+
+Result<coordinator::ReportSummary> WriteReports(
+    const coordinator::Store& store, const pb::RunRecord& run,
+    const std::string& dir) {
+  auto writer = coordinator::RunReportWriter::Create(dir);
+  if (!writer.ok()) return writer.status();
+  HL_RETURN_IF_ERROR(store.ForEachLine(
+      run.run_id(), [&](const pb::LineRecord& line) -> Status {
+        if (line.job_id() == 0) return (*writer)->Add(line, nullptr);
+        auto obs = store.LatestResult(line.job_id());
+        if (!obs.ok()) return obs.status();
+        return (*writer)->Add(line, obs->has_value() ? &**obs : nullptr);
+      }));
+  return (*writer)->Finish();
+}
+
+void PrintSummary(const coordinator::ReportSummary& summary,
+                  const std::string& dir) {
+  std::printf("\n%llu lines:",
+              static_cast<unsigned long long>(summary.lines));
+  for (const auto& [status, count] : summary.by_status) {
+    std::printf(" %s %llu", status.c_str(),
+                static_cast<unsigned long long>(count));
+  }
+  std::printf("\nhosting countries:");
+  if (summary.by_country.empty()) std::printf(" none");
+  for (const auto& [country, stats] : summary.by_country) {
+    std::printf(" %s %llu", country.c_str(),
+                static_cast<unsigned long long>(stats.lines));
+  }
+  std::printf("\nresults: %s/results.jsonl\nreports: %s/countries.csv, "
+              "%s/by-country/\n",
+              dir.c_str(), dir.c_str(), dir.c_str());
+}
+
+int Run(const RunOptions& options) {
+  auto config = LoadConfiguration(options.config);
+  if (!config.ok()) {
+    PrintError(config.status().message());
+    return kExitUsage;
+  }
+  if (!options.data_dir.empty()) config->run.data_dir = options.data_dir;
+  if (!options.output_dir.empty()) config->run.output_dir = options.output_dir;
+  if (options.workers) config->run.workers = options.workers;
+  if (options.capacity) config->run.worker_capacity = options.capacity;
+
+  auto reader = InputReader::Open(options.input);
+  if (!reader.ok()) {
+    PrintError(reader.status().message());
+    return kExitUsage;
+  }
+  auto geo = OpenGeolocation(*config);
+  if (!geo.ok()) {
+    PrintError(geo.status().message());
+    return kExitUsage;
+  }
+  auto store = coordinator::Store::Open(config->run.data_dir);
+  if (!store.ok()) {
+    PrintError(store.status().message());
+    return kExitFailure;
+  }
+  auto recovered = (*store)->RecoverLeases(SystemClockMs());
+  if (!recovered.ok()) {
+    PrintError(recovered.status().message());
+    return kExitFailure;
+  }
+  if (*recovered > 0) {
+    std::printf("resuming: %llu interrupted probes re-queued\n",
+                static_cast<unsigned long long>(*recovered));
+  }
+  auto run = (*store)->BeginRun(options.input, config->digest, SystemClockMs());
+  if (!run.ok()) {
+    PrintError(run.status().message());
+    return kExitFailure;
+  }
+
+  std::signal(SIGINT, OnSignal);
+  std::signal(SIGTERM, OnSignal);
+  auto ingested = Ingest(**store, **reader, *run, options.quiet);
+  if (!ingested.ok()) {
+    PrintError(ingested.status().message());
+    return kExitFailure;
+  }
+
+  zmq::context_t context;
+  coordinator::BrokerOptions broker_options;
+  broker_options.endpoint = "inproc://hostlocator-broker";
+  broker_options.heartbeat_interval_ms =
+      config->coordinator.heartbeat_interval_ms;
+  broker_options.heartbeat_liveness = config->coordinator.heartbeat_liveness;
+  broker_options.lease_timeout_ms = config->coordinator.lease_timeout_ms;
+  broker_options.max_attempts = config->coordinator.max_attempts;
+  coordinator::Broker broker(&context, store->get(), broker_options,
+                             SystemClockMs);
+  if (Status s = broker.Bind(); !s.ok()) {
+    PrintError(s.message());
+    return kExitFailure;
+  }
+  const uint64_t to_probe = (*store)->pending_count();
+  uint64_t probed = 0;
+  const int width = static_cast<int>(std::to_string(to_probe).size());
+  broker.set_result_sink([&](const pb::JobRecord&,
+                             const pb::Observation& obs) {
+    ++probed;
+    if (options.quiet) return;
+    std::printf("[%*llu/%llu] %s\n", width,
+                static_cast<unsigned long long>(probed),
+                static_cast<unsigned long long>(to_probe),
+                VerdictLine(obs).c_str());
+    std::fflush(stdout);
+  });
+
+  std::atomic<bool> stop_workers{false};
+  std::vector<std::thread> workers;
+  std::vector<Status> worker_status(config->run.workers);
+  for (uint32_t i = 0; i < config->run.workers; ++i) {
+    workers.emplace_back([&, i] {
+      const std::string name = "embedded-" + std::to_string(i + 1);
+      worker::WorkerOptions wo;
+      wo.endpoint = broker_options.endpoint;
+      wo.name = name;
+      wo.capacity = config->run.worker_capacity;
+      wo.heartbeat_interval_ms = broker_options.heartbeat_interval_ms;
+      wo.heartbeat_liveness = broker_options.heartbeat_liveness;
+      worker::Worker w(&context, wo, MakeProberFactory(*config, *geo, name),
+                       SystemClockMs);
+      worker_status[i] = w.Run(stop_workers);
+    });
+  }
+  Status served = broker.Run(g_interrupted, /*until_drained=*/true);
+  stop_workers.store(true);
+  for (auto& t : workers) t.join();
+  for (const Status& s : worker_status) {
+    if (!s.ok()) {
+      PrintError(s.message());
+      return kExitFailure;
+    }
+  }
+  if (!served.ok()) {
+    PrintError(served.message());
+    return kExitFailure;
+  }
+  if (g_interrupted.load()) {
+    std::printf(
+        "\ninterrupted after %llu of %llu probes; rerun the same command "
+        "with the same data folder to resume\n",
+        static_cast<unsigned long long>(probed),
+        static_cast<unsigned long long>(to_probe));
+    return kExitInterrupted;
+  }
+  const std::string dir = (std::filesystem::path(config->run.output_dir) /
+                           ("run-" + std::to_string(run->run_id())))
+                              .string();
+  auto summary = WriteReports(**store, *ingested, dir);
+  if (!summary.ok()) {
+    PrintError(summary.status().message());
+    return kExitFailure;
+  }
+  PrintSummary(*summary, dir);
+  return kExitOk;
+}
+
+}  // namespace
+
+void AddRunCommand(CLI::App& app, int* exit_code) {
+  auto options = std::make_shared<RunOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "run",
+      "Locate every URL of a list: coordinator and workers in this process, "
+      "results in a local data folder, reports in the output folder.");
+  cmd->add_option("urls", options->input,
+                  "URL list: one URL per line (# comments and blank lines "
+                  "skipped) or CSV with a 'url' column; - reads stdin")
+      ->required();
+  cmd->add_option("-c,--config", options->config,
+                  "configuration file (default: $HOSTLOCATOR_CONFIG, else "
+                  "built-in defaults; see config/hostlocator.toml)");
+  cmd->add_option("--data", options->data_dir,
+                  "data folder (overrides run.data_dir)");
+  cmd->add_option("--out", options->output_dir,
+                  "output folder for reports (overrides run.output_dir)");
+  cmd->add_option("--workers", options->workers,
+                  "embedded workers (overrides run.workers)")
+      ->check(CLI::Range(1, 256));
+  cmd->add_option("--capacity", options->capacity,
+                  "concurrent probes per worker (overrides "
+                  "run.worker_capacity)")
+      ->check(CLI::Range(1, 4096));
+  cmd->add_flag("--validate-only", options->validate_only,
+                "only check the list: print rejected lines, probe nothing");
+  cmd->add_flag("-q,--quiet", options->quiet,
+                "no per-URL lines, only the summary");
+  cmd->callback([options, exit_code] {
+    *exit_code = options->validate_only ? ValidateOnly(*options)
+                                        : Run(*options);
+  });
+}
+
+}  // namespace hl::cli

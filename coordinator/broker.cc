@@ -1,0 +1,260 @@
+#include "coordinator/broker.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "common/protocol.h"
+
+namespace hl::coordinator {
+
+Broker::Broker(zmq::context_t* context, Store* store, BrokerOptions options,
+               Clock clock)
+    : socket_(*context, zmq::socket_type::router),
+      store_(store),
+      options_(std::move(options)),
+      clock_(std::move(clock)) {
+  socket_.set(zmq::sockopt::linger, 0);
+  socket_.set(zmq::sockopt::maxmsgsize,
+              static_cast<int64_t>(kMaxMessageBytes));
+  // Replies to a peer that vanished are dropped, not queued forever.
+  socket_.set(zmq::sockopt::router_mandatory, false);
+}
+
+Status Broker::Bind() {
+  try {
+    socket_.bind(options_.endpoint);
+  } catch (const zmq::error_t& e) {
+    return Unavailable("cannot listen on " + options_.endpoint + ": " +
+                       e.what());
+  }
+  return Status::Ok();
+}
+
+void Broker::Send(const std::string& peer, const pb::Envelope& envelope) {
+  const std::string bytes = EncodeEnvelope(envelope);
+  try {
+    socket_.send(zmq::buffer(peer), zmq::send_flags::sndmore);
+    socket_.send(zmq::buffer(bytes), zmq::send_flags::dontwait);
+  } catch (const zmq::error_t& e) {
+    spdlog::warn("send to worker failed: {}", e.what());
+  }
+}
+
+Status Broker::Run(const std::atomic<bool>& stop, bool until_drained) {
+  next_heartbeat_ms_ = clock_() + options_.heartbeat_interval_ms;
+  while (!stop.load()) {
+    int64_t now = clock_();
+    HL_RETURN_IF_ERROR(Dispatch(now));
+    if (until_drained && store_->pending_count() == 0 && leases_.empty()) {
+      return Status::Ok();
+    }
+    const int64_t wait = std::clamp<int64_t>(NextDeadline(now) - now, 0,
+                                             options_.heartbeat_interval_ms);
+    zmq::pollitem_t item{socket_.handle(), 0, ZMQ_POLLIN, 0};
+    try {
+      zmq::poll(&item, 1, std::chrono::milliseconds(wait));
+    } catch (const zmq::error_t& e) {
+      if (e.num() == EINTR) continue;
+      return Internal(std::string("broker poll failed: ") + e.what());
+    }
+    // Drain what is readable, bounded so timers still run under load.
+    for (int i = 0; i < 1024 && (item.revents & ZMQ_POLLIN); ++i) {
+      std::vector<zmq::message_t> frames;
+      auto received = zmq::recv_multipart(socket_, std::back_inserter(frames),
+                                          zmq::recv_flags::dontwait);
+      if (!received) break;
+      now = clock_();
+      if (frames.size() != 2) {
+        ++stats_.refused_messages;
+        spdlog::warn("dropped a worker message with {} frames",
+                     frames.size());
+        continue;
+      }
+      HL_RETURN_IF_ERROR(HandleMessage(frames[0].to_string(),
+                                       frames[1].to_string(), now));
+    }
+    now = clock_();
+    if (now >= next_heartbeat_ms_) {
+      pb::Envelope heartbeat;
+      heartbeat.mutable_heartbeat();
+      for (const auto& [peer, state] : peers_) Send(peer, heartbeat);
+      next_heartbeat_ms_ = now + options_.heartbeat_interval_ms;
+    }
+    HL_RETURN_IF_ERROR(ReapSilentPeers(now));
+    HL_RETURN_IF_ERROR(ExpireLeases(now));
+  }
+  return Status::Ok();
+}
+
+int64_t Broker::NextDeadline(int64_t now) const {
+  int64_t next = next_heartbeat_ms_;
+  if (!lease_deadlines_.empty()) {
+    next = std::min(next, lease_deadlines_.begin()->first);
+  }
+  const int64_t silence =
+      int64_t{options_.heartbeat_interval_ms} * options_.heartbeat_liveness;
+  for (const auto& [peer, state] : peers_) {
+    next = std::min(next, state.last_seen_ms + silence);
+  }
+  return std::max(next, now);
+}
+
+Status Broker::HandleMessage(const std::string& peer,
+                             const std::string& payload, int64_t now) {
+  auto decoded = DecodeEnvelope(payload);
+  if (!decoded.ok()) {
+    ++stats_.refused_messages;
+    spdlog::warn("refused a worker message: {}", decoded.status().message());
+    if (decoded.status().code() == StatusCode::kFailedPrecondition) {
+      pb::Envelope bye;
+      bye.mutable_disconnect()->set_reason(decoded.status().message());
+      Send(peer, bye);
+    }
+    return Status::Ok();
+  }
+  const pb::Envelope& envelope = *decoded;
+  auto [it, inserted] = peers_.try_emplace(peer);
+  Peer& state = it->second;
+  state.last_seen_ms = now;
+  switch (envelope.body_case()) {
+    case pb::Envelope::kReady:
+      state.name = envelope.ready().worker_name();
+      state.credit += envelope.ready().capacity();
+      spdlog::info("worker {} ready, capacity {}", state.name,
+                   envelope.ready().capacity());
+      return Status::Ok();
+    case pb::Envelope::kResult:
+      if (state.credit < UINT32_MAX) ++state.credit;
+      return HandleResult(envelope.result(), now);
+    case pb::Envelope::kHeartbeat:
+      return Status::Ok();
+    case pb::Envelope::kDisconnect:
+      spdlog::info("worker {} leaves: {}", state.name,
+                   envelope.disconnect().reason());
+      for (uint64_t job_id : std::vector<uint64_t>(state.jobs.begin(),
+                                                   state.jobs.end())) {
+        HL_RETURN_IF_ERROR(Release(job_id, "worker left", now));
+      }
+      peers_.erase(it);
+      return Status::Ok();
+    default:
+      ++stats_.refused_messages;
+      spdlog::warn("worker {} sent an unexpected {} message", state.name,
+                   static_cast<int>(envelope.body_case()));
+      return Status::Ok();
+  }
+}
+
+Status Broker::HandleResult(const pb::JobResult& result, int64_t now) {
+  const uint64_t job_id = result.job_id();
+  Status stored =
+      store_->StoreResult(job_id, result.attempt(), result.observation(), now);
+  if (stored.code() == StatusCode::kAlreadyExists ||
+      stored.code() == StatusCode::kNotFound) {
+    ++stats_.duplicate_results;
+    spdlog::debug("dropped a late result for job {}: {}", job_id,
+                  stored.message());
+    return Status::Ok();
+  }
+  HL_RETURN_IF_ERROR(stored);
+  ++stats_.results;
+  if (auto lease = leases_.find(job_id); lease != leases_.end()) {
+    if (auto holder = peers_.find(lease->second.peer); holder != peers_.end()) {
+      holder->second.jobs.erase(job_id);
+    }
+    lease_deadlines_.erase({lease->second.deadline_ms, job_id});
+    leases_.erase(lease);
+  }
+  if (sink_) {
+    auto job = store_->GetJob(job_id);
+    if (!job.ok()) return job.status();
+    sink_(*job, result.observation());
+  }
+  return Status::Ok();
+}
+
+Status Broker::Dispatch(int64_t now) {
+  for (auto& [peer, state] : peers_) {
+    while (state.credit > 0 && store_->pending_count() > 0) {
+      const size_t want =
+          std::min<size_t>(state.credit, options_.max_jobs_per_message);
+      auto jobs = store_->LeasePending(want, now);
+      if (!jobs.ok()) return jobs.status();
+      if (jobs->empty()) return Status::Ok();
+      pb::Envelope envelope;
+      auto* batch = envelope.mutable_jobs();
+      const int64_t deadline = now + options_.lease_timeout_ms;
+      for (const auto& job : *jobs) {
+        auto* out = batch->add_jobs();
+        out->set_job_id(job.job_id());
+        out->set_url(job.url());
+        out->set_attempt(job.attempts());
+        out->set_lease_deadline_unix_ms(deadline);
+        leases_[job.job_id()] = Lease{peer, job.attempts(), deadline};
+        lease_deadlines_.emplace(deadline, job.job_id());
+        state.jobs.insert(job.job_id());
+      }
+      state.credit -= static_cast<uint32_t>(jobs->size());
+      stats_.dispatched += jobs->size();
+      Send(peer, envelope);
+    }
+  }
+  return Status::Ok();
+}
+
+Status Broker::Release(uint64_t job_id, const std::string& why, int64_t now) {
+  auto lease = leases_.find(job_id);
+  if (lease == leases_.end()) return Status::Ok();
+  if (auto holder = peers_.find(lease->second.peer); holder != peers_.end()) {
+    holder->second.jobs.erase(job_id);
+  }
+  lease_deadlines_.erase({lease->second.deadline_ms, job_id});
+  leases_.erase(lease);
+  HL_RETURN_IF_ERROR(
+      store_->Requeue(job_id, why, options_.max_attempts, now));
+  auto job = store_->GetJob(job_id);
+  if (!job.ok()) return job.status();
+  if (job->state() == pb::JOB_STATE_DEAD) {
+    ++stats_.dead_lettered;
+    spdlog::warn("job {} dead after {} attempts: {}", job_id, job->attempts(),
+                 why);
+  } else {
+    ++stats_.requeued;
+  }
+  return Status::Ok();
+}
+
+Status Broker::ExpireLeases(int64_t now) {
+  while (!lease_deadlines_.empty() &&
+         lease_deadlines_.begin()->first <= now) {
+    const uint64_t job_id = lease_deadlines_.begin()->second;
+    HL_RETURN_IF_ERROR(Release(job_id, "lease expired", now));
+  }
+  return Status::Ok();
+}
+
+Status Broker::ReapSilentPeers(int64_t now) {
+  const int64_t silence =
+      int64_t{options_.heartbeat_interval_ms} * options_.heartbeat_liveness;
+  for (auto it = peers_.begin(); it != peers_.end();) {
+    if (now - it->second.last_seen_ms <= silence) {
+      ++it;
+      continue;
+    }
+    ++stats_.workers_lost;
+    spdlog::warn("worker {} silent for {} ms: re-queuing its {} jobs",
+                 it->second.name, now - it->second.last_seen_ms,
+                 it->second.jobs.size());
+    const std::vector<uint64_t> jobs(it->second.jobs.begin(),
+                                     it->second.jobs.end());
+    it = peers_.erase(it);
+    for (uint64_t job_id : jobs) {
+      HL_RETURN_IF_ERROR(Release(job_id, "worker lost", now));
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace hl::coordinator

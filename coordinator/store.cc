@@ -1,0 +1,473 @@
+#include "coordinator/store.h"
+
+#include <rocksdb/db.h>
+#include <rocksdb/options.h>
+#include <rocksdb/write_batch.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <charconv>
+#include <filesystem>
+
+namespace hl::coordinator {
+namespace {
+
+constexpr char kMetaSchemaVersion[] = "schema_version";
+constexpr char kMetaNextJobId[] = "next_job_id";
+constexpr char kMetaNextRunId[] = "next_run_id";
+
+const std::vector<std::string>& ColumnFamilyNames() {
+  static const std::vector<std::string> names = {
+      rocksdb::kDefaultColumnFamilyName, "meta", "jobs", "url_index", "queue",
+      "results", "runs", "lines"};
+  return names;
+}
+
+void AppendU64(std::string* out, uint64_t v) {
+  for (int shift = 56; shift >= 0; shift -= 8) {
+    out->push_back(static_cast<char>((v >> shift) & 0xff));
+  }
+}
+void AppendU32(std::string* out, uint32_t v) {
+  for (int shift = 24; shift >= 0; shift -= 8) {
+    out->push_back(static_cast<char>((v >> shift) & 0xff));
+  }
+}
+uint64_t ReadU64(std::string_view in) {
+  uint64_t v = 0;
+  for (size_t i = 0; i < 8 && i < in.size(); ++i) {
+    v = (v << 8) | static_cast<uint8_t>(in[i]);
+  }
+  return v;
+}
+std::string U64Key(uint64_t v) {
+  std::string k;
+  AppendU64(&k, v);
+  return k;
+}
+std::string ResultKey(uint64_t job_id, uint32_t check) {
+  std::string k = U64Key(job_id);
+  AppendU32(&k, check);
+  return k;
+}
+std::string LineKey(uint64_t run_id, uint64_t line) {
+  std::string k = U64Key(run_id);
+  AppendU64(&k, line);
+  return k;
+}
+
+Status FromRocks(const rocksdb::Status& s, std::string_view what) {
+  if (s.ok()) return Status::Ok();
+  std::string msg = std::string(what) + ": " + s.ToString();
+  if (s.IsIOError() && s.ToString().find("lock") != std::string::npos) {
+    return Unavailable(msg +
+                       " (is another hostlocator process using this data "
+                       "folder?)");
+  }
+  if (s.IsCorruption()) return DataLoss(msg);
+  if (s.IsNotFound()) return NotFound(msg);
+  return Internal(msg);
+}
+
+template <typename Message>
+Status Parse(const std::string& bytes, Message* out, std::string_view what) {
+  if (!out->ParseFromString(bytes)) {
+    return DataLoss("undecodable " + std::string(what) + " record in store");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> Store::Open(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) {
+    return FailedPrecondition("cannot create data folder " + dir + ": " +
+                              ec.message());
+  }
+  ::chmod(dir.c_str(), 0700);
+
+  rocksdb::DBOptions options;
+  options.create_if_missing = true;
+  options.create_missing_column_families = true;
+  options.max_background_jobs = 2;
+  options.keep_log_file_num = 4;
+  std::vector<rocksdb::ColumnFamilyDescriptor> families;
+  for (const auto& name : ColumnFamilyNames()) {
+    rocksdb::ColumnFamilyOptions cf;
+    cf.OptimizeLevelStyleCompaction(64 << 20);
+    families.emplace_back(name, cf);
+  }
+  std::unique_ptr<Store> store(new Store());
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s =
+      rocksdb::DB::Open(options, dir, families, &store->handles_, &raw);
+  if (!s.ok()) return FromRocks(s, "cannot open store in " + dir);
+  store->db_.reset(raw);
+  store->meta_ = store->handles_[1];
+  store->jobs_ = store->handles_[2];
+  store->url_index_ = store->handles_[3];
+  store->queue_ = store->handles_[4];
+  store->results_ = store->handles_[5];
+  store->runs_ = store->handles_[6];
+  store->lines_ = store->handles_[7];
+  HL_RETURN_IF_ERROR(store->Init());
+  return store;
+}
+
+Store::~Store() {
+  if (!db_) return;
+  for (auto* h : handles_) db_->DestroyColumnFamilyHandle(h);
+  db_->Close();
+}
+
+Status Store::Init() {
+  std::string value;
+  rocksdb::Status s =
+      db_->Get(rocksdb::ReadOptions(), meta_, kMetaSchemaVersion, &value);
+  if (s.IsNotFound()) {
+    rocksdb::WriteBatch batch;
+    batch.Put(meta_, kMetaSchemaVersion, std::to_string(kStoreSchemaVersion));
+    HL_RETURN_IF_ERROR(Write(&batch, /*sync=*/true));
+  } else if (!s.ok()) {
+    return FromRocks(s, "cannot read store schema version");
+  } else if (value != std::to_string(kStoreSchemaVersion)) {
+    return FailedPrecondition(
+        "the data folder was written with store schema version " + value +
+        " and this hostlocator understands version " +
+        std::to_string(kStoreSchemaVersion) +
+        "; use a matching hostlocator release or a new data folder");
+  }
+  for (auto [key, target] : {std::pair{kMetaNextJobId, &next_job_id_},
+                             std::pair{kMetaNextRunId, &next_run_id_}}) {
+    s = db_->Get(rocksdb::ReadOptions(), meta_, key, &value);
+    if (s.ok()) {
+      *target = ReadU64(value);
+    } else if (!s.IsNotFound()) {
+      return FromRocks(s, "cannot read store counters");
+    }
+  }
+  return CountStates();
+}
+
+Status Store::CountStates() {
+  pending_count_ = 0;
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(rocksdb::ReadOptions(), queue_));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) ++pending_count_;
+  leased_count_ = 0;
+  return FromRocks(it->status(), "cannot scan the queue");
+}
+
+Status Store::Write(rocksdb::WriteBatch* batch, bool sync) {
+  rocksdb::WriteOptions options;
+  options.sync = sync;
+  return FromRocks(db_->Write(options, batch), "store write failed");
+}
+
+Status Store::PutJob(rocksdb::WriteBatch* batch, const pb::JobRecord& job) {
+  std::string bytes;
+  if (!job.SerializeToString(&bytes)) return Internal("job encode failed");
+  return FromRocks(batch->Put(jobs_, U64Key(job.job_id()), bytes),
+                   "batch put");
+}
+
+Result<uint64_t> Store::RecoverLeases(int64_t now_ms) {
+  rocksdb::WriteBatch batch;
+  uint64_t recovered = 0;
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(rocksdb::ReadOptions(), jobs_));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    pb::JobRecord job;
+    HL_RETURN_IF_ERROR(Parse(it->value().ToString(), &job, "job"));
+    if (job.state() != pb::JOB_STATE_LEASED) continue;
+    job.set_state(pb::JOB_STATE_PENDING);
+    job.set_attempts(job.attempts() > 0 ? job.attempts() - 1 : 0);
+    job.set_updated_unix_ms(now_ms);
+    HL_RETURN_IF_ERROR(PutJob(&batch, job));
+    batch.Put(queue_, U64Key(job.job_id()), "");
+    ++recovered;
+  }
+  HL_RETURN_IF_ERROR(FromRocks(it->status(), "cannot scan jobs"));
+  if (recovered == 0) return recovered;
+  HL_RETURN_IF_ERROR(Write(&batch, /*sync=*/true));
+  queue_floor_ = 0;
+  pending_count_ += recovered;
+  return recovered;
+}
+
+Result<pb::RunRecord> Store::BeginRun(const std::string& source,
+                                      const std::string& config_digest,
+                                      int64_t now_ms) {
+  pb::RunRecord run;
+  run.set_run_id(next_run_id_);
+  run.set_source(source);
+  run.set_started_unix_ms(now_ms);
+  run.set_config_digest(config_digest);
+  rocksdb::WriteBatch batch;
+  batch.Put(meta_, kMetaNextRunId, U64Key(next_run_id_ + 1));
+  batch.Put(runs_, U64Key(run.run_id()), run.SerializeAsString());
+  HL_RETURN_IF_ERROR(Write(&batch, /*sync=*/true));
+  ++next_run_id_;
+  return run;
+}
+
+Status Store::FinishIngest(pb::RunRecord run) {
+  run.set_ingest_complete(true);
+  rocksdb::WriteBatch batch;
+  batch.Put(runs_, U64Key(run.run_id()), run.SerializeAsString());
+  return Write(&batch, /*sync=*/true);
+}
+
+std::unique_ptr<Store::Ingest> Store::StartIngest(uint64_t run_id,
+                                                  int64_t now_ms) {
+  return std::unique_ptr<Ingest>(new Ingest(this, run_id, now_ms));
+}
+
+Store::Ingest::Ingest(Store* store, uint64_t run_id, int64_t now_ms)
+    : store_(store),
+      run_id_(run_id),
+      now_ms_(now_ms),
+      batch_(std::make_unique<rocksdb::WriteBatch>()) {}
+
+Store::Ingest::~Ingest() = default;
+
+Status Store::Ingest::PutLine(const pb::LineRecord& line) {
+  ++lines_in_batch_;
+  return FromRocks(batch_->Put(store_->lines_, LineKey(run_id_, line.line()),
+                               line.SerializeAsString()),
+                   "batch put");
+}
+
+Status Store::Ingest::AddRejected(uint64_t line, const std::string& input,
+                                  const std::string& reason,
+                                  const std::string& detail) {
+  pb::LineRecord record;
+  record.set_line(line);
+  record.set_input(input);
+  record.set_rejection(reason);
+  record.set_rejection_detail(detail);
+  return PutLine(record);
+}
+
+Status Store::Ingest::AddUrl(uint64_t line, const std::string& input,
+                             const std::string& normalized_url) {
+  uint64_t job_id = 0;
+  if (auto it = batch_urls_.find(normalized_url); it != batch_urls_.end()) {
+    job_id = it->second;
+  } else {
+    auto found = store_->FindJob(normalized_url);
+    if (!found.ok()) return found.status();
+    if (found->has_value()) {
+      job_id = **found;
+      auto job = store_->GetJob(job_id);
+      if (!job.ok()) return job.status();
+      if (job->state() == pb::JOB_STATE_DEAD) {
+        job->set_state(pb::JOB_STATE_PENDING);
+        job->set_attempts(0);
+        job->set_updated_unix_ms(now_ms_);
+        HL_RETURN_IF_ERROR(store_->PutJob(batch_.get(), *job));
+        batch_->Put(store_->queue_, U64Key(job_id), "");
+        ++queued_in_batch_;
+        store_->queue_floor_ = std::min(store_->queue_floor_, job_id);
+      }
+      ++reused_jobs_;
+    } else {
+      job_id = store_->next_job_id_++;
+      pb::JobRecord job;
+      job.set_job_id(job_id);
+      job.set_url(normalized_url);
+      job.set_state(pb::JOB_STATE_PENDING);
+      job.set_created_unix_ms(now_ms_);
+      job.set_updated_unix_ms(now_ms_);
+      HL_RETURN_IF_ERROR(store_->PutJob(batch_.get(), job));
+      batch_->Put(store_->url_index_, normalized_url, U64Key(job_id));
+      batch_->Put(store_->queue_, U64Key(job_id), "");
+      batch_->Put(store_->meta_, kMetaNextJobId,
+                  U64Key(store_->next_job_id_));
+      ++new_jobs_;
+      ++queued_in_batch_;
+    }
+    batch_urls_.emplace(normalized_url, job_id);
+  }
+  pb::LineRecord record;
+  record.set_line(line);
+  record.set_input(input);
+  record.set_job_id(job_id);
+  return PutLine(record);
+}
+
+Status Store::Ingest::Commit() {
+  if (lines_in_batch_ == 0) return Status::Ok();
+  HL_RETURN_IF_ERROR(store_->Write(batch_.get(), /*sync=*/true));
+  store_->pending_count_ += queued_in_batch_;
+  queued_in_batch_ = 0;
+  batch_->Clear();
+  batch_urls_.clear();
+  lines_in_batch_ = 0;
+  return Status::Ok();
+}
+
+}  // namespace hl::coordinator
+
+namespace hl::coordinator {
+
+Result<std::optional<uint64_t>> Store::FindJob(const std::string& url) const {
+  std::string value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), url_index_, url, &value);
+  if (s.IsNotFound()) return std::optional<uint64_t>();
+  if (!s.ok()) return FromRocks(s, "url index read failed");
+  return std::optional<uint64_t>(ReadU64(value));
+}
+
+Result<pb::JobRecord> Store::GetJob(uint64_t job_id) const {
+  std::string value;
+  rocksdb::Status s =
+      db_->Get(rocksdb::ReadOptions(), jobs_, U64Key(job_id), &value);
+  if (s.IsNotFound()) return NotFound("no job " + std::to_string(job_id));
+  if (!s.ok()) return FromRocks(s, "job read failed");
+  pb::JobRecord job;
+  HL_RETURN_IF_ERROR(Parse(value, &job, "job"));
+  return job;
+}
+
+Result<std::optional<pb::Observation>> Store::LatestResult(
+    uint64_t job_id) const {
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(rocksdb::ReadOptions(), results_));
+  it->SeekForPrev(ResultKey(job_id, UINT32_MAX));
+  if (!it->Valid()) {
+    HL_RETURN_IF_ERROR(FromRocks(it->status(), "result read failed"));
+    return std::optional<pb::Observation>();
+  }
+  if (it->key().size() != 12 || ReadU64(it->key().ToStringView()) != job_id) {
+    return std::optional<pb::Observation>();
+  }
+  pb::Observation obs;
+  HL_RETURN_IF_ERROR(Parse(it->value().ToString(), &obs, "result"));
+  return std::optional<pb::Observation>(std::move(obs));
+}
+
+Result<pb::RunRecord> Store::GetRun(uint64_t run_id) const {
+  std::string value;
+  rocksdb::Status s =
+      db_->Get(rocksdb::ReadOptions(), runs_, U64Key(run_id), &value);
+  if (s.IsNotFound()) return NotFound("no run " + std::to_string(run_id));
+  if (!s.ok()) return FromRocks(s, "run read failed");
+  pb::RunRecord run;
+  HL_RETURN_IF_ERROR(Parse(value, &run, "run"));
+  return run;
+}
+
+Result<pb::RunRecord> Store::LatestRun() const {
+  if (next_run_id_ <= 1) return NotFound("the data folder holds no run yet");
+  return GetRun(next_run_id_ - 1);
+}
+
+Status Store::ForEachLine(
+    uint64_t run_id,
+    const std::function<Status(const pb::LineRecord&)>& fn) const {
+  const std::string prefix = U64Key(run_id);
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(rocksdb::ReadOptions(), lines_));
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix);
+       it->Next()) {
+    pb::LineRecord line;
+    HL_RETURN_IF_ERROR(Parse(it->value().ToString(), &line, "line"));
+    HL_RETURN_IF_ERROR(fn(line));
+  }
+  return FromRocks(it->status(), "line scan failed");
+}
+
+Status Store::ForEachJob(
+    const std::function<Status(const pb::JobRecord&)>& fn) const {
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(rocksdb::ReadOptions(), jobs_));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    pb::JobRecord job;
+    HL_RETURN_IF_ERROR(Parse(it->value().ToString(), &job, "job"));
+    HL_RETURN_IF_ERROR(fn(job));
+  }
+  return FromRocks(it->status(), "job scan failed");
+}
+
+Result<std::vector<pb::JobRecord>> Store::LeasePending(size_t max,
+                                                       int64_t now_ms) {
+  std::vector<pb::JobRecord> leased;
+  if (max == 0 || pending_count_ == 0) return leased;
+  rocksdb::WriteBatch batch;
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(rocksdb::ReadOptions(), queue_));
+  for (it->Seek(U64Key(queue_floor_)); it->Valid() && leased.size() < max;
+       it->Next()) {
+    const uint64_t job_id = ReadU64(it->key().ToStringView());
+    auto job = GetJob(job_id);
+    if (!job.ok()) return job.status();
+    job->set_state(pb::JOB_STATE_LEASED);
+    job->set_attempts(job->attempts() + 1);
+    job->set_updated_unix_ms(now_ms);
+    HL_RETURN_IF_ERROR(PutJob(&batch, *job));
+    batch.Delete(queue_, it->key());
+    queue_floor_ = job_id + 1;
+    leased.push_back(std::move(job).value());
+  }
+  HL_RETURN_IF_ERROR(FromRocks(it->status(), "queue scan failed"));
+  if (leased.empty()) return leased;
+  // A lost lease write only means the job is dispatched again after a crash.
+  HL_RETURN_IF_ERROR(Write(&batch, /*sync=*/false));
+  pending_count_ -= std::min<uint64_t>(pending_count_, leased.size());
+  leased_count_ += leased.size();
+  return leased;
+}
+
+Status Store::Requeue(uint64_t job_id, const std::string& error,
+                      uint32_t max_attempts, int64_t now_ms) {
+  auto job = GetJob(job_id);
+  if (!job.ok()) return job.status();
+  if (job->state() != pb::JOB_STATE_LEASED) {
+    return FailedPrecondition("job " + std::to_string(job_id) +
+                              " is not leased");
+  }
+  rocksdb::WriteBatch batch;
+  job->set_last_error(error);
+  job->set_updated_unix_ms(now_ms);
+  const bool dead = job->attempts() >= max_attempts;
+  job->set_state(dead ? pb::JOB_STATE_DEAD : pb::JOB_STATE_PENDING);
+  HL_RETURN_IF_ERROR(PutJob(&batch, *job));
+  if (!dead) batch.Put(queue_, U64Key(job_id), "");
+  HL_RETURN_IF_ERROR(Write(&batch, /*sync=*/false));
+  leased_count_ -= std::min<uint64_t>(leased_count_, 1);
+  if (!dead) {
+    ++pending_count_;
+    queue_floor_ = std::min(queue_floor_, job_id);
+  }
+  return Status::Ok();
+}
+
+Status Store::StoreResult(uint64_t job_id, uint32_t attempt,
+                          const pb::Observation& observation, int64_t now_ms) {
+  auto job = GetJob(job_id);
+  if (!job.ok()) return job.status();
+  if (job->state() != pb::JOB_STATE_LEASED || job->attempts() != attempt) {
+    return {StatusCode::kAlreadyExists,
+            "job " + std::to_string(job_id) + " attempt " +
+                std::to_string(attempt) + " is not the current lease"};
+  }
+  rocksdb::WriteBatch batch;
+  std::string bytes;
+  if (!observation.SerializeToString(&bytes)) {
+    return Internal("observation encode failed");
+  }
+  batch.Put(results_, ResultKey(job_id, job->checks()), bytes);
+  job->set_checks(job->checks() + 1);
+  job->set_state(pb::JOB_STATE_DONE);
+  job->set_last_error("");
+  job->set_updated_unix_ms(now_ms);
+  HL_RETURN_IF_ERROR(PutJob(&batch, *job));
+  HL_RETURN_IF_ERROR(Write(&batch, /*sync=*/false));
+  leased_count_ -= std::min<uint64_t>(leased_count_, 1);
+  return Status::Ok();
+}
+
+}  // namespace hl::coordinator

@@ -1,0 +1,271 @@
+// The broker against real ZeroMQ DEALER peers over inproc://, driven by hand
+// so each protocol rule can be provoked: credit, results, silent workers,
+// duplicates, the attempt cap, foreign versions and malformed messages.
+#include "coordinator/broker.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <thread>
+
+#include "common/protocol.h"
+
+namespace hl::coordinator {
+namespace {
+
+using namespace std::chrono_literals;
+
+// A worker peer speaking the protocol by hand.
+class FakeWorker {
+ public:
+  FakeWorker(zmq::context_t* context, const std::string& endpoint)
+      : socket_(*context, zmq::socket_type::dealer) {
+    socket_.set(zmq::sockopt::linger, 0);
+    socket_.connect(endpoint);
+  }
+  void SendRaw(const std::string& bytes) {
+    socket_.send(zmq::buffer(bytes), zmq::send_flags::none);
+  }
+  void Send(const pb::Envelope& envelope) { SendRaw(EncodeEnvelope(envelope)); }
+  void Ready(uint32_t capacity) {
+    pb::Envelope e;
+    e.mutable_ready()->set_capacity(capacity);
+    e.mutable_ready()->set_worker_name("fake");
+    Send(e);
+  }
+  void Result(const pb::Job& job) {
+    pb::Envelope e;
+    e.mutable_result()->set_job_id(job.job_id());
+    e.mutable_result()->set_attempt(job.attempt());
+    e.mutable_result()->mutable_observation()->set_url(job.url());
+    e.mutable_result()->mutable_observation()->set_status("located");
+    Send(e);
+  }
+  // The next message that is not a heartbeat, within `timeout`.
+  std::optional<pb::Envelope> Receive(std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      zmq::pollitem_t item{socket_.handle(), 0, ZMQ_POLLIN, 0};
+      zmq::poll(&item, 1, 20ms);
+      zmq::message_t message;
+      if (!socket_.recv(message, zmq::recv_flags::dontwait)) continue;
+      pb::Envelope envelope;
+      if (!envelope.ParseFromArray(message.data(),
+                                   static_cast<int>(message.size()))) {
+        ADD_FAILURE() << "undecodable message from the broker";
+        continue;
+      }
+      if (!envelope.has_heartbeat()) return envelope;
+    }
+    return std::nullopt;
+  }
+  std::vector<pb::Job> ReceiveJobs(std::chrono::milliseconds timeout) {
+    auto envelope = Receive(timeout);
+    if (!envelope || !envelope->has_jobs()) return {};
+    return {envelope->jobs().jobs().begin(), envelope->jobs().jobs().end()};
+  }
+
+ private:
+  zmq::socket_t socket_;
+};
+
+class BrokerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("hl-broker-test-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    store_ = std::move(Store::Open(dir_.string())).value();
+    endpoint_ = "inproc://broker-test";
+  }
+  void TearDown() override {
+    StopBroker();
+    store_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  void AddUrls(int n) {
+    auto run = store_->BeginRun("test", "", 0);
+    auto ingest = store_->StartIngest(run->run_id(), 0);
+    for (int i = 1; i <= n; ++i) {
+      const std::string url = "http://host" + std::to_string(i) + ".test/";
+      ASSERT_TRUE(ingest->AddUrl(i, url, url).ok());
+    }
+    ASSERT_TRUE(ingest->Commit().ok());
+  }
+
+  // Starts the broker on its own thread; `until_drained` ends it when all
+  // work is done.
+  void StartBroker(BrokerOptions options, bool until_drained = false) {
+    options.endpoint = endpoint_;
+    broker_ = std::make_unique<Broker>(&context_, store_.get(), options,
+                                       SystemClockMs);
+    ASSERT_TRUE(broker_->Bind().ok());
+    broker_->set_result_sink(
+        [this](const pb::JobRecord&, const pb::Observation&) { ++sunk_; });
+    thread_ = std::thread([this, until_drained] {
+      run_status_ = broker_->Run(stop_, until_drained);
+      finished_ = true;
+    });
+  }
+  void StopBroker() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+  bool WaitFinished(std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!finished_ && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(5ms);
+    }
+    return finished_;
+  }
+
+  std::filesystem::path dir_;
+  std::unique_ptr<Store> store_;
+  zmq::context_t context_;
+  std::string endpoint_;
+  std::unique_ptr<Broker> broker_;
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> finished_{false};
+  std::atomic<int> sunk_{0};
+  Status run_status_;
+};
+
+TEST_F(BrokerTest, DispatchesOnlyAgainstCreditAndDrains) {
+  AddUrls(5);
+  StartBroker(BrokerOptions{}, /*until_drained=*/true);
+  FakeWorker worker(&context_, endpoint_);
+  worker.Ready(2);
+  auto jobs = worker.ReceiveJobs(2s);
+  ASSERT_EQ(jobs.size(), 2u);
+  EXPECT_FALSE(worker.Receive(200ms).has_value()) << "sent beyond credit";
+  int done = 0;
+  while (done < 5) {
+    ASSERT_FALSE(jobs.empty()) << "no more jobs after " << done;
+    for (const auto& job : jobs) {
+      worker.Result(job);
+      ++done;
+    }
+    jobs = done < 5 ? worker.ReceiveJobs(2s) : std::vector<pb::Job>{};
+  }
+  ASSERT_TRUE(WaitFinished(5s));
+  EXPECT_TRUE(run_status_.ok()) << run_status_.ToString();
+  EXPECT_EQ(sunk_.load(), 5);
+  EXPECT_EQ(broker_->stats().results, 5u);
+  for (uint64_t id = 1; id <= 5; ++id) {
+    EXPECT_EQ(store_->GetJob(id)->state(), pb::JOB_STATE_DONE);
+  }
+}
+
+TEST_F(BrokerTest, SilentWorkersJobsGoToAnotherWorker) {
+  AddUrls(3);
+  BrokerOptions options;
+  options.heartbeat_interval_ms = 50;
+  options.heartbeat_liveness = 3;
+  StartBroker(options, /*until_drained=*/true);
+  FakeWorker silent(&context_, endpoint_);
+  silent.Ready(3);
+  auto taken = silent.ReceiveJobs(2s);
+  ASSERT_EQ(taken.size(), 3u);
+  // `silent` now says nothing more; a second worker arrives.
+  FakeWorker healthy(&context_, endpoint_);
+  healthy.Ready(3);
+  auto jobs = healthy.ReceiveJobs(3s);
+  ASSERT_EQ(jobs.size(), 3u);
+  for (const auto& job : jobs) {
+    EXPECT_EQ(job.attempt(), 2u);
+    healthy.Result(job);
+  }
+  ASSERT_TRUE(WaitFinished(5s));
+  EXPECT_EQ(broker_->stats().workers_lost, 1u);
+  EXPECT_EQ(broker_->stats().requeued, 3u);
+  // The silent worker's late result is dropped and counted.
+  EXPECT_EQ(sunk_.load(), 3);
+}
+
+TEST_F(BrokerTest, LateDuplicateResultsAreDroppedAndCounted) {
+  AddUrls(1);
+  StartBroker(BrokerOptions{});
+  FakeWorker worker(&context_, endpoint_);
+  worker.Ready(1);
+  auto jobs = worker.ReceiveJobs(2s);
+  ASSERT_EQ(jobs.size(), 1u);
+  worker.Result(jobs[0]);
+  worker.Result(jobs[0]);
+  const auto deadline = std::chrono::steady_clock::now() + 3s;
+  while (broker_->stats().duplicate_results < 1 &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(5ms);
+  }
+  StopBroker();
+  EXPECT_EQ(broker_->stats().results, 1u);
+  EXPECT_EQ(broker_->stats().duplicate_results, 1u);
+  EXPECT_EQ(store_->GetJob(1)->checks(), 1u);
+}
+
+TEST_F(BrokerTest, ExpiredLeasesReachTheAttemptCap) {
+  AddUrls(1);
+  BrokerOptions options;
+  options.lease_timeout_ms = 60;
+  options.max_attempts = 2;
+  StartBroker(options, /*until_drained=*/true);
+  FakeWorker worker(&context_, endpoint_);
+  worker.Ready(10);
+  // Takes the job twice, never answers; keeps itself alive with heartbeats.
+  for (uint32_t attempt = 1; attempt <= 2; ++attempt) {
+    auto jobs = worker.ReceiveJobs(2s);
+    ASSERT_EQ(jobs.size(), 1u);
+    EXPECT_EQ(jobs[0].attempt(), attempt);
+  }
+  ASSERT_TRUE(WaitFinished(3s));
+  auto job = store_->GetJob(1);
+  EXPECT_EQ(job->state(), pb::JOB_STATE_DEAD);
+  EXPECT_EQ(job->last_error(), "lease expired");
+  EXPECT_EQ(broker_->stats().dead_lettered, 1u);
+}
+
+TEST_F(BrokerTest, RefusesAnotherProtocolVersionWithAReason) {
+  AddUrls(1);
+  StartBroker(BrokerOptions{});
+  FakeWorker worker(&context_, endpoint_);
+  pb::Envelope ready;
+  ready.set_protocol_version(kProtocolVersion + 1);
+  ready.mutable_ready()->set_capacity(5);
+  worker.SendRaw(ready.SerializeAsString());
+  auto reply = worker.Receive(2s);
+  ASSERT_TRUE(reply.has_value());
+  ASSERT_TRUE(reply->has_disconnect());
+  EXPECT_NE(reply->disconnect().reason().find("protocol version"),
+            std::string::npos);
+  EXPECT_FALSE(worker.Receive(200ms).has_value()) << "got jobs anyway";
+  StopBroker();
+  EXPECT_EQ(broker_->stats().refused_messages, 1u);
+  EXPECT_EQ(broker_->stats().dispatched, 0u);
+}
+
+TEST_F(BrokerTest, SurvivesMalformedMessages) {
+  AddUrls(1);
+  StartBroker(BrokerOptions{});
+  FakeWorker worker(&context_, endpoint_);
+  worker.SendRaw("");
+  worker.SendRaw(std::string("\xff\xff\xff\xff garbage", 13));
+  pb::Envelope empty;
+  worker.Send(empty);  // right version, no body
+  zmq::socket_t multi(context_, zmq::socket_type::dealer);
+  multi.set(zmq::sockopt::linger, 0);
+  multi.connect(endpoint_);
+  multi.send(zmq::str_buffer("a"), zmq::send_flags::sndmore);
+  multi.send(zmq::str_buffer("b"), zmq::send_flags::none);
+  // The broker still serves a well-behaved worker afterwards.
+  worker.Ready(1);
+  auto jobs = worker.ReceiveJobs(2s);
+  ASSERT_EQ(jobs.size(), 1u);
+  StopBroker();
+  EXPECT_TRUE(run_status_.ok());
+  EXPECT_EQ(broker_->stats().refused_messages, 4u);
+}
+
+}  // namespace
+}  // namespace hl::coordinator

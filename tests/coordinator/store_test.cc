@@ -1,0 +1,201 @@
+#include "coordinator/store.h"
+
+#include <gtest/gtest.h>
+#include <rocksdb/db.h>
+
+#include <filesystem>
+
+namespace hl::coordinator {
+namespace {
+
+class StoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("hl-store-test-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::unique_ptr<Store> OpenStore() {
+    auto store = Store::Open(dir_.string());
+    EXPECT_TRUE(store.ok()) << store.status().ToString();
+    return std::move(store).value();
+  }
+
+  // Ingests `urls` (line i+1 each) as one run; "!" prefixes a rejection.
+  pb::RunRecord IngestRun(Store& store, const std::vector<std::string>& urls) {
+    auto run = store.BeginRun("test", "digest", 1000);
+    EXPECT_TRUE(run.ok());
+    auto ingest = store.StartIngest(run->run_id(), 1000);
+    for (size_t i = 0; i < urls.size(); ++i) {
+      if (urls[i].starts_with("!")) {
+        EXPECT_TRUE(ingest->AddRejected(i + 1, urls[i], "invalid host", "x")
+                        .ok());
+      } else {
+        EXPECT_TRUE(ingest->AddUrl(i + 1, urls[i], urls[i]).ok());
+      }
+    }
+    EXPECT_TRUE(ingest->Commit().ok());
+    return *run;
+  }
+
+  std::vector<pb::LineRecord> Lines(Store& store, uint64_t run_id) {
+    std::vector<pb::LineRecord> lines;
+    EXPECT_TRUE(store
+                    .ForEachLine(run_id,
+                                 [&](const pb::LineRecord& l) {
+                                   lines.push_back(l);
+                                   return Status::Ok();
+                                 })
+                    .ok());
+    return lines;
+  }
+
+  std::filesystem::path dir_;
+};
+
+TEST_F(StoreTest, DuplicatesShareOneJobAndEveryLineIsKept) {
+  auto store = OpenStore();
+  auto run = IngestRun(*store, {"http://a/", "!ftp://x", "http://b/",
+                                "http://a/"});
+  EXPECT_EQ(store->pending_count(), 2u);
+  auto lines = Lines(*store, run.run_id());
+  ASSERT_EQ(lines.size(), 4u);
+  EXPECT_EQ(lines[0].line(), 1u);
+  EXPECT_EQ(lines[1].rejection(), "invalid host");
+  EXPECT_EQ(lines[1].job_id(), 0u);
+  EXPECT_NE(lines[0].job_id(), 0u);
+  EXPECT_EQ(lines[0].job_id(), lines[3].job_id());
+  EXPECT_NE(lines[0].job_id(), lines[2].job_id());
+}
+
+TEST_F(StoreTest, LeasesInIdOrderAndStoresResultsIdempotently) {
+  auto store = OpenStore();
+  IngestRun(*store, {"http://a/", "http://b/", "http://c/"});
+  auto leased = store->LeasePending(2, 2000);
+  ASSERT_TRUE(leased.ok());
+  ASSERT_EQ(leased->size(), 2u);
+  EXPECT_EQ((*leased)[0].url(), "http://a/");
+  EXPECT_EQ((*leased)[1].url(), "http://b/");
+  EXPECT_EQ((*leased)[0].attempts(), 1u);
+  EXPECT_EQ(store->pending_count(), 1u);
+  EXPECT_EQ(store->leased_count(), 2u);
+
+  pb::Observation obs;
+  obs.set_url("http://a/");
+  const uint64_t a = (*leased)[0].job_id();
+  EXPECT_EQ(store->StoreResult(a, 2, obs, 3000).code(),
+            StatusCode::kAlreadyExists);  // wrong attempt
+  EXPECT_TRUE(store->StoreResult(a, 1, obs, 3000).ok());
+  EXPECT_EQ(store->StoreResult(a, 1, obs, 3000).code(),
+            StatusCode::kAlreadyExists);  // duplicate
+  auto job = store->GetJob(a);
+  ASSERT_TRUE(job.ok());
+  EXPECT_EQ(job->state(), pb::JOB_STATE_DONE);
+  EXPECT_EQ(job->checks(), 1u);
+  auto latest = store->LatestResult(a);
+  ASSERT_TRUE(latest.ok());
+  ASSERT_TRUE(latest->has_value());
+  EXPECT_EQ((*latest)->url(), "http://a/");
+  auto none = store->LatestResult((*leased)[1].job_id());
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->has_value());
+}
+
+TEST_F(StoreTest, RequeueUntilAttemptCapThenDead) {
+  auto store = OpenStore();
+  IngestRun(*store, {"http://a/"});
+  for (uint32_t attempt = 1; attempt <= 3; ++attempt) {
+    auto leased = store->LeasePending(5, 1000);
+    ASSERT_TRUE(leased.ok());
+    ASSERT_EQ(leased->size(), 1u) << "attempt " << attempt;
+    EXPECT_EQ((*leased)[0].attempts(), attempt);
+    ASSERT_TRUE(
+        store->Requeue((*leased)[0].job_id(), "lease expired", 3, 1000).ok());
+  }
+  EXPECT_EQ(store->pending_count(), 0u);
+  auto job = store->GetJob(1);
+  ASSERT_TRUE(job.ok());
+  EXPECT_EQ(job->state(), pb::JOB_STATE_DEAD);
+  EXPECT_EQ(job->last_error(), "lease expired");
+
+  // A later run with the same URL revives the dead job.
+  IngestRun(*store, {"http://a/"});
+  EXPECT_EQ(store->pending_count(), 1u);
+  EXPECT_EQ(store->GetJob(1)->attempts(), 0u);
+}
+
+TEST_F(StoreTest, ReopenRecoversLeasesAndKeepsDoneJobs) {
+  {
+    auto store = OpenStore();
+    IngestRun(*store, {"http://a/", "http://b/", "http://c/"});
+    auto leased = store->LeasePending(3, 1000);
+    ASSERT_TRUE(leased.ok());
+    pb::Observation obs;
+    ASSERT_TRUE(store->StoreResult((*leased)[0].job_id(), 1, obs, 1).ok());
+  }  // "crash" with b and c leased
+  auto store = OpenStore();
+  EXPECT_EQ(store->pending_count(), 0u);
+  auto recovered = store->RecoverLeases(5000);
+  ASSERT_TRUE(recovered.ok());
+  EXPECT_EQ(*recovered, 2u);
+  EXPECT_EQ(store->pending_count(), 2u);
+  auto leased = store->LeasePending(5, 6000);
+  ASSERT_TRUE(leased.ok());
+  ASSERT_EQ(leased->size(), 2u);
+  EXPECT_EQ((*leased)[0].url(), "http://b/");
+  EXPECT_EQ((*leased)[0].attempts(), 1u);  // the crash did not count
+
+  // The done URL is reused by a new run, not queued again.
+  auto run = IngestRun(*store, {"http://a/"});
+  EXPECT_EQ(store->pending_count(), 0u);
+  EXPECT_EQ(Lines(*store, run.run_id())[0].job_id(), 1u);
+  auto latest = store->LatestRun();
+  ASSERT_TRUE(latest.ok());
+  EXPECT_EQ(latest->run_id(), run.run_id());
+}
+
+TEST_F(StoreTest, RefusesAnotherSchemaVersion) {
+  { OpenStore(); }
+  {
+    rocksdb::DBOptions options;
+    std::vector<rocksdb::ColumnFamilyDescriptor> families;
+    std::vector<std::string> names;
+    ASSERT_TRUE(
+        rocksdb::DB::ListColumnFamilies(options, dir_.string(), &names).ok());
+    for (const auto& n : names) families.emplace_back(n, rocksdb::ColumnFamilyOptions());
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* db = nullptr;
+    ASSERT_TRUE(
+        rocksdb::DB::Open(options, dir_.string(), families, &handles, &db)
+            .ok());
+    for (size_t i = 0; i < names.size(); ++i) {
+      if (names[i] == "meta") {
+        ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), handles[i],
+                            "schema_version", "99")
+                        .ok());
+      }
+    }
+    for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
+    delete db;
+  }
+  auto store = Store::Open(dir_.string());
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(store.status().message().find("schema version 99"),
+            std::string::npos);
+}
+
+TEST_F(StoreTest, SecondOpenOfTheSameFolderIsRefusedClearly) {
+  auto first = OpenStore();
+  auto second = Store::Open(dir_.string());
+  ASSERT_FALSE(second.ok());
+  EXPECT_NE(second.status().message().find("another hostlocator process"),
+            std::string::npos)
+      << second.status().message();
+}
+
+}  // namespace
+}  // namespace hl::coordinator

@@ -1,0 +1,48 @@
+#include "cli/setup.h"
+
+#include <cstdio>
+#include <cstdlib>
+
+#include "common/clock.h"
+
+namespace hl::cli {
+
+Result<Config> LoadConfiguration(const std::string& path) {
+  std::string chosen = path;
+  if (chosen.empty()) {
+    if (const char* env = std::getenv("HOSTLOCATOR_CONFIG"); env && *env) {
+      chosen = env;
+    }
+  }
+  if (chosen.empty()) return DefaultConfig();
+  return LoadConfigFile(chosen);
+}
+
+Result<std::shared_ptr<const geo::GeoLocator>> OpenGeolocation(
+    const Config& config) {
+  auto geo = geo::GeoLocator::Open(config.geo);
+  if (!geo.ok()) {
+    return FailedPrecondition(
+        geo.status().message() +
+        "\n  Fetch the default open data with scripts/fetch-geodata.sh, or "
+        "point [geo] in the configuration at your MMDB files.");
+  }
+  return std::shared_ptr<const geo::GeoLocator>(std::move(geo).value());
+}
+
+worker::ProberFactory MakeProberFactory(
+    const Config& config, std::shared_ptr<const geo::GeoLocator> geo,
+    const std::string& worker_name) {
+  return [config, geo, worker_name]() {
+    return worker::Prober::Create(
+        config, geo,
+        worker::ProberContext{HL_VERSION, config.digest, worker_name},
+        SystemClockMs);
+  };
+}
+
+void PrintError(const std::string& message) {
+  std::fprintf(stderr, "hostlocator: %s\n", message.c_str());
+}
+
+}  // namespace hl::cli

@@ -1,0 +1,30 @@
+// Start-up shared by the commands: configuration, geolocation, probers.
+// Each failure is one message that says what to do.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "common/config.h"
+#include "common/geo/geo.h"
+#include "worker/worker.h"
+
+namespace hl::cli {
+
+// --config PATH, else $HOSTLOCATOR_CONFIG, else the built-in defaults.
+Result<Config> LoadConfiguration(const std::string& path);
+
+// Opens the configured MMDB files; the error names the missing file and the
+// command that fetches the data.
+Result<std::shared_ptr<const geo::GeoLocator>> OpenGeolocation(
+    const Config& config);
+
+// Makes one Prober per call (one per probe thread).
+worker::ProberFactory MakeProberFactory(
+    const Config& config, std::shared_ptr<const geo::GeoLocator> geo,
+    const std::string& worker_name);
+
+// Prints "hostlocator: <message>" to stderr.
+void PrintError(const std::string& message);
+
+}  // namespace hl::cli

@@ -1,0 +1,107 @@
+// The coordinator's side of the worker protocol: a ZeroMQ ROUTER that hands
+// pending jobs to workers with credit, takes results into the store, and
+// re-queues the jobs of silent workers and expired leases.
+//
+// Protocol (DESIGN.md): a worker announces READY(capacity), which grants
+// that much credit; JOBS are sent only against credit; each RESULT returns
+// one credit. Any message counts as life; a peer silent for
+// heartbeat_interval x heartbeat_liveness is dead and its leased jobs go
+// back to the queue. A lease also expires after lease_timeout. A job whose
+// attempts reach max_attempts goes to DEAD. Results are idempotent: a result
+// for a job that is not currently leased at that attempt is dropped and
+// counted. Single-threaded: Run owns the socket and the store.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <zmq.hpp>
+#include <zmq_addon.hpp>
+
+#include "common/clock.h"
+#include "common/proto/hostlocator.pb.h"
+#include "common/status.h"
+#include "coordinator/store.h"
+
+namespace hl::coordinator {
+
+struct BrokerOptions {
+  std::string endpoint;  // e.g. "inproc://hostlocator" or "tcp://*:5555"
+  uint32_t heartbeat_interval_ms = 1000;
+  uint32_t heartbeat_liveness = 5;
+  uint32_t lease_timeout_ms = 120000;
+  uint32_t max_attempts = 3;
+  uint32_t max_jobs_per_message = 64;
+};
+
+struct BrokerStats {
+  uint64_t dispatched = 0;
+  uint64_t results = 0;
+  uint64_t duplicate_results = 0;  // late or repeated, dropped
+  uint64_t requeued = 0;
+  uint64_t dead_lettered = 0;
+  uint64_t workers_lost = 0;
+  uint64_t refused_messages = 0;   // malformed, oversized, wrong version
+};
+
+// Called on the broker thread after a result is stored.
+using ResultSink =
+    std::function<void(const pb::JobRecord&, const pb::Observation&)>;
+
+class Broker {
+ public:
+  Broker(zmq::context_t* context, Store* store, BrokerOptions options,
+         Clock clock);
+
+  Status Bind();
+  void set_result_sink(ResultSink sink) { sink_ = std::move(sink); }
+
+  // Serves until `stop` becomes true or, with until_drained, until the store
+  // has no pending and no leased job.
+  Status Run(const std::atomic<bool>& stop, bool until_drained);
+
+  const BrokerStats& stats() const { return stats_; }
+  size_t live_workers() const { return peers_.size(); }
+
+ private:
+  struct Peer {
+    std::string name;
+    uint32_t credit = 0;
+    int64_t last_seen_ms = 0;
+    std::unordered_set<uint64_t> jobs;
+  };
+  struct Lease {
+    std::string peer;
+    uint32_t attempt = 0;
+    int64_t deadline_ms = 0;
+  };
+
+  Status HandleMessage(const std::string& peer, const std::string& payload,
+                       int64_t now);
+  Status HandleResult(const pb::JobResult& result, int64_t now);
+  Status Dispatch(int64_t now);
+  Status ExpireLeases(int64_t now);
+  Status ReapSilentPeers(int64_t now);
+  Status Release(uint64_t job_id, const std::string& why, int64_t now);
+  void Send(const std::string& peer, const pb::Envelope& envelope);
+  int64_t NextDeadline(int64_t now) const;
+
+  zmq::socket_t socket_;
+  Store* store_;
+  BrokerOptions options_;
+  Clock clock_;
+  ResultSink sink_;
+  std::map<std::string, Peer> peers_;  // by ZeroMQ routing id
+  std::unordered_map<uint64_t, Lease> leases_;
+  // (deadline, job id) of every lease, earliest first.
+  std::set<std::pair<int64_t, uint64_t>> lease_deadlines_;
+  int64_t next_heartbeat_ms_ = 0;
+  BrokerStats stats_;
+};
+
+}  // namespace hl::coordinator

@@ -1,0 +1,75 @@
+// Report files: one formatter serves `run` and `export`.
+//
+// A run's output folder holds:
+//   results.jsonl        one JSON record per input line, in line order
+//                        (docs/result-format.md)
+//   results.csv          the same lines, flat (CsvHeader() columns)
+//   countries.csv        per hosting country: lines, unique URLs, networks
+//   by-country/CC.csv    the lines hosted in country CC (a URL hosted in
+//                        several countries is in each), for referral
+//   unattributed.csv     lines with no hosting country (rejected,
+//                        unresolved, error, .onion)
+//   ATTRIBUTION.txt      the data sources' licence attributions
+#pragma once
+
+#include <cstdint>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "common/proto/hostlocator.pb.h"
+#include "common/status.h"
+
+namespace hl::coordinator {
+
+namespace pb = ::hostlocator::v1;
+
+// The flat CSV form of one line's outcome.
+std::string CsvHeader();
+std::string CsvRow(const pb::LineRecord& line, const pb::Observation* obs);
+// RFC 4180 quoting when needed.
+std::string CsvField(std::string_view value);
+
+// "located" | "unresolved" | "error" | "rejected".
+std::string LineStatus(const pb::LineRecord& line,
+                       const pb::Observation* obs);
+
+struct ReportSummary {
+  uint64_t lines = 0;
+  std::map<std::string, uint64_t> by_status;
+  struct Country {
+    uint64_t lines = 0;
+    std::set<uint64_t> jobs;
+    std::map<std::string, uint64_t> networks;  // "AS64500 Org" -> lines
+  };
+  std::map<std::string, Country> by_country;
+  std::vector<std::string> files;
+};
+
+class RunReportWriter {
+ public:
+  // Creates `dir` (and by-country/) and opens every file.
+  static Result<std::unique_ptr<RunReportWriter>> Create(
+      const std::string& dir);
+  ~RunReportWriter();
+
+  // Lines must come in line order. `obs` is null for rejected lines and for
+  // jobs without a result (dead-lettered).
+  Status Add(const pb::LineRecord& line, const pb::Observation* obs);
+  Result<ReportSummary> Finish();
+
+ private:
+  explicit RunReportWriter(std::string dir) : dir_(std::move(dir)) {}
+  std::ofstream& CountryFile(const std::string& country);
+
+  std::string dir_;
+  std::ofstream jsonl_, csv_, unattributed_;
+  std::map<std::string, std::ofstream> country_files_;
+  std::set<std::string> attributions_;
+  ReportSummary summary_;
+};
+
+}  // namespace hl::coordinator

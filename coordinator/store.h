@@ -1,0 +1,152 @@
+// The durable job store (RocksDB).
+//
+// Column families and key encodings (schema version 1; all integers
+// big-endian so byte order is numeric order):
+//   meta       "schema_version" -> decimal text; "next_job_id",
+//              "next_run_id" -> u64
+//   jobs       u64 job_id -> JobRecord
+//   url_index  normalised URL bytes -> u64 job_id (dedup)
+//   queue      u64 job_id -> "" (pending jobs, dispatched in id order)
+//   results    u64 job_id . u32 check -> Observation (every check kept)
+//   runs       u64 run_id -> RunRecord
+//   lines      u64 run_id . u64 line -> LineRecord
+//
+// Invariants: a job is in `queue` iff its state is PENDING; each state
+// transition is one WriteBatch; ingested lines are synced to the WAL before
+// Ingest::Commit returns (a submission is acknowledged only when durable).
+// Not thread-safe: one owner thread (the coordinator loop).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "common/proto/hostlocator.pb.h"
+#include "common/status.h"
+
+namespace rocksdb {
+class DB;
+class ColumnFamilyHandle;
+class WriteBatch;
+}  // namespace rocksdb
+
+namespace hl::coordinator {
+
+namespace pb = ::hostlocator::v1;
+
+inline constexpr uint32_t kStoreSchemaVersion = 1;
+
+class Store {
+ public:
+  // Opens or creates the store in `dir` (created with mode 0700). A store
+  // written with another schema version is refused with a clear message.
+  static Result<std::unique_ptr<Store>> Open(const std::string& dir);
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  // Puts jobs that a previous process left LEASED back in the queue
+  // (attempt not counted: the process died, not the job). Returns how many.
+  Result<uint64_t> RecoverLeases(int64_t now_ms);
+
+  Result<pb::RunRecord> BeginRun(const std::string& source,
+                                 const std::string& config_digest,
+                                 int64_t now_ms);
+  Status FinishIngest(pb::RunRecord run);
+
+  // Accumulates the lines of one run; Commit writes them, their new jobs and
+  // queue entries in one synced WriteBatch.
+  class Ingest {
+   public:
+    ~Ingest();
+    // Records a line that became (or joined) the job for `normalized_url`.
+    // A job that is DONE is reused without a new probe; a DEAD one is
+    // re-queued with its attempt count reset.
+    Status AddUrl(uint64_t line, const std::string& input,
+                  const std::string& normalized_url);
+    Status AddRejected(uint64_t line, const std::string& input,
+                       const std::string& reason, const std::string& detail);
+    Status Commit();
+    size_t pending_lines() const { return lines_in_batch_; }
+    uint64_t new_jobs() const { return new_jobs_; }
+    uint64_t reused_jobs() const { return reused_jobs_; }
+
+   private:
+    friend class Store;
+    Ingest(Store* store, uint64_t run_id, int64_t now_ms);
+    Status PutLine(const pb::LineRecord& line);
+    Store* store_;
+    uint64_t run_id_;
+    int64_t now_ms_;
+    std::unique_ptr<rocksdb::WriteBatch> batch_;
+    // URLs given a job in this uncommitted batch (not yet readable).
+    std::unordered_map<std::string, uint64_t> batch_urls_;
+    size_t lines_in_batch_ = 0;
+    uint64_t queued_in_batch_ = 0;
+    uint64_t new_jobs_ = 0;
+    uint64_t reused_jobs_ = 0;
+  };
+  std::unique_ptr<Ingest> StartIngest(uint64_t run_id, int64_t now_ms);
+
+  // Takes up to `max` pending jobs in id order and marks them LEASED with
+  // attempts incremented.
+  Result<std::vector<pb::JobRecord>> LeasePending(size_t max, int64_t now_ms);
+  // Returns a LEASED job to the queue, or to DEAD when its attempts reached
+  // `max_attempts`. `error` becomes last_error.
+  Status Requeue(uint64_t job_id, const std::string& error,
+                 uint32_t max_attempts, int64_t now_ms);
+  // Appends a result and marks the job DONE. Returns kAlreadyExists (and
+  // stores nothing) when the job is not LEASED for `attempt`: a late or
+  // duplicate result.
+  Status StoreResult(uint64_t job_id, uint32_t attempt,
+                     const pb::Observation& observation, int64_t now_ms);
+
+  Result<pb::JobRecord> GetJob(uint64_t job_id) const;
+  // The newest check of a job, if any.
+  Result<std::optional<pb::Observation>> LatestResult(uint64_t job_id) const;
+  Result<pb::RunRecord> GetRun(uint64_t run_id) const;
+  // The newest run, NotFound when there is none.
+  Result<pb::RunRecord> LatestRun() const;
+
+  // Visits the lines of a run in line order; stops early on a non-OK status.
+  Status ForEachLine(uint64_t run_id,
+                     const std::function<Status(const pb::LineRecord&)>& fn)
+      const;
+  // Visits every job in id order.
+  Status ForEachJob(const std::function<Status(const pb::JobRecord&)>& fn)
+      const;
+
+  uint64_t pending_count() const { return pending_count_; }
+  uint64_t leased_count() const { return leased_count_; }
+
+ private:
+  Store() = default;
+  Status Init();
+  Status Write(rocksdb::WriteBatch* batch, bool sync);
+  Result<std::optional<uint64_t>> FindJob(const std::string& url) const;
+  Status PutJob(rocksdb::WriteBatch* batch, const pb::JobRecord& job);
+  Status CountStates();
+
+  std::unique_ptr<rocksdb::DB> db_;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+  rocksdb::ColumnFamilyHandle* meta_ = nullptr;
+  rocksdb::ColumnFamilyHandle* jobs_ = nullptr;
+  rocksdb::ColumnFamilyHandle* url_index_ = nullptr;
+  rocksdb::ColumnFamilyHandle* queue_ = nullptr;
+  rocksdb::ColumnFamilyHandle* results_ = nullptr;
+  rocksdb::ColumnFamilyHandle* runs_ = nullptr;
+  rocksdb::ColumnFamilyHandle* lines_ = nullptr;
+  uint64_t next_job_id_ = 1;
+  uint64_t next_run_id_ = 1;
+  // Smallest job id that may be in the queue; avoids scanning the
+  // tombstones of dispatched entries at the head of the queue.
+  uint64_t queue_floor_ = 0;
+  uint64_t pending_count_ = 0;
+  uint64_t leased_count_ = 0;
+};
+
+}  // namespace hl::coordinator
