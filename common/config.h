@@ -1,9 +1,27 @@
 // Runtime configuration, read from TOML (config/hostlocator.toml documents
-// every key). Unknown keys and bad values are errors that name the key.
+// every key, its unit, range and default).
+//
+// Contract of ParseConfig:
+// - the file is applied over DefaultConfig(); a key left out keeps its
+//   default;
+// - every key of the file must be known: an unknown key or section, at any
+//   level, is an error naming its dotted path and the keys known there;
+// - every value is checked for type and range; an error names the dotted
+//   key (list items as "key[i]") and says what is expected;
+// - messages start with "origin:line:col: " (or "origin: " where no position
+//   is known), so the first error is the one clear startup message;
+// - resolver servers are stored canonically ("192.0.2.53:53",
+//   "[2001:db8::53]:53"), CIDRs in net::Cidr::ToString() form;
+// - relative [geo] paths written in the file resolve against base_dir (the
+//   file's directory for LoadConfigFile); defaults not written in the file
+//   and run.data_dir/run.output_dir stay as they are, relative to the
+//   working directory;
+// - digest is set to ConfigDigest() of the result.
 #pragma once
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/geo/geo.h"
@@ -16,33 +34,45 @@ struct ResolverConfig {
   std::vector<std::string> servers;  // "address:port"; empty = system's
   uint32_t timeout_ms = 2000;        // per try
   uint32_t tries = 2;
+
+  friend bool operator==(const ResolverConfig&,
+                         const ResolverConfig&) = default;
 };
 
 struct HttpConfig {
   uint32_t connect_timeout_ms = 5000;
-  uint32_t timeout_ms = 10000;       // whole HEAD exchange
-  std::string user_agent;
+  uint32_t timeout_ms = 10000;  // whole HEAD exchange
+  std::string user_agent;       // DefaultConfig(): Firefox ESR, Windows
   uint32_t max_header_bytes = 65536;
+
+  friend bool operator==(const HttpConfig&, const HttpConfig&) = default;
 };
 
 struct SafetyConfig {
   // CIDRs exempt from the private-target rule. Empty in production; the
   // sandbox internet needs its loopback range here.
   std::vector<net::Cidr> allow_cidrs;
+
+  friend bool operator==(const SafetyConfig&, const SafetyConfig&) = default;
 };
 
 struct CoordinatorConfig {
   uint32_t lease_timeout_ms = 120000;
   uint32_t heartbeat_interval_ms = 1000;
-  uint32_t heartbeat_liveness = 5;   // missed intervals before a peer is dead
+  uint32_t heartbeat_liveness = 5;  // missed intervals before a peer is dead
   uint32_t max_attempts = 3;
+
+  friend bool operator==(const CoordinatorConfig&,
+                         const CoordinatorConfig&) = default;
 };
 
 struct RunConfig {
-  uint32_t workers = 2;              // embedded worker threads
-  uint32_t worker_capacity = 8;      // concurrent probes per worker
+  uint32_t workers = 2;          // embedded worker threads
+  uint32_t worker_capacity = 8;  // concurrent probes per worker
   std::string data_dir = "hostlocator-data";
   std::string output_dir = "hostlocator-out";
+
+  friend bool operator==(const RunConfig&, const RunConfig&) = default;
 };
 
 struct Config {
@@ -57,14 +87,23 @@ struct Config {
   std::string digest;
 };
 
-// Defaults, as documented in config/hostlocator.toml.
+// Defaults, as documented in config/hostlocator.toml, digest included. The
+// [geo] paths are relative to the repository root.
 Config DefaultConfig();
+
+// SHA-256 (lower-case hex) of a canonical serialisation of every field of
+// `config` except digest, in a fixed order. Equal configurations give equal
+// digests whatever the layout of the files they came from. Callers that
+// change a Config after parsing set digest = ConfigDigest(config) again.
+std::string ConfigDigest(const Config& config);
 
 // Parses TOML text over the defaults. `origin` names the source in messages.
 // Relative paths in [geo] resolve against `base_dir`.
 Result<Config> ParseConfig(std::string_view toml_text,
                            const std::string& origin,
                            const std::string& base_dir);
+// Reads and parses the file at `path`; `origin` is `path`, base_dir its
+// directory.
 Result<Config> LoadConfigFile(const std::string& path);
 
 }  // namespace hl

@@ -1,0 +1,265 @@
+#include "common/record_json.h"
+
+#include <openssl/evp.h>
+
+#include <chrono>
+#include <cstdio>
+#include <string_view>
+
+namespace hl {
+namespace {
+
+namespace pb = ::hostlocator::v1;
+using Json = nlohmann::ordered_json;
+
+// `s` as valid UTF-8: each byte that does not start a well-formed sequence
+// (RFC 3629: no overlong forms, no surrogates, at most U+10FFFF) becomes
+// U+FFFD. Servers send Latin-1 and garbage in headers; a record must still
+// serialise.
+std::string Utf8(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  size_t i = 0;
+  while (i < s.size()) {
+    auto byte = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
+    unsigned char b = byte(i);
+    size_t len = 0;
+    unsigned char lo = 0x80, hi = 0xbf;  // bounds of the second byte
+    if (b < 0x80) {
+      len = 1;
+    } else if (b >= 0xc2 && b <= 0xdf) {
+      len = 2;
+    } else if (b >= 0xe0 && b <= 0xef) {
+      len = 3;
+      if (b == 0xe0) lo = 0xa0;
+      if (b == 0xed) hi = 0x9f;
+    } else if (b >= 0xf0 && b <= 0xf4) {
+      len = 4;
+      if (b == 0xf0) lo = 0x90;
+      if (b == 0xf4) hi = 0x8f;
+    }
+    bool valid = len > 0 && i + len <= s.size();
+    for (size_t k = 1; valid && k < len; ++k) {
+      unsigned char c = byte(i + k);
+      valid = k == 1 ? (c >= lo && c <= hi) : (c >= 0x80 && c <= 0xbf);
+    }
+    if (valid) {
+      out.append(s.substr(i, len));
+      i += len;
+    } else {
+      out += "\xef\xbf\xbd";
+      ++i;
+    }
+  }
+  return out;
+}
+
+// A string value; "" (no value) is null.
+Json Str(std::string_view s) {
+  if (s.empty()) return nullptr;
+  return Utf8(s);
+}
+
+Json Time(int64_t unix_ms) {
+  if (unix_ms == 0) return nullptr;
+  return FormatRfc3339Ms(unix_ms);
+}
+
+Json Error(const pb::ErrorInfo& e) {
+  if (e.error_class().empty()) return nullptr;
+  Json j;
+  j["class"] = Utf8(e.error_class());
+  j["message"] = Str(e.message());
+  return j;
+}
+
+Json Dns(const pb::DnsObservation& dns) {
+  Json j;
+  j["cname_chain"] = Json::array();
+  for (const std::string& name : dns.cname_chain()) {
+    j["cname_chain"].push_back(Utf8(name));
+  }
+  j["addresses"] = Json::array();
+  for (const pb::DnsAddress& a : dns.addresses()) {
+    Json addr;
+    addr["ip"] = Utf8(a.ip());
+    addr["ttl"] = a.ttl();
+    j["addresses"].push_back(std::move(addr));
+  }
+  j["queries"] = Json::array();
+  for (const pb::DnsQuery& q : dns.queries()) {
+    Json query;
+    query["name"] = Utf8(q.name());
+    query["type"] = Str(q.type());
+    query["resolver"] = Str(q.resolver());
+    query["rcode"] = Str(q.rcode());
+    query["sent_at"] = Time(q.sent_unix_ms());
+    query["elapsed_ms"] = q.elapsed_us() / 1000.0;
+    query["raw_answer_b64"] =
+        q.raw_answer().empty() ? Json(nullptr) : Json(Base64(q.raw_answer()));
+    j["queries"].push_back(std::move(query));
+  }
+  j["error"] = Error(dns.error());
+  return j;
+}
+
+Json Address(const pb::AddressInfo& a) {
+  Json j;
+  j["ip"] = Utf8(a.ip());
+  j["country"] = Str(a.country());
+  j["city"] = Str(a.city());
+  j["asn"] = a.asn() == 0 ? Json(nullptr) : Json(a.asn());
+  j["as_org"] = Str(a.as_org());
+  j["network"] = Str(a.network());
+  return j;
+}
+
+Json Http(const pb::HttpObservation& http) {
+  Json j;
+  j["method"] = Str(http.method());
+  j["request_url"] = Str(http.request_url());
+  j["status"] = http.status() == 0 ? Json(nullptr) : Json(http.status());
+  j["http_version"] = Str(http.http_version());
+  j["headers"] = Json::array();
+  for (const pb::HttpHeader& h : http.headers()) {
+    j["headers"].push_back(Json::array({Utf8(h.name()), Utf8(h.value())}));
+  }
+  j["header_block_sha256"] = http.header_block_sha256().empty()
+                                 ? Json(nullptr)
+                                 : Json(HexLower(http.header_block_sha256()));
+  j["connected_ip"] = Str(http.connected_ip());
+  j["connected_port"] =
+      http.connected_port() == 0 ? Json(nullptr) : Json(http.connected_port());
+  j["body_bytes"] = http.body_bytes();
+  j["elapsed_ms"] = http.elapsed_ms();
+  j["error"] = Error(http.error());
+  return j;
+}
+
+Json VerdictJson(const pb::Verdict& v) {
+  Json j;
+  j["hosting_countries"] = Json::array();
+  for (const std::string& c : v.hosting_countries()) {
+    j["hosting_countries"].push_back(Utf8(c));
+  }
+  j["reasons"] = Json::array();
+  for (const std::string& r : v.reasons()) j["reasons"].push_back(Utf8(r));
+  return j;
+}
+
+Json DataSourceJson(const pb::DataSource& d) {
+  Json j;
+  j["role"] = Str(d.role());
+  j["database_type"] = Str(d.database_type());
+  j["build_date"] = Time(d.build_epoch() * 1000);
+  j["path"] = Str(d.path());
+  j["attribution"] = Str(d.attribution());
+  return j;
+}
+
+// Appends the observation's fields to *j in the documented order; with
+// `obs` null every field is null. `reason`, when given, follows "status".
+void AppendObservation(const pb::Observation* obs, const Json* reason,
+                       Json* j) {
+  Json& out = *j;
+  if (obs == nullptr) {
+    for (const char* key : {"url", "host", "status"}) out[key] = nullptr;
+    if (reason != nullptr) out["reason"] = *reason;
+    for (const char* key : {"error", "dns", "addresses", "pinned_ip", "http",
+                            "verdict", "checked_at", "data_sources",
+                            "tool_version", "config_digest", "worker"}) {
+      out[key] = nullptr;
+    }
+    return;
+  }
+  out["url"] = Str(obs->url());
+  out["host"] = Str(obs->host());
+  out["status"] = Str(obs->status());
+  if (reason != nullptr) out["reason"] = *reason;
+  out["error"] = Error(obs->error());
+  out["dns"] = obs->has_dns() ? Dns(obs->dns()) : Json(nullptr);
+  out["addresses"] = Json::array();
+  for (const pb::AddressInfo& a : obs->addresses()) {
+    out["addresses"].push_back(Address(a));
+  }
+  out["pinned_ip"] = Str(obs->pinned_ip());
+  out["http"] = obs->has_http() ? Http(obs->http()) : Json(nullptr);
+  out["verdict"] =
+      obs->has_verdict() ? VerdictJson(obs->verdict()) : Json(nullptr);
+  out["checked_at"] = Time(obs->checked_at_unix_ms());
+  out["data_sources"] = Json::array();
+  for (const pb::DataSource& d : obs->data_sources()) {
+    out["data_sources"].push_back(DataSourceJson(d));
+  }
+  out["tool_version"] = Str(obs->tool_version());
+  out["config_digest"] = Str(obs->config_digest());
+  out["worker"] = Str(obs->worker());
+}
+
+}  // namespace
+
+Json ObservationToJson(const pb::Observation& obs) {
+  Json j = Json::object();
+  AppendObservation(&obs, nullptr, &j);
+  return j;
+}
+
+Json ResultRecordJson(const pb::LineRecord& line, const pb::Observation* obs) {
+  Json j = Json::object();
+  j["input"] = Utf8(line.input());
+  j["line"] = line.line();
+  if (line.rejection().empty()) {
+    Json reason = nullptr;
+    AppendObservation(obs, &reason, &j);
+    return j;
+  }
+  Json reason = Utf8(line.rejection());
+  AppendObservation(nullptr, &reason, &j);
+  std::string message = line.rejection();
+  if (!line.rejection_detail().empty()) {
+    message += ": " + line.rejection_detail();
+  }
+  j["status"] = "rejected";
+  j["error"] = {{"class", "rejected"}, {"message", Utf8(message)}};
+  return j;
+}
+
+std::string FormatRfc3339Ms(int64_t unix_ms) {
+  using namespace std::chrono;
+  sys_time<milliseconds> time{milliseconds{unix_ms}};
+  sys_days day = floor<days>(time);
+  year_month_day date{day};
+  hh_mm_ss<milliseconds> clock{time - day};
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ",
+                static_cast<int>(date.year()),
+                static_cast<unsigned>(date.month()),
+                static_cast<unsigned>(date.day()),
+                static_cast<int>(clock.hours().count()),
+                static_cast<int>(clock.minutes().count()),
+                static_cast<int>(clock.seconds().count()),
+                static_cast<int>(clock.subseconds().count()));
+  return buf;
+}
+
+std::string HexLower(std::string_view bytes) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (unsigned char b : bytes) {
+    out += kHex[b >> 4];
+    out += kHex[b & 0xf];
+  }
+  return out;
+}
+
+std::string Base64(std::string_view bytes) {
+  std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
+  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                          reinterpret_cast<const unsigned char*>(bytes.data()),
+                          static_cast<int>(bytes.size()));
+  out.resize(static_cast<size_t>(n));
+  return out;
+}
+
+}  // namespace hl

@@ -1,0 +1,300 @@
+#include "common/verdict.h"
+
+#include <algorithm>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/net/ip.h"
+
+namespace hl {
+namespace {
+
+namespace pb = ::hostlocator::v1;
+
+constexpr std::string_view kLocated = "located";
+constexpr std::string_view kUnresolved = "unresolved";
+constexpr std::string_view kError = "error";
+constexpr std::string_view kNotAttributable = "not_attributable";
+
+bool IsOnion(std::string_view host) {
+  if (host.ends_with('.')) host.remove_suffix(1);
+  constexpr std::string_view kSuffix = ".onion";
+  if (host.size() <= kSuffix.size()) return false;
+  std::string_view tail = host.substr(host.size() - kSuffix.size());
+  return std::equal(tail.begin(), tail.end(), kSuffix.begin(),
+                    [](char a, char b) {
+                      return (a >= 'A' && a <= 'Z' ? a - 'A' + 'a' : a) == b;
+                    });
+}
+
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  return a.size() == b.size() &&
+         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           auto lower = [](char c) {
+             return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+           };
+           return lower(x) == lower(y);
+         });
+}
+
+std::optional<net::IpAddress> ParseHostIp(std::string_view host) {
+  if (host.starts_with('[') && host.ends_with(']')) {
+    host = host.substr(1, host.size() - 2);
+  }
+  return net::IpAddress::Parse(host);
+}
+
+// Same address, whatever the textual form (IPv6 compression, case).
+bool SameIp(std::string_view a, std::string_view b) {
+  std::optional<net::IpAddress> pa = net::IpAddress::Parse(a);
+  std::optional<net::IpAddress> pb = net::IpAddress::Parse(b);
+  if (pa && pb) return *pa == *pb;
+  return a == b;
+}
+
+std::string JoinStrings(const std::vector<std::string>& items,
+                        std::string_view separator) {
+  std::string out;
+  for (const std::string& item : items) {
+    if (!out.empty()) out += separator;
+    out += item;
+  }
+  return out;
+}
+
+// "203.0.113.7 (country DE, city Berlin, AS64500 Example GmbH, network
+// 203.0.113.0/24)"; unknown parts are left out, except the country.
+std::string DescribeAddress(const pb::AddressInfo& a) {
+  std::vector<std::string> facts;
+  facts.push_back(a.country().empty() ? "country unknown"
+                                      : "country " + a.country());
+  if (!a.city().empty()) facts.push_back("city " + a.city());
+  if (a.asn() != 0) {
+    std::string as = "AS" + std::to_string(a.asn());
+    if (!a.as_org().empty()) as += " " + a.as_org();
+    facts.push_back(as);
+  }
+  if (!a.network().empty()) facts.push_back("network " + a.network());
+  return a.ip() + " (" + JoinStrings(facts, ", ") + ")";
+}
+
+// The name DNS was answering about when it failed: the last name of the
+// CNAME chain, else the host.
+std::string FailedName(const pb::Observation& obs) {
+  const pb::DnsObservation& dns = obs.dns();
+  if (dns.cname_chain_size() > 0) {
+    return dns.cname_chain(dns.cname_chain_size() - 1);
+  }
+  return obs.host();
+}
+
+std::string DnsFailureReason(const pb::Observation& obs) {
+  const pb::DnsObservation& dns = obs.dns();
+  const std::string& cls = dns.error().error_class();
+  std::string name = FailedName(obs);
+  std::string reason;
+  if (cls == "nxdomain") {
+    reason = "DNS answered NXDOMAIN for " + name;
+  } else if (cls == "servfail") {
+    reason = "DNS answered SERVFAIL for " + name;
+  } else if (cls == "dns_timeout") {
+    reason = "DNS did not answer in time for " + name + " (dns_timeout)";
+  } else if (cls == "dns_refused") {
+    reason = "DNS refused to answer for " + name + " (REFUSED)";
+  } else if (cls == "no_address") {
+    reason = "DNS has no A or AAAA record for " + name;
+  } else if (cls == "cname_loop") {
+    reason = "DNS CNAME chain loops: " +
+             JoinStrings({dns.cname_chain().begin(), dns.cname_chain().end()},
+                         " -> ");
+  } else {
+    reason = "DNS resolution failed for " + name + " (" + cls + ")";
+  }
+  if (!dns.error().message().empty()) reason += ": " + dns.error().message();
+  if (dns.queries_size() > 0) {
+    const std::string& resolver =
+        dns.queries(dns.queries_size() - 1).resolver();
+    if (!resolver.empty()) reason += " (resolver " + resolver + ")";
+  }
+  return reason;
+}
+
+// Reasons about how the host became addresses.
+void AddDnsReasons(const pb::Observation& obs, pb::Verdict* verdict) {
+  const pb::DnsObservation& dns = obs.dns();
+  if (std::optional<net::IpAddress> ip = ParseHostIp(obs.host())) {
+    verdict->add_reasons("host is the IP address " + ip->ToString() +
+                         "; no DNS lookup");
+    return;
+  }
+  if (dns.cname_chain_size() > 1) {
+    verdict->add_reasons(
+        "CNAME chain: " +
+        JoinStrings({dns.cname_chain().begin(), dns.cname_chain().end()},
+                    " -> "));
+  }
+  if (dns.addresses_size() > 0) {
+    std::vector<std::string> ips;
+    for (const pb::DnsAddress& a : dns.addresses()) ips.push_back(a.ip());
+    verdict->add_reasons("DNS resolved " + FailedName(obs) + " to " +
+                         JoinStrings(ips, ", "));
+  }
+  if (!dns.error().error_class().empty()) {
+    verdict->add_reasons("DNS partly failed: " + DnsFailureReason(obs) +
+                         "; the resolved addresses are used");
+  }
+}
+
+void SetErrorUnlessSet(pb::Observation* obs, const pb::ErrorInfo& error) {
+  if (obs->error().error_class().empty()) *obs->mutable_error() = error;
+}
+
+pb::ErrorInfo MakeError(std::string_view cls, std::string message) {
+  pb::ErrorInfo e;
+  e.set_error_class(std::string(cls));
+  e.set_message(std::move(message));
+  return e;
+}
+
+void AddRedirectReason(const pb::HttpObservation& http, pb::Verdict* verdict) {
+  if (http.status() < 300 || http.status() > 399) return;
+  std::string reason =
+      "redirect not followed (status " + std::to_string(http.status());
+  auto location = std::find_if(http.headers().begin(), http.headers().end(),
+                               [](const pb::HttpHeader& h) {
+                                 return EqualsIgnoreCase(h.name(), "location");
+                               });
+  if (location != http.headers().end()) {
+    reason += ", Location: " + location->value();
+  } else {
+    reason += ", no Location header";
+  }
+  verdict->add_reasons(reason + ")");
+}
+
+// HTTP answered: the answering address alone decides.
+void ConcludeFromAnswer(pb::Observation* obs) {
+  const pb::HttpObservation& http = obs->http();
+  pb::Verdict* verdict = obs->mutable_verdict();
+  const std::string& ip =
+      http.connected_ip().empty() ? obs->pinned_ip() : http.connected_ip();
+  std::string method = http.method().empty() ? "HEAD" : http.method();
+  auto answered = std::find_if(
+      obs->addresses().begin(), obs->addresses().end(),
+      [&](const pb::AddressInfo& a) { return SameIp(a.ip(), ip); });
+  if (answered == obs->addresses().end()) {
+    verdict->add_reasons("HTTP " + method + " answered from " + ip +
+                         ", an address without geolocation data");
+  } else {
+    verdict->add_reasons("HTTP " + method + " answered from " +
+                         DescribeAddress(*answered));
+  }
+  AddRedirectReason(http, verdict);
+
+  if (answered == obs->addresses().end() || answered->country().empty()) {
+    verdict->add_reasons("no country is known for " + ip +
+                         ", the address that answered; no hosting country");
+    obs->set_status(std::string(kError));
+    SetErrorUnlessSet(
+        obs, MakeError(kNotAttributable,
+                       "no country is known for " + ip +
+                           ", the address that answered HTTP " + method));
+    return;
+  }
+  const std::string& country = answered->country();
+  std::vector<std::string> others;
+  for (const pb::AddressInfo& a : obs->addresses()) {
+    if (a.country() != country) others.push_back(DescribeAddress(a));
+  }
+  if (!others.empty()) {
+    verdict->add_reasons(
+        "other resolved addresses were not probed and are not listed: " +
+        JoinStrings(others, ", "));
+  }
+  verdict->add_hosting_countries(country);
+  obs->set_status(std::string(kLocated));
+}
+
+// HTTP did not answer: every resolved address counts.
+void ConcludeFromAddresses(pb::Observation* obs) {
+  const pb::HttpObservation& http = obs->http();
+  pb::Verdict* verdict = obs->mutable_verdict();
+  const std::string& http_class = http.error().error_class();
+  if (!http_class.empty()) {
+    verdict->add_reasons("HTTP did not answer (" + http_class +
+                         "); countries from resolved addresses");
+  } else {
+    verdict->add_reasons(
+        "HTTP HEAD was not sent; countries from resolved addresses");
+  }
+  std::set<std::string> countries;
+  for (const pb::AddressInfo& a : obs->addresses()) {
+    verdict->add_reasons("resolved address " + DescribeAddress(a));
+    if (!a.country().empty()) countries.insert(a.country());
+  }
+  if (countries.size() > 1) {
+    verdict->add_reasons(
+        "addresses in " + std::to_string(countries.size()) + " countries: " +
+        JoinStrings({countries.begin(), countries.end()}, ", ") +
+        "; all listed");
+  }
+  if (countries.empty()) {
+    std::string why = obs->addresses().empty()
+                          ? "no address was resolved for " + obs->host()
+                          : "no resolved address has a country in the "
+                            "geolocation data";
+    verdict->add_reasons(why + "; no hosting country");
+    obs->set_status(std::string(kError));
+    SetErrorUnlessSet(obs, http_class.empty() ? MakeError(kNotAttributable, why)
+                                              : http.error());
+    return;
+  }
+  for (const std::string& c : countries) verdict->add_hosting_countries(c);
+  obs->set_status(std::string(kLocated));
+}
+
+}  // namespace
+
+void Conclude(pb::Observation* obs) {
+  obs->clear_verdict();
+  pb::Verdict* verdict = obs->mutable_verdict();
+
+  if (IsOnion(obs->host())) {
+    verdict->add_reasons(
+        ".onion service: not attributable to a hosting country");
+    obs->set_status(std::string(kUnresolved));
+    SetErrorUnlessSet(
+        obs, MakeError(kNotAttributable,
+                       obs->host() + " is a Tor onion service; where it "
+                                     "is hosted cannot be observed"));
+    return;
+  }
+
+  const pb::DnsObservation& dns = obs->dns();
+  if (!dns.error().error_class().empty() && dns.addresses_size() == 0 &&
+      obs->addresses_size() == 0) {
+    if (dns.cname_chain_size() > 1 &&
+        dns.error().error_class() != "cname_loop") {
+      verdict->add_reasons(
+          "CNAME chain: " +
+          JoinStrings({dns.cname_chain().begin(), dns.cname_chain().end()},
+                      " -> "));
+    }
+    verdict->add_reasons(DnsFailureReason(*obs));
+    obs->set_status(std::string(kUnresolved));
+    SetErrorUnlessSet(obs, dns.error());
+    return;
+  }
+
+  AddDnsReasons(*obs, verdict);
+  if (obs->http().status() > 0) {
+    ConcludeFromAnswer(obs);
+  } else {
+    ConcludeFromAddresses(obs);
+  }
+}
+
+}  // namespace hl

@@ -3,16 +3,27 @@
 // Rules, in order:
 // - .onion host: status "unresolved", error class "not_attributable", no
 //   hosting country (an onion service has no location to refer to).
-// - DNS failed (nxdomain, servfail, dns_timeout, dns_refused, no_address):
-//   status "unresolved", no hosting country, the reason names the class.
+// - DNS failed (dns.error set and no address resolved; classes nxdomain,
+//   servfail, dns_timeout, dns_refused, no_address, cname_loop, dns_error):
+//   status "unresolved", no hosting country, the reason names the class,
+//   the name and the resolver. A DNS error with addresses (a partial
+//   failure) only adds a reason.
 // - HTTP answered (http.status > 0): hosting country = country of the
-//   address that answered (http.connected_ip); status "located".
-// - HTTP failed: hosting countries = the countries of all resolved
-//   addresses (sorted, unique); status "located" when at least one address
-//   has a country, else "error"; a reason says HTTP did not confirm it.
-// - Addresses in several countries: all are listed, none is chosen.
+//   address that answered (http.connected_ip, else pinned_ip); status
+//   "located". Resolved addresses in other countries are named in a reason
+//   but not listed: the probe did not confirm them.
+// - HTTP did not answer: hosting countries = the countries of all resolved
+//   addresses (sorted, unique); a reason says HTTP did not confirm them.
+//   Addresses in several countries: all are listed, none is chosen.
+// - No hosting country found (no address, or no country for the addresses
+//   the rule uses): status "error".
 // - A 3xx answer adds the reason "redirect not followed".
-// Reasons are human-readable sentences naming the observations used.
+// Errors: for "unresolved" and "error", observation->error is set unless
+// already set: from dns.error when DNS failed, from http.error when HTTP
+// did not answer, else class "not_attributable". A "located" observation
+// keeps its error as it is.
+// Reasons are English sentences naming the observations used, in the order
+// DNS, HTTP, countries. Conclude is idempotent.
 #pragma once
 
 #include "common/proto/hostlocator.pb.h"

@@ -36,7 +36,9 @@ class IpAddress {
   std::string ToString() const;
   // The IPv4 address embedded in an IPv4-mapped (::ffff:0:0/96),
   // IPv4-compatible (::/96, excluding :: and ::1), 6to4 (2002::/16) or
-  // NAT64 (64:ff9b::/96, 64:ff9b:1::/48) IPv6 address.
+  // NAT64 IPv6 address. For NAT64 that is the well-known 64:ff9b::/96 and
+  // the /96 at the start of the local-use 64:ff9b:1::/48; the rest of that
+  // /48 may be cut into prefixes of any length, so no layout is assumed.
   std::optional<IpAddress> EmbeddedV4() const;
 
   friend bool operator==(const IpAddress&, const IpAddress&) = default;
@@ -50,12 +52,16 @@ class IpAddress {
 class Cidr {
  public:
   // "a.b.c.d/n" or "x::y/n"; a bare address means a host prefix. Host bits
-  // beyond the prefix must be zero.
+  // beyond the prefix must be zero. Errors are InvalidArgument with a
+  // message naming the problem (and the intended network for host bits).
   static Result<Cidr> Parse(std::string_view text);
+  // prefix_len must be 0..32 for IPv4, 0..128 for IPv6. Host bits of base
+  // are cleared, so base() is always the network address.
   Cidr(IpAddress base, int prefix_len);
 
   const IpAddress& base() const { return base_; }
   int prefix_len() const { return prefix_len_; }
+  // Families never mix: an IPv4 block contains no IPv6 address.
   bool Contains(const IpAddress& ip) const;
   std::string ToString() const;
 
@@ -69,14 +75,17 @@ class Cidr {
 // Why an address may not be probed. kPublic is the only probe-able class.
 enum class AddressClass {
   kPublic,
-  kUnspecified,    // 0.0.0.0/8, ::/128
-  kLoopback,       // 127/8, ::1
-  kPrivate,        // RFC 1918, fc00::/7
-  kLinkLocal,      // 169.254/16, fe80::/10
-  kCgnat,          // 100.64/10
-  kMulticast,      // 224/4, ff00::/8
-  kReserved,       // 240/4, broadcast, documentation, benchmarking,
-                   // IETF protocol assignments, 6bone, ORCHIDv2, ...
+  kUnspecified,  // 0.0.0.0/8, ::/128
+  kLoopback,     // 127/8, ::1
+  kPrivate,      // RFC 1918, fc00::/7, fec0::/10 (deprecated site-local)
+  kLinkLocal,    // 169.254/16, fe80::/10
+  kCgnat,        // 100.64/10
+  kMulticast,    // 224/4, ff00::/8
+  kReserved,     // 240/4, broadcast, documentation, benchmarking,
+                 // IETF protocol assignments (192.0.0/24, 2001::/23
+                 // including Teredo), 6to4 relay anycast, discard-only,
+                 // SRv6, 6bone, and all IPv6 outside 2000::/3 not named
+                 // above
 };
 
 std::string_view AddressClassName(AddressClass c);
@@ -86,7 +95,8 @@ std::string_view AddressClassName(AddressClass c);
 AddressClass Classify(const IpAddress& ip);
 
 // The connect-time rule: public addresses pass; any other class passes only
-// when an allowlisted CIDR contains it.
+// when an allowlisted CIDR contains it (an IPv4-mapped address also when an
+// allowlisted CIDR contains its IPv4 address: the connection goes there).
 class TargetPolicy {
  public:
   TargetPolicy() = default;

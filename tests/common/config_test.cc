@@ -1,0 +1,374 @@
+#include "common/config.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace hl {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr char kOrigin[] = "test.toml";
+constexpr char kBase[] = "/etc/hostlocator";
+
+Result<Config> Parse(const std::string& text) {
+  return ParseConfig(text, kOrigin, kBase);
+}
+
+// Every field but digest; gtest prints the section that differs.
+void ExpectSameFields(const Config& actual, const Config& expected) {
+  EXPECT_EQ(actual.resolver, expected.resolver);
+  EXPECT_EQ(actual.http, expected.http);
+  EXPECT_EQ(actual.safety, expected.safety);
+  EXPECT_EQ(actual.geo.country, expected.geo.country);
+  EXPECT_EQ(actual.geo.asn, expected.geo.asn);
+  EXPECT_EQ(actual.geo.city, expected.geo.city);
+  EXPECT_EQ(actual.coordinator, expected.coordinator);
+  EXPECT_EQ(actual.run, expected.run);
+}
+
+TEST(ConfigTest, DefaultsAreDocumentedValues) {
+  Config c = DefaultConfig();
+  EXPECT_TRUE(c.resolver.servers.empty());
+  EXPECT_EQ(c.resolver.timeout_ms, 2000u);
+  EXPECT_EQ(c.resolver.tries, 2u);
+  EXPECT_EQ(c.http.connect_timeout_ms, 5000u);
+  EXPECT_EQ(c.http.timeout_ms, 10000u);
+  EXPECT_THAT(c.http.user_agent, HasSubstr("Windows NT 10.0"));
+  EXPECT_THAT(c.http.user_agent, HasSubstr("Firefox/"));
+  EXPECT_EQ(c.http.max_header_bytes, 65536u);
+  EXPECT_TRUE(c.safety.allow_cidrs.empty());
+  EXPECT_EQ(c.geo.country,
+            std::vector<std::string>{"data/geo/dbip-country.mmdb"});
+  EXPECT_EQ(c.geo.asn, std::vector<std::string>{"data/geo/asn.mmdb"});
+  EXPECT_TRUE(c.geo.city.empty());
+  EXPECT_EQ(c.run.workers, 2u);
+  EXPECT_EQ(c.digest, ConfigDigest(c));
+  EXPECT_EQ(c.digest.size(), 64u);
+}
+
+TEST(ConfigTest, DefaultFileParsesToDefaultConfig) {
+  const std::string root = HL_SOURCE_DIR;
+  Result<Config> loaded = LoadConfigFile(root + "/config/hostlocator.toml");
+  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+
+  // The defaults' [geo] paths are relative to the repository root; the file
+  // writes them relative to config/.
+  Config expected = DefaultConfig();
+  for (auto* list : {&expected.geo.country, &expected.geo.asn}) {
+    for (std::string& p : *list) {
+      p = (std::filesystem::path(root) / p).lexically_normal().string();
+    }
+  }
+  expected.digest = ConfigDigest(expected);
+  ExpectSameFields(*loaded, expected);
+  EXPECT_EQ(loaded->digest, expected.digest);
+}
+
+TEST(ConfigTest, EmptyTextGivesDefaultsAndTheirDigest) {
+  Result<Config> c = Parse("");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  ExpectSameFields(*c, DefaultConfig());
+  EXPECT_EQ(c->digest, DefaultConfig().digest);
+}
+
+struct ValidCase {
+  std::string name;
+  std::string text;
+  std::function<void(const Config&)> check;
+};
+
+TEST(ConfigTest, ValidFiles) {
+  const std::vector<ValidCase> cases = {
+      {"resolver servers are canonicalised",
+       "[resolver]\nservers = [\"192.0.2.53:53\", \"[2001:DB8:0::53]:5353\"]\n"
+       "timeout_ms = 1\ntries = 10\n",
+       [](const Config& c) {
+         EXPECT_EQ(c.resolver.servers,
+                   (std::vector<std::string>{"192.0.2.53:53",
+                                             "[2001:db8::53]:5353"}));
+         EXPECT_EQ(c.resolver.timeout_ms, 1u);
+         EXPECT_EQ(c.resolver.tries, 10u);
+       }},
+      {"http limits at their bounds",
+       "[http]\nconnect_timeout_ms = 600000\ntimeout_ms = 600000\n"
+       "max_header_bytes = 1024\nuser_agent = \"probe/1.0\"\n"
+       "[coordinator]\nlease_timeout_ms = 3600000\n",
+       [](const Config& c) {
+         EXPECT_EQ(c.http.connect_timeout_ms, 600000u);
+         EXPECT_EQ(c.http.timeout_ms, 600000u);
+         EXPECT_EQ(c.http.max_header_bytes, 1024u);
+         EXPECT_EQ(c.http.user_agent, "probe/1.0");
+       }},
+      {"geo paths resolve against the base directory",
+       "[geo]\ncountry = [\"db/v4.mmdb\", \"/abs/v6.mmdb\"]\n"
+       "asn = []\ncity = [\"../city.mmdb\"]\n",
+       [](const Config& c) {
+         EXPECT_EQ(c.geo.country,
+                   (std::vector<std::string>{"/etc/hostlocator/db/v4.mmdb",
+                                             "/abs/v6.mmdb"}));
+         EXPECT_TRUE(c.geo.asn.empty());
+         EXPECT_EQ(c.geo.city, std::vector<std::string>{"/etc/city.mmdb"});
+       }},
+      {"run directories stay as written",
+       "[run]\nworkers = 256\nworker_capacity = 4096\n"
+       "data_dir = \"var/data\"\noutput_dir = \"out\"\n",
+       [](const Config& c) {
+         EXPECT_EQ(c.run.workers, 256u);
+         EXPECT_EQ(c.run.worker_capacity, 4096u);
+         EXPECT_EQ(c.run.data_dir, "var/data");
+         EXPECT_EQ(c.run.output_dir, "out");
+       }},
+      {"coordinator values",
+       "[coordinator]\nlease_timeout_ms = 60000\nheartbeat_interval_ms = 10\n"
+       "heartbeat_liveness = 1\nmax_attempts = 100\n",
+       [](const Config& c) {
+         EXPECT_EQ(c.coordinator.lease_timeout_ms, 60000u);
+         EXPECT_EQ(c.coordinator.heartbeat_interval_ms, 10u);
+         EXPECT_EQ(c.coordinator.heartbeat_liveness, 1u);
+         EXPECT_EQ(c.coordinator.max_attempts, 100u);
+       }},
+      {"dotted keys and inline tables",
+       "http.timeout_ms = 20000\nrun = { workers = 4 }\n",
+       [](const Config& c) {
+         EXPECT_EQ(c.http.timeout_ms, 20000u);
+         EXPECT_EQ(c.run.workers, 4u);
+       }},
+      {"a key left out keeps its default", "[http]\ntimeout_ms = 30000\n",
+       [](const Config& c) {
+         EXPECT_EQ(c.http.connect_timeout_ms, 5000u);
+         EXPECT_EQ(c.http.user_agent, DefaultConfig().http.user_agent);
+       }},
+  };
+  for (const ValidCase& tc : cases) {
+    SCOPED_TRACE(tc.name);
+    Result<Config> c = Parse(tc.text);
+    ASSERT_TRUE(c.ok()) << c.status().ToString();
+    tc.check(*c);
+    EXPECT_EQ(c->digest, ConfigDigest(*c));
+  }
+}
+
+TEST(ConfigTest, AllowCidrsParse) {
+  Result<Config> c = Parse(
+      "[safety]\nallow_cidrs = [\"127.0.0.0/8\", \"fd00::/8\", "
+      "\"10.1.2.3\"]\n");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  ASSERT_EQ(c->safety.allow_cidrs.size(), 3u);
+  EXPECT_EQ(c->safety.allow_cidrs[0].ToString(), "127.0.0.0/8");
+  EXPECT_EQ(c->safety.allow_cidrs[1].ToString(), "fd00::/8");
+  EXPECT_EQ(c->safety.allow_cidrs[2].prefix_len(), 32);
+  EXPECT_TRUE(
+      c->safety.allow_cidrs[0].Contains(*net::IpAddress::Parse("127.1.2.3")));
+}
+
+struct ErrorCase {
+  std::string text;
+  std::vector<std::string> parts;  // each must occur in the message
+};
+
+TEST(ConfigTest, ErrorsNameTheKeyAndWhatIsExpected) {
+  const std::vector<ErrorCase> cases = {
+      // Unknown keys, at every level.
+      {"timeout = 5\n",
+       {"test.toml:1:1: ", "unknown key \"timeout\"",
+        "known sections: resolver, http, safety, geo, coordinator, run"}},
+      {"[http]\ntimeout = 5\n",
+       {"test.toml:2:1: ", "unknown key \"http.timeout\"",
+        "(known keys in [http]: connect_timeout_ms, timeout_ms, user_agent, "
+        "max_header_bytes)"}},
+      {"[resolver]\nserver = []\n",
+       {"unknown key \"resolver.server\"", "servers, timeout_ms, tries"}},
+      {"[safety]\nallow = []\n", {"unknown key \"safety.allow\""}},
+      {"[geo]\ncountries = []\n",
+       {"unknown key \"geo.countries\"", "country, asn, city"}},
+      {"[coordinator]\nlease_ms = 1\n",
+       {"unknown key \"coordinator.lease_ms\""}},
+      {"[run]\nthreads = 1\n", {"unknown key \"run.threads\""}},
+      {"[http.tls]\nverify = true\n", {"unknown key \"http.tls\""}},
+      {"[logging]\nlevel = \"info\"\n", {"unknown key \"logging\""}},
+      // Sections of the wrong type.
+      {"http = 5\n", {"\"http\"", "expected a table ([http])", "an integer"}},
+      {"[[run]]\nworkers = 1\n", {"\"run\"", "expected a table"}},
+      // Wrong types.
+      {"[resolver]\ntimeout_ms = \"2000\"\n",
+       {"test.toml:2:14: ", "bad value for \"resolver.timeout_ms\"",
+        "expected an integer from 1 to 600000 (milliseconds); got a string"}},
+      {"[resolver]\ntries = 2.0\n",
+       {"\"resolver.tries\"", "got a floating-point number"}},
+      {"[resolver]\nservers = \"192.0.2.53:53\"\n",
+       {"\"resolver.servers\"", "expected an array"}},
+      {"[http]\nuser_agent = 5\n", {"\"http.user_agent\"", "got an integer"}},
+      {"[safety]\nallow_cidrs = [8]\n",
+       {"\"safety.allow_cidrs[0]\"", "CIDR", "got an integer"}},
+      {"[geo]\ncountry = \"x.mmdb\"\n",
+       {"\"geo.country\"", "array of file paths"}},
+      {"[run]\ndata_dir = true\n", {"\"run.data_dir\"", "got a boolean"}},
+      {"run.data_dir.x = 1\n", {"\"run.data_dir\"", "got a table"}},
+      // Out of range.
+      {"[resolver]\ntimeout_ms = 0\n",
+       {"\"resolver.timeout_ms\"", "from 1 to 600000", "got 0"}},
+      {"[resolver]\ntries = 11\n", {"\"resolver.tries\"", "got 11"}},
+      {"[http]\nconnect_timeout_ms = 600001\n",
+       {"\"http.connect_timeout_ms\"", "got 600001"}},
+      {"[http]\ntimeout_ms = -1\n", {"\"http.timeout_ms\"", "got -1"}},
+      {"[http]\nmax_header_bytes = 100\n",
+       {"\"http.max_header_bytes\"", "from 1024 to 1048576 (bytes)"}},
+      {"[coordinator]\nlease_timeout_ms = 999\n",
+       {"\"coordinator.lease_timeout_ms\"", "got 999"}},
+      {"[coordinator]\nheartbeat_interval_ms = 9\n",
+       {"\"coordinator.heartbeat_interval_ms\""}},
+      {"[coordinator]\nheartbeat_liveness = 0\n",
+       {"\"coordinator.heartbeat_liveness\""}},
+      {"[coordinator]\nmax_attempts = 101\n", {"\"coordinator.max_attempts\""}},
+      {"[run]\nworkers = 0\n", {"\"run.workers\"", "from 1 to 256"}},
+      {"[run]\nworkers = 257\n", {"\"run.workers\"", "got 257"}},
+      {"[run]\nworker_capacity = 0\n", {"\"run.worker_capacity\""}},
+      {"[run]\nworkers = 5000000000\n", {"\"run.workers\"", "got 5000000000"}},
+      // Bad strings.
+      {"[http]\nuser_agent = \"\"\n",
+       {"\"http.user_agent\"", "a non-empty string", "got \"\""}},
+      {"[http]\nuser_agent = \"a\\r\\nX-Injected: 1\"\n",
+       {"\"http.user_agent\"", "without control characters"}},
+      {"[http]\nuser_agent = \"" + std::string(1025, 'a') + "\"\n",
+       {"\"http.user_agent\"", "at most 1024 bytes"}},
+      {"[run]\noutput_dir = \"\"\n", {"\"run.output_dir\"", "non-empty"}},
+      {"[geo]\ncountry = []\n",
+       {"\"geo.country\"", "a non-empty array of file paths",
+        "got an empty array"}},
+      {"[geo]\nasn = [\"\"]\n", {"\"geo.asn[0]\"", "a non-empty file path"}},
+      // Resolver addresses.
+      {"[resolver]\nservers = [\"192.0.2.53\"]\n",
+       {"\"resolver.servers[0]\"", "\"address:port\"", "got \"192.0.2.53\""}},
+      {"[resolver]\nservers = [\"192.0.2.53:53\", \"2001:db8::53:53\"]\n",
+       {"\"resolver.servers[1]\"", "[2001:db8::53]:53"}},
+      {"[resolver]\nservers = [\"[192.0.2.53]:53\"]\n",
+       {"\"resolver.servers[0]\""}},
+      {"[resolver]\nservers = [\"dns.example:53\"]\n",
+       {"\"resolver.servers[0]\"", "IP address"}},
+      {"[resolver]\nservers = [\"192.0.2.53:0\"]\n",
+       {"\"resolver.servers[0]\""}},
+      {"[resolver]\nservers = [\"192.0.2.53:65536\"]\n",
+       {"\"resolver.servers[0]\""}},
+      {"[resolver]\nservers = [\"192.0.2.53:+53\"]\n",
+       {"\"resolver.servers[0]\""}},
+      {"[resolver]\nservers = [\"[2001:db8::53]\"]\n",
+       {"\"resolver.servers[0]\""}},
+      {"[resolver]\nservers = [\"[2001:db8::53]:53x\"]\n",
+       {"\"resolver.servers[0]\""}},
+      // CIDRs (net::Cidr::Parse).
+      {"[safety]\nallow_cidrs = [\"10.0.0.1/8\"]\n",
+       {"\"safety.allow_cidrs[0]\"", "got \"10.0.0.1/8\""}},
+      {"[safety]\nallow_cidrs = [\"127.0.0.0/8\", \"300.0.0.0/8\"]\n",
+       {"\"safety.allow_cidrs[1]\"", "\"300.0.0.0/8\""}},
+      {"[safety]\nallow_cidrs = [\"fd00::/129\"]\n",
+       {"\"safety.allow_cidrs[0]\""}},
+      // Relations between keys.
+      {"[http]\nconnect_timeout_ms = 20000\ntimeout_ms = 10000\n",
+       {"test.toml:2:22: ", "\"http.connect_timeout_ms\" (20000)",
+        "must not exceed \"http.timeout_ms\" (10000)"}},
+      {"[coordinator]\nlease_timeout_ms = 14000\n",
+       {"\"coordinator.lease_timeout_ms\" (14000)", "(14000)",
+        "\"http.timeout_ms\""}},
+      // TOML syntax, with the position of the fault.
+      {"[http]\ntimeout_ms = \n", {"test.toml:2:"}},
+      {"[http]\ntimeout_ms = 1\ntimeout_ms = 2\n", {"test.toml:3:"}},
+  };
+  for (const ErrorCase& tc : cases) {
+    SCOPED_TRACE(tc.text);
+    Result<Config> c = Parse(tc.text);
+    ASSERT_FALSE(c.ok());
+    EXPECT_EQ(c.status().code(), StatusCode::kInvalidArgument);
+    for (const std::string& part : tc.parts) {
+      EXPECT_THAT(c.status().message(), HasSubstr(part));
+    }
+  }
+}
+
+TEST(ConfigTest, DigestIgnoresLayoutAndFollowsValues) {
+  const std::string a =
+      "[http]\ntimeout_ms = 20000\nuser_agent = \"probe/1\"\n"
+      "[run]\nworkers = 4\n";
+  const std::string b =
+      "# the same settings, another layout\n"
+      "[run]\n  workers   =   4   # comment\n\n"
+      "[http]\nuser_agent = 'probe/1'\ntimeout_ms = 20_000\n";
+  const std::string c =
+      "http = { user_agent = \"probe/1\", timeout_ms = "
+      "20000 }\nrun.workers = 4\n";
+  Result<Config> ca = Parse(a), cb = Parse(b), cc = Parse(c);
+  ASSERT_TRUE(ca.ok() && cb.ok() && cc.ok());
+  EXPECT_EQ(ca->digest, cb->digest);
+  EXPECT_EQ(ca->digest, cc->digest);
+
+  // A value set to its default is the same configuration.
+  Result<Config> with_default = Parse(a + "[resolver]\ntries = 2\n");
+  ASSERT_TRUE(with_default.ok());
+  EXPECT_EQ(with_default->digest, ca->digest);
+
+  for (const std::string& changed :
+       {std::string("[http]\ntimeout_ms = 20001\nuser_agent = \"probe/1\"\n"
+                    "[run]\nworkers = 4\n"),
+        std::string("[http]\ntimeout_ms = 20000\nuser_agent = \"probe/2\"\n"
+                    "[run]\nworkers = 4\n"),
+        a + "[safety]\nallow_cidrs = [\"127.0.0.0/8\"]\n",
+        a + "[geo]\ncity = [\"c.mmdb\"]\n"}) {
+    SCOPED_TRACE(changed);
+    Result<Config> other = Parse(changed);
+    ASSERT_TRUE(other.ok()) << other.status().ToString();
+    EXPECT_NE(other->digest, ca->digest);
+  }
+}
+
+TEST(ConfigTest, DigestDistinguishesListBoundaries) {
+  Config one = DefaultConfig();
+  one.geo.city = {"a\",\"b"};
+  Config two = DefaultConfig();
+  two.geo.city = {"a", "b"};
+  EXPECT_NE(ConfigDigest(one), ConfigDigest(two));
+}
+
+TEST(ConfigTest, LoadConfigFileResolvesGeoAgainstItsDirectory) {
+  std::filesystem::path dir = std::filesystem::temp_directory_path() /
+                              ("hl_config_test_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir / "conf");
+  std::string file = (dir / "conf" / "h.toml").string();
+  std::ofstream(file) << "[geo]\ncountry = [\"../geo/c.mmdb\"]\n"
+                         "[run]\ndata_dir = \"data\"\n";
+  Result<Config> c = LoadConfigFile(file);
+  std::filesystem::remove_all(dir);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->geo.country,
+            std::vector<std::string>{(dir / "geo" / "c.mmdb").string()});
+  EXPECT_EQ(c->geo.asn, DefaultConfig().geo.asn);  // not in the file
+  EXPECT_EQ(c->run.data_dir, "data");
+}
+
+TEST(ConfigTest, LoadConfigFileNamesAMissingFile) {
+  Result<Config> c = LoadConfigFile("/nonexistent/hostlocator.toml");
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().code(), StatusCode::kNotFound);
+  EXPECT_THAT(c.status().message(), HasSubstr("/nonexistent/hostlocator.toml"));
+}
+
+TEST(ConfigTest, ParseErrorsUseTheOriginGivenByLoadConfigFile) {
+  std::filesystem::path file =
+      std::filesystem::temp_directory_path() /
+      ("hl_config_bad_" + std::to_string(::getpid()) + ".toml");
+  std::ofstream(file) << "[http]\ntimeout = 1\n";
+  Result<Config> c = LoadConfigFile(file.string());
+  std::filesystem::remove(file);
+  ASSERT_FALSE(c.ok());
+  EXPECT_THAT(c.status().message(),
+              HasSubstr(file.string() + ":2:1: unknown key \"http.timeout\""));
+}
+
+}  // namespace
+}  // namespace hl

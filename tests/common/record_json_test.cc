@@ -1,0 +1,284 @@
+#include "common/record_json.h"
+
+#include <gmock/gmock.h>
+#include <google/protobuf/text_format.h>
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+namespace hl {
+namespace {
+
+namespace pb = ::hostlocator::v1;
+using Json = nlohmann::ordered_json;
+using ::testing::ElementsAreArray;
+
+pb::Observation FromText(const std::string& text) {
+  pb::Observation obs;
+  EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(text, &obs));
+  return obs;
+}
+
+std::vector<std::string> Keys(const Json& j) {
+  std::vector<std::string> keys;
+  for (const auto& [key, value] : j.items()) keys.push_back(key);
+  return keys;
+}
+
+// A complete observation: every field set.
+pb::Observation FullObservation() {
+  pb::Observation obs = FromText(R"(
+    url: "https://www.example.com/a?b"
+    host: "www.example.com"
+    status: "located"
+    dns {
+      cname_chain: "www.example.com"
+      cname_chain: "edge.example.net"
+      addresses { ip: "203.0.113.7" ttl: 300 }
+      queries { name: "www.example.com" type: "A" resolver: "192.0.2.53:53"
+                rcode: "NOERROR" sent_unix_ms: 1795917692123
+                elapsed_us: 1500 raw_answer: "\001\002\003" }
+    }
+    addresses { ip: "203.0.113.7" country: "DE" city: "Berlin" asn: 64500
+                as_org: "Example GmbH" network: "203.0.113.0/24" }
+    pinned_ip: "203.0.113.7"
+    http {
+      method: "HEAD" request_url: "https://www.example.com/a?b" status: 200
+      http_version: "1.1"
+      headers { name: "Server" value: "nginx" }
+      headers { name: "Via" value: "1.1 a" }
+      headers { name: "Via" value: "1.1 b" }
+      header_block_sha256: "\x00\x01\xab\xff"
+      connected_ip: "203.0.113.7" connected_port: 443 elapsed_ms: 42
+    }
+    verdict { hosting_countries: "DE" reasons: "HTTP HEAD answered" }
+    checked_at_unix_ms: 1795917692123
+    data_sources { role: "country" database_type: "DBIP-Country-Lite"
+                   build_epoch: 1767225600 path: "data/geo/c.mmdb"
+                   attribution: "IP Geolocation by DB-IP" }
+    tool_version: "0.1.0"
+    config_digest: "abc"
+    worker: "w1"
+  )");
+  return obs;
+}
+
+TEST(RecordJsonTest, ObservationFieldsInDocumentedOrder) {
+  Json j = ObservationToJson(FullObservation());
+  EXPECT_THAT(Keys(j),
+              ElementsAreArray({"url", "host", "status", "error", "dns",
+                                "addresses", "pinned_ip", "http", "verdict",
+                                "checked_at", "data_sources", "tool_version",
+                                "config_digest", "worker"}));
+  EXPECT_THAT(Keys(j["dns"]), ElementsAreArray({"cname_chain", "addresses",
+                                                "queries", "error"}));
+  EXPECT_THAT(Keys(j["dns"]["addresses"][0]), ElementsAreArray({"ip", "ttl"}));
+  EXPECT_THAT(Keys(j["dns"]["queries"][0]),
+              ElementsAreArray({"name", "type", "resolver", "rcode", "sent_at",
+                                "elapsed_ms", "raw_answer_b64"}));
+  EXPECT_THAT(
+      Keys(j["addresses"][0]),
+      ElementsAreArray({"ip", "country", "city", "asn", "as_org", "network"}));
+  EXPECT_THAT(Keys(j["http"]),
+              ElementsAreArray(
+                  {"method", "request_url", "status", "http_version", "headers",
+                   "header_block_sha256", "connected_ip", "connected_port",
+                   "body_bytes", "elapsed_ms", "error"}));
+  EXPECT_THAT(Keys(j["verdict"]),
+              ElementsAreArray({"hosting_countries", "reasons"}));
+  EXPECT_THAT(Keys(j["data_sources"][0]),
+              ElementsAreArray({"role", "database_type", "build_date", "path",
+                                "attribution"}));
+}
+
+TEST(RecordJsonTest, ObservationValues) {
+  Json j = ObservationToJson(FullObservation());
+  EXPECT_EQ(j["error"], nullptr);
+  EXPECT_EQ(j["dns"]["cname_chain"],
+            Json::parse(R"(["www.example.com","edge.example.net"])"));
+  const Json& q = j["dns"]["queries"][0];
+  EXPECT_EQ(q["sent_at"], "2026-11-29T02:01:32.123Z");
+  EXPECT_DOUBLE_EQ(q["elapsed_ms"].get<double>(), 1.5);
+  EXPECT_EQ(q["raw_answer_b64"], "AQID");
+  EXPECT_EQ(j["addresses"][0]["asn"], 64500);
+  EXPECT_EQ(j["http"]["status"], 200);
+  EXPECT_EQ(j["http"]["headers"],
+            Json::parse(R"([["Server","nginx"],["Via","1.1 a"],
+                            ["Via","1.1 b"]])"));
+  EXPECT_EQ(j["http"]["header_block_sha256"], "0001abff");
+  EXPECT_EQ(j["http"]["connected_port"], 443);
+  EXPECT_EQ(j["http"]["body_bytes"], 0);
+  EXPECT_EQ(j["http"]["elapsed_ms"], 42);
+  EXPECT_EQ(j["http"]["error"], nullptr);
+  EXPECT_EQ(j["checked_at"], "2026-11-29T02:01:32.123Z");
+  EXPECT_EQ(j["data_sources"][0]["build_date"], "2026-01-01T00:00:00.000Z");
+  EXPECT_EQ(j["worker"], "w1");
+}
+
+TEST(RecordJsonTest, MissingValuesAreNull) {
+  pb::Observation obs = FromText(R"(
+    url: "http://x.example/" host: "x.example" status: "error"
+    error { error_class: "http_timeout" }
+    dns { addresses { ip: "203.0.113.7" ttl: 1 }
+          queries { name: "x.example" type: "A" rcode: "TIMEOUT" } }
+    addresses { ip: "203.0.113.7" }
+    http { method: "HEAD" error { error_class: "http_timeout"
+                                  message: "no answer in 10000 ms" } }
+    verdict {}
+  )");
+  Json j = ObservationToJson(obs);
+  EXPECT_EQ(j["error"], Json::parse(R"({"class":"http_timeout",
+                                        "message":null})"));
+  const Json& q = j["dns"]["queries"][0];
+  EXPECT_EQ(q["resolver"], nullptr);
+  EXPECT_EQ(q["sent_at"], nullptr);
+  EXPECT_EQ(q["raw_answer_b64"], nullptr);
+  EXPECT_EQ(j["dns"]["error"], nullptr);
+  EXPECT_EQ(j["addresses"][0],
+            Json::parse(R"({"ip":"203.0.113.7","country":null,"city":null,
+                            "asn":null,"as_org":null,"network":null})"));
+  EXPECT_EQ(j["pinned_ip"], nullptr);
+  EXPECT_EQ(j["http"]["status"], nullptr);
+  EXPECT_EQ(j["http"]["http_version"], nullptr);
+  EXPECT_EQ(j["http"]["headers"], Json::array());
+  EXPECT_EQ(j["http"]["header_block_sha256"], nullptr);
+  EXPECT_EQ(j["http"]["connected_ip"], nullptr);
+  EXPECT_EQ(j["http"]["connected_port"], nullptr);
+  EXPECT_EQ(j["http"]["error"]["message"], "no answer in 10000 ms");
+  EXPECT_EQ(j["verdict"]["hosting_countries"], Json::array());
+  EXPECT_EQ(j["checked_at"], nullptr);
+  EXPECT_EQ(j["data_sources"], Json::array());
+  EXPECT_EQ(j["tool_version"], nullptr);
+}
+
+TEST(RecordJsonTest, StagesNotRunAreNull) {
+  Json j =
+      ObservationToJson(FromText(R"(host: "a.onion" status: "unresolved")"));
+  EXPECT_EQ(j["dns"], nullptr);
+  EXPECT_EQ(j["http"], nullptr);
+  EXPECT_EQ(j["verdict"], nullptr);
+  EXPECT_EQ(j["addresses"], Json::array());
+}
+
+TEST(RecordJsonTest, ResultRecordStartsWithTheLine) {
+  pb::LineRecord line;
+  line.set_line(7);
+  line.set_input("https://www.example.com/a?b");
+  line.set_job_id(3);
+  pb::Observation obs = FullObservation();
+  Json j = ResultRecordJson(line, &obs);
+  EXPECT_THAT(Keys(j), ElementsAreArray(
+                           {"input", "line", "url", "host", "status", "reason",
+                            "error", "dns", "addresses", "pinned_ip", "http",
+                            "verdict", "checked_at", "data_sources",
+                            "tool_version", "config_digest", "worker"}));
+  EXPECT_EQ(j["line"], 7);
+  EXPECT_EQ(j["status"], "located");
+  EXPECT_EQ(j["reason"], nullptr);
+  // The observation part is the observation's own form.
+  Json own = ObservationToJson(obs);
+  for (const auto& [key, value] : own.items()) EXPECT_EQ(j[key], value) << key;
+}
+
+TEST(RecordJsonTest, RejectedLine) {
+  pb::LineRecord line;
+  line.set_line(12);
+  line.set_input("ftp://files.example/x");
+  line.set_rejection("unsupported scheme");
+  line.set_rejection_detail("ftp");
+  Json j = ResultRecordJson(line, nullptr);
+  EXPECT_EQ(
+      j.dump(),
+      R"({"input":"ftp://files.example/x","line":12,"url":null,)"
+      R"("host":null,"status":"rejected","reason":"unsupported scheme",)"
+      R"("error":{"class":"rejected","message":"unsupported scheme: ftp"},)"
+      R"("dns":null,"addresses":null,"pinned_ip":null,"http":null,)"
+      R"("verdict":null,"checked_at":null,"data_sources":null,)"
+      R"("tool_version":null,"config_digest":null,"worker":null})");
+}
+
+TEST(RecordJsonTest, RejectedLineWithoutDetail) {
+  pb::LineRecord line;
+  line.set_line(1);
+  line.set_rejection("empty");
+  Json j = ResultRecordJson(line, nullptr);
+  EXPECT_EQ(j["input"], "");
+  EXPECT_EQ(j["error"]["message"], "empty");
+  EXPECT_EQ(j["reason"], "empty");
+}
+
+TEST(RecordJsonTest, LineWithoutObservationHasNullFields) {
+  pb::LineRecord line;
+  line.set_line(2);
+  line.set_input("http://a.example/");
+  Json j = ResultRecordJson(line, nullptr);
+  EXPECT_EQ(j["status"], nullptr);
+  EXPECT_EQ(j["url"], nullptr);
+  EXPECT_EQ(Keys(j).size(), 17u);
+}
+
+TEST(RecordJsonTest, InvalidUtf8IsReplacedSoTheRecordSerialises) {
+  // Setters, not text format: proto3 parsing would refuse these bytes.
+  pb::Observation obs;
+  obs.set_host("x.example");
+  pb::HttpHeader* header = obs.mutable_http()->add_headers();
+  header->set_name("Server");
+  header->set_value("caf\xe9 \xf0\x9f\x98\x80 \xed\xa0\x80 \xc0\xaf");
+  pb::LineRecord line;
+  line.set_input("http://x.example/\xff");
+  Json j = ResultRecordJson(line, &obs);
+  std::string dumped;
+  ASSERT_NO_THROW(dumped = j.dump());
+  // U+FFFD for a Latin-1 byte, a surrogate (3 bytes) and an overlong '/'.
+  EXPECT_EQ(j["http"]["headers"][0][1],
+            "caf\xef\xbf\xbd \xf0\x9f\x98\x80 "
+            "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd "
+            "\xef\xbf\xbd\xef\xbf\xbd");
+  EXPECT_EQ(j["input"], "http://x.example/\xef\xbf\xbd");
+}
+
+TEST(RecordJsonTest, Rfc3339Table) {
+  const std::vector<std::pair<int64_t, std::string>> cases = {
+      {0, "1970-01-01T00:00:00.000Z"},
+      {1, "1970-01-01T00:00:00.001Z"},
+      {999, "1970-01-01T00:00:00.999Z"},
+      {1000, "1970-01-01T00:00:01.000Z"},
+      {-1, "1969-12-31T23:59:59.999Z"},
+      {951827696789, "2000-02-29T12:34:56.789Z"},
+      {1709164800123, "2024-02-29T00:00:00.123Z"},
+      {1795917692123, "2026-11-29T02:01:32.123Z"},
+      {-2203891200000, "1900-03-01T00:00:00.000Z"},
+      {-62135596800000, "0001-01-01T00:00:00.000Z"},
+      {253402300799999, "9999-12-31T23:59:59.999Z"},
+  };
+  for (const auto& [ms, text] : cases) {
+    EXPECT_EQ(FormatRfc3339Ms(ms), text) << ms;
+  }
+}
+
+TEST(RecordJsonTest, Base64Table) {
+  // RFC 4648, section 10, and bytes that need all of the alphabet's end.
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"", ""},
+      {"f", "Zg=="},
+      {"fo", "Zm8="},
+      {"foo", "Zm9v"},
+      {"foob", "Zm9vYg=="},
+      {"fooba", "Zm9vYmE="},
+      {"foobar", "Zm9vYmFy"},
+      {std::string("\x00\xfb\xff", 3), "APv/"},
+  };
+  for (const auto& [bytes, text] : cases) {
+    EXPECT_EQ(Base64(bytes), text) << text;
+  }
+}
+
+TEST(RecordJsonTest, HexTable) {
+  EXPECT_EQ(HexLower(""), "");
+  EXPECT_EQ(HexLower(std::string("\x00\x01\x7f\x80\xab\xff", 6)),
+            "00017f80abff");
+}
+
+}  // namespace
+}  // namespace hl

@@ -41,10 +41,14 @@ class FakeWorker {
     e.mutable_result()->mutable_observation()->set_status("located");
     Send(e);
   }
-  // The next message that is not a heartbeat, within `timeout`.
+  // The next message that is not a heartbeat, within `timeout`; sends a
+  // heartbeat every 20 ms meanwhile, as a live worker does.
   std::optional<pb::Envelope> Receive(std::chrono::milliseconds timeout) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
+    pb::Envelope heartbeat;
+    heartbeat.mutable_heartbeat();
     while (std::chrono::steady_clock::now() < deadline) {
+      Send(heartbeat);
       zmq::pollitem_t item{socket_.handle(), 0, ZMQ_POLLIN, 0};
       zmq::poll(&item, 1, 20ms);
       zmq::message_t message;
@@ -248,17 +252,18 @@ TEST_F(BrokerTest, RefusesAnotherProtocolVersionWithAReason) {
 TEST_F(BrokerTest, SurvivesMalformedMessages) {
   AddUrls(1);
   StartBroker(BrokerOptions{});
-  FakeWorker worker(&context_, endpoint_);
-  worker.SendRaw("");
-  worker.SendRaw(std::string("\xff\xff\xff\xff garbage", 13));
+  FakeWorker noisy(&context_, endpoint_);
+  noisy.SendRaw("");  // decodes as version 0: refused with a reason
+  noisy.SendRaw(std::string("\xff\xff\xff\xff garbage", 13));
   pb::Envelope empty;
-  worker.Send(empty);  // right version, no body
+  noisy.Send(empty);  // right version, no body
   zmq::socket_t multi(context_, zmq::socket_type::dealer);
   multi.set(zmq::sockopt::linger, 0);
   multi.connect(endpoint_);
   multi.send(zmq::str_buffer("a"), zmq::send_flags::sndmore);
   multi.send(zmq::str_buffer("b"), zmq::send_flags::none);
   // The broker still serves a well-behaved worker afterwards.
+  FakeWorker worker(&context_, endpoint_);
   worker.Ready(1);
   auto jobs = worker.ReceiveJobs(2s);
   ASSERT_EQ(jobs.size(), 1u);

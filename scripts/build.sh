@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Configures and builds hostlocator. Usage: scripts/build.sh [BUILD_DIR] [cmake args...]
+# Default BUILD_DIR is build/. Jobs: all cores (HL_JOBS overrides).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+build_dir=${1:-"$root/build"}
+shift || true
+jobs=${HL_JOBS:-$(nproc)}
+cmake -S "$root" -B "$build_dir" -G Ninja "$@" >/dev/null
+# HL_TARGETS (space-separated) limits the build to those targets.
+ninja -C "$build_dir" -j "$jobs" ${HL_TARGETS:-}

@@ -1,0 +1,119 @@
+// libFuzzer target for URL normalisation (and the IP text forms it relies
+// on). Invariants checked on every input:
+// - NormalizeUrl never crashes and never trips ASan/UBSan;
+// - an accepted URL has http(s) scheme, a non-empty host, a usable port, a
+//   path starting with '/', is printable ASCII without spaces, fits the
+//   length limit, and normalising it again yields the same result;
+// - a rejection carries a non-empty, printable, UTF-8 detail;
+// - an address IpAddress::Parse accepts prints to text that parses back to
+//   it.
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+
+#include "common/net/ip.h"
+#include "common/net/url.h"
+
+namespace {
+
+[[noreturn]] void Fail(const char* what, std::string_view input) {
+  std::fprintf(stderr, "invariant violated: %s\ninput (%zu bytes): ", what,
+               input.size());
+  for (unsigned char c : input) std::fprintf(stderr, "\\x%02X", c);
+  std::fprintf(stderr, "\n");
+  std::abort();
+}
+
+// Well-formed UTF-8 (Unicode table 3-7), as JSON encoders require.
+bool IsUtf8(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    size_t len;
+    unsigned char lo = 0x80, hi = 0xbf;  // range of the second byte
+    if (c < 0x80) {
+      len = 1;
+    } else if (c >= 0xc2 && c <= 0xdf) {
+      len = 2;
+    } else if (c >= 0xe0 && c <= 0xef) {
+      len = 3;
+      if (c == 0xe0) lo = 0xa0;
+      if (c == 0xed) hi = 0x9f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      len = 4;
+      if (c == 0xf0) lo = 0x90;
+      if (c == 0xf4) hi = 0x8f;
+    } else {
+      return false;
+    }
+    if (len > s.size() - i) return false;
+    for (size_t k = 1; k < len; ++k) {
+      const auto b = static_cast<unsigned char>(s[i + k]);
+      if (b < (k == 1 ? lo : 0x80) || b > (k == 1 ? hi : 0xbf)) return false;
+    }
+    i += len;
+  }
+  return true;
+}
+
+bool SameResult(const hl::net::NormalizedUrl& a,
+                const hl::net::NormalizedUrl& b) {
+  return a.url == b.url && a.scheme == b.scheme && a.host == b.host &&
+         a.port == b.port && a.path_query == b.path_query &&
+         a.host_kind == b.host_kind &&
+         a.registrable_domain == b.registrable_domain;
+}
+
+void CheckUrl(std::string_view input) {
+  using hl::net::NormalizeUrl;
+  const auto r = NormalizeUrl(input);
+  if (!r.ok()) {
+    const std::string& detail = r.error().detail;
+    if (detail.empty()) Fail("empty rejection detail", input);
+    for (unsigned char c : detail) {
+      if (c < 0x20 || c == 0x7f) Fail("control character in detail", input);
+    }
+    if (!IsUtf8(detail)) Fail("detail is not UTF-8", input);
+    return;
+  }
+  const hl::net::NormalizedUrl& n = *r;
+  if (n.scheme != "http" && n.scheme != "https") Fail("scheme", input);
+  if (n.host.empty()) Fail("empty host", input);
+  if (n.port == 0) Fail("port 0", input);
+  if (n.path_query.empty() || n.path_query[0] != '/') Fail("path", input);
+  if (n.url.size() > hl::net::kMaxUrlLength) Fail("url too long", input);
+  if (n.url.compare(0, n.scheme.size() + 3, n.scheme + "://") != 0) {
+    Fail("url does not start with the scheme", input);
+  }
+  if (n.url.size() < n.path_query.size() ||
+      n.url.compare(n.url.size() - n.path_query.size(), n.path_query.size(),
+                    n.path_query) != 0) {
+    Fail("url does not end with path_query", input);
+  }
+  for (unsigned char c : n.url) {
+    if (c <= 0x20 || c >= 0x7f) Fail("url is not printable ASCII", input);
+  }
+  const auto again = NormalizeUrl(n.url);
+  if (!again.ok()) Fail("normalised url is rejected", input);
+  if (!SameResult(n, *again)) Fail("normalisation is not idempotent", input);
+}
+
+void CheckIp(std::string_view input) {
+  const auto ip = hl::net::IpAddress::Parse(input);
+  if (!ip) return;
+  if (hl::net::IpAddress::Parse(ip->ToString()) != ip) {
+    Fail("IpAddress text does not round-trip", input);
+  }
+  hl::net::Classify(*ip);
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  const std::string_view input(reinterpret_cast<const char*>(data), size);
+  CheckUrl(input);
+  CheckIp(input);
+  return 0;
+}
