@@ -224,6 +224,7 @@ int Run(const RunOptions& options) {
   if (!options.output_dir.empty()) config->run.output_dir = options.output_dir;
   if (options.workers) config->run.workers = options.workers;
   if (options.capacity) config->run.worker_capacity = options.capacity;
+  config->digest = ConfigDigest(*config);
 
   auto reader = InputReader::Open(options.input);
   if (!reader.ok()) {

@@ -17,7 +17,7 @@ const pb::AddressInfo* PinnedAddress(const pb::Observation& obs) {
   return obs.addresses().empty() ? nullptr : &obs.addresses(0);
 }
 
-std::string Join(const google::protobuf::RepeatedPtrField<std::string>& v,
+std::string JoinWith(const google::protobuf::RepeatedPtrField<std::string>& v,
                  std::string_view sep) {
   std::string out;
   for (const auto& s : v) {
@@ -73,7 +73,7 @@ std::string CsvRow(const pb::LineRecord& line, const pb::Observation* obs) {
   const pb::AddressInfo* address = PinnedAddress(*obs);
   row += CsvField(obs->url()) + "," + obs->status() + "," +
          CsvField(obs->error().error_class()) + "," +
-         Join(obs->verdict().hosting_countries(), ";") + ",";
+         JoinWith(obs->verdict().hosting_countries(), ";") + ",";
   if (address != nullptr) {
     row += address->ip() + "," + address->country() + "," +
            (address->asn() ? std::to_string(address->asn()) : "") + "," +

@@ -1,0 +1,110 @@
+#include "worker/prober.h"
+
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include "common/verdict.h"
+
+namespace hl::worker {
+namespace {
+
+// The pinning rule: the first IPv4 address, else the first IPv6 address.
+std::optional<net::IpAddress> PinnedAddress(
+    const std::vector<net::IpAddress>& addresses) {
+  for (const net::IpAddress& ip : addresses) {
+    if (ip.is_v4()) return ip;
+  }
+  if (!addresses.empty()) return addresses.front();
+  return std::nullopt;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Prober>> Prober::Create(
+    const Config& config, std::shared_ptr<const geo::GeoLocator> geo,
+    ProberContext context, Clock clock) {
+  if (geo == nullptr) return InvalidArgument("prober needs a geolocator");
+  Result<std::unique_ptr<DnsResolver>> resolver =
+      DnsResolver::Create(config.resolver, clock);
+  if (!resolver.ok()) return resolver.status();
+  std::unique_ptr<Prober> prober(new Prober());
+  prober->geo_ = std::move(geo);
+  prober->context_ = std::move(context);
+  prober->clock_ = std::move(clock);
+  prober->resolver_ = std::move(resolver).value();
+  prober->policy_ = net::TargetPolicy(config.safety.allow_cidrs);
+  prober->http_ = std::make_unique<HttpProber>(config.http, prober->policy_);
+  return prober;
+}
+
+Prober::~Prober() = default;
+
+pb::Observation Prober::Probe(const std::string& url) {
+  pb::Observation obs;
+  obs.set_checked_at_unix_ms(clock_());
+  obs.set_tool_version(context_.tool_version);
+  obs.set_config_digest(context_.config_digest);
+  obs.set_worker(context_.worker_name);
+  for (const geo::SourceInfo& source : geo_->sources()) {
+    pb::DataSource* data_source = obs.add_data_sources();
+    data_source->set_role(source.role);
+    data_source->set_database_type(source.database_type);
+    data_source->set_build_epoch(source.build_epoch);
+    data_source->set_path(source.path);
+    data_source->set_attribution(source.attribution);
+  }
+
+  Result<net::NormalizedUrl, net::UrlError> normalized = net::NormalizeUrl(url);
+  if (!normalized.ok()) {
+    const net::UrlError& error = normalized.error();
+    const std::string reason(net::UrlRejectionReason(error.reason));
+    obs.set_url(url);
+    obs.set_status("error");
+    obs.mutable_error()->set_error_class("invalid_url");
+    obs.mutable_error()->set_message(reason + ": " + error.detail);
+    obs.mutable_verdict()->add_reasons("The URL was rejected (" + reason +
+                                       "), so nothing was probed.");
+    return obs;
+  }
+  const net::NormalizedUrl& target = normalized.value();
+  obs.set_url(target.url);
+  obs.set_host(target.host);
+  if (target.host_kind == net::HostKind::kOnion) {
+    Conclude(&obs);
+    return obs;
+  }
+
+  std::vector<net::IpAddress> addresses;
+  if (target.host_kind == net::HostKind::kDomain) {
+    *obs.mutable_dns() = resolver_->Resolve(target.host);
+    for (const pb::DnsAddress& address : obs.dns().addresses()) {
+      if (std::optional<net::IpAddress> ip =
+              net::IpAddress::Parse(address.ip())) {
+        addresses.push_back(*ip);
+      }
+    }
+  } else if (std::optional<net::IpAddress> ip =
+                 net::IpAddress::Parse(target.host)) {
+    addresses.push_back(*ip);
+  }
+
+  for (const net::IpAddress& ip : addresses) {
+    const geo::GeoFields fields = geo_->Locate(ip);
+    pb::AddressInfo* info = obs.add_addresses();
+    info->set_ip(ip.ToString());
+    info->set_country(fields.country);
+    info->set_city(fields.city);
+    info->set_asn(fields.asn);
+    info->set_as_org(fields.as_org);
+    info->set_network(fields.network);
+  }
+  if (std::optional<net::IpAddress> pinned = PinnedAddress(addresses)) {
+    obs.set_pinned_ip(pinned->ToString());
+    *obs.mutable_http() = http_->Head(target, *pinned);
+  }
+  Conclude(&obs);
+  return obs;
+}
+
+}  // namespace hl::worker

@@ -8,11 +8,11 @@
 // HEAD (CURLOPT_NOBODY), and a write callback that counts and aborts.
 #pragma once
 
-#include <cstdint>
-#include <functional>
+#include <cstddef>
 #include <memory>
 #include <string>
 
+#include "common/clock.h"
 #include "common/config.h"
 #include "common/geo/geo.h"
 #include "common/net/ip.h"
@@ -23,17 +23,31 @@ namespace hl::worker {
 
 namespace pb = ::hostlocator::v1;
 
-// Milliseconds since the Unix epoch; injected so tests control time.
-using Clock = std::function<int64_t()>;
-int64_t SystemClockMs();
-
 // Resolves a host name: CNAME chain, A then AAAA with TTLs, every query
 // recorded (resolver, rcode, time, raw answer). NXDOMAIN, SERVFAIL and
 // timeouts end in DnsObservation.error with classes "nxdomain", "servfail",
-// "dns_timeout", "dns_refused", "no_address"; never an exception.
-// One instance per thread.
+// "dns_timeout", "dns_refused", "no_address", "cname_loop" (a loop, or a
+// chain of more than kMaxCnameChain CNAMEs), "dns_error" (any other
+// failure); never an exception. The error is set only when no address was
+// found. One instance per thread.
+//
+// A and AAAA are asked in parallel (recursion desired). When an answer
+// ends at a CNAME whose target has no address in it, the target is asked
+// again. Each attempt is one DnsQuery; a query that times out is sent again
+// until `tries` attempts, each with the full `timeout_ms` per server (no
+// backoff), so an unreachable resolver costs timeout_ms * tries * servers.
+// DnsQuery.resolver is the server in use ("address:port") or, with
+// several servers, all of them comma-separated in order, because c-ares
+// does not report which one answered. Every answer received is recorded
+// with its raw bytes; a SERVFAIL, REFUSED or NOTIMP answer is final (the
+// next server is not asked); an answer to another question is dropped.
 class DnsResolver {
  public:
+  // Longest CNAME chain followed (targets after the host).
+  static constexpr size_t kMaxCnameChain = 16;
+
+  // Fails (kInvalidArgument) on a server list c-ares does not accept.
+  // `clock` stamps DnsQuery.sent_unix_ms.
   static Result<std::unique_ptr<DnsResolver>> Create(
       const ResolverConfig& config, Clock clock);
   ~DnsResolver();
@@ -46,9 +60,13 @@ class DnsResolver {
 };
 
 // Sends one HEAD for `url` to `pinned` (the TLS name and Host header stay
-// the URL's host). Records status, version, kept headers (server, location,
-// via, content-type, content-length), the SHA-256 of the raw header block,
-// the connected address, body_bytes (0). Error classes: "connection_refused",
+// the URL's host) on a fresh connection, without following redirects or
+// using a proxy. The only socket ever opened is to `pinned`, and only when
+// the policy permits it. Records status, version, kept headers (server,
+// location, via, content-type, content-length; names as sent, in order, of
+// the final response), the SHA-256 of the raw header block (every header
+// byte received, interim responses included), the connected address,
+// body_bytes (0). Error classes: "connection_refused",
 // "refused_private_target", "http_timeout", "tls_error",
 // "header_too_large", "body_received", "http_error". One instance per
 // thread.
@@ -79,12 +97,15 @@ class Prober {
       ProberContext context, Clock clock);
   ~Prober();
 
-  // Never fails: every failure is an observation with an error class.
+  // Never fails: every failure is an observation with an error class. A
+  // URL NormalizeUrl rejects is status "error", class "invalid_url", and is
+  // not probed; an .onion host is not resolved; an IP-literal host is its
+  // own only address. The HEAD goes to the pinned address whenever DNS gave
+  // one. Status and verdict come from hl::Conclude.
   pb::Observation Probe(const std::string& url);
 
  private:
   Prober() = default;
-  Config config_;
   std::shared_ptr<const geo::GeoLocator> geo_;
   ProberContext context_;
   Clock clock_;

@@ -1,5 +1,6 @@
 // Builds MMDB files from CSV range lists (the @ip-location-db formats):
-//   asn:      first_ip,last_ip,autonomous_system_number,autonomous_system_organization
+//   asn:      first_ip,last_ip,autonomous_system_number,
+//             autonomous_system_organization
 //   country:  first_ip,last_ip,country_code
 // Addresses are textual IPv4 or IPv6; "-num" files with integer IPv4
 // addresses are accepted too. Quoted fields follow RFC 4180.

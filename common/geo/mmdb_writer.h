@@ -33,11 +33,13 @@ struct MmdbValue {
 };
 
 struct MmdbWriterOptions {
-  std::string database_type;       // metadata database_type
-  int ip_version = 6;              // 4: IPv4-only tree; 6: IPv4 under ::/96
-  std::string description;         // metadata description (language "en")
+  std::string database_type;  // metadata database_type
+  int ip_version = 6;         // 4: IPv4-only tree; 6: IPv4 under ::/96
+  std::string description;    // metadata description (language "en")
   std::vector<std::string> languages;
-  uint64_t build_epoch = 0;        // seconds since 1970; 0 = now
+  uint64_t build_epoch = 0;  // seconds since 1970; 0 = now
+  int record_size = 0;       // 24, 28 or 32 bits; 0 = smallest that
+                             // fits the node count and data section
 };
 
 class MmdbWriter {
@@ -49,12 +51,21 @@ class MmdbWriter {
 
   // Later inserts override earlier ones where they overlap. IPv4 networks
   // go under ::/96 in an IPv6 tree; IPv6 networks in an IPv4 tree fail.
+  // In an IPv6 tree ::ffff:0:0/96 (IPv4-mapped) is an alias of the IPv4
+  // subtree, as in MaxMind's databases: an IPv6 network inside it is stored
+  // as the IPv4 network it maps, and lookups of ::ffff:a.b.c.d find the data
+  // of a.b.c.d. Fails for values the format cannot hold (a string, map or
+  // array longer than 16843036 elements/bytes).
   Status Insert(const net::Cidr& network, const MmdbValue& data);
-  // Inserts the smallest set of CIDRs that covers [first, last].
+  // Inserts the smallest set of CIDRs that covers [first, last]
+  // (see CoverRange).
   Status InsertRange(const net::IpAddress& first, const net::IpAddress& last,
                      const MmdbValue& data);
 
-  // The complete file contents. Identical data values are stored once.
+  // The complete file contents. Identical data values are stored once (and
+  // identical strings, maps and arrays inside values are pointers to one
+  // copy); sibling networks with identical data are merged into their
+  // parent network. Fails when the forced record_size is too small.
   Result<std::string> Serialize() const;
   // Writes atomically (temporary file, then rename).
   Status WriteFile(const std::string& path) const;
@@ -63,5 +74,10 @@ class MmdbWriter {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+// The smallest set of CIDRs whose union is [first, last], in address order.
+// Fails when the families differ or first > last.
+Result<std::vector<net::Cidr>> CoverRange(const net::IpAddress& first,
+                                          const net::IpAddress& last);
 
 }  // namespace hl::geo

@@ -1,0 +1,267 @@
+// The whole pipeline for one URL against loopback servers: the test DNS
+// server, the raw HTTP server and an MMDB fixture mapping the sandbox
+// addresses to countries.
+#include "worker/prober.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/geo/mmdb_writer.h"
+#include "tests/worker/loopback_servers.h"
+
+namespace hl::worker {
+namespace {
+
+using testing::DnsTestServer;
+using testing::HttpTestServer;
+
+constexpr int64_t kNow = 1'764'381'692'000;
+constexpr char kMarker[] = "HOSTLOCATOR-BODY-MARKER-51c0de";
+constexpr char kResponse[] =
+    "HTTP/1.1 200 OK\r\nServer: sandbox\r\nContent-Length: 64\r\n\r\n";
+
+net::Cidr ParseCidr(const char* text) {
+  auto cidr = net::Cidr::Parse(text);
+  EXPECT_TRUE(cidr.ok()) << text;
+  return cidr.value();
+}
+
+std::vector<std::string> Countries(const pb::Observation& obs) {
+  return {obs.verdict().hosting_countries().begin(),
+          obs.verdict().hosting_countries().end()};
+}
+
+class ProberTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string dir =
+        (std::filesystem::temp_directory_path() / "hl-prober-test-XXXXXX")
+            .string();
+    ASSERT_NE(mkdtemp(dir.data()), nullptr);
+    dir_ = dir;
+    geo::MmdbWriterOptions options;
+    options.database_type = "hostlocator-test-country-asn";
+    options.build_epoch = 1'750'000'000;
+    geo::MmdbWriter writer(options);
+    auto record = [](const char* country, uint32_t asn, const char* org) {
+      return geo::MmdbValue(
+          geo::MmdbValue::Map{{"country_code", country},
+                              {"autonomous_system_number", asn},
+                              {"autonomous_system_organization", org}});
+    };
+    ASSERT_TRUE(writer
+                    .Insert(ParseCidr("127.10.0.0/16"),
+                            record("DE", 64510, "Sandbox Hosting DE"))
+                    .ok());
+    ASSERT_TRUE(writer
+                    .Insert(ParseCidr("127.20.0.0/16"),
+                            record("FR", 64520, "Sandbox Hosting FR"))
+                    .ok());
+    ASSERT_TRUE(writer
+                    .Insert(ParseCidr("127.30.0.0/16"),
+                            record("NL", 64530, "Sandbox Private NL"))
+                    .ok());
+    const std::string path = dir_ + "/sandbox.mmdb";
+    ASSERT_TRUE(writer.WriteFile(path).ok());
+    geo::GeoConfig geo_config;
+    geo_config.country = {path};
+    geo_config.asn = {path};
+    auto geo = geo::GeoLocator::Open(geo_config);
+    ASSERT_TRUE(geo.ok()) << geo.status().ToString();
+    geo_ = std::move(geo).value();
+
+    dns_ = DnsTestServer::Start("127.53.1.1");
+    ASSERT_NE(dns_, nullptr);
+  }
+
+  void TearDown() override {
+    std::error_code ignored;
+    std::filesystem::remove_all(dir_, ignored);
+  }
+
+  // The sandbox: 127.10/16 and 127.20/16 and ::1 may be probed, 127.30/16
+  // may not.
+  std::unique_ptr<Prober> MakeProber() {
+    Config config = DefaultConfig();
+    config.resolver.servers = {dns_->address()};
+    config.resolver.timeout_ms = 500;
+    config.resolver.tries = 1;
+    config.http.connect_timeout_ms = 1000;
+    config.http.timeout_ms = 2000;
+    config.safety.allow_cidrs = {ParseCidr("127.10.0.0/16"),
+                                 ParseCidr("127.20.0.0/16"), ParseCidr("::1")};
+    auto prober = Prober::Create(config, geo_,
+                                 {.tool_version = "hostlocator-test",
+                                  .config_digest = "c0ffee",
+                                  .worker_name = "worker-test-1"},
+                                 [] { return kNow; });
+    EXPECT_TRUE(prober.ok()) << prober.status().ToString();
+    return std::move(prober).value();
+  }
+
+  static std::string Body() {
+    return std::string(kMarker) + std::string(64 - sizeof(kMarker) + 1, 'b');
+  }
+
+  std::string dir_;
+  std::shared_ptr<const geo::GeoLocator> geo_;
+  std::unique_ptr<DnsTestServer> dns_;
+};
+
+TEST_F(ProberTest, LocatesHostByTheAddressThatAnswered) {
+  auto http = HttpTestServer::Start("127.10.0.5", kResponse + Body());
+  ASSERT_NE(http, nullptr);
+  const auto cname =
+      DnsTestServer::Cname("www.example.test", "edge.cdn.test", 300);
+  dns_->Answer("www.example.test", DnsTestServer::kA,
+               {cname, DnsTestServer::A("edge.cdn.test", "127.10.0.5", 60),
+                DnsTestServer::A("edge.cdn.test", "127.20.0.6", 60)});
+  dns_->Answer("www.example.test", DnsTestServer::kAaaa,
+               {cname, DnsTestServer::Aaaa("edge.cdn.test", "::1", 60)});
+  const std::string port = std::to_string(http->port());
+
+  const pb::Observation obs = MakeProber()->Probe(
+      "HTTP://WWW.Example.TEST:" + port + "/Reported/Path?q=1#fragment");
+  http->Stop();
+
+  EXPECT_EQ(obs.url(),
+            "http://www.example.test:" + port + "/Reported/Path?q=1");
+  EXPECT_EQ(obs.host(), "www.example.test");
+  EXPECT_EQ(obs.checked_at_unix_ms(), kNow);
+  EXPECT_EQ(obs.tool_version(), "hostlocator-test");
+  EXPECT_EQ(obs.config_digest(), "c0ffee");
+  EXPECT_EQ(obs.worker(), "worker-test-1");
+  ASSERT_EQ(obs.data_sources_size(), 2);
+  EXPECT_EQ(obs.data_sources(0).role(), "country");
+  EXPECT_EQ(obs.data_sources(0).database_type(), "hostlocator-test-country-asn");
+  EXPECT_EQ(obs.data_sources(0).build_epoch(), 1'750'000'000);
+  EXPECT_EQ(obs.data_sources(1).role(), "asn");
+
+  ASSERT_EQ(obs.dns().cname_chain_size(), 2);
+  EXPECT_EQ(obs.dns().cname_chain(1), "edge.cdn.test");
+  EXPECT_EQ(obs.dns().queries_size(), 2);
+  ASSERT_EQ(obs.addresses_size(), 3);
+  EXPECT_EQ(obs.addresses(0).ip(), "127.10.0.5");
+  EXPECT_EQ(obs.addresses(0).country(), "DE");
+  EXPECT_EQ(obs.addresses(0).asn(), 64510u);
+  EXPECT_EQ(obs.addresses(0).as_org(), "Sandbox Hosting DE");
+  EXPECT_EQ(obs.addresses(0).network(), "127.10.0.0/16");
+  EXPECT_EQ(obs.addresses(1).ip(), "127.20.0.6");
+  EXPECT_EQ(obs.addresses(1).country(), "FR");
+  EXPECT_EQ(obs.addresses(2).ip(), "::1");
+  EXPECT_EQ(obs.addresses(2).country(), "");
+
+  EXPECT_EQ(obs.pinned_ip(), "127.10.0.5");
+  EXPECT_EQ(obs.http().status(), 200);
+  EXPECT_EQ(obs.http().connected_ip(), "127.10.0.5");
+  EXPECT_EQ(obs.http().body_bytes(), 0u);
+  EXPECT_EQ(obs.SerializeAsString().find(kMarker), std::string::npos);
+  EXPECT_EQ(http->accepted(), 1);
+
+  EXPECT_EQ(obs.status(), "located");
+  EXPECT_FALSE(obs.has_error()) << obs.error().message();
+  EXPECT_EQ(Countries(obs), std::vector<std::string>{"DE"});
+  EXPECT_FALSE(obs.verdict().reasons().empty());
+}
+
+TEST_F(ProberTest, PinsFirstAaaaWhenThereIsNoA) {
+  auto http = HttpTestServer::Start("::1", kResponse + Body());
+  if (http == nullptr) GTEST_SKIP() << "no IPv6 loopback";
+  dns_->Answer("v6.example.test", DnsTestServer::kAaaa,
+               {DnsTestServer::Aaaa("v6.example.test", "::1", 60)});
+
+  const pb::Observation obs = MakeProber()->Probe(
+      "http://v6.example.test:" + std::to_string(http->port()) + "/");
+
+  EXPECT_EQ(obs.pinned_ip(), "::1");
+  EXPECT_EQ(obs.http().status(), 200);
+  EXPECT_EQ(obs.http().connected_ip(), "::1");
+}
+
+TEST_F(ProberTest, NeverProbesAResolvedAddressOutsideTheAllowlist) {
+  auto http = HttpTestServer::Start("127.30.0.1", kResponse + Body());
+  ASSERT_NE(http, nullptr);
+  dns_->Answer("rebind.example.test", DnsTestServer::kA,
+               {DnsTestServer::A("rebind.example.test", "127.30.0.1", 1)});
+
+  const pb::Observation obs = MakeProber()->Probe(
+      "http://rebind.example.test:" + std::to_string(http->port()) + "/");
+  http->Stop();
+
+  EXPECT_EQ(http->accepted(), 0);
+  EXPECT_EQ(obs.pinned_ip(), "127.30.0.1");
+  EXPECT_EQ(obs.http().error().error_class(), "refused_private_target");
+  EXPECT_EQ(obs.http().status(), 0);
+  ASSERT_EQ(obs.addresses_size(), 1);
+  EXPECT_EQ(obs.addresses(0).country(), "NL");
+}
+
+TEST_F(ProberTest, IpLiteralNeedsNoDns) {
+  auto http = HttpTestServer::Start("127.20.0.9", kResponse + Body());
+  ASSERT_NE(http, nullptr);
+
+  const pb::Observation obs = MakeProber()->Probe(
+      "http://127.20.0.9:" + std::to_string(http->port()) + "/x");
+
+  EXPECT_FALSE(obs.has_dns());
+  EXPECT_EQ(dns_->queries(), 0);
+  ASSERT_EQ(obs.addresses_size(), 1);
+  EXPECT_EQ(obs.addresses(0).country(), "FR");
+  EXPECT_EQ(obs.pinned_ip(), "127.20.0.9");
+  EXPECT_EQ(obs.http().status(), 200);
+  EXPECT_EQ(obs.status(), "located");
+  EXPECT_EQ(Countries(obs), std::vector<std::string>{"FR"});
+}
+
+TEST_F(ProberTest, NxdomainEndsBeforeHttp) {
+  const pb::Observation obs =
+      MakeProber()->Probe("http://gone.example.test/page");
+
+  EXPECT_EQ(obs.status(), "unresolved");
+  EXPECT_EQ(obs.error().error_class(), "nxdomain");
+  EXPECT_EQ(obs.dns().error().error_class(), "nxdomain");
+  EXPECT_EQ(obs.dns().queries_size(), 2);
+  EXPECT_FALSE(obs.has_http());
+  EXPECT_TRUE(obs.pinned_ip().empty());
+  EXPECT_TRUE(Countries(obs).empty());
+}
+
+TEST_F(ProberTest, OnionIsNotResolved) {
+  const pb::Observation obs = MakeProber()->Probe(
+      "http://duckduckgogg42xjoc72x3sjasowoarfbgcmvfimaftt6twagswzczad.onion/");
+
+  EXPECT_EQ(obs.status(), "unresolved");
+  EXPECT_EQ(obs.error().error_class(), "not_attributable");
+  EXPECT_EQ(dns_->queries(), 0);
+  EXPECT_FALSE(obs.has_dns());
+  EXPECT_FALSE(obs.has_http());
+  EXPECT_EQ(obs.checked_at_unix_ms(), kNow);
+}
+
+TEST_F(ProberTest, RejectedUrlIsAnError) {
+  const pb::Observation obs = MakeProber()->Probe("ftp://example.test/file");
+
+  EXPECT_EQ(obs.status(), "error");
+  EXPECT_EQ(obs.error().error_class(), "invalid_url");
+  EXPECT_NE(obs.error().message().find("unsupported scheme"),
+            std::string::npos);
+  EXPECT_EQ(obs.url(), "ftp://example.test/file");
+  EXPECT_EQ(dns_->queries(), 0);
+  EXPECT_FALSE(obs.has_http());
+  EXPECT_EQ(obs.checked_at_unix_ms(), kNow);
+}
+
+TEST(ProberCreateTest, NeedsAGeolocator) {
+  auto prober =
+      Prober::Create(DefaultConfig(), nullptr, {}, [] { return kNow; });
+  ASSERT_FALSE(prober.ok());
+  EXPECT_EQ(prober.status().code(), StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace hl::worker

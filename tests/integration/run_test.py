@@ -1,0 +1,248 @@
+"""`hostlocator run` end to end against the sandbox internet: coordinator
+and 2 workers in one process over inproc://, RocksDB in a temporary data
+folder, every line of the sandbox's urls.txt checked against expected.json;
+resuming after kill -9; the streamed validation of a million lines.
+
+Needs the built binary (HL_BINARY_DIR/cli/hostlocator), knotd and nginx. A
+missing prerequisite is a failure, not a skip."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+from pathlib import Path
+
+SOURCE_DIR = Path(os.environ.get("HL_SOURCE_DIR",
+                                 Path(__file__).resolve().parents[2]))
+BINARY_DIR = Path(os.environ.get("HL_BINARY_DIR", SOURCE_DIR / "build"))
+sys.path.insert(0, str(SOURCE_DIR / "scripts"))
+sys.dont_write_bytecode = True
+import sandbox  # noqa: E402
+
+HOSTLOCATOR = str(BINARY_DIR / "cli" / "hostlocator")
+
+
+def start_sandbox(tmp: str) -> sandbox.Sandbox:
+    sb = sandbox.start(os.path.join(tmp, "sandbox"), hostlocator=HOSTLOCATOR,
+                       die_with_parent=True)
+    if not sb.geo_ready:
+        sandbox.stop(sb.dir)
+        raise AssertionError(f"sandbox MMDBs not built: {sb.geo_error}")
+    return sb
+
+
+class RunEndToEndTest(unittest.TestCase):
+    """Every line of urls.txt through `hostlocator run --workers 2`."""
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        cls.tmp = tempfile.mkdtemp(prefix="hl-run-e2e-")
+        try:
+            cls.sb = start_sandbox(cls.tmp)
+            cls.out = os.path.join(cls.tmp, "out")
+            cls.proc = subprocess.run(
+                [HOSTLOCATOR, "run", "--config", cls.sb.config, "--workers",
+                 "2", "--data", os.path.join(cls.tmp, "data"), "--out",
+                 cls.out, cls.sb.urls],
+                capture_output=True, text=True, timeout=240)
+        except BaseException:
+            cls.tearDownClass()
+            raise
+        with open(cls.sb.expected, encoding="utf-8") as f:
+            cls.doc = json.load(f)
+        cls.run_dir = os.path.join(cls.out, "run-1")
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        sandbox.stop(os.path.join(cls.tmp, "sandbox"))
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def records(self) -> list[dict]:
+        with open(os.path.join(self.run_dir, "results.jsonl"),
+                  encoding="utf-8") as f:
+            return [json.loads(line) for line in f]
+
+    def test_exit_code_and_summary(self) -> None:
+        self.assertEqual(self.proc.returncode, 0, self.proc.stderr)
+        counts = self.doc["counts"]
+        self.assertIn(f"{counts['urls']} new URLs to probe", self.proc.stdout)
+        self.assertIn(f"{counts['rejected']} rejected", self.proc.stdout)
+        self.assertIn("hosting countries:", self.proc.stdout)
+        self.assertIn("results.jsonl", self.proc.stdout)
+
+    def test_one_verdict_line_per_probed_url(self) -> None:
+        verdicts = [l for l in self.proc.stdout.splitlines()
+                    if re.match(r"^\[\s*\d+/\d+\] ", l)]
+        self.assertEqual(len(verdicts), self.doc["counts"]["urls"])
+
+    def test_rejections_printed_with_line_numbers(self) -> None:
+        for rec in self.doc["lines"]:
+            if rec["kind"] == "rejected":
+                self.assertIn(f"line {rec['line']}: rejected "
+                              f"({rec['rejection']})", self.proc.stdout)
+
+    def test_every_line_has_its_expected_outcome(self) -> None:
+        records = {r["line"]: r for r in self.records()}
+        expected_lines = {rec["line"] for rec in self.doc["lines"]}
+        self.assertEqual(set(records), expected_lines,
+                         "lines missing or extra in results.jsonl")
+        for rec in self.doc["lines"]:
+            record = records[rec["line"]]
+            with self.subTest(line=rec["line"], input=rec["input"]):
+                self.assertEqual(record["input"], rec["input"])
+                if rec["kind"] == "rejected":
+                    self.assertEqual(record["status"], "rejected")
+                    self.assertEqual(record["reason"], rec["rejection"])
+                    continue
+                self.assertEqual(record["url"], rec["normalized"])
+                outcome = self.doc["outcomes"][rec["normalized"]]
+                self.assertEqual(sandbox.check_record(outcome, record), [],
+                                 json.dumps(record, indent=1)[:3000])
+
+    def test_duplicates_were_probed_once(self) -> None:
+        # access log: client host method "uri" status server_addr:port time
+        seen: dict[tuple[str, str], int] = {}
+        with open(self.sb.nginx_access_log, encoding="utf-8") as f:
+            for line in f:
+                fields = line.split()
+                if len(fields) > 3 and fields[2] == "HEAD":
+                    key = (fields[1], fields[3])
+                    seen[key] = seen.get(key, 0) + 1
+        self.assertTrue(seen, "nginx saw no HEAD at all")
+        self.assertEqual({k: n for k, n in seen.items() if n > 1}, {},
+                         "URLs probed more than once")
+
+    def test_per_country_reports(self) -> None:
+        with open(os.path.join(self.run_dir, "countries.csv"),
+                  encoding="utf-8") as f:
+            rows = {r["country"]: r for r in csv.DictReader(f)}
+        expected_lines: dict[str, int] = {}
+        for rec in self.doc["lines"]:
+            if rec["kind"] == "rejected":
+                continue
+            for c in self.doc["outcomes"][rec["normalized"]]["hosting_countries"]:
+                expected_lines[c] = expected_lines.get(c, 0) + 1
+        self.assertEqual({c: int(r["lines"]) for c, r in rows.items()},
+                         expected_lines)
+        for country, n in expected_lines.items():
+            with open(os.path.join(self.run_dir, "by-country",
+                                   f"{country}.csv"), encoding="utf-8") as f:
+                self.assertEqual(len(list(csv.DictReader(f))), n, country)
+        with open(os.path.join(self.run_dir, "ATTRIBUTION.txt"),
+                  encoding="utf-8") as f:
+            self.assertIn("synthetic", f.read())
+
+    def test_export_matches_the_run_output(self) -> None:
+        exported = subprocess.run(
+            [HOSTLOCATOR, "export", "--data", os.path.join(self.tmp, "data"),
+             "--format", "jsonl"], capture_output=True, text=True, timeout=60)
+        self.assertEqual(exported.returncode, 0, exported.stderr)
+        with open(os.path.join(self.run_dir, "results.jsonl"),
+                  encoding="utf-8") as f:
+            self.assertEqual(exported.stdout, f.read())
+
+
+class ResumeAfterKillTest(unittest.TestCase):
+    """kill -9 in the middle of a run; the same command again finishes the
+    list without probing again what was done."""
+
+    def test_resume_probes_only_what_is_not_done(self) -> None:
+        tmp = tempfile.mkdtemp(prefix="hl-run-resume-")
+        try:
+            sb = start_sandbox(tmp)
+            urls = os.path.join(tmp, "slow.txt")
+            n = 40
+            with open(urls, "w", encoding="utf-8") as f:
+                for i in range(n):
+                    f.write(sb.url("slow.sandbox-jp.test", f"/item/{i}") + "\n")
+            cmd = [HOSTLOCATOR, "run", "--config", sb.config, "--workers", "2",
+                   "--capacity", "2", "--data", os.path.join(tmp, "data"),
+                   "--out", os.path.join(tmp, "out"), urls]
+            first = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+            done_before_kill: list[str] = []
+            deadline = time.monotonic() + 60
+            while len(done_before_kill) < 8 and time.monotonic() < deadline:
+                line = first.stdout.readline()
+                m = re.match(r"^\[\s*\d+/\d+\] \S+\s+\S+\s+(\S+)", line)
+                if m:
+                    done_before_kill.append(m.group(1))
+            first.send_signal(signal.SIGKILL)
+            first.wait(timeout=10)
+            first.stdout.close()
+            self.assertEqual(len(done_before_kill), 8)
+
+            second = subprocess.run(cmd, capture_output=True, text=True,
+                                    timeout=120)
+            self.assertEqual(second.returncode, 0, second.stderr)
+            m = re.search(r"(\d+) new URLs to probe, (\d+) already known",
+                          second.stdout)
+            self.assertIsNotNone(m, second.stdout)
+            self.assertEqual(int(m.group(1)), 0)
+            self.assertEqual(int(m.group(2)), n)
+
+            with open(os.path.join(tmp, "out", "run-2", "results.jsonl"),
+                      encoding="utf-8") as f:
+                records = [json.loads(l) for l in f]
+            self.assertEqual(len(records), n)
+            self.assertTrue(all(r["status"] == "located" for r in records),
+                            [r["status"] for r in records])
+
+            requests: dict[str, int] = {}
+            with open(sb.nginx_access_log, encoding="utf-8") as f:
+                for line in f:
+                    m = re.search(r'"(/item/\d+)"', line)
+                    if m:
+                        requests[m.group(1)] = requests.get(m.group(1), 0) + 1
+            for url in done_before_kill:
+                path = url[url.index("/item/"):]
+                self.assertEqual(requests.get(path), 1,
+                                 f"{path} probed again after resume")
+            self.assertEqual(len(requests), n)
+        finally:
+            sandbox.stop(os.path.join(tmp, "sandbox"))
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+class ValidateOnlyTest(unittest.TestCase):
+    """--validate-only streams: a million lines in bounded memory."""
+
+    def test_million_lines_under_200_mb(self) -> None:
+        tmp = tempfile.mkdtemp(prefix="hl-validate-")
+        try:
+            path = os.path.join(tmp, "million.txt")
+            n = 1_000_000
+            with open(path, "w", encoding="utf-8") as f:
+                for i in range(n):
+                    if i % 1000 == 999:
+                        f.write(f"ftp://bad{i}.example/\n")
+                    else:
+                        f.write(f"https://host{i % 5000}.example-{i}.org/"
+                                f"path/{i}?q={i}\n")
+            before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+            r = subprocess.run([HOSTLOCATOR, "run", "--validate-only", path],
+                               capture_output=True, text=True, timeout=600)
+            peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn(f"validated {n} URL lines: {n - 1000} accepted, "
+                          f"1000 rejected", r.stdout)
+            self.assertIn("line 1000: rejected (unsupported scheme)", r.stdout)
+            self.assertGreaterEqual(peak_kib, before)
+            print(f"validate-only: {n} lines, peak RSS {peak_kib / 1024:.1f} MiB",
+                  file=sys.stderr)
+            self.assertLess(peak_kib, 200 * 1024)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
