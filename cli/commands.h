@@ -1,6 +1,6 @@
 // Each `hostlocator` subcommand registers itself on the CLI11 app. A
 // command's callback stores its process exit code in *exit_code (see
-// docs/cli.md for the meaning of each code).
+// README.md, "Exit codes").
 #pragma once
 
 #include <CLI/CLI.hpp>

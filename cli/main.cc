@@ -1,4 +1,7 @@
 // The `hostlocator` command: wires the subcommands to CLI11.
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
 #include <CLI/CLI.hpp>
 
 #include "cli/commands.h"
@@ -9,7 +12,20 @@ int main(int argc, char** argv) {
       "does it fall under? No content is ever downloaded.",
       "hostlocator"};
   app.set_version_flag("--version", HL_VERSION);
+  app.footer(
+      "Exit codes: 0 every input line ended with an outcome; 1 runtime "
+      "failure; 2 bad command line, configuration or missing data; 130 "
+      "interrupted (rerun the same command to resume).");
   app.require_subcommand(1);
+  std::string log_level = "warn";
+  app.add_option("--log-level", log_level,
+                 "diagnostics on stderr: trace, debug, info, warn, error, off")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}))
+      ->capture_default_str();
+  // Diagnostics go to stderr; stdout carries only verdicts and reports.
+  spdlog::set_default_logger(spdlog::stderr_color_mt("hostlocator"));
+  app.parse_complete_callback(
+      [&] { spdlog::set_level(spdlog::level::from_str(log_level)); });
   int exit_code = hl::cli::kExitOk;
   hl::cli::AddRunCommand(app, &exit_code);
   hl::cli::AddLookupCommand(app, &exit_code);

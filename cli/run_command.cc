@@ -103,6 +103,9 @@ std::string VerdictLine(const pb::Observation& obs) {
   }
   if (obs.http().status() > 0) {
     detail += " HTTP " + std::to_string(obs.http().status());
+  } else if (!obs.http().error().error_class().empty() &&
+             obs.http().error().error_class() != obs.error().error_class()) {
+    detail += " HTTP failed: " + obs.http().error().error_class();
   }
   char buf[64];
   std::snprintf(buf, sizeof(buf), "%-10s %-6s ", obs.status().c_str(),

@@ -213,6 +213,43 @@ class ResumeAfterKillTest(unittest.TestCase):
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+class StdinCsvTest(unittest.TestCase):
+    """A CSV list with a `url` column, read from standard input."""
+
+    def test_csv_from_stdin(self) -> None:
+        tmp = tempfile.mkdtemp(prefix="hl-run-csv-")
+        try:
+            sb = start_sandbox(tmp)
+            shop = sb.url("shop.sandbox-de.test")
+            rows = [
+                "case,url,note",
+                f"A-1,{shop},first",
+                f"A-2,{shop.replace('shop.', 'SHOP.')},\"same, other case\"",
+                "A-3,ftp://files.example/,rejected",
+                f"A-4,\"{sb.url('blog.sandbox-fr.test', '/a?b=1,2')}\",quoted",
+            ]
+            r = subprocess.run(
+                [HOSTLOCATOR, "run", "--config", sb.config, "--data",
+                 os.path.join(tmp, "data"), "--out", os.path.join(tmp, "out"),
+                 "-"], input="\n".join(rows) + "\n", capture_output=True,
+                text=True, timeout=120)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn("2 new URLs to probe", r.stdout)
+            with open(os.path.join(tmp, "out", "run-1", "results.jsonl"),
+                      encoding="utf-8") as f:
+                records = [json.loads(l) for l in f]
+            self.assertEqual([x["line"] for x in records], [2, 3, 4, 5])
+            self.assertEqual([x["status"] for x in records],
+                             ["located", "located", "rejected", "located"])
+            self.assertEqual(records[0]["url"], records[1]["url"])
+            self.assertEqual(records[2]["reason"], "unsupported scheme")
+            self.assertTrue(records[3]["url"].endswith("/a?b=1,2"))
+            self.assertEqual(records[3]["verdict"]["hosting_countries"], ["FR"])
+        finally:
+            sandbox.stop(os.path.join(tmp, "sandbox"))
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
 class ValidateOnlyTest(unittest.TestCase):
     """--validate-only streams: a million lines in bounded memory."""
 
@@ -239,7 +276,10 @@ class ValidateOnlyTest(unittest.TestCase):
             self.assertGreaterEqual(peak_kib, before)
             print(f"validate-only: {n} lines, peak RSS {peak_kib / 1024:.1f} MiB",
                   file=sys.stderr)
-            self.assertLess(peak_kib, 200 * 1024)
+            if os.environ.get("HL_SANITIZED") != "1":
+                # AddressSanitizer's quarantine and shadow memory make RSS
+                # meaningless; the bound is checked on the normal build.
+                self.assertLess(peak_kib, 200 * 1024)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 

@@ -1,0 +1,117 @@
+#include "cli/input.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+namespace hl::cli {
+namespace {
+
+struct Expected {
+  uint64_t line;
+  std::string url;
+  bool truncated = false;
+};
+
+struct InputCase {
+  std::string name;
+  std::string text;
+  std::vector<Expected> lines;
+  bool csv = false;
+};
+
+std::vector<Expected> ReadAll(const std::string& text, bool* csv) {
+  const auto path = std::filesystem::temp_directory_path() /
+                    ("hl-input-test-" + std::to_string(::getpid()));
+  {
+    std::ofstream out(path, std::ios::binary);
+    out << text;
+  }
+  auto reader = InputReader::Open(path.string());
+  EXPECT_TRUE(reader.ok());
+  std::vector<Expected> got;
+  while (true) {
+    auto next = (*reader)->Next();
+    EXPECT_TRUE(next.ok());
+    if (!next.ok() || !next->has_value()) break;
+    got.push_back({(*next)->line, (*next)->url, (*next)->truncated});
+  }
+  *csv = (*reader)->csv();
+  std::filesystem::remove(path);
+  return got;
+}
+
+class InputReaderTest : public ::testing::TestWithParam<InputCase> {};
+
+TEST_P(InputReaderTest, YieldsEveryUrlLineWithItsNumber) {
+  const InputCase& c = GetParam();
+  bool csv = false;
+  const auto got = ReadAll(c.text, &csv);
+  EXPECT_EQ(csv, c.csv);
+  ASSERT_EQ(got.size(), c.lines.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    EXPECT_EQ(got[i].line, c.lines[i].line) << i;
+    EXPECT_EQ(got[i].url, c.lines[i].url) << i;
+    EXPECT_EQ(got[i].truncated, c.lines[i].truncated) << i;
+  }
+}
+
+const std::string kLong(kMaxInputLineBytes + 10, 'a');
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, InputReaderTest,
+    ::testing::Values(
+        InputCase{"plain", "http://a/\nhttp://b/\n",
+                  {{1, "http://a/"}, {2, "http://b/"}}},
+        InputCase{"no_final_newline", "http://a/", {{1, "http://a/"}}},
+        InputCase{"comments_and_blanks_skipped_numbers_kept",
+                  "# list\n\nhttp://a/\n   \n  # indented comment\nhttp://b/\n",
+                  {{3, "http://a/"}, {6, "http://b/"}}},
+        InputCase{"crlf_and_bom", "\xEF\xBB\xBFhttp://a/\r\nhttp://b/\r\n",
+                  {{1, "http://a/"}, {2, "http://b/"}}},
+        InputCase{"whitespace_kept_for_the_normaliser", " http://a/ \n",
+                  {{1, " http://a/ "}}},
+        InputCase{"csv_with_url_column",
+                  "id,url,note\n1,http://a/,x\n2,\"http://b/?q=1,2\",\"say "
+                  "\"\"hi\"\"\"\n",
+                  {{2, "http://a/"}, {3, "http://b/?q=1,2"}},
+                  true},
+        InputCase{"csv_header_case_insensitive_after_comment",
+                  "# export\nURL,Referer\nhttp://a/,http://r/\n",
+                  {{3, "http://a/"}},
+                  true},
+        InputCase{"csv_single_url_column", "url\nhttp://a/\n",
+                  {{2, "http://a/"}}, true},
+        InputCase{"csv_row_missing_the_column", "id,url\n7\n", {{2, ""}},
+                  true},
+        InputCase{"comma_in_plain_url_is_not_csv",
+                  "http://a/x,y\nhttp://b/\n",
+                  {{1, "http://a/x,y"}, {2, "http://b/"}}},
+        InputCase{"overlong_line_truncated_and_flagged",
+                  kLong + "\nhttp://b/\n",
+                  {{1, kLong.substr(0, kMaxInputLineBytes), true},
+                   {2, "http://b/"}}},
+        InputCase{"empty_file", "", {}},
+        InputCase{"nul_bytes_passed_through", std::string("http://a\0/\n", 11),
+                  {{1, std::string("http://a\0/", 10)}}}),
+    [](const auto& info) { return info.param.name; });
+
+TEST(InputReader, MissingFileSaysWhichFile) {
+  auto reader = InputReader::Open("/nonexistent/urls.txt");
+  ASSERT_FALSE(reader.ok());
+  EXPECT_NE(reader.status().message().find("/nonexistent/urls.txt"),
+            std::string::npos);
+}
+
+TEST(SplitCsvRecord, QuotingFollowsRfc4180) {
+  EXPECT_EQ(SplitCsvRecord("a,b"), (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(SplitCsvRecord("\"a,b\",c"),
+            (std::vector<std::string>{"a,b", "c"}));
+  EXPECT_EQ(SplitCsvRecord("\"a\"\"b\""), (std::vector<std::string>{"a\"b"}));
+  EXPECT_EQ(SplitCsvRecord(""), (std::vector<std::string>{""}));
+  EXPECT_EQ(SplitCsvRecord(",,"), (std::vector<std::string>{"", "", ""}));
+}
+
+}  // namespace
+}  // namespace hl::cli
