@@ -19,6 +19,7 @@ struct BuildArgs {
   std::string kind;  // "asn" | "country"
   std::string out;
   std::string type;
+  uint64_t build_epoch = 0;  // 0 = now
   std::vector<std::string> inputs;
 };
 
@@ -39,7 +40,7 @@ int RunBuild(const BuildArgs& a) {
   const std::string type = !a.type.empty() ? a.type : "hostlocator-" + a.kind;
   const auto start = std::chrono::steady_clock::now();
   Result<geo::CsvBuildStats> stats =
-      geo::BuildMmdbFromCsv(kind, a.inputs, a.out, type);
+      geo::BuildMmdbFromCsv(kind, a.inputs, a.out, type, a.build_epoch);
   if (!stats.ok()) {
     std::cerr << "hostlocator geodb build: " << stats.error().message() << "\n";
     return kExitFailure;
@@ -123,6 +124,9 @@ void AddGeodbCommand(CLI::App& app, int* exit_code) {
       "reports (hostlocator-asn: ASN data of @ip-location-db/asn; "
       "hostlocator-test*/hostlocator-sandbox*: synthetic fixtures). "
       "Default: hostlocator-asn or hostlocator-country by --kind");
+  build->add_option("--build-epoch", args->build_epoch,
+                    "The build_epoch metadata, in seconds since 1970: the "
+                    "date of the data, which results cite (default: now)");
   build->add_option("csv", args->inputs, "CSV files, read in order")
       ->required();
   build->callback([args, exit_code] { *exit_code = RunBuild(*args); });

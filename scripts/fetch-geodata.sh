@@ -194,7 +194,13 @@ fetch_asn() {
     install_file "$pkgdir/$f" "asn.$f"
   done
   note "building asn.mmdb from $spec"
+  # The package version ends in the data's date and hour (YYYYMMDDHH, UTC);
+  # the MMDB carries that date, so results cite when the data was made.
+  local stamp="${ASN_VERSION##*.}" epoch
+  epoch="$(date -u -d "${stamp:0:8} ${stamp:8:2}:00" +%s)" ||
+    die "cannot read a date from version $ASN_VERSION"
   "$hostlocator" geodb build --kind asn --type hostlocator-asn \
+    --build-epoch "$epoch" \
     --out "$work/asn.mmdb" "$pkgdir/asn-ipv4.csv" "$pkgdir/asn-ipv6.csv" ||
     die "building asn.mmdb failed"
   check_mmdb "$work/asn.mmdb" hostlocator-asn 6

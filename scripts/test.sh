@@ -17,7 +17,7 @@ step "install dependencies"
 "$root/scripts/install-deps.sh"
 
 step "build"
-"$root/scripts/build.sh" "$root/build"
+"$root/scripts/build.sh" "$root/build" -DHL_BUILD_TESTS=ON
 step "test suite"
 ctest --test-dir "$root/build" --output-on-failure -j 2 --timeout 600
 

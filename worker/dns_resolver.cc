@@ -468,11 +468,9 @@ pb::DnsObservation DnsResolver::Resolve(const std::string& host) {
     }
     if (source != nullptr) chain = source->walk->chain;
 
-    for (const Outcome* outcome : {&a, &aaaa}) {
-      if (outcome->walk && !outcome->walk->loop_error.empty()) {
-        return fail("cname_loop", outcome->walk->loop_error);
-      }
-    }
+    // Addresses win over a loop in the other answer: the error is set only
+    // when no address was found, so a looping AAAA answer cannot hide the A
+    // records (nor the other way round).
     if (!a.addresses.empty() || !aaaa.addresses.empty()) {
       for (const std::string& owner : chain) obs.add_cname_chain(owner);
       for (const Outcome* outcome : {&a, &aaaa}) {
@@ -483,6 +481,11 @@ pb::DnsObservation DnsResolver::Resolve(const std::string& host) {
         }
       }
       return obs;
+    }
+    for (const Outcome* outcome : {&a, &aaaa}) {
+      if (outcome->walk && !outcome->walk->loop_error.empty()) {
+        return fail("cname_loop", outcome->walk->loop_error);
+      }
     }
     if (a_query.rcode == "NXDOMAIN" || aaaa_query.rcode == "NXDOMAIN") {
       return fail("nxdomain", chain.back() + " does not exist (NXDOMAIN)");

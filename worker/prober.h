@@ -65,7 +65,8 @@ class DnsResolver {
 // the policy permits it. Records status, version, kept headers (server,
 // location, via, content-type, content-length; names as sent, in order, of
 // the final response), the SHA-256 of the raw header block (every header
-// byte received, interim responses included), the connected address,
+// byte received, interim responses included; with "header_too_large", the
+// header lines that fitted in max_header_bytes), the connected address,
 // body_bytes (0). Error classes: "connection_refused",
 // "refused_private_target", "http_timeout", "tls_error",
 // "header_too_large", "body_received", "http_error". One instance per

@@ -15,15 +15,20 @@ namespace hl::worker {
 namespace {
 
 // Jobs waiting for a probe thread. Close() wakes every waiter; Pop then
-// returns nullopt, and the jobs not yet started are handed back.
+// returns nullopt. Jobs not yet started when the queue closes, and jobs
+// pushed after, are dropped (Close returns how many were waiting; Push
+// returns false): the coordinator re-queues them when this worker says
+// goodbye or falls silent.
 class JobQueue {
  public:
-  void Push(pb::Job job) {
+  bool Push(pb::Job job) {
     {
       std::lock_guard lock(mu_);
+      if (closed_) return false;
       jobs_.push_back(std::move(job));
     }
     cv_.notify_one();
+    return true;
   }
   std::optional<pb::Job> Pop() {
     std::unique_lock lock(mu_);
@@ -92,9 +97,20 @@ Status Worker::Run(const std::atomic<bool>& stop) {
   const std::string results_endpoint =
       "inproc://hostlocator-worker-results-" +
       std::to_string(reinterpret_cast<uintptr_t>(this));
+  // Both sockets exist before any probe thread does: a thread still
+  // joinable when an exception leaves this function would terminate the
+  // process.
   zmq::socket_t results(*context_, zmq::socket_type::pull);
-  results.set(zmq::sockopt::linger, 0);
-  results.bind(results_endpoint);
+  zmq::socket_t dealer;
+  try {
+    results.set(zmq::sockopt::linger, 0);
+    results.bind(results_endpoint);
+    dealer = ConnectDealer(context_, options_.endpoint);
+  } catch (const zmq::error_t& e) {
+    return InvalidArgument("worker " + options_.name +
+                           " cannot connect to the coordinator at \"" +
+                           options_.endpoint + "\": " + e.what());
+  }
 
   JobQueue queue;
   std::vector<std::thread> threads;
@@ -116,87 +132,92 @@ Status Worker::Run(const std::atomic<bool>& stop) {
         });
   }
 
-  zmq::socket_t dealer = ConnectDealer(context_, options_.endpoint);
-  SendEnvelope(dealer, ReadyMessage(options_.name, options_.capacity));
-  int64_t last_heard = clock_();
-  int64_t last_sent = last_heard;
   const int64_t silence =
       int64_t{options_.heartbeat_interval_ms} * options_.heartbeat_liveness;
   uint64_t in_flight = 0;  // received, result not yet sent
   bool draining = false;
   Status outcome;
 
-  while (!draining || in_flight > 0) {
-    if (!draining && stop.load()) {
-      draining = true;
-      in_flight -= queue.Close();
-      continue;
-    }
-    zmq::pollitem_t items[] = {{dealer.handle(), 0, ZMQ_POLLIN, 0},
-                               {results.handle(), 0, ZMQ_POLLIN, 0}};
-    try {
-      zmq::poll(items, 2,
-                std::chrono::milliseconds(options_.heartbeat_interval_ms));
-    } catch (const zmq::error_t& e) {
-      if (e.num() != EINTR) {
-        outcome = Internal(std::string("worker poll failed: ") + e.what());
-        break;
+  try {
+    SendEnvelope(dealer, ReadyMessage(options_.name, options_.capacity));
+    int64_t last_heard = clock_();
+    int64_t last_sent = last_heard;
+    while (!draining || in_flight > 0) {
+      if (!draining && stop.load()) {
+        draining = true;
+        in_flight -= queue.Close();
+        continue;
       }
-    }
-    int64_t now = clock_();
-    if (items[0].revents & ZMQ_POLLIN) {
-      zmq::message_t message;
-      while (dealer.recv(message, zmq::recv_flags::dontwait)) {
-        last_heard = now;
-        auto envelope = DecodeEnvelope(message.to_string_view());
-        if (!envelope.ok()) {
-          spdlog::warn("worker {}: ignored a coordinator message: {}",
-                       options_.name, envelope.status().message());
-          continue;
+      zmq::pollitem_t items[] = {{dealer.handle(), 0, ZMQ_POLLIN, 0},
+                                 {results.handle(), 0, ZMQ_POLLIN, 0}};
+      try {
+        zmq::poll(items, 2,
+                  std::chrono::milliseconds(options_.heartbeat_interval_ms));
+      } catch (const zmq::error_t& e) {
+        if (e.num() != EINTR) {
+          outcome = Internal(std::string("worker poll failed: ") + e.what());
+          break;
         }
-        if (envelope->has_jobs()) {
-          for (const auto& job : envelope->jobs().jobs()) {
-            ++in_flight;
-            queue.Push(job);
+      }
+      int64_t now = clock_();
+      if (items[0].revents & ZMQ_POLLIN) {
+        zmq::message_t message;
+        while (dealer.recv(message, zmq::recv_flags::dontwait)) {
+          last_heard = now;
+          auto envelope = DecodeEnvelope(message.to_string_view());
+          if (!envelope.ok()) {
+            spdlog::warn("worker {}: ignored a coordinator message: {}",
+                         options_.name, envelope.status().message());
+            continue;
           }
-        } else if (envelope->has_disconnect()) {
-          outcome = FailedPrecondition("the coordinator refused worker " +
-                                       options_.name + ": " +
-                                       envelope->disconnect().reason());
-          draining = true;
-          in_flight -= queue.Close();
+          if (envelope->has_jobs()) {
+            // While draining the queue is closed: jobs that arrive then are
+            // not started and not counted, or in_flight would never reach 0.
+            for (const auto& job : envelope->jobs().jobs()) {
+              if (queue.Push(job)) ++in_flight;
+            }
+          } else if (envelope->has_disconnect()) {
+            outcome = FailedPrecondition("the coordinator refused worker " +
+                                         options_.name + ": " +
+                                         envelope->disconnect().reason());
+            draining = true;
+            in_flight -= queue.Close();
+          }
         }
       }
-    }
-    if (items[1].revents & ZMQ_POLLIN) {
-      zmq::message_t message;
-      while (results.recv(message, zmq::recv_flags::dontwait)) {
-        dealer.send(message, zmq::send_flags::none);
-        --in_flight;
+      if (items[1].revents & ZMQ_POLLIN) {
+        zmq::message_t message;
+        while (results.recv(message, zmq::recv_flags::dontwait)) {
+          dealer.send(message, zmq::send_flags::none);
+          --in_flight;
+          last_sent = now;
+        }
+      }
+      if (now - last_sent >= options_.heartbeat_interval_ms) {
+        pb::Envelope heartbeat;
+        heartbeat.mutable_heartbeat();
+        SendEnvelope(dealer, heartbeat);
         last_sent = now;
       }
+      if (!draining && now - last_heard > silence) {
+        spdlog::warn("worker {}: coordinator silent for {} ms, reconnecting",
+                     options_.name, now - last_heard);
+        dealer = ConnectDealer(context_, options_.endpoint);
+        const uint64_t idle =
+            options_.capacity > in_flight ? options_.capacity - in_flight : 0;
+        SendEnvelope(dealer,
+                     ReadyMessage(options_.name, static_cast<uint32_t>(idle)));
+        last_heard = last_sent = now;
+      }
     }
-    if (now - last_sent >= options_.heartbeat_interval_ms) {
-      pb::Envelope heartbeat;
-      heartbeat.mutable_heartbeat();
-      SendEnvelope(dealer, heartbeat);
-      last_sent = now;
+    if (outcome.ok()) {
+      pb::Envelope bye;
+      bye.mutable_disconnect()->set_reason("worker stopping");
+      SendEnvelope(dealer, bye);
     }
-    if (!draining && now - last_heard > silence) {
-      spdlog::warn("worker {}: coordinator silent for {} ms, reconnecting",
-                   options_.name, now - last_heard);
-      dealer = ConnectDealer(context_, options_.endpoint);
-      const uint64_t idle =
-          options_.capacity > in_flight ? options_.capacity - in_flight : 0;
-      SendEnvelope(dealer,
-                   ReadyMessage(options_.name, static_cast<uint32_t>(idle)));
-      last_heard = last_sent = now;
-    }
-  }
-  if (outcome.ok()) {
-    pb::Envelope bye;
-    bye.mutable_disconnect()->set_reason("worker stopping");
-    SendEnvelope(dealer, bye);
+  } catch (const zmq::error_t& e) {
+    outcome = Internal("worker " + options_.name +
+                       ": messaging with the coordinator failed: " + e.what());
   }
   queue.Close();
   for (auto& thread : threads) thread.join();

@@ -162,7 +162,8 @@ std::string Basename(const std::string& path) {
 Result<CsvBuildStats> BuildMmdbFromCsv(CsvKind kind,
                                        const std::vector<std::string>& inputs,
                                        const std::string& output,
-                                       const std::string& database_type) {
+                                       const std::string& database_type,
+                                       uint64_t build_epoch) {
   if (inputs.empty()) return InvalidArgument("no CSV inputs");
   if (database_type.empty()) {
     return InvalidArgument("the database type must not be empty");
@@ -176,6 +177,7 @@ Result<CsvBuildStats> BuildMmdbFromCsv(CsvKind kind,
   MmdbWriterOptions options;
   options.database_type = database_type;
   options.ip_version = 6;
+  options.build_epoch = build_epoch;
   options.description = std::string("built by hostlocator geodb from");
   for (const std::string& in : inputs)
     options.description += " " + Basename(in);

@@ -21,10 +21,13 @@ struct CsvBuildStats {
 };
 
 // Reads every input (streamed), writes one MMDB with both families.
-// A malformed row fails the build with "file:line: reason".
+// A malformed row fails the build with "file:line: reason". `build_epoch`
+// (seconds; 0 = now) should be the date of the data, not of the build: it is
+// what results cite as the database's build date.
 Result<CsvBuildStats> BuildMmdbFromCsv(CsvKind kind,
                                        const std::vector<std::string>& inputs,
                                        const std::string& output,
-                                       const std::string& database_type);
+                                       const std::string& database_type,
+                                       uint64_t build_epoch = 0);
 
 }  // namespace hl::geo

@@ -67,10 +67,26 @@ std::optional<uint32_t> GetUint32(MMDB_entry_s* entry,
   return static_cast<uint32_t>(v);
 }
 
-std::string ToUpper(std::string s) {
-  for (char& c : s)
-    c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return s;
+// The first value among `paths` that is an ISO 3166-1 alpha-2 code (two
+// ASCII letters), upper-cased; "" when none is. Anything else is not a
+// country: the code names report files (by-country/CC.csv) and goes into
+// proto3 `string` fields, which must be valid UTF-8.
+std::string GetCountryCode(MMDB_entry_s* entry,
+                           std::initializer_list<const char* const*> paths) {
+  const auto letter = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+  };
+  for (const char* const* path : paths) {
+    auto d = Get(entry, path);
+    if (!d || d->type != MMDB_DATA_TYPE_UTF8_STRING || d->data_size != 2 ||
+        !letter(d->utf8_string[0]) || !letter(d->utf8_string[1])) {
+      continue;
+    }
+    std::string code(d->utf8_string, 2);
+    for (char& c : code) c = static_cast<char>(c & ~0x20);  // upper case
+    return code;
+  }
+  return "";
 }
 
 std::string ToLower(std::string s) {
@@ -148,7 +164,11 @@ Result<std::unique_ptr<MmdbFile>> MmdbFile::Open(const std::string& path) {
   const MMDB_metadata_s& m = impl->mmdb.metadata;
   MmdbMetadata& md = file->metadata_;
   md.database_type = m.database_type != nullptr ? m.database_type : "";
-  md.build_epoch = static_cast<int64_t>(m.build_epoch);
+  // Past 9999-12-31 (or past int64) the value is corrupt, not a date; 0
+  // reads as unknown, and later arithmetic in milliseconds cannot overflow.
+  constexpr uint64_t kMaxBuildEpoch = 253402300799;
+  md.build_epoch =
+      m.build_epoch <= kMaxBuildEpoch ? static_cast<int64_t>(m.build_epoch) : 0;
   md.ip_version = m.ip_version;
   md.node_count = m.node_count;
   md.record_size = m.record_size;
@@ -198,8 +218,8 @@ bool MmdbFile::Lookup(const net::IpAddress& address, GeoFields* out) const {
                                            nullptr};
 
   std::string country =
-      GetString(&r.entry, {kCountryIso, kRegisteredIso, kCountryCode});
-  if (!country.empty()) out->country = ToUpper(std::move(country));
+      GetCountryCode(&r.entry, {kCountryIso, kRegisteredIso, kCountryCode});
+  if (!country.empty()) out->country = std::move(country);
   std::string city = GetString(&r.entry, {kCityEn, kCity});
   if (!city.empty()) out->city = std::move(city);
   if (auto asn = GetUint32(&r.entry, kAsn)) out->asn = *asn;

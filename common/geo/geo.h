@@ -24,7 +24,9 @@
 namespace hl::geo {
 
 struct GeoFields {
-  std::string country;  // ISO 3166-1 alpha-2 (upper case), "" if unknown
+  std::string country;  // ISO 3166-1 alpha-2 (upper case), "" if unknown;
+                        // a database value that is not two ASCII letters
+                        // counts as unknown
   std::string city;
   uint32_t asn = 0;
   std::string as_org;
@@ -44,7 +46,8 @@ struct SourceInfo {
 // The metadata section of an MMDB file.
 struct MmdbMetadata {
   std::string database_type;
-  int64_t build_epoch = 0;  // seconds since 1970
+  int64_t build_epoch = 0;  // seconds since 1970; 0 when absent or past
+                            // the year 9999
   int ip_version = 0;       // 4 or 6
   uint32_t node_count = 0;
   int record_size = 0;  // bits

@@ -150,6 +150,28 @@ TEST_F(GeoTest, EmbeddedIpv4AddressesAreLookedUpAsIpv4) {
   }
 }
 
+// A country value that is not two ASCII letters is no country: it would
+// name a report file (by-country/CC.csv) and must be valid UTF-8 in the
+// schema's `string` fields.
+TEST_F(GeoTest, CountryValuesThatAreNotCodesCountAsUnknown) {
+  const std::string path = WriteDb(
+      "bad-country.mmdb", "country",
+      {{"192.0.2.0/24",
+        MmdbValue::Map{
+            {"country", MmdbValue::Map{{"iso_code", "../../x"}}},
+            {"registered_country", MmdbValue::Map{{"iso_code", "at"}}}}},
+       {"198.51.100.0/24", MmdbValue::Map{{"country_code", "D\xff"}}},
+       {"203.0.113.0/24", MmdbValue::Map{{"country_code", "DEU"}}}});
+  GeoConfig config;
+  config.country = {path};
+  auto geo = GeoLocator::Open(config);
+  ASSERT_TRUE(geo.ok());
+  EXPECT_EQ((*geo)->Locate(Ip("192.0.2.1")).country, "AT");
+  EXPECT_EQ((*geo)->Locate(Ip("198.51.100.1")).country, "");
+  EXPECT_EQ((*geo)->Locate(Ip("203.0.113.1")).country, "");
+  EXPECT_EQ((*geo)->Locate(Ip("203.0.113.1")).network, "203.0.113.0/24");
+}
+
 TEST_F(GeoTest, FilesOfOneRoleAreAskedInOrder) {
   const std::string v4 =
       WriteDb("dbip-country-ipv4.mmdb", "country ipv4",
@@ -224,6 +246,21 @@ TEST_F(GeoTest, MmdbFileExposesMetadata) {
   EXPECT_EQ(m.record_size, 24);
   EXPECT_EQ(m.format_major, 2);
   EXPECT_EQ(m.format_minor, 0);
+}
+
+TEST_F(GeoTest, ImpossibleBuildEpochReadsAsUnknown) {
+  MmdbWriterOptions options;
+  options.database_type = "country";
+  options.build_epoch = UINT64_MAX;
+  MmdbWriter w(options);
+  ASSERT_TRUE(w.Insert(*net::Cidr::Parse("192.0.2.0/24"),
+                       MmdbValue::Map{{"country_code", "SE"}})
+                  .ok());
+  const std::string path = Path("epoch.mmdb");
+  ASSERT_TRUE(w.WriteFile(path).ok());
+  auto file = MmdbFile::Open(path);
+  ASSERT_TRUE(file.ok());
+  EXPECT_EQ((*file)->build_epoch(), 0);
 }
 
 TEST_F(GeoTest, MissingFileErrorNamesFileAndRemedy) {

@@ -141,6 +141,23 @@ TEST_F(DnsResolverTest, CnameLoopInOneAnswerIsAnError) {
   EXPECT_EQ(obs.queries_size(), 2);
 }
 
+// A looping AAAA answer must not hide the A records (and so the hosting
+// location): the error is set only when no address was found.
+TEST_F(DnsResolverTest, LoopInOneAnswerDoesNotHideTheOthersAddresses) {
+  server_->Answer("a.mixed.test", DnsTestServer::kA,
+                  {DnsTestServer::A("a.mixed.test", "192.0.2.1", 60)});
+  server_->Answer("a.mixed.test", DnsTestServer::kAaaa,
+                  {DnsTestServer::Cname("a.mixed.test", "b.mixed.test", 60),
+                   DnsTestServer::Cname("b.mixed.test", "a.mixed.test", 60)});
+
+  const pb::DnsObservation obs = Resolver()->Resolve("a.mixed.test");
+
+  EXPECT_FALSE(obs.has_error()) << obs.error().message();
+  ASSERT_EQ(obs.addresses_size(), 1);
+  EXPECT_EQ(obs.addresses(0).ip(), "192.0.2.1");
+  EXPECT_EQ(Chain(obs), (std::vector<std::string>{"a.mixed.test"}));
+}
+
 TEST_F(DnsResolverTest, OverlongCnameChainIsBounded) {
   // 18 CNAMEs with short names, so that the answer fits in 512 bytes.
   std::vector<DnsTestServer::Rr> chain;

@@ -1,0 +1,165 @@
+// The worker's side of the protocol against a bare ROUTER socket playing
+// the coordinator.
+#include "worker/worker.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <future>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/geo/mmdb_writer.h"
+#include "common/protocol.h"
+#include "tests/worker/loopback_servers.h"
+
+namespace hl::worker {
+namespace {
+
+constexpr int64_t kNow = 1'764'381'692'000;
+constexpr char kEndpoint[] = "inproc://hostlocator-worker-test";
+
+class WorkerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string dir =
+        (std::filesystem::temp_directory_path() / "hl-worker-test-XXXXXX")
+            .string();
+    ASSERT_NE(mkdtemp(dir.data()), nullptr);
+    dir_ = dir;
+    geo::MmdbWriterOptions options;
+    options.database_type = "hostlocator-test-country";
+    geo::MmdbWriter writer(options);
+    ASSERT_TRUE(
+        writer
+            .Insert(net::Cidr::Parse("127.10.0.0/16").value(),
+                    geo::MmdbValue(geo::MmdbValue::Map{{"country_code", "DE"}}))
+            .ok());
+    const std::string path = dir_ + "/test.mmdb";
+    ASSERT_TRUE(writer.WriteFile(path).ok());
+    geo::GeoConfig geo_config;
+    geo_config.country = {path};
+    auto geo = geo::GeoLocator::Open(geo_config);
+    ASSERT_TRUE(geo.ok()) << geo.status().ToString();
+    geo_ = std::move(geo).value();
+    // A resolver that never answers: every probe of a domain takes the
+    // resolver timeout.
+    silent_dns_fd_ =
+        testing::BindLoopback("127.53.2.1", SOCK_DGRAM, &silent_dns_port_);
+    ASSERT_GE(silent_dns_fd_, 0);
+  }
+
+  void TearDown() override {
+    if (silent_dns_fd_ >= 0) close(silent_dns_fd_);
+    std::error_code ignored;
+    std::filesystem::remove_all(dir_, ignored);
+  }
+
+  ProberFactory Factory() {
+    return [this]() {
+      Config config = DefaultConfig();
+      config.resolver.servers = {
+          testing::HostPort("127.53.2.1", silent_dns_port_)};
+      config.resolver.timeout_ms = 600;
+      config.resolver.tries = 1;
+      return Prober::Create(config, geo_,
+                            {.tool_version = "hostlocator-test",
+                             .config_digest = "c0ffee",
+                             .worker_name = "worker-test"},
+                            [] { return kNow; });
+    };
+  }
+
+  static void SendJobs(zmq::socket_t& router, const std::string& peer,
+                       uint64_t job_id) {
+    pb::Envelope envelope;
+    pb::Job* job = envelope.mutable_jobs()->add_jobs();
+    job->set_job_id(job_id);
+    job->set_url("http://slow.test/");
+    job->set_attempt(1);
+    router.send(zmq::buffer(peer), zmq::send_flags::sndmore);
+    router.send(zmq::buffer(EncodeEnvelope(envelope)), zmq::send_flags::none);
+  }
+
+  // The next message from the worker, with its routing id in *peer.
+  static std::optional<pb::Envelope> Receive(zmq::socket_t& router,
+                                             std::string* peer) {
+    zmq::message_t id, body;
+    if (!router.recv(id) || !router.recv(body)) return std::nullopt;
+    *peer = id.to_string();
+    auto decoded = DecodeEnvelope(body.to_string_view());
+    if (!decoded.ok()) return std::nullopt;
+    return *decoded;
+  }
+
+  std::string dir_;
+  std::shared_ptr<const geo::GeoLocator> geo_;
+  int silent_dns_fd_ = -1;
+  uint16_t silent_dns_port_ = 0;
+};
+
+// Jobs the coordinator sends while the worker drains (it may, against the
+// credit the last results returned) are not started; the worker still
+// finishes the probe under way, says goodbye and returns.
+TEST_F(WorkerTest, JobsArrivingWhileStoppingDoNotKeepTheWorkerRunning) {
+  zmq::context_t context;
+  zmq::socket_t router(context, zmq::socket_type::router);
+  router.set(zmq::sockopt::linger, 0);
+  router.set(zmq::sockopt::rcvtimeo, 5000);
+  router.bind(kEndpoint);
+
+  WorkerOptions options;
+  options.endpoint = kEndpoint;
+  options.name = "worker-test";
+  options.capacity = 1;
+  options.heartbeat_interval_ms = 20;
+  options.heartbeat_liveness = 1000;
+  Worker worker(&context, options, Factory(), [] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+  });
+  std::atomic<bool> stop{false};
+  std::promise<Status> done;
+  std::future<Status> finished = done.get_future();
+  std::thread thread([&] { done.set_value(worker.Run(stop)); });
+
+  std::string peer;
+  std::optional<pb::Envelope> ready = Receive(router, &peer);
+  ASSERT_TRUE(ready.has_value());
+  ASSERT_TRUE(ready->has_ready());
+  SendJobs(router, peer, 1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  stop = true;
+  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  SendJobs(router, peer, 2);
+
+  const bool returned =
+      finished.wait_for(std::chrono::seconds(5)) == std::future_status::ready;
+  if (!returned) {
+    router.close();
+    context.shutdown();  // unblocks the worker so the test can end
+  }
+  thread.join();
+  ASSERT_TRUE(returned) << "the worker kept waiting for a job it never ran";
+  EXPECT_TRUE(finished.get().ok());
+
+  std::vector<uint64_t> results;
+  bool goodbye = false;
+  router.set(zmq::sockopt::rcvtimeo, 200);
+  while (auto message = Receive(router, &peer)) {
+    if (message->has_result()) results.push_back(message->result().job_id());
+    if (message->has_disconnect()) goodbye = true;
+  }
+  EXPECT_EQ(results, std::vector<uint64_t>{1});
+  EXPECT_TRUE(goodbye);
+}
+
+}  // namespace
+}  // namespace hl::worker
