@@ -100,7 +100,12 @@ Result<std::optional<InputLine>> InputReader::Next() {
     if (!header_checked_) {
       header_checked_ = true;
       const auto header = SplitCsvRecord(line_);
-      if (header.size() > 1 || Lower(Trim(header[0])) == "url") {
+      // A line holding a URL is data, never a header (a first line like
+      // "http://x.test/a,url" must not vanish).
+      const bool has_url = std::any_of(
+          header.begin(), header.end(),
+          [](const std::string& f) { return f.find("://") != f.npos; });
+      if (!has_url && (header.size() > 1 || Lower(Trim(header[0])) == "url")) {
         for (size_t i = 0; i < header.size(); ++i) {
           if (Lower(Trim(header[i])) == "url") {
             url_column_ = static_cast<int>(i);

@@ -313,7 +313,12 @@ int Run(const RunOptions& options) {
     });
   }
   Status served = broker.Run(g_interrupted, /*until_drained=*/true);
+  // Workers finish the probes under way; their results are still stored.
   stop_workers.store(true);
+  if (served.ok()) {
+    served = broker.Drain(SystemClockMs() +
+                          config->coordinator.lease_timeout_ms);
+  }
   for (auto& t : workers) t.join();
   for (const Status& s : worker_status) {
     if (!s.ok()) {

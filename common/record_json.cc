@@ -6,58 +6,18 @@
 #include <cstdio>
 #include <string_view>
 
+#include "common/utf8.h"
+
 namespace hl {
 namespace {
 
 namespace pb = ::hostlocator::v1;
 using Json = nlohmann::ordered_json;
 
-// `s` as valid UTF-8: each byte that does not start a well-formed sequence
-// (RFC 3629: no overlong forms, no surrogates, at most U+10FFFF) becomes
-// U+FFFD. Servers send Latin-1 and garbage in headers; a record must still
-// serialise.
-std::string Utf8(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  size_t i = 0;
-  while (i < s.size()) {
-    auto byte = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
-    unsigned char b = byte(i);
-    size_t len = 0;
-    unsigned char lo = 0x80, hi = 0xbf;  // bounds of the second byte
-    if (b < 0x80) {
-      len = 1;
-    } else if (b >= 0xc2 && b <= 0xdf) {
-      len = 2;
-    } else if (b >= 0xe0 && b <= 0xef) {
-      len = 3;
-      if (b == 0xe0) lo = 0xa0;
-      if (b == 0xed) hi = 0x9f;
-    } else if (b >= 0xf0 && b <= 0xf4) {
-      len = 4;
-      if (b == 0xf0) lo = 0x90;
-      if (b == 0xf4) hi = 0x8f;
-    }
-    bool valid = len > 0 && i + len <= s.size();
-    for (size_t k = 1; valid && k < len; ++k) {
-      unsigned char c = byte(i + k);
-      valid = k == 1 ? (c >= lo && c <= hi) : (c >= 0x80 && c <= 0xbf);
-    }
-    if (valid) {
-      out.append(s.substr(i, len));
-      i += len;
-    } else {
-      out += "\xef\xbf\xbd";
-      ++i;
-    }
-  }
-  return out;
-}
-
 // A string value; "" (no value) is null.
 Json Str(std::string_view s) {
   if (s.empty()) return nullptr;
-  return Utf8(s);
+  return ToValidUtf8(s);
 }
 
 Json Time(int64_t unix_ms) {
@@ -68,7 +28,7 @@ Json Time(int64_t unix_ms) {
 Json Error(const pb::ErrorInfo& e) {
   if (e.error_class().empty()) return nullptr;
   Json j;
-  j["class"] = Utf8(e.error_class());
+  j["class"] = ToValidUtf8(e.error_class());
   j["message"] = Str(e.message());
   return j;
 }
@@ -77,19 +37,19 @@ Json Dns(const pb::DnsObservation& dns) {
   Json j;
   j["cname_chain"] = Json::array();
   for (const std::string& name : dns.cname_chain()) {
-    j["cname_chain"].push_back(Utf8(name));
+    j["cname_chain"].push_back(ToValidUtf8(name));
   }
   j["addresses"] = Json::array();
   for (const pb::DnsAddress& a : dns.addresses()) {
     Json addr;
-    addr["ip"] = Utf8(a.ip());
+    addr["ip"] = ToValidUtf8(a.ip());
     addr["ttl"] = a.ttl();
     j["addresses"].push_back(std::move(addr));
   }
   j["queries"] = Json::array();
   for (const pb::DnsQuery& q : dns.queries()) {
     Json query;
-    query["name"] = Utf8(q.name());
+    query["name"] = ToValidUtf8(q.name());
     query["type"] = Str(q.type());
     query["resolver"] = Str(q.resolver());
     query["rcode"] = Str(q.rcode());
@@ -105,7 +65,7 @@ Json Dns(const pb::DnsObservation& dns) {
 
 Json Address(const pb::AddressInfo& a) {
   Json j;
-  j["ip"] = Utf8(a.ip());
+  j["ip"] = ToValidUtf8(a.ip());
   j["country"] = Str(a.country());
   j["city"] = Str(a.city());
   j["asn"] = a.asn() == 0 ? Json(nullptr) : Json(a.asn());
@@ -122,7 +82,7 @@ Json Http(const pb::HttpObservation& http) {
   j["http_version"] = Str(http.http_version());
   j["headers"] = Json::array();
   for (const pb::HttpHeader& h : http.headers()) {
-    j["headers"].push_back(Json::array({Utf8(h.name()), Utf8(h.value())}));
+    j["headers"].push_back(Json::array({ToValidUtf8(h.name()), ToValidUtf8(h.value())}));
   }
   j["header_block_sha256"] = http.header_block_sha256().empty()
                                  ? Json(nullptr)
@@ -140,10 +100,10 @@ Json VerdictJson(const pb::Verdict& v) {
   Json j;
   j["hosting_countries"] = Json::array();
   for (const std::string& c : v.hosting_countries()) {
-    j["hosting_countries"].push_back(Utf8(c));
+    j["hosting_countries"].push_back(ToValidUtf8(c));
   }
   j["reasons"] = Json::array();
-  for (const std::string& r : v.reasons()) j["reasons"].push_back(Utf8(r));
+  for (const std::string& r : v.reasons()) j["reasons"].push_back(ToValidUtf8(r));
   return j;
 }
 
@@ -206,21 +166,21 @@ Json ObservationToJson(const pb::Observation& obs) {
 
 Json ResultRecordJson(const pb::LineRecord& line, const pb::Observation* obs) {
   Json j = Json::object();
-  j["input"] = Utf8(line.input());
+  j["input"] = ToValidUtf8(line.input());
   j["line"] = line.line();
   if (line.rejection().empty()) {
     Json reason = nullptr;
     AppendObservation(obs, &reason, &j);
     return j;
   }
-  Json reason = Utf8(line.rejection());
+  Json reason = ToValidUtf8(line.rejection());
   AppendObservation(nullptr, &reason, &j);
   std::string message = line.rejection();
   if (!line.rejection_detail().empty()) {
     message += ": " + line.rejection_detail();
   }
   j["status"] = "rejected";
-  j["error"] = {{"class", "rejected"}, {"message", Utf8(message)}};
+  j["error"] = {{"class", "rejected"}, {"message", ToValidUtf8(message)}};
   return j;
 }
 

@@ -43,13 +43,25 @@ void Broker::Send(const std::string& peer, const pb::Envelope& envelope) {
 }
 
 Status Broker::Run(const std::atomic<bool>& stop, bool until_drained) {
+  return Serve(
+      [&] {
+        return stop.load() || (until_drained && store_->pending_count() == 0 &&
+                               leases_.empty());
+      },
+      /*dispatch=*/true);
+}
+
+Status Broker::Drain(int64_t deadline_ms) {
+  return Serve([&] { return peers_.empty() || clock_() >= deadline_ms; },
+               /*dispatch=*/false);
+}
+
+Status Broker::Serve(const std::function<bool()>& done, bool dispatch) {
   next_heartbeat_ms_ = clock_() + options_.heartbeat_interval_ms;
-  while (!stop.load()) {
+  while (true) {
     int64_t now = clock_();
-    HL_RETURN_IF_ERROR(Dispatch(now));
-    if (until_drained && store_->pending_count() == 0 && leases_.empty()) {
-      return Status::Ok();
-    }
+    if (dispatch) HL_RETURN_IF_ERROR(Dispatch(now));
+    if (done()) return Status::Ok();
     const int64_t wait = std::clamp<int64_t>(NextDeadline(now) - now, 0,
                                              options_.heartbeat_interval_ms);
     zmq::pollitem_t item{socket_.handle(), 0, ZMQ_POLLIN, 0};
@@ -85,7 +97,6 @@ Status Broker::Run(const std::atomic<bool>& stop, bool until_drained) {
     HL_RETURN_IF_ERROR(ReapSilentPeers(now));
     HL_RETURN_IF_ERROR(ExpireLeases(now));
   }
-  return Status::Ok();
 }
 
 int64_t Broker::NextDeadline(int64_t now) const {
@@ -135,7 +146,8 @@ Status Broker::HandleMessage(const std::string& peer,
                    envelope.disconnect().reason());
       for (uint64_t job_id : std::vector<uint64_t>(state.jobs.begin(),
                                                    state.jobs.end())) {
-        HL_RETURN_IF_ERROR(Release(job_id, "worker left", now));
+        HL_RETURN_IF_ERROR(
+            Release(job_id, "worker left", /*count_attempt=*/false, now));
       }
       peers_.erase(it);
       return Status::Ok();
@@ -204,7 +216,8 @@ Status Broker::Dispatch(int64_t now) {
   return Status::Ok();
 }
 
-Status Broker::Release(uint64_t job_id, const std::string& why, int64_t now) {
+Status Broker::Release(uint64_t job_id, const std::string& why,
+                       bool count_attempt, int64_t now) {
   auto lease = leases_.find(job_id);
   if (lease == leases_.end()) return Status::Ok();
   if (auto holder = peers_.find(lease->second.peer); holder != peers_.end()) {
@@ -212,8 +225,8 @@ Status Broker::Release(uint64_t job_id, const std::string& why, int64_t now) {
   }
   lease_deadlines_.erase({lease->second.deadline_ms, job_id});
   leases_.erase(lease);
-  HL_RETURN_IF_ERROR(
-      store_->Requeue(job_id, why, options_.max_attempts, now));
+  HL_RETURN_IF_ERROR(store_->Requeue(job_id, why, options_.max_attempts,
+                                     count_attempt, now));
   auto job = store_->GetJob(job_id);
   if (!job.ok()) return job.status();
   if (job->state() == pb::JOB_STATE_DEAD) {
@@ -230,7 +243,8 @@ Status Broker::ExpireLeases(int64_t now) {
   while (!lease_deadlines_.empty() &&
          lease_deadlines_.begin()->first <= now) {
     const uint64_t job_id = lease_deadlines_.begin()->second;
-    HL_RETURN_IF_ERROR(Release(job_id, "lease expired", now));
+    HL_RETURN_IF_ERROR(
+        Release(job_id, "lease expired", /*count_attempt=*/true, now));
   }
   return Status::Ok();
 }
@@ -251,7 +265,8 @@ Status Broker::ReapSilentPeers(int64_t now) {
                                      it->second.jobs.end());
     it = peers_.erase(it);
     for (uint64_t job_id : jobs) {
-      HL_RETURN_IF_ERROR(Release(job_id, "worker lost", now));
+      HL_RETURN_IF_ERROR(
+          Release(job_id, "worker lost", /*count_attempt=*/true, now));
     }
   }
   return Status::Ok();

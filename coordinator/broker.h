@@ -64,6 +64,10 @@ class Broker {
   // Serves until `stop` becomes true or, with until_drained, until the store
   // has no pending and no leased job.
   Status Run(const std::atomic<bool>& stop, bool until_drained);
+  // Serves without dispatching until every worker has left (its results of
+  // the probes under way stored) or until deadline_ms: the clean end of a
+  // run whose workers were told to stop.
+  Status Drain(int64_t deadline_ms);
 
   const BrokerStats& stats() const { return stats_; }
   size_t live_workers() const { return peers_.size(); }
@@ -81,13 +85,19 @@ class Broker {
     int64_t deadline_ms = 0;
   };
 
+  Status Serve(const std::function<bool()>& done, bool dispatch);
   Status HandleMessage(const std::string& peer, const std::string& payload,
                        int64_t now);
   Status HandleResult(const pb::JobResult& result, int64_t now);
   Status Dispatch(int64_t now);
   Status ExpireLeases(int64_t now);
   Status ReapSilentPeers(int64_t now);
-  Status Release(uint64_t job_id, const std::string& why, int64_t now);
+  // Ends a lease and re-queues the job. A job a worker hands back when it
+  // leaves was possibly never started: that costs no attempt (count_attempt
+  // false); a lost worker or an expired lease does, so a job that kills
+  // workers ends in DEAD.
+  Status Release(uint64_t job_id, const std::string& why, bool count_attempt,
+                 int64_t now);
   void Send(const std::string& peer, const pb::Envelope& envelope);
   int64_t NextDeadline(int64_t now) const;
 

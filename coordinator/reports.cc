@@ -1,8 +1,10 @@
 #include "coordinator/reports.h"
 
+#include <cctype>
 #include <filesystem>
 
 #include "common/record_json.h"
+#include "common/utf8.h"
 
 namespace hl::coordinator {
 namespace {
@@ -38,11 +40,16 @@ Status OpenFile(const std::filesystem::path& path, std::ofstream* out,
 }  // namespace
 
 std::string CsvField(std::string_view value) {
-  if (value.find_first_of(",\"\r\n") == std::string_view::npos) {
-    return std::string(value);
+  std::string text = ToValidUtf8(value);
+  // A spreadsheet runs a cell that starts with one of these as a formula;
+  // input lines and AS names are attacker-influenced (CSV injection).
+  if (!text.empty() && std::string_view("=+-@\t\r").find(text.front()) !=
+                           std::string_view::npos) {
+    text.insert(0, "'");
   }
+  if (text.find_first_of(",\"\r\n") == std::string::npos) return text;
   std::string out = "\"";
-  for (char c : value) {
+  for (char c : text) {
     if (c == '"') out += '"';
     out += c;
   }
@@ -109,16 +116,22 @@ Result<std::unique_ptr<RunReportWriter>> RunReportWriter::Create(
 
 RunReportWriter::~RunReportWriter() = default;
 
-std::ofstream& RunReportWriter::CountryFile(const std::string& country) {
+Result<std::ofstream*> RunReportWriter::CountryFile(
+    const std::string& country) {
+  if (country.size() != 2 || !std::isupper(country[0]) ||
+      !std::isupper(country[1])) {
+    return Internal("\"" + ToValidUtf8(country) +
+                    "\" is not an ISO 3166 country code");
+  }
   auto [it, inserted] = country_files_.try_emplace(country);
   if (inserted) {
-    const auto path =
-        std::filesystem::path(dir_) / "by-country" / (country + ".csv");
-    it->second.open(path, std::ios::out | std::ios::trunc);
+    HL_RETURN_IF_ERROR(
+        OpenFile(std::filesystem::path(dir_) / "by-country" /
+                     (country + ".csv"),
+                 &it->second, &summary_.files));
     it->second << CsvHeader() << "\n";
-    summary_.files.push_back(path.string());
   }
-  return it->second;
+  return &it->second;
 }
 
 Status RunReportWriter::Add(const pb::LineRecord& line,
@@ -132,7 +145,9 @@ Status RunReportWriter::Add(const pb::LineRecord& line,
     unattributed_ << row << "\n";
   } else {
     for (const auto& country : obs->verdict().hosting_countries()) {
-      CountryFile(country) << row << "\n";
+      auto file = CountryFile(country);
+      if (!file.ok()) return file.status();
+      **file << row << "\n";
       auto& stats = summary_.by_country[country];
       ++stats.lines;
       stats.jobs.insert(line.job_id());
@@ -175,11 +190,13 @@ Result<ReportSummary> RunReportWriter::Finish() {
       OpenFile(base / "ATTRIBUTION.txt", &attribution, &summary_.files));
   attribution << "Data sources used for these results:\n";
   for (const auto& text : attributions_) attribution << "- " << text << "\n";
-  for (auto* f : {&jsonl_, &csv_, &unattributed_, &countries, &attribution}) {
+  std::vector<std::ofstream*> files = {&jsonl_, &csv_, &unattributed_,
+                                       &countries, &attribution};
+  for (auto& [country, f] : country_files_) files.push_back(&f);
+  for (std::ofstream* f : files) {
     f->flush();
     if (!*f) return Unavailable("writing the report in " + dir_ + " failed");
   }
-  for (auto& [country, f] : country_files_) f.flush();
   return summary_;
 }
 

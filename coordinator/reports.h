@@ -30,7 +30,8 @@ namespace pb = ::hostlocator::v1;
 // The flat CSV form of one line's outcome.
 std::string CsvHeader();
 std::string CsvRow(const pb::LineRecord& line, const pb::Observation* obs);
-// RFC 4180 quoting when needed.
+// RFC 4180 quoting when needed; invalid UTF-8 repaired; a leading = + - @
+// TAB or CR neutralised with ' so spreadsheets do not run it as a formula.
 std::string CsvField(std::string_view value);
 
 // "located" | "unresolved" | "error" | "rejected".
@@ -63,7 +64,8 @@ class RunReportWriter {
 
  private:
   explicit RunReportWriter(std::string dir) : dir_(std::move(dir)) {}
-  std::ofstream& CountryFile(const std::string& country);
+  // The open by-country file of `country`, which must be an ISO code.
+  Result<std::ofstream*> CountryFile(const std::string& country);
 
   std::string dir_;
   std::ofstream jsonl_, csv_, unattributed_;

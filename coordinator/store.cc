@@ -422,7 +422,8 @@ Result<std::vector<pb::JobRecord>> Store::LeasePending(size_t max,
 }
 
 Status Store::Requeue(uint64_t job_id, const std::string& error,
-                      uint32_t max_attempts, int64_t now_ms) {
+                      uint32_t max_attempts, bool count_attempt,
+                      int64_t now_ms) {
   auto job = GetJob(job_id);
   if (!job.ok()) return job.status();
   if (job->state() != pb::JOB_STATE_LEASED) {
@@ -432,6 +433,9 @@ Status Store::Requeue(uint64_t job_id, const std::string& error,
   rocksdb::WriteBatch batch;
   job->set_last_error(error);
   job->set_updated_unix_ms(now_ms);
+  if (!count_attempt && job->attempts() > 0) {
+    job->set_attempts(job->attempts() - 1);
+  }
   const bool dead = job->attempts() >= max_attempts;
   job->set_state(dead ? pb::JOB_STATE_DEAD : pb::JOB_STATE_PENDING);
   HL_RETURN_IF_ERROR(PutJob(&batch, *job));

@@ -96,9 +96,10 @@ class Store {
   // attempts incremented.
   Result<std::vector<pb::JobRecord>> LeasePending(size_t max, int64_t now_ms);
   // Returns a LEASED job to the queue, or to DEAD when its attempts reached
-  // `max_attempts`. `error` becomes last_error.
+  // `max_attempts`. `error` becomes last_error. With count_attempt false
+  // (the job was handed back unstarted) the lease does not use an attempt.
   Status Requeue(uint64_t job_id, const std::string& error,
-                 uint32_t max_attempts, int64_t now_ms);
+                 uint32_t max_attempts, bool count_attempt, int64_t now_ms);
   // Appends a result and marks the job DONE. Returns kAlreadyExists (and
   // stores nothing) when the job is not LEASED for `attempt`: a late or
   // duplicate result.

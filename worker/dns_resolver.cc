@@ -144,7 +144,9 @@ std::optional<ParsedAnswer> ParseAnswer(const std::string& msg,
     if (!owner || pos + 10 > msg.size()) return std::nullopt;
     const uint16_t rr_type = Read16(base + pos);
     const uint16_t rr_class = Read16(base + pos + 2);
-    const uint32_t ttl = Read32(base + pos + 4);
+    // RFC 2181 section 8: a TTL with the most significant bit set means 0.
+    const uint32_t raw_ttl = Read32(base + pos + 4);
+    const uint32_t ttl = raw_ttl > 0x7fffffffu ? 0 : raw_ttl;
     const uint16_t rdlength = Read16(base + pos + 8);
     pos += 10;
     if (pos + rdlength > msg.size()) return std::nullopt;

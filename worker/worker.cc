@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -150,9 +151,12 @@ Status Worker::Run(const std::atomic<bool>& stop) {
       }
       zmq::pollitem_t items[] = {{dealer.handle(), 0, ZMQ_POLLIN, 0},
                                  {results.handle(), 0, ZMQ_POLLIN, 0}};
+      // Bounded so a stop request is seen within kStopLatency.
+      constexpr std::chrono::milliseconds kStopLatency(100);
       try {
         zmq::poll(items, 2,
-                  std::chrono::milliseconds(options_.heartbeat_interval_ms));
+                  std::min(kStopLatency, std::chrono::milliseconds(
+                                             options_.heartbeat_interval_ms)));
       } catch (const zmq::error_t& e) {
         if (e.num() != EINTR) {
           outcome = Internal(std::string("worker poll failed: ") + e.what());

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common/net/ip.h"
+#include "common/utf8.h"
 
 namespace hl::net {
 namespace {
@@ -41,34 +42,6 @@ std::string ToLowerAscii(std::string_view s) {
 bool StartsWithCaseless(std::string_view s, std::string_view prefix) {
   return s.size() >= prefix.size() &&
          ToLowerAscii(s.substr(0, prefix.size())) == prefix;
-}
-
-// Length of the well-formed UTF-8 sequence (Unicode 15, table 3-7) at the
-// start of s, or 0 when s does not start with one.
-size_t Utf8SequenceLength(std::string_view s) {
-  const auto b = [&](size_t i) { return static_cast<unsigned char>(s[i]); };
-  const unsigned char c = b(0);
-  if (c < 0x80) return 1;
-  size_t len;
-  unsigned char lo = 0x80, hi = 0xbf;
-  if (c >= 0xc2 && c <= 0xdf) {
-    len = 2;
-  } else if (c >= 0xe0 && c <= 0xef) {
-    len = 3;
-    if (c == 0xe0) lo = 0xa0;
-    if (c == 0xed) hi = 0x9f;
-  } else if (c >= 0xf0 && c <= 0xf4) {
-    len = 4;
-    if (c == 0xf0) lo = 0x90;
-    if (c == 0xf4) hi = 0x8f;
-  } else {
-    return 0;
-  }
-  if (s.size() < len || b(1) < lo || b(1) > hi) return 0;
-  for (size_t i = 2; i < len; ++i) {
-    if (b(i) < 0x80 || b(i) > 0xbf) return 0;
-  }
-  return len;
 }
 
 // Input echoed into an error detail: quoted, cut short, and valid UTF-8

@@ -113,7 +113,9 @@ TEST_F(StoreTest, RequeueUntilAttemptCapThenDead) {
     ASSERT_EQ(leased->size(), 1u) << "attempt " << attempt;
     EXPECT_EQ((*leased)[0].attempts(), attempt);
     ASSERT_TRUE(
-        store->Requeue((*leased)[0].job_id(), "lease expired", 3, 1000).ok());
+        store->Requeue((*leased)[0].job_id(), "lease expired", 3,
+                       /*count_attempt=*/true, 1000)
+            .ok());
   }
   EXPECT_EQ(store->pending_count(), 0u);
   auto job = store->GetJob(1);
@@ -125,6 +127,23 @@ TEST_F(StoreTest, RequeueUntilAttemptCapThenDead) {
   IngestRun(*store, {"http://a/"});
   EXPECT_EQ(store->pending_count(), 1u);
   EXPECT_EQ(store->GetJob(1)->attempts(), 0u);
+}
+
+TEST_F(StoreTest, UnstartedJobsHandedBackCostNoAttempt) {
+  auto store = OpenStore();
+  IngestRun(*store, {"http://a/"});
+  for (int i = 0; i < 5; ++i) {
+    auto leased = store->LeasePending(1, 1000);
+    ASSERT_TRUE(leased.ok());
+    ASSERT_EQ(leased->size(), 1u);
+    ASSERT_TRUE(store
+                    ->Requeue((*leased)[0].job_id(), "worker left", 1,
+                              /*count_attempt=*/false, 1000)
+                    .ok());
+  }
+  auto job = store->GetJob(1);
+  EXPECT_EQ(job->state(), pb::JOB_STATE_PENDING);
+  EXPECT_EQ(job->attempts(), 0u);
 }
 
 TEST_F(StoreTest, ReopenRecoversLeasesAndKeepsDoneJobs) {

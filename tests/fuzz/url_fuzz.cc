@@ -15,6 +15,7 @@
 
 #include "common/net/ip.h"
 #include "common/net/url.h"
+#include "common/utf8.h"
 
 namespace {
 
@@ -26,37 +27,6 @@ namespace {
   std::abort();
 }
 
-// Well-formed UTF-8 (Unicode table 3-7), as JSON encoders require.
-bool IsUtf8(std::string_view s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    size_t len;
-    unsigned char lo = 0x80, hi = 0xbf;  // range of the second byte
-    if (c < 0x80) {
-      len = 1;
-    } else if (c >= 0xc2 && c <= 0xdf) {
-      len = 2;
-    } else if (c >= 0xe0 && c <= 0xef) {
-      len = 3;
-      if (c == 0xe0) lo = 0xa0;
-      if (c == 0xed) hi = 0x9f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-      len = 4;
-      if (c == 0xf0) lo = 0x90;
-      if (c == 0xf4) hi = 0x8f;
-    } else {
-      return false;
-    }
-    if (len > s.size() - i) return false;
-    for (size_t k = 1; k < len; ++k) {
-      const auto b = static_cast<unsigned char>(s[i + k]);
-      if (b < (k == 1 ? lo : 0x80) || b > (k == 1 ? hi : 0xbf)) return false;
-    }
-    i += len;
-  }
-  return true;
-}
 
 bool SameResult(const hl::net::NormalizedUrl& a,
                 const hl::net::NormalizedUrl& b) {
@@ -75,7 +45,7 @@ void CheckUrl(std::string_view input) {
     for (unsigned char c : detail) {
       if (c < 0x20 || c == 0x7f) Fail("control character in detail", input);
     }
-    if (!IsUtf8(detail)) Fail("detail is not UTF-8", input);
+    if (!hl::IsValidUtf8(detail)) Fail("detail is not UTF-8", input);
     return;
   }
   const hl::net::NormalizedUrl& n = *r;

@@ -213,6 +213,50 @@ class ResumeAfterKillTest(unittest.TestCase):
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+class InterruptTest(unittest.TestCase):
+    """Ctrl-C: the probes under way finish and are kept, exit 130, and the
+    rerun probes only the rest: no URL is ever probed twice."""
+
+    def test_sigint_keeps_probes_under_way(self) -> None:
+        tmp = tempfile.mkdtemp(prefix="hl-run-sigint-")
+        try:
+            sb = start_sandbox(tmp)
+            urls = os.path.join(tmp, "slow.txt")
+            n = 24
+            with open(urls, "w", encoding="utf-8") as f:
+                for i in range(n):
+                    f.write(sb.url("slow.sandbox-jp.test", f"/int/{i}") + "\n")
+            cmd = [HOSTLOCATOR, "run", "--config", sb.config, "--workers", "2",
+                   "--capacity", "2", "--data", os.path.join(tmp, "data"),
+                   "--out", os.path.join(tmp, "out"), urls]
+            first = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+            seen = 0
+            deadline = time.monotonic() + 60
+            while seen < 4 and time.monotonic() < deadline:
+                if re.match(r"^\[\s*\d+/\d+\] ", first.stdout.readline()):
+                    seen += 1
+            first.send_signal(signal.SIGINT)
+            out, _ = first.communicate(timeout=60)
+            self.assertEqual(first.returncode, 130, out)
+            self.assertRegex(out, r"interrupted after \d+ of 24 probes")
+
+            second = subprocess.run(cmd, capture_output=True, text=True,
+                                    timeout=120)
+            self.assertEqual(second.returncode, 0, second.stderr)
+            requests: dict[str, int] = {}
+            with open(sb.nginx_access_log, encoding="utf-8") as f:
+                for line in f:
+                    m = re.search(r'"(/int/\d+)"', line)
+                    if m:
+                        requests[m.group(1)] = requests.get(m.group(1), 0) + 1
+            self.assertEqual(len(requests), n)
+            self.assertEqual({p: c for p, c in requests.items() if c != 1}, {},
+                             "probed twice")
+        finally:
+            sandbox.stop(os.path.join(tmp, "sandbox"))
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
 class StdinCsvTest(unittest.TestCase):
     """A CSV list with a `url` column, read from standard input."""
 
