@@ -9,11 +9,11 @@ namespace hl::cli {
 
 // Exit codes shared by all commands.
 enum ExitCode : int {
-  kExitOk = 0,           // every input line ended with an outcome
-  kExitFailure = 1,      // a runtime failure (store, network setup, I/O)
-  kExitUsage = 2,        // bad command line or configuration
-  kExitVerifyFailed = 3, // reserved for `verify`
-  kExitInterrupted = 130 // SIGINT/SIGTERM; rerun to resume
+  kExitOk = 0,            // every input line ended with an outcome
+  kExitFailure = 1,       // a runtime failure (store, network setup, I/O)
+  kExitUsage = 2,         // bad command line or configuration
+  kExitVerifyFailed = 3,  // reserved for `verify`
+  kExitInterrupted = 130  // SIGINT/SIGTERM; rerun to resume
 };
 
 void AddRunCommand(CLI::App& app, int* exit_code);

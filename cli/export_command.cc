@@ -28,8 +28,8 @@ int Export(const ExportOptions& options) {
     PrintError(store.status().message());
     return kExitFailure;
   }
-  auto run = options.run_id ? (*store)->GetRun(options.run_id)
-                            : (*store)->LatestRun();
+  auto run =
+      options.run_id ? (*store)->GetRun(options.run_id) : (*store)->LatestRun();
   if (!run.ok()) {
     PrintError(run.status().message() + " in " + options.data_dir);
     return kExitUsage;

@@ -19,8 +19,8 @@ namespace hl::cli {
 inline constexpr size_t kMaxInputLineBytes = 16384;
 
 struct InputLine {
-  uint64_t line = 0;    // 1-based physical line number
-  std::string url;      // the URL field as given (whitespace kept)
+  uint64_t line = 0;  // 1-based physical line number
+  std::string url;    // the URL field as given (whitespace kept)
   bool truncated = false;
 };
 

@@ -53,7 +53,8 @@ Status ForEachInputLine(InputReader& reader, Accepted accepted,
     const InputLine& line = **next;
     if (line.truncated) {
       HL_RETURN_IF_ERROR(rejected(
-          line, std::string(net::UrlRejectionReason(net::UrlRejection::kTooLong)),
+          line,
+          std::string(net::UrlRejectionReason(net::UrlRejection::kTooLong)),
           "the line is longer than " + std::to_string(kMaxInputLineBytes) +
               " bytes"));
       continue;
@@ -183,9 +184,9 @@ Result<pb::RunRecord> Ingest(coordinator::Store& store, InputReader& reader,
   return run;
 }
 
-Result<coordinator::ReportSummary> WriteReports(
-    const coordinator::Store& store, const pb::RunRecord& run,
-    const std::string& dir) {
+Result<coordinator::ReportSummary> WriteReports(const coordinator::Store& store,
+                                                const pb::RunRecord& run,
+                                                const std::string& dir) {
   auto writer = coordinator::RunReportWriter::Create(dir);
   if (!writer.ok()) return writer.status();
   HL_RETURN_IF_ERROR(store.ForEachLine(
@@ -200,8 +201,7 @@ Result<coordinator::ReportSummary> WriteReports(
 
 void PrintSummary(const coordinator::ReportSummary& summary,
                   const std::string& dir) {
-  std::printf("\n%llu lines:",
-              static_cast<unsigned long long>(summary.lines));
+  std::printf("\n%llu lines:", static_cast<unsigned long long>(summary.lines));
   for (const auto& [status, count] : summary.by_status) {
     std::printf(" %s %llu", status.c_str(),
                 static_cast<unsigned long long>(count));
@@ -212,9 +212,10 @@ void PrintSummary(const coordinator::ReportSummary& summary,
     std::printf(" %s %llu", country.c_str(),
                 static_cast<unsigned long long>(stats.lines));
   }
-  std::printf("\nresults: %s/results.jsonl\nreports: %s/countries.csv, "
-              "%s/by-country/\n",
-              dir.c_str(), dir.c_str(), dir.c_str());
+  std::printf(
+      "\nresults: %s/results.jsonl\nreports: %s/countries.csv, "
+      "%s/by-country/\n",
+      dir.c_str(), dir.c_str(), dir.c_str());
 }
 
 int Run(const RunOptions& options) {
@@ -284,14 +285,12 @@ int Run(const RunOptions& options) {
   const uint64_t to_probe = (*store)->pending_count();
   uint64_t probed = 0;
   const int width = static_cast<int>(std::to_string(to_probe).size());
-  broker.set_result_sink([&](const pb::JobRecord&,
-                             const pb::Observation& obs) {
+  broker.set_result_sink([&](const pb::JobRecord&, const pb::Observation& obs) {
     ++probed;
     if (options.quiet) return;
-    std::printf("[%*llu/%llu] %s\n", width,
-                static_cast<unsigned long long>(probed),
-                static_cast<unsigned long long>(to_probe),
-                VerdictLine(obs).c_str());
+    std::printf(
+        "[%*llu/%llu] %s\n", width, static_cast<unsigned long long>(probed),
+        static_cast<unsigned long long>(to_probe), VerdictLine(obs).c_str());
     std::fflush(stdout);
   });
 
@@ -316,8 +315,8 @@ int Run(const RunOptions& options) {
   // Workers finish the probes under way; their results are still stored.
   stop_workers.store(true);
   if (served.ok()) {
-    served = broker.Drain(SystemClockMs() +
-                          config->coordinator.lease_timeout_ms);
+    served =
+        broker.Drain(SystemClockMs() + config->coordinator.lease_timeout_ms);
   }
   for (auto& t : workers) t.join();
   for (const Status& s : worker_status) {
@@ -381,8 +380,8 @@ void AddRunCommand(CLI::App& app, int* exit_code) {
   cmd->add_flag("-q,--quiet", options->quiet,
                 "no per-URL lines, only the summary");
   cmd->callback([options, exit_code] {
-    *exit_code = options->validate_only ? ValidateOnly(*options)
-                                        : Run(*options);
+    *exit_code =
+        options->validate_only ? ValidateOnly(*options) : Run(*options);
   });
 }
 

@@ -82,7 +82,8 @@ Json Http(const pb::HttpObservation& http) {
   j["http_version"] = Str(http.http_version());
   j["headers"] = Json::array();
   for (const pb::HttpHeader& h : http.headers()) {
-    j["headers"].push_back(Json::array({ToValidUtf8(h.name()), ToValidUtf8(h.value())}));
+    j["headers"].push_back(
+        Json::array({ToValidUtf8(h.name()), ToValidUtf8(h.value())}));
   }
   j["header_block_sha256"] = http.header_block_sha256().empty()
                                  ? Json(nullptr)
@@ -103,7 +104,8 @@ Json VerdictJson(const pb::Verdict& v) {
     j["hosting_countries"].push_back(ToValidUtf8(c));
   }
   j["reasons"] = Json::array();
-  for (const std::string& r : v.reasons()) j["reasons"].push_back(ToValidUtf8(r));
+  for (const std::string& r : v.reasons())
+    j["reasons"].push_back(ToValidUtf8(r));
   return j;
 }
 

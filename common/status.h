@@ -106,9 +106,7 @@ class [[nodiscard]] Result {
     return std::get<1>(v_);
   }
   // Status-typed results expose status() for uniform propagation.
-  Status status() const
-    requires std::is_same_v<E, Status>
-  {
+  Status status() const requires std::is_same_v<E, Status> {
     return ok() ? Status::Ok() : std::get<1>(v_);
   }
 
@@ -124,8 +122,8 @@ class [[nodiscard]] Result {
 }  // namespace hl
 
 // Propagates a non-OK Status from an expression returning Status.
-#define HL_RETURN_IF_ERROR(expr)          \
-  do {                                    \
-    ::hl::Status hl_status_ = (expr);     \
+#define HL_RETURN_IF_ERROR(expr)             \
+  do {                                       \
+    ::hl::Status hl_status_ = (expr);        \
     if (!hl_status_.ok()) return hl_status_; \
   } while (0)

@@ -16,8 +16,7 @@ Broker::Broker(zmq::context_t* context, Store* store, BrokerOptions options,
       options_(std::move(options)),
       clock_(std::move(clock)) {
   socket_.set(zmq::sockopt::linger, 0);
-  socket_.set(zmq::sockopt::maxmsgsize,
-              static_cast<int64_t>(kMaxMessageBytes));
+  socket_.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(kMaxMessageBytes));
   // Replies to a peer that vanished are dropped, not queued forever.
   socket_.set(zmq::sockopt::router_mandatory, false);
 }
@@ -80,12 +79,11 @@ Status Broker::Serve(const std::function<bool()>& done, bool dispatch) {
       now = clock_();
       if (frames.size() != 2) {
         ++stats_.refused_messages;
-        spdlog::warn("dropped a worker message with {} frames",
-                     frames.size());
+        spdlog::warn("dropped a worker message with {} frames", frames.size());
         continue;
       }
-      HL_RETURN_IF_ERROR(HandleMessage(frames[0].to_string(),
-                                       frames[1].to_string(), now));
+      HL_RETURN_IF_ERROR(
+          HandleMessage(frames[0].to_string(), frames[1].to_string(), now));
     }
     now = clock_();
     if (now >= next_heartbeat_ms_) {
@@ -144,8 +142,8 @@ Status Broker::HandleMessage(const std::string& peer,
     case pb::Envelope::kDisconnect:
       spdlog::info("worker {} leaves: {}", state.name,
                    envelope.disconnect().reason());
-      for (uint64_t job_id : std::vector<uint64_t>(state.jobs.begin(),
-                                                   state.jobs.end())) {
+      for (uint64_t job_id :
+           std::vector<uint64_t>(state.jobs.begin(), state.jobs.end())) {
         HL_RETURN_IF_ERROR(
             Release(job_id, "worker left", /*count_attempt=*/false, now));
       }
@@ -225,8 +223,8 @@ Status Broker::Release(uint64_t job_id, const std::string& why,
   }
   lease_deadlines_.erase({lease->second.deadline_ms, job_id});
   leases_.erase(lease);
-  HL_RETURN_IF_ERROR(store_->Requeue(job_id, why, options_.max_attempts,
-                                     count_attempt, now));
+  HL_RETURN_IF_ERROR(
+      store_->Requeue(job_id, why, options_.max_attempts, count_attempt, now));
   auto job = store_->GetJob(job_id);
   if (!job.ok()) return job.status();
   if (job->state() == pb::JOB_STATE_DEAD) {
@@ -240,8 +238,7 @@ Status Broker::Release(uint64_t job_id, const std::string& why,
 }
 
 Status Broker::ExpireLeases(int64_t now) {
-  while (!lease_deadlines_.empty() &&
-         lease_deadlines_.begin()->first <= now) {
+  while (!lease_deadlines_.empty() && lease_deadlines_.begin()->first <= now) {
     const uint64_t job_id = lease_deadlines_.begin()->second;
     HL_RETURN_IF_ERROR(
         Release(job_id, "lease expired", /*count_attempt=*/true, now));

@@ -46,7 +46,7 @@ struct BrokerStats {
   uint64_t requeued = 0;
   uint64_t dead_lettered = 0;
   uint64_t workers_lost = 0;
-  uint64_t refused_messages = 0;   // malformed, oversized, wrong version
+  uint64_t refused_messages = 0;  // malformed, oversized, wrong version
 };
 
 // Called on the broker thread after a result is stored.

@@ -10,9 +10,9 @@ namespace hl::coordinator {
 namespace {
 
 const pb::AddressInfo* PinnedAddress(const pb::Observation& obs) {
-  const std::string& ip =
-      obs.http().connected_ip().empty() ? obs.pinned_ip()
-                                        : obs.http().connected_ip();
+  const std::string& ip = obs.http().connected_ip().empty()
+                              ? obs.pinned_ip()
+                              : obs.http().connected_ip();
   for (const auto& a : obs.addresses()) {
     if (a.ip() == ip) return &a;
   }
@@ -20,7 +20,7 @@ const pb::AddressInfo* PinnedAddress(const pb::Observation& obs) {
 }
 
 std::string JoinWith(const google::protobuf::RepeatedPtrField<std::string>& v,
-                 std::string_view sep) {
+                     std::string_view sep) {
   std::string out;
   for (const auto& s : v) {
     if (!out.empty()) out += sep;
@@ -57,8 +57,7 @@ std::string CsvField(std::string_view value) {
   return out;
 }
 
-std::string LineStatus(const pb::LineRecord& line,
-                       const pb::Observation* obs) {
+std::string LineStatus(const pb::LineRecord& line, const pb::Observation* obs) {
   if (!line.rejection().empty()) return "rejected";
   if (obs == nullptr) return "error";
   return obs->status();
@@ -70,8 +69,8 @@ std::string CsvHeader() {
 }
 
 std::string CsvRow(const pb::LineRecord& line, const pb::Observation* obs) {
-  std::string row = std::to_string(line.line()) + "," +
-                    CsvField(line.input()) + ",";
+  std::string row =
+      std::to_string(line.line()) + "," + CsvField(line.input()) + ",";
   if (obs == nullptr) {
     const std::string error =
         line.rejection().empty() ? "not_probed" : "rejected";
@@ -97,11 +96,10 @@ std::string CsvRow(const pb::LineRecord& line, const pb::Observation* obs) {
 Result<std::unique_ptr<RunReportWriter>> RunReportWriter::Create(
     const std::string& dir) {
   std::error_code ec;
-  std::filesystem::create_directories(std::filesystem::path(dir) /
-                                          "by-country",
+  std::filesystem::create_directories(std::filesystem::path(dir) / "by-country",
                                       ec);
-  if (ec) return FailedPrecondition("cannot create " + dir + ": " +
-                                    ec.message());
+  if (ec)
+    return FailedPrecondition("cannot create " + dir + ": " + ec.message());
   std::unique_ptr<RunReportWriter> w(new RunReportWriter(dir));
   auto& files = w->summary_.files;
   const std::filesystem::path base(dir);
@@ -125,10 +123,9 @@ Result<std::ofstream*> RunReportWriter::CountryFile(
   }
   auto [it, inserted] = country_files_.try_emplace(country);
   if (inserted) {
-    HL_RETURN_IF_ERROR(
-        OpenFile(std::filesystem::path(dir_) / "by-country" /
-                     (country + ".csv"),
-                 &it->second, &summary_.files));
+    HL_RETURN_IF_ERROR(OpenFile(
+        std::filesystem::path(dir_) / "by-country" / (country + ".csv"),
+        &it->second, &summary_.files));
     it->second << CsvHeader() << "\n";
   }
   return &it->second;

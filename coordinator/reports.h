@@ -35,8 +35,7 @@ std::string CsvRow(const pb::LineRecord& line, const pb::Observation* obs);
 std::string CsvField(std::string_view value);
 
 // "located" | "unresolved" | "error" | "rejected".
-std::string LineStatus(const pb::LineRecord& line,
-                       const pb::Observation* obs);
+std::string LineStatus(const pb::LineRecord& line, const pb::Observation* obs);
 
 struct ReportSummary {
   uint64_t lines = 0;

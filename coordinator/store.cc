@@ -18,8 +18,14 @@ constexpr char kMetaNextRunId[] = "next_run_id";
 
 const std::vector<std::string>& ColumnFamilyNames() {
   static const std::vector<std::string> names = {
-      rocksdb::kDefaultColumnFamilyName, "meta", "jobs", "url_index", "queue",
-      "results", "runs", "lines"};
+      rocksdb::kDefaultColumnFamilyName,
+      "meta",
+      "jobs",
+      "url_index",
+      "queue",
+      "results",
+      "runs",
+      "lines"};
   return names;
 }
 
@@ -169,8 +175,7 @@ Status Store::Write(rocksdb::WriteBatch* batch, bool sync) {
 Status Store::PutJob(rocksdb::WriteBatch* batch, const pb::JobRecord& job) {
   std::string bytes;
   if (!job.SerializeToString(&bytes)) return Internal("job encode failed");
-  return FromRocks(batch->Put(jobs_, U64Key(job.job_id()), bytes),
-                   "batch put");
+  return FromRocks(batch->Put(jobs_, U64Key(job.job_id()), bytes), "batch put");
 }
 
 Result<uint64_t> Store::RecoverLeases(int64_t now_ms) {
@@ -284,8 +289,7 @@ Status Store::Ingest::AddUrl(uint64_t line, const std::string& input,
       HL_RETURN_IF_ERROR(store_->PutJob(batch_.get(), job));
       batch_->Put(store_->url_index_, normalized_url, U64Key(job_id));
       batch_->Put(store_->queue_, U64Key(job_id), "");
-      batch_->Put(store_->meta_, kMetaNextJobId,
-                  U64Key(store_->next_job_id_));
+      batch_->Put(store_->meta_, kMetaNextJobId, U64Key(store_->next_job_id_));
       ++new_jobs_;
       ++queued_in_batch_;
     }

@@ -114,12 +114,12 @@ class Store {
   Result<pb::RunRecord> LatestRun() const;
 
   // Visits the lines of a run in line order; stops early on a non-OK status.
-  Status ForEachLine(uint64_t run_id,
-                     const std::function<Status(const pb::LineRecord&)>& fn)
-      const;
+  Status ForEachLine(
+      uint64_t run_id,
+      const std::function<Status(const pb::LineRecord&)>& fn) const;
   // Visits every job in id order.
-  Status ForEachJob(const std::function<Status(const pb::JobRecord&)>& fn)
-      const;
+  Status ForEachJob(
+      const std::function<Status(const pb::JobRecord&)>& fn) const;
 
   uint64_t pending_count() const { return pending_count_; }
   uint64_t leased_count() const { return leased_count_; }

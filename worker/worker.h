@@ -30,8 +30,8 @@ using ProberFactory = std::function<Result<std::unique_ptr<Prober>>()>;
 
 class Worker {
  public:
-  Worker(zmq::context_t* context, WorkerOptions options,
-         ProberFactory factory, Clock clock);
+  Worker(zmq::context_t* context, WorkerOptions options, ProberFactory factory,
+         Clock clock);
 
   // Serves until `stop` becomes true (then finishes the probes under way and
   // sends their results) or the coordinator refuses this worker (returns

@@ -31,8 +31,8 @@ class StoreTest : public ::testing::Test {
     auto ingest = store.StartIngest(run->run_id(), 1000);
     for (size_t i = 0; i < urls.size(); ++i) {
       if (urls[i].starts_with("!")) {
-        EXPECT_TRUE(ingest->AddRejected(i + 1, urls[i], "invalid host", "x")
-                        .ok());
+        EXPECT_TRUE(
+            ingest->AddRejected(i + 1, urls[i], "invalid host", "x").ok());
       } else {
         EXPECT_TRUE(ingest->AddUrl(i + 1, urls[i], urls[i]).ok());
       }
@@ -58,8 +58,8 @@ class StoreTest : public ::testing::Test {
 
 TEST_F(StoreTest, DuplicatesShareOneJobAndEveryLineIsKept) {
   auto store = OpenStore();
-  auto run = IngestRun(*store, {"http://a/", "!ftp://x", "http://b/",
-                                "http://a/"});
+  auto run =
+      IngestRun(*store, {"http://a/", "!ftp://x", "http://b/", "http://a/"});
   EXPECT_EQ(store->pending_count(), 2u);
   auto lines = Lines(*store, run.run_id());
   ASSERT_EQ(lines.size(), 4u);
@@ -112,10 +112,10 @@ TEST_F(StoreTest, RequeueUntilAttemptCapThenDead) {
     ASSERT_TRUE(leased.ok());
     ASSERT_EQ(leased->size(), 1u) << "attempt " << attempt;
     EXPECT_EQ((*leased)[0].attempts(), attempt);
-    ASSERT_TRUE(
-        store->Requeue((*leased)[0].job_id(), "lease expired", 3,
-                       /*count_attempt=*/true, 1000)
-            .ok());
+    ASSERT_TRUE(store
+                    ->Requeue((*leased)[0].job_id(), "lease expired", 3,
+                              /*count_attempt=*/true, 1000)
+                    .ok());
   }
   EXPECT_EQ(store->pending_count(), 0u);
   auto job = store->GetJob(1);
@@ -184,7 +184,8 @@ TEST_F(StoreTest, RefusesAnotherSchemaVersion) {
     std::vector<std::string> names;
     ASSERT_TRUE(
         rocksdb::DB::ListColumnFamilies(options, dir_.string(), &names).ok());
-    for (const auto& n : names) families.emplace_back(n, rocksdb::ColumnFamilyOptions());
+    for (const auto& n : names)
+      families.emplace_back(n, rocksdb::ColumnFamilyOptions());
     std::vector<rocksdb::ColumnFamilyHandle*> handles;
     rocksdb::DB* db = nullptr;
     ASSERT_TRUE(
@@ -192,9 +193,9 @@ TEST_F(StoreTest, RefusesAnotherSchemaVersion) {
             .ok());
     for (size_t i = 0; i < names.size(); ++i) {
       if (names[i] == "meta") {
-        ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), handles[i],
-                            "schema_version", "99")
-                        .ok());
+        ASSERT_TRUE(
+            db->Put(rocksdb::WriteOptions(), handles[i], "schema_version", "99")
+                .ok());
       }
     }
     for (auto* h : handles) db->DestroyColumnFamilyHandle(h);

@@ -27,7 +27,6 @@ namespace {
   std::abort();
 }
 
-
 bool SameResult(const hl::net::NormalizedUrl& a,
                 const hl::net::NormalizedUrl& b) {
   return a.url == b.url && a.scheme == b.scheme && a.host == b.host &&

@@ -138,7 +138,8 @@ TEST_F(ProberTest, LocatesHostByTheAddressThatAnswered) {
   EXPECT_EQ(obs.worker(), "worker-test-1");
   ASSERT_EQ(obs.data_sources_size(), 2);
   EXPECT_EQ(obs.data_sources(0).role(), "country");
-  EXPECT_EQ(obs.data_sources(0).database_type(), "hostlocator-test-country-asn");
+  EXPECT_EQ(obs.data_sources(0).database_type(),
+            "hostlocator-test-country-asn");
   EXPECT_EQ(obs.data_sources(0).build_epoch(), 1'750'000'000);
   EXPECT_EQ(obs.data_sources(1).role(), "asn");
 
