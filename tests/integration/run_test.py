@@ -8,6 +8,7 @@ missing prerequisite is a failure, not a skip."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -152,30 +153,65 @@ class RunEndToEndTest(unittest.TestCase):
             self.assertEqual(exported.stdout, f.read())
 
 
+VERDICT_LINE = re.compile(r"^\[\s*\d+/\d+\] \S+\s+\S+\s+(\S+)")
+
+
+@contextlib.contextmanager
+def sandbox_session(tag: str):
+    """A temporary folder with a running sandbox in it; both gone after."""
+    tmp = tempfile.mkdtemp(prefix=f"hl-run-{tag}-")
+    try:
+        yield tmp, start_sandbox(tmp)
+    finally:
+        sandbox.stop(os.path.join(tmp, "sandbox"))
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def slow_run_command(tmp: str, sb: sandbox.Sandbox, prefix: str,
+                     n: int) -> list[str]:
+    """`hostlocator run` over n URLs on the sandbox host that answers after
+    1 s, with 4 probes in flight, so a run lasts long enough to interrupt."""
+    urls = os.path.join(tmp, "slow.txt")
+    with open(urls, "w", encoding="utf-8") as f:
+        for i in range(n):
+            f.write(sb.url("slow.sandbox-jp.test", f"/{prefix}/{i}") + "\n")
+    return [HOSTLOCATOR, "run", "--config", sb.config, "--workers", "2",
+            "--capacity", "2", "--data", os.path.join(tmp, "data"),
+            "--out", os.path.join(tmp, "out"), urls]
+
+
+def read_verdict_urls(proc: subprocess.Popen, count: int) -> list[str]:
+    """The URLs of the first `count` verdict lines a running `run` prints."""
+    urls: list[str] = []
+    deadline = time.monotonic() + 60
+    while len(urls) < count and time.monotonic() < deadline:
+        m = VERDICT_LINE.match(proc.stdout.readline())
+        if m:
+            urls.append(m.group(1))
+    return urls
+
+
+def requests_per_path(sb: sandbox.Sandbox, prefix: str) -> dict[str, int]:
+    """How often nginx saw each /prefix/N path."""
+    counts: dict[str, int] = {}
+    with open(sb.nginx_access_log, encoding="utf-8") as f:
+        for line in f:
+            m = re.search(rf'"(/{prefix}/\d+)"', line)
+            if m:
+                counts[m.group(1)] = counts.get(m.group(1), 0) + 1
+    return counts
+
+
 class ResumeAfterKillTest(unittest.TestCase):
     """kill -9 in the middle of a run; the same command again finishes the
     list without probing again what was done."""
 
     def test_resume_probes_only_what_is_not_done(self) -> None:
-        tmp = tempfile.mkdtemp(prefix="hl-run-resume-")
-        try:
-            sb = start_sandbox(tmp)
-            urls = os.path.join(tmp, "slow.txt")
-            n = 40
-            with open(urls, "w", encoding="utf-8") as f:
-                for i in range(n):
-                    f.write(sb.url("slow.sandbox-jp.test", f"/item/{i}") + "\n")
-            cmd = [HOSTLOCATOR, "run", "--config", sb.config, "--workers", "2",
-                   "--capacity", "2", "--data", os.path.join(tmp, "data"),
-                   "--out", os.path.join(tmp, "out"), urls]
+        n = 40
+        with sandbox_session("resume") as (tmp, sb):
+            cmd = slow_run_command(tmp, sb, "item", n)
             first = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
-            done_before_kill: list[str] = []
-            deadline = time.monotonic() + 60
-            while len(done_before_kill) < 8 and time.monotonic() < deadline:
-                line = first.stdout.readline()
-                m = re.match(r"^\[\s*\d+/\d+\] \S+\s+\S+\s+(\S+)", line)
-                if m:
-                    done_before_kill.append(m.group(1))
+            done_before_kill = read_verdict_urls(first, 8)
             first.send_signal(signal.SIGKILL)
             first.wait(timeout=10)
             first.stdout.close()
@@ -197,20 +233,12 @@ class ResumeAfterKillTest(unittest.TestCase):
             self.assertTrue(all(r["status"] == "located" for r in records),
                             [r["status"] for r in records])
 
-            requests: dict[str, int] = {}
-            with open(sb.nginx_access_log, encoding="utf-8") as f:
-                for line in f:
-                    m = re.search(r'"(/item/\d+)"', line)
-                    if m:
-                        requests[m.group(1)] = requests.get(m.group(1), 0) + 1
+            requests = requests_per_path(sb, "item")
             for url in done_before_kill:
                 path = url[url.index("/item/"):]
                 self.assertEqual(requests.get(path), 1,
                                  f"{path} probed again after resume")
             self.assertEqual(len(requests), n)
-        finally:
-            sandbox.stop(os.path.join(tmp, "sandbox"))
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 class InterruptTest(unittest.TestCase):
@@ -218,52 +246,30 @@ class InterruptTest(unittest.TestCase):
     rerun probes only the rest: no URL is ever probed twice."""
 
     def test_sigint_keeps_probes_under_way(self) -> None:
-        tmp = tempfile.mkdtemp(prefix="hl-run-sigint-")
-        try:
-            sb = start_sandbox(tmp)
-            urls = os.path.join(tmp, "slow.txt")
-            n = 24
-            with open(urls, "w", encoding="utf-8") as f:
-                for i in range(n):
-                    f.write(sb.url("slow.sandbox-jp.test", f"/int/{i}") + "\n")
-            cmd = [HOSTLOCATOR, "run", "--config", sb.config, "--workers", "2",
-                   "--capacity", "2", "--data", os.path.join(tmp, "data"),
-                   "--out", os.path.join(tmp, "out"), urls]
+        n = 24
+        with sandbox_session("sigint") as (tmp, sb):
+            cmd = slow_run_command(tmp, sb, "int", n)
             first = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
-            seen = 0
-            deadline = time.monotonic() + 60
-            while seen < 4 and time.monotonic() < deadline:
-                if re.match(r"^\[\s*\d+/\d+\] ", first.stdout.readline()):
-                    seen += 1
+            self.assertEqual(len(read_verdict_urls(first, 4)), 4)
             first.send_signal(signal.SIGINT)
             out, _ = first.communicate(timeout=60)
             self.assertEqual(first.returncode, 130, out)
-            self.assertRegex(out, r"interrupted after \d+ of 24 probes")
+            self.assertRegex(out, rf"interrupted after \d+ of {n} probes")
 
             second = subprocess.run(cmd, capture_output=True, text=True,
                                     timeout=120)
             self.assertEqual(second.returncode, 0, second.stderr)
-            requests: dict[str, int] = {}
-            with open(sb.nginx_access_log, encoding="utf-8") as f:
-                for line in f:
-                    m = re.search(r'"(/int/\d+)"', line)
-                    if m:
-                        requests[m.group(1)] = requests.get(m.group(1), 0) + 1
+            requests = requests_per_path(sb, "int")
             self.assertEqual(len(requests), n)
             self.assertEqual({p: c for p, c in requests.items() if c != 1}, {},
                              "probed twice")
-        finally:
-            sandbox.stop(os.path.join(tmp, "sandbox"))
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 class StdinCsvTest(unittest.TestCase):
     """A CSV list with a `url` column, read from standard input."""
 
     def test_csv_from_stdin(self) -> None:
-        tmp = tempfile.mkdtemp(prefix="hl-run-csv-")
-        try:
-            sb = start_sandbox(tmp)
+        with sandbox_session("csv") as (tmp, sb):
             shop = sb.url("shop.sandbox-de.test")
             rows = [
                 "case,url,note",
@@ -289,9 +295,6 @@ class StdinCsvTest(unittest.TestCase):
             self.assertEqual(records[2]["reason"], "unsupported scheme")
             self.assertTrue(records[3]["url"].endswith("/a?b=1,2"))
             self.assertEqual(records[3]["verdict"]["hosting_countries"], ["FR"])
-        finally:
-            sandbox.stop(os.path.join(tmp, "sandbox"))
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 class ValidateOnlyTest(unittest.TestCase):
