@@ -1,6 +1,7 @@
 // `hostlocator export`: the lines of a run from a local data folder, as CSV
 // or JSON Lines, through the same formatter as the run's reports.
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 
@@ -23,6 +24,11 @@ struct ExportOptions {
 };
 
 int Export(const ExportOptions& options) {
+  if (!std::filesystem::is_directory(options.data_dir)) {
+    PrintError("no data folder at " + options.data_dir +
+               "; name the folder of an earlier run with --data");
+    return kExitUsage;
+  }
   auto store = coordinator::Store::Open(options.data_dir);
   if (!store.ok()) {
     PrintError(store.status().message());

@@ -21,12 +21,7 @@ Result<Config> LoadConfiguration(const std::string& path) {
 Result<std::shared_ptr<const geo::GeoLocator>> OpenGeolocation(
     const Config& config) {
   auto geo = geo::GeoLocator::Open(config.geo);
-  if (!geo.ok()) {
-    return FailedPrecondition(
-        geo.status().message() +
-        "\n  Fetch the default open data with scripts/fetch-geodata.sh, or "
-        "point [geo] in the configuration at your MMDB files.");
-  }
+  if (!geo.ok()) return geo.status();
   return std::shared_ptr<const geo::GeoLocator>(std::move(geo).value());
 }
 

@@ -14,8 +14,8 @@ namespace hl::cli {
 // --config PATH, else $HOSTLOCATOR_CONFIG, else the built-in defaults.
 Result<Config> LoadConfiguration(const std::string& path);
 
-// Opens the configured MMDB files; the error names the missing file and the
-// command that fetches the data.
+// Opens the configured MMDB files; the error names the missing file, its
+// configuration key and the command that fetches the data.
 Result<std::shared_ptr<const geo::GeoLocator>> OpenGeolocation(
     const Config& config);
 
