@@ -73,6 +73,9 @@ STOP_TIMEOUT_S = 5.0
 
 # Values written into hostlocator.toml; the expected outcomes depend on them.
 HTTP_TIMEOUT_MS = 3000
+# In every response body the sandbox sends (also to HEAD, from the hostile
+# body host): a test finding it in any output proves a body byte leaked.
+BODY_MARKER = "HOSTLOCATOR-SANDBOX-BODY-MARKER-7f3a9c"
 HTTP_CONNECT_TIMEOUT_MS = 2000
 MAX_HEADER_BYTES = 65536
 RESOLVER_TIMEOUT_MS = 1000
@@ -1433,8 +1436,8 @@ def hostile_main(spec_path: str) -> int:
             def _respond(self, s: socket.socket, name: str, b: dict, method: str):
                 kind = b["kind"]
                 date = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime())
-                body = (f"<html><body>sandbox page of {name}</body></html>\n"
-                        * 64).encode()
+                body = (f"<html><body>sandbox page of {name} "
+                        f"{BODY_MARKER}</body></html>\n" * 64).encode()
                 if kind in ("cdn", "body_on_head", "sleep"):
                     if kind == "sleep":
                         if stop_event.wait(b["sleep_s"]):

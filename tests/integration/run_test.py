@@ -143,6 +143,28 @@ class RunEndToEndTest(unittest.TestCase):
                   encoding="utf-8") as f:
             self.assertIn("synthetic", f.read())
 
+    def test_no_body_byte_anywhere(self) -> None:
+        # The body host sends a marked body even to HEAD (hard rule 1).
+        records = [r for r in self.records() if "body.sandbox-se" in r["input"]]
+        self.assertTrue(records)
+        self.assertTrue(all(r["http"]["body_bytes"] == 0 for r in records))
+        marker = sandbox.BODY_MARKER.encode()
+        for root in (self.out, os.path.join(self.tmp, "data")):
+            for folder, _, files in os.walk(root):
+                for name in files:
+                    with open(os.path.join(folder, name), "rb") as f:
+                        self.assertNotIn(marker, f.read(),
+                                         os.path.join(folder, name))
+        for fmt in ("jsonl", "csv"):
+            exported = subprocess.run(
+                [HOSTLOCATOR, "export", "--data",
+                 os.path.join(self.tmp, "data"), "--format", fmt],
+                capture_output=True, timeout=60)
+            self.assertEqual(exported.returncode, 0)
+            self.assertNotIn(marker, exported.stdout)
+        self.assertNotIn(sandbox.BODY_MARKER, self.proc.stdout)
+        self.assertNotIn(sandbox.BODY_MARKER, self.proc.stderr)
+
     def test_export_matches_the_run_output(self) -> None:
         exported = subprocess.run(
             [HOSTLOCATOR, "export", "--data", os.path.join(self.tmp, "data"),

@@ -320,6 +320,20 @@ class SandboxTest(unittest.TestCase):
             self.assertLess(time.monotonic(), deadline, "hostile log not written")
             time.sleep(0.05)
 
+    def test_body_host_sends_the_marker_to_head(self) -> None:
+        # What makes the no-body checks of the run tests meaningful.
+        import socket
+        name = "body.sandbox-se.test"
+        with socket.create_connection((self.sb.hosts[name][0],
+                                       self.sb.http_port), timeout=5) as s:
+            s.sendall(f"HEAD / HTTP/1.1\r\nHost: {name}\r\n"
+                      "Connection: close\r\n\r\n".encode())
+            received = b""
+            while chunk := s.recv(65536):
+                received += chunk
+        self.assertIn(sandbox.BODY_MARKER.encode(),
+                      received.split(b"\r\n\r\n", 1)[1])
+
     # -- geolocation
     def test_geo_fixtures(self) -> None:
         sb = self.sb
