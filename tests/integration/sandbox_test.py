@@ -24,6 +24,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -322,7 +323,6 @@ class SandboxTest(unittest.TestCase):
 
     def test_body_host_sends_the_marker_to_head(self) -> None:
         # What makes the no-body checks of the run tests meaningful.
-        import socket
         name = "body.sandbox-se.test"
         with socket.create_connection((self.sb.hosts[name][0],
                                        self.sb.http_port), timeout=5) as s:
