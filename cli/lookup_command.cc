@@ -33,7 +33,12 @@ int Lookup(const LookupOptions& options) {
     PrintError(geo.status().message());
     return kExitUsage;
   }
-  auto prober = MakeProberFactory(*config, *geo, "lookup")();
+  auto providers = LoadProviders(*config);
+  if (!providers.ok()) {
+    PrintError(providers.status().message());
+    return kExitUsage;
+  }
+  auto prober = MakeProberFactory(*config, *geo, *providers, "lookup")();
   if (!prober.ok()) {
     PrintError(prober.status().message());
     return kExitFailure;

@@ -240,6 +240,11 @@ int Run(const RunOptions& options) {
     PrintError(geo.status().message());
     return kExitUsage;
   }
+  auto providers = LoadProviders(*config);
+  if (!providers.ok()) {
+    PrintError(providers.status().message());
+    return kExitUsage;
+  }
   auto store = coordinator::Store::Open(config->run.data_dir);
   if (!store.ok()) {
     PrintError(store.status().message());
@@ -306,7 +311,8 @@ int Run(const RunOptions& options) {
       wo.capacity = config->run.worker_capacity;
       wo.heartbeat_interval_ms = broker_options.heartbeat_interval_ms;
       wo.heartbeat_liveness = broker_options.heartbeat_liveness;
-      worker::Worker w(&context, wo, MakeProberFactory(*config, *geo, name),
+      worker::Worker w(&context, wo,
+                       MakeProberFactory(*config, *geo, *providers, name),
                        SystemClockMs);
       worker_status[i] = w.Run(stop_workers);
     });

@@ -25,12 +25,24 @@ Result<std::shared_ptr<const geo::GeoLocator>> OpenGeolocation(
   return std::shared_ptr<const geo::GeoLocator>(std::move(geo).value());
 }
 
+Result<std::shared_ptr<const ProviderTable>> LoadProviders(
+    const Config& config) {
+  auto table = LoadProvidersFile(config.providers.file);
+  if (!table.ok()) {
+    return Status(
+        table.status().code(),
+        table.status().message() + " (configuration key \"providers.file\")");
+  }
+  return std::make_shared<const ProviderTable>(std::move(table).value());
+}
+
 worker::ProberFactory MakeProberFactory(
     const Config& config, std::shared_ptr<const geo::GeoLocator> geo,
+    std::shared_ptr<const ProviderTable> providers,
     const std::string& worker_name) {
-  return [config, geo, worker_name]() {
+  return [config, geo, providers, worker_name]() {
     return worker::Prober::Create(
-        config, geo,
+        config, geo, providers,
         worker::ProberContext{HL_VERSION, config.digest, worker_name},
         SystemClockMs);
   };

@@ -7,6 +7,7 @@
 
 #include "common/config.h"
 #include "common/geo/geo.h"
+#include "common/provider.h"
 #include "worker/worker.h"
 
 namespace hl::cli {
@@ -19,9 +20,16 @@ Result<Config> LoadConfiguration(const std::string& path);
 Result<std::shared_ptr<const geo::GeoLocator>> OpenGeolocation(
     const Config& config);
 
-// Makes one Prober per call (one per probe thread).
+// Loads the provider signatures named by providers.file; the error names
+// the file, the problem and the configuration key.
+Result<std::shared_ptr<const ProviderTable>> LoadProviders(
+    const Config& config);
+
+// Makes one Prober per call (one per probe thread); all share `geo` and
+// `providers`.
 worker::ProberFactory MakeProberFactory(
     const Config& config, std::shared_ptr<const geo::GeoLocator> geo,
+    std::shared_ptr<const ProviderTable> providers,
     const std::string& worker_name);
 
 // Prints "hostlocator: <message>" to stderr.

@@ -4,16 +4,18 @@
 #include <toml++/toml.h>
 
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <functional>
 #include <optional>
-#include <sstream>
+
+#include "common/toml_reader.h"
 
 namespace hl {
 namespace {
+
+using toml_reader::Field;
+using toml_reader::Join;
+using toml_reader::Quoted;
+using toml_reader::Reader;
 
 // Firefox ESR on Windows: the most ordinary desktop browser string, so a
 // probe does not stand out from the traffic a hosting provider sees.
@@ -23,48 +25,6 @@ constexpr std::string_view kDefaultUserAgent =
 
 constexpr uint32_t kMaxTimeoutMs = 600000;
 constexpr size_t kMaxUserAgentBytes = 1024;
-
-std::string Quoted(std::string_view s) {
-  std::string out = "\"";
-  out += s;
-  out += '"';
-  return out;
-}
-
-std::string Join(const std::vector<std::string_view>& items) {
-  std::string out;
-  for (std::string_view item : items) {
-    if (!out.empty()) out += ", ";
-    out += item;
-  }
-  return out;
-}
-
-std::string_view TypeName(toml::node_type type) {
-  switch (type) {
-    case toml::node_type::table:
-      return "a table";
-    case toml::node_type::array:
-      return "an array";
-    case toml::node_type::string:
-      return "a string";
-    case toml::node_type::integer:
-      return "an integer";
-    case toml::node_type::floating_point:
-      return "a floating-point number";
-    case toml::node_type::boolean:
-      return "a boolean";
-    case toml::node_type::date:
-      return "a date";
-    case toml::node_type::time:
-      return "a time";
-    case toml::node_type::date_time:
-      return "a date-time";
-    case toml::node_type::none:
-      break;
-  }
-  return "nothing";
-}
 
 // "address:port" with an IP address literal; IPv6 in brackets. Returns the
 // canonical form, or nothing when `text` is not of that form.
@@ -99,115 +59,6 @@ std::optional<std::string> CanonicalServer(std::string_view text) {
   std::string host = ip->ToString();
   return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(number);
 }
-
-// Reads typed values out of TOML nodes; every failure is an
-// InvalidArgument whose message starts with the node's position and names
-// the dotted key.
-class Reader {
- public:
-  Reader(const std::string& origin, const std::string& base_dir)
-      : origin_(origin), base_dir_(base_dir) {}
-
-  std::string Where(const toml::source_region& region) const {
-    if (region.begin.line == 0) return origin_ + ": ";
-    return origin_ + ":" + std::to_string(region.begin.line) + ":" +
-           std::to_string(region.begin.column) + ": ";
-  }
-
-  Status Bad(const toml::node& node, std::string_view path,
-             std::string_view expected, std::string_view got) const {
-    return InvalidArgument(Where(node.source()) + "bad value for " +
-                           Quoted(path) + ": expected " +
-                           std::string(expected) + "; got " + std::string(got));
-  }
-
-  Status WrongType(const toml::node& node, std::string_view path,
-                   std::string_view expected) const {
-    return Bad(node, path, expected, TypeName(node.type()));
-  }
-
-  Status Uint(const toml::node& node, std::string_view path, uint32_t min,
-              uint32_t max, std::string_view unit, uint32_t* out) const {
-    std::string expected =
-        "an integer from " + std::to_string(min) + " to " + std::to_string(max);
-    if (!unit.empty()) expected += " (" + std::string(unit) + ")";
-    const auto* value = node.as_integer();
-    if (value == nullptr) return WrongType(node, path, expected);
-    int64_t v = value->get();
-    if (v < min || v > max) {
-      return Bad(node, path, expected, std::to_string(v));
-    }
-    *out = static_cast<uint32_t>(v);
-    return Status::Ok();
-  }
-
-  // A string that checks `valid`, described by `expected` when not.
-  Status String(const toml::node& node, std::string_view path,
-                std::string_view expected,
-                const std::function<bool(std::string_view)>& valid,
-                std::string* out) const {
-    const auto* value = node.as_string();
-    if (value == nullptr) return WrongType(node, path, expected);
-    const std::string& v = value->get();
-    if (!valid(v)) return Bad(node, path, expected, Quoted(v));
-    *out = v;
-    return Status::Ok();
-  }
-
-  // An array whose items are each read by `item(node, "path[i]")`.
-  Status Array(
-      const toml::node& node, std::string_view path, std::string_view expected,
-      const std::function<Status(const toml::node&, const std::string&)>& item)
-      const {
-    const toml::array* array = node.as_array();
-    if (array == nullptr) return WrongType(node, path, expected);
-    for (size_t i = 0; i < array->size(); ++i) {
-      HL_RETURN_IF_ERROR(
-          item((*array)[i], std::string(path) + "[" + std::to_string(i) + "]"));
-    }
-    return Status::Ok();
-  }
-
-  Status PathList(const toml::node& node, std::string_view path,
-                  bool allow_empty, std::vector<std::string>* out) const {
-    std::string expected = "an array of file paths";
-    if (!allow_empty) expected = "a non-empty array of file paths";
-    std::vector<std::string> paths;
-    HL_RETURN_IF_ERROR(
-        Array(node, path, expected,
-              [&](const toml::node& item, const std::string& item_path) {
-                std::string p;
-                HL_RETURN_IF_ERROR(String(
-                    item, item_path, "a non-empty file path",
-                    [](std::string_view s) { return !s.empty(); }, &p));
-                paths.push_back(Resolve(p));
-                return Status::Ok();
-              }));
-    if (paths.empty() && !allow_empty) {
-      return Bad(node, path, expected, "an empty array");
-    }
-    *out = std::move(paths);
-    return Status::Ok();
-  }
-
- private:
-  std::string Resolve(const std::string& path) const {
-    std::filesystem::path p(path);
-    if (base_dir_.empty() || p.is_absolute()) return path;
-    return (std::filesystem::path(base_dir_) / p).lexically_normal().string();
-  }
-
-  const std::string& origin_;
-  const std::string& base_dir_;
-};
-
-using FieldParser =
-    std::function<Status(const toml::node&, const std::string& path)>;
-
-struct Field {
-  std::string_view key;
-  FieldParser parse;
-};
 
 struct Section {
   std::string_view name;
@@ -289,36 +140,25 @@ std::vector<Section> Schema(const Reader& r, Config* c) {
          [&r, c](const toml::node& n, const std::string& path) {
            return r.Uint(n, path, 1024, 1048576, "bytes",
                          &c->http.max_header_bytes);
+         }},
+        {"ca_file",
+         [&r, c](const toml::node& n, const std::string& path) {
+           return r.Path(n, path, true, &c->http.ca_file);
          }}}},
       {"safety",
        {{"allow_cidrs",
          [&r, c](const toml::node& n, const std::string& path) {
-           std::vector<net::Cidr> cidrs;
-           HL_RETURN_IF_ERROR(r.Array(
-               n, path, "an array of CIDR strings",
-               [&](const toml::node& item, const std::string& item_path) {
-                 constexpr std::string_view kExpected =
-                     "a CIDR such as \"127.0.0.0/8\" or \"fd00::/8\"";
-                 const auto* text = item.as_string();
-                 if (text == nullptr) {
-                   return r.WrongType(item, item_path, kExpected);
-                 }
-                 Result<net::Cidr> cidr = net::Cidr::Parse(text->get());
-                 if (!cidr.ok()) {
-                   return r.Bad(item, item_path, kExpected,
-                                Quoted(text->get()) + " (" +
-                                    cidr.error().message() + ")");
-                 }
-                 cidrs.push_back(*cidr);
-                 return Status::Ok();
-               }));
-           c->safety.allow_cidrs = std::move(cidrs);
-           return Status::Ok();
+           return r.CidrList(n, path, &c->safety.allow_cidrs);
          }}}},
       {"geo",
        {{"country", paths(false, &c->geo.country)},
         {"asn", paths(true, &c->geo.asn)},
         {"city", paths(true, &c->geo.city)}}},
+      {"providers",
+       {{"file",
+         [&r, c](const toml::node& n, const std::string& path) {
+           return r.Path(n, path, false, &c->providers.file);
+         }}}},
       {"coordinator",
        {{"lease_timeout_ms",
          [&r, c](const toml::node& n, const std::string& path) {
@@ -432,6 +272,7 @@ std::string CanonicalText(const Config& c) {
   AppendLine("http.timeout_ms", c.http.timeout_ms, &out);
   AppendLine("http.user_agent", c.http.user_agent, &out);
   AppendLine("http.max_header_bytes", c.http.max_header_bytes, &out);
+  AppendLine("http.ca_file", c.http.ca_file, &out);
   std::vector<std::string> cidrs;
   for (const net::Cidr& cidr : c.safety.allow_cidrs) {
     cidrs.push_back(cidr.ToString());
@@ -440,6 +281,7 @@ std::string CanonicalText(const Config& c) {
   AppendLine("geo.country", c.geo.country, &out);
   AppendLine("geo.asn", c.geo.asn, &out);
   AppendLine("geo.city", c.geo.city, &out);
+  AppendLine("providers.file", c.providers.file, &out);
   AppendLine("coordinator.lease_timeout_ms", c.coordinator.lease_timeout_ms,
              &out);
   AppendLine("coordinator.heartbeat_interval_ms",
@@ -456,11 +298,15 @@ std::string CanonicalText(const Config& c) {
 
 }  // namespace
 
+const char kDefaultConfigDir[] = HL_CONFIG_DIR;
+
 Config DefaultConfig() {
   Config c;
   c.http.user_agent = std::string(kDefaultUserAgent);
   c.geo.country = {"data/geo/dbip-country.mmdb"};
   c.geo.asn = {"data/geo/asn.mmdb"};
+  c.providers.file =
+      (std::filesystem::path(kDefaultConfigDir) / "providers.toml").string();
   c.digest = ConfigDigest(c);
   return c;
 }
@@ -482,15 +328,9 @@ std::string ConfigDigest(const Config& config) {
 Result<Config> ParseConfig(std::string_view toml_text,
                            const std::string& origin,
                            const std::string& base_dir) {
-  toml::table root;
-  try {
-    root = toml::parse(toml_text, origin);
-  } catch (const toml::parse_error& e) {
-    const toml::source_position& pos = e.source().begin;
-    return InvalidArgument(origin + ":" + std::to_string(pos.line) + ":" +
-                           std::to_string(pos.column) + ": " +
-                           std::string(e.description()));
-  }
+  Result<toml::table> parsed = toml_reader::ParseText(toml_text, origin);
+  if (!parsed.ok()) return parsed.status();
+  const toml::table& root = *parsed;
 
   Reader reader(origin, base_dir);
   Config config = DefaultConfig();
@@ -512,22 +352,9 @@ Result<Config> ParseConfig(std::string_view toml_text,
       return reader.WrongType(node, key.str(),
                               "a table ([" + std::string(key.str()) + "])");
     }
-    std::vector<std::string_view> field_names;
-    for (const Field& f : section->fields) field_names.push_back(f.key);
-    for (const auto& [field_key, value] : *table) {
-      std::string path =
-          std::string(key.str()) + "." + std::string(field_key.str());
-      auto field = std::find_if(
-          section->fields.begin(), section->fields.end(),
-          [&](const Field& f) { return f.key == field_key.str(); });
-      if (field == section->fields.end()) {
-        return InvalidArgument(reader.Where(field_key.source()) +
-                               "unknown key " + Quoted(path) +
-                               " (known keys in [" + std::string(key.str()) +
-                               "]: " + Join(field_names) + ")");
-      }
-      HL_RETURN_IF_ERROR(field->parse(value, path));
-    }
+    HL_RETURN_IF_ERROR(reader.Fields(*table, key.str(),
+                                     "[" + std::string(key.str()) + "]",
+                                     section->fields));
   }
   HL_RETURN_IF_ERROR(CheckRelations(reader, root, config));
   config.digest = ConfigDigest(config);
@@ -535,18 +362,11 @@ Result<Config> ParseConfig(std::string_view toml_text,
 }
 
 Result<Config> LoadConfigFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return NotFound(
-        path + ": cannot open the configuration file: " + std::strerror(errno));
-  }
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) {
-    return DataLoss(path + ": error while reading the configuration file");
-  }
+  Result<std::string> text =
+      toml_reader::ReadFile(path, "the configuration file");
+  if (!text.ok()) return text.status();
   std::string base_dir = std::filesystem::path(path).parent_path().string();
-  return ParseConfig(text.str(), path, base_dir.empty() ? "." : base_dir);
+  return ParseConfig(*text, path, base_dir.empty() ? "." : base_dir);
 }
 
 }  // namespace hl

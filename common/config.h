@@ -12,10 +12,11 @@
 //   is known), so the first error is the one clear startup message;
 // - resolver servers are stored canonically ("192.0.2.53:53",
 //   "[2001:db8::53]:53"), CIDRs in net::Cidr::ToString() form;
-// - relative [geo] paths written in the file resolve against base_dir (the
-//   file's directory for LoadConfigFile); defaults not written in the file
-//   and run.data_dir/run.output_dir stay as they are, relative to the
-//   working directory;
+// - relative [geo] paths, http.ca_file and providers.file written in the
+//   file resolve against base_dir (the file's directory for
+//   LoadConfigFile); defaults not written in the file and
+//   run.data_dir/run.output_dir stay as they are, relative to the working
+//   directory;
 // - digest is set to ConfigDigest() of the result.
 #pragma once
 
@@ -39,11 +40,18 @@ struct ResolverConfig {
                          const ResolverConfig&) = default;
 };
 
+// The system's CA bundle (Debian's ca-certificates).
+inline constexpr char kSystemCaFile[] = "/etc/ssl/certs/ca-certificates.crt";
+
 struct HttpConfig {
   uint32_t connect_timeout_ms = 5000;
   uint32_t timeout_ms = 10000;  // whole HEAD exchange
   std::string user_agent;       // DefaultConfig(): Firefox ESR, Windows
   uint32_t max_header_bytes = 65536;
+  // PEM file of the CAs that TLS certificates are verified against; "" is
+  // the system store (kSystemCaFile). Verification is recorded, never
+  // enforced.
+  std::string ca_file;
 
   friend bool operator==(const HttpConfig&, const HttpConfig&) = default;
 };
@@ -54,6 +62,16 @@ struct SafetyConfig {
   std::vector<net::Cidr> allow_cidrs;
 
   friend bool operator==(const SafetyConfig&, const SafetyConfig&) = default;
+};
+
+struct ProvidersConfig {
+  // The provider signatures file (config/providers.toml documents its
+  // format). DefaultConfig(): providers.toml in the shipped configuration
+  // directory (kDefaultConfigDir).
+  std::string file;
+
+  friend bool operator==(const ProvidersConfig&,
+                         const ProvidersConfig&) = default;
 };
 
 struct CoordinatorConfig {
@@ -80,6 +98,7 @@ struct Config {
   HttpConfig http;
   SafetyConfig safety;
   geo::GeoConfig geo;
+  ProvidersConfig providers;
   CoordinatorConfig coordinator;
   RunConfig run;
   // SHA-256 (hex) of the canonical form of the effective configuration;
@@ -87,8 +106,13 @@ struct Config {
   std::string digest;
 };
 
+// The directory of the shipped configuration and data files (the
+// repository's config/ unless the build sets HL_CONFIG_DIR otherwise).
+extern const char kDefaultConfigDir[];
+
 // Defaults, as documented in config/hostlocator.toml, digest included. The
-// [geo] paths are relative to the repository root.
+// [geo] paths are relative to the repository root; providers.file is in
+// kDefaultConfigDir.
 Config DefaultConfig();
 
 // SHA-256 (lower-case hex) of a canonical serialisation of every field of

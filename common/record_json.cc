@@ -60,6 +60,17 @@ Json Dns(const pb::DnsObservation& dns) {
     j["queries"].push_back(std::move(query));
   }
   j["error"] = Error(dns.error());
+  j["ns_domain"] = Str(dns.ns_domain());
+  j["ns"] = Json::array();
+  for (const std::string& name : dns.ns()) j["ns"].push_back(ToValidUtf8(name));
+  j["ptr"] = Json::array();
+  for (const pb::PtrRecord& ptr : dns.ptr()) {
+    Json names = Json::array();
+    for (const std::string& name : ptr.names()) {
+      names.push_back(ToValidUtf8(name));
+    }
+    j["ptr"].push_back({{"ip", ToValidUtf8(ptr.ip())}, {"names", names}});
+  }
   return j;
 }
 
@@ -71,6 +82,49 @@ Json Address(const pb::AddressInfo& a) {
   j["asn"] = a.asn() == 0 ? Json(nullptr) : Json(a.asn());
   j["as_org"] = Str(a.as_org());
   j["network"] = Str(a.network());
+  return j;
+}
+
+// Microseconds as milliseconds with a fraction; 0 (stage not reached) is
+// null.
+Json StageMs(uint32_t us) {
+  if (us == 0) return nullptr;
+  return us / 1000.0;
+}
+
+Json Tls(const pb::TlsObservation& tls) {
+  Json j;
+  j["protocol"] = Str(tls.protocol());
+  j["cipher"] = Str(tls.cipher());
+  j["subject"] = Str(tls.subject());
+  j["issuer"] = Str(tls.issuer());
+  j["san_dns"] = Json::array();
+  for (const std::string& name : tls.san_dns()) {
+    j["san_dns"].push_back(ToValidUtf8(name));
+  }
+  j["san_ip"] = Json::array();
+  for (const std::string& ip : tls.san_ip()) {
+    j["san_ip"].push_back(ToValidUtf8(ip));
+  }
+  j["not_before"] = FormatRfc3339Ms(tls.not_before_unix() * 1000);
+  j["not_after"] = FormatRfc3339Ms(tls.not_after_unix() * 1000);
+  j["serial"] = Str(tls.serial());
+  j["sha256"] =
+      tls.sha256().empty() ? Json(nullptr) : Json(HexLower(tls.sha256()));
+  j["key_type"] = Str(tls.key_type());
+  j["key_bits"] = tls.key_bits() == 0 ? Json(nullptr) : Json(tls.key_bits());
+  j["chain"] = Json::array();
+  for (const pb::TlsCertificate& cert : tls.chain()) {
+    Json c;
+    c["subject"] = Str(cert.subject());
+    c["issuer"] = Str(cert.issuer());
+    c["sha256"] = HexLower(cert.sha256());
+    j["chain"].push_back(std::move(c));
+  }
+  j["verified"] = tls.verified();
+  j["name_matched"] = tls.name_matched();
+  j["verify_error"] = Str(tls.verify_error());
+  j["trust_store"] = Str(tls.trust_store());
   return j;
 }
 
@@ -94,6 +148,27 @@ Json Http(const pb::HttpObservation& http) {
   j["body_bytes"] = http.body_bytes();
   j["elapsed_ms"] = http.elapsed_ms();
   j["error"] = Error(http.error());
+  j["tls"] = http.has_tls() ? Tls(http.tls()) : Json(nullptr);
+  const pb::HttpTimings& t = http.timings();
+  j["timings"] = {{"connect_ms", StageMs(t.connect_us())},
+                  {"tls_ms", StageMs(t.tls_us())},
+                  {"first_byte_ms", StageMs(t.first_byte_us())},
+                  {"total_ms", StageMs(t.total_us())}};
+  return j;
+}
+
+Json Provider(const pb::ProviderMatch& p) {
+  Json j;
+  j["name"] = ToValidUtf8(p.name());
+  j["category"] = ToValidUtf8(p.category());
+  j["country"] = Str(p.country());
+  j["abuse"] = Str(p.abuse());
+  j["evidence"] = Json::array();
+  for (const pb::Evidence& e : p.evidence()) {
+    j["evidence"].push_back({{"kind", ToValidUtf8(e.kind())},
+                             {"rule", ToValidUtf8(e.rule())},
+                             {"value", ToValidUtf8(e.value())}});
+  }
   return j;
 }
 
@@ -127,9 +202,10 @@ void AppendObservation(const pb::Observation* obs, const Json* reason,
   if (obs == nullptr) {
     for (const char* key : {"url", "host", "status"}) out[key] = nullptr;
     if (reason != nullptr) out["reason"] = *reason;
-    for (const char* key : {"error", "dns", "addresses", "pinned_ip", "http",
-                            "verdict", "checked_at", "data_sources",
-                            "tool_version", "config_digest", "worker"}) {
+    for (const char* key :
+         {"error", "dns", "addresses", "pinned_ip", "http", "providers",
+          "verdict", "checked_at", "data_sources", "tool_version",
+          "config_digest", "worker"}) {
       out[key] = nullptr;
     }
     return;
@@ -146,6 +222,10 @@ void AppendObservation(const pb::Observation* obs, const Json* reason,
   }
   out["pinned_ip"] = Str(obs->pinned_ip());
   out["http"] = obs->has_http() ? Http(obs->http()) : Json(nullptr);
+  out["providers"] = Json::array();
+  for (const pb::ProviderMatch& p : obs->providers()) {
+    out["providers"].push_back(Provider(p));
+  }
   out["verdict"] =
       obs->has_verdict() ? VerdictJson(obs->verdict()) : Json(nullptr);
   out["checked_at"] = Time(obs->checked_at_unix_ms());

@@ -7,6 +7,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/ascii.h"
 #include "common/net/ip.h"
 
 namespace hl {
@@ -24,20 +25,7 @@ bool IsOnion(std::string_view host) {
   constexpr std::string_view kSuffix = ".onion";
   if (host.size() <= kSuffix.size()) return false;
   std::string_view tail = host.substr(host.size() - kSuffix.size());
-  return std::equal(tail.begin(), tail.end(), kSuffix.begin(),
-                    [](char a, char b) {
-                      return (a >= 'A' && a <= 'Z' ? a - 'A' + 'a' : a) == b;
-                    });
-}
-
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           auto lower = [](char c) {
-             return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
-           };
-           return lower(x) == lower(y);
-         });
+  return EqualsIgnoreCaseAscii(tail, kSuffix);
 }
 
 std::optional<net::IpAddress> ParseHostIp(std::string_view host) {
@@ -163,10 +151,11 @@ void AddRedirectReason(const pb::HttpObservation& http, pb::Verdict* verdict) {
   if (http.status() < 300 || http.status() > 399) return;
   std::string reason =
       "redirect not followed (status " + std::to_string(http.status());
-  auto location = std::find_if(http.headers().begin(), http.headers().end(),
-                               [](const pb::HttpHeader& h) {
-                                 return EqualsIgnoreCase(h.name(), "location");
-                               });
+  auto location =
+      std::find_if(http.headers().begin(), http.headers().end(),
+                   [](const pb::HttpHeader& h) {
+                     return EqualsIgnoreCaseAscii(h.name(), "location");
+                   });
   if (location != http.headers().end()) {
     reason += ", Location: " + location->value();
   } else {
@@ -256,6 +245,18 @@ void ConcludeFromAddresses(pb::Observation* obs) {
   obs->set_status(std::string(kLocated));
 }
 
+// A CDN or WAF answers in place of the origin, which stays hidden.
+void AddProviderReasons(const pb::Observation& obs, pb::Verdict* verdict) {
+  for (const pb::ProviderMatch& p : obs.providers()) {
+    if (p.category() != "cdn" && p.category() != "waf") continue;
+    std::string reason = p.name() + " (" + p.category() + ", legal country " +
+                         (p.country().empty() ? "unknown" : p.country()) +
+                         ") is in front: origin hidden; refer to the provider";
+    if (!p.abuse().empty()) reason += " (abuse: " + p.abuse() + ")";
+    verdict->add_reasons(reason);
+  }
+}
+
 }  // namespace
 
 void Conclude(pb::Observation* obs) {
@@ -295,6 +296,7 @@ void Conclude(pb::Observation* obs) {
   } else {
     ConcludeFromAddresses(obs);
   }
+  AddProviderReasons(*obs, verdict);
 }
 
 }  // namespace hl

@@ -18,6 +18,12 @@
 // - No hosting country found (no address, or no country for the addresses
 //   the rule uses): status "error".
 // - A 3xx answer adds the reason "redirect not followed".
+// - Each provider of observation.providers (common/provider.h) of category
+//   cdn or waf adds, after the other reasons of a resolved host, the reason
+//   "<name> (<category>, legal country XX) is in front: origin hidden;
+//   refer to the provider (abuse: <contact>)" (the last parenthesis only
+//   when a contact is known). The hosting countries stay those of the
+//   addresses; the referral to the provider is for the referral rules.
 // Errors: for "unresolved" and "error", observation->error is set unless
 // already set: from dns.error when DNS failed, from http.error when HTTP
 // did not answer, else class "not_attributable". A "located" observation

@@ -84,6 +84,39 @@ std::string ErrorClassForRcode(const std::string& rcode) {
   return "dns_error";
 }
 
+std::string TypeName(int type) {
+  switch (type) {
+    case ns_t_a:
+      return "A";
+    case ns_t_aaaa:
+      return "AAAA";
+    case ns_t_ns:
+      return "NS";
+    case ns_t_ptr:
+      return "PTR";
+  }
+  return std::to_string(type);
+}
+
+// The name under which the PTR record of `ip` lives (RFC 1035 3.5,
+// RFC 3596 2.5).
+std::string ReverseName(const net::IpAddress& ip) {
+  std::string name;
+  const uint8_t* b = ip.bytes();
+  if (ip.is_v4()) {
+    for (int i = 3; i >= 0; --i) name += std::to_string(b[i]) + ".";
+    return name + "in-addr.arpa";
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (int i = 15; i >= 0; --i) {
+    name += kHex[b[i] & 0xf];
+    name += '.';
+    name += kHex[b[i] >> 4];
+    name += '.';
+  }
+  return name + "ip6.arpa";
+}
+
 struct AddressRecord {
   std::string owner;  // lower case
   net::IpAddress ip;
@@ -94,6 +127,8 @@ struct ParsedAnswer {
   // (owner, target), lower case, in answer order.
   std::vector<std::pair<std::string, std::string>> cnames;
   std::vector<AddressRecord> addresses;  // of the queried type, any owner
+  // (owner, name) of the queried type when it carries a name (NS, PTR).
+  std::vector<std::pair<std::string, std::string>> names;
 };
 
 uint16_t Read16(const unsigned char* p) {
@@ -158,6 +193,11 @@ std::optional<ParsedAnswer> ParseAnswer(const std::string& msg,
       std::optional<std::string> target = ReadName(msg, &target_pos);
       if (!target || target_pos != pos) return std::nullopt;
       parsed.cnames.emplace_back(*owner, *target);
+    } else if (rr_type == type && (type == ns_t_ns || type == ns_t_ptr)) {
+      size_t target_pos = rdata;
+      std::optional<std::string> target = ReadName(msg, &target_pos);
+      if (!target || target_pos != pos) return std::nullopt;
+      parsed.names.emplace_back(*owner, *target);
     } else if (rr_type == type && type == ns_t_a) {
       if (rdlength != 4) return std::nullopt;
       std::array<uint8_t, 4> bytes;
@@ -299,7 +339,7 @@ void DnsResolver::Impl::OnAnswer(void* arg, int status, int /*timeouts*/,
   }
   pb::DnsQuery& record = query->records.emplace_back();
   record.set_name(query->name);
-  record.set_type(query->type == ns_t_a ? "A" : "AAAA");
+  record.set_type(TypeName(query->type));
   record.set_resolver(impl->resolver);
   record.set_rcode(RecordedRcode(status, raw));
   record.set_sent_unix_ms(query->sent_unix_ms);
@@ -405,6 +445,57 @@ Result<std::unique_ptr<DnsResolver>> DnsResolver::Create(
 }
 
 DnsResolver::~DnsResolver() = default;
+
+void DnsResolver::AddNsAndPtr(const std::string& domain,
+                              pb::DnsObservation* obs) {
+  std::vector<std::unique_ptr<Impl::Query>> queries;
+  if (!domain.empty()) {
+    obs->set_ns_domain(domain);
+    queries.push_back(
+        std::make_unique<Impl::Query>(impl_.get(), Lower(domain), ns_t_ns));
+  }
+  std::vector<std::string> ips;
+  for (const pb::DnsAddress& address : obs->addresses()) {
+    if (ips.size() == kMaxPtrLookups) break;
+    std::optional<net::IpAddress> ip = net::IpAddress::Parse(address.ip());
+    if (!ip) continue;
+    ips.push_back(ip->ToString());
+    queries.push_back(
+        std::make_unique<Impl::Query>(impl_.get(), ReverseName(*ip), ns_t_ptr));
+  }
+  std::vector<Impl::Query*> pending;
+  for (auto& query : queries) {
+    impl_->Send(query.get());
+    pending.push_back(query.get());
+  }
+  impl_->Run(pending);
+
+  size_t next_ip = 0;
+  for (const auto& query : queries) {
+    for (const pb::DnsQuery& record : query->records) {
+      *obs->add_queries() = record;
+    }
+    std::vector<std::string> names;
+    if (query->status == ARES_SUCCESS) {
+      if (std::optional<ParsedAnswer> parsed =
+              ParseAnswer(query->raw, query->name, query->type)) {
+        // Names owned by the question itself (a CNAME in front of a PTR
+        // is followed within the answer only).
+        const Walk walk = FollowCnames({query->name}, *parsed);
+        for (const auto& [owner, name] : parsed->names) {
+          if (owner == walk.chain.back()) names.push_back(name);
+        }
+      }
+    }
+    if (query->type == ns_t_ns) {
+      for (const std::string& name : names) obs->add_ns(name);
+    } else {
+      pb::PtrRecord* ptr = obs->add_ptr();
+      ptr->set_ip(ips[next_ip++]);
+      for (const std::string& name : names) ptr->add_names(name);
+    }
+  }
+}
 
 pb::DnsObservation DnsResolver::Resolve(const std::string& host) {
   pb::DnsObservation obs;

@@ -23,13 +23,18 @@ std::optional<net::IpAddress> PinnedAddress(
 
 Result<std::unique_ptr<Prober>> Prober::Create(
     const Config& config, std::shared_ptr<const geo::GeoLocator> geo,
-    ProberContext context, Clock clock) {
+    std::shared_ptr<const ProviderTable> providers, ProberContext context,
+    Clock clock) {
   if (geo == nullptr) return InvalidArgument("prober needs a geolocator");
+  if (providers == nullptr) {
+    return InvalidArgument("prober needs a provider table");
+  }
   Result<std::unique_ptr<DnsResolver>> resolver =
       DnsResolver::Create(config.resolver, clock);
   if (!resolver.ok()) return resolver.status();
   std::unique_ptr<Prober> prober(new Prober());
   prober->geo_ = std::move(geo);
+  prober->providers_ = std::move(providers);
   prober->context_ = std::move(context);
   prober->clock_ = std::move(clock);
   prober->resolver_ = std::move(resolver).value();
@@ -78,6 +83,7 @@ pb::Observation Prober::Probe(const std::string& url) {
   std::vector<net::IpAddress> addresses;
   if (target.host_kind == net::HostKind::kDomain) {
     *obs.mutable_dns() = resolver_->Resolve(target.host);
+    resolver_->AddNsAndPtr(target.registrable_domain, obs.mutable_dns());
     for (const pb::DnsAddress& address : obs.dns().addresses()) {
       if (std::optional<net::IpAddress> ip =
               net::IpAddress::Parse(address.ip())) {
@@ -102,6 +108,9 @@ pb::Observation Prober::Probe(const std::string& url) {
   if (std::optional<net::IpAddress> pinned = PinnedAddress(addresses)) {
     obs.set_pinned_ip(pinned->ToString());
     *obs.mutable_http() = http_->Head(target, *pinned);
+  }
+  for (pb::ProviderMatch& match : DetectProviders(obs, *providers_)) {
+    *obs.add_providers() = std::move(match);
   }
   Conclude(&obs);
   return obs;

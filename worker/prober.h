@@ -18,6 +18,7 @@
 #include "common/net/ip.h"
 #include "common/net/url.h"
 #include "common/proto/hostlocator.pb.h"
+#include "common/provider.h"
 
 namespace hl::worker {
 
@@ -52,6 +53,13 @@ class DnsResolver {
       const ResolverConfig& config, Clock clock);
   ~DnsResolver();
   pb::DnsObservation Resolve(const std::string& host);
+  // Asks, all at once, for the NS records of `domain` (skipped when empty)
+  // and the PTR record of each of obs->addresses() (at most kMaxPtrLookups),
+  // and records the answers in `obs` (ns_domain, ns, ptr, queries). Their
+  // failures are recorded in `queries`, never as the observation's error.
+  void AddNsAndPtr(const std::string& domain, pb::DnsObservation* obs);
+
+  static constexpr size_t kMaxPtrLookups = 16;
 
  private:
   DnsResolver() = default;
@@ -67,10 +75,26 @@ class DnsResolver {
 // the final response), the SHA-256 of the raw header block (every header
 // byte received, interim responses included; with "header_too_large", the
 // header lines that fitted in max_header_bytes), the connected address,
-// body_bytes (0). Error classes: "connection_refused",
-// "refused_private_target", "http_timeout", "tls_error",
-// "header_too_large", "body_received", "http_error". One instance per
-// thread.
+// body_bytes (0), and the stage timings (libcurl's CURLINFO_*_TIME_T).
+// Error classes: "connection_refused", "refused_private_target",
+// "http_timeout", "tls_error", "header_too_large", "body_received",
+// "http_error". One instance per thread.
+//
+// TLS: libcurl's own verification is off, so a bad certificate never stops
+// the probe; the prober verifies by itself and records the result. A
+// CURLOPT_SSL_CTX_FUNCTION installs SSL_CTX_set_cert_verify_callback, which
+// OpenSSL calls during every handshake (whatever the verify mode) with the
+// chain exactly as the server sent it, while the connection is alive:
+// there the protocol, cipher, the leaf's details and each sent
+// certificate's SHA-256 are recorded, and the chain is checked with
+// X509_verify_cert (purpose "ssl_server", the URL's host or IP literal as
+// the expected name) against the trust store of HttpConfig::ca_file (or
+// kSystemCaFile), loaded once and shared by the HttpProbers of the process.
+// The callback always accepts.
+// HttpObservation.tls is set whenever the server presented a certificate,
+// also when the handshake failed after it; an unloadable store leaves
+// every probe unverified with the reason in verify_error. TLS sessions are
+// not reused, so every probe sees a full handshake.
 class HttpProber {
  public:
   HttpProber(const HttpConfig& config, net::TargetPolicy policy);
@@ -90,24 +114,29 @@ struct ProberContext {
 };
 
 // The whole pipeline for one normalised URL; one instance per thread. The
-// GeoLocator is shared (read-only).
+// GeoLocator and the ProviderTable are loaded once at start-up and shared
+// (read-only).
 class Prober {
  public:
+  // Fails (kInvalidArgument) without a geolocator or a provider table.
   static Result<std::unique_ptr<Prober>> Create(
       const Config& config, std::shared_ptr<const geo::GeoLocator> geo,
-      ProberContext context, Clock clock);
+      std::shared_ptr<const ProviderTable> providers, ProberContext context,
+      Clock clock);
   ~Prober();
 
   // Never fails: every failure is an observation with an error class. A
   // URL NormalizeUrl rejects is status "error", class "invalid_url", and is
   // not probed; an .onion host is not resolved; an IP-literal host is its
   // own only address. The HEAD goes to the pinned address whenever DNS gave
-  // one. Status and verdict come from hl::Conclude.
+  // one. Providers come from hl::DetectProviders after the HEAD (not for
+  // .onion hosts); status and verdict then from hl::Conclude.
   pb::Observation Probe(const std::string& url);
 
  private:
   Prober() = default;
   std::shared_ptr<const geo::GeoLocator> geo_;
+  std::shared_ptr<const ProviderTable> providers_;
   ProberContext context_;
   Clock clock_;
   std::unique_ptr<DnsResolver> resolver_;

@@ -11,6 +11,7 @@
 #include <optional>
 #include <vector>
 
+#include "common/ascii.h"
 #include "common/net/ip.h"
 #include "common/utf8.h"
 
@@ -29,16 +30,6 @@ bool IsAsciiAlpha(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
 bool IsAsciiDigit(char c) { return c >= '0' && c <= '9'; }
-char ToLowerAscii(char c) {
-  return (c >= 'A' && c <= 'Z') ? c + ('a' - 'A') : c;
-}
-
-std::string ToLowerAscii(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = ToLowerAscii(c);
-  return out;
-}
-
 bool StartsWithCaseless(std::string_view s, std::string_view prefix) {
   return s.size() >= prefix.size() &&
          ToLowerAscii(s.substr(0, prefix.size())) == prefix;

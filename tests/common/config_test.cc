@@ -30,6 +30,7 @@ void ExpectSameFields(const Config& actual, const Config& expected) {
   EXPECT_EQ(actual.geo.country, expected.geo.country);
   EXPECT_EQ(actual.geo.asn, expected.geo.asn);
   EXPECT_EQ(actual.geo.city, expected.geo.city);
+  EXPECT_EQ(actual.providers, expected.providers);
   EXPECT_EQ(actual.coordinator, expected.coordinator);
   EXPECT_EQ(actual.run, expected.run);
 }
@@ -49,6 +50,8 @@ TEST(ConfigTest, DefaultsAreDocumentedValues) {
             std::vector<std::string>{"data/geo/dbip-country.mmdb"});
   EXPECT_EQ(c.geo.asn, std::vector<std::string>{"data/geo/asn.mmdb"});
   EXPECT_TRUE(c.geo.city.empty());
+  EXPECT_EQ(c.providers.file,
+            std::string(HL_SOURCE_DIR) + "/config/providers.toml");
   EXPECT_EQ(c.run.workers, 2u);
   EXPECT_EQ(c.digest, ConfigDigest(c));
   EXPECT_EQ(c.digest.size(), 64u);
@@ -117,6 +120,21 @@ TEST(ConfigTest, ValidFiles) {
          EXPECT_TRUE(c.geo.asn.empty());
          EXPECT_EQ(c.geo.city, std::vector<std::string>{"/etc/city.mmdb"});
        }},
+      {"http.ca_file resolves against the base directory",
+       "[http]\nca_file = \"tls/ca.pem\"\n",
+       [](const Config& c) {
+         EXPECT_EQ(c.http.ca_file, "/etc/hostlocator/tls/ca.pem");
+       }},
+      {"an absolute http.ca_file stays as written",
+       "[http]\nca_file = \"/srv/ca.pem\"\n",
+       [](const Config& c) { EXPECT_EQ(c.http.ca_file, "/srv/ca.pem"); }},
+      {"an empty http.ca_file is the system store", "[http]\nca_file = \"\"\n",
+       [](const Config& c) { EXPECT_EQ(c.http.ca_file, ""); }},
+      {"providers.file resolves against the base directory",
+       "[providers]\nfile = \"sig/providers.toml\"\n",
+       [](const Config& c) {
+         EXPECT_EQ(c.providers.file, "/etc/hostlocator/sig/providers.toml");
+       }},
       {"run directories stay as written",
        "[run]\nworkers = 256\nworker_capacity = 4096\n"
        "data_dir = \"var/data\"\noutput_dir = \"out\"\n",
@@ -179,11 +197,12 @@ TEST(ConfigTest, ErrorsNameTheKeyAndWhatIsExpected) {
       // Unknown keys, at every level.
       {"timeout = 5\n",
        {"test.toml:1:1: ", "unknown key \"timeout\"",
-        "known sections: resolver, http, safety, geo, coordinator, run"}},
+        "known sections: resolver, http, safety, geo, providers, coordinator, "
+        "run"}},
       {"[http]\ntimeout = 5\n",
        {"test.toml:2:1: ", "unknown key \"http.timeout\"",
         "(known keys in [http]: connect_timeout_ms, timeout_ms, user_agent, "
-        "max_header_bytes)"}},
+        "max_header_bytes, ca_file)"}},
       {"[resolver]\nserver = []\n",
        {"unknown key \"resolver.server\"", "servers, timeout_ms, tries"}},
       {"[safety]\nallow = []\n", {"unknown key \"safety.allow\""}},
@@ -206,6 +225,13 @@ TEST(ConfigTest, ErrorsNameTheKeyAndWhatIsExpected) {
       {"[resolver]\nservers = \"192.0.2.53:53\"\n",
        {"\"resolver.servers\"", "expected an array"}},
       {"[http]\nuser_agent = 5\n", {"\"http.user_agent\"", "got an integer"}},
+      {"[http]\nca_file = [\"ca.pem\"]\n",
+       {"\"http.ca_file\"", "a file path or \"\"", "got an array"}},
+      {"[providers]\nfile = \"\"\n",
+       {"\"providers.file\"", "a non-empty file path", "got \"\""}},
+      {"[providers]\nfiles = \"p.toml\"\n",
+       {"unknown key \"providers.files\"",
+        "(known keys in [providers]: file)"}},
       {"[safety]\nallow_cidrs = [8]\n",
        {"\"safety.allow_cidrs[0]\"", "CIDR", "got an integer"}},
       {"[geo]\ncountry = \"x.mmdb\"\n",

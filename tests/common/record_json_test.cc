@@ -51,6 +51,28 @@ pb::Observation FullObservation() {
       headers { name: "Via" value: "1.1 b" }
       header_block_sha256: "\x00\x01\xab\xff"
       connected_ip: "203.0.113.7" connected_port: 443 elapsed_ms: 42
+      tls {
+        protocol: "TLSv1.3" cipher: "TLS_AES_128_GCM_SHA256"
+        subject: "CN=www.example.com" issuer: "CN=Example CA,O=Example"
+        san_dns: "www.example.com" san_dns: "*.example.com"
+        san_ip: "203.0.113.7" san_ip: "2001:db8::7"
+        not_before_unix: 1764374400 not_after_unix: 1795910400
+        serial: "0a1b" sha256: "\x00\x01\xab\xff"
+        key_type: "EC" key_bits: 256
+        chain { subject: "CN=www.example.com" issuer: "CN=Example CA,O=Example"
+                sha256: "\x00\x01\xab\xff" }
+        verified: false name_matched: true
+        verify_error: "certificate has expired"
+        trust_store: "/etc/ssl/certs/ca-certificates.crt"
+      }
+      timings { connect_us: 1500 tls_us: 4250 first_byte_us: 9000
+                total_us: 9001 }
+    }
+    providers {
+      name: "Cloudflare" category: "cdn" country: "US"
+      abuse: "https://abuse.cloudflare.com/"
+      evidence { kind: "header" rule: "cf-ray" value: "CF-RAY: 8a1b-FRA" }
+      evidence { kind: "ip_range" rule: "104.16.0.0/13" value: "104.16.1.1" }
     }
     verdict { hosting_countries: "DE" reasons: "HTTP HEAD answered" }
     checked_at_unix_ms: 1795917692123
@@ -68,11 +90,19 @@ TEST(RecordJsonTest, ObservationFieldsInDocumentedOrder) {
   Json j = ObservationToJson(FullObservation());
   EXPECT_THAT(Keys(j),
               ElementsAreArray({"url", "host", "status", "error", "dns",
-                                "addresses", "pinned_ip", "http", "verdict",
-                                "checked_at", "data_sources", "tool_version",
-                                "config_digest", "worker"}));
-  EXPECT_THAT(Keys(j["dns"]), ElementsAreArray({"cname_chain", "addresses",
-                                                "queries", "error"}));
+                                "addresses", "pinned_ip", "http", "providers",
+                                "verdict", "checked_at", "data_sources",
+                                "tool_version", "config_digest", "worker"}));
+  EXPECT_EQ(j["providers"], Json::parse(R"([{
+    "name": "Cloudflare", "category": "cdn", "country": "US",
+    "abuse": "https://abuse.cloudflare.com/",
+    "evidence": [
+      {"kind": "header", "rule": "cf-ray", "value": "CF-RAY: 8a1b-FRA"},
+      {"kind": "ip_range", "rule": "104.16.0.0/13", "value": "104.16.1.1"}
+    ]}])"));
+  EXPECT_THAT(Keys(j["dns"]),
+              ElementsAreArray({"cname_chain", "addresses", "queries", "error",
+                                "ns_domain", "ns", "ptr"}));
   EXPECT_THAT(Keys(j["dns"]["addresses"][0]), ElementsAreArray({"ip", "ttl"}));
   EXPECT_THAT(Keys(j["dns"]["queries"][0]),
               ElementsAreArray({"name", "type", "resolver", "rcode", "sent_at",
@@ -84,7 +114,18 @@ TEST(RecordJsonTest, ObservationFieldsInDocumentedOrder) {
               ElementsAreArray(
                   {"method", "request_url", "status", "http_version", "headers",
                    "header_block_sha256", "connected_ip", "connected_port",
-                   "body_bytes", "elapsed_ms", "error"}));
+                   "body_bytes", "elapsed_ms", "error", "tls", "timings"}));
+  EXPECT_THAT(
+      Keys(j["http"]["tls"]),
+      ElementsAreArray({"protocol", "cipher", "subject", "issuer", "san_dns",
+                        "san_ip", "not_before", "not_after", "serial", "sha256",
+                        "key_type", "key_bits", "chain", "verified",
+                        "name_matched", "verify_error", "trust_store"}));
+  EXPECT_THAT(Keys(j["http"]["tls"]["chain"][0]),
+              ElementsAreArray({"subject", "issuer", "sha256"}));
+  EXPECT_THAT(
+      Keys(j["http"]["timings"]),
+      ElementsAreArray({"connect_ms", "tls_ms", "first_byte_ms", "total_ms"}));
   EXPECT_THAT(Keys(j["verdict"]),
               ElementsAreArray({"hosting_countries", "reasons"}));
   EXPECT_THAT(Keys(j["data_sources"][0]),
@@ -111,6 +152,21 @@ TEST(RecordJsonTest, ObservationValues) {
   EXPECT_EQ(j["http"]["body_bytes"], 0);
   EXPECT_EQ(j["http"]["elapsed_ms"], 42);
   EXPECT_EQ(j["http"]["error"], nullptr);
+  EXPECT_EQ(j["http"]["tls"], Json::parse(R"({
+    "protocol": "TLSv1.3", "cipher": "TLS_AES_128_GCM_SHA256",
+    "subject": "CN=www.example.com", "issuer": "CN=Example CA,O=Example",
+    "san_dns": ["www.example.com", "*.example.com"],
+    "san_ip": ["203.0.113.7", "2001:db8::7"],
+    "not_before": "2025-11-29T00:00:00.000Z",
+    "not_after": "2026-11-29T00:00:00.000Z",
+    "serial": "0a1b", "sha256": "0001abff", "key_type": "EC", "key_bits": 256,
+    "chain": [{"subject": "CN=www.example.com",
+               "issuer": "CN=Example CA,O=Example", "sha256": "0001abff"}],
+    "verified": false, "name_matched": true,
+    "verify_error": "certificate has expired",
+    "trust_store": "/etc/ssl/certs/ca-certificates.crt"})"));
+  EXPECT_EQ(j["http"]["timings"], Json::parse(R"({"connect_ms": 1.5,
+    "tls_ms": 4.25, "first_byte_ms": 9.0, "total_ms": 9.001})"));
   EXPECT_EQ(j["checked_at"], "2026-11-29T02:01:32.123Z");
   EXPECT_EQ(j["data_sources"][0]["build_date"], "2026-01-01T00:00:00.000Z");
   EXPECT_EQ(j["worker"], "w1");
@@ -146,6 +202,11 @@ TEST(RecordJsonTest, MissingValuesAreNull) {
   EXPECT_EQ(j["http"]["connected_ip"], nullptr);
   EXPECT_EQ(j["http"]["connected_port"], nullptr);
   EXPECT_EQ(j["http"]["error"]["message"], "no answer in 10000 ms");
+  EXPECT_EQ(j["http"]["tls"], nullptr);
+  EXPECT_EQ(j["http"]["timings"],
+            Json::parse(R"({"connect_ms": null, "tls_ms": null,
+                            "first_byte_ms": null, "total_ms": null})"));
+  EXPECT_EQ(j["providers"], Json::array());
   EXPECT_EQ(j["verdict"]["hosting_countries"], Json::array());
   EXPECT_EQ(j["checked_at"], nullptr);
   EXPECT_EQ(j["data_sources"], Json::array());
@@ -168,11 +229,12 @@ TEST(RecordJsonTest, ResultRecordStartsWithTheLine) {
   line.set_job_id(3);
   pb::Observation obs = FullObservation();
   Json j = ResultRecordJson(line, &obs);
-  EXPECT_THAT(Keys(j), ElementsAreArray(
-                           {"input", "line", "url", "host", "status", "reason",
-                            "error", "dns", "addresses", "pinned_ip", "http",
-                            "verdict", "checked_at", "data_sources",
-                            "tool_version", "config_digest", "worker"}));
+  EXPECT_THAT(
+      Keys(j),
+      ElementsAreArray({"input", "line", "url", "host", "status", "reason",
+                        "error", "dns", "addresses", "pinned_ip", "http",
+                        "providers", "verdict", "checked_at", "data_sources",
+                        "tool_version", "config_digest", "worker"}));
   EXPECT_EQ(j["line"], 7);
   EXPECT_EQ(j["status"], "located");
   EXPECT_EQ(j["reason"], nullptr);
@@ -194,7 +256,7 @@ TEST(RecordJsonTest, RejectedLine) {
       R"("host":null,"status":"rejected","reason":"unsupported scheme",)"
       R"("error":{"class":"rejected","message":"unsupported scheme: ftp"},)"
       R"("dns":null,"addresses":null,"pinned_ip":null,"http":null,)"
-      R"("verdict":null,"checked_at":null,"data_sources":null,)"
+      R"("providers":null,"verdict":null,"checked_at":null,"data_sources":null,)"
       R"("tool_version":null,"config_digest":null,"worker":null})");
 }
 
@@ -215,7 +277,7 @@ TEST(RecordJsonTest, LineWithoutObservationHasNullFields) {
   Json j = ResultRecordJson(line, nullptr);
   EXPECT_EQ(j["status"], nullptr);
   EXPECT_EQ(j["url"], nullptr);
-  EXPECT_EQ(Keys(j).size(), 17u);
+  EXPECT_EQ(Keys(j).size(), 18u);
 }
 
 TEST(RecordJsonTest, InvalidUtf8IsReplacedSoTheRecordSerialises) {

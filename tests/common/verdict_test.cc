@@ -14,6 +14,7 @@ namespace {
 namespace pb = ::hostlocator::v1;
 using ::testing::ElementsAreArray;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 pb::Observation FromText(const std::string& text) {
   pb::Observation obs;
@@ -48,9 +49,29 @@ struct Case {
   std::string observation;  // text format
   std::string status;
   std::vector<std::string> countries;
-  std::string error_class;           // "" when error stays unset
-  std::vector<std::string> reasons;  // each a substring of some reason
+  std::string error_class;               // "" when error stays unset
+  std::vector<std::string> reasons;      // each a substring of some reason
+  std::vector<std::string> absent = {};  // substrings of no reason
 };
+
+// A DE address that answered HEAD, with `providers` (text format).
+std::string AnsweredDeWith(const std::string& providers) {
+  return R"(host: "www.example.com"
+            dns { cname_chain: "www.example.com"
+                  addresses { ip: "203.0.113.7" ttl: 300 } } )" +
+         kDe + R"( pinned_ip: "203.0.113.7"
+            http { method: "HEAD" status: 200 connected_ip: "203.0.113.7" } )" +
+         providers;
+}
+
+const std::string kCloudflare =
+    R"(providers { name: "Cloudflare" category: "cdn" country: "US"
+                   abuse: "https://abuse.cloudflare.com/"
+                   evidence { kind: "header" rule: "cf-ray" value: "CF-RAY: 1" } })";
+const std::string kAws =
+    R"(providers { name: "Amazon AWS" category: "cloud" country: "US"
+                   abuse: "abuse@amazonaws.com"
+                   evidence { kind: "asn" rule: "AS16509" value: "203.0.113.7" } })";
 
 TEST(VerdictTest, Table) {
   const std::vector<Case> cases = {
@@ -269,6 +290,46 @@ TEST(VerdictTest, Table) {
        {},
        "invalid_url",
        {"no address was resolved for www.example.com"}},
+      {"CDN in front: origin hidden, hosting country unchanged",
+       AnsweredDeWith(kCloudflare),
+       "located",
+       {"DE"},
+       "",
+       {"HTTP HEAD answered from 203.0.113.7 (country DE",
+        "Cloudflare (cdn, legal country US) is in front: origin hidden; "
+        "refer to the provider (abuse: https://abuse.cloudflare.com/)"}},
+      {"WAF without a known abuse contact",
+       AnsweredDeWith(R"(providers { name: "Sucuri" category: "waf"
+                                     country: "US"
+                                     evidence { kind: "asn" } })"),
+       "located",
+       {"DE"},
+       "",
+       {"Sucuri (waf, legal country US) is in front: origin hidden; refer "
+        "to the provider\n"},
+       {"(abuse"}},
+      {"cloud provider alone: not in front",
+       AnsweredDeWith(kAws),
+       "located",
+       {"DE"},
+       "",
+       {"HTTP HEAD answered from 203.0.113.7"},
+       {"in front", "Amazon AWS"}},
+      {"CDN and cloud: only the CDN is in front",
+       AnsweredDeWith(kCloudflare + kAws),
+       "located",
+       {"DE"},
+       "",
+       {"Cloudflare (cdn, legal country US) is in front"},
+       {"Amazon AWS"}},
+      {"CDN in front, HTTP timed out: countries from the addresses",
+       R"(host: "www.example.com" )" + kDnsDeFr + kFr + kDe +
+           R"( http { error { error_class: "http_timeout" } } )" + kCloudflare,
+       "located",
+       {"DE", "FR"},
+       "",
+       {"HTTP did not answer (http_timeout)",
+        "Cloudflare (cdn, legal country US) is in front"}},
   };
   ASSERT_GE(cases.size(), 15u);
   for (const Case& tc : cases) {
@@ -285,6 +346,9 @@ TEST(VerdictTest, Table) {
     }
     for (const std::string& reason : tc.reasons) {
       EXPECT_THAT(all_reasons, HasSubstr(reason));
+    }
+    for (const std::string& text : tc.absent) {
+      EXPECT_THAT(all_reasons, Not(HasSubstr(text)));
     }
 
     // Idempotent: a second run changes nothing.

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import hashlib
 import json
 import os
 import re
 import resource
 import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -110,6 +112,42 @@ class RunEndToEndTest(unittest.TestCase):
                 self.assertEqual(sandbox.check_record(outcome, record), [],
                                  json.dumps(record, indent=1)[:3000])
 
+    def test_certificates_recorded_not_enforced(self) -> None:
+        """http.tls holds the certificate nginx sent (its SHA-256 is one of
+        the sandbox's leaf files); a certificate for another name is
+        recorded, never an HTTP error; plain HTTP has no tls."""
+        tls_dir = Path(self.sb.dir) / "tls"
+        leaves = {
+            hashlib.sha256(ssl.PEM_cert_to_DER_cert(
+                pem.read_text(encoding="ascii"))).hexdigest(): pem.name
+            for pem in tls_dir.glob("*.pem") if pem.name != "ca.pem"}
+        records = {r["url"]: r for r in self.records() if r.get("http")}
+        checked = 0
+        for url, outcome in self.doc["outcomes"].items():
+            http = (records.get(url) or {}).get("http")
+            if http is None:
+                continue
+            with self.subTest(url=url):
+                if url.startswith("http:"):
+                    self.assertIsNone(http["tls"])
+                    self.assertIsNone(http["timings"]["tls_ms"])
+                    continue
+                if outcome["tls_verify"] is None:
+                    continue
+                tls = http["tls"]
+                self.assertIsNotNone(tls, json.dumps(http)[:2000])
+                self.assertIsNone(http["error"])
+                self.assertIn(tls["sha256"], leaves)
+                self.assertEqual(tls["chain"][0]["sha256"], tls["sha256"])
+                self.assertTrue(tls["protocol"].startswith("TLSv1."))
+                self.assertEqual(tls["name_matched"],
+                                 outcome["tls_verify"] == "ok", tls)
+                t = http["timings"]
+                self.assertLessEqual(t["connect_ms"], t["tls_ms"])
+                self.assertLessEqual(t["tls_ms"], t["first_byte_ms"])
+                checked += 1
+        self.assertGreaterEqual(checked, 2, "no https probe was checked")
+
     def test_duplicates_were_probed_once(self) -> None:
         # access log: client host method "uri" status server_addr:port time
         seen: dict[tuple[str, str], int] = {}
@@ -142,6 +180,19 @@ class RunEndToEndTest(unittest.TestCase):
         with open(os.path.join(self.run_dir, "ATTRIBUTION.txt"),
                   encoding="utf-8") as f:
             self.assertIn("synthetic", f.read())
+
+    def test_name_servers_and_reverse_names(self) -> None:
+        shop = next(r for r in self.records()
+                    if r.get("host") == "shop.sandbox-de.test")
+        dns = shop["dns"]
+        self.assertEqual(dns["ns_domain"], "sandbox-de.test")
+        self.assertEqual(dns["ns"], ["ns1.sandbox-de.test"])
+        first = dns["ptr"][0]
+        self.assertEqual(first["ip"], shop["addresses"][0]["ip"])
+        self.assertEqual(first["names"], ["shop.sandbox-de.test"])
+        types = [q["type"] for q in dns["queries"]]
+        self.assertEqual(types[:3], ["A", "AAAA", "NS"])
+        self.assertIn("PTR", types)
 
     def test_no_body_byte_anywhere(self) -> None:
         # The body host sends a marked body even to HEAD (hard rule 1).

@@ -124,7 +124,7 @@ class SandboxTest(unittest.TestCase):
         allowed = {
             "resolver": {"servers", "timeout_ms", "tries"},
             "http": {"connect_timeout_ms", "timeout_ms", "user_agent",
-                     "max_header_bytes"},
+                     "max_header_bytes", "ca_file"},
             "safety": {"allow_cidrs"},
             "geo": {"country", "asn", "city"},
             "coordinator": {"lease_timeout_ms", "heartbeat_interval_ms",

@@ -2,20 +2,30 @@
 #include <openssl/sha.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
+#include <cstdlib>
+#include <ctime>
+#include <fstream>
 #include <memory>
 #include <ostream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tests/worker/loopback_servers.h"
+#include "tests/worker/tls_test_server.h"
 #include "worker/prober.h"
 
 namespace hl::worker {
 namespace {
 
 using testing::BindLoopback;
+using testing::CertSpec;
 using testing::HttpTestServer;
+using testing::MakeCert;
+using testing::TestCert;
+using testing::TlsTestServer;
 
 constexpr char kMarker[] = "HOSTLOCATOR-BODY-MARKER-7f3a9c";
 
@@ -165,6 +175,11 @@ TEST(HttpProberTest, RecordsResponseOfThePinnedAddress) {
   EXPECT_EQ(obs.connected_port(), server->port());
   EXPECT_EQ(obs.body_bytes(), 0u);
   EXPECT_EQ(obs.SerializeAsString().find(kMarker), std::string::npos);
+  EXPECT_FALSE(obs.has_tls());
+  EXPECT_GT(obs.timings().connect_us(), 0u);
+  EXPECT_EQ(obs.timings().tls_us(), 0u);
+  EXPECT_GE(obs.timings().first_byte_us(), obs.timings().connect_us());
+  EXPECT_GE(obs.timings().total_us(), obs.timings().first_byte_us());
 
   // One HEAD, for the URL's host and path, with the configured agent.
   const std::string request = server->first_request();
@@ -321,6 +336,232 @@ TEST(HttpProberTest, RecordsRedirectWithoutFollowingIt) {
   EXPECT_EQ(target->accepted(), 0);
 }
 
+// A test CA and its PEM file, removed at the end of the test.
+class TlsProbeTest : public ::testing::Test {
+ protected:
+  static constexpr char kOk[] =
+      "HTTP/1.1 200 OK\r\nServer: tls-test\r\nContent-Length: 0\r\n\r\n";
+
+  void SetUp() override {
+    ca_ = MakeCert({.common_name = "hostlocator test CA", .ca = true}, nullptr);
+    char path[] = "/tmp/hostlocator-test-ca-XXXXXX";
+    const int fd = mkstemp(path);
+    ASSERT_GE(fd, 0);
+    close(fd);
+    ca_file_ = path;
+    std::ofstream(ca_file_) << ca_.Pem();
+  }
+  void TearDown() override {
+    if (!ca_file_.empty()) unlink(ca_file_.c_str());
+  }
+
+  HttpConfig Config() const {
+    HttpConfig config = TestConfig();
+    config.ca_file = ca_file_;
+    return config;
+  }
+
+  // A leaf for the tests' URL host, signed by the test CA.
+  TestCert Leaf(CertSpec spec = {}) const {
+    if (spec.common_name.empty()) spec.common_name = "www.example.test";
+    if (spec.alt_names.empty()) spec.alt_names = "DNS:www.example.test";
+    return MakeCert(spec, &ca_);
+  }
+
+  // One HEAD to a TLS server on `ip` with `chain` (leaf first).
+  pb::HttpObservation Probe(const std::string& ip,
+                            const std::vector<const TestCert*>& chain,
+                            net::NormalizedUrl* url = nullptr) {
+    auto server = TlsTestServer::Start(ip, chain, kOk);
+    EXPECT_NE(server, nullptr);
+    if (server == nullptr) return {};
+    HttpProber prober(Config(), SandboxPolicy());
+    net::NormalizedUrl target = UrlFor(server->port(), "https");
+    if (url != nullptr) {
+      url->port = server->port();
+      url->url = "https://" + url->host + ":" + std::to_string(url->port) + "/";
+      target = *url;
+    }
+    return prober.Head(target, ParseIp(ip));
+  }
+
+  TestCert ca_;
+  std::string ca_file_;
+};
+
+TEST_F(TlsProbeTest, RecordsAndVerifiesTheCertificate) {
+  const TestCert leaf =
+      Leaf({.alt_names = "DNS:www.example.test,DNS:*.cdn.example.test,"
+                         "IP:127.0.81.1,IP:2001:db8::1",
+            .serial = 0x1f2e3d});
+  auto server = TlsTestServer::Start("127.0.81.1", {&leaf, &ca_}, kOk);
+  ASSERT_NE(server, nullptr);
+  HttpProber prober(Config(), SandboxPolicy());
+
+  // Each probe of one prober sees a full handshake and the certificate.
+  for (int i = 0; i < 2; ++i) {
+    const pb::HttpObservation obs =
+        prober.Head(UrlFor(server->port(), "https"), ParseIp("127.0.81.1"));
+    EXPECT_FALSE(obs.has_error()) << obs.error().message();
+    EXPECT_EQ(obs.status(), 200);
+    ASSERT_TRUE(obs.has_tls());
+    const pb::TlsObservation& tls = obs.tls();
+    EXPECT_EQ(tls.protocol(), "TLSv1.3");
+    EXPECT_FALSE(tls.cipher().empty());
+    EXPECT_EQ(tls.subject(), "CN=www.example.test,O=hostlocator test");
+    EXPECT_EQ(tls.issuer(), "CN=hostlocator test CA,O=hostlocator test");
+    EXPECT_EQ(
+        std::vector<std::string>(tls.san_dns().begin(), tls.san_dns().end()),
+        (std::vector<std::string>{"www.example.test", "*.cdn.example.test"}));
+    EXPECT_EQ(
+        std::vector<std::string>(tls.san_ip().begin(), tls.san_ip().end()),
+        (std::vector<std::string>{"127.0.81.1", "2001:db8::1"}));
+    const int64_t now = std::time(nullptr);
+    EXPECT_NEAR(tls.not_before_unix(), now - 3600, 60);
+    EXPECT_NEAR(tls.not_after_unix(), now + 86400, 60);
+    EXPECT_EQ(tls.serial(), "1f2e3d");
+    EXPECT_EQ(tls.sha256(), Sha256(leaf.Der()));
+    EXPECT_EQ(tls.key_type(), "EC");
+    EXPECT_EQ(tls.key_bits(), 256u);
+    ASSERT_EQ(tls.chain_size(), 2);
+    EXPECT_EQ(tls.chain(0).sha256(), Sha256(leaf.Der()));
+    EXPECT_EQ(tls.chain(0).subject(), tls.subject());
+    EXPECT_EQ(tls.chain(1).sha256(), Sha256(ca_.Der()));
+    EXPECT_EQ(tls.chain(1).subject(), tls.issuer());
+    EXPECT_TRUE(tls.verified()) << tls.verify_error();
+    EXPECT_TRUE(tls.name_matched());
+    EXPECT_EQ(tls.verify_error(), "");
+    EXPECT_EQ(tls.trust_store(), ca_file_);
+
+    const pb::HttpTimings& t = obs.timings();
+    EXPECT_GT(t.connect_us(), 0u);
+    EXPECT_GE(t.tls_us(), t.connect_us());
+    EXPECT_GE(t.first_byte_us(), t.tls_us());
+    EXPECT_GE(t.total_us(), t.first_byte_us());
+  }
+  EXPECT_EQ(server->handshakes(), 2);
+  EXPECT_EQ(server->resumed(), 0);
+}
+
+TEST_F(TlsProbeTest, ProbersOnSeveralThreadsShareTheTrustStore) {
+  const TestCert leaf = Leaf();
+  auto server = TlsTestServer::Start("127.0.81.8", {&leaf, &ca_}, kOk);
+  ASSERT_NE(server, nullptr);
+  constexpr int kThreads = 4;
+  constexpr int kProbes = 3;
+  std::atomic<int> verified{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&] {
+      HttpProber prober(Config(), SandboxPolicy());
+      for (int i = 0; i < kProbes; ++i) {
+        const pb::HttpObservation obs =
+            prober.Head(UrlFor(server->port(), "https"), ParseIp("127.0.81.8"));
+        if (obs.tls().verified()) ++verified;
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  EXPECT_EQ(verified, kThreads * kProbes);
+}
+
+TEST_F(TlsProbeTest, CertificateForAnotherNameIsRecordedNotFatal) {
+  const TestCert leaf = Leaf({.common_name = "other.example.test",
+                              .alt_names = "DNS:other.example.test"});
+  const pb::HttpObservation obs = Probe("127.0.81.2", {&leaf, &ca_});
+
+  EXPECT_FALSE(obs.has_error()) << obs.error().message();
+  EXPECT_EQ(obs.status(), 200);
+  ASSERT_TRUE(obs.has_tls());
+  EXPECT_FALSE(obs.tls().verified());
+  EXPECT_FALSE(obs.tls().name_matched());
+  EXPECT_EQ(obs.tls().verify_error(), "hostname mismatch");
+  EXPECT_EQ(obs.tls().sha256(), Sha256(leaf.Der()));
+}
+
+TEST_F(TlsProbeTest, SelfSignedCertificate) {
+  const TestCert self = MakeCert(
+      {.common_name = "www.example.test", .alt_names = "DNS:www.example.test"},
+      nullptr);
+  const pb::HttpObservation obs = Probe("127.0.81.3", {&self});
+
+  EXPECT_EQ(obs.status(), 200);
+  ASSERT_TRUE(obs.has_tls());
+  EXPECT_FALSE(obs.tls().verified());
+  EXPECT_TRUE(obs.tls().name_matched());
+  EXPECT_EQ(obs.tls().verify_error(), "self-signed certificate");
+  EXPECT_EQ(obs.tls().subject(), obs.tls().issuer());
+  EXPECT_EQ(obs.tls().chain_size(), 1);
+}
+
+TEST_F(TlsProbeTest, ExpiredCertificate) {
+  const TestCert leaf =
+      Leaf({.not_before_offset_s = -2 * 86400, .not_after_offset_s = -86400});
+  const pb::HttpObservation obs = Probe("127.0.81.4", {&leaf, &ca_});
+
+  EXPECT_EQ(obs.status(), 200);
+  ASSERT_TRUE(obs.has_tls());
+  EXPECT_FALSE(obs.tls().verified());
+  EXPECT_TRUE(obs.tls().name_matched());
+  EXPECT_EQ(obs.tls().verify_error(), "certificate has expired");
+  EXPECT_LT(obs.tls().not_after_unix(), std::time(nullptr));
+}
+
+TEST_F(TlsProbeTest, IpLiteralHostMatchesIpAltName) {
+  const TestCert leaf =
+      Leaf({.alt_names = "DNS:www.example.test,IP:127.0.81.5"});
+  net::NormalizedUrl url;
+  url.scheme = "https";
+  url.host = "127.0.81.5";
+  url.host_kind = net::HostKind::kIpv4;
+  url.path_query = "/";
+  const pb::HttpObservation obs = Probe("127.0.81.5", {&leaf, &ca_}, &url);
+
+  EXPECT_EQ(obs.status(), 200);
+  ASSERT_TRUE(obs.has_tls());
+  EXPECT_TRUE(obs.tls().verified()) << obs.tls().verify_error();
+  EXPECT_TRUE(obs.tls().name_matched());
+}
+
+TEST_F(TlsProbeTest, SystemStoreDoesNotKnowTheTestCa) {
+  const TestCert leaf = Leaf();
+  auto server = TlsTestServer::Start("127.0.81.6", {&leaf}, kOk);
+  ASSERT_NE(server, nullptr);
+  HttpProber prober(TestConfig(), SandboxPolicy());
+
+  const pb::HttpObservation obs =
+      prober.Head(UrlFor(server->port(), "https"), ParseIp("127.0.81.6"));
+
+  EXPECT_EQ(obs.status(), 200);
+  ASSERT_TRUE(obs.has_tls());
+  EXPECT_FALSE(obs.tls().verified());
+  EXPECT_TRUE(obs.tls().name_matched());
+  EXPECT_EQ(obs.tls().verify_error(), "unable to get local issuer certificate");
+  EXPECT_EQ(obs.tls().trust_store(), kSystemCaFile);
+}
+
+TEST_F(TlsProbeTest, UnreadableCaFileLeavesProbesUnverified) {
+  const TestCert leaf = Leaf();
+  auto server = TlsTestServer::Start("127.0.81.7", {&leaf, &ca_}, kOk);
+  ASSERT_NE(server, nullptr);
+  HttpConfig config = Config();
+  config.ca_file = ca_file_ + ".missing";
+  HttpProber prober(config, SandboxPolicy());
+
+  const pb::HttpObservation obs =
+      prober.Head(UrlFor(server->port(), "https"), ParseIp("127.0.81.7"));
+
+  EXPECT_EQ(obs.status(), 200);
+  ASSERT_TRUE(obs.has_tls());
+  EXPECT_FALSE(obs.tls().verified());
+  EXPECT_TRUE(obs.tls().name_matched());
+  EXPECT_NE(obs.tls().verify_error().find("cannot load the trust store " +
+                                          config.ca_file),
+            std::string::npos)
+      << obs.tls().verify_error();
+  EXPECT_EQ(obs.tls().sha256(), Sha256(leaf.Der()));
+}
+
 TEST(HttpProberTest, TlsHandshakeFailureIsTlsError) {
   auto server = HttpTestServer::Start(
       "127.0.80.8", "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n",
@@ -333,6 +574,8 @@ TEST(HttpProberTest, TlsHandshakeFailureIsTlsError) {
 
   EXPECT_EQ(obs.error().error_class(), "tls_error");
   EXPECT_EQ(obs.status(), 0);
+  EXPECT_FALSE(obs.has_tls());
+  EXPECT_EQ(obs.timings().tls_us(), 0u);
 }
 
 TEST(HttpProberTest, InstanceIsReusableAcrossProbes) {

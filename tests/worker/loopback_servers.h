@@ -208,7 +208,9 @@ class HttpTestServer {
 class DnsTestServer {
  public:
   static constexpr uint16_t kA = 1;
+  static constexpr uint16_t kNs = 2;
   static constexpr uint16_t kCname = 5;
+  static constexpr uint16_t kPtr = 12;
   static constexpr uint16_t kAaaa = 28;
   static constexpr uint8_t kServFail = 2;
   static constexpr uint8_t kNxDomain = 3;
@@ -232,6 +234,12 @@ class DnsTestServer {
   }
   static Rr Cname(std::string owner, const std::string& target, uint32_t ttl) {
     return {std::move(owner), kCname, ttl, EncodeName(target)};
+  }
+  static Rr Ns(std::string owner, const std::string& server, uint32_t ttl) {
+    return {std::move(owner), kNs, ttl, EncodeName(server)};
+  }
+  static Rr Ptr(std::string owner, const std::string& name, uint32_t ttl) {
+    return {std::move(owner), kPtr, ttl, EncodeName(name)};
   }
 
   // nullptr when `ip` cannot be bound.

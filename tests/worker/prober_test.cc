@@ -3,6 +3,7 @@
 // addresses to countries.
 #include "worker/prober.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
@@ -17,6 +18,7 @@
 namespace hl::worker {
 namespace {
 
+using ::testing::ElementsAre;
 using testing::DnsTestServer;
 using testing::HttpTestServer;
 
@@ -29,6 +31,15 @@ net::Cidr ParseCidr(const char* text) {
   auto cidr = net::Cidr::Parse(text);
   EXPECT_TRUE(cidr.ok()) << text;
   return cidr.value();
+}
+
+// The record type of every DNS question asked, in order.
+std::vector<std::string> QueryTypes(const pb::Observation& obs) {
+  std::vector<std::string> types;
+  for (const pb::DnsQuery& query : obs.dns().queries()) {
+    types.push_back(query.type());
+  }
+  return types;
 }
 
 std::vector<std::string> Countries(const pb::Observation& obs) {
@@ -75,6 +86,25 @@ class ProberTest : public ::testing::Test {
     ASSERT_TRUE(geo.ok()) << geo.status().ToString();
     geo_ = std::move(geo).value();
 
+    // A CDN recognised by the test server's Server header, the CNAME
+    // target and the AS of 127.10/16.
+    auto providers = ParseProviders(R"(
+[[provider]]
+name = "Sandbox CDN"
+category = "cdn"
+country = "US"
+abuse = "abuse@cdn.test"
+source = "prober_test"
+verified_on = 2026-11-29
+asns = [64510]
+cname_suffixes = ["cdn.test"]
+headers = [{ name = "server", equals = "sandbox" }]
+)",
+                                    "prober_test");
+    ASSERT_TRUE(providers.ok()) << providers.status().ToString();
+    providers_ =
+        std::make_shared<const ProviderTable>(std::move(providers).value());
+
     dns_ = DnsTestServer::Start("127.53.1.1");
     ASSERT_NE(dns_, nullptr);
   }
@@ -95,7 +125,7 @@ class ProberTest : public ::testing::Test {
     config.http.timeout_ms = 2000;
     config.safety.allow_cidrs = {ParseCidr("127.10.0.0/16"),
                                  ParseCidr("127.20.0.0/16"), ParseCidr("::1")};
-    auto prober = Prober::Create(config, geo_,
+    auto prober = Prober::Create(config, geo_, providers_,
                                  {.tool_version = "hostlocator-test",
                                   .config_digest = "c0ffee",
                                   .worker_name = "worker-test-1"},
@@ -110,6 +140,7 @@ class ProberTest : public ::testing::Test {
 
   std::string dir_;
   std::shared_ptr<const geo::GeoLocator> geo_;
+  std::shared_ptr<const ProviderTable> providers_;
   std::unique_ptr<DnsTestServer> dns_;
 };
 
@@ -145,7 +176,8 @@ TEST_F(ProberTest, LocatesHostByTheAddressThatAnswered) {
 
   ASSERT_EQ(obs.dns().cname_chain_size(), 2);
   EXPECT_EQ(obs.dns().cname_chain(1), "edge.cdn.test");
-  EXPECT_EQ(obs.dns().queries_size(), 2);
+  EXPECT_THAT(QueryTypes(obs),
+              ElementsAre("A", "AAAA", "NS", "PTR", "PTR", "PTR"));
   ASSERT_EQ(obs.addresses_size(), 3);
   EXPECT_EQ(obs.addresses(0).ip(), "127.10.0.5");
   EXPECT_EQ(obs.addresses(0).country(), "DE");
@@ -168,6 +200,21 @@ TEST_F(ProberTest, LocatesHostByTheAddressThatAnswered) {
   EXPECT_FALSE(obs.has_error()) << obs.error().message();
   EXPECT_EQ(Countries(obs), std::vector<std::string>{"DE"});
   EXPECT_FALSE(obs.verdict().reasons().empty());
+
+  // Providers are detected before the verdict, which names them.
+  ASSERT_EQ(obs.providers_size(), 1);
+  const pb::ProviderMatch& cdn = obs.providers(0);
+  EXPECT_EQ(cdn.name(), "Sandbox CDN");
+  ASSERT_EQ(cdn.evidence_size(), 3);
+  EXPECT_EQ(cdn.evidence(0).kind(), "header");
+  EXPECT_EQ(cdn.evidence(0).value(), "Server: sandbox");
+  EXPECT_EQ(cdn.evidence(1).kind(), "cname");
+  EXPECT_EQ(cdn.evidence(1).value(), "edge.cdn.test");
+  EXPECT_EQ(cdn.evidence(2).kind(), "asn");
+  EXPECT_EQ(cdn.evidence(2).value(), "127.10.0.5");
+  EXPECT_EQ(obs.verdict().reasons(obs.verdict().reasons_size() - 1),
+            "Sandbox CDN (cdn, legal country US) is in front: origin hidden; "
+            "refer to the provider (abuse: abuse@cdn.test)");
 }
 
 TEST_F(ProberTest, PinsFirstAaaaWhenThereIsNoA) {
@@ -219,6 +266,33 @@ TEST_F(ProberTest, IpLiteralNeedsNoDns) {
   EXPECT_EQ(Countries(obs), std::vector<std::string>{"FR"});
 }
 
+TEST_F(ProberTest, RecordsNameServersAndReverseNames) {
+  dns_->Answer("shop.example.test", DnsTestServer::kA,
+               {DnsTestServer::A("shop.example.test", "127.30.0.7", 60),
+                DnsTestServer::A("shop.example.test", "127.30.0.8", 60)});
+  dns_->Answer("example.test", DnsTestServer::kNs,
+               {DnsTestServer::Ns("example.test", "ns1.hoster.test", 3600),
+                DnsTestServer::Ns("example.test", "ns2.hoster.test", 3600)});
+  dns_->Answer("7.0.30.127.in-addr.arpa", DnsTestServer::kPtr,
+               {DnsTestServer::Ptr("7.0.30.127.in-addr.arpa",
+                                   "vps7.hoster.test", 3600)});
+
+  const pb::Observation obs = MakeProber()->Probe("http://shop.example.test/");
+
+  EXPECT_EQ(obs.dns().ns_domain(), "example.test");
+  EXPECT_THAT(obs.dns().ns(),
+              ElementsAre("ns1.hoster.test", "ns2.hoster.test"));
+  ASSERT_EQ(obs.dns().ptr_size(), 2);
+  EXPECT_EQ(obs.dns().ptr(0).ip(), "127.30.0.7");
+  EXPECT_THAT(obs.dns().ptr(0).names(), ElementsAre("vps7.hoster.test"));
+  EXPECT_EQ(obs.dns().ptr(1).ip(), "127.30.0.8");
+  EXPECT_TRUE(obs.dns().ptr(1).names().empty());  // NXDOMAIN: no PTR
+  EXPECT_THAT(QueryTypes(obs),
+              ElementsAre("A", "AAAA", "NS", "PTR", "PTR"));
+  // NS and PTR failures never make the observation fail.
+  EXPECT_FALSE(obs.dns().has_error());
+}
+
 TEST_F(ProberTest, NxdomainEndsBeforeHttp) {
   const pb::Observation obs =
       MakeProber()->Probe("http://gone.example.test/page");
@@ -226,7 +300,8 @@ TEST_F(ProberTest, NxdomainEndsBeforeHttp) {
   EXPECT_EQ(obs.status(), "unresolved");
   EXPECT_EQ(obs.error().error_class(), "nxdomain");
   EXPECT_EQ(obs.dns().error().error_class(), "nxdomain");
-  EXPECT_EQ(obs.dns().queries_size(), 2);
+  // The registrable domain may exist: its NS are asked all the same.
+  EXPECT_THAT(QueryTypes(obs), ElementsAre("A", "AAAA", "NS"));
   EXPECT_FALSE(obs.has_http());
   EXPECT_TRUE(obs.pinned_ip().empty());
   EXPECT_TRUE(Countries(obs).empty());
@@ -258,8 +333,16 @@ TEST_F(ProberTest, RejectedUrlIsAnError) {
 }
 
 TEST(ProberCreateTest, NeedsAGeolocator) {
+  auto prober = Prober::Create(DefaultConfig(), nullptr,
+                               std::make_shared<const ProviderTable>(), {},
+                               [] { return kNow; });
+  ASSERT_FALSE(prober.ok());
+  EXPECT_EQ(prober.status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST_F(ProberTest, NeedsAProviderTable) {
   auto prober =
-      Prober::Create(DefaultConfig(), nullptr, {}, [] { return kNow; });
+      Prober::Create(DefaultConfig(), geo_, nullptr, {}, [] { return kNow; });
   ASSERT_FALSE(prober.ok());
   EXPECT_EQ(prober.status().code(), StatusCode::kInvalidArgument);
 }

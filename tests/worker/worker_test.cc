@@ -69,6 +69,7 @@ class WorkerTest : public ::testing::Test {
       config.resolver.timeout_ms = 600;
       config.resolver.tries = 1;
       return Prober::Create(config, geo_,
+                            std::make_shared<const ProviderTable>(),
                             {.tool_version = "hostlocator-test",
                              .config_digest = "c0ffee",
                              .worker_name = "worker-test"},
