@@ -776,6 +776,7 @@ def check_record(outcome: dict[str, Any], record: dict[str, Any]) -> list[str]:
     dns = record.get("dns") or {}
     http = record.get("http") or {}
     headers = {k.lower(): v for k, v in http.get("headers") or []}
+    tls = http.get("tls")
 
     def addr_key(a: dict[str, Any]) -> tuple:
         return (a["ip"], a.get("country"), a.get("asn"), a.get("as_org"),
@@ -793,6 +794,8 @@ def check_record(outcome: dict[str, Any], record: dict[str, Any]) -> list[str]:
         "http_error_class": (http.get("error") or {}).get("class"),
         "http_location": headers.get("location"),
         "body_bytes": http.get("body_bytes", 0),
+        "tls_verify": (("ok" if tls["verified"] else tls["verify_error"])
+                       if tls else None),
     }
     want = {k: outcome[k] for k in got if k != "addresses"}
     want["addresses"] = sorted(addr_key(a) for a in outcome["addresses"])
@@ -1006,6 +1009,7 @@ tries = 2
 connect_timeout_ms = {HTTP_CONNECT_TIMEOUT_MS}
 timeout_ms = {HTTP_TIMEOUT_MS}
 max_header_bytes = {MAX_HEADER_BYTES}
+ca_file = {_toml_str(str(d / "tls" / "ca.pem"))}
 
 [safety]
 # The sandbox range only: private.sandbox-us.test (127.{REFUSED_OCTET}.0.66) must stay refused.

@@ -34,26 +34,6 @@ void InitCurlOnce() {
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
 }
 
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(a[i])) !=
-        std::tolower(static_cast<unsigned char>(b[i]))) {
-      return false;
-    }
-  }
-  return true;
-}
-
-bool IsKeptHeader(std::string_view name) {
-  static constexpr std::array<std::string_view, 5> kKept = {
-      "server", "location", "via", "content-type", "content-length"};
-  for (std::string_view kept : kKept) {
-    if (EqualsIgnoreCase(name, kept)) return true;
-  }
-  return false;
-}
-
 std::string_view Trim(std::string_view s) {
   const size_t begin = s.find_first_not_of(" \t\r\n");
   if (begin == std::string_view::npos) return {};
@@ -386,8 +366,10 @@ size_t HttpProber::Impl::OnHeader(char* data, size_t size, size_t count,
     return length;
   }
   const size_t colon = line.find(':');
-  probe.last_header_kept =
-      colon != std::string_view::npos && IsKeptHeader(line.substr(0, colon));
+  // Every header of the final response is kept: the whole block is bounded
+  // by max_header_bytes, and CDN identifiers (cf-ray, x-amz-cf-id, ...) are
+  // evidence.
+  probe.last_header_kept = colon != std::string_view::npos;
   if (probe.last_header_kept) {
     probe.kept.emplace_back(line.substr(0, colon),
                             Trim(line.substr(colon + 1)));

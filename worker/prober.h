@@ -70,9 +70,9 @@ class DnsResolver {
 // Sends one HEAD for `url` to `pinned` (the TLS name and Host header stay
 // the URL's host) on a fresh connection, without following redirects or
 // using a proxy. The only socket ever opened is to `pinned`, and only when
-// the policy permits it. Records status, version, kept headers (server,
-// location, via, content-type, content-length; names as sent, in order, of
-// the final response), the SHA-256 of the raw header block (every header
+// the policy permits it. Records status, version, every header of the
+// final response (names as sent, in order, repeats kept; bounded by
+// max_header_bytes), the SHA-256 of the raw header block (every header
 // byte received, interim responses included; with "header_too_large", the
 // header lines that fitted in max_header_bytes), the connected address,
 // body_bytes (0), and the stage timings (libcurl's CURLINFO_*_TIME_T).

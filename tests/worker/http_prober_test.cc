@@ -165,11 +165,15 @@ TEST(HttpProberTest, RecordsResponseOfThePinnedAddress) {
   EXPECT_EQ(obs.request_url(), UrlFor(server->port()).url);
   EXPECT_EQ(obs.status(), 200);
   EXPECT_EQ(obs.http_version(), "1.1");
+  // Every header, in order, names as sent.
   EXPECT_EQ(Headers(obs), (std::vector<std::pair<std::string, std::string>>{
                               {"server", "nginx/1.22.1"},
+                              {"Date", "Sat, 29 Nov 2025 02:01:32 GMT"},
                               {"Content-Type", "text/html; charset=utf-8"},
                               {"Content-Length", "12345"},
-                              {"VIA", "1.1 edge-7 (sandbox)"}}));
+                              {"VIA", "1.1 edge-7 (sandbox)"},
+                              {"Set-Cookie", "session=secret"},
+                              {"X-Cache", "HIT"}}));
   EXPECT_EQ(obs.header_block_sha256(), Sha256(header_block));
   EXPECT_EQ(obs.connected_ip(), "127.0.80.2");
   EXPECT_EQ(obs.connected_port(), server->port());

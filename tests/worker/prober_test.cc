@@ -18,8 +18,8 @@
 namespace hl::worker {
 namespace {
 
-using ::testing::ElementsAre;
 using testing::DnsTestServer;
+using ::testing::ElementsAre;
 using testing::HttpTestServer;
 
 constexpr int64_t kNow = 1'764'381'692'000;
@@ -287,8 +287,7 @@ TEST_F(ProberTest, RecordsNameServersAndReverseNames) {
   EXPECT_THAT(obs.dns().ptr(0).names(), ElementsAre("vps7.hoster.test"));
   EXPECT_EQ(obs.dns().ptr(1).ip(), "127.30.0.8");
   EXPECT_TRUE(obs.dns().ptr(1).names().empty());  // NXDOMAIN: no PTR
-  EXPECT_THAT(QueryTypes(obs),
-              ElementsAre("A", "AAAA", "NS", "PTR", "PTR"));
+  EXPECT_THAT(QueryTypes(obs), ElementsAre("A", "AAAA", "NS", "PTR", "PTR"));
   // NS and PTR failures never make the observation fail.
   EXPECT_FALSE(obs.dns().has_error());
 }
