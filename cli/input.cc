@@ -107,10 +107,14 @@ Result<std::optional<InputLine>> InputReader::Next() {
           [](const std::string& f) { return f.find("://") != f.npos; });
       if (!has_url && (header.size() > 1 || Lower(Trim(header[0])) == "url")) {
         for (size_t i = 0; i < header.size(); ++i) {
-          if (Lower(Trim(header[i])) == "url") {
-            url_column_ = static_cast<int>(i);
-            break;
-          }
+          const std::string name = Lower(Trim(header[i]));
+          int* column = name == "url" ? &url_column_
+                        : name == "referer" || name == "referrer"
+                            ? &referer_column_
+                        : name == "user_agent" || name == "user-agent"
+                            ? &user_agent_column_
+                            : nullptr;
+          if (column != nullptr && *column < 0) *column = static_cast<int>(i);
         }
         if (url_column_ >= 0) continue;  // the header row itself
       }
@@ -120,9 +124,14 @@ Result<std::optional<InputLine>> InputReader::Next() {
     out.truncated = line_truncated_;
     if (url_column_ >= 0) {
       auto fields = SplitCsvRecord(line_);
-      if (static_cast<size_t>(url_column_) < fields.size()) {
-        out.url = std::move(fields[url_column_]);
-      }
+      auto take = [&fields](int column, std::string* field) {
+        if (column >= 0 && static_cast<size_t>(column) < fields.size()) {
+          *field = std::move(fields[column]);
+        }
+      };
+      take(url_column_, &out.url);
+      take(referer_column_, &out.referer);
+      take(user_agent_column_, &out.user_agent);
     } else {
       out.url = line_;
     }

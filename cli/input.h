@@ -1,8 +1,9 @@
 // Streams a URL list: one URL per line (blank lines and lines starting with
 // '#' skipped), or CSV with a header row naming a `url` column (detected on
-// the first non-comment line). A UTF-8 BOM and CR before LF are removed.
-// Memory stays bounded whatever the input: a line longer than
-// kMaxInputLineBytes is cut there and flagged.
+// the first non-comment line) and optionally `referer` (or `referrer`) and
+// `user_agent` (or `user-agent`) columns, the request context of the line. A
+// UTF-8 BOM and CR before LF are removed. Memory stays bounded whatever the
+// input: a line longer than kMaxInputLineBytes is cut there and flagged.
 #pragma once
 
 #include <cstdint>
@@ -19,8 +20,10 @@ namespace hl::cli {
 inline constexpr size_t kMaxInputLineBytes = 16384;
 
 struct InputLine {
-  uint64_t line = 0;  // 1-based physical line number
-  std::string url;    // the URL field as given (whitespace kept)
+  uint64_t line = 0;       // 1-based physical line number
+  std::string url;         // the URL field as given (whitespace kept)
+  std::string referer;     // CSV column, "" when absent
+  std::string user_agent;  // CSV column, "" when absent
   bool truncated = false;
 };
 
@@ -47,6 +50,8 @@ class InputReader {
   uint64_t line_number_ = 0;
   bool header_checked_ = false;
   int url_column_ = -1;  // CSV mode when >= 0
+  int referer_column_ = -1;
+  int user_agent_column_ = -1;
 };
 
 // Splits one CSV record (RFC 4180 quoting, no embedded newlines).

@@ -6,6 +6,7 @@
 #include "cli/setup.h"
 #include "common/net/url.h"
 #include "common/record_json.h"
+#include "common/request_context.h"
 
 namespace hl::cli {
 namespace {
@@ -13,6 +14,8 @@ namespace {
 struct LookupOptions {
   std::string url;
   std::string config;
+  std::string referer;
+  std::string user_agent;
 };
 
 int Lookup(const LookupOptions& options) {
@@ -21,6 +24,12 @@ int Lookup(const LookupOptions& options) {
     PrintError("rejected (" +
                std::string(net::UrlRejectionReason(normalized.error().reason)) +
                "): " + normalized.error().detail);
+    return kExitUsage;
+  }
+  auto context = MakeRequestContext(options.referer, options.user_agent);
+  if (!context.ok()) {
+    PrintError("rejected (" + context.error().reason +
+               "): " + context.error().detail);
     return kExitUsage;
   }
   auto config = LoadConfiguration(options.config);
@@ -43,7 +52,7 @@ int Lookup(const LookupOptions& options) {
     PrintError(prober.status().message());
     return kExitFailure;
   }
-  const auto observation = (*prober)->Probe(normalized->url);
+  const auto observation = (*prober)->Probe(normalized->url, *context);
   std::printf("%s\n", ObservationToJson(observation).dump(2).c_str());
   return kExitOk;
 }
@@ -60,6 +69,10 @@ void AddLookupCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("-c,--config", options->config,
                   "configuration file (default: $HOSTLOCATOR_CONFIG, else "
                   "built-in defaults)");
+  cmd->add_option("--referer", options->referer,
+                  "Referer to send (an http or https URL)");
+  cmd->add_option("--user-agent", options->user_agent,
+                  "User-Agent to send (default: http.user_agent)");
   cmd->callback([options, exit_code] { *exit_code = Lookup(*options); });
 }
 

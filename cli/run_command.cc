@@ -11,6 +11,7 @@
 #include "cli/setup.h"
 #include "common/clock.h"
 #include "common/net/url.h"
+#include "common/request_context.h"
 #include "coordinator/broker.h"
 #include "coordinator/reports.h"
 #include "coordinator/store.h"
@@ -37,15 +38,19 @@ struct RunOptions {
   std::string output_dir;
   uint32_t workers = 0;
   uint32_t capacity = 0;
+  std::string referer;     // the batch's, for lines without their own
+  std::string user_agent;  // likewise
   bool validate_only = false;
   bool quiet = false;
 };
 
-// Every line's URL field through the normaliser; calls `accepted` or
-// `rejected` for each. Returns the reader's error, if any.
+// Every line's URL field through the normaliser and its request context
+// (the line's referer and user agent, else the batch's) through
+// MakeRequestContext; calls `accepted(line, url, context)` or
+// `rejected(line, reason, detail)` for each. Returns the reader's error.
 template <typename Accepted, typename Rejected>
-Status ForEachInputLine(InputReader& reader, Accepted accepted,
-                        Rejected rejected) {
+Status ForEachInputLine(InputReader& reader, const RunOptions& options,
+                        Accepted accepted, Rejected rejected) {
   while (true) {
     auto next = reader.Next();
     if (!next.ok()) return next.status();
@@ -60,13 +65,21 @@ Status ForEachInputLine(InputReader& reader, Accepted accepted,
       continue;
     }
     auto url = net::NormalizeUrl(line.url);
-    if (url.ok()) {
-      HL_RETURN_IF_ERROR(accepted(line, url->url));
-    } else {
+    if (!url.ok()) {
       HL_RETURN_IF_ERROR(rejected(
           line, std::string(net::UrlRejectionReason(url.error().reason)),
           url.error().detail));
+      continue;
     }
+    auto context = MakeRequestContext(
+        line.referer.empty() ? options.referer : line.referer,
+        line.user_agent.empty() ? options.user_agent : line.user_agent);
+    if (!context.ok()) {
+      HL_RETURN_IF_ERROR(
+          rejected(line, context.error().reason, context.error().detail));
+      continue;
+    }
+    HL_RETURN_IF_ERROR(accepted(line, url->url, *context));
   }
 }
 
@@ -122,8 +135,8 @@ int ValidateOnly(const RunOptions& options) {
   }
   uint64_t accepted = 0, rejected = 0;
   Status s = ForEachInputLine(
-      **reader,
-      [&](const InputLine&, const std::string&) {
+      **reader, options,
+      [&](const InputLine&, const std::string&, const pb::RequestContext&) {
         ++accepted;
         return Status::Ok();
       },
@@ -145,7 +158,7 @@ int ValidateOnly(const RunOptions& options) {
 }
 
 Result<pb::RunRecord> Ingest(coordinator::Store& store, InputReader& reader,
-                             pb::RunRecord run, bool quiet) {
+                             pb::RunRecord run, const RunOptions& options) {
   auto ingest = store.StartIngest(run.run_id(), SystemClockMs());
   constexpr size_t kLinesPerCommit = 4096;
   uint64_t lines = 0, rejected = 0;
@@ -154,17 +167,18 @@ Result<pb::RunRecord> Ingest(coordinator::Store& store, InputReader& reader,
                                                       : Status::Ok();
   };
   HL_RETURN_IF_ERROR(ForEachInputLine(
-      reader,
-      [&](const InputLine& line, const std::string& url) {
+      reader, options,
+      [&](const InputLine& line, const std::string& url,
+          const pb::RequestContext& context) {
         ++lines;
-        HL_RETURN_IF_ERROR(ingest->AddUrl(line.line, line.url, url));
+        HL_RETURN_IF_ERROR(ingest->AddUrl(line.line, line.url, url, context));
         return commit_if_full();
       },
       [&](const InputLine& line, const std::string& reason,
           const std::string& detail) {
         ++lines;
         ++rejected;
-        if (!quiet) PrintRejection(line.line, reason, detail);
+        if (!options.quiet) PrintRejection(line.line, reason, detail);
         HL_RETURN_IF_ERROR(
             ingest->AddRejected(line.line, line.url, reason, detail));
         return commit_if_full();
@@ -267,7 +281,7 @@ int Run(const RunOptions& options) {
 
   std::signal(SIGINT, OnSignal);
   std::signal(SIGTERM, OnSignal);
-  auto ingested = Ingest(**store, **reader, *run, options.quiet);
+  auto ingested = Ingest(**store, **reader, *run, options);
   if (!ingested.ok()) {
     PrintError(ingested.status().message());
     return kExitFailure;
@@ -381,6 +395,13 @@ void AddRunCommand(CLI::App& app, int* exit_code) {
                   "concurrent probes per worker (overrides "
                   "run.worker_capacity)")
       ->check(CLI::Range(1, 4096));
+  cmd->add_option("--referer", options->referer,
+                  "Referer sent with every probe of this list, for lines "
+                  "without a referer column value (an http or https URL)");
+  cmd->add_option("--user-agent", options->user_agent,
+                  "User-Agent sent with every probe of this list, for lines "
+                  "without a user_agent column value (default: "
+                  "http.user_agent)");
   cmd->add_flag("--validate-only", options->validate_only,
                 "only check the list: print rejected lines, probe nothing");
   cmd->add_flag("-q,--quiet", options->quiet,

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <optional>
 
+#include "common/request_context.h"
 #include "common/toml_reader.h"
 
 namespace hl {
@@ -24,7 +25,6 @@ constexpr std::string_view kDefaultUserAgent =
     "Firefox/153.0";
 
 constexpr uint32_t kMaxTimeoutMs = 600000;
-constexpr size_t kMaxUserAgentBytes = 1024;
 
 // "address:port" with an IP address literal; IPv6 in brackets. Returns the
 // canonical form, or nothing when `text` is not of that form.
@@ -64,14 +64,6 @@ struct Section {
   std::string_view name;
   std::vector<Field> fields;
 };
-
-bool ValidUserAgent(std::string_view ua) {
-  if (ua.empty() || ua.size() > kMaxUserAgentBytes) return false;
-  for (unsigned char c : ua) {
-    if (c < 0x20 || c == 0x7f) return false;
-  }
-  return true;
-}
 
 // The schema: every section and key, in the order of config.h, each bound
 // to the field of *c it fills.
@@ -134,7 +126,7 @@ std::vector<Section> Schema(const Reader& r, Config* c) {
            return r.String(n, path,
                            "a non-empty string of at most 1024 bytes "
                            "without control characters",
-                           ValidUserAgent, &c->http.user_agent);
+                           IsValidUserAgent, &c->http.user_agent);
          }},
         {"max_header_bytes",
          [&r, c](const toml::node& n, const std::string& path) {

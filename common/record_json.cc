@@ -200,7 +200,9 @@ void AppendObservation(const pb::Observation* obs, const Json* reason,
                        Json* j) {
   Json& out = *j;
   if (obs == nullptr) {
-    for (const char* key : {"url", "host", "status"}) out[key] = nullptr;
+    for (const char* key : {"url", "host", "context", "status"}) {
+      out[key] = nullptr;
+    }
     if (reason != nullptr) out["reason"] = *reason;
     for (const char* key :
          {"error", "dns", "addresses", "pinned_ip", "http", "providers",
@@ -212,6 +214,10 @@ void AppendObservation(const pb::Observation* obs, const Json* reason,
   }
   out["url"] = Str(obs->url());
   out["host"] = Str(obs->host());
+  out["context"] = obs->has_context()
+                       ? Json{{"referer", Str(obs->context().referer())},
+                              {"user_agent", Str(obs->context().user_agent())}}
+                       : Json(nullptr);
   out["status"] = Str(obs->status());
   if (reason != nullptr) out["reason"] = *reason;
   out["error"] = Error(obs->error());

@@ -202,6 +202,7 @@ Status Broker::Dispatch(int64_t now) {
         out->set_url(job.url());
         out->set_attempt(job.attempts());
         out->set_lease_deadline_unix_ms(deadline);
+        *out->mutable_context() = job.context();
         leases_[job.job_id()] = Lease{peer, job.attempts(), deadline};
         lease_deadlines_.emplace(deadline, job.job_id());
         state.jobs.insert(job.job_id());

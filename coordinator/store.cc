@@ -9,6 +9,8 @@
 #include <charconv>
 #include <filesystem>
 
+#include "common/request_context.h"
+
 namespace hl::coordinator {
 namespace {
 
@@ -257,12 +259,14 @@ Status Store::Ingest::AddRejected(uint64_t line, const std::string& input,
 }
 
 Status Store::Ingest::AddUrl(uint64_t line, const std::string& input,
-                             const std::string& normalized_url) {
+                             const std::string& normalized_url,
+                             const pb::RequestContext& context) {
+  const std::string key = JobKey(normalized_url, context);
   uint64_t job_id = 0;
-  if (auto it = batch_urls_.find(normalized_url); it != batch_urls_.end()) {
+  if (auto it = batch_urls_.find(key); it != batch_urls_.end()) {
     job_id = it->second;
   } else {
-    auto found = store_->FindJob(normalized_url);
+    auto found = store_->FindJob(key);
     if (!found.ok()) return found.status();
     if (found->has_value()) {
       job_id = **found;
@@ -283,17 +287,18 @@ Status Store::Ingest::AddUrl(uint64_t line, const std::string& input,
       pb::JobRecord job;
       job.set_job_id(job_id);
       job.set_url(normalized_url);
+      if (context.ByteSizeLong() > 0) *job.mutable_context() = context;
       job.set_state(pb::JOB_STATE_PENDING);
       job.set_created_unix_ms(now_ms_);
       job.set_updated_unix_ms(now_ms_);
       HL_RETURN_IF_ERROR(store_->PutJob(batch_.get(), job));
-      batch_->Put(store_->url_index_, normalized_url, U64Key(job_id));
+      batch_->Put(store_->url_index_, key, U64Key(job_id));
       batch_->Put(store_->queue_, U64Key(job_id), "");
       batch_->Put(store_->meta_, kMetaNextJobId, U64Key(store_->next_job_id_));
       ++new_jobs_;
       ++queued_in_batch_;
     }
-    batch_urls_.emplace(normalized_url, job_id);
+    batch_urls_.emplace(key, job_id);
   }
   pb::LineRecord record;
   record.set_line(line);
@@ -317,9 +322,9 @@ Status Store::Ingest::Commit() {
 
 namespace hl::coordinator {
 
-Result<std::optional<uint64_t>> Store::FindJob(const std::string& url) const {
+Result<std::optional<uint64_t>> Store::FindJob(const std::string& key) const {
   std::string value;
-  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), url_index_, url, &value);
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), url_index_, key, &value);
   if (s.IsNotFound()) return std::optional<uint64_t>();
   if (!s.ok()) return FromRocks(s, "url index read failed");
   return std::optional<uint64_t>(ReadU64(value));

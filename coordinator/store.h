@@ -5,7 +5,7 @@
 //   meta       "schema_version" -> decimal text; "next_job_id",
 //              "next_run_id" -> u64
 //   jobs       u64 job_id -> JobRecord
-//   url_index  normalised URL bytes -> u64 job_id (dedup)
+//   url_index  JobKey(normalised URL, request context) -> u64 job_id (dedup)
 //   queue      u64 job_id -> "" (pending jobs, dispatched in id order)
 //   results    u64 job_id . u32 check -> Observation (every check kept)
 //   runs       u64 run_id -> RunRecord
@@ -63,11 +63,13 @@ class Store {
   class Ingest {
    public:
     ~Ingest();
-    // Records a line that became (or joined) the job for `normalized_url`.
-    // A job that is DONE is reused without a new probe; a DEAD one is
-    // re-queued with its attempt count reset.
+    // Records a line that became (or joined) the job for `normalized_url`
+    // probed with `context` (JobKey is the identity). A job that is DONE is
+    // reused without a new probe; a DEAD one is re-queued with its attempt
+    // count reset.
     Status AddUrl(uint64_t line, const std::string& input,
-                  const std::string& normalized_url);
+                  const std::string& normalized_url,
+                  const pb::RequestContext& context);
     Status AddRejected(uint64_t line, const std::string& input,
                        const std::string& reason, const std::string& detail);
     Status Commit();
@@ -83,7 +85,7 @@ class Store {
     uint64_t run_id_;
     int64_t now_ms_;
     std::unique_ptr<rocksdb::WriteBatch> batch_;
-    // URLs given a job in this uncommitted batch (not yet readable).
+    // Job keys given a job in this uncommitted batch (not yet readable).
     std::unordered_map<std::string, uint64_t> batch_urls_;
     size_t lines_in_batch_ = 0;
     uint64_t queued_in_batch_ = 0;
@@ -128,7 +130,7 @@ class Store {
   Store() = default;
   Status Init();
   Status Write(rocksdb::WriteBatch* batch, bool sync);
-  Result<std::optional<uint64_t>> FindJob(const std::string& url) const;
+  Result<std::optional<uint64_t>> FindJob(const std::string& key) const;
   Status PutJob(rocksdb::WriteBatch* batch, const pb::JobRecord& job);
   Status CountStates();
 

@@ -408,9 +408,6 @@ HttpProber::HttpProber(const HttpConfig& config, net::TargetPolicy policy)
                    static_cast<long>(config.connect_timeout_ms));
   curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS,
                    static_cast<long>(config.timeout_ms));
-  curl_easy_setopt(
-      curl, CURLOPT_USERAGENT,
-      config.user_agent.empty() ? nullptr : config.user_agent.c_str());
   curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 0L);
   curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 0L);
   // libcurl loads no CA and keeps no TLS session: OnPeerChain sees the
@@ -433,7 +430,8 @@ HttpProber::HttpProber(const HttpConfig& config, net::TargetPolicy policy)
 HttpProber::~HttpProber() = default;
 
 pb::HttpObservation HttpProber::Head(const net::NormalizedUrl& url,
-                                     const net::IpAddress& pinned) {
+                                     const net::IpAddress& pinned,
+                                     const pb::RequestContext& context) {
   pb::HttpObservation obs;
   obs.set_method("HEAD");
   obs.set_request_url(url.url);
@@ -454,6 +452,14 @@ pb::HttpObservation HttpProber::Head(const net::NormalizedUrl& url,
   }
 
   CURL* curl = impl_->curl;
+  const std::string& user_agent = context.user_agent().empty()
+                                      ? impl_->config.user_agent
+                                      : context.user_agent();
+  curl_easy_setopt(curl, CURLOPT_USERAGENT,
+                   user_agent.empty() ? nullptr : user_agent.c_str());
+  curl_easy_setopt(
+      curl, CURLOPT_REFERER,
+      context.referer().empty() ? nullptr : context.referer().c_str());
   impl_->probe = Impl::Probe();
   impl_->probe.pinned = pinned;
   impl_->probe.url = &url;

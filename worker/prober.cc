@@ -45,7 +45,8 @@ Result<std::unique_ptr<Prober>> Prober::Create(
 
 Prober::~Prober() = default;
 
-pb::Observation Prober::Probe(const std::string& url) {
+pb::Observation Prober::Probe(const std::string& url,
+                              const pb::RequestContext& context) {
   pb::Observation obs;
   obs.set_checked_at_unix_ms(clock_());
   obs.set_tool_version(context_.tool_version);
@@ -74,6 +75,9 @@ pb::Observation Prober::Probe(const std::string& url) {
   }
   const net::NormalizedUrl& target = normalized.value();
   obs.set_url(target.url);
+  if (!context.referer().empty() || !context.user_agent().empty()) {
+    *obs.mutable_context() = context;
+  }
   obs.set_host(target.host);
   if (target.host_kind == net::HostKind::kOnion) {
     Conclude(&obs);
@@ -107,7 +111,7 @@ pb::Observation Prober::Probe(const std::string& url) {
   }
   if (std::optional<net::IpAddress> pinned = PinnedAddress(addresses)) {
     obs.set_pinned_ip(pinned->ToString());
-    *obs.mutable_http() = http_->Head(target, *pinned);
+    *obs.mutable_http() = http_->Head(target, *pinned, context);
   }
   for (pb::ProviderMatch& match : DetectProviders(obs, *providers_)) {
     *obs.add_providers() = std::move(match);

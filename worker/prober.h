@@ -99,8 +99,12 @@ class HttpProber {
  public:
   HttpProber(const HttpConfig& config, net::TargetPolicy policy);
   ~HttpProber();
+  // `context` supplies the Referer (none when empty) and the User-Agent
+  // (the configured one when empty); it must outlive the call.
   pb::HttpObservation Head(const net::NormalizedUrl& url,
-                           const net::IpAddress& pinned);
+                           const net::IpAddress& pinned,
+                           const pb::RequestContext& context =
+                               pb::RequestContext::default_instance());
 
  private:
   struct Impl;
@@ -130,8 +134,11 @@ class Prober {
   // not probed; an .onion host is not resolved; an IP-literal host is its
   // own only address. The HEAD goes to the pinned address whenever DNS gave
   // one. Providers come from hl::DetectProviders after the HEAD (not for
-  // .onion hosts); status and verdict then from hl::Conclude.
-  pb::Observation Probe(const std::string& url);
+  // .onion hosts); status and verdict then from hl::Conclude. The HEAD is
+  // sent with `context` (recorded in the observation when not empty).
+  pb::Observation Probe(const std::string& url,
+                        const pb::RequestContext& context =
+                            pb::RequestContext::default_instance());
 
  private:
   Prober() = default;

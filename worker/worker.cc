@@ -126,7 +126,8 @@ Status Worker::Run(const std::atomic<bool>& stop) {
             auto* result = envelope.mutable_result();
             result->set_job_id(job->job_id());
             result->set_attempt(job->attempt());
-            *result->mutable_observation() = prober->Probe(job->url());
+            *result->mutable_observation() =
+                prober->Probe(job->url(), job->context());
             result->mutable_observation()->set_worker(options_.name);
             SendEnvelope(push, envelope);
           }

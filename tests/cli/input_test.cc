@@ -12,6 +12,8 @@ struct Expected {
   uint64_t line;
   std::string url;
   bool truncated = false;
+  std::string referer = {};
+  std::string user_agent = {};
 };
 
 struct InputCase {
@@ -35,7 +37,8 @@ std::vector<Expected> ReadAll(const std::string& text, bool* csv) {
     auto next = (*reader)->Next();
     EXPECT_TRUE(next.ok());
     if (!next.ok() || !next->has_value()) break;
-    got.push_back({(*next)->line, (*next)->url, (*next)->truncated});
+    got.push_back({(*next)->line, (*next)->url, (*next)->truncated,
+                   (*next)->referer, (*next)->user_agent});
   }
   *csv = (*reader)->csv();
   std::filesystem::remove(path);
@@ -54,6 +57,8 @@ TEST_P(InputReaderTest, YieldsEveryUrlLineWithItsNumber) {
     EXPECT_EQ(got[i].line, c.lines[i].line) << i;
     EXPECT_EQ(got[i].url, c.lines[i].url) << i;
     EXPECT_EQ(got[i].truncated, c.lines[i].truncated) << i;
+    EXPECT_EQ(got[i].referer, c.lines[i].referer) << i;
+    EXPECT_EQ(got[i].user_agent, c.lines[i].user_agent) << i;
   }
 }
 
@@ -82,7 +87,13 @@ INSTANTIATE_TEST_SUITE_P(
                   true},
         InputCase{"csv_header_case_insensitive_after_comment",
                   "# export\nURL,Referer\nhttp://a/,http://r/\n",
-                  {{3, "http://a/"}},
+                  {{3, "http://a/", false, "http://r/"}},
+                  true},
+        InputCase{"csv_request_context_columns",
+                  "User-Agent,URL,Referrer\n"
+                  "UA/1,http://a/,http://r/\n,http://b/,\n",
+                  {{2, "http://a/", false, "http://r/", "UA/1"},
+                   {3, "http://b/", false, "", ""}},
                   true},
         InputCase{"csv_single_url_column",
                   "url\nhttp://a/\n",

@@ -94,7 +94,7 @@ class BrokerTest : public ::testing::Test {
     auto ingest = store_->StartIngest(run->run_id(), 0);
     for (int i = 1; i <= n; ++i) {
       const std::string url = "http://host" + std::to_string(i) + ".test/";
-      ASSERT_TRUE(ingest->AddUrl(i, url, url).ok());
+      ASSERT_TRUE(ingest->AddUrl(i, url, url, pb::RequestContext()).ok());
     }
     ASSERT_TRUE(ingest->Commit().ok());
   }

@@ -34,7 +34,8 @@ class StoreTest : public ::testing::Test {
         EXPECT_TRUE(
             ingest->AddRejected(i + 1, urls[i], "invalid host", "x").ok());
       } else {
-        EXPECT_TRUE(ingest->AddUrl(i + 1, urls[i], urls[i]).ok());
+        EXPECT_TRUE(
+            ingest->AddUrl(i + 1, urls[i], urls[i], pb::RequestContext()).ok());
       }
     }
     EXPECT_TRUE(ingest->Commit().ok());
@@ -69,6 +70,29 @@ TEST_F(StoreTest, DuplicatesShareOneJobAndEveryLineIsKept) {
   EXPECT_NE(lines[0].job_id(), 0u);
   EXPECT_EQ(lines[0].job_id(), lines[3].job_id());
   EXPECT_NE(lines[0].job_id(), lines[2].job_id());
+}
+
+TEST_F(StoreTest, TheRequestContextIsPartOfAJobsIdentity) {
+  auto store = OpenStore();
+  auto run = store->BeginRun("test", "digest", 1000);
+  ASSERT_TRUE(run.ok());
+  auto ingest = store->StartIngest(run->run_id(), 1000);
+  pb::RequestContext from_forum;
+  from_forum.set_referer("http://forum.example/t/1");
+  ASSERT_TRUE(ingest->AddUrl(1, "u", "http://a/", pb::RequestContext()).ok());
+  ASSERT_TRUE(ingest->AddUrl(2, "u", "http://a/", from_forum).ok());
+  ASSERT_TRUE(ingest->AddUrl(3, "u", "http://a/", from_forum).ok());
+  ASSERT_TRUE(ingest->Commit().ok());
+  EXPECT_EQ(store->pending_count(), 2u);
+  auto lines = Lines(*store, run->run_id());
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_NE(lines[0].job_id(), lines[1].job_id());
+  EXPECT_EQ(lines[1].job_id(), lines[2].job_id());
+  auto leased = store->LeasePending(2, 2000);
+  ASSERT_TRUE(leased.ok());
+  ASSERT_EQ(leased->size(), 2u);
+  EXPECT_FALSE((*leased)[0].has_context());
+  EXPECT_EQ((*leased)[1].context().referer(), "http://forum.example/t/1");
 }
 
 TEST_F(StoreTest, LeasesInIdOrderAndStoresResultsIdempotently) {

@@ -345,11 +345,13 @@ class StdinCsvTest(unittest.TestCase):
         with sandbox_session("csv") as (tmp, sb):
             shop = sb.url("shop.sandbox-de.test")
             rows = [
-                "case,url,note",
-                f"A-1,{shop},first",
-                f"A-2,{shop.replace('shop.', 'SHOP.')},\"same, other case\"",
-                "A-3,ftp://files.example/,rejected",
-                f"A-4,\"{sb.url('blog.sandbox-fr.test', '/a?b=1,2')}\",quoted",
+                "case,url,note,referer",
+                f"A-1,{shop},first,",
+                f"A-2,{shop.replace('shop.', 'SHOP.')},\"same, other case\",",
+                "A-3,ftp://files.example/,rejected,",
+                f"A-4,\"{sb.url('blog.sandbox-fr.test', '/a?b=1,2')}\",quoted,",
+                f"A-5,{shop},from a forum,HTTP://Forum.Example/t/1",
+                f"A-6,{shop},bad referer,javascript:alert(1)",
             ]
             r = subprocess.run(
                 [HOSTLOCATOR, "run", "--config", sb.config, "--data",
@@ -357,13 +359,20 @@ class StdinCsvTest(unittest.TestCase):
                  "-"], input="\n".join(rows) + "\n", capture_output=True,
                 text=True, timeout=120)
             self.assertEqual(r.returncode, 0, r.stderr)
-            self.assertIn("2 new URLs to probe", r.stdout)
+            # shop without and with a referer are two jobs (request context)
+            self.assertIn("3 new URLs to probe", r.stdout)
             with open(os.path.join(tmp, "out", "run-1", "results.jsonl"),
                       encoding="utf-8") as f:
                 records = [json.loads(l) for l in f]
-            self.assertEqual([x["line"] for x in records], [2, 3, 4, 5])
+            self.assertEqual([x["line"] for x in records], [2, 3, 4, 5, 6, 7])
             self.assertEqual([x["status"] for x in records],
-                             ["located", "located", "rejected", "located"])
+                             ["located", "located", "rejected", "located",
+                              "located", "rejected"])
+            self.assertIsNone(records[0]["context"])
+            self.assertEqual(records[4]["context"],
+                             {"referer": "http://forum.example/t/1",
+                              "user_agent": None})
+            self.assertEqual(records[5]["reason"], "invalid referer")
             self.assertEqual(records[0]["url"], records[1]["url"])
             self.assertEqual(records[2]["reason"], "unsupported scheme")
             self.assertTrue(records[3]["url"].endswith("/a?b=1,2"))

@@ -196,7 +196,42 @@ TEST(HttpProberTest, RecordsResponseOfThePinnedAddress) {
   EXPECT_NE(request.find("\r\nUser-Agent: hostlocator-test\r\n"),
             std::string::npos)
       << request;
+  EXPECT_EQ(request.find("Referer:"), std::string::npos) << request;
   EXPECT_EQ(server->accepted(), 1);
+}
+
+TEST(HttpProberTest, SendsTheRequestContextThenTheDefaultsAgain) {
+  auto server = HttpTestServer::Start(
+      "127.0.80.2", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+  ASSERT_NE(server, nullptr);
+  HttpProber prober(TestConfig(), SandboxPolicy());
+  pb::RequestContext context;
+  context.set_referer("http://forum.example/t/1");
+  context.set_user_agent("Mozilla/5.0 (Android 14; Mobile)");
+
+  const pb::HttpObservation with_context =
+      prober.Head(UrlFor(server->port()), ParseIp("127.0.80.2"), context);
+  EXPECT_EQ(with_context.status(), 200) << with_context.error().message();
+  const std::string request = server->first_request();
+  EXPECT_NE(request.find("\r\nReferer: http://forum.example/t/1\r\n"),
+            std::string::npos)
+      << request;
+  EXPECT_NE(
+      request.find("\r\nUser-Agent: Mozilla/5.0 (Android 14; Mobile)\r\n"),
+      std::string::npos)
+      << request;
+  server->Stop();
+
+  // The next probe on the same prober is back to the defaults.
+  auto second = HttpTestServer::Start(
+      "127.0.80.2", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+  ASSERT_NE(second, nullptr);
+  prober.Head(UrlFor(second->port()), ParseIp("127.0.80.2"));
+  const std::string plain = second->first_request();
+  EXPECT_EQ(plain.find("Referer:"), std::string::npos) << plain;
+  EXPECT_NE(plain.find("\r\nUser-Agent: hostlocator-test\r\n"),
+            std::string::npos)
+      << plain;
 }
 
 TEST(HttpProberTest, KeepsHeadersOfTheFinalResponseAndHashesAll) {
