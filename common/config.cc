@@ -1,12 +1,12 @@
 #include "common/config.h"
 
-#include <openssl/evp.h>
 #include <toml++/toml.h>
 
 #include <algorithm>
 #include <filesystem>
 #include <optional>
 
+#include "common/digest.h"
 #include "common/request_context.h"
 #include "common/toml_reader.h"
 
@@ -304,17 +304,7 @@ Config DefaultConfig() {
 }
 
 std::string ConfigDigest(const Config& config) {
-  std::string text = CanonicalText(config);
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int md_len = 0;
-  EVP_Digest(text.data(), text.size(), md, &md_len, EVP_sha256(), nullptr);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string hex;
-  for (unsigned int i = 0; i < md_len; ++i) {
-    hex += kHex[md[i] >> 4];
-    hex += kHex[md[i] & 0xf];
-  }
-  return hex;
+  return Sha256Hex(CanonicalText(config));
 }
 
 Result<Config> ParseConfig(std::string_view toml_text,

@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "common/ascii.h"
+#include "common/digest.h"
 #include "common/toml_reader.h"
 
 namespace hl {
@@ -348,6 +349,10 @@ Result<ProviderTable> ParseProviders(std::string_view toml_text,
                 return Status::Ok();
               });
         }}}));
+  for (const Provider& p : table.providers) {
+    table.newest_verified_on =
+        std::max(table.newest_verified_on, p.verified_on);
+  }
   return table;
 }
 
@@ -355,7 +360,11 @@ Result<ProviderTable> LoadProvidersFile(const std::string& path) {
   Result<std::string> text =
       toml_reader::ReadFile(path, "the provider signatures file");
   if (!text.ok()) return text.status();
-  return ParseProviders(*text, path);
+  Result<ProviderTable> table = ParseProviders(*text, path);
+  if (!table.ok()) return table;
+  table->path = path;
+  table->sha256 = Sha256Hex(*text);
+  return table;
 }
 
 std::vector<pb::ProviderMatch> DetectProviders(const pb::Observation& obs,

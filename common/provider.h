@@ -64,6 +64,9 @@ struct Provider {
 // Providers in file order; names are unique.
 struct ProviderTable {
   std::vector<Provider> providers;
+  std::string newest_verified_on;  // "YYYY-MM-DD", the data's date
+  std::string path;                // set by LoadProvidersFile
+  std::string sha256;              // of the file's text, hex; likewise
 };
 
 // Parses the TOML text of a provider table. Every key must be known (an

@@ -191,6 +191,7 @@ Json DataSourceJson(const pb::DataSource& d) {
   j["build_date"] = Time(d.build_epoch() * 1000);
   j["path"] = Str(d.path());
   j["attribution"] = Str(d.attribution());
+  j["sha256"] = Str(d.sha256());
   return j;
 }
 

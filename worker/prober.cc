@@ -1,5 +1,7 @@
 #include "worker/prober.h"
 
+#include <cstdio>
+#include <ctime>
 #include <optional>
 #include <utility>
 #include <vector>
@@ -8,6 +10,19 @@
 
 namespace hl::worker {
 namespace {
+
+// Seconds since the epoch of a "YYYY-MM-DD" date (UTC midnight); 0 when the
+// text is not such a date.
+int64_t DateEpoch(const std::string& date) {
+  std::tm tm{};
+  if (date.size() != 10 || std::sscanf(date.c_str(), "%4d-%2d-%2d", &tm.tm_year,
+                                       &tm.tm_mon, &tm.tm_mday) != 3) {
+    return 0;
+  }
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  return static_cast<int64_t>(timegm(&tm));
+}
 
 // The pinning rule: the first IPv4 address, else the first IPv6 address.
 std::optional<net::IpAddress> PinnedAddress(
@@ -59,7 +74,14 @@ pb::Observation Prober::Probe(const std::string& url,
     data_source->set_build_epoch(source.build_epoch);
     data_source->set_path(source.path);
     data_source->set_attribution(source.attribution);
+    data_source->set_sha256(source.sha256);
   }
+  pb::DataSource* signatures = obs.add_data_sources();
+  signatures->set_role("providers");
+  signatures->set_database_type("hostlocator-providers");
+  signatures->set_build_epoch(DateEpoch(providers_->newest_verified_on));
+  signatures->set_path(providers_->path);
+  signatures->set_sha256(providers_->sha256);
 
   Result<net::NormalizedUrl, net::UrlError> normalized = net::NormalizeUrl(url);
   if (!normalized.ok()) {

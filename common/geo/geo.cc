@@ -11,6 +11,8 @@
 #include <cstring>
 #include <optional>
 
+#include "common/digest.h"
+
 namespace hl::geo {
 namespace {
 
@@ -257,6 +259,9 @@ Result<std::unique_ptr<GeoLocator>> GeoLocator::Open(const GeoConfig& config) {
       info.database_type = (*f)->database_type();
       info.build_epoch = (*f)->build_epoch();
       info.attribution = AttributionFor(info.database_type, path);
+      Result<std::string> sha256 = Sha256FileHex(path);
+      if (!sha256.ok()) return sha256.status();
+      info.sha256 = std::move(sha256).value();
       g->sources_.push_back(std::move(info));
       role.files->push_back(std::move(f).value());
     }

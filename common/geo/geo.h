@@ -41,6 +41,8 @@ struct SourceInfo {
   std::string database_type;  // metadata
   int64_t build_epoch = 0;    // metadata, seconds
   std::string attribution;    // licence attribution for reports
+  std::string sha256;         // of the file's contents, hex: which exact
+                              // file a result was computed with
 };
 
 // The metadata section of an MMDB file.

@@ -130,7 +130,7 @@ TEST(RecordJsonTest, ObservationFieldsInDocumentedOrder) {
               ElementsAreArray({"hosting_countries", "reasons"}));
   EXPECT_THAT(Keys(j["data_sources"][0]),
               ElementsAreArray({"role", "database_type", "build_date", "path",
-                                "attribution"}));
+                                "attribution", "sha256"}));
 }
 
 TEST(RecordJsonTest, ObservationValues) {

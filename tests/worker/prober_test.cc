@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "common/digest.h"
 #include "common/geo/mmdb_writer.h"
 #include "tests/worker/loopback_servers.h"
 
@@ -167,12 +168,16 @@ TEST_F(ProberTest, LocatesHostByTheAddressThatAnswered) {
   EXPECT_EQ(obs.tool_version(), "hostlocator-test");
   EXPECT_EQ(obs.config_digest(), "c0ffee");
   EXPECT_EQ(obs.worker(), "worker-test-1");
-  ASSERT_EQ(obs.data_sources_size(), 2);
+  ASSERT_EQ(obs.data_sources_size(), 3);
   EXPECT_EQ(obs.data_sources(0).role(), "country");
   EXPECT_EQ(obs.data_sources(0).database_type(),
             "hostlocator-test-country-asn");
   EXPECT_EQ(obs.data_sources(0).build_epoch(), 1'750'000'000);
+  // The exact file: its SHA-256.
+  EXPECT_EQ(obs.data_sources(0).sha256(),
+            Sha256FileHex(obs.data_sources(0).path()).value());
   EXPECT_EQ(obs.data_sources(1).role(), "asn");
+  EXPECT_EQ(obs.data_sources(2).role(), "providers");
 
   ASSERT_EQ(obs.dns().cname_chain_size(), 2);
   EXPECT_EQ(obs.dns().cname_chain(1), "edge.cdn.test");
