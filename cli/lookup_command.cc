@@ -37,17 +37,12 @@ int Lookup(const LookupOptions& options) {
     PrintError(config.status().message());
     return kExitUsage;
   }
-  auto geo = OpenGeolocation(*config);
-  if (!geo.ok()) {
-    PrintError(geo.status().message());
+  auto data = LoadProbeData(*config);
+  if (!data.ok()) {
+    PrintError(data.status().message());
     return kExitUsage;
   }
-  auto providers = LoadProviders(*config);
-  if (!providers.ok()) {
-    PrintError(providers.status().message());
-    return kExitUsage;
-  }
-  auto prober = MakeProberFactory(*config, *geo, *providers, "lookup")();
+  auto prober = MakeProberFactory(*config, *data, "lookup")();
   if (!prober.ok()) {
     PrintError(prober.status().message());
     return kExitFailure;

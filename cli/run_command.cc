@@ -249,14 +249,9 @@ int Run(const RunOptions& options) {
     PrintError(reader.status().message());
     return kExitUsage;
   }
-  auto geo = OpenGeolocation(*config);
-  if (!geo.ok()) {
-    PrintError(geo.status().message());
-    return kExitUsage;
-  }
-  auto providers = LoadProviders(*config);
-  if (!providers.ok()) {
-    PrintError(providers.status().message());
+  auto data = LoadProbeData(*config);
+  if (!data.ok()) {
+    PrintError(data.status().message());
     return kExitUsage;
   }
   auto store = coordinator::Store::Open(config->run.data_dir);
@@ -325,8 +320,7 @@ int Run(const RunOptions& options) {
       wo.capacity = config->run.worker_capacity;
       wo.heartbeat_interval_ms = broker_options.heartbeat_interval_ms;
       wo.heartbeat_liveness = broker_options.heartbeat_liveness;
-      worker::Worker w(&context, wo,
-                       MakeProberFactory(*config, *geo, *providers, name),
+      worker::Worker w(&context, wo, MakeProberFactory(*config, *data, name),
                        SystemClockMs);
       worker_status[i] = w.Run(stop_workers);
     });

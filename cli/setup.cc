@@ -18,31 +18,26 @@ Result<Config> LoadConfiguration(const std::string& path) {
   return LoadConfigFile(chosen);
 }
 
-Result<std::shared_ptr<const geo::GeoLocator>> OpenGeolocation(
-    const Config& config) {
+Result<ProbeData> LoadProbeData(const Config& config) {
   auto geo = geo::GeoLocator::Open(config.geo);
   if (!geo.ok()) return geo.status();
-  return std::shared_ptr<const geo::GeoLocator>(std::move(geo).value());
-}
-
-Result<std::shared_ptr<const ProviderTable>> LoadProviders(
-    const Config& config) {
   auto table = LoadProvidersFile(config.providers.file);
   if (!table.ok()) {
     return Status(
         table.status().code(),
         table.status().message() + " (configuration key \"providers.file\")");
   }
-  return std::make_shared<const ProviderTable>(std::move(table).value());
+  return ProbeData{
+      std::move(geo).value(),
+      std::make_shared<const ProviderTable>(std::move(table).value())};
 }
 
-worker::ProberFactory MakeProberFactory(
-    const Config& config, std::shared_ptr<const geo::GeoLocator> geo,
-    std::shared_ptr<const ProviderTable> providers,
-    const std::string& worker_name) {
-  return [config, geo, providers, worker_name]() {
+worker::ProberFactory MakeProberFactory(const Config& config,
+                                        const ProbeData& data,
+                                        const std::string& worker_name) {
+  return [config, data, worker_name]() {
     return worker::Prober::Create(
-        config, geo, providers,
+        config, data.geo, data.providers,
         worker::ProberContext{HL_VERSION, config.digest, worker_name},
         SystemClockMs);
   };

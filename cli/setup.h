@@ -15,22 +15,21 @@ namespace hl::cli {
 // --config PATH, else $HOSTLOCATOR_CONFIG, else the built-in defaults.
 Result<Config> LoadConfiguration(const std::string& path);
 
-// Opens the configured MMDB files; the error names the missing file, its
-// configuration key and the command that fetches the data.
-Result<std::shared_ptr<const geo::GeoLocator>> OpenGeolocation(
-    const Config& config);
+// The read-only data every prober shares.
+struct ProbeData {
+  std::shared_ptr<const geo::GeoLocator> geo;
+  std::shared_ptr<const ProviderTable> providers;
+};
 
-// Loads the provider signatures named by providers.file; the error names
-// the file, the problem and the configuration key.
-Result<std::shared_ptr<const ProviderTable>> LoadProviders(
-    const Config& config);
+// Opens the configured MMDB files and the provider signatures; the error
+// names the file, the problem, its configuration key and, for missing
+// geolocation data, the command that fetches it.
+Result<ProbeData> LoadProbeData(const Config& config);
 
-// Makes one Prober per call (one per probe thread); all share `geo` and
-// `providers`.
-worker::ProberFactory MakeProberFactory(
-    const Config& config, std::shared_ptr<const geo::GeoLocator> geo,
-    std::shared_ptr<const ProviderTable> providers,
-    const std::string& worker_name);
+// Makes one Prober per call (one per probe thread); all share `data`.
+worker::ProberFactory MakeProberFactory(const Config& config,
+                                        const ProbeData& data,
+                                        const std::string& worker_name);
 
 // Prints "hostlocator: <message>" to stderr.
 void PrintError(const std::string& message);

@@ -820,14 +820,18 @@ def _zone_text(zone: str, recs: list[tuple[str, int, str, str]]) -> str:
     return "\n".join(out) + "\n"
 
 
-def _knot_conf(d: Path, plan: Plan, control_socket: str) -> str:
-    zones = "\n".join(f"  - domain: {z}." for z in
-                      list(plan.zones) + plan.broken_zones)
+def knot_conf(d: Path, address: str, port: int, control_socket: str,
+              zones: list[str], semantic_checks: bool = True) -> str:
+    """knotd configuration serving `zones` (without the trailing dot) from
+    DIR/knot/zones on address@port, one worker per kind. Large generated
+    zones (the scale sandbox) turn semantic checks off to load fast."""
+    zone_lines = "\n".join(f"  - domain: {z}." for z in zones)
+    checks = "on" if semantic_checks else "off"
     return f"""# knotd configuration of the hostlocator sandbox (scripts/sandbox.py)
 server:
     rundir: "{d}/knot/run"
     pidfile: "{d}/knot/run/knot.pid"
-    listen: [ "{plan.dns_address}@{plan.dns_port}" ]
+    listen: [ "{address}@{port}" ]
     udp-workers: 1
     tcp-workers: 1
     background-workers: 1
@@ -838,7 +842,7 @@ control:
 
 log:
   - target: "{d}/knot/knot.log"
-    any: info
+    any: {"info" if semantic_checks else "notice"}
 
 database:
     storage: "{d}/knot/db"
@@ -847,13 +851,13 @@ template:
   - id: default
     storage: "{d}/knot/zones"
     file: "%s.zone"
-    semantic-checks: on
+    semantic-checks: {checks}
     zonefile-sync: -1
     zonefile-load: whole
     journal-content: none
 
 zone:
-{zones}
+{zone_lines}
 """
 
 
@@ -1761,7 +1765,9 @@ def _write_server_files(d: Path, plan: Plan, echo: str | None, workers: int,
         f.unlink()
     for zone, recs in plan.zones.items():
         (d / "knot" / "zones" / f"{zone}.zone").write_text(_zone_text(zone, recs))
-    (d / "knot" / "knot.conf").write_text(_knot_conf(d, plan, control))
+    (d / "knot" / "knot.conf").write_text(knot_conf(
+        d, plan.dns_address, plan.dns_port, control,
+        list(plan.zones) + plan.broken_zones))
     (d / "nginx" / "nginx.conf").write_text(_nginx_conf(d, plan, echo, workers))
     hostile = {
         "access_log": str(d / "hostile" / "access.log"),

@@ -113,41 +113,6 @@ def _zone_file(path: Path, n: int, hosts: int, addresses: int) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
-def _knot_conf(d: Path, dns: str, port: int, control: str) -> str:
-    return f"""# knotd configuration of the hostlocator scale sandbox
-server:
-    rundir: "{d}/knot/run"
-    pidfile: "{d}/knot/run/knot.pid"
-    listen: [ "{dns}@{port}" ]
-    udp-workers: 1
-    tcp-workers: 1
-    background-workers: 1
-    answer-rotation: off
-
-control:
-    listen: "{control}"
-
-log:
-  - target: "{d}/knot/knot.log"
-    any: notice
-
-database:
-    storage: "{d}/knot/db"
-
-template:
-  - id: default
-    storage: "{d}/knot/zones"
-    file: "%s.zone"
-    semantic-checks: off
-    zonefile-sync: -1
-    zonefile-load: whole
-    journal-content: none
-
-zone:
-  - domain: {ZONE}.
-"""
-
-
 def _nginx_conf(d: Path, addrs: list[str], http: int, https: int, slow: int,
                 echo: str | None) -> str:
     ng = d / "nginx"
@@ -374,7 +339,8 @@ def _start(d: Path, t0: float, hosts: int, addresses: int, urls: int,
     if not (d / "tls" / "scale.pem").exists():
         sandbox._make_tls(d, _TlsPlan)
     _zone_file(d / "knot" / "zones" / f"{ZONE}.zone", n, hosts, addresses)
-    (d / "knot" / "knot.conf").write_text(_knot_conf(d, dns, dns_port, control))
+    (d / "knot" / "knot.conf").write_text(sandbox.knot_conf(
+        d, dns, dns_port, control, [ZONE], semantic_checks=False))
     (d / "nginx" / "nginx.conf").write_text(
         _nginx_conf(d, addrs, http, https, slow, echo))
     ports = {"http": http, "https": https, "slow": slow}
