@@ -128,6 +128,10 @@ std::vector<Section> Schema(const Reader& r, Config* c) {
                            "without control characters",
                            IsValidUserAgent, &c->http.user_agent);
          }},
+        {"max_redirects",
+         [&r, c](const toml::node& n, const std::string& path) {
+           return r.Uint(n, path, 0, 50, "redirects", &c->http.max_redirects);
+         }},
         {"max_header_bytes",
          [&r, c](const toml::node& n, const std::string& path) {
            return r.Uint(n, path, 1024, 1048576, "bytes",
@@ -264,6 +268,7 @@ std::string CanonicalText(const Config& c) {
   AppendLine("http.timeout_ms", c.http.timeout_ms, &out);
   AppendLine("http.user_agent", c.http.user_agent, &out);
   AppendLine("http.max_header_bytes", c.http.max_header_bytes, &out);
+  AppendLine("http.max_redirects", c.http.max_redirects, &out);
   AppendLine("http.ca_file", c.http.ca_file, &out);
   std::vector<std::string> cidrs;
   for (const net::Cidr& cidr : c.safety.allow_cidrs) {

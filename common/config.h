@@ -48,6 +48,7 @@ struct HttpConfig {
   uint32_t timeout_ms = 10000;  // whole HEAD exchange
   std::string user_agent;       // DefaultConfig(): Firefox ESR, Windows
   uint32_t max_header_bytes = 65536;
+  uint32_t max_redirects = 10;  // hops followed after the first request
   // PEM file of the CAs that TLS certificates are verified against; "" is
   // the system store (kSystemCaFile). Verification is recorded, never
   // enforced.

@@ -206,9 +206,9 @@ void AppendObservation(const pb::Observation* obs, const Json* reason,
     }
     if (reason != nullptr) out["reason"] = *reason;
     for (const char* key :
-         {"error", "dns", "addresses", "pinned_ip", "http", "providers",
-          "verdict", "checked_at", "data_sources", "tool_version",
-          "config_digest", "worker"}) {
+         {"error", "dns", "addresses", "pinned_ip", "http", "redirects",
+          "redirect_error", "providers", "verdict", "checked_at",
+          "data_sources", "tool_version", "config_digest", "worker"}) {
       out[key] = nullptr;
     }
     return;
@@ -229,6 +229,21 @@ void AppendObservation(const pb::Observation* obs, const Json* reason,
   }
   out["pinned_ip"] = Str(obs->pinned_ip());
   out["http"] = obs->has_http() ? Http(obs->http()) : Json(nullptr);
+  out["redirects"] = Json::array();
+  for (const pb::Hop& hop : obs->redirects()) {
+    Json h;
+    h["url"] = Str(hop.url());
+    h["host"] = Str(hop.host());
+    h["dns"] = hop.has_dns() ? Dns(hop.dns()) : Json(nullptr);
+    h["addresses"] = Json::array();
+    for (const pb::AddressInfo& a : hop.addresses()) {
+      h["addresses"].push_back(Address(a));
+    }
+    h["pinned_ip"] = Str(hop.pinned_ip());
+    h["http"] = hop.has_http() ? Http(hop.http()) : Json(nullptr);
+    out["redirects"].push_back(std::move(h));
+  }
+  out["redirect_error"] = Error(obs->redirect_error());
   out["providers"] = Json::array();
   for (const pb::ProviderMatch& p : obs->providers()) {
     out["providers"].push_back(Provider(p));

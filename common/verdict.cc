@@ -257,9 +257,37 @@ void AddProviderReasons(const pb::Observation& obs, pb::Verdict* verdict) {
   }
 }
 
-}  // namespace
+// Where one request of the chain was answered from, in brief.
+std::string DescribeRequest(
+    const std::string& url, const std::string& ip,
+    const pb::HttpObservation& http,
+    const google::protobuf::RepeatedPtrField<pb::AddressInfo>& addresses) {
+  std::string text = url;
+  if (http.status() > 0) {
+    text += " (" + std::to_string(http.status());
+    const std::string& from =
+        http.connected_ip().empty() ? ip : http.connected_ip();
+    auto answered = std::find_if(
+        addresses.begin(), addresses.end(),
+        [&](const pb::AddressInfo& a) { return SameIp(a.ip(), from); });
+    text += " from " +
+            (answered != addresses.end() ? DescribeAddress(*answered) : from);
+    text += ")";
+  } else if (!http.error().error_class().empty()) {
+    text += " (" + http.error().error_class() + ")";
+  }
+  return text;
+}
 
-void Conclude(pb::Observation* obs) {
+void AddRedirectStopReason(const pb::Observation& obs, pb::Verdict* verdict) {
+  if (obs.redirect_error().error_class().empty()) return;
+  verdict->add_reasons("redirects no longer followed (" +
+                       obs.redirect_error().error_class() +
+                       "): " + obs.redirect_error().message());
+}
+
+// The rules of the header for one request (the first, or the last hop).
+void ConcludeHop(pb::Observation* obs) {
   obs->clear_verdict();
   pb::Verdict* verdict = obs->mutable_verdict();
 
@@ -297,6 +325,56 @@ void Conclude(pb::Observation* obs) {
     ConcludeFromAddresses(obs);
   }
   AddProviderReasons(*obs, verdict);
+}
+
+}  // namespace
+
+pb::Observation FinalHopView(const pb::Observation& obs) {
+  pb::Observation view = obs;
+  view.clear_redirects();
+  if (obs.redirects_size() == 0) return view;
+  const pb::Hop& last = obs.redirects(obs.redirects_size() - 1);
+  view.set_url(last.url());
+  view.set_host(last.host());
+  if (last.has_dns()) {
+    *view.mutable_dns() = last.dns();
+  } else {
+    view.clear_dns();
+  }
+  *view.mutable_addresses() = last.addresses();
+  view.set_pinned_ip(last.pinned_ip());
+  *view.mutable_http() = last.http();
+  return view;
+}
+
+void Conclude(pb::Observation* obs) {
+  if (obs->redirects_size() == 0) {
+    ConcludeHop(obs);
+    AddRedirectStopReason(*obs, obs->mutable_verdict());
+    return;
+  }
+  pb::Observation view = FinalHopView(*obs);
+  view.clear_error();
+  ConcludeHop(&view);
+
+  obs->clear_verdict();
+  pb::Verdict* verdict = obs->mutable_verdict();
+  std::vector<std::string> chain = {DescribeRequest(
+      obs->url(), obs->pinned_ip(), obs->http(), obs->addresses())};
+  for (const pb::Hop& hop : obs->redirects()) {
+    chain.push_back(DescribeRequest(hop.url(), hop.pinned_ip(), hop.http(),
+                                    hop.addresses()));
+  }
+  verdict->add_reasons(
+      "followed " + std::to_string(obs->redirects_size()) +
+      " redirect(s); the last hop decides: " + JoinStrings(chain, " -> "));
+  for (const std::string& reason : view.verdict().reasons()) {
+    verdict->add_reasons(reason);
+  }
+  AddRedirectStopReason(*obs, verdict);
+  *verdict->mutable_hosting_countries() = view.verdict().hosting_countries();
+  obs->set_status(view.status());
+  if (view.has_error()) SetErrorUnlessSet(obs, view.error());
 }
 
 }  // namespace hl

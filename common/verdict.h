@@ -17,7 +17,8 @@
 //   Addresses in several countries: all are listed, none is chosen.
 // - No hosting country found (no address, or no country for the addresses
 //   the rule uses): status "error".
-// - A 3xx answer adds the reason "redirect not followed".
+// - A 3xx answer that was not followed (no Location, or following stopped:
+//   see redirect_error) adds the reason "redirect not followed".
 // - Each provider of observation.providers (common/provider.h) of category
 //   cdn or waf adds, after the other reasons of a resolved host, the reason
 //   "<name> (<category>, legal country XX) is in front: origin hidden;
@@ -37,7 +38,17 @@
 namespace hl {
 
 // Sets observation->status, ->error (when the verdict itself is the error)
-// and ->verdict from the DNS, address and HTTP parts. Pure.
+// and ->verdict from the DNS, address and HTTP parts. Pure. When redirects
+// were followed, the rules above apply to the last hop (FinalHopView); the
+// reasons first list the chain, each hop with the address that answered it
+// and its country (the redirectors are secondary facts), and why following
+// stopped when it stopped early.
 void Conclude(hostlocator::v1::Observation* observation);
+
+// The observation as seen from its last hop: host, dns, addresses,
+// pinned_ip and http of the last redirect followed (the observation itself
+// when none was), without the redirects.
+hostlocator::v1::Observation FinalHopView(
+    const hostlocator::v1::Observation& observation);
 
 }  // namespace hl

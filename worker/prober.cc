@@ -3,9 +3,11 @@
 #include <cstdio>
 #include <ctime>
 #include <optional>
+#include <set>
 #include <utility>
 #include <vector>
 
+#include "common/ascii.h"
 #include "common/verdict.h"
 
 namespace hl::worker {
@@ -34,6 +36,59 @@ std::optional<net::IpAddress> PinnedAddress(
   return std::nullopt;
 }
 
+// DNS (for a domain), geolocation of every address, and one HEAD to the
+// pinned address: the part of the pipeline every request of a redirect
+// chain repeats. `Request` is pb::Observation (the first request) or
+// pb::Hop (a redirect): both have dns, addresses, pinned_ip and http.
+template <typename Request>
+void ProbeRequest(DnsResolver& resolver, const geo::GeoLocator& geo,
+                  HttpProber& http, const net::NormalizedUrl& target,
+                  const pb::RequestContext& context, Request* out) {
+  std::vector<net::IpAddress> addresses;
+  if (target.host_kind == net::HostKind::kDomain) {
+    *out->mutable_dns() = resolver.Resolve(target.host);
+    resolver.AddNsAndPtr(target.registrable_domain, out->mutable_dns());
+    for (const pb::DnsAddress& address : out->dns().addresses()) {
+      if (std::optional<net::IpAddress> ip =
+              net::IpAddress::Parse(address.ip())) {
+        addresses.push_back(*ip);
+      }
+    }
+  } else if (std::optional<net::IpAddress> ip =
+                 net::IpAddress::Parse(target.host)) {
+    addresses.push_back(*ip);
+  }
+  for (const net::IpAddress& ip : addresses) {
+    const geo::GeoFields fields = geo.Locate(ip);
+    pb::AddressInfo* info = out->add_addresses();
+    info->set_ip(ip.ToString());
+    info->set_country(fields.country);
+    info->set_city(fields.city);
+    info->set_asn(fields.asn);
+    info->set_as_org(fields.as_org);
+    info->set_network(fields.network);
+  }
+  if (std::optional<net::IpAddress> pinned = PinnedAddress(addresses)) {
+    out->set_pinned_ip(pinned->ToString());
+    *out->mutable_http() = http.Head(target, *pinned, context);
+  }
+}
+
+// The statuses whose Location the worker follows.
+bool IsFollowedRedirect(int status) {
+  return status == 301 || status == 302 || status == 303 || status == 307 ||
+         status == 308;
+}
+
+std::optional<std::string> LocationOf(const pb::HttpObservation& http) {
+  for (const pb::HttpHeader& header : http.headers()) {
+    if (EqualsIgnoreCaseAscii(header.name(), "location")) {
+      return header.value();
+    }
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Prober>> Prober::Create(
@@ -54,6 +109,7 @@ Result<std::unique_ptr<Prober>> Prober::Create(
   prober->clock_ = std::move(clock);
   prober->resolver_ = std::move(resolver).value();
   prober->policy_ = net::TargetPolicy(config.safety.allow_cidrs);
+  prober->max_redirects_ = config.http.max_redirects;
   prober->http_ = std::make_unique<HttpProber>(config.http, prober->policy_);
   return prober;
 }
@@ -106,40 +162,56 @@ pb::Observation Prober::Probe(const std::string& url,
     return obs;
   }
 
-  std::vector<net::IpAddress> addresses;
-  if (target.host_kind == net::HostKind::kDomain) {
-    *obs.mutable_dns() = resolver_->Resolve(target.host);
-    resolver_->AddNsAndPtr(target.registrable_domain, obs.mutable_dns());
-    for (const pb::DnsAddress& address : obs.dns().addresses()) {
-      if (std::optional<net::IpAddress> ip =
-              net::IpAddress::Parse(address.ip())) {
-        addresses.push_back(*ip);
-      }
-    }
-  } else if (std::optional<net::IpAddress> ip =
-                 net::IpAddress::Parse(target.host)) {
-    addresses.push_back(*ip);
-  }
-
-  for (const net::IpAddress& ip : addresses) {
-    const geo::GeoFields fields = geo_->Locate(ip);
-    pb::AddressInfo* info = obs.add_addresses();
-    info->set_ip(ip.ToString());
-    info->set_country(fields.country);
-    info->set_city(fields.city);
-    info->set_asn(fields.asn);
-    info->set_as_org(fields.as_org);
-    info->set_network(fields.network);
-  }
-  if (std::optional<net::IpAddress> pinned = PinnedAddress(addresses)) {
-    obs.set_pinned_ip(pinned->ToString());
-    *obs.mutable_http() = http_->Head(target, *pinned, context);
-  }
-  for (pb::ProviderMatch& match : DetectProviders(obs, *providers_)) {
+  ProbeRequest(*resolver_, *geo_, *http_, target, context, &obs);
+  FollowRedirects(target, context, &obs);
+  for (pb::ProviderMatch& match :
+       DetectProviders(FinalHopView(obs), *providers_)) {
     *obs.add_providers() = std::move(match);
   }
   Conclude(&obs);
   return obs;
+}
+
+void Prober::FollowRedirects(const net::NormalizedUrl& first,
+                             const pb::RequestContext& context,
+                             pb::Observation* obs) {
+  auto stop = [obs](std::string error_class, std::string message) {
+    obs->mutable_redirect_error()->set_error_class(std::move(error_class));
+    obs->mutable_redirect_error()->set_message(std::move(message));
+  };
+  std::set<std::string> requested = {first.url};
+  std::string current = first.url;
+  const pb::HttpObservation* last = &obs->http();
+  while (IsFollowedRedirect(last->status())) {
+    const std::optional<std::string> location = LocationOf(*last);
+    if (!location) return;  // the verdict says "no Location header"
+    Result<net::NormalizedUrl, net::UrlError> next =
+        net::ResolveReference(current, *location);
+    if (!next.ok()) {
+      stop("invalid_redirect",
+           std::string(net::UrlRejectionReason(next.error().reason)) + ": " +
+               next.error().detail);
+      return;
+    }
+    if (!requested.insert(next->url).second) {
+      stop("redirect_loop", next->url + " was already requested in this chain");
+      return;
+    }
+    if (static_cast<uint32_t>(obs->redirects_size()) >= max_redirects_) {
+      stop("too_many_redirects",
+           "more than " + std::to_string(max_redirects_) +
+               " redirects (http.max_redirects); next was " + next->url);
+      return;
+    }
+    pb::Hop* hop = obs->add_redirects();
+    hop->set_url(next->url);
+    hop->set_host(next->host);
+    if (next->host_kind != net::HostKind::kOnion) {
+      ProbeRequest(*resolver_, *geo_, *http_, *next, context, hop);
+    }
+    current = next->url;
+    last = &hop->http();
+  }
 }
 
 }  // namespace hl::worker

@@ -142,6 +142,12 @@ class Prober {
 
  private:
   Prober() = default;
+  // Follows the redirect the observation's HEAD answered, hop by hop, each
+  // new URL resolved, located and probed like the first (obs->redirects),
+  // until a non-redirect answer, a loop, http.max_redirects or an invalid
+  // Location (obs->redirect_error).
+  void FollowRedirects(const net::NormalizedUrl& first,
+                       const pb::RequestContext& context, pb::Observation* obs);
   std::shared_ptr<const geo::GeoLocator> geo_;
   std::shared_ptr<const ProviderTable> providers_;
   ProberContext context_;
@@ -149,6 +155,7 @@ class Prober {
   std::unique_ptr<DnsResolver> resolver_;
   std::unique_ptr<HttpProber> http_;
   net::TargetPolicy policy_;
+  uint32_t max_redirects_ = 0;
 };
 
 }  // namespace hl::worker

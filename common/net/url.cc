@@ -617,4 +617,41 @@ Result<NormalizedUrl, UrlError> NormalizeUrl(std::string_view input) {
   return out;
 }
 
+Result<NormalizedUrl, UrlError> ResolveReference(std::string_view base,
+                                                 std::string_view reference) {
+  const std::string_view trimmed = Trim(reference);
+  if (trimmed.empty()) {
+    return UrlError{UrlRejection::kEmpty, "the Location header is empty"};
+  }
+  if (trimmed.size() > kMaxUrlLength) {
+    return UrlError{UrlRejection::kTooLong,
+                    "the Location header is longer than " +
+                        std::to_string(kMaxUrlLength) + " bytes"};
+  }
+  std::unique_ptr<CURLU, decltype(&curl_url_cleanup)> handle(curl_url(),
+                                                             &curl_url_cleanup);
+  if (!handle) throw std::bad_alloc();
+  const std::string base_text(base);
+  const std::string reference_text(trimmed);
+  // With a URL already set, curl_url_set(CURLUPART_URL) resolves a relative
+  // reference against it.
+  if (curl_url_set(handle.get(), CURLUPART_URL, base_text.c_str(), 0) !=
+          CURLUE_OK ||
+      curl_url_set(handle.get(), CURLUPART_URL, reference_text.c_str(),
+                   CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK) {
+    return UrlError{UrlRejection::kInvalidSyntax,
+                    "the Location header " + Quote(reference_text) +
+                        " is not a URL reference"};
+  }
+  char* resolved = nullptr;
+  if (curl_url_get(handle.get(), CURLUPART_URL, &resolved, 0) != CURLUE_OK) {
+    return UrlError{
+        UrlRejection::kInvalidSyntax,
+        "the Location header " + Quote(reference_text) + " cannot be resolved"};
+  }
+  const std::string absolute(resolved);
+  curl_free(resolved);
+  return NormalizeUrl(absolute);
+}
+
 }  // namespace hl::net

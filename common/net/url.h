@@ -92,4 +92,10 @@ struct NormalizedUrl {
 
 Result<NormalizedUrl, UrlError> NormalizeUrl(std::string_view input);
 
+// The URL a redirect's Location header points to: `reference` resolved
+// against `base` (RFC 3986 section 5: absolute, scheme-relative,
+// path-absolute or relative), then normalised like a reported URL.
+Result<NormalizedUrl, UrlError> ResolveReference(std::string_view base,
+                                                 std::string_view reference);
+
 }  // namespace hl::net

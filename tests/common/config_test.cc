@@ -202,7 +202,7 @@ TEST(ConfigTest, ErrorsNameTheKeyAndWhatIsExpected) {
       {"[http]\ntimeout = 5\n",
        {"test.toml:2:1: ", "unknown key \"http.timeout\"",
         "(known keys in [http]: connect_timeout_ms, timeout_ms, user_agent, "
-        "max_header_bytes, ca_file)"}},
+        "max_redirects, max_header_bytes, ca_file)"}},
       {"[resolver]\nserver = []\n",
        {"unknown key \"resolver.server\"", "servers, timeout_ms, tries"}},
       {"[safety]\nallow = []\n", {"unknown key \"safety.allow\""}},

@@ -88,11 +88,12 @@ pb::Observation FullObservation() {
 
 TEST(RecordJsonTest, ObservationFieldsInDocumentedOrder) {
   Json j = ObservationToJson(FullObservation());
-  EXPECT_THAT(Keys(j), ElementsAreArray(
-                           {"url", "host", "context", "status", "error", "dns",
-                            "addresses", "pinned_ip", "http", "providers",
-                            "verdict", "checked_at", "data_sources",
-                            "tool_version", "config_digest", "worker"}));
+  EXPECT_THAT(Keys(j),
+              ElementsAreArray({"url", "host", "context", "status", "error",
+                                "dns", "addresses", "pinned_ip", "http",
+                                "redirects", "redirect_error", "providers",
+                                "verdict", "checked_at", "data_sources",
+                                "tool_version", "config_digest", "worker"}));
   EXPECT_EQ(j["providers"], Json::parse(R"([{
     "name": "Cloudflare", "category": "cdn", "country": "US",
     "abuse": "https://abuse.cloudflare.com/",
@@ -229,12 +230,14 @@ TEST(RecordJsonTest, ResultRecordStartsWithTheLine) {
   line.set_job_id(3);
   pb::Observation obs = FullObservation();
   Json j = ResultRecordJson(line, &obs);
-  EXPECT_THAT(Keys(j),
-              ElementsAreArray({"input", "line", "url", "host", "context",
-                                "status", "reason", "error", "dns", "addresses",
-                                "pinned_ip", "http", "providers", "verdict",
-                                "checked_at", "data_sources", "tool_version",
-                                "config_digest", "worker"}));
+  EXPECT_THAT(Keys(j), ElementsAreArray(
+                           {"input",        "line",           "url",
+                            "host",         "context",        "status",
+                            "reason",       "error",          "dns",
+                            "addresses",    "pinned_ip",      "http",
+                            "redirects",    "redirect_error", "providers",
+                            "verdict",      "checked_at",     "data_sources",
+                            "tool_version", "config_digest",  "worker"}));
   EXPECT_EQ(j["line"], 7);
   EXPECT_EQ(j["status"], "located");
   EXPECT_EQ(j["reason"], nullptr);
@@ -257,6 +260,7 @@ TEST(RecordJsonTest, RejectedLine) {
       R"("reason":"unsupported scheme",)"
       R"("error":{"class":"rejected","message":"unsupported scheme: ftp"},)"
       R"("dns":null,"addresses":null,"pinned_ip":null,"http":null,)"
+      R"("redirects":null,"redirect_error":null,)"
       R"("providers":null,"verdict":null,"checked_at":null,"data_sources":null,)"
       R"("tool_version":null,"config_digest":null,"worker":null})");
 }
@@ -278,7 +282,7 @@ TEST(RecordJsonTest, LineWithoutObservationHasNullFields) {
   Json j = ResultRecordJson(line, nullptr);
   EXPECT_EQ(j["status"], nullptr);
   EXPECT_EQ(j["url"], nullptr);
-  EXPECT_EQ(Keys(j).size(), 19u);
+  EXPECT_EQ(Keys(j).size(), 21u);
 }
 
 TEST(RecordJsonTest, InvalidUtf8IsReplacedSoTheRecordSerialises) {

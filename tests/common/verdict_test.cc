@@ -404,5 +404,82 @@ TEST(VerdictTest, OldVerdictIsReplaced) {
   for (const std::string& r : obs.verdict().reasons()) EXPECT_NE(r, "stale");
 }
 
+TEST(ConcludeRedirects, TheLastHopDecidesAndTheChainIsListed) {
+  pb::Observation obs = FromText(R"pb(
+    url: "http://short.example/x"
+    host: "short.example"
+    dns {
+      cname_chain: "short.example"
+      addresses { ip: "192.0.2.10" ttl: 60 }
+    }
+    addresses { ip: "192.0.2.10" country: "DE" asn: 64500 as_org: "Shortener" }
+    pinned_ip: "192.0.2.10"
+    http {
+      method: "HEAD"
+      status: 301
+      connected_ip: "192.0.2.10"
+      headers { name: "Location" value: "https://host.example/page" }
+    }
+    redirects {
+      url: "https://host.example/page"
+      host: "host.example"
+      dns {
+        cname_chain: "host.example"
+        addresses { ip: "198.51.100.7" ttl: 60 }
+      }
+      addresses { ip: "198.51.100.7" country: "NL" asn: 64501 as_org: "Host" }
+      pinned_ip: "198.51.100.7"
+      http { method: "HEAD" status: 200 connected_ip: "198.51.100.7" }
+    }
+  )pb");
+  Conclude(&obs);
+  EXPECT_EQ(obs.status(), "located");
+  ASSERT_EQ(obs.verdict().hosting_countries_size(), 1);
+  EXPECT_EQ(obs.verdict().hosting_countries(0), "NL");
+  ASSERT_GT(obs.verdict().reasons_size(), 1);
+  const std::string& chain = obs.verdict().reasons(0);
+  EXPECT_EQ(chain.rfind("followed 1 redirect(s)", 0), 0u) << chain;
+  EXPECT_NE(chain.find("http://short.example/x (301 from 192.0.2.10"),
+            std::string::npos)
+      << chain;
+  EXPECT_NE(chain.find("-> https://host.example/page (200 from 198.51.100.7"),
+            std::string::npos)
+      << chain;
+  for (const std::string& reason : obs.verdict().reasons()) {
+    EXPECT_EQ(reason.find("redirect not followed"), std::string::npos)
+        << reason;
+  }
+  const pb::Observation once = obs;
+  Conclude(&obs);
+  EXPECT_EQ(obs.SerializeAsString(), once.SerializeAsString());
+}
+
+TEST(ConcludeRedirects, AStopIsExplained) {
+  pb::Observation obs = FromText(R"pb(
+    url: "http://loop.example/"
+    host: "loop.example"
+    addresses { ip: "192.0.2.10" country: "DE" }
+    pinned_ip: "192.0.2.10"
+    http {
+      method: "HEAD"
+      status: 302
+      connected_ip: "192.0.2.10"
+      headers { name: "Location" value: "/" }
+    }
+    redirect_error {
+      error_class: "redirect_loop"
+      message: "http://loop.example/ was already requested"
+    }
+  )pb");
+  Conclude(&obs);
+  EXPECT_EQ(obs.verdict().hosting_countries(0), "DE");
+  bool explained = false;
+  for (const std::string& reason : obs.verdict().reasons()) {
+    explained |= reason.find("redirects no longer followed (redirect_loop)") !=
+                 std::string::npos;
+  }
+  EXPECT_TRUE(explained);
+}
+
 }  // namespace
 }  // namespace hl

@@ -150,12 +150,12 @@ class RunEndToEndTest(unittest.TestCase):
 
     def test_duplicates_were_probed_once(self) -> None:
         # access log: client host method "uri" status server_addr:port time
-        seen: dict[tuple[str, str], int] = {}
+        seen: dict[tuple[str, str, str], int] = {}
         with open(self.sb.nginx_access_log, encoding="utf-8") as f:
             for line in f:
                 fields = line.split()
-                if len(fields) > 3 and fields[2] == "HEAD":
-                    key = (fields[1], fields[3])
+                if len(fields) > 5 and fields[2] == "HEAD":
+                    key = (fields[1], fields[3], fields[5])  # host, uri, port
                     seen[key] = seen.get(key, 0) + 1
         self.assertTrue(seen, "nginx saw no HEAD at all")
         self.assertEqual({k: n for k, n in seen.items() if n > 1}, {},

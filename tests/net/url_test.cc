@@ -469,3 +469,56 @@ TEST(NormalizeUrlTest, ConcurrentCallsAgree) {
 
 }  // namespace
 }  // namespace hl::net
+
+namespace hl::net {
+namespace {
+
+struct ReferenceCase {
+  std::string name;
+  std::string base;
+  std::string reference;
+  std::string want;  // "" when rejected
+};
+
+class ResolveReferenceTest : public ::testing::TestWithParam<ReferenceCase> {};
+
+TEST_P(ResolveReferenceTest, ResolvesLikeABrowser) {
+  const ReferenceCase& c = GetParam();
+  auto url = ResolveReference(c.base, c.reference);
+  if (c.want.empty()) {
+    EXPECT_FALSE(url.ok()) << url->url;
+    return;
+  }
+  ASSERT_TRUE(url.ok()) << url.error().detail;
+  EXPECT_EQ(url->url, c.want);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, ResolveReferenceTest,
+    ::testing::Values(
+        ReferenceCase{"absolute", "http://a.test/x", "https://B.test/y",
+                      "https://b.test/y"},
+        ReferenceCase{"path_absolute", "http://a.test/x/y?q", "/z",
+                      "http://a.test/z"},
+        ReferenceCase{"relative", "http://a.test/x/y", "z?k=1",
+                      "http://a.test/x/z?k=1"},
+        ReferenceCase{"dot_segments", "http://a.test/x/y/", "../w",
+                      "http://a.test/x/w"},
+        ReferenceCase{"scheme_relative", "https://a.test/x", "//c.test:8443/",
+                      "https://c.test:8443/"},
+        ReferenceCase{"query_only", "http://a.test/x?old", "?new",
+                      "http://a.test/x?new"},
+        ReferenceCase{"fragment_dropped", "http://a.test/x", "/y#frag",
+                      "http://a.test/y"},
+        ReferenceCase{"idn_host", "http://a.test/", "http://bücher.test/",
+                      "http://xn--bcher-kva.test/"},
+        ReferenceCase{"surrounding_spaces", "http://a.test/", "  /y  ",
+                      "http://a.test/y"},
+        ReferenceCase{"other_scheme", "http://a.test/", "ftp://a.test/f", ""},
+        ReferenceCase{"javascript", "http://a.test/", "javascript:alert(1)",
+                      ""},
+        ReferenceCase{"empty", "http://a.test/", "   ", ""}),
+    [](const auto& info) { return info.param.name; });
+
+}  // namespace
+}  // namespace hl::net

@@ -117,8 +117,9 @@ headers = [{ name = "server", equals = "sandbox" }]
 
   // The sandbox: 127.10/16 and 127.20/16 and ::1 may be probed, 127.30/16
   // may not.
-  std::unique_ptr<Prober> MakeProber() {
+  std::unique_ptr<Prober> MakeProber(uint32_t max_redirects = 10) {
     Config config = DefaultConfig();
+    config.http.max_redirects = max_redirects;
     config.resolver.servers = {dns_->address()};
     config.resolver.timeout_ms = 500;
     config.resolver.tries = 1;
@@ -295,6 +296,101 @@ TEST_F(ProberTest, RecordsNameServersAndReverseNames) {
   EXPECT_THAT(QueryTypes(obs), ElementsAre("A", "AAAA", "NS", "PTR", "PTR"));
   // NS and PTR failures never make the observation fail.
   EXPECT_FALSE(obs.dns().has_error());
+}
+
+std::string Redirect(int status, const std::string& location) {
+  return "HTTP/1.1 " + std::to_string(status) +
+         " Moved\r\nLocation: " + location + "\r\nContent-Length: 0\r\n\r\n";
+}
+
+TEST_F(ProberTest, FollowsRedirectsAndTheLastHopDecides) {
+  auto final_server = HttpTestServer::Start("127.20.0.22", kResponse + Body());
+  ASSERT_NE(final_server, nullptr);
+  const std::string final_url =
+      "http://final.example.test:" + std::to_string(final_server->port()) +
+      "/landing";
+  auto first = HttpTestServer::Start("127.10.0.21", Redirect(301, final_url));
+  ASSERT_NE(first, nullptr);
+  dns_->Answer("start.example.test", DnsTestServer::kA,
+               {DnsTestServer::A("start.example.test", "127.10.0.21", 60)});
+  dns_->Answer("final.example.test", DnsTestServer::kA,
+               {DnsTestServer::A("final.example.test", "127.20.0.22", 60)});
+
+  const pb::Observation obs = MakeProber()->Probe(
+      "http://start.example.test:" + std::to_string(first->port()) + "/");
+
+  EXPECT_EQ(obs.http().status(), 301);
+  ASSERT_EQ(obs.redirects_size(), 1);
+  const pb::Hop& hop = obs.redirects(0);
+  EXPECT_EQ(hop.url(), final_url);
+  EXPECT_EQ(hop.host(), "final.example.test");
+  ASSERT_EQ(hop.addresses_size(), 1);
+  EXPECT_EQ(hop.addresses(0).country(), "FR");
+  EXPECT_EQ(hop.pinned_ip(), "127.20.0.22");
+  EXPECT_EQ(hop.http().status(), 200);
+  EXPECT_FALSE(obs.has_redirect_error());
+  EXPECT_EQ(obs.status(), "located");
+  EXPECT_EQ(Countries(obs), std::vector<std::string>{"FR"});
+  ASSERT_GT(obs.verdict().reasons_size(), 0);
+  EXPECT_EQ(obs.verdict().reasons(0).rfind("followed 1 redirect(s)", 0), 0u)
+      << obs.verdict().reasons(0);
+  EXPECT_EQ(final_server->accepted(), 1);
+}
+
+TEST_F(ProberTest, RelativeRedirectLoopStopsWithTheReason) {
+  auto server = HttpTestServer::Start("127.10.0.23", Redirect(302, "/again"));
+  ASSERT_NE(server, nullptr);
+  dns_->Answer("loop.example.test", DnsTestServer::kA,
+               {DnsTestServer::A("loop.example.test", "127.10.0.23", 60)});
+  const std::string base =
+      "http://loop.example.test:" + std::to_string(server->port());
+
+  const pb::Observation obs = MakeProber()->Probe(base + "/start");
+
+  ASSERT_EQ(obs.redirects_size(), 1);
+  EXPECT_EQ(obs.redirects(0).url(), base + "/again");
+  EXPECT_EQ(obs.redirect_error().error_class(), "redirect_loop");
+  EXPECT_EQ(obs.status(), "located");
+  EXPECT_EQ(Countries(obs), std::vector<std::string>{"DE"});
+  EXPECT_EQ(server->accepted(), 2);  // /start and /again, never /again twice
+}
+
+TEST_F(ProberTest, RedirectLimitAndInvalidLocationStopFollowing) {
+  auto server =
+      HttpTestServer::Start("127.10.0.24", Redirect(301, "/elsewhere"));
+  ASSERT_NE(server, nullptr);
+  const std::string url =
+      "http://127.10.0.24:" + std::to_string(server->port()) + "/";
+  const pb::Observation none = MakeProber(/*max_redirects=*/0)->Probe(url);
+  EXPECT_EQ(none.redirects_size(), 0);
+  EXPECT_EQ(none.redirect_error().error_class(), "too_many_redirects");
+  EXPECT_EQ(Countries(none), std::vector<std::string>{"DE"});
+
+  auto bad = HttpTestServer::Start("127.10.0.25",
+                                   Redirect(302, "ftp://files.example/x"));
+  ASSERT_NE(bad, nullptr);
+  const pb::Observation invalid = MakeProber()->Probe(
+      "http://127.10.0.25:" + std::to_string(bad->port()) + "/");
+  EXPECT_EQ(invalid.redirects_size(), 0);
+  EXPECT_EQ(invalid.redirect_error().error_class(), "invalid_redirect");
+}
+
+TEST_F(ProberTest, RedirectToAPrivateAddressIsNeverConnected) {
+  auto inside = HttpTestServer::Start("127.30.0.5", kResponse + Body());
+  ASSERT_NE(inside, nullptr);
+  auto server = HttpTestServer::Start(
+      "127.10.0.26", Redirect(302, "http://127.30.0.5:" +
+                                       std::to_string(inside->port()) + "/"));
+  ASSERT_NE(server, nullptr);
+
+  const pb::Observation obs = MakeProber()->Probe(
+      "http://127.10.0.26:" + std::to_string(server->port()) + "/");
+  inside->Stop();
+
+  ASSERT_EQ(obs.redirects_size(), 1);
+  EXPECT_EQ(obs.redirects(0).http().error().error_class(),
+            "refused_private_target");
+  EXPECT_EQ(inside->accepted(), 0);
 }
 
 TEST_F(ProberTest, NxdomainEndsBeforeHttp) {
