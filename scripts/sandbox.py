@@ -861,6 +861,14 @@ zone:
 """
 
 
+def nginx_temp_paths(ng: Path) -> list[str]:
+    """nginx http-block lines that keep every temporary file under `ng`
+    (never in the system's /var/lib/nginx)."""
+    return [f"  {kind}_temp_path {ng}/tmp/{name};" for kind, name in
+            (("client_body", "body"), ("proxy", "proxy"),
+             ("fastcgi", "fastcgi"), ("uwsgi", "uwsgi"), ("scgi", "scgi"))]
+
+
 def _nginx_conf(d: Path, plan: Plan, echo_module: str | None,
                 workers: int) -> str:
     ng = d / "nginx"
@@ -874,11 +882,7 @@ def _nginx_conf(d: Path, plan: Plan, echo_module: str | None,
         f"error_log {ng}/error.log notice;",
         "events { worker_connections 4096; }",
         "http {",
-        f"  client_body_temp_path {ng}/tmp/body;",
-        f"  proxy_temp_path {ng}/tmp/proxy;",
-        f"  fastcgi_temp_path {ng}/tmp/fastcgi;",
-        f"  uwsgi_temp_path {ng}/tmp/uwsgi;",
-        f"  scgi_temp_path {ng}/tmp/scgi;",
+        *nginx_temp_paths(ng),
         "  log_format sandbox '$remote_addr $host $request_method "
         "\"$request_uri\" $status $server_addr:$server_port $request_time';",
         f"  access_log {ng}/access.log sandbox;",
