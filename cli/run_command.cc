@@ -12,6 +12,7 @@
 #include "common/clock.h"
 #include "common/net/url.h"
 #include "common/request_context.h"
+#include "common/verdict.h"
 #include "coordinator/broker.h"
 #include "coordinator/reports.h"
 #include "coordinator/store.h"
@@ -102,24 +103,38 @@ std::string Countries(const pb::Observation& obs) {
 // One line per finished URL: status, countries, URL, then the evidence in
 // brief (answering address and network, HTTP status, or the error).
 std::string VerdictLine(const pb::Observation& obs) {
+  // The evidence of the request that decided: the last hop of a redirect
+  // chain.
+  const pb::Observation last = FinalHopView(obs);
   std::string detail;
   if (!obs.error().error_class().empty()) {
     detail = obs.error().error_class();
   }
-  const std::string& ip = obs.http().connected_ip().empty()
-                              ? obs.pinned_ip()
-                              : obs.http().connected_ip();
-  for (const auto& a : obs.addresses()) {
+  const std::string& ip = last.http().connected_ip().empty()
+                              ? last.pinned_ip()
+                              : last.http().connected_ip();
+  for (const auto& a : last.addresses()) {
     if (a.ip() != ip) continue;
     detail += (detail.empty() ? "" : " ") + a.ip();
     if (a.asn()) detail += " AS" + std::to_string(a.asn());
     if (!a.as_org().empty()) detail += " " + a.as_org();
   }
-  if (obs.http().status() > 0) {
-    detail += " HTTP " + std::to_string(obs.http().status());
-  } else if (!obs.http().error().error_class().empty() &&
-             obs.http().error().error_class() != obs.error().error_class()) {
-    detail += " HTTP failed: " + obs.http().error().error_class();
+  if (last.http().status() > 0) {
+    detail += " HTTP " + std::to_string(last.http().status());
+  } else if (!last.http().error().error_class().empty() &&
+             last.http().error().error_class() != obs.error().error_class()) {
+    detail += " HTTP failed: " + last.http().error().error_class();
+  }
+  if (obs.redirects_size() > 0) {
+    detail += " after " + std::to_string(obs.redirects_size()) +
+              " redirect(s) from " + obs.host();
+  }
+  if (!obs.redirect_error().error_class().empty()) {
+    detail += " (" + obs.redirect_error().error_class() + ")";
+  }
+  if (!obs.providers().empty()) {
+    detail += " [" + obs.providers(0).name() + ", " +
+              obs.providers(0).category() + "]";
   }
   char buf[64];
   std::snprintf(buf, sizeof(buf), "%-10s %-6s ", obs.status().c_str(),
