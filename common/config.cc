@@ -60,6 +60,22 @@ std::optional<std::string> CanonicalServer(std::string_view text) {
   return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(number);
 }
 
+// "http://IP:PORT" or "socks5://IP:PORT" (scheme in lower case, IPv6 in
+// brackets); returns the canonical form. A name is not accepted: the
+// proxy's address would have to come from some resolver other than the
+// configured ones.
+std::optional<std::string> CanonicalProxy(std::string_view text) {
+  for (std::string_view scheme : {"http://", "socks5://"}) {
+    if (!text.starts_with(scheme)) continue;
+    std::string_view rest = text.substr(scheme.size());
+    if (rest.ends_with('/')) rest.remove_suffix(1);
+    std::optional<std::string> server = CanonicalServer(rest);
+    if (!server) return std::nullopt;
+    return std::string(scheme) + *server;
+  }
+  return std::nullopt;
+}
+
 struct Section {
   std::string_view name;
   std::vector<Field> fields;
@@ -117,7 +133,21 @@ std::vector<Section> Schema(const Reader& r, Config* c) {
            return Status::Ok();
          }},
         {"timeout_ms", timeout(&c->resolver.timeout_ms)},
-        {"tries", count(1, 10, &c->resolver.tries)}}},
+        {"tries", count(1, 10, &c->resolver.tries)},
+        {"mode",
+         [&r, c](const toml::node& n, const std::string& path) {
+           std::string mode;
+           HL_RETURN_IF_ERROR(r.String(
+               n, path, "\"round_robin\" or \"all\"",
+               [](std::string_view s) {
+                 return s == "round_robin" || s == "all";
+               },
+               &mode));
+           c->resolver.mode = mode == "all" ? ResolverMode::kAll
+                                            : ResolverMode::kRoundRobin;
+           return Status::Ok();
+         }},
+        {"max_in_flight", count(1, 10000, &c->resolver.max_in_flight)}}},
       {"http",
        {{"connect_timeout_ms", timeout(&c->http.connect_timeout_ms)},
         {"timeout_ms", timeout(&c->http.timeout_ms)},
@@ -140,11 +170,38 @@ std::vector<Section> Schema(const Reader& r, Config* c) {
         {"ca_file",
          [&r, c](const toml::node& n, const std::string& path) {
            return r.Path(n, path, true, &c->http.ca_file);
+         }},
+        {"max_in_flight", count(1, 20000, &c->http.max_in_flight)},
+        {"proxy",
+         [&r, c](const toml::node& n, const std::string& path) {
+           std::string proxy;
+           HL_RETURN_IF_ERROR(r.String(
+               n, path,
+               "\"\" or \"http://IP:PORT\" or \"socks5://IP:PORT\" with an "
+               "IP address (IPv6 in brackets)",
+               [](std::string_view s) {
+                 return s.empty() || CanonicalProxy(s).has_value();
+               },
+               &proxy));
+           c->http.proxy = proxy.empty() ? "" : *CanonicalProxy(proxy);
+           return Status::Ok();
+         }},
+        {"require_proxy",
+         [&r, c](const toml::node& n, const std::string& path) {
+           return r.Bool(n, path, &c->http.require_proxy);
          }}}},
       {"safety",
        {{"allow_cidrs",
          [&r, c](const toml::node& n, const std::string& path) {
            return r.CidrList(n, path, &c->safety.allow_cidrs);
+         }}}},
+      {"politeness",
+       {{"max_per_host", count(1, 1000, &c->politeness.max_per_host)},
+        {"max_per_address", count(1, 10000, &c->politeness.max_per_address)},
+        {"min_host_interval_ms",
+         [&r, c](const toml::node& n, const std::string& path) {
+           return r.Uint(n, path, 0, kMaxTimeoutMs, "milliseconds",
+                         &c->politeness.min_host_interval_ms);
          }}}},
       {"geo",
        {{"country", paths(false, &c->geo.country)},
@@ -169,10 +226,15 @@ std::vector<Section> Schema(const Reader& r, Config* c) {
         {"heartbeat_liveness",
          count(1, 100, &c->coordinator.heartbeat_liveness)},
         {"max_attempts", count(1, 100, &c->coordinator.max_attempts)}}},
+      {"worker",
+       {{"threads", count(0, 256, &c->worker.threads)},
+        {"max_in_flight", count(1, 20000, &c->worker.max_in_flight)},
+        {"dns_only",
+         [&r, c](const toml::node& n, const std::string& path) {
+           return r.Bool(n, path, &c->worker.dns_only);
+         }}}},
       {"run",
-       {{"workers", count(1, 256, &c->run.workers)},
-        {"worker_capacity", count(1, 4096, &c->run.worker_capacity)},
-        {"data_dir", non_empty(&c->run.data_dir)},
+       {{"data_dir", non_empty(&c->run.data_dir)},
         {"output_dir", non_empty(&c->run.output_dir)}}},
   };
 }
@@ -195,6 +257,13 @@ Status CheckRelations(const Reader& r, const toml::table& root,
         std::to_string(c.http.connect_timeout_ms) +
         ") must not exceed \"http.timeout_ms\" (" +
         std::to_string(c.http.timeout_ms) + ")");
+  }
+  if (c.http.require_proxy && c.http.proxy.empty()) {
+    return InvalidArgument(
+        where({"http.require_proxy", "http.proxy"}) +
+        "\"http.require_proxy\" is true but \"http.proxy\" is empty: set "
+        "the proxy (\"http://IP:PORT\" or \"socks5://IP:PORT\") or turn "
+        "require_proxy off");
   }
   // A lease shorter than one probe's slowest DNS try sequence plus its HEAD
   // would expire under every slow host and re-lease the job forever.
@@ -238,6 +307,11 @@ void AppendLine(std::string_view key, uint32_t value, std::string* out) {
   *out += '\n';
 }
 
+void AppendLine(std::string_view key, bool value, std::string* out) {
+  *out += key;
+  *out += value ? "=true\n" : "=false\n";
+}
+
 void AppendLine(std::string_view key, std::string_view value,
                 std::string* out) {
   *out += key;
@@ -264,17 +338,31 @@ std::string CanonicalText(const Config& c) {
   AppendLine("resolver.servers", c.resolver.servers, &out);
   AppendLine("resolver.timeout_ms", c.resolver.timeout_ms, &out);
   AppendLine("resolver.tries", c.resolver.tries, &out);
+  AppendLine("resolver.mode",
+             std::string_view(c.resolver.mode == ResolverMode::kAll
+                                  ? "all"
+                                  : "round_robin"),
+             &out);
+  AppendLine("resolver.max_in_flight", c.resolver.max_in_flight, &out);
   AppendLine("http.connect_timeout_ms", c.http.connect_timeout_ms, &out);
   AppendLine("http.timeout_ms", c.http.timeout_ms, &out);
   AppendLine("http.user_agent", c.http.user_agent, &out);
   AppendLine("http.max_header_bytes", c.http.max_header_bytes, &out);
   AppendLine("http.max_redirects", c.http.max_redirects, &out);
   AppendLine("http.ca_file", c.http.ca_file, &out);
+  AppendLine("http.max_in_flight", c.http.max_in_flight, &out);
+  AppendLine("http.proxy", c.http.proxy, &out);
+  AppendLine("http.require_proxy", c.http.require_proxy, &out);
   std::vector<std::string> cidrs;
   for (const net::Cidr& cidr : c.safety.allow_cidrs) {
     cidrs.push_back(cidr.ToString());
   }
   AppendLine("safety.allow_cidrs", cidrs, &out);
+  AppendLine("politeness.max_per_host", c.politeness.max_per_host, &out);
+  AppendLine("politeness.max_per_address", c.politeness.max_per_address,
+             &out);
+  AppendLine("politeness.min_host_interval_ms",
+             c.politeness.min_host_interval_ms, &out);
   AppendLine("geo.country", c.geo.country, &out);
   AppendLine("geo.asn", c.geo.asn, &out);
   AppendLine("geo.city", c.geo.city, &out);
@@ -286,8 +374,9 @@ std::string CanonicalText(const Config& c) {
   AppendLine("coordinator.heartbeat_liveness", c.coordinator.heartbeat_liveness,
              &out);
   AppendLine("coordinator.max_attempts", c.coordinator.max_attempts, &out);
-  AppendLine("run.workers", c.run.workers, &out);
-  AppendLine("run.worker_capacity", c.run.worker_capacity, &out);
+  AppendLine("worker.threads", c.worker.threads, &out);
+  AppendLine("worker.max_in_flight", c.worker.max_in_flight, &out);
+  AppendLine("worker.dns_only", c.worker.dns_only, &out);
   AppendLine("run.data_dir", c.run.data_dir, &out);
   AppendLine("run.output_dir", c.run.output_dir, &out);
   return out;

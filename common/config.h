@@ -31,10 +31,20 @@
 
 namespace hl {
 
+// How several resolver servers share the questions.
+enum class ResolverMode {
+  kRoundRobin,  // each question to the next server in turn; on a timeout,
+                // the next one
+  kAll,         // every question to every server; answers compared
+};
+
 struct ResolverConfig {
   std::vector<std::string> servers;  // "address:port"; empty = system's
   uint32_t timeout_ms = 2000;        // per try
   uint32_t tries = 2;
+  ResolverMode mode = ResolverMode::kRoundRobin;
+  // DNS messages in flight at once per worker thread; more wait their turn.
+  uint32_t max_in_flight = 256;
 
   friend bool operator==(const ResolverConfig&,
                          const ResolverConfig&) = default;
@@ -53,6 +63,15 @@ struct HttpConfig {
   // the system store (kSystemCaFile). Verification is recorded, never
   // enforced.
   std::string ca_file;
+  // HEAD exchanges in flight at once per worker thread.
+  uint32_t max_in_flight = 1000;
+  // Egress proxy: "http://IP:PORT" (CONNECT tunnel) or "socks5://IP:PORT";
+  // "" connects directly. The proxy is handed the pinned address, never
+  // the name.
+  std::string proxy;
+  // With a proxy: probes never connect directly (they fail with
+  // "proxy_error" while the proxy is down). Without one: start-up fails.
+  bool require_proxy = false;
 
   friend bool operator==(const HttpConfig&, const HttpConfig&) = default;
 };
@@ -63,6 +82,16 @@ struct SafetyConfig {
   std::vector<net::Cidr> allow_cidrs;
 
   friend bool operator==(const SafetyConfig&, const SafetyConfig&) = default;
+};
+
+// Limits that keep probes polite to the sites and networks they visit.
+struct PolitenessConfig {
+  uint32_t max_per_host = 4;      // HEAD exchanges in flight per host name
+  uint32_t max_per_address = 32;  // ... per IP address
+  uint32_t min_host_interval_ms = 0;  // between two starts on one host
+
+  friend bool operator==(const PolitenessConfig&,
+                         const PolitenessConfig&) = default;
 };
 
 struct ProvidersConfig {
@@ -85,9 +114,17 @@ struct CoordinatorConfig {
                          const CoordinatorConfig&) = default;
 };
 
+struct WorkerConfig {
+  uint32_t threads = 0;  // event-loop threads; 0 = one per core
+  // URLs in flight at once per thread (the credit given to the
+  // coordinator).
+  uint32_t max_in_flight = 1000;
+  bool dns_only = false;  // resolve and locate, no HTTP
+
+  friend bool operator==(const WorkerConfig&, const WorkerConfig&) = default;
+};
+
 struct RunConfig {
-  uint32_t workers = 2;          // embedded worker threads
-  uint32_t worker_capacity = 8;  // concurrent probes per worker
   std::string data_dir = "hostlocator-data";
   std::string output_dir = "hostlocator-out";
 
@@ -98,9 +135,11 @@ struct Config {
   ResolverConfig resolver;
   HttpConfig http;
   SafetyConfig safety;
+  PolitenessConfig politeness;
   geo::GeoConfig geo;
   ProvidersConfig providers;
   CoordinatorConfig coordinator;
+  WorkerConfig worker;
   RunConfig run;
   // SHA-256 (hex) of the canonical form of the effective configuration;
   // recorded in every result.

@@ -113,6 +113,14 @@ Status Reader::Uint(const toml::node& node, std::string_view path, uint32_t min,
   return Status::Ok();
 }
 
+Status Reader::Bool(const toml::node& node, std::string_view path,
+                    bool* out) const {
+  const auto* value = node.as_boolean();
+  if (value == nullptr) return WrongType(node, path, "true or false");
+  *out = value->get();
+  return Status::Ok();
+}
+
 Status Reader::String(const toml::node& node, std::string_view path,
                       std::string_view expected,
                       const std::function<bool(std::string_view)>& valid,

@@ -61,6 +61,9 @@ class Reader {
   Status Uint(const toml::node& node, std::string_view path, uint32_t min,
               uint32_t max, std::string_view unit, uint32_t* out) const;
 
+  // A boolean.
+  Status Bool(const toml::node& node, std::string_view path, bool* out) const;
+
   // A string that checks `valid`, described by `expected` when not.
   Status String(const toml::node& node, std::string_view path,
                 std::string_view expected,

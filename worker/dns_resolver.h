@@ -1,0 +1,80 @@
+// Asynchronous DNS over c-ares, driven by an EventLoop (c-ares' socket-state
+// callback registers its sockets; a loop timer serves its timeouts).
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "common/clock.h"
+#include "common/config.h"
+#include "common/proto/hostlocator.pb.h"
+#include "common/status.h"
+#include "worker/event_loop.h"
+
+namespace hl::worker {
+
+namespace pb = ::hostlocator::v1;
+
+// Resolves host names: CNAME chain, A and AAAA with TTLs, every query
+// recorded (resolver, rcode, time, raw answer). NXDOMAIN, SERVFAIL and
+// timeouts end in DnsObservation.error with classes "nxdomain", "servfail",
+// "dns_timeout", "dns_refused", "no_address", "cname_loop" (a loop, or a
+// chain of more than kMaxCnameChain CNAMEs), "dns_error" (any other
+// failure); never an exception. The error is set only when no address was
+// found. One instance per EventLoop (per thread); not thread-safe.
+//
+// A and AAAA are asked in parallel (recursion desired). When an answer
+// ends at a CNAME whose target has no address in it, the target is asked
+// again. Each attempt is one DnsQuery; a query that times out is sent again
+// until `tries` attempts, each with the full `timeout_ms` per server (no
+// backoff). A truncated UDP answer is asked again over TCP. Every answer
+// received is recorded with its raw bytes; a SERVFAIL, REFUSED or NOTIMP
+// answer is final; an answer to another question is dropped.
+//
+// resolver.mode "round_robin": each question goes to the next server in
+// turn (then to the others on a timeout); DnsQuery.resolver names the
+// server asked first. "all": every question goes to every server; the
+// observation is the first server's, with per_resolver holding each
+// server's addresses and resolvers_disagree set when their address sets
+// (or outcomes) differ.
+//
+// At most resolver.max_in_flight DNS messages are in flight; further
+// questions wait in FIFO order and their wait is not part of elapsed_us.
+class DnsResolver {
+ public:
+  // Longest CNAME chain followed (targets after the host).
+  static constexpr size_t kMaxCnameChain = 16;
+  static constexpr size_t kMaxPtrLookups = 16;
+
+  using Done = std::function<void(pb::DnsObservation)>;
+
+  // Fails (kInvalidArgument) on a server list c-ares does not accept.
+  // `clock` stamps DnsQuery.sent_unix_ms. `loop` must outlive the resolver.
+  static Result<std::unique_ptr<DnsResolver>> Create(
+      const ResolverConfig& config, EventLoop* loop, Clock clock);
+  // Abandons every question in flight: their callbacks never run.
+  ~DnsResolver();
+
+  // `done` runs exactly once, on the loop, never inside Resolve.
+  void Resolve(const std::string& host, Done done);
+  // Asks, all at once, for the NS records of `domain` (skipped when empty)
+  // and the PTR record of each of obs.addresses() (at most kMaxPtrLookups),
+  // and hands `obs` back with the answers recorded (ns_domain, ns, ptr,
+  // queries). Their failures are recorded in `queries`, never as the
+  // observation's error. `done` runs as for Resolve.
+  void AddNsAndPtr(const std::string& domain, pb::DnsObservation obs,
+                   Done done);
+
+  // DNS messages in flight and questions waiting for a slot.
+  size_t in_flight() const;
+  size_t waiting() const;
+
+ private:
+  DnsResolver() = default;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace hl::worker
