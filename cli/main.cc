@@ -1,12 +1,21 @@
 // The `hostlocator` command: wires the subcommands to CLI11.
+#include <cstdio>
+
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
 
 #include "cli/commands.h"
+#include "common/process.h"
 
 int main(int argc, char** argv) {
+  // Before anything is read: no command leaves a core file behind.
+  if (hl::Status status = hl::DisableCoreDumps(); !status.ok()) {
+    std::fprintf(stderr, "hostlocator: cannot disable core dumps: %s\n",
+                 status.message().c_str());
+    return hl::cli::kExitFailure;
+  }
   CLI::App app{
       "hostlocator: where is a reported URL hosted, and which jurisdiction "
       "does it fall under? No content is ever downloaded.",

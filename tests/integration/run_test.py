@@ -275,6 +275,17 @@ def requests_per_path(sb: sandbox.Sandbox, prefix: str) -> dict[str, int]:
     return counts
 
 
+def assert_no_core_dumps(test: unittest.TestCase, pid: int) -> None:
+    """A running hostlocator has RLIMIT_CORE 0/0 and is not dumpable, which
+    makes the kernel give its /proc/PID to root (only telling when the tests
+    run as another user)."""
+    with open(f"/proc/{pid}/limits", encoding="ascii") as f:
+        limits = f.read()
+    test.assertRegex(limits, r"(?m)^Max core file size\s+0\s+0\s+bytes",
+                     limits)
+    test.assertEqual(os.stat(f"/proc/{pid}").st_uid, 0)
+
+
 class ResumeAfterKillTest(unittest.TestCase):
     """kill -9 in the middle of a run; the same command again finishes the
     list without probing again what was done."""
@@ -324,6 +335,7 @@ class InterruptTest(unittest.TestCase):
             cmd = slow_run_command(tmp, sb, "int", n)
             first = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
             self.assertEqual(len(read_verdict_urls(first, 4)), 4)
+            assert_no_core_dumps(self, first.pid)
             first.send_signal(signal.SIGINT)
             out, _ = first.communicate(timeout=60)
             self.assertEqual(first.returncode, 130, out)
