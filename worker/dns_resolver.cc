@@ -318,8 +318,6 @@ constexpr int64_t kNoDeadline = std::numeric_limits<int64_t>::max();
 }  // namespace
 
 struct DnsResolver::Impl {
-  struct Query;
-
   // Told when one of its queries is done (answered, failed, or out of
   // tries).
   class Listener {
@@ -419,6 +417,8 @@ struct DnsResolver::Impl {
   IdSource id_source;
   size_t in_flight = 0;
   std::deque<Query*> waiting;
+  // An op is freed only by Flush (or with the resolver), never while a
+  // c-ares callback into one of its queries is on the stack.
   std::vector<std::unique_ptr<Op>> ops;       // in progress
   std::vector<std::unique_ptr<Op>> finished;  // callbacks to run
   EventLoop::TimerId timer = 0;

@@ -61,7 +61,8 @@ class DnsResolver {
 
   using Done = std::function<void(pb::DnsObservation)>;
 
-  // Fails (kInvalidArgument) on a server list c-ares does not accept.
+  // Fails (kInvalidArgument) on a server c-ares does not accept or an
+  // entry that names more than one.
   // `clock` stamps DnsQuery.sent_unix_ms. `loop` must outlive the resolver.
   static Result<std::unique_ptr<DnsResolver>> Create(
       const ResolverConfig& config, EventLoop* loop, Clock clock);
