@@ -1,26 +1,38 @@
 // hl_reference_pipeline: the minimal reference that hostlocator's worker is
 // measured against (issue 3, "Speed"; see bench/README.md).
 //
-// For each URL of a list, in one thread and one event loop:
-//   1. DNS: an A and an AAAA query for the host (c-ares, one channel),
+// For each URL of a list, in one thread and one event loop, the DNS
+// questions the worker asks and the work it must do at the least:
+//   1. DNS: an A and an AAAA question for the host (c-ares, one channel),
 //   2. geo: one libmaxminddb lookup of the first address (country iso_code),
-//   3. HTTP: one HEAD on a fresh connection pinned to that address
-//      (libcurl multi, CURLOPT_CONNECT_TO, no connection or TLS session
-//      reuse; a body byte aborts the transfer),
-//   4. store: one RocksDB put of a small record (WAL on, not synced).
-// No protocol, no verdict, no provider detection. At most --inflight URLs are
-// between steps 1 and 4 at any time (the worker's capacity), and at most
-// --dns-inflight DNS queries are outstanding (a URL waits for room for both
-// of its queries), so a single-socket DNS server's buffer does not overflow.
+//   3. then at the same time
+//      - HTTP: one HEAD on a fresh connection pinned to that address
+//        (libcurl multi, CURLOPT_CONNECT_TO, no connection or TLS session
+//        reuse; a body byte aborts the transfer), none with --dns-only;
+//      - NS/PTR: an NS question for the host's registrable domain (as the
+//        worker computes it; none when the host is a public suffix) and a
+//        PTR question for each address (at most 16),
+//   4. store: once the HEAD and every NS/PTR answer are in, one RocksDB put
+//      of a small record (WAL on, not synced).
+// No CNAME following beyond what an answer carries, no protocol, no verdict,
+// no provider detection. At most --inflight URLs are between steps 1 and 4
+// at any time (the worker's URLs in flight), and at most --dns-inflight DNS
+// questions are outstanding (the worker's resolver.max_in_flight); further
+// questions wait in one FIFO queue, so a single-socket DNS server's buffer
+// does not overflow.
 //
-// Prints URLs/s and p50/p99 per stage (text, or one JSON object with --json).
-// Exit status: 0 when every URL was processed (failures are counted, not
-// fatal), 2 on a usage error, 1 when a library could not be set up.
+// Prints URLs/s, DNS questions/s and p50/p99 per stage (text, or one JSON
+// object with --json). Exit status: 0 when every URL was processed (failures
+// are counted, not fatal), 2 on a usage error, 1 when a library could not be
+// set up.
 
 #include <ares.h>
 #include <arpa/inet.h>
+#include <arpa/nameser.h>
 #include <curl/curl.h>
+#include <libpsl.h>
 #include <maxminddb.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <rocksdb/db.h>
 #include <rocksdb/options.h>
@@ -28,6 +40,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -45,8 +58,43 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// PTR questions per URL at most, as the worker (DnsResolver::kMaxPtrLookups).
+constexpr size_t kMaxPtrLookups = 16;
+
 double MsBetween(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double, std::milli>(b - a).count();
+}
+
+// The name under which the PTR record of an IPv4 address lives
+// (RFC 1035 3.5).
+std::string ReverseName(const in_addr& address) {
+  const auto* b = reinterpret_cast<const unsigned char*>(&address);
+  return std::to_string(b[3]) + '.' + std::to_string(b[2]) + '.' +
+         std::to_string(b[1]) + '.' + std::to_string(b[0]) + ".in-addr.arpa";
+}
+
+// The same for an IPv6 address (RFC 3596 2.5): one label per nibble, the
+// last one first.
+std::string ReverseName(const in6_addr& address) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string name;
+  name.reserve(72);
+  for (int i = 15; i >= 0; --i) {
+    name += kHex[address.s6_addr[i] & 0xf];
+    name += '.';
+    name += kHex[address.s6_addr[i] >> 4];
+    name += '.';
+  }
+  return name + "ip6.arpa";
+}
+
+// Appends the names of a hostent's alias list (NS or PTR targets) to
+// `out`, comma-separated.
+void AppendAliases(const hostent* host, std::string* out) {
+  for (char** alias = host->h_aliases; *alias != nullptr; ++alias) {
+    if (!out->empty()) *out += ',';
+    *out += *alias;
+  }
 }
 
 // Latency histogram with constant memory: logarithmic buckets 1% wide from
@@ -98,36 +146,65 @@ struct Options {
   int rcvbuf = 4 << 20;
 };
 
-enum Stage { kDns, kGeo, kConnect, kTls, kHttp, kStore, kTotal, kStages };
-constexpr const char* kStageNames[kStages] = {"dns",  "geo",   "connect", "tls",
-                                              "http", "store", "total"};
+enum Stage {
+  kDns,
+  kGeo,
+  kConnect,
+  kTls,
+  kHttp,
+  kNsPtr,
+  kStore,
+  kTotal,
+  kStages
+};
+constexpr const char* kStageNames[kStages] = {
+    "dns", "geo", "connect", "tls", "http", "ns_ptr", "store", "total"};
+
+enum Outcome { kOk, kDnsError, kHttpError };
 
 class Pipeline;
+struct Job;
+
+// One DNS question of a job; the argument of its c-ares callback.
+struct Query {
+  Job* job = nullptr;
+  int type = 0;  // ns_t_a, ns_t_aaaa, ns_t_ns or ns_t_ptr
+  std::string name;
+  // PTR only: the address asked about (an in_addr in the first 4 bytes).
+  int family = AF_UNSPEC;
+  in6_addr address{};
+  Clock::time_point sent;
+};
 
 // One URL in flight. Lives in a slot of Pipeline::slots_ until its record
-// is stored; the slot is then reused.
+// is stored; the slot is then reused. No callback of a job is outstanding
+// once it is stored.
 struct Job {
   Pipeline* pipeline = nullptr;
   uint64_t index = 0;
   std::string url;
-  std::string host;
+  std::string host;  // lower case
   std::string scheme;
   long port = 0;
-  int pending_queries = 0;
-  bool in_use = false;
   std::vector<in_addr> v4;
   std::vector<in6_addr> v6;
   std::string address;  // the pinned address, text form
   std::string country;
+  std::string ns;   // NS names, comma-separated
+  std::string ptr;  // PTR names of every address, comma-separated
   std::string error;
   long http_status = 0;
-  Clock::time_point start, dns_sent, dns_done, geo_done;
+  Outcome outcome = kOk;
+  // queries[0] and [1]: A and AAAA of the host; then the NS and PTR
+  // questions, in the order they were queued.
+  std::array<Query, 3 + kMaxPtrLookups> queries;
+  size_t query_count = 0;
+  int pending_addresses = 0;  // A/AAAA answers still due
+  int pending_ns_ptr = 0;     // NS/PTR answers still due
+  bool head_pending = false;  // HEAD started and not done
+  Clock::time_point start, dns_done, geo_done;
   CURL* easy = nullptr;
   curl_slist* connect_to = nullptr;
-  struct Query {
-    Job* job;
-    int type;
-  } query_a{this, 1}, query_aaaa{this, 28};
 };
 
 class Pipeline {
@@ -141,15 +218,18 @@ class Pipeline {
     if (multi_ != nullptr) curl_multi_cleanup(multi_);
     if (channel_ != nullptr) ares_destroy(channel_);
     if (mmdb_open_) MMDB_close(&mmdb_);
+    psl_free(psl_latest_);
   }
 
-  // Sets up c-ares, the MMDB, libcurl and RocksDB; "" on success.
+  // Sets up c-ares, libpsl, the MMDB, libcurl and RocksDB; "" on success.
   std::string Init() {
+    // NOCHECKRESP: a SERVFAIL, REFUSED or NOTIMP answer is final, as in the
+    // worker, rather than asked again by c-ares.
     ares_options ao{};
     ao.timeout = o_.dns_timeout_ms;
     ao.tries = o_.dns_tries;
     ao.socket_receive_buffer_size = o_.rcvbuf;
-    ao.flags = ARES_FLAG_NOSEARCH | ARES_FLAG_NOALIASES;
+    ao.flags = ARES_FLAG_NOSEARCH | ARES_FLAG_NOALIASES | ARES_FLAG_NOCHECKRESP;
     int st = ares_init_options(&channel_, &ao,
                                ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES |
                                    ARES_OPT_SOCK_RCVBUF | ARES_OPT_FLAGS);
@@ -158,6 +238,11 @@ class Pipeline {
     if (st != ARES_SUCCESS) {
       return "--dns " + o_.dns + ": " + ares_strerror(st);
     }
+    // The list the worker uses (common/net/url.cc): the newer of the
+    // compiled-in one and the system's.
+    psl_latest_ = psl_latest(nullptr);
+    psl_ = psl_latest_ != nullptr ? psl_latest_ : psl_builtin();
+    if (psl_ == nullptr) return "libpsl: no public suffix list";
     if (MMDB_open(o_.mmdb.c_str(), MMDB_MODE_MMAP, &mmdb_) != MMDB_SUCCESS) {
       return "cannot open MMDB " + o_.mmdb;
     }
@@ -172,9 +257,11 @@ class Pipeline {
     db_.reset(db);
     slots_.reserve(o_.inflight);
     for (int i = 0; i < o_.inflight; ++i) {
-      slots_.push_back(std::make_unique<Job>());
-      slots_.back()->pipeline = this;
-      free_.push_back(slots_.back().get());
+      auto job = std::make_unique<Job>();
+      job->pipeline = this;
+      for (Query& q : job->queries) q.job = job.get();
+      free_.push_back(job.get());
+      slots_.push_back(std::move(job));
     }
     return "";
   }
@@ -189,12 +276,7 @@ class Pipeline {
         Start(next, urls[next]);
         ++next;
       }
-      while (!dns_wait_.empty() &&
-             outstanding_queries_ + 2 <= o_.dns_inflight) {
-        Job* job = dns_wait_.front();
-        dns_wait_.pop_front();
-        SendQueries(job);
-      }
+      SendWaitingQueries();
       // c-ares sockets join libcurl's poll as extra descriptors.
       ares_socket_t socks[ARES_GETSOCK_MAXNUM];
       const int mask = ares_getsock(channel_, socks, ARES_GETSOCK_MAXNUM);
@@ -243,15 +325,15 @@ class Pipeline {
     if (o_.json) {
       std::printf(
           "{\"urls\": %zu, \"seconds\": %.3f, \"urls_per_s\": %.1f, "
-          "\"inflight\": %d, \"dns_inflight\": %d, \"mode\": \"%s\", \"ok\": "
-          "%llu, "
-          "\"dns_errors\": %llu, \"http_errors\": %llu, \"dns_queries\": "
-          "%llu, \"dns_queries_per_s\": %.1f, \"peak_rss_kb\": %ld, "
-          "\"stages\": {",
+          "\"inflight\": %d, \"dns_inflight\": %d, \"mode\": \"%s\", "
+          "\"ok\": %llu, \"dns_errors\": %llu, \"http_errors\": %llu, "
+          "\"ns_ptr_errors\": %llu, \"dns_queries\": %llu, "
+          "\"dns_queries_per_s\": %.1f, \"peak_rss_kb\": %ld, \"stages\": {",
           urls, secs, rate, o_.inflight, o_.dns_inflight,
           o_.dns_only ? "dns" : "http", static_cast<unsigned long long>(ok_),
           static_cast<unsigned long long>(dns_errors_),
           static_cast<unsigned long long>(http_errors_),
+          static_cast<unsigned long long>(ns_ptr_errors_),
           static_cast<unsigned long long>(queries_), qps, ru.ru_maxrss);
       bool first = true;
       for (int s = 0; s < kStages; ++s) {
@@ -269,13 +351,16 @@ class Pipeline {
     std::printf(
         "reference pipeline (%s): %zu URLs in %.3f s = %.1f URLs/s, "
         "%d in flight (%d DNS queries)\n",
-        o_.dns_only ? "dns only" : "dns+geo+head+put", urls, secs, rate,
-        o_.inflight, o_.dns_inflight);
-    std::printf("  results   ok %llu, dns errors %llu, http errors %llu%s%s\n",
-                static_cast<unsigned long long>(ok_),
-                static_cast<unsigned long long>(dns_errors_),
-                static_cast<unsigned long long>(http_errors_),
-                first_error_.empty() ? "" : "; first: ", first_error_.c_str());
+        o_.dns_only ? "dns+geo+ns/ptr+put" : "dns+geo+head+ns/ptr+put", urls,
+        secs, rate, o_.inflight, o_.dns_inflight);
+    std::printf(
+        "  results   ok %llu, dns errors %llu, http errors %llu, "
+        "failed NS/PTR questions %llu%s%s\n",
+        static_cast<unsigned long long>(ok_),
+        static_cast<unsigned long long>(dns_errors_),
+        static_cast<unsigned long long>(http_errors_),
+        static_cast<unsigned long long>(ns_ptr_errors_),
+        first_error_.empty() ? "" : "; first: ", first_error_.c_str());
     std::printf("  dns       %llu queries, %.1f queries/s\n",
                 static_cast<unsigned long long>(queries_), qps);
     std::printf("  peak RSS  %.1f MB\n", ru.ru_maxrss / 1024.0);
@@ -292,33 +377,28 @@ class Pipeline {
     Job* job = free_.back();
     free_.pop_back();
     ++active_;
-    job->in_use = true;
     job->index = index;
     job->url = url;
     job->v4.clear();
     job->v6.clear();
     job->address.clear();
     job->country.clear();
+    job->ns.clear();
+    job->ptr.clear();
     job->error.clear();
     job->http_status = 0;
+    job->outcome = kOk;
+    job->query_count = 0;
     job->start = Clock::now();
     if (!ParseUrl(job)) {
       job->dns_done = job->geo_done = Clock::now();
-      Finish(job, kDnsError);
+      job->outcome = kDnsError;
+      Finish(job);
       return;
     }
-    dns_wait_.push_back(job);
-  }
-
-  void SendQueries(Job* job) {
-    job->pending_queries = 2;
-    queries_ += 2;
-    outstanding_queries_ += 2;
-    job->dns_sent = Clock::now();
-    ares_query(channel_, job->host.c_str(), 1 /* C_IN */, 1 /* A */,
-               &Pipeline::OnAnswer, &job->query_a);
-    ares_query(channel_, job->host.c_str(), 1, 28 /* AAAA */,
-               &Pipeline::OnAnswer, &job->query_aaaa);
+    job->pending_addresses = 2;
+    Enqueue(job, ns_t_a, job->host);
+    Enqueue(job, ns_t_aaaa, job->host);
   }
 
   bool ParseUrl(Job* job) {
@@ -333,6 +413,8 @@ class Pipeline {
          curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK;
     if (ok) {
       job->host = host;
+      std::transform(job->host.begin(), job->host.end(), job->host.begin(),
+                     [](unsigned char c) { return std::tolower(c); });
       job->port = std::strtol(port, nullptr, 10);
       job->scheme = scheme;
     } else {
@@ -345,12 +427,65 @@ class Pipeline {
     return ok;
   }
 
+  // The registrable domain of `host` as the worker computes it
+  // (RegistrableDomain in common/net/url.cc): the ICANN public suffix plus
+  // one label, an unlisted top-level domain counting as a public suffix;
+  // "" when `host` is itself a public suffix.
+  std::string RegistrableDomain(const std::string& host) const {
+    if (psl_is_public_suffix2(psl_, host.c_str(), PSL_TYPE_ICANN)) return "";
+    size_t label_start = 0;
+    for (size_t dot = host.find('.'); dot != std::string::npos;
+         dot = host.find('.', dot + 1)) {
+      if (psl_is_public_suffix2(psl_, host.c_str() + dot + 1, PSL_TYPE_ICANN)) {
+        return host.substr(label_start);
+      }
+      label_start = dot + 1;
+    }
+    return "";
+  }
+
+  // Adds a question to the job and to the end of the queue of questions
+  // waiting for a DNS slot.
+  Query& Enqueue(Job* job, int type, std::string name) {
+    Query& q = job->queries[job->query_count++];
+    q.type = type;
+    q.name = std::move(name);
+    q.family = AF_UNSPEC;
+    dns_wait_.push_back(&q);
+    return q;
+  }
+
+  // Sends queued questions, oldest first, while fewer than --dns-inflight
+  // are outstanding.
+  void SendWaitingQueries() {
+    while (!dns_wait_.empty() && outstanding_queries_ < o_.dns_inflight) {
+      Query* q = dns_wait_.front();
+      dns_wait_.pop_front();
+      ++outstanding_queries_;
+      ++queries_;
+      q->sent = Clock::now();
+      ares_query(channel_, q->name.c_str(), ns_c_in, q->type,
+                 &Pipeline::OnAnswer, q);
+    }
+  }
+
   static void OnAnswer(void* arg, int status, int /*timeouts*/,
                        unsigned char* abuf, int alen) {
-    auto* q = static_cast<Job::Query*>(arg);
-    Job* job = q->job;
+    auto* q = static_cast<Query*>(arg);
+    Pipeline* p = q->job->pipeline;
+    --p->outstanding_queries_;
+    if (q->type == ns_t_a || q->type == ns_t_aaaa) {
+      p->OnAddressAnswer(*q, status, abuf, alen);
+    } else {
+      p->OnNsPtrAnswer(*q, status, abuf, alen);
+    }
+  }
+
+  void OnAddressAnswer(const Query& q, int status, const unsigned char* abuf,
+                       int alen) {
+    Job* job = q.job;
     if (status == ARES_SUCCESS) {
-      if (q->type == 1) {
+      if (q.type == ns_t_a) {
         std::array<ares_addrttl, 16> out;
         int n = static_cast<int>(out.size());
         if (ares_parse_a_reply(abuf, alen, nullptr, out.data(), &n) ==
@@ -372,11 +507,35 @@ class Pipeline {
     } else if (status != ARES_ENODATA && job->error.empty()) {
       job->error = std::string("dns: ") + ares_strerror(status);
     }
-    --job->pipeline->outstanding_queries_;
-    if (--job->pending_queries == 0) job->pipeline->OnResolved(job);
+    if (--job->pending_addresses == 0) OnResolved(job);
   }
 
-  // Both answers are in: locate the pinned address, then HEAD (or finish).
+  // Records the names of an NS or PTR answer; a failed question is counted,
+  // never the URL's error (as in the worker).
+  void OnNsPtrAnswer(const Query& q, int status, const unsigned char* abuf,
+                     int alen) {
+    Job* job = q.job;
+    hostent* host = nullptr;  // stays null when parsing fails
+    if (status == ARES_SUCCESS && q.type == ns_t_ns) {
+      ares_parse_ns_reply(abuf, alen, &host);
+    } else if (status == ARES_SUCCESS) {
+      const int len = q.family == AF_INET ? sizeof(in_addr) : sizeof(in6_addr);
+      ares_parse_ptr_reply(abuf, alen, &q.address, len, q.family, &host);
+    }
+    if (host != nullptr) {
+      AppendAliases(host, q.type == ns_t_ns ? &job->ns : &job->ptr);
+      ares_free_hostent(host);
+    } else {
+      ++ns_ptr_errors_;
+    }
+    if (--job->pending_ns_ptr == 0) {
+      hist_[kNsPtr].Add(MsBetween(job->queries[2].sent, Clock::now()));
+      MaybeFinish(job);
+    }
+  }
+
+  // The A and AAAA answers are in: locate the pinned address, then ask the
+  // NS and PTR questions and send the HEAD (unless --dns-only).
   void OnResolved(Job* job) {
     job->dns_done = Clock::now();
     char text[INET6_ADDRSTRLEN] = {};
@@ -394,7 +553,8 @@ class Pipeline {
     } else {
       if (job->error.empty()) job->error = "dns: no address";
       job->geo_done = Clock::now();
-      Finish(job, kDnsError);
+      job->outcome = kDnsError;
+      Finish(job);
       return;
     }
     job->address = text;
@@ -410,13 +570,28 @@ class Pipeline {
       }
     }
     job->geo_done = Clock::now();
-    hist_[kDns].Add(MsBetween(job->dns_sent, job->dns_done));
+    hist_[kDns].Add(MsBetween(job->queries[0].sent, job->dns_done));
     hist_[kGeo].Add(MsBetween(job->dns_done, job->geo_done));
-    if (o_.dns_only) {
-      Finish(job, kOk);
-      return;
+
+    const std::string domain = RegistrableDomain(job->host);
+    if (!domain.empty()) Enqueue(job, ns_t_ns, domain);
+    size_t ptrs = 0;
+    for (size_t i = 0; i < job->v4.size() && ptrs < kMaxPtrLookups;
+         ++i, ++ptrs) {
+      Query& q = Enqueue(job, ns_t_ptr, ReverseName(job->v4[i]));
+      q.family = AF_INET;
+      std::memcpy(&q.address, &job->v4[i], sizeof(in_addr));
     }
-    StartHead(job);
+    for (size_t i = 0; i < job->v6.size() && ptrs < kMaxPtrLookups;
+         ++i, ++ptrs) {
+      Query& q = Enqueue(job, ns_t_ptr, ReverseName(job->v6[i]));
+      q.family = AF_INET6;
+      q.address = job->v6[i];
+    }
+    // At least one PTR question (there is an address): the job finishes
+    // with the last NS/PTR answer or the HEAD, whichever comes later.
+    job->pending_ns_ptr = static_cast<int>(job->query_count) - 2;
+    if (!o_.dns_only) StartHead(job);
   }
 
   static size_t RefuseBody(char*, size_t, size_t, void*) { return 0; }
@@ -457,6 +632,7 @@ class Pipeline {
     } else {
       curl_easy_setopt(e, CURLOPT_CAINFO, o_.ca_file.c_str());
     }
+    job->head_pending = true;
     curl_multi_add_handle(multi_, e);
   }
 
@@ -473,28 +649,30 @@ class Pipeline {
     if (tls_us > 0) hist_[kTls].Add((tls_us - connect_us) / 1000.0);
     if (code != CURLE_OK) {
       job->error = std::string("http: ") + curl_easy_strerror(code);
-      Finish(job, kHttpError);
-    } else {
-      Finish(job, kOk);
+      job->outcome = kHttpError;
     }
+    job->head_pending = false;
+    MaybeFinish(job);
   }
 
-  enum Outcome { kOk, kDnsError, kHttpError };
+  // Finishes the job once neither its HEAD nor an NS/PTR answer is due.
+  void MaybeFinish(Job* job) {
+    if (!job->head_pending && job->pending_ns_ptr == 0) Finish(job);
+  }
 
   // Stores the record (one put) and frees the slot.
-  void Finish(Job* job, Outcome outcome) {
+  void Finish(Job* job) {
     char key[8];
     for (int i = 0; i < 8; ++i)
       key[i] = static_cast<char>(job->index >> (56 - 8 * i));
     std::string value = job->url;
-    value += '\t';
-    value += job->address;
-    value += '\t';
-    value += job->country;
+    for (const std::string* field :
+         {&job->address, &job->country, &job->ns, &job->ptr, &job->error}) {
+      value += '\t';
+      value += *field;
+    }
     value += '\t';
     value += std::to_string(job->http_status);
-    value += '\t';
-    value += job->error;
     const auto t0 = Clock::now();
     rocksdb::Status s =
         db_->Put(write_options_, rocksdb::Slice(key, sizeof key), value);
@@ -502,7 +680,7 @@ class Pipeline {
     hist_[kStore].Add(MsBetween(t0, t1));
     hist_[kTotal].Add(MsBetween(job->start, t1));
     if (!s.ok() && job->error.empty()) job->error = "store: " + s.ToString();
-    switch (outcome) {
+    switch (job->outcome) {
       case kOk:
         ++ok_;
         break;
@@ -513,20 +691,21 @@ class Pipeline {
         ++http_errors_;
         break;
     }
-    if (outcome != kOk && first_error_.empty()) {
+    if (job->outcome != kOk && first_error_.empty()) {
       first_error_ = job->url + ": " + job->error;
       for (char& c : first_error_) {
         if (c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20)
           c = '?';
       }
     }
-    job->in_use = false;
     free_.push_back(job);
     --active_;
   }
 
   const Options o_;
   ares_channel channel_ = nullptr;
+  psl_ctx_t* psl_latest_ = nullptr;  // owned; null when only the built-in
+  const psl_ctx_t* psl_ = nullptr;
   MMDB_s mmdb_{};
   bool mmdb_open_ = false;
   CURLM* multi_ = nullptr;
@@ -534,10 +713,11 @@ class Pipeline {
   rocksdb::WriteOptions write_options_;
   std::vector<std::unique_ptr<Job>> slots_;
   std::vector<Job*> free_;
-  std::deque<Job*> dns_wait_;  // parsed, waiting for room for 2 queries
+  std::deque<Query*> dns_wait_;  // questions waiting for a DNS slot, FIFO
   int outstanding_queries_ = 0;
   size_t active_ = 0;
-  uint64_t ok_ = 0, dns_errors_ = 0, http_errors_ = 0, queries_ = 0;
+  uint64_t ok_ = 0, dns_errors_ = 0, http_errors_ = 0, ns_ptr_errors_ = 0,
+           queries_ = 0;
   std::string first_error_;
   Histogram hist_[kStages];
   Clock::time_point start_, end_;
@@ -610,8 +790,7 @@ int main(int argc, char** argv) {
       ok = false;
     if (!ok) return Usage(argv[0]);
   }
-  if (o.urls.empty() || o.dns.empty() || o.mmdb.empty() || o.db.empty() ||
-      o.dns_inflight < 2) {
+  if (o.urls.empty() || o.dns.empty() || o.mmdb.empty() || o.db.empty()) {
     return Usage(argv[0]);
   }
   std::vector<std::string> urls;

@@ -5,16 +5,16 @@ Starts the scale sandbox (scripts/sandbox_scale.py) with knotd and nginx
 pinned to CPU 0, then for each mode runs, pinned to CPU 1 and on the same URL
 list:
 
-- `hostlocator run --workers 1 --capacity K --quiet` with a fresh data
-  folder (end to end: ingest, probes, reports), and
-- bench's reference pipeline (hl_reference_pipeline) with the same in-flight
-  limit K,
+- `hostlocator run --threads 1 --in-flight K --quiet` (plus `--dns-only` in
+  the dns mode) with a fresh data folder (end to end: ingest, probes,
+  reports), its configuration allowing Q DNS messages in flight, and
+- bench's reference pipeline (hl_reference_pipeline) with the same limits:
+  K URLs and Q DNS questions in flight, the same questions per URL,
 
 and prints URLs/s, p50/p99 per stage, peak RSS and the ratio
 hostlocator/reference. Modes: http, https (ECDSA, a full handshake each),
-dns (the reference only resolves; hostlocator has no DNS-only mode yet, so
-"n/a"; dnsperf measures the DNS server's ceiling when installed) and slow
-(every answer after 200 ms).
+dns (no HTTP: DNS queries/s of both sides against the DNS server's ceiling,
+measured by dnsperf when installed) and slow (every answer after 200 ms).
 
 Every run is bounded in URL count and time (--run-timeout); all traffic goes
 to 127.0.0.0/8. Exit status: 0 when every run finished, 1 when one failed or
@@ -47,9 +47,10 @@ MODES = ("http", "https", "dns", "slow")
 TARGETS = {
     "http": ">= 5000 URLs/s and >= 0.9x reference",
     "https": ">= 600 URLs/s",
-    "dns": ">= 0.8x dnsperf ceiling (queries/s)",
+    "dns": ">= 0.8x dnsperf queries/s (DNS line)",
     "slow": ">= 3000 URLs/s",
 }
+DNS_TARGET = 0.8  # hostlocator's DNS queries/s / dnsperf's, dns mode
 
 
 def _default_binary(*candidates: str) -> str:
@@ -62,35 +63,48 @@ def _default_binary(*candidates: str) -> str:
 # ------------------------------------------------------------ measuring
 
 
+# GNU time reports the peak RSS of the command alone. wait4's ru_maxrss
+# would not: a child forked from this process inherits its high-water mark
+# across exec, so every figure would be at least the harness's own peak.
+GNU_TIME = shutil.which("time", path="/usr/bin:/bin")
+
+
 def measure(cmd: list[str], timeout: float, cwd: str | None = None
             ) -> dict:
     """Runs cmd in its own process group; returns wall seconds, peak RSS
-    (ru_maxrss of the child, KB), exit status, stdout, stderr and whether it
-    was killed at `timeout`."""
+    (KB, from GNU time; None without it or when the command was killed),
+    exit status, stdout, stderr and whether it was killed at `timeout`."""
     out = tempfile.TemporaryFile()
     err = tempfile.TemporaryFile()
+    rss = tempfile.NamedTemporaryFile(mode="r", prefix="hl-bench-rss-")
+    if GNU_TIME:
+        cmd = [GNU_TIME, "-f", "%M", "-o", rss.name, *cmd]
     t0 = time.monotonic()
     proc = subprocess.Popen(cmd, stdout=out, stderr=err, cwd=cwd,
                             stdin=subprocess.DEVNULL, start_new_session=True)
-    timed_out = False
-    while True:
-        pid, status, ru = os.wait4(proc.pid, os.WNOHANG)
-        if pid == proc.pid:
-            break
-        if time.monotonic() - t0 > timeout:
-            timed_out = True
-            os.killpg(proc.pid, signal.SIGKILL)
-            pid, status, ru = os.wait4(proc.pid, 0)
-            break
-        time.sleep(0.01)
+    try:
+        proc.wait(timeout)
+        timed_out = False
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
     wall = time.monotonic() - t0
-    proc.returncode = os.waitstatus_to_exitcode(status)
     out.seek(0)
     err.seek(0)
-    return {"wall_s": wall, "peak_rss_kb": ru.ru_maxrss,
+    with rss:
+        # The last line; GNU time puts "Command exited with non-zero
+        # status N" before it.
+        last = (rss.read().strip().splitlines() or [""])[-1]
+    return {"wall_s": wall,
+            "peak_rss_kb": int(last) if last.isdigit() else None,
             "rc": proc.returncode, "timed_out": timed_out,
             "stdout": out.read().decode("utf-8", "replace"),
             "stderr": err.read().decode("utf-8", "replace")}
+
+
+def _mb(kb: int | None) -> float | None:
+    return round(kb / 1024, 1) if kb is not None else None
 
 
 def _pct(values: list[float]) -> dict | None:
@@ -104,24 +118,26 @@ def _pct(values: list[float]) -> dict | None:
     return {"n": n, "p50_ms": round(at(0.5), 3), "p99_ms": round(at(0.99), 3)}
 
 
-def hostlocator_stages(results: Path) -> dict:
-    """p50/p99 per stage from hostlocator's results.jsonl: dns (slowest of
-    a URL's queries), connect, tls (handshake after connect), http (the
-    probe's total). Per-URL end-to-end times are not recorded."""
+def hostlocator_results(results: Path) -> dict:
+    """From hostlocator's results.jsonl: p50/p99 per stage (dns: slowest of
+    a URL's DNS queries; connect; tls: handshake after connect; http: the
+    probe's total; per-URL end-to-end times are not recorded), the count of
+    each status and `dns_queries`, the DNS messages sent (every attempt of
+    every question, the redirect hops' included)."""
     dns, conn, tls, http = [], [], [], []
     statuses: dict[str, int] = {}
-    try:
-        f = open(results, encoding="utf-8")
-    except OSError:
-        return {}
-    with f:
+    queries = 0
+    with open(results, encoding="utf-8") as f:
         for line in f:
             try:
                 r = json.loads(line)
             except ValueError:
                 continue
             statuses[r.get("status", "?")] = statuses.get(r.get("status", "?"), 0) + 1
+            for hop in r.get("redirects") or []:
+                queries += len((hop.get("dns") or {}).get("queries") or [])
             qs = (r.get("dns") or {}).get("queries") or []
+            queries += len(qs)
             if qs:
                 dns.append(max(q.get("elapsed_ms") or 0 for q in qs))
             t = ((r.get("http") or {}).get("timings")) or {}
@@ -134,7 +150,7 @@ def hostlocator_stages(results: Path) -> dict:
     stages = {k: v for k, v in (("dns", _pct(dns)), ("connect", _pct(conn)),
                                 ("tls", _pct(tls)), ("http", _pct(http)))
               if v}
-    return {"stages": stages, "statuses": statuses}
+    return {"stages": stages, "statuses": statuses, "dns_queries": queries}
 
 
 def run_hostlocator(args, sb, mode: str, urls: Path, work: Path,
@@ -144,11 +160,14 @@ def run_hostlocator(args, sb, mode: str, urls: Path, work: Path,
     shutil.rmtree(out, ignore_errors=True)
     cmd = ["taskset", "-c", str(CLIENT_CPU), args.hostlocator, "run",
            "-c", sb.config, "--data", str(data), "--out", str(out),
-           "--workers", "1", "--capacity", str(args.capacity_for(mode)),
-           "--quiet", str(urls)]
+           "--threads", "1", "--in-flight", str(args.in_flight_for(mode)),
+           "--quiet"]
+    if mode == "dns":
+        cmd += ["--dns-only"]
+    cmd += [str(urls)]
     m = measure(cmd, args.run_timeout)
     res = {"command": " ".join(cmd), "urls": n, "wall_s": round(m["wall_s"], 3),
-           "peak_rss_mb": round(m["peak_rss_kb"] / 1024, 1), "rc": m["rc"],
+           "peak_rss_mb": _mb(m["peak_rss_kb"]), "rc": m["rc"],
            "timed_out": m["timed_out"]}
     if m["rc"] != 0 or m["timed_out"]:
         tail = (m["stderr"] or m["stdout"]).strip().splitlines()[-3:]
@@ -157,8 +176,15 @@ def run_hostlocator(args, sb, mode: str, urls: Path, work: Path,
         return res
     res["urls_per_s"] = round(n / m["wall_s"], 1)
     found = sorted(out.glob("run-*/results.jsonl"))
-    if found:
-        res.update(hostlocator_stages(found[-1]))
+    if not found:
+        res["error"] = f"no run-*/results.jsonl in {out}"
+        return res
+    try:
+        res.update(hostlocator_results(found[-1]))
+    except OSError as ex:
+        res["error"] = f"{found[-1]}: {ex}"
+        return res
+    res["dns_queries_per_s"] = round(res["dns_queries"] / m["wall_s"], 1)
     return res
 
 
@@ -168,7 +194,7 @@ def run_reference(args, sb, mode: str, urls: Path, work: Path) -> dict:
     cmd = ["taskset", "-c", str(CLIENT_CPU), args.reference,
            "--urls", str(urls), "--dns", sb.dns_server,
            "--mmdb", sb.country_mmdb, "--db", str(db),
-           "--inflight", str(args.capacity_for(mode)),
+           "--inflight", str(args.in_flight_for(mode)),
            "--dns-inflight", str(args.dns_inflight),
            "--dns-timeout-ms", str(sandbox.RESOLVER_TIMEOUT_MS),
            "--connect-timeout-ms", str(sandbox.HTTP_CONNECT_TIMEOUT_MS),
@@ -179,7 +205,7 @@ def run_reference(args, sb, mode: str, urls: Path, work: Path) -> dict:
         cmd += ["--dns-only"]
     m = measure(cmd, args.run_timeout)
     res = {"command": " ".join(cmd), "wall_s": round(m["wall_s"], 3),
-           "peak_rss_mb": round(m["peak_rss_kb"] / 1024, 1), "rc": m["rc"],
+           "peak_rss_mb": _mb(m["peak_rss_kb"]), "rc": m["rc"],
            "timed_out": m["timed_out"]}
     try:
         rep = json.loads(m["stdout"].strip().splitlines()[-1])
@@ -189,7 +215,8 @@ def run_reference(args, sb, mode: str, urls: Path, work: Path) -> dict:
             + (": " + " | ".join(tail) if tail else "")
         return res
     res.update({k: rep[k] for k in ("urls", "urls_per_s", "ok", "dns_errors",
-                                    "http_errors", "dns_queries_per_s",
+                                    "http_errors", "ns_ptr_errors",
+                                    "dns_queries", "dns_queries_per_s",
                                     "stages", "first_error")})
     return res
 
@@ -224,6 +251,37 @@ def _fmt_stages(stages: dict | None) -> str:
                      ) or "-"
 
 
+def _ratio(a: float | None, b: float | None) -> str:
+    return f"{a / b:.2f}x" if a and b else "-"
+
+
+def _fmt_mb(mb: float | None) -> str:
+    return "?" if mb is None else f"{mb:.0f}"
+
+
+def _dns_line(d: dict) -> list[str]:
+    """The dns mode's queries/s: hostlocator, the reference, dnsperf's
+    ceiling and hostlocator's ratio to it against the target."""
+    hl, ref, perf = d["hostlocator"], d["reference"], d.get("dnsperf", {})
+
+    def rate(x: dict) -> str:
+        if "error" in x or "dns_queries_per_s" not in x:
+            return "FAILED"
+        return (f"{x['dns_queries_per_s']:.0f} ({x['dns_queries'] / d['urls']:.1f}"
+                " per URL)")
+    ceiling = perf.get("queries_per_s")
+    lines = [f"DNS queries/s (dns mode, {d['dns_in_flight']} in flight): "
+             f"hostlocator {rate(hl)}, reference {rate(ref)}, dnsperf "
+             + (f"{ceiling:.0f} ({perf.get('queries_lost')} lost)" if ceiling
+                else perf.get("error", "not run"))]
+    if ceiling:
+        lines.append(
+            f"  hostlocator/dnsperf {_ratio(hl.get('dns_queries_per_s'), ceiling)}"
+            f" (target >= {DNS_TARGET}x); reference/dnsperf "
+            f"{_ratio(ref.get('dns_queries_per_s'), ceiling)}")
+    return lines
+
+
 def print_table(report: dict) -> None:
     print()
     print(f"hostlocator benchmark: {report['sandbox']['hosts']} names over "
@@ -236,27 +294,24 @@ def print_table(report: dict) -> None:
     print("-" * len(hdr))
     for mode, r in report["modes"].items():
         hl, ref = r["hostlocator"], r["reference"]
-        if mode == "dns":
-            hl_rate, hl_rss, ratio = "n/a", "n/a", "n/a"
-        elif "error" in hl:
-            hl_rate, hl_rss, ratio = "FAILED", f"{hl['peak_rss_mb']:.0f}", "-"
-        else:
-            hl_rate, hl_rss = f"{hl['urls_per_s']:.0f}/s", f"{hl['peak_rss_mb']:.0f}"
-            ratio = (f"{hl['urls_per_s'] / ref['urls_per_s']:.2f}x"
-                     if ref.get("urls_per_s") else "-")
-        ref_rate = ("FAILED" if "error" in ref else f"{ref['urls_per_s']:.0f}/s")
-        ref_rss = f"{ref['peak_rss_mb']:.0f}"
+        hl_rate = "FAILED" if "error" in hl else f"{hl['urls_per_s']:.0f}/s"
+        ref_rate = "FAILED" if "error" in ref else f"{ref['urls_per_s']:.0f}/s"
+        ratio = ("-" if "error" in hl or "error" in ref else
+                 _ratio(hl["urls_per_s"], ref["urls_per_s"]))
         print(f"{mode:<6} {r['urls']:>8} {r['in_flight']:>9} | {hl_rate:>12} "
-              f"{hl_rss:>7} | {ref_rate:>10} {ref_rss:>7} | {ratio:>6} | "
+              f"{_fmt_mb(hl['peak_rss_mb']):>7} | {ref_rate:>10} "
+              f"{_fmt_mb(ref['peak_rss_mb']):>7} | {ratio:>6} | "
               f"{TARGETS[mode]}")
+    if not GNU_TIME:
+        print("RSS ?: peak RSS needs GNU time (apt-get install time)")
+    if "dns" in report["modes"]:
+        print(*_dns_line(report["modes"]["dns"]), sep="\n")
     print()
     print("p50/p99 per stage, ms (hostlocator from results.jsonl; "
           "reference measured in-process):")
     for mode, r in report["modes"].items():
-        hl, ref = r["hostlocator"], r["reference"]
-        if mode != "dns":
-            print(f"  {mode:<6} hostlocator  {_fmt_stages(hl.get('stages'))}")
-        print(f"  {mode:<6} reference    {_fmt_stages(ref.get('stages'))}")
+        for who in ("hostlocator", "reference"):
+            print(f"  {mode:<6} {who:<12} {_fmt_stages(r[who].get('stages'))}")
     for mode, r in report["modes"].items():
         for who in ("hostlocator", "reference"):
             x = r[who]
@@ -269,18 +324,9 @@ def print_table(report: dict) -> None:
             elif who == "hostlocator" and x.get("statuses") and \
                     set(x["statuses"]) != {"located"}:
                 print(f"  ! {mode} hostlocator statuses: {x['statuses']}")
-    if "dns" in report["modes"]:
-        d = report["modes"]["dns"]
-        ref, perf = d["reference"], d.get("dnsperf", {})
-        line = f"DNS: reference {ref.get('dns_queries_per_s', 0):.0f} queries/s"
-        if "queries_per_s" in perf:
-            line += (f"; dnsperf ceiling {perf['queries_per_s']:.0f} queries/s "
-                     f"({perf.get('queries_lost')} lost); reference/dnsperf "
-                     f"{ref.get('dns_queries_per_s', 0) / perf['queries_per_s']:.2f}x"
-                     "; hostlocator n/a (no DNS-only mode yet)")
-        else:
-            line += f"; dnsperf: {perf.get('error', 'not run')}"
-        print(line)
+            if x.get("ns_ptr_errors"):
+                print(f"  ! {mode} {who}: {x['ns_ptr_errors']} NS/PTR "
+                      "questions without an answer")
     if report.get("flat"):
         f = report["flat"]
         print(f"RSS flatness (http): {f['small_urls']} URLs {f['small_mb']:.0f} MB, "
@@ -302,14 +348,16 @@ def parse_args(argv):
     ap.add_argument("--addresses", type=int, default=1_000)
     ap.add_argument("--modes", default=",".join(MODES),
                     help="comma-separated subset of " + ",".join(MODES))
-    ap.add_argument("--capacity", type=int, default=256,
-                    help="URLs in flight (hostlocator --capacity, reference "
+    ap.add_argument("--in-flight", type=int, default=256,
+                    help="URLs in flight (hostlocator --in-flight, reference "
                          "--inflight) for http, https and dns")
-    ap.add_argument("--slow-capacity", type=int, default=1000,
+    ap.add_argument("--slow-in-flight", type=int, default=1000,
                     help="URLs in flight for the slow mode (200 ms x "
                          "3000 URLs/s = 600 needed)")
     ap.add_argument("--dns-inflight", type=int, default=128,
-                    help="DNS queries in flight (reference, dnsperf -q)")
+                    help="DNS queries in flight (hostlocator "
+                         "resolver.max_in_flight, reference --dns-inflight, "
+                         "dnsperf -q)")
     ap.add_argument("--dnsperf-seconds", type=int, default=5)
     ap.add_argument("--run-timeout", type=float, default=0,
                     help="seconds before a run is killed (default 180, "
@@ -334,8 +382,8 @@ def parse_args(argv):
     bad = [m for m in args.modes if m not in MODES]
     if bad:
         ap.error(f"unknown mode(s) {bad}")
-    args.capacity_for = (lambda mode: args.slow_capacity if mode == "slow"
-                         else args.capacity)
+    args.in_flight_for = (lambda mode: args.slow_in_flight if mode == "slow"
+                          else args.in_flight)
     return args
 
 
@@ -354,7 +402,9 @@ def smoke(args) -> int:
                 return 77
             args.urls = 50
             r = run_reference(args, sb, "http", Path(sb.urls["http"]), Path(tmp))
-            if r.get("ok") != 50:
+            # Per URL: A and AAAA of the host, NS of scale.test, one PTR.
+            if r.get("ok") != 50 or r.get("dns_queries") != 4 * 50 or \
+                    r.get("ns_ptr_errors") != 0:
                 print(f"reference pipeline failed: {json.dumps(r)}")
                 return 1
             print(f"ok: 50 URLs, {r['urls_per_s']:.0f} URLs/s")
@@ -385,7 +435,11 @@ def main(argv=None) -> int:
         sb = sandbox_scale.start(work / "sandbox", hosts=args.hosts,
                                  addresses=args.addresses, urls=largest,
                                  hostlocator=args.hostlocator,
-                                 cpu=SANDBOX_CPU, die_with_parent=True)
+                                 cpu=SANDBOX_CPU, die_with_parent=True,
+                                 dns_in_flight=args.dns_inflight,
+                                 http_in_flight=max(
+                                     map(args.in_flight_for, args.modes),
+                                     default=args.in_flight))
         if sb.geo_error:
             raise sandbox.SandboxError(f"geo: {sb.geo_error}")
         log(f"scale sandbox ready in {time.monotonic() - t0:.1f} s "
@@ -412,17 +466,15 @@ def main(argv=None) -> int:
                 log("slow mode skipped: nginx echo module missing")
                 continue
             urls = url_list(mode, args.urls)
-            entry = {"urls": args.urls, "in_flight": args.capacity_for(mode)}
+            entry = {"urls": args.urls, "in_flight": args.in_flight_for(mode),
+                     "dns_in_flight": args.dns_inflight}
             if mode == "dns":
-                entry["hostlocator"] = {
-                    "note": "no DNS-only mode in hostlocator yet"}
                 if shutil.which("dnsperf"):
                     log("dns: dnsperf ceiling ...")
                 entry["dnsperf"] = run_dnsperf(args, sb, work)
-            else:
-                log(f"{mode}: hostlocator, {args.urls} URLs ...")
-                entry["hostlocator"] = run_hostlocator(args, sb, mode, urls, work,
-                                                       args.urls)
+            log(f"{mode}: hostlocator, {args.urls} URLs ...")
+            entry["hostlocator"] = run_hostlocator(args, sb, mode, urls, work,
+                                                   args.urls)
             log(f"{mode}: reference, {args.urls} URLs ...")
             entry["reference"] = run_reference(args, sb, mode, urls, work)
             failed |= any("error" in entry[w] for w in ("hostlocator", "reference"))
@@ -433,7 +485,8 @@ def main(argv=None) -> int:
                                   url_list("http", largest), work, largest)
             small = report["modes"]["http"]["hostlocator"]
             report["http_large"] = big
-            if "error" not in big and "error" not in small:
+            if not ("error" in big or "error" in small) and \
+                    big["peak_rss_mb"] and small["peak_rss_mb"]:
                 report["flat"] = {
                     "small_urls": args.urls, "small_mb": small["peak_rss_mb"],
                     "large_urls": largest, "large_mb": big["peak_rss_mb"],

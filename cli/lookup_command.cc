@@ -1,6 +1,7 @@
 // `hostlocator lookup URL`: one URL through the probing engine, no
 // coordinator, the whole observation printed as JSON.
 #include <cstdio>
+#include <optional>
 
 #include "cli/commands.h"
 #include "cli/setup.h"
@@ -10,6 +11,8 @@
 
 namespace hl::cli {
 namespace {
+
+namespace pb = ::hostlocator::v1;
 
 struct LookupOptions {
   std::string url;
@@ -42,13 +45,25 @@ int Lookup(const LookupOptions& options) {
     PrintError(data.status().message());
     return kExitUsage;
   }
-  auto prober = MakeProberFactory(*config, *data, "lookup")();
-  if (!prober.ok()) {
-    PrintError(prober.status().message());
+  auto loop = worker::EventLoop::Create();
+  if (!loop.ok()) {
+    PrintError(loop.status().message());
     return kExitFailure;
   }
-  const auto observation = (*prober)->Probe(normalized->url, *context);
-  std::printf("%s\n", ObservationToJson(observation).dump(2).c_str());
+  auto prober = MakeProberFactory(*config, *data, "lookup")(loop->get());
+  if (!prober.ok()) {
+    PrintError(prober.status().message());
+    return kExitUsage;
+  }
+  std::optional<pb::Observation> observation;
+  (*prober)->Probe(normalized->url, *context,
+                   [&](pb::Observation obs) { observation = std::move(obs); });
+  if (Status s = (*loop)->RunUntil([&] { return observation.has_value(); });
+      !s.ok()) {
+    PrintError(s.message());
+    return kExitFailure;
+  }
+  std::printf("%s\n", ObservationToJson(*observation).dump(2).c_str());
   return kExitOk;
 }
 

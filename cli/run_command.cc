@@ -37,8 +37,9 @@ struct RunOptions {
   std::string config;
   std::string data_dir;
   std::string output_dir;
-  uint32_t workers = 0;
-  uint32_t capacity = 0;
+  uint32_t threads = 0;
+  uint32_t in_flight = 0;
+  bool dns_only = false;
   std::string referer;     // the batch's, for lines without their own
   std::string user_agent;  // likewise
   bool validate_only = false;
@@ -255,8 +256,9 @@ int Run(const RunOptions& options) {
   }
   if (!options.data_dir.empty()) config->run.data_dir = options.data_dir;
   if (!options.output_dir.empty()) config->run.output_dir = options.output_dir;
-  if (options.workers) config->run.workers = options.workers;
-  if (options.capacity) config->run.worker_capacity = options.capacity;
+  if (options.threads) config->worker.threads = options.threads;
+  if (options.in_flight) config->worker.max_in_flight = options.in_flight;
+  if (options.dns_only) config->worker.dns_only = true;
   config->digest = ConfigDigest(*config);
 
   auto reader = InputReader::Open(options.input);
@@ -325,14 +327,15 @@ int Run(const RunOptions& options) {
 
   std::atomic<bool> stop_workers{false};
   std::vector<std::thread> workers;
-  std::vector<Status> worker_status(config->run.workers);
-  for (uint32_t i = 0; i < config->run.workers; ++i) {
+  const uint32_t threads = WorkerThreads(*config);
+  std::vector<Status> worker_status(threads);
+  for (uint32_t i = 0; i < threads; ++i) {
     workers.emplace_back([&, i] {
       const std::string name = "embedded-" + std::to_string(i + 1);
       worker::WorkerOptions wo;
       wo.endpoint = broker_options.endpoint;
       wo.name = name;
-      wo.capacity = config->run.worker_capacity;
+      wo.capacity = config->worker.max_in_flight;
       wo.heartbeat_interval_ms = broker_options.heartbeat_interval_ms;
       wo.heartbeat_liveness = broker_options.heartbeat_liveness;
       worker::Worker w(&context, wo, MakeProberFactory(*config, *data, name),
@@ -397,13 +400,18 @@ void AddRunCommand(CLI::App& app, int* exit_code) {
                   "data folder (overrides run.data_dir)");
   cmd->add_option("--out", options->output_dir,
                   "output folder for reports (overrides run.output_dir)");
-  cmd->add_option("--workers", options->workers,
-                  "embedded workers (overrides run.workers)")
+  cmd->add_option("--threads", options->threads,
+                  "worker threads, each an event loop with up to "
+                  "worker.max_in_flight URLs in flight (overrides "
+                  "worker.threads; default: one per core)")
       ->check(CLI::Range(1, 256));
-  cmd->add_option("--capacity", options->capacity,
-                  "concurrent probes per worker (overrides "
-                  "run.worker_capacity)")
-      ->check(CLI::Range(1, 4096));
+  cmd->add_option("--in-flight", options->in_flight,
+                  "URLs in flight per thread (overrides "
+                  "worker.max_in_flight)")
+      ->check(CLI::Range(1, 20000));
+  cmd->add_flag("--dns-only", options->dns_only,
+                "resolve and locate only, send no HTTP request (sets "
+                "worker.dns_only)");
   cmd->add_option("--referer", options->referer,
                   "Referer sent with every probe of this list, for lines "
                   "without a referer column value (an http or https URL)");

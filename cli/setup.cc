@@ -2,6 +2,8 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <thread>
+#include <algorithm>
 
 #include "common/clock.h"
 
@@ -35,12 +37,17 @@ Result<ProbeData> LoadProbeData(const Config& config) {
 worker::ProberFactory MakeProberFactory(const Config& config,
                                         const ProbeData& data,
                                         const std::string& worker_name) {
-  return [config, data, worker_name]() {
+  return [config, data, worker_name](worker::EventLoop* loop) {
     return worker::Prober::Create(
         config, data.geo, data.providers,
         worker::ProberContext{HL_VERSION, config.digest, worker_name},
-        SystemClockMs);
+        SystemClockMs, loop);
   };
+}
+
+uint32_t WorkerThreads(const Config& config) {
+  if (config.worker.threads > 0) return config.worker.threads;
+  return std::max(1u, std::thread::hardware_concurrency());
 }
 
 void PrintError(const std::string& message) {

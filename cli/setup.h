@@ -26,10 +26,14 @@ struct ProbeData {
 // geolocation data, the command that fetches it.
 Result<ProbeData> LoadProbeData(const Config& config);
 
-// Makes one Prober per call (one per probe thread); all share `data`.
+// Makes one Prober per call (one per worker thread, on its loop); all
+// share `data`.
 worker::ProberFactory MakeProberFactory(const Config& config,
                                         const ProbeData& data,
                                         const std::string& worker_name);
+
+// Worker threads for `config.worker.threads` (0: one per core).
+uint32_t WorkerThreads(const Config& config);
 
 // Prints "hostlocator: <message>" to stderr.
 void PrintError(const std::string& message);

@@ -1,23 +1,28 @@
+#include "worker/dns_resolver.h"
+
 #include <ares.h>
 #include <arpa/nameser.h>
-#include <poll.h>
+#include <sys/random.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <array>
+#include <bitset>
 #include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <deque>
+#include <limits>
 #include <mutex>
 #include <optional>
 #include <random>
-#include <set>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
-#include "worker/prober.h"
+#include "common/net/ip.h"
 
 namespace hl::worker {
 namespace {
@@ -265,58 +270,213 @@ std::string FormatServer(const ares_addr_port_node& node) {
   return net::IpAddress::V4(bytes).ToString() + ":" + std::to_string(port);
 }
 
+// Receive buffer asked for each UDP socket, so that bursts of answers to
+// many questions in flight are not dropped by the kernel.
+constexpr int kUdpReceiveBuffer = 1 << 20;
+
+int ConfigureSocket(ares_socket_t fd, int type, void* /*data*/) {
+  if (type == SOCK_DGRAM) {
+    // Best effort: the kernel caps it at net.core.rmem_max.
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &kUdpReceiveBuffer,
+               sizeof(kUdpReceiveBuffer));
+  }
+  return 0;
+}
+
+// Unpredictable message ids (against spoofed answers), drawn from the
+// kernel in batches.
+class IdSource {
+ public:
+  uint16_t Next() {
+    if (next_ == pool_.size()) Refill();
+    return pool_[next_++];
+  }
+
+ private:
+  void Refill() {
+    auto* bytes = reinterpret_cast<char*>(pool_.data());
+    size_t filled = 0;
+    while (filled < sizeof(pool_)) {
+      const ssize_t n = getrandom(bytes + filled, sizeof(pool_) - filled, 0);
+      if (n > 0) {
+        filled += static_cast<size_t>(n);
+      } else if (errno != EINTR) {
+        std::random_device device;
+        for (uint16_t& id : pool_) id = static_cast<uint16_t>(device());
+        break;
+      }
+    }
+    next_ = 0;
+  }
+
+  std::array<uint16_t, 256> pool_{};
+  size_t next_ = pool_.size();
+};
+
+constexpr int64_t kNoDeadline = std::numeric_limits<int64_t>::max();
+
 }  // namespace
 
 struct DnsResolver::Impl {
+  // Told when one of its queries is done (answered, failed, or out of
+  // tries).
+  class Listener {
+   public:
+    virtual void QueryDone() = 0;
+
+   protected:
+    ~Listener() = default;
+  };
+
+  // One c-ares channel with one server (tries=1: Impl retries).
+  struct Channel {
+    Impl* impl;
+    ares_channel channel = nullptr;
+    std::string address;                // "address:port"
+    std::bitset<65536> ids;             // of its messages in flight
+    int64_t deadline_ms = kNoDeadline;  // of its next timeout, loop clock
+    bool dirty = false;  // a c-ares call ran since deadline_ms was read
+  };
+
   // One question, sent until it gets an answer or runs out of tries.
   struct Query {
-    Query(Impl* impl, std::string name, int type)
-        : impl(impl), name(std::move(name)), type(type) {}
+    Query(Impl* impl, Listener* listener, std::string name, int type,
+          std::optional<size_t> pinned)
+        : impl(impl),
+          listener(listener),
+          name(std::move(name)),
+          type(type),
+          pinned(pinned) {}
 
     Impl* impl;
+    Listener* listener;
     std::string name;
     int type;
-    uint16_t id = 0;  // of the attempt in flight
+    std::optional<size_t> pinned;  // the channel of every attempt
+    size_t channel = 0;            // of the latest attempt
+    uint16_t id = 0;               // of the attempt in flight
     uint32_t attempts = 0;
     int64_t sent_unix_ms = 0;
     std::chrono::steady_clock::time_point sent;
-    std::vector<pb::DnsQuery> records;  // one per attempt
-    bool done = false;
-    int status = ARES_SUCCESS;
-    std::string raw;  // the final answer, when c-ares handed it over
-    std::string rcode;
+    // One per attempt; the last one holds the final answer's raw bytes.
+    std::vector<pb::DnsQuery> records;
+    int status = ARES_SUCCESS;  // of the last attempt
+
+    const std::string& rcode() const { return records.back().rcode(); }
+    const std::string& raw() const { return records.back().raw_answer(); }
   };
 
-  ~Impl() {
-    if (channel != nullptr) ares_destroy(channel);
-  }
+  // A question of the API: its answer and callback once finished.
+  struct Op {
+    virtual ~Op() = default;
+    size_t slot = 0;  // index in Impl::ops
+    Done done;
+    pb::DnsObservation result;
+  };
 
+  struct Resolution;
+  struct ResolveOp;
+  struct NsPtrOp;
+
+  ~Impl();
+
+  size_t PickChannel(const Query& query);
+  // Sends `query` now, or queues it when max_in_flight messages are out.
   void Send(Query* query);
+  void Transmit(Query* query);
+  // Starts queued queries while slots are free.
+  void Pump();
   static void OnAnswer(void* arg, int status, int timeouts, unsigned char* abuf,
                        int alen);
-  // Drives the channel until every query in `queries` is done.
-  void Run(const std::vector<Query*>& queries);
+  static void OnSocketState(void* data, ares_socket_t fd, int readable,
+                            int writable);
+  void MarkDirty(Channel* channel);
+  void ScheduleFlush();
+  // Re-arms the timer and runs the callbacks of finished ops.
+  void Flush();
+  void RearmTimer();
+  void OnTimer();
+  // Adds a channel whose one server is set by `set_server` (a c-ares
+  // status); `server` names it in errors.
+  Status AddChannel(uint32_t timeout_ms,
+                    const std::function<int(ares_channel)>& set_server,
+                    const std::string& server);
+  template <typename T>
+  T* Adopt(std::unique_ptr<T> op);
+  // Moves `op` to the callbacks to run.
+  void Finish(Op* op);
+  void FinishResolve(ResolveOp* op);
 
-  ares_channel channel = nullptr;
-  std::string resolver;
-  uint32_t tries = 1;
+  EventLoop* loop = nullptr;
   Clock clock;
-  std::random_device id_source;
-  std::set<uint16_t> in_flight;  // message ids
+  ResolverMode mode = ResolverMode::kRoundRobin;
+  uint32_t tries = 1;
+  size_t max_in_flight = 1;
+  std::vector<std::unique_ptr<Channel>> channels;
+  size_t next_channel = 0;
+  IdSource id_source;
+  size_t in_flight = 0;
+  std::deque<Query*> waiting;
+  // An op is freed only by Flush (or with the resolver), never while a
+  // c-ares callback into one of its queries is on the stack.
+  std::vector<std::unique_ptr<Op>> ops;       // in progress
+  std::vector<std::unique_ptr<Op>> finished;  // callbacks to run
+  EventLoop::TimerId timer = 0;
+  int64_t armed_deadline_ms = kNoDeadline;
+  bool flush_scheduled = false;
+  // Expires with the resolver; deferred calls check it.
+  std::shared_ptr<char> alive = std::make_shared<char>();
 };
 
+DnsResolver::Impl::~Impl() {
+  if (timer != 0) loop->Cancel(timer);
+  // ares_destroy reports every query with ARES_EDESTRUCTION, which OnAnswer
+  // ignores, and closes the sockets (OnSocketState unwatches them).
+  for (const auto& channel : channels) {
+    if (channel->channel != nullptr) ares_destroy(channel->channel);
+  }
+}
+
+size_t DnsResolver::Impl::PickChannel(const Query& query) {
+  if (query.pinned) return *query.pinned;
+  if (query.attempts > 1) return (query.channel + 1) % channels.size();
+  const size_t picked = next_channel;
+  next_channel = (next_channel + 1) % channels.size();
+  return picked;
+}
+
 void DnsResolver::Impl::Send(Query* query) {
-  unsigned char* request = nullptr;
-  int request_len = 0;
+  if (waiting.empty() && in_flight < max_in_flight) {
+    Transmit(query);
+  } else {
+    waiting.push_back(query);
+  }
+}
+
+void DnsResolver::Impl::Pump() {
+  while (!waiting.empty() && in_flight < max_in_flight) {
+    Query* query = waiting.front();
+    waiting.pop_front();
+    Transmit(query);
+  }
+}
+
+void DnsResolver::Impl::Transmit(Query* query) {
+  ++in_flight;
   ++query->attempts;
+  query->channel = PickChannel(*query);
+  Channel& channel = *channels[query->channel];
   query->sent_unix_ms = clock();
   query->sent = std::chrono::steady_clock::now();
-  // ares_send keeps the message's id: it must be unpredictable (against
-  // spoofed answers) and unique among the queries in flight.
+  // ares_send keeps the message's id: it must be unpredictable and unique
+  // among the channel's messages in flight (fewer than half of the ids,
+  // max_in_flight being capped).
   do {
-    query->id = static_cast<uint16_t>(id_source());
-  } while (in_flight.contains(query->id));
-  in_flight.insert(query->id);
+    query->id = id_source.Next();
+  } while (channel.ids.test(query->id));
+  channel.ids.set(query->id);
+  unsigned char* request = nullptr;
+  int request_len = 0;
   const int status =
       ares_create_query(query->name.c_str(), ns_c_in, query->type, query->id,
                         /*rd=*/1, &request, &request_len, 0);
@@ -324,121 +484,479 @@ void DnsResolver::Impl::Send(Query* query) {
     OnAnswer(query, status, 0, nullptr, 0);
     return;
   }
-  ares_send(channel, request, request_len, &Impl::OnAnswer, query);
+  ares_send(channel.channel, request, request_len, &Impl::OnAnswer, query);
   ares_free_string(request);
+  MarkDirty(&channel);
 }
 
 void DnsResolver::Impl::OnAnswer(void* arg, int status, int /*timeouts*/,
                                  unsigned char* abuf, int alen) {
+  if (status == ARES_EDESTRUCTION) return;  // ~Impl: nothing is reported
   auto* query = static_cast<Query*>(arg);
   Impl* impl = query->impl;
-  impl->in_flight.erase(query->id);
-  std::string raw;
-  if (abuf != nullptr && alen > 0) {
-    raw.assign(reinterpret_cast<const char*>(abuf), static_cast<size_t>(alen));
-  }
+  Channel& channel = *impl->channels[query->channel];
+  channel.ids.reset(query->id);
+  --impl->in_flight;
   pb::DnsQuery& record = query->records.emplace_back();
+  if (abuf != nullptr && alen > 0) {
+    record.set_raw_answer(reinterpret_cast<const char*>(abuf),
+                          static_cast<size_t>(alen));
+  }
   record.set_name(query->name);
   record.set_type(TypeName(query->type));
-  record.set_resolver(impl->resolver);
-  record.set_rcode(RecordedRcode(status, raw));
+  record.set_resolver(channel.address);
+  record.set_rcode(RecordedRcode(status, record.raw_answer()));
   record.set_sent_unix_ms(query->sent_unix_ms);
   record.set_elapsed_us(static_cast<uint32_t>(
       std::chrono::duration_cast<std::chrono::microseconds>(
           std::chrono::steady_clock::now() - query->sent)
           .count()));
-  record.set_raw_answer(raw);
+  query->status = status;
   if (status == ARES_ETIMEOUT && query->attempts < impl->tries) {
     impl->Send(query);
+  } else {
+    query->listener->QueryDone();
+  }
+  impl->Pump();
+}
+
+void DnsResolver::Impl::OnSocketState(void* data, ares_socket_t fd,
+                                      int readable, int writable) {
+  auto* channel = static_cast<Channel*>(data);
+  EventLoop* loop = channel->impl->loop;
+  if (!readable && !writable) {
+    loop->Unwatch(fd);
     return;
   }
-  query->done = true;
-  query->status = status;
-  query->rcode = record.rcode();
-  query->raw = std::move(raw);
+  const uint32_t interest =
+      (readable ? EventLoop::kRead : 0u) | (writable ? EventLoop::kWrite : 0u);
+  // Should the loop refuse the socket, its queries end at their timeout.
+  (void)loop->Watch(fd, interest, [channel, fd](uint32_t ready) {
+    ares_process_fd(channel->channel,
+                    (ready & EventLoop::kRead) ? fd : ARES_SOCKET_BAD,
+                    (ready & EventLoop::kWrite) ? fd : ARES_SOCKET_BAD);
+    channel->impl->MarkDirty(channel);
+  });
 }
 
-void DnsResolver::Impl::Run(const std::vector<Query*>& queries) {
-  auto all_done = [&] {
-    return std::all_of(queries.begin(), queries.end(),
-                       [](const Query* q) { return q->done; });
-  };
-  while (!all_done()) {
-    std::array<ares_socket_t, ARES_GETSOCK_MAXNUM> socks;
-    const int mask = ares_getsock(channel, socks.data(), ARES_GETSOCK_MAXNUM);
-    std::vector<pollfd> fds;
-    for (int i = 0; i < ARES_GETSOCK_MAXNUM; ++i) {
-      short events = 0;
-      if (ARES_GETSOCK_READABLE(mask, i)) events |= POLLIN;
-      if (ARES_GETSOCK_WRITABLE(mask, i)) events |= POLLOUT;
-      if (events != 0) fds.push_back({socks[i], events, 0});
-    }
-    timeval tv{};
-    ares_timeout(channel, nullptr, &tv);
-    const int timeout_ms =
-        static_cast<int>(tv.tv_sec * 1000 + (tv.tv_usec + 999) / 1000);
-    const int ready = poll(fds.data(), fds.size(), timeout_ms);
-    if (ready < 0 && errno == EINTR) continue;
-    if (ready <= 0) {
-      ares_process_fd(channel, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
-      continue;
-    }
-    for (const pollfd& fd : fds) {
-      if (fd.revents == 0) continue;
-      const bool readable = (fd.revents & (POLLIN | POLLERR | POLLHUP)) != 0;
-      const bool writable = (fd.revents & POLLOUT) != 0;
-      ares_process_fd(channel, readable ? fd.fd : ARES_SOCKET_BAD,
-                      writable ? fd.fd : ARES_SOCKET_BAD);
-    }
+void DnsResolver::Impl::MarkDirty(Channel* channel) {
+  channel->dirty = true;
+  ScheduleFlush();
+}
+
+void DnsResolver::Impl::ScheduleFlush() {
+  if (flush_scheduled) return;
+  flush_scheduled = true;
+  loop->Defer([this, alive = std::weak_ptr<char>(alive)] {
+    if (!alive.expired()) Flush();
+  });
+}
+
+void DnsResolver::Impl::Flush() {
+  flush_scheduled = false;
+  RearmTimer();
+  std::vector<std::unique_ptr<Op>> batch;
+  batch.swap(finished);
+  const std::weak_ptr<char> still_alive = alive;
+  for (const auto& op : batch) {
+    op->done(std::move(op->result));
+    // A callback may destroy the resolver: the others are abandoned.
+    if (still_alive.expired()) return;
   }
 }
 
-Result<std::unique_ptr<DnsResolver>> DnsResolver::Create(
-    const ResolverConfig& config, Clock clock) {
-  InitAresOnce();
-  auto impl = std::make_unique<Impl>();
-  impl->tries = std::max<uint32_t>(config.tries, 1);
-  impl->clock = std::move(clock);
-  // c-ares gets one try per server: its own retries double the timeout on
-  // every round, so Impl::OnAnswer retries instead. NOCHECKRESP hands over
+void DnsResolver::Impl::RearmTimer() {
+  int64_t deadline = kNoDeadline;
+  const int64_t now = loop->Now();
+  for (const auto& channel : channels) {
+    if (channel->dirty) {
+      channel->dirty = false;
+      timeval tv{};
+      channel->deadline_ms =
+          ares_timeout(channel->channel, nullptr, &tv) == nullptr
+              ? kNoDeadline
+              : now + tv.tv_sec * 1000 + (tv.tv_usec + 999) / 1000;
+    }
+    deadline = std::min(deadline, channel->deadline_ms);
+  }
+  if (deadline == armed_deadline_ms) return;
+  if (timer != 0) loop->Cancel(timer);
+  timer = 0;
+  armed_deadline_ms = deadline;
+  if (deadline == kNoDeadline) return;
+  timer = loop->After(deadline - now, [this] { OnTimer(); });
+}
+
+void DnsResolver::Impl::OnTimer() {
+  timer = 0;
+  armed_deadline_ms = kNoDeadline;
+  for (const auto& channel : channels) {
+    if (channel->deadline_ms == kNoDeadline) continue;
+    ares_process_fd(channel->channel, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
+    MarkDirty(channel.get());
+  }
+}
+
+Status DnsResolver::Impl::AddChannel(
+    uint32_t timeout_ms, const std::function<int(ares_channel)>& set_server,
+    const std::string& server) {
+  auto owned = std::make_unique<Channel>();
+  owned->impl = this;
+  // c-ares gets one try per channel: its own retries double the timeout on
+  // every round, so OnAnswer retries instead. NOCHECKRESP hands over
   // SERVFAIL, REFUSED and NOTIMP answers, which c-ares 1.18 otherwise turns
   // into ARES_ECONNREFUSED without the message. c-ares still drops answers
   // to another question than the one sent (ParseAnswer checks it again).
   ares_options options{};
   options.flags = ARES_FLAG_NOCHECKRESP;
-  options.timeout = static_cast<int>(config.timeout_ms);
+  options.timeout = static_cast<int>(timeout_ms);
   options.tries = 1;
-  int status =
-      ares_init_options(&impl->channel, &options,
-                        ARES_OPT_FLAGS | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES);
+  options.sock_state_cb = &Impl::OnSocketState;
+  options.sock_state_cb_data = owned.get();
+  int status = ares_init_options(&owned->channel, &options,
+                                 ARES_OPT_FLAGS | ARES_OPT_TIMEOUTMS |
+                                     ARES_OPT_TRIES | ARES_OPT_SOCK_STATE_CB);
   if (status != ARES_SUCCESS) {
     return Internal(std::string("c-ares initialisation failed: ") +
                     ares_strerror(status));
   }
-  if (!config.servers.empty()) {
-    std::string csv;
-    for (const std::string& server : config.servers) {
-      if (!csv.empty()) csv += ',';
-      csv += server;
-    }
-    status = ares_set_servers_ports_csv(impl->channel, csv.c_str());
-    if (status != ARES_SUCCESS) {
-      return InvalidArgument("resolver servers \"" + csv +
-                             "\" not accepted: " + ares_strerror(status));
-    }
-  }
+  Channel& channel = *channels.emplace_back(std::move(owned));
+  ares_set_socket_configure_callback(channel.channel, &ConfigureSocket,
+                                     nullptr);
+  status = set_server(channel.channel);
   ares_addr_port_node* servers = nullptr;
-  status = ares_get_servers_ports(impl->channel, &servers);
-  if (status != ARES_SUCCESS) {
-    return Internal(std::string("c-ares server list unavailable: ") +
-                    ares_strerror(status));
+  if (status == ARES_SUCCESS) {
+    status = ares_get_servers_ports(channel.channel, &servers);
   }
-  for (const ares_addr_port_node* node = servers; node != nullptr;
-       node = node->next) {
-    if (!impl->resolver.empty()) impl->resolver += ',';
-    impl->resolver += FormatServer(*node);
+  if (status == ARES_SUCCESS && (servers == nullptr || servers->next)) {
+    status = ARES_EBADSTR;  // not exactly one server
   }
+  if (status == ARES_SUCCESS) channel.address = FormatServer(*servers);
   ares_free_data(servers);
+  if (status != ARES_SUCCESS) {
+    return InvalidArgument("resolver server \"" + server +
+                           "\" not accepted: " + ares_strerror(status));
+  }
+  return Status::Ok();
+}
+
+template <typename T>
+T* DnsResolver::Impl::Adopt(std::unique_ptr<T> op) {
+  op->slot = ops.size();
+  T* raw = op.get();
+  ops.push_back(std::move(op));
+  return raw;
+}
+
+void DnsResolver::Impl::Finish(Op* op) {
+  const size_t slot = op->slot;
+  finished.push_back(std::move(ops[slot]));
+  if (slot + 1 != ops.size()) {
+    ops[slot] = std::move(ops.back());
+    ops[slot]->slot = slot;
+  }
+  ops.pop_back();
+  ScheduleFlush();
+}
+
+// The CNAME walk of one host against one server (mode all) or against the
+// servers in turn: A and AAAA of each name until the answers decide.
+struct DnsResolver::Impl::Resolution final : Listener {
+  Resolution(Impl* impl, const std::string& host, std::optional<size_t> pinned,
+             std::function<void()> on_done)
+      : impl(impl),
+        chain{Lower(host)},
+        a(impl, this, "", ns_t_a, pinned),
+        aaaa(impl, this, "", ns_t_aaaa, pinned),
+        on_done(std::move(on_done)) {}
+
+  void QueryDone() override {
+    if (--pending == 0) Evaluate();
+  }
+  // Asks for A and AAAA of the chain's last name.
+  void Start();
+  void Evaluate();
+  void Fail(std::string error_class, std::string message);
+  void End();
+  // Moves the attempts of `a` and `aaaa` to the observation.
+  void TakeRecords();
+
+  Impl* impl;
+  std::vector<std::string> chain;
+  Query a;
+  Query aaaa;
+  int pending = 0;
+  std::function<void()> on_done;
+  pb::DnsObservation obs;
+};
+
+void DnsResolver::Impl::Resolution::TakeRecords() {
+  for (Query* query : {&a, &aaaa}) {
+    for (pb::DnsQuery& record : query->records) {
+      *obs.add_queries() = std::move(record);
+    }
+    query->records.clear();
+  }
+}
+
+void DnsResolver::Impl::Resolution::Start() {
+  TakeRecords();
+  for (Query* query : {&a, &aaaa}) {
+    query->name = chain.back();
+    query->attempts = 0;
+  }
+  pending = 2;
+  impl->Send(&a);
+  impl->Send(&aaaa);
+}
+
+void DnsResolver::Impl::Resolution::End() {
+  TakeRecords();
+  for (const std::string& name : chain) obs.add_cname_chain(name);
+  on_done();
+}
+
+void DnsResolver::Impl::Resolution::Fail(std::string error_class,
+                                         std::string message) {
+  obs.mutable_error()->set_error_class(std::move(error_class));
+  obs.mutable_error()->set_message(std::move(message));
+  End();
+}
+
+void DnsResolver::Impl::Resolution::Evaluate() {
+  const std::string name = chain.back();
+  struct Outcome {
+    const Query* query = nullptr;
+    bool malformed = false;
+    std::optional<Walk> walk;              // when the answer parsed
+    std::vector<AddressRecord> addresses;  // owned by the walk's last name
+  };
+  auto evaluate = [this](const Query& query) {
+    Outcome outcome;
+    outcome.query = &query;
+    if (query.status != ARES_SUCCESS) return outcome;
+    std::optional<ParsedAnswer> parsed =
+        ParseAnswer(query.raw(), query.name, query.type);
+    if (!parsed) {
+      outcome.malformed = true;
+      return outcome;
+    }
+    outcome.walk = FollowCnames(chain, *parsed);
+    outcome.addresses = OwnedBy(*parsed, outcome.walk->chain.back());
+    return outcome;
+  };
+  Outcome a_outcome = evaluate(a);
+  Outcome aaaa_outcome = evaluate(aaaa);
+  // The chain is that of the answer with addresses, A first, else the
+  // longer one; AAAA records under another final name than the A
+  // answer's are not used.
+  const Outcome* source = nullptr;
+  if (!a_outcome.addresses.empty()) {
+    source = &a_outcome;
+  } else if (!aaaa_outcome.addresses.empty()) {
+    source = &aaaa_outcome;
+  } else if (a_outcome.walk &&
+             (!aaaa_outcome.walk || a_outcome.walk->chain.size() >=
+                                        aaaa_outcome.walk->chain.size())) {
+    source = &a_outcome;
+  } else if (aaaa_outcome.walk) {
+    source = &aaaa_outcome;
+  }
+  if (source == &a_outcome && aaaa_outcome.walk &&
+      aaaa_outcome.walk->chain.back() != a_outcome.walk->chain.back()) {
+    aaaa_outcome.addresses.clear();
+  }
+  if (source != nullptr) chain = source->walk->chain;
+
+  // Addresses win over a loop in the other answer: the error is set only
+  // when no address was found, so a looping AAAA answer cannot hide the A
+  // records (nor the other way round).
+  if (!a_outcome.addresses.empty() || !aaaa_outcome.addresses.empty()) {
+    for (const Outcome* outcome : {&a_outcome, &aaaa_outcome}) {
+      for (const AddressRecord& record : outcome->addresses) {
+        if (obs.addresses_size() == static_cast<int>(kMaxAddresses)) break;
+        pb::DnsAddress* address = obs.add_addresses();
+        address->set_ip(record.ip.ToString());
+        address->set_ttl(record.ttl);
+      }
+    }
+    End();
+    return;
+  }
+  for (const Outcome* outcome : {&a_outcome, &aaaa_outcome}) {
+    if (outcome->walk && !outcome->walk->loop_error.empty()) {
+      Fail("cname_loop", outcome->walk->loop_error);
+      return;
+    }
+  }
+  if (a.rcode() == "NXDOMAIN" || aaaa.rcode() == "NXDOMAIN") {
+    Fail("nxdomain", chain.back() + " does not exist (NXDOMAIN)");
+    return;
+  }
+  if (chain.back() != name && source->query->rcode() == "NOERROR") {
+    Start();
+    return;
+  }
+  for (const Outcome* outcome : {&a_outcome, &aaaa_outcome}) {
+    const Query& query = *outcome->query;
+    const std::string question =
+        query.name + (query.type == ns_t_a ? " A" : " AAAA");
+    const std::string& server = impl->channels[query.channel]->address;
+    if (outcome->malformed) {
+      Fail("dns_error", "malformed answer to " + question + " from " + server);
+      return;
+    }
+    const std::string error_class = ErrorClassForRcode(query.rcode());
+    if (!error_class.empty()) {
+      std::string message =
+          query.rcode() + " for " + question + " from " + server;
+      if (query.status != ARES_SUCCESS) {
+        message += std::string(" (") + ares_strerror(query.status) + ")";
+      }
+      Fail(error_class, message);
+      return;
+    }
+  }
+  Fail("no_address", chain.back() + " has no A or AAAA record");
+}
+
+struct DnsResolver::Impl::ResolveOp final : Op {
+  // One per server in mode all, else one.
+  std::vector<std::unique_ptr<Resolution>> resolutions;
+  size_t pending = 0;
+};
+
+void DnsResolver::Impl::FinishResolve(ResolveOp* op) {
+  if (mode != ResolverMode::kAll) {
+    op->result = std::move(op->resolutions.front()->obs);
+    Finish(op);
+    return;
+  }
+  pb::DnsObservation& result = op->result;
+  std::vector<std::string> first_ips;
+  std::string first_error;
+  bool disagree = false;
+  for (size_t i = 0; i < op->resolutions.size(); ++i) {
+    pb::DnsObservation& obs = op->resolutions[i]->obs;
+    std::vector<std::string> ips;
+    for (const pb::DnsAddress& address : obs.addresses()) {
+      ips.push_back(address.ip());
+    }
+    std::sort(ips.begin(), ips.end());
+    ips.erase(std::unique(ips.begin(), ips.end()), ips.end());
+    pb::ResolverAnswer answer;
+    answer.set_resolver(channels[i]->address);
+    for (const std::string& ip : ips) answer.add_addresses(ip);
+    answer.set_error_class(obs.error().error_class());
+    if (i == 0) {
+      first_ips = std::move(ips);
+      first_error = answer.error_class();
+      result = std::move(obs);
+    } else {
+      disagree =
+          disagree || ips != first_ips || answer.error_class() != first_error;
+      for (pb::DnsQuery& query : *obs.mutable_queries()) {
+        *result.add_queries() = std::move(query);
+      }
+    }
+    *result.add_per_resolver() = std::move(answer);
+  }
+  result.set_resolvers_disagree(disagree);
+  Finish(op);
+}
+
+struct DnsResolver::Impl::NsPtrOp final : Op, Listener {
+  explicit NsPtrOp(Impl* impl) : impl(impl) {}
+  void QueryDone() override {
+    if (--pending == 0) Assemble();
+  }
+  // Records the answers in `result` and finishes.
+  void Assemble();
+
+  Impl* impl;
+  std::deque<Query> queries;     // NS first when asked, then PTR
+  std::vector<std::string> ips;  // of the PTR queries, in order
+  size_t pending = 0;
+};
+
+void DnsResolver::Impl::NsPtrOp::Assemble() {
+  size_t next_ip = 0;
+  for (Query& query : queries) {
+    std::vector<std::string> names;
+    if (query.status == ARES_SUCCESS) {
+      if (std::optional<ParsedAnswer> parsed =
+              ParseAnswer(query.raw(), query.name, query.type)) {
+        // Names owned by the question itself (a CNAME in front of a PTR
+        // is followed within the answer only).
+        const Walk walk = FollowCnames({query.name}, *parsed);
+        for (const auto& [owner, name] : parsed->names) {
+          if (owner == walk.chain.back()) names.push_back(name);
+        }
+      }
+    }
+    for (pb::DnsQuery& record : query.records) {
+      *result.add_queries() = std::move(record);
+    }
+    if (query.type == ns_t_ns) {
+      for (const std::string& name : names) result.add_ns(name);
+    } else {
+      pb::PtrRecord* ptr = result.add_ptr();
+      ptr->set_ip(ips[next_ip++]);
+      for (const std::string& name : names) ptr->add_names(name);
+    }
+  }
+  impl->Finish(this);
+}
+
+Result<std::unique_ptr<DnsResolver>> DnsResolver::Create(
+    const ResolverConfig& config, EventLoop* loop, Clock clock) {
+  InitAresOnce();
+  auto impl = std::make_unique<Impl>();
+  impl->loop = loop;
+  impl->clock = std::move(clock);
+  impl->mode = config.mode;
+  impl->tries = std::max<uint32_t>(config.tries, 1);
+  impl->max_in_flight =
+      std::clamp<size_t>(config.max_in_flight, 1, kMaxInFlight);
+  for (const std::string& server : config.servers) {
+    Status status = impl->AddChannel(
+        config.timeout_ms,
+        [&server](ares_channel channel) {
+          return ares_set_servers_ports_csv(channel, server.c_str());
+        },
+        server);
+    if (!status.ok()) return status;
+  }
+  if (config.servers.empty()) {
+    // The servers c-ares reads from the system, one channel each.
+    ares_channel system = nullptr;
+    int status = ares_init(&system);
+    ares_addr_port_node* servers = nullptr;
+    if (status == ARES_SUCCESS)
+      status = ares_get_servers_ports(system, &servers);
+    if (system != nullptr) ares_destroy(system);
+    if (status != ARES_SUCCESS) {
+      return Internal(std::string("c-ares server list unavailable: ") +
+                      ares_strerror(status));
+    }
+    Status added = Status::Ok();
+    for (const ares_addr_port_node* node = servers;
+         node != nullptr && added.ok(); node = node->next) {
+      ares_addr_port_node single = *node;
+      single.next = nullptr;
+      added = impl->AddChannel(
+          config.timeout_ms,
+          [&single](ares_channel channel) {
+            return ares_set_servers_ports(channel, &single);
+          },
+          FormatServer(single));
+    }
+    ares_free_data(servers);
+    if (!added.ok()) return added;
+    if (impl->channels.empty()) {
+      return Internal("c-ares found no system resolver");
+    }
+  }
   std::unique_ptr<DnsResolver> resolver(new DnsResolver());
   resolver->impl_ = std::move(impl);
   return resolver;
@@ -446,164 +964,51 @@ Result<std::unique_ptr<DnsResolver>> DnsResolver::Create(
 
 DnsResolver::~DnsResolver() = default;
 
-void DnsResolver::AddNsAndPtr(const std::string& domain,
-                              pb::DnsObservation* obs) {
-  std::vector<std::unique_ptr<Impl::Query>> queries;
-  if (!domain.empty()) {
-    obs->set_ns_domain(domain);
-    queries.push_back(
-        std::make_unique<Impl::Query>(impl_.get(), Lower(domain), ns_t_ns));
+void DnsResolver::Resolve(const std::string& host, Done done) {
+  Impl* impl = impl_.get();
+  auto owned = std::make_unique<Impl::ResolveOp>();
+  owned->done = std::move(done);
+  Impl::ResolveOp* op = impl->Adopt(std::move(owned));
+  const bool all = impl->mode == ResolverMode::kAll;
+  const size_t count = all ? impl->channels.size() : 1;
+  op->pending = count;
+  for (size_t i = 0; i < count; ++i) {
+    op->resolutions.push_back(std::make_unique<Impl::Resolution>(
+        impl, host, all ? std::optional<size_t>(i) : std::nullopt, [impl, op] {
+          if (--op->pending == 0) impl->FinishResolve(op);
+        }));
   }
-  std::vector<std::string> ips;
-  for (const pb::DnsAddress& address : obs->addresses()) {
-    if (ips.size() == kMaxPtrLookups) break;
+  for (const auto& resolution : op->resolutions) resolution->Start();
+}
+
+void DnsResolver::AddNsAndPtr(const std::string& domain, pb::DnsObservation obs,
+                              Done done) {
+  Impl* impl = impl_.get();
+  auto owned = std::make_unique<Impl::NsPtrOp>(impl);
+  owned->done = std::move(done);
+  owned->result = std::move(obs);
+  Impl::NsPtrOp* op = impl->Adopt(std::move(owned));
+  if (!domain.empty()) {
+    op->result.set_ns_domain(domain);
+    op->queries.emplace_back(impl, op, Lower(domain), ns_t_ns, std::nullopt);
+  }
+  for (const pb::DnsAddress& address : op->result.addresses()) {
+    if (op->ips.size() == kMaxPtrLookups) break;
     std::optional<net::IpAddress> ip = net::IpAddress::Parse(address.ip());
     if (!ip) continue;
-    ips.push_back(ip->ToString());
-    queries.push_back(
-        std::make_unique<Impl::Query>(impl_.get(), ReverseName(*ip), ns_t_ptr));
+    op->ips.push_back(ip->ToString());
+    op->queries.emplace_back(impl, op, ReverseName(*ip), ns_t_ptr,
+                             std::nullopt);
   }
-  std::vector<Impl::Query*> pending;
-  for (auto& query : queries) {
-    impl_->Send(query.get());
-    pending.push_back(query.get());
+  op->pending = op->queries.size();
+  if (op->pending == 0) {
+    impl->Finish(op);
+    return;
   }
-  impl_->Run(pending);
-
-  size_t next_ip = 0;
-  for (const auto& query : queries) {
-    for (const pb::DnsQuery& record : query->records) {
-      *obs->add_queries() = record;
-    }
-    std::vector<std::string> names;
-    if (query->status == ARES_SUCCESS) {
-      if (std::optional<ParsedAnswer> parsed =
-              ParseAnswer(query->raw, query->name, query->type)) {
-        // Names owned by the question itself (a CNAME in front of a PTR
-        // is followed within the answer only).
-        const Walk walk = FollowCnames({query->name}, *parsed);
-        for (const auto& [owner, name] : parsed->names) {
-          if (owner == walk.chain.back()) names.push_back(name);
-        }
-      }
-    }
-    if (query->type == ns_t_ns) {
-      for (const std::string& name : names) obs->add_ns(name);
-    } else {
-      pb::PtrRecord* ptr = obs->add_ptr();
-      ptr->set_ip(ips[next_ip++]);
-      for (const std::string& name : names) ptr->add_names(name);
-    }
-  }
+  for (Impl::Query& query : op->queries) impl->Send(&query);
 }
 
-pb::DnsObservation DnsResolver::Resolve(const std::string& host) {
-  pb::DnsObservation obs;
-  std::vector<std::string> chain = {Lower(host)};
-  auto fail = [&](std::string error_class, std::string message) {
-    for (const std::string& name : chain) obs.add_cname_chain(name);
-    obs.mutable_error()->set_error_class(std::move(error_class));
-    obs.mutable_error()->set_message(std::move(message));
-    return obs;
-  };
-  for (;;) {
-    const std::string name = chain.back();
-    Impl::Query a_query(impl_.get(), name, ns_t_a);
-    Impl::Query aaaa_query(impl_.get(), name, ns_t_aaaa);
-    impl_->Send(&a_query);
-    impl_->Send(&aaaa_query);
-    impl_->Run({&a_query, &aaaa_query});
-    for (const Impl::Query* query : {&a_query, &aaaa_query}) {
-      for (const pb::DnsQuery& record : query->records) {
-        *obs.add_queries() = record;
-      }
-    }
-
-    struct Outcome {
-      const Impl::Query* query = nullptr;
-      bool malformed = false;
-      std::optional<Walk> walk;              // when the answer parsed
-      std::vector<AddressRecord> addresses;  // owned by the walk's last name
-    };
-    auto evaluate = [&chain](const Impl::Query& query) {
-      Outcome outcome;
-      outcome.query = &query;
-      if (query.status != ARES_SUCCESS) return outcome;
-      std::optional<ParsedAnswer> parsed =
-          ParseAnswer(query.raw, query.name, query.type);
-      if (!parsed) {
-        outcome.malformed = true;
-        return outcome;
-      }
-      outcome.walk = FollowCnames(chain, *parsed);
-      outcome.addresses = OwnedBy(*parsed, outcome.walk->chain.back());
-      return outcome;
-    };
-    Outcome a = evaluate(a_query);
-    Outcome aaaa = evaluate(aaaa_query);
-    // The chain is that of the answer with addresses, A first, else the
-    // longer one; AAAA records under another final name than the A
-    // answer's are not used.
-    const Outcome* source = nullptr;
-    if (!a.addresses.empty()) {
-      source = &a;
-    } else if (!aaaa.addresses.empty()) {
-      source = &aaaa;
-    } else if (a.walk && (!aaaa.walk ||
-                          a.walk->chain.size() >= aaaa.walk->chain.size())) {
-      source = &a;
-    } else if (aaaa.walk) {
-      source = &aaaa;
-    }
-    if (source == &a && aaaa.walk &&
-        aaaa.walk->chain.back() != a.walk->chain.back()) {
-      aaaa.addresses.clear();
-    }
-    if (source != nullptr) chain = source->walk->chain;
-
-    // Addresses win over a loop in the other answer: the error is set only
-    // when no address was found, so a looping AAAA answer cannot hide the A
-    // records (nor the other way round).
-    if (!a.addresses.empty() || !aaaa.addresses.empty()) {
-      for (const std::string& owner : chain) obs.add_cname_chain(owner);
-      for (const Outcome* outcome : {&a, &aaaa}) {
-        for (const AddressRecord& record : outcome->addresses) {
-          pb::DnsAddress* address = obs.add_addresses();
-          address->set_ip(record.ip.ToString());
-          address->set_ttl(record.ttl);
-        }
-      }
-      return obs;
-    }
-    for (const Outcome* outcome : {&a, &aaaa}) {
-      if (outcome->walk && !outcome->walk->loop_error.empty()) {
-        return fail("cname_loop", outcome->walk->loop_error);
-      }
-    }
-    if (a_query.rcode == "NXDOMAIN" || aaaa_query.rcode == "NXDOMAIN") {
-      return fail("nxdomain", chain.back() + " does not exist (NXDOMAIN)");
-    }
-    if (chain.back() != name && source->query->rcode == "NOERROR") continue;
-    for (const Outcome* outcome : {&a, &aaaa}) {
-      const Impl::Query& query = *outcome->query;
-      const std::string question =
-          query.name + (query.type == ns_t_a ? " A" : " AAAA");
-      if (outcome->malformed) {
-        return fail("dns_error", "malformed answer to " + question + " from " +
-                                     impl_->resolver);
-      }
-      const std::string error_class = ErrorClassForRcode(query.rcode);
-      if (!error_class.empty()) {
-        std::string message =
-            query.rcode + " for " + question + " from " + impl_->resolver;
-        if (query.status != ARES_SUCCESS) {
-          message += std::string(" (") + ares_strerror(query.status) + ")";
-        }
-        return fail(error_class, message);
-      }
-    }
-    return fail("no_address", chain.back() + " has no A or AAAA record");
-  }
-}
+size_t DnsResolver::in_flight() const { return impl_->in_flight; }
+size_t DnsResolver::waiting() const { return impl_->waiting.size(); }
 
 }  // namespace hl::worker

@@ -27,34 +27,47 @@ namespace pb = ::hostlocator::v1;
 //
 // A and AAAA are asked in parallel (recursion desired). When an answer
 // ends at a CNAME whose target has no address in it, the target is asked
-// again. Each attempt is one DnsQuery; a query that times out is sent again
-// until `tries` attempts, each with the full `timeout_ms` per server (no
-// backoff). A truncated UDP answer is asked again over TCP. Every answer
+// again. Each attempt is one DnsQuery, whose resolver is the server that
+// attempt went to; a query that times out is sent again until `tries`
+// attempts, each with the full `timeout_ms` (no backoff). A truncated UDP
+// answer is asked again over TCP (within the same attempt). Every answer
 // received is recorded with its raw bytes; a SERVFAIL, REFUSED or NOTIMP
-// answer is final; an answer to another question is dropped.
+// answer is final; an answer to another question is dropped. At most
+// kMaxAddresses addresses are kept (A first); the raw answers keep all.
 //
-// resolver.mode "round_robin": each question goes to the next server in
-// turn (then to the others on a timeout); DnsQuery.resolver names the
-// server asked first. "all": every question goes to every server; the
-// observation is the first server's, with per_resolver holding each
-// server's addresses and resolvers_disagree set when their address sets
-// (or outcomes) differ.
+// Each server has its own c-ares channel; an empty server list means the
+// servers c-ares reads from the system. resolver.mode "round_robin": each
+// new question goes to the next server in turn, a retry to the server
+// after the one that timed out. "all": the whole CNAME walk of a host runs
+// against every server independently (retries stay on that server); the
+// observation is the first server's, with every server's queries appended,
+// per_resolver holding each server's sorted addresses or error class, and
+// resolvers_disagree set when their address sets (or outcomes) differ. NS
+// and PTR questions go round robin in either mode.
 //
-// At most resolver.max_in_flight DNS messages are in flight; further
-// questions wait in FIFO order and their wait is not part of elapsed_us.
+// At most resolver.max_in_flight (capped at kMaxInFlight) DNS messages are
+// in flight; further sends wait in FIFO order and their wait is not part
+// of elapsed_us.
 class DnsResolver {
  public:
   // Longest CNAME chain followed (targets after the host).
   static constexpr size_t kMaxCnameChain = 16;
   static constexpr size_t kMaxPtrLookups = 16;
+  // Addresses kept in an observation, against hostile answers.
+  static constexpr size_t kMaxAddresses = 64;
+  // Half of a server's message ids, so that a fresh random id is found in
+  // two draws on average.
+  static constexpr size_t kMaxInFlight = 32768;
 
   using Done = std::function<void(pb::DnsObservation)>;
 
-  // Fails (kInvalidArgument) on a server list c-ares does not accept.
+  // Fails (kInvalidArgument) on a server c-ares does not accept or an
+  // entry that names more than one.
   // `clock` stamps DnsQuery.sent_unix_ms. `loop` must outlive the resolver.
   static Result<std::unique_ptr<DnsResolver>> Create(
       const ResolverConfig& config, EventLoop* loop, Clock clock);
-  // Abandons every question in flight: their callbacks never run.
+  // Abandons every question in flight: their callbacks never run, also
+  // when called from one of them.
   ~DnsResolver();
 
   // `done` runs exactly once, on the loop, never inside Resolve.

@@ -4,11 +4,17 @@
 #include <ctime>
 #include <optional>
 #include <set>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
 #include "common/ascii.h"
+#include "common/net/ip.h"
+#include "common/net/url.h"
 #include "common/verdict.h"
+#include "worker/dns_resolver.h"
+#include "worker/http_prober.h"
+#include "worker/politeness.h"
 
 namespace hl::worker {
 namespace {
@@ -36,44 +42,6 @@ std::optional<net::IpAddress> PinnedAddress(
   return std::nullopt;
 }
 
-// DNS (for a domain), geolocation of every address, and one HEAD to the
-// pinned address: the part of the pipeline every request of a redirect
-// chain repeats. `Request` is pb::Observation (the first request) or
-// pb::Hop (a redirect): both have dns, addresses, pinned_ip and http.
-template <typename Request>
-void ProbeRequest(DnsResolver& resolver, const geo::GeoLocator& geo,
-                  HttpProber& http, const net::NormalizedUrl& target,
-                  const pb::RequestContext& context, Request* out) {
-  std::vector<net::IpAddress> addresses;
-  if (target.host_kind == net::HostKind::kDomain) {
-    *out->mutable_dns() = resolver.Resolve(target.host);
-    resolver.AddNsAndPtr(target.registrable_domain, out->mutable_dns());
-    for (const pb::DnsAddress& address : out->dns().addresses()) {
-      if (std::optional<net::IpAddress> ip =
-              net::IpAddress::Parse(address.ip())) {
-        addresses.push_back(*ip);
-      }
-    }
-  } else if (std::optional<net::IpAddress> ip =
-                 net::IpAddress::Parse(target.host)) {
-    addresses.push_back(*ip);
-  }
-  for (const net::IpAddress& ip : addresses) {
-    const geo::GeoFields fields = geo.Locate(ip);
-    pb::AddressInfo* info = out->add_addresses();
-    info->set_ip(ip.ToString());
-    info->set_country(fields.country);
-    info->set_city(fields.city);
-    info->set_asn(fields.asn);
-    info->set_as_org(fields.as_org);
-    info->set_network(fields.network);
-  }
-  if (std::optional<net::IpAddress> pinned = PinnedAddress(addresses)) {
-    out->set_pinned_ip(pinned->ToString());
-    *out->mutable_http() = http.Head(target, *pinned, context);
-  }
-}
-
 // The statuses whose Location the worker follows.
 bool IsFollowedRedirect(int status) {
   return status == 301 || status == 302 || status == 303 || status == 307 ||
@@ -91,127 +59,341 @@ std::optional<std::string> LocationOf(const pb::HttpObservation& http) {
 
 }  // namespace
 
+struct Prober::Impl {
+  // One URL in flight. Its requests (the first, then each redirect hop)
+  // run one after the other; within a request the NS/PTR questions run
+  // beside the HEAD, and the request ends when both have.
+  struct Task {
+    uint64_t id = 0;
+    pb::Observation obs;
+    pb::RequestContext context;
+    Done done;
+    // The request under way: obs itself (hop < 0) or obs.redirects(hop).
+    int hop = -1;
+    net::NormalizedUrl target;
+    std::set<std::string> requested;  // URLs of the chain, for loops
+    int parts_pending = 0;            // NS/PTR and HEAD not yet back
+    net::IpAddress pinned;
+    int64_t queued_at_ms = 0;  // when the HEAD asked for a politeness slot
+  };
+
+  // Calls `f` with the request under way (pb::Observation or pb::Hop: both
+  // have dns, addresses, pinned_ip and http).
+  template <typename F>
+  static void WithRequest(Task& task, F&& f) {
+    if (task.hop < 0) {
+      f(task.obs);
+    } else {
+      f(*task.obs.mutable_redirects(task.hop));
+    }
+  }
+
+  void Start(Task& task);
+  void StartRequest(Task& task);
+  void OnAddresses(Task& task, const std::vector<net::IpAddress>& addresses);
+  void OnHead(uint64_t id, pb::HttpObservation http);
+  void PartDone(Task& task);
+  void NextRequestOrFinish(Task& task);
+  // Providers and verdict, then Complete.
+  void Finish(Task& task);
+  // Hands the observation to its callback and forgets the task.
+  void Complete(Task& task);
+  void AdmitWaiting();
+  Task* Find(uint64_t id) {
+    auto found = tasks.find(id);
+    return found == tasks.end() ? nullptr : found->second.get();
+  }
+
+  EventLoop* loop = nullptr;
+  std::shared_ptr<const geo::GeoLocator> geo;
+  std::shared_ptr<const ProviderTable> providers;
+  ProberContext context;
+  Clock clock;
+  uint32_t max_redirects = 0;
+  bool dns_only = false;
+  std::vector<pb::DataSource> data_sources;  // recorded in every result
+  std::unordered_map<uint64_t, std::unique_ptr<Task>> tasks;
+  uint64_t next_id = 1;
+  std::optional<PolitenessGate> gate;
+  std::optional<EventLoop::TimerId> gate_timer;
+  // Deferred calls hold a weak reference: they do nothing once the prober
+  // is gone.
+  std::shared_ptr<Impl*> self = std::make_shared<Impl*>(this);
+  // Destroyed first: their pending callbacks refer to the members above.
+  std::unique_ptr<DnsResolver> dns;
+  std::unique_ptr<HttpProber> http;
+
+  ~Impl() {
+    http.reset();
+    dns.reset();
+    if (gate_timer) loop->Cancel(*gate_timer);
+  }
+};
+
 Result<std::unique_ptr<Prober>> Prober::Create(
     const Config& config, std::shared_ptr<const geo::GeoLocator> geo,
     std::shared_ptr<const ProviderTable> providers, ProberContext context,
-    Clock clock) {
+    Clock clock, EventLoop* loop) {
   if (geo == nullptr) return InvalidArgument("prober needs a geolocator");
   if (providers == nullptr) {
     return InvalidArgument("prober needs a provider table");
   }
-  Result<std::unique_ptr<DnsResolver>> resolver =
-      DnsResolver::Create(config.resolver, clock);
-  if (!resolver.ok()) return resolver.status();
+  Result<std::unique_ptr<DnsResolver>> dns =
+      DnsResolver::Create(config.resolver, loop, clock);
+  if (!dns.ok()) return dns.status();
+  Result<std::unique_ptr<HttpProber>> http = HttpProber::Create(
+      config.http, net::TargetPolicy(config.safety.allow_cidrs), loop);
+  if (!http.ok()) return http.status();
+
   std::unique_ptr<Prober> prober(new Prober());
-  prober->geo_ = std::move(geo);
-  prober->providers_ = std::move(providers);
-  prober->context_ = std::move(context);
-  prober->clock_ = std::move(clock);
-  prober->resolver_ = std::move(resolver).value();
-  prober->policy_ = net::TargetPolicy(config.safety.allow_cidrs);
-  prober->max_redirects_ = config.http.max_redirects;
-  prober->http_ = std::make_unique<HttpProber>(config.http, prober->policy_);
+  prober->impl_ = std::make_unique<Impl>();
+  Impl& impl = *prober->impl_;
+  impl.loop = loop;
+  impl.context = std::move(context);
+  impl.clock = std::move(clock);
+  impl.max_redirects = config.http.max_redirects;
+  impl.dns_only = config.worker.dns_only;
+  impl.gate.emplace(config.politeness);
+  for (const geo::SourceInfo& source : geo->sources()) {
+    pb::DataSource& data_source = impl.data_sources.emplace_back();
+    data_source.set_role(source.role);
+    data_source.set_database_type(source.database_type);
+    data_source.set_build_epoch(source.build_epoch);
+    data_source.set_path(source.path);
+    data_source.set_attribution(source.attribution);
+    data_source.set_sha256(source.sha256);
+  }
+  pb::DataSource& signatures = impl.data_sources.emplace_back();
+  signatures.set_role("providers");
+  signatures.set_database_type("hostlocator-providers");
+  signatures.set_build_epoch(DateEpoch(providers->newest_verified_on));
+  signatures.set_path(providers->path);
+  signatures.set_sha256(providers->sha256);
+  impl.geo = std::move(geo);
+  impl.providers = std::move(providers);
+  impl.dns = std::move(dns).value();
+  impl.http = std::move(http).value();
   return prober;
 }
 
 Prober::~Prober() = default;
 
-pb::Observation Prober::Probe(const std::string& url,
-                              const pb::RequestContext& context) {
-  pb::Observation obs;
-  obs.set_checked_at_unix_ms(clock_());
-  obs.set_tool_version(context_.tool_version);
-  obs.set_config_digest(context_.config_digest);
-  obs.set_worker(context_.worker_name);
-  for (const geo::SourceInfo& source : geo_->sources()) {
-    pb::DataSource* data_source = obs.add_data_sources();
-    data_source->set_role(source.role);
-    data_source->set_database_type(source.database_type);
-    data_source->set_build_epoch(source.build_epoch);
-    data_source->set_path(source.path);
-    data_source->set_attribution(source.attribution);
-    data_source->set_sha256(source.sha256);
-  }
-  pb::DataSource* signatures = obs.add_data_sources();
-  signatures->set_role("providers");
-  signatures->set_database_type("hostlocator-providers");
-  signatures->set_build_epoch(DateEpoch(providers_->newest_verified_on));
-  signatures->set_path(providers_->path);
-  signatures->set_sha256(providers_->sha256);
+size_t Prober::in_flight() const { return impl_->tasks.size(); }
 
-  Result<net::NormalizedUrl, net::UrlError> normalized = net::NormalizeUrl(url);
+void Prober::Probe(const std::string& url, const pb::RequestContext& context,
+                   Done done) {
+  auto task = std::make_unique<Impl::Task>();
+  task->id = impl_->next_id++;
+  task->context = context;
+  task->done = std::move(done);
+  pb::Observation& obs = task->obs;
+  obs.set_checked_at_unix_ms(impl_->clock());
+  obs.set_tool_version(impl_->context.tool_version);
+  obs.set_config_digest(impl_->context.config_digest);
+  obs.set_worker(impl_->context.worker_name);
+  for (const pb::DataSource& source : impl_->data_sources) {
+    *obs.add_data_sources() = source;
+  }
+  obs.set_url(url);
+  Impl::Task& started = *task;
+  impl_->tasks.emplace(task->id, std::move(task));
+  // Started from the loop, so `done` never runs inside Probe.
+  impl_->loop->Defer([weak = std::weak_ptr<Impl*>(impl_->self),
+                      id = started.id] {
+    std::shared_ptr<Impl*> self = weak.lock();
+    if (self == nullptr) return;
+    if (Impl::Task* task = (*self)->Find(id)) (*self)->Start(*task);
+  });
+}
+
+void Prober::Impl::Start(Task& task) {
+  pb::Observation& obs = task.obs;
+  Result<net::NormalizedUrl, net::UrlError> normalized =
+      net::NormalizeUrl(obs.url());
   if (!normalized.ok()) {
     const net::UrlError& error = normalized.error();
     const std::string reason(net::UrlRejectionReason(error.reason));
-    obs.set_url(url);
     obs.set_status("error");
     obs.mutable_error()->set_error_class("invalid_url");
     obs.mutable_error()->set_message(reason + ": " + error.detail);
     obs.mutable_verdict()->add_reasons("The URL was rejected (" + reason +
                                        "), so nothing was probed.");
-    return obs;
+    return Complete(task);
   }
-  const net::NormalizedUrl& target = normalized.value();
-  obs.set_url(target.url);
-  if (!context.referer().empty() || !context.user_agent().empty()) {
-    *obs.mutable_context() = context;
+  task.target = std::move(normalized).value();
+  obs.set_url(task.target.url);
+  if (!task.context.referer().empty() || !task.context.user_agent().empty()) {
+    *obs.mutable_context() = task.context;
   }
-  obs.set_host(target.host);
-  if (target.host_kind == net::HostKind::kOnion) {
-    Conclude(&obs);
-    return obs;
-  }
+  obs.set_host(task.target.host);
+  task.requested.insert(task.target.url);
+  if (task.target.host_kind == net::HostKind::kOnion) return Finish(task);
+  StartRequest(task);
+}
 
-  ProbeRequest(*resolver_, *geo_, *http_, target, context, &obs);
-  FollowRedirects(target, context, &obs);
+void Prober::Impl::StartRequest(Task& task) {
+  if (task.target.host_kind != net::HostKind::kDomain) {
+    std::vector<net::IpAddress> addresses;
+    if (std::optional<net::IpAddress> ip =
+            net::IpAddress::Parse(task.target.host)) {
+      addresses.push_back(*ip);
+    }
+    task.parts_pending = 1;
+    OnAddresses(task, addresses);
+    return;
+  }
+  dns->Resolve(task.target.host, [this, id = task.id](pb::DnsObservation dns_obs) {
+    Task* task = Find(id);
+    if (task == nullptr) return;
+    std::vector<net::IpAddress> addresses;
+    for (const pb::DnsAddress& address : dns_obs.addresses()) {
+      if (std::optional<net::IpAddress> ip =
+              net::IpAddress::Parse(address.ip())) {
+        addresses.push_back(*ip);
+      }
+    }
+    // NS and PTR answers are recorded whenever they come; the HEAD does
+    // not wait for them.
+    task->parts_pending = 2;
+    dns->AddNsAndPtr(task->target.registrable_domain, std::move(dns_obs),
+                     [this, id](pb::DnsObservation completed) {
+                       Task* task = Find(id);
+                       if (task == nullptr) return;
+                       WithRequest(*task, [&](auto& request) {
+                         *request.mutable_dns() = std::move(completed);
+                       });
+                       PartDone(*task);
+                     });
+    OnAddresses(*task, addresses);
+  });
+}
+
+// Locates every address and sends the HEAD to the pinned one (after its
+// politeness slot), or ends this part of the request at once.
+void Prober::Impl::OnAddresses(Task& task,
+                               const std::vector<net::IpAddress>& addresses) {
+  std::optional<net::IpAddress> pinned = PinnedAddress(addresses);
+  WithRequest(task, [&](auto& request) {
+    for (const net::IpAddress& ip : addresses) {
+      const geo::GeoFields fields = geo->Locate(ip);
+      pb::AddressInfo* info = request.add_addresses();
+      info->set_ip(ip.ToString());
+      info->set_country(fields.country);
+      info->set_city(fields.city);
+      info->set_asn(fields.asn);
+      info->set_as_org(fields.as_org);
+      info->set_network(fields.network);
+    }
+    if (pinned) request.set_pinned_ip(pinned->ToString());
+  });
+  if (!pinned || dns_only) {
+    PartDone(task);
+    return;
+  }
+  task.pinned = *pinned;
+  task.queued_at_ms = loop->Now();
+  gate->Request(task.id, task.target.host, pinned->ToString(),
+                task.queued_at_ms);
+  AdmitWaiting();
+}
+
+void Prober::Impl::AdmitWaiting() {
+  const int64_t now = loop->Now();
+  for (PolitenessGate::Ticket id : gate->Admit(now)) {
+    Task* task = Find(id);
+    if (task == nullptr) {
+      continue;  // cannot happen: a task leaves only after its HEAD
+    }
+    const auto waited_us = static_cast<uint32_t>((now - task->queued_at_ms) * 1000);
+    http->Head(task->target, task->pinned, task->context,
+               [this, id, waited_us](pb::HttpObservation http_obs) {
+                 http_obs.set_politeness_wait_us(waited_us);
+                 OnHead(id, std::move(http_obs));
+               });
+  }
+  if (gate_timer) {
+    loop->Cancel(*gate_timer);
+    gate_timer.reset();
+  }
+  if (std::optional<int64_t> next = gate->NextIntervalDeadline()) {
+    gate_timer = loop->After(*next - now, [this] {
+      gate_timer.reset();
+      AdmitWaiting();
+    });
+  }
+}
+
+void Prober::Impl::OnHead(uint64_t id, pb::HttpObservation http_obs) {
+  Task* task = Find(id);
+  if (task == nullptr) return;
+  gate->Release(task->target.host, task->pinned.ToString(), loop->Now());
+  WithRequest(*task, [&](auto& request) {
+    *request.mutable_http() = std::move(http_obs);
+  });
+  PartDone(*task);
+  // A slot is free: the next waiting HEAD may go (after PartDone, which may
+  // already have queued this task's next hop behind the others).
+  AdmitWaiting();
+}
+
+void Prober::Impl::PartDone(Task& task) {
+  if (--task.parts_pending > 0) return;
+  NextRequestOrFinish(task);
+}
+
+// Follows the redirect the request under way answered, or finishes.
+void Prober::Impl::NextRequestOrFinish(Task& task) {
+  pb::Observation& obs = task.obs;
+  auto stop = [&](std::string error_class, std::string message) {
+    obs.mutable_redirect_error()->set_error_class(std::move(error_class));
+    obs.mutable_redirect_error()->set_message(std::move(message));
+    Finish(task);
+  };
+  const pb::HttpObservation& last =
+      task.hop < 0 ? obs.http() : obs.redirects(task.hop).http();
+  if (!IsFollowedRedirect(last.status())) return Finish(task);
+  const std::optional<std::string> location = LocationOf(last);
+  if (!location) return Finish(task);  // the verdict says "no Location"
+  Result<net::NormalizedUrl, net::UrlError> next =
+      net::ResolveReference(task.target.url, *location);
+  if (!next.ok()) {
+    return stop("invalid_redirect",
+                std::string(net::UrlRejectionReason(next.error().reason)) +
+                    ": " + next.error().detail);
+  }
+  if (!task.requested.insert(next->url).second) {
+    return stop("redirect_loop",
+                next->url + " was already requested in this chain");
+  }
+  if (static_cast<uint32_t>(obs.redirects_size()) >= max_redirects) {
+    return stop("too_many_redirects",
+                "more than " + std::to_string(max_redirects) +
+                    " redirects (http.max_redirects); next was " + next->url);
+  }
+  pb::Hop* hop = obs.add_redirects();
+  hop->set_url(next->url);
+  hop->set_host(next->host);
+  task.hop = obs.redirects_size() - 1;
+  task.target = std::move(next).value();
+  if (task.target.host_kind == net::HostKind::kOnion) return Finish(task);
+  StartRequest(task);
+}
+
+void Prober::Impl::Finish(Task& task) {
+  pb::Observation& obs = task.obs;
   for (pb::ProviderMatch& match :
-       DetectProviders(FinalHopView(obs), *providers_)) {
+       DetectProviders(FinalHopView(obs), *providers)) {
     *obs.add_providers() = std::move(match);
   }
   Conclude(&obs);
-  return obs;
+  Complete(task);
 }
 
-void Prober::FollowRedirects(const net::NormalizedUrl& first,
-                             const pb::RequestContext& context,
-                             pb::Observation* obs) {
-  auto stop = [obs](std::string error_class, std::string message) {
-    obs->mutable_redirect_error()->set_error_class(std::move(error_class));
-    obs->mutable_redirect_error()->set_message(std::move(message));
-  };
-  std::set<std::string> requested = {first.url};
-  std::string current = first.url;
-  const pb::HttpObservation* last = &obs->http();
-  while (IsFollowedRedirect(last->status())) {
-    const std::optional<std::string> location = LocationOf(*last);
-    if (!location) return;  // the verdict says "no Location header"
-    Result<net::NormalizedUrl, net::UrlError> next =
-        net::ResolveReference(current, *location);
-    if (!next.ok()) {
-      stop("invalid_redirect",
-           std::string(net::UrlRejectionReason(next.error().reason)) + ": " +
-               next.error().detail);
-      return;
-    }
-    if (!requested.insert(next->url).second) {
-      stop("redirect_loop", next->url + " was already requested in this chain");
-      return;
-    }
-    if (static_cast<uint32_t>(obs->redirects_size()) >= max_redirects_) {
-      stop("too_many_redirects",
-           "more than " + std::to_string(max_redirects_) +
-               " redirects (http.max_redirects); next was " + next->url);
-      return;
-    }
-    pb::Hop* hop = obs->add_redirects();
-    hop->set_url(next->url);
-    hop->set_host(next->host);
-    if (next->host_kind != net::HostKind::kOnion) {
-      ProbeRequest(*resolver_, *geo_, *http_, *next, context, hop);
-    }
-    current = next->url;
-    last = &hop->http();
-  }
+void Prober::Impl::Complete(Task& task) {
+  Done done = std::move(task.done);
+  pb::Observation result = std::move(task.obs);
+  tasks.erase(task.id);
+  done(std::move(result));
 }
 
 }  // namespace hl::worker

@@ -52,7 +52,17 @@ TEST(ConfigTest, DefaultsAreDocumentedValues) {
   EXPECT_TRUE(c.geo.city.empty());
   EXPECT_EQ(c.providers.file,
             std::string(HL_SOURCE_DIR) + "/config/providers.toml");
-  EXPECT_EQ(c.run.workers, 2u);
+  EXPECT_EQ(c.worker.threads, 0u);
+  EXPECT_EQ(c.worker.max_in_flight, 1000u);
+  EXPECT_FALSE(c.worker.dns_only);
+  EXPECT_EQ(c.resolver.mode, ResolverMode::kRoundRobin);
+  EXPECT_EQ(c.resolver.max_in_flight, 256u);
+  EXPECT_EQ(c.http.max_in_flight, 1000u);
+  EXPECT_EQ(c.http.proxy, "");
+  EXPECT_FALSE(c.http.require_proxy);
+  EXPECT_EQ(c.politeness.max_per_host, 4u);
+  EXPECT_EQ(c.politeness.max_per_address, 32u);
+  EXPECT_EQ(c.politeness.min_host_interval_ms, 0u);
   EXPECT_EQ(c.digest, ConfigDigest(c));
   EXPECT_EQ(c.digest.size(), 64u);
 }
@@ -136,13 +146,44 @@ TEST(ConfigTest, ValidFiles) {
          EXPECT_EQ(c.providers.file, "/etc/hostlocator/sig/providers.toml");
        }},
       {"run directories stay as written",
-       "[run]\nworkers = 256\nworker_capacity = 4096\n"
-       "data_dir = \"var/data\"\noutput_dir = \"out\"\n",
+       "[run]\ndata_dir = \"var/data\"\noutput_dir = \"out\"\n",
        [](const Config& c) {
-         EXPECT_EQ(c.run.workers, 256u);
-         EXPECT_EQ(c.run.worker_capacity, 4096u);
          EXPECT_EQ(c.run.data_dir, "var/data");
          EXPECT_EQ(c.run.output_dir, "out");
+       }},
+      {"worker values",
+       "[worker]\nthreads = 256\nmax_in_flight = 20000\ndns_only = true\n",
+       [](const Config& c) {
+         EXPECT_EQ(c.worker.threads, 256u);
+         EXPECT_EQ(c.worker.max_in_flight, 20000u);
+         EXPECT_TRUE(c.worker.dns_only);
+       }},
+      {"resolver mode and in-flight limit",
+       "[resolver]\nmode = \"all\"\nmax_in_flight = 1\n",
+       [](const Config& c) {
+         EXPECT_EQ(c.resolver.mode, ResolverMode::kAll);
+         EXPECT_EQ(c.resolver.max_in_flight, 1u);
+       }},
+      {"an HTTP proxy is stored canonically",
+       "[http]\nproxy = \"http://192.0.2.8:3128/\"\nrequire_proxy = true\n"
+       "max_in_flight = 20000\n",
+       [](const Config& c) {
+         EXPECT_EQ(c.http.proxy, "http://192.0.2.8:3128");
+         EXPECT_TRUE(c.http.require_proxy);
+         EXPECT_EQ(c.http.max_in_flight, 20000u);
+       }},
+      {"a SOCKS5 proxy on IPv6",
+       "[http]\nproxy = \"socks5://[2001:DB8::1]:1080\"\n",
+       [](const Config& c) {
+         EXPECT_EQ(c.http.proxy, "socks5://[2001:db8::1]:1080");
+       }},
+      {"politeness values",
+       "[politeness]\nmax_per_host = 1\nmax_per_address = 10000\n"
+       "min_host_interval_ms = 250\n",
+       [](const Config& c) {
+         EXPECT_EQ(c.politeness.max_per_host, 1u);
+         EXPECT_EQ(c.politeness.max_per_address, 10000u);
+         EXPECT_EQ(c.politeness.min_host_interval_ms, 250u);
        }},
       {"coordinator values",
        "[coordinator]\nlease_timeout_ms = 60000\nheartbeat_interval_ms = 10\n"
@@ -154,10 +195,10 @@ TEST(ConfigTest, ValidFiles) {
          EXPECT_EQ(c.coordinator.max_attempts, 100u);
        }},
       {"dotted keys and inline tables",
-       "http.timeout_ms = 20000\nrun = { workers = 4 }\n",
+       "http.timeout_ms = 20000\nworker = { threads = 4 }\n",
        [](const Config& c) {
          EXPECT_EQ(c.http.timeout_ms, 20000u);
-         EXPECT_EQ(c.run.workers, 4u);
+         EXPECT_EQ(c.worker.threads, 4u);
        }},
       {"a key left out keeps its default", "[http]\ntimeout_ms = 30000\n",
        [](const Config& c) {
@@ -254,10 +295,24 @@ TEST(ConfigTest, ErrorsNameTheKeyAndWhatIsExpected) {
       {"[coordinator]\nheartbeat_liveness = 0\n",
        {"\"coordinator.heartbeat_liveness\""}},
       {"[coordinator]\nmax_attempts = 101\n", {"\"coordinator.max_attempts\""}},
-      {"[run]\nworkers = 0\n", {"\"run.workers\"", "from 1 to 256"}},
-      {"[run]\nworkers = 257\n", {"\"run.workers\"", "got 257"}},
-      {"[run]\nworker_capacity = 0\n", {"\"run.worker_capacity\""}},
-      {"[run]\nworkers = 5000000000\n", {"\"run.workers\"", "got 5000000000"}},
+      {"[worker]\nthreads = 257\n", {"\"worker.threads\"", "from 0 to 256"}},
+      {"[worker]\nmax_in_flight = 0\n", {"\"worker.max_in_flight\""}},
+      {"[worker]\nthreads = 5000000000\n",
+       {"\"worker.threads\"", "got 5000000000"}},
+      {"[worker]\ndns_only = 1\n", {"\"worker.dns_only\"", "true or false"}},
+      {"[run]\nworkers = 2\n", {"unknown key \"run.workers\""}},
+      {"[resolver]\nmode = \"random\"\n",
+       {"\"resolver.mode\"", "\"round_robin\" or \"all\""}},
+      {"[resolver]\nmax_in_flight = 0\n", {"\"resolver.max_in_flight\""}},
+      {"[http]\nproxy = \"http://proxy.example:3128\"\n",
+       {"\"http.proxy\"", "with an IP address"}},
+      {"[http]\nproxy = \"https://192.0.2.8:3128\"\n", {"\"http.proxy\""}},
+      {"[http]\nproxy = \"socks5h://192.0.2.8:1080\"\n", {"\"http.proxy\""}},
+      {"[http]\nrequire_proxy = true\n",
+       {"\"http.require_proxy\" is true but \"http.proxy\" is empty"}},
+      {"[politeness]\nmax_per_host = 0\n", {"\"politeness.max_per_host\""}},
+      {"[politeness]\nmin_host_interval_ms = 600001\n",
+       {"\"politeness.min_host_interval_ms\""}},
       // Bad strings.
       {"[http]\nuser_agent = \"\"\n",
        {"\"http.user_agent\"", "a non-empty string", "got \"\""}},
@@ -321,14 +376,14 @@ TEST(ConfigTest, ErrorsNameTheKeyAndWhatIsExpected) {
 TEST(ConfigTest, DigestIgnoresLayoutAndFollowsValues) {
   const std::string a =
       "[http]\ntimeout_ms = 20000\nuser_agent = \"probe/1\"\n"
-      "[run]\nworkers = 4\n";
+      "[worker]\nthreads = 4\n";
   const std::string b =
       "# the same settings, another layout\n"
-      "[run]\n  workers   =   4   # comment\n\n"
+      "[worker]\n  threads   =   4   # comment\n\n"
       "[http]\nuser_agent = 'probe/1'\ntimeout_ms = 20_000\n";
   const std::string c =
       "http = { user_agent = \"probe/1\", timeout_ms = "
-      "20000 }\nrun.workers = 4\n";
+      "20000 }\nworker.threads = 4\n";
   Result<Config> ca = Parse(a), cb = Parse(b), cc = Parse(c);
   ASSERT_TRUE(ca.ok() && cb.ok() && cc.ok());
   EXPECT_EQ(ca->digest, cb->digest);
@@ -341,11 +396,15 @@ TEST(ConfigTest, DigestIgnoresLayoutAndFollowsValues) {
 
   for (const std::string& changed :
        {std::string("[http]\ntimeout_ms = 20001\nuser_agent = \"probe/1\"\n"
-                    "[run]\nworkers = 4\n"),
+                    "[worker]\nthreads = 4\n"),
         std::string("[http]\ntimeout_ms = 20000\nuser_agent = \"probe/2\"\n"
-                    "[run]\nworkers = 4\n"),
+                    "[worker]\nthreads = 4\n"),
         a + "[safety]\nallow_cidrs = [\"127.0.0.0/8\"]\n",
-        a + "[geo]\ncity = [\"c.mmdb\"]\n"}) {
+        a + "[geo]\ncity = [\"c.mmdb\"]\n",
+        a + "[resolver]\nmode = \"all\"\n",
+        a + "[http]\nproxy = \"socks5://192.0.2.8:1080\"\n",
+        a + "[politeness]\nmax_per_host = 5\n",
+        a + "[worker]\ndns_only = true\n"}) {
     SCOPED_TRACE(changed);
     Result<Config> other = Parse(changed);
     ASSERT_TRUE(other.ok()) << other.status().ToString();

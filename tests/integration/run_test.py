@@ -45,7 +45,7 @@ def start_sandbox(tmp: str) -> sandbox.Sandbox:
 
 
 class RunEndToEndTest(unittest.TestCase):
-    """Every line of urls.txt through `hostlocator run --workers 2`."""
+    """Every line of urls.txt through `hostlocator run --threads 2`."""
 
     @classmethod
     def setUpClass(cls) -> None:
@@ -54,7 +54,7 @@ class RunEndToEndTest(unittest.TestCase):
             cls.sb = start_sandbox(cls.tmp)
             cls.out = os.path.join(cls.tmp, "out")
             cls.proc = subprocess.run(
-                [HOSTLOCATOR, "run", "--config", cls.sb.config, "--workers",
+                [HOSTLOCATOR, "run", "--config", cls.sb.config, "--threads",
                  "2", "--data", os.path.join(cls.tmp, "data"), "--out",
                  cls.out, cls.sb.urls],
                 capture_output=True, text=True, timeout=240)
@@ -248,8 +248,8 @@ def slow_run_command(tmp: str, sb: sandbox.Sandbox, prefix: str,
     with open(urls, "w", encoding="utf-8") as f:
         for i in range(n):
             f.write(sb.url("slow.sandbox-jp.test", f"/{prefix}/{i}") + "\n")
-    return [HOSTLOCATOR, "run", "--config", sb.config, "--workers", "2",
-            "--capacity", "2", "--data", os.path.join(tmp, "data"),
+    return [HOSTLOCATOR, "run", "--config", sb.config, "--threads", "2",
+            "--in-flight", "2", "--data", os.path.join(tmp, "data"),
             "--out", os.path.join(tmp, "out"), urls]
 
 

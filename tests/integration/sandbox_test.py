@@ -122,14 +122,19 @@ class SandboxTest(unittest.TestCase):
             cfg = tomllib.load(f)
         # Keys are the field names of common/config.h.
         allowed = {
-            "resolver": {"servers", "timeout_ms", "tries"},
+            "resolver": {"servers", "timeout_ms", "tries", "mode",
+                         "max_in_flight"},
             "http": {"connect_timeout_ms", "timeout_ms", "user_agent",
-                     "max_header_bytes", "ca_file"},
+                     "max_header_bytes", "max_redirects", "ca_file",
+                     "max_in_flight", "proxy", "require_proxy"},
             "safety": {"allow_cidrs"},
+            "politeness": {"max_per_host", "max_per_address",
+                           "min_host_interval_ms"},
             "geo": {"country", "asn", "city"},
             "coordinator": {"lease_timeout_ms", "heartbeat_interval_ms",
                             "heartbeat_liveness", "max_attempts"},
-            "run": {"workers", "worker_capacity", "data_dir", "output_dir"},
+            "worker": {"threads", "max_in_flight", "dns_only"},
+            "run": {"data_dir", "output_dir"},
         }
         for section, keys in cfg.items():
             self.assertIn(section, allowed)

@@ -1,7 +1,7 @@
 // Real servers on loopback addresses for the worker tests: a raw HTTP server
 // that sends exactly the bytes it is given (bodies to HEAD included) and a
-// UDP DNS server with canned answers built on the wire format. Each binds
-// port 0 on the address it is given, serves from its own thread and stops
+// UDP and TCP DNS server with canned answers built on the wire format. Each
+// binds port 0 on the address it is given, serves from its own thread and stops
 // in its destructor.
 #pragma once
 
@@ -18,6 +18,7 @@
 #include <atomic>
 #include <cctype>
 #include <cerrno>
+#include <chrono>
 #include <cstdint>
 #include <cstring>
 #include <map>
@@ -32,8 +33,10 @@
 
 namespace hl::worker::testing {
 
-// A bound socket on `ip` (IPv4 or IPv6 text), port 0; -1 on failure.
-inline int BindLoopback(const std::string& ip, int type, uint16_t* port) {
+// A bound socket on `ip` (IPv4 or IPv6 text), port `want_port` (0: any,
+// the one bound is stored in `port`); -1 on failure.
+inline int BindLoopback(const std::string& ip, int type, uint16_t* port,
+                        uint16_t want_port = 0) {
   sockaddr_storage storage{};
   socklen_t length = 0;
   int family = AF_INET;
@@ -41,10 +44,12 @@ inline int BindLoopback(const std::string& ip, int type, uint16_t* port) {
   auto* v6 = reinterpret_cast<sockaddr_in6*>(&storage);
   if (inet_pton(AF_INET, ip.c_str(), &v4->sin_addr) == 1) {
     v4->sin_family = AF_INET;
+    v4->sin_port = htons(want_port);
     length = sizeof(sockaddr_in);
   } else if (inet_pton(AF_INET6, ip.c_str(), &v6->sin6_addr) == 1) {
     family = AF_INET6;
     v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(want_port);
     length = sizeof(sockaddr_in6);
   } else {
     return -1;
@@ -199,12 +204,14 @@ class HttpTestServer {
   std::thread thread_;
 };
 
-// A UDP DNS server with canned answers. A name with a forced rcode answers
-// every type with it and no records; a (name, type) with records answers
-// NOERROR with them; a known name without records of the asked type answers
-// NOERROR with none; an unknown name answers NXDOMAIN. Names compare
-// case-insensitively. The owner of an answer record equal to the question
-// name is written as a compression pointer to it, as servers do.
+// A DNS server with canned answers, over UDP and TCP on one port. A name
+// with a forced rcode answers every type with it and no records; a (name,
+// type) with records answers NOERROR with them; a known name without
+// records of the asked type answers NOERROR with none; an unknown name
+// answers NXDOMAIN. Names compare case-insensitively. The owner of an
+// answer record equal to the question name is written as a compression
+// pointer to it, as servers do. Answers can be delayed (queries keep being
+// read meanwhile) and UDP answers with records truncated.
 class DnsTestServer {
  public:
   static constexpr uint16_t kA = 1;
@@ -244,12 +251,24 @@ class DnsTestServer {
 
   // nullptr when `ip` cannot be bound.
   static std::unique_ptr<DnsTestServer> Start(const std::string& ip) {
-    uint16_t port = 0;
-    const int fd = BindLoopback(ip, SOCK_DGRAM, &port);
-    if (fd < 0) return nullptr;
-    std::unique_ptr<DnsTestServer> server(new DnsTestServer(ip, port, fd));
-    server->thread_ = std::thread([s = server.get()] { s->Serve(); });
-    return server;
+    // The TCP port is the UDP one, which another socket may hold already.
+    for (int attempt = 0; attempt < 16; ++attempt) {
+      uint16_t port = 0;
+      const int fd = BindLoopback(ip, SOCK_DGRAM, &port);
+      if (fd < 0) return nullptr;
+      uint16_t tcp_port = 0;
+      const int tcp_fd = BindLoopback(ip, SOCK_STREAM, &tcp_port, port);
+      if (tcp_fd < 0 || listen(tcp_fd, 16) != 0) {
+        if (tcp_fd >= 0) close(tcp_fd);
+        close(fd);
+        continue;
+      }
+      std::unique_ptr<DnsTestServer> server(
+          new DnsTestServer(ip, port, fd, tcp_fd));
+      server->thread_ = std::thread([s = server.get()] { s->Serve(); });
+      return server;
+    }
+    return nullptr;
   }
 
   ~DnsTestServer() {
@@ -257,6 +276,7 @@ class DnsTestServer {
     (void)!write(wake_fd_, &one, sizeof(one));
     thread_.join();
     close(fd_);
+    close(tcp_fd_);
     close(wake_fd_);
   }
 
@@ -281,7 +301,18 @@ class DnsTestServer {
     echo_question_as_ = name;
   }
 
+  // Each answer is sent `ms` after its query arrived.
+  void DelayAnswers(int ms) { delay_ms_ = ms; }
+  // UDP answers with records carry the TC bit and none of them, as when
+  // they do not fit in 512 bytes; TCP answers are whole.
+  void TruncateUdp(bool truncate) { truncate_udp_ = truncate; }
+
+  // Queries received, over UDP and TCP.
   int queries() const { return queries_; }
+  int tcp_queries() const { return tcp_queries_; }
+  // The most queries held at once between their arrival and their answer
+  // (dropped ones excluded).
+  int max_outstanding() const { return max_outstanding_; }
   // Every message sent, in order.
   std::vector<std::string> responses() const {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -289,10 +320,26 @@ class DnsTestServer {
   }
 
  private:
-  DnsTestServer(std::string ip, uint16_t port, int fd)
+  // An answer waiting for its time: to `tcp_fd`, else to `peer` over UDP.
+  struct Pending {
+    std::chrono::steady_clock::time_point due;
+    std::string response;
+    int tcp_fd = -1;
+    sockaddr_storage peer{};
+    socklen_t peer_length = 0;
+  };
+
+  // An accepted TCP connection and the bytes read from it.
+  struct Connection {
+    int fd;
+    std::string input;
+  };
+
+  DnsTestServer(std::string ip, uint16_t port, int fd, int tcp_fd)
       : ip_(std::move(ip)),
         port_(port),
         fd_(fd),
+        tcp_fd_(tcp_fd),
         wake_fd_(eventfd(0, EFD_CLOEXEC)) {}
 
   static std::string Lower(std::string s) {
@@ -338,7 +385,7 @@ class DnsTestServer {
     return std::make_pair(Lower(name), pos + 5);
   }
 
-  std::string Respond(const std::string& query) {
+  std::string Respond(const std::string& query, bool tcp) {
     const auto question = ReadQuestion(query);
     if (!question) return "";
     const auto& [name, end] = *question;
@@ -356,9 +403,13 @@ class DnsTestServer {
     } else if (!names_.contains(name)) {
       rcode = kNxDomain;
     }
-    std::string response = query.substr(0, 2);                // id
-    response += static_cast<char>(0x84 | (query[2] & 0x01));  // QR AA RD
-    response += static_cast<char>(0x80 | rcode);              // RA rcode
+    const bool truncate = truncate_udp_ && !tcp && !rrs.empty();
+    if (truncate) rrs.clear();
+    std::string response = query.substr(0, 2);  // id
+    // QR AA (TC) RD
+    response +=
+        static_cast<char>(0x84 | (truncate ? 0x02 : 0) | (query[2] & 0x01));
+    response += static_cast<char>(0x80 | rcode);  // RA rcode
     Put16(&response, 1);
     Put16(&response, static_cast<uint16_t>(rrs.size()));
     Put16(&response, 0);
@@ -383,34 +434,122 @@ class DnsTestServer {
     return response;
   }
 
-  void Serve() {
-    std::array<char, 1500> buffer;
-    while (WaitFor(fd_, POLLIN, wake_fd_)) {
-      sockaddr_storage from{};
-      socklen_t from_length = sizeof(from);
-      const ssize_t n =
-          recvfrom(fd_, buffer.data(), buffer.size(), 0,
-                   reinterpret_cast<sockaddr*>(&from), &from_length);
-      if (n <= 0) continue;
-      ++queries_;
-      if (drop_ > 0) {
-        --drop_;
-        continue;
-      }
-      const std::string response =
-          Respond(std::string(buffer.data(), static_cast<size_t>(n)));
-      if (response.empty()) continue;
-      sendto(fd_, response.data(), response.size(), 0,
-             reinterpret_cast<sockaddr*>(&from), from_length);
+  // Reads one query; its answer joins pending_ unless it is dropped.
+  void Receive(const std::string& query, Pending pending) {
+    ++queries_;
+    if (pending.tcp_fd >= 0) ++tcp_queries_;
+    if (drop_ > 0) {
+      --drop_;
+      return;
     }
+    pending.response = Respond(query, pending.tcp_fd >= 0);
+    if (pending.response.empty()) return;
+    pending.due = std::chrono::steady_clock::now() +
+                  std::chrono::milliseconds(delay_ms_.load());
+    pending_.push_back(std::move(pending));
+    max_outstanding_ =
+        std::max(max_outstanding_.load(), static_cast<int>(pending_.size()));
+  }
+
+  // Sends the answers that are due (all delays are equal: pending_ is in
+  // due order); the milliseconds until the next one, or -1.
+  int SendDue() {
+    const auto now = std::chrono::steady_clock::now();
+    while (!pending_.empty() && pending_.front().due <= now) {
+      const Pending& pending = pending_.front();
+      if (pending.tcp_fd >= 0) {
+        std::string framed;
+        Put16(&framed, static_cast<uint16_t>(pending.response.size()));
+        framed += pending.response;
+        (void)!send(pending.tcp_fd, framed.data(), framed.size(), MSG_NOSIGNAL);
+      } else {
+        sendto(fd_, pending.response.data(), pending.response.size(), 0,
+               reinterpret_cast<const sockaddr*>(&pending.peer),
+               pending.peer_length);
+      }
+      pending_.erase(pending_.begin());
+    }
+    if (pending_.empty()) return -1;
+    return static_cast<int>(
+        std::chrono::ceil<std::chrono::milliseconds>(pending_.front().due - now)
+            .count());
+  }
+
+  // Reads what `connection` has; false when it is closed.
+  bool ReadTcp(Connection* connection) {
+    std::array<char, 4096> buffer;
+    const ssize_t n = recv(connection->fd, buffer.data(), buffer.size(), 0);
+    if (n <= 0) return false;
+    connection->input.append(buffer.data(), static_cast<size_t>(n));
+    std::string& input = connection->input;
+    while (input.size() >= 2) {
+      const size_t length = (static_cast<unsigned char>(input[0]) << 8) |
+                            static_cast<unsigned char>(input[1]);
+      if (input.size() < 2 + length) break;
+      Pending pending;
+      pending.tcp_fd = connection->fd;
+      Receive(input.substr(2, length), std::move(pending));
+      input.erase(0, 2 + length);
+    }
+    return true;
+  }
+
+  void Serve() {
+    std::vector<Connection> connections;
+    int wait_ms = -1;
+    for (;;) {
+      std::vector<pollfd> fds = {
+          {wake_fd_, POLLIN, 0}, {fd_, POLLIN, 0}, {tcp_fd_, POLLIN, 0}};
+      for (const Connection& connection : connections) {
+        fds.push_back({connection.fd, POLLIN, 0});
+      }
+      if (poll(fds.data(), fds.size(), wait_ms) < 0 && errno != EINTR) break;
+      if (fds[0].revents != 0) break;
+      if (fds[1].revents != 0) {
+        std::array<char, 1500> buffer;
+        Pending pending;
+        pending.peer_length = sizeof(pending.peer);
+        const ssize_t n = recvfrom(fd_, buffer.data(), buffer.size(), 0,
+                                   reinterpret_cast<sockaddr*>(&pending.peer),
+                                   &pending.peer_length);
+        if (n > 0) {
+          Receive(std::string(buffer.data(), static_cast<size_t>(n)),
+                  std::move(pending));
+        }
+      }
+      if (fds[2].revents != 0) {
+        const int fd = accept4(tcp_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+        if (fd >= 0) connections.push_back({fd, ""});
+      }
+      for (size_t i = 3; i < fds.size(); ++i) {
+        if (fds[i].revents == 0) continue;
+        auto connection = std::find_if(
+            connections.begin(), connections.end(),
+            [fd = fds[i].fd](const Connection& c) { return c.fd == fd; });
+        if (ReadTcp(&*connection)) continue;
+        std::erase_if(pending_, [fd = connection->fd](const Pending& p) {
+          return p.tcp_fd == fd;
+        });
+        close(connection->fd);
+        connections.erase(connection);
+      }
+      wait_ms = SendDue();
+    }
+    for (const Connection& connection : connections) close(connection.fd);
   }
 
   const std::string ip_;
   const uint16_t port_;
   const int fd_;
+  const int tcp_fd_;
   const int wake_fd_;
   std::atomic<int> drop_{0};
+  std::atomic<int> delay_ms_{0};
+  std::atomic<bool> truncate_udp_{false};
   std::atomic<int> queries_{0};
+  std::atomic<int> tcp_queries_{0};
+  std::atomic<int> max_outstanding_{0};
+  std::vector<Pending> pending_;  // of the serving thread
   mutable std::mutex mutex_;
   std::map<std::pair<std::string, uint16_t>, std::vector<Rr>> records_;
   std::set<std::string> names_;

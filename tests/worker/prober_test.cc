@@ -9,6 +9,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -117,8 +118,10 @@ headers = [{ name = "server", equals = "sandbox" }]
 
   // The sandbox: 127.10/16 and 127.20/16 and ::1 may be probed, 127.30/16
   // may not.
-  std::unique_ptr<Prober> MakeProber(uint32_t max_redirects = 10) {
+  std::unique_ptr<Prober> MakeProber(uint32_t max_redirects = 10,
+                                     bool dns_only = false) {
     Config config = DefaultConfig();
+    config.worker.dns_only = dns_only;
     config.http.max_redirects = max_redirects;
     config.resolver.servers = {dns_->address()};
     config.resolver.timeout_ms = 500;
@@ -131,9 +134,20 @@ headers = [{ name = "server", equals = "sandbox" }]
                                  {.tool_version = "hostlocator-test",
                                   .config_digest = "c0ffee",
                                   .worker_name = "worker-test-1"},
-                                 [] { return kNow; });
+                                 [] { return kNow; }, loop_.get());
     EXPECT_TRUE(prober.ok()) << prober.status().ToString();
     return std::move(prober).value();
+  }
+
+  // Probes `url` and runs the loop until its observation is back.
+  pb::Observation Run(std::unique_ptr<Prober> prober, const std::string& url) {
+    std::optional<pb::Observation> obs;
+    prober->Probe(url, pb::RequestContext::default_instance(),
+                  [&](pb::Observation done) { obs = std::move(done); });
+    EXPECT_FALSE(obs.has_value()) << "done ran inside Probe";
+    EXPECT_TRUE(loop_->RunUntil([&] { return obs.has_value(); }).ok());
+    EXPECT_EQ(prober->in_flight(), 0u);
+    return std::move(*obs);
   }
 
   static std::string Body() {
@@ -144,6 +158,7 @@ headers = [{ name = "server", equals = "sandbox" }]
   std::shared_ptr<const geo::GeoLocator> geo_;
   std::shared_ptr<const ProviderTable> providers_;
   std::unique_ptr<DnsTestServer> dns_;
+  std::unique_ptr<EventLoop> loop_ = EventLoop::Create().value();
 };
 
 TEST_F(ProberTest, LocatesHostByTheAddressThatAnswered) {
@@ -158,7 +173,7 @@ TEST_F(ProberTest, LocatesHostByTheAddressThatAnswered) {
                {cname, DnsTestServer::Aaaa("edge.cdn.test", "::1", 60)});
   const std::string port = std::to_string(http->port());
 
-  const pb::Observation obs = MakeProber()->Probe(
+  const pb::Observation obs = Run(MakeProber(), 
       "HTTP://WWW.Example.TEST:" + port + "/Reported/Path?q=1#fragment");
   http->Stop();
 
@@ -229,7 +244,7 @@ TEST_F(ProberTest, PinsFirstAaaaWhenThereIsNoA) {
   dns_->Answer("v6.example.test", DnsTestServer::kAaaa,
                {DnsTestServer::Aaaa("v6.example.test", "::1", 60)});
 
-  const pb::Observation obs = MakeProber()->Probe(
+  const pb::Observation obs = Run(MakeProber(), 
       "http://v6.example.test:" + std::to_string(http->port()) + "/");
 
   EXPECT_EQ(obs.pinned_ip(), "::1");
@@ -243,7 +258,7 @@ TEST_F(ProberTest, NeverProbesAResolvedAddressOutsideTheAllowlist) {
   dns_->Answer("rebind.example.test", DnsTestServer::kA,
                {DnsTestServer::A("rebind.example.test", "127.30.0.1", 1)});
 
-  const pb::Observation obs = MakeProber()->Probe(
+  const pb::Observation obs = Run(MakeProber(), 
       "http://rebind.example.test:" + std::to_string(http->port()) + "/");
   http->Stop();
 
@@ -259,7 +274,7 @@ TEST_F(ProberTest, IpLiteralNeedsNoDns) {
   auto http = HttpTestServer::Start("127.20.0.9", kResponse + Body());
   ASSERT_NE(http, nullptr);
 
-  const pb::Observation obs = MakeProber()->Probe(
+  const pb::Observation obs = Run(MakeProber(), 
       "http://127.20.0.9:" + std::to_string(http->port()) + "/x");
 
   EXPECT_FALSE(obs.has_dns());
@@ -283,7 +298,7 @@ TEST_F(ProberTest, RecordsNameServersAndReverseNames) {
                {DnsTestServer::Ptr("7.0.30.127.in-addr.arpa",
                                    "vps7.hoster.test", 3600)});
 
-  const pb::Observation obs = MakeProber()->Probe("http://shop.example.test/");
+  const pb::Observation obs = Run(MakeProber(), "http://shop.example.test/");
 
   EXPECT_EQ(obs.dns().ns_domain(), "example.test");
   EXPECT_THAT(obs.dns().ns(),
@@ -316,7 +331,7 @@ TEST_F(ProberTest, FollowsRedirectsAndTheLastHopDecides) {
   dns_->Answer("final.example.test", DnsTestServer::kA,
                {DnsTestServer::A("final.example.test", "127.20.0.22", 60)});
 
-  const pb::Observation obs = MakeProber()->Probe(
+  const pb::Observation obs = Run(MakeProber(), 
       "http://start.example.test:" + std::to_string(first->port()) + "/");
 
   EXPECT_EQ(obs.http().status(), 301);
@@ -345,7 +360,7 @@ TEST_F(ProberTest, RelativeRedirectLoopStopsWithTheReason) {
   const std::string base =
       "http://loop.example.test:" + std::to_string(server->port());
 
-  const pb::Observation obs = MakeProber()->Probe(base + "/start");
+  const pb::Observation obs = Run(MakeProber(), base + "/start");
 
   ASSERT_EQ(obs.redirects_size(), 1);
   EXPECT_EQ(obs.redirects(0).url(), base + "/again");
@@ -361,7 +376,7 @@ TEST_F(ProberTest, RedirectLimitAndInvalidLocationStopFollowing) {
   ASSERT_NE(server, nullptr);
   const std::string url =
       "http://127.10.0.24:" + std::to_string(server->port()) + "/";
-  const pb::Observation none = MakeProber(/*max_redirects=*/0)->Probe(url);
+  const pb::Observation none = Run(MakeProber(/*max_redirects=*/0), url);
   EXPECT_EQ(none.redirects_size(), 0);
   EXPECT_EQ(none.redirect_error().error_class(), "too_many_redirects");
   EXPECT_EQ(Countries(none), std::vector<std::string>{"DE"});
@@ -369,7 +384,7 @@ TEST_F(ProberTest, RedirectLimitAndInvalidLocationStopFollowing) {
   auto bad = HttpTestServer::Start("127.10.0.25",
                                    Redirect(302, "ftp://files.example/x"));
   ASSERT_NE(bad, nullptr);
-  const pb::Observation invalid = MakeProber()->Probe(
+  const pb::Observation invalid = Run(MakeProber(), 
       "http://127.10.0.25:" + std::to_string(bad->port()) + "/");
   EXPECT_EQ(invalid.redirects_size(), 0);
   EXPECT_EQ(invalid.redirect_error().error_class(), "invalid_redirect");
@@ -383,7 +398,7 @@ TEST_F(ProberTest, RedirectToAPrivateAddressIsNeverConnected) {
                                        std::to_string(inside->port()) + "/"));
   ASSERT_NE(server, nullptr);
 
-  const pb::Observation obs = MakeProber()->Probe(
+  const pb::Observation obs = Run(MakeProber(), 
       "http://127.10.0.26:" + std::to_string(server->port()) + "/");
   inside->Stop();
 
@@ -395,7 +410,7 @@ TEST_F(ProberTest, RedirectToAPrivateAddressIsNeverConnected) {
 
 TEST_F(ProberTest, NxdomainEndsBeforeHttp) {
   const pb::Observation obs =
-      MakeProber()->Probe("http://gone.example.test/page");
+      Run(MakeProber(), "http://gone.example.test/page");
 
   EXPECT_EQ(obs.status(), "unresolved");
   EXPECT_EQ(obs.error().error_class(), "nxdomain");
@@ -407,8 +422,28 @@ TEST_F(ProberTest, NxdomainEndsBeforeHttp) {
   EXPECT_TRUE(Countries(obs).empty());
 }
 
+TEST_F(ProberTest, DnsOnlyLocatesWithoutAnyConnection) {
+  auto http = HttpTestServer::Start("127.10.0.31", kResponse + Body());
+  ASSERT_NE(http, nullptr);
+  dns_->Answer("quiet.example.test", DnsTestServer::kA,
+               {DnsTestServer::A("quiet.example.test", "127.10.0.31", 60),
+                DnsTestServer::A("quiet.example.test", "127.20.0.31", 60)});
+
+  const pb::Observation obs =
+      Run(MakeProber(/*max_redirects=*/10, /*dns_only=*/true),
+          "http://quiet.example.test:" + std::to_string(http->port()) + "/");
+  http->Stop();
+
+  EXPECT_EQ(http->accepted(), 0);
+  EXPECT_FALSE(obs.has_http());
+  EXPECT_EQ(obs.pinned_ip(), "127.10.0.31");
+  EXPECT_EQ(obs.status(), "located");
+  // Without an answering address, every resolved address counts.
+  EXPECT_EQ(Countries(obs), (std::vector<std::string>{"DE", "FR"}));
+}
+
 TEST_F(ProberTest, OnionIsNotResolved) {
-  const pb::Observation obs = MakeProber()->Probe(
+  const pb::Observation obs = Run(MakeProber(), 
       "http://duckduckgogg42xjoc72x3sjasowoarfbgcmvfimaftt6twagswzczad.onion/");
 
   EXPECT_EQ(obs.status(), "unresolved");
@@ -420,7 +455,7 @@ TEST_F(ProberTest, OnionIsNotResolved) {
 }
 
 TEST_F(ProberTest, RejectedUrlIsAnError) {
-  const pb::Observation obs = MakeProber()->Probe("ftp://example.test/file");
+  const pb::Observation obs = Run(MakeProber(), "ftp://example.test/file");
 
   EXPECT_EQ(obs.status(), "error");
   EXPECT_EQ(obs.error().error_class(), "invalid_url");
@@ -433,16 +468,17 @@ TEST_F(ProberTest, RejectedUrlIsAnError) {
 }
 
 TEST(ProberCreateTest, NeedsAGeolocator) {
+  auto loop = EventLoop::Create().value();
   auto prober = Prober::Create(DefaultConfig(), nullptr,
                                std::make_shared<const ProviderTable>(), {},
-                               [] { return kNow; });
+                               [] { return kNow; }, loop.get());
   ASSERT_FALSE(prober.ok());
   EXPECT_EQ(prober.status().code(), StatusCode::kInvalidArgument);
 }
 
 TEST_F(ProberTest, NeedsAProviderTable) {
-  auto prober =
-      Prober::Create(DefaultConfig(), geo_, nullptr, {}, [] { return kNow; });
+  auto prober = Prober::Create(DefaultConfig(), geo_, nullptr, {},
+                               [] { return kNow; }, loop_.get());
   ASSERT_FALSE(prober.ok());
   EXPECT_EQ(prober.status().code(), StatusCode::kInvalidArgument);
 }

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <future>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -62,7 +63,7 @@ class WorkerTest : public ::testing::Test {
   }
 
   ProberFactory Factory() {
-    return [this]() {
+    return [this](EventLoop* loop) {
       Config config = DefaultConfig();
       config.resolver.servers = {
           testing::HostPort("127.53.2.1", silent_dns_port_)};
@@ -73,7 +74,7 @@ class WorkerTest : public ::testing::Test {
                             {.tool_version = "hostlocator-test",
                              .config_digest = "c0ffee",
                              .worker_name = "worker-test"},
-                            [] { return kNow; });
+                            [] { return kNow; }, loop);
     };
   }
 
@@ -160,6 +161,48 @@ TEST_F(WorkerTest, JobsArrivingWhileStoppingDoNotKeepTheWorkerRunning) {
   }
   EXPECT_EQ(results, std::vector<uint64_t>{1});
   EXPECT_TRUE(goodbye);
+}
+
+// One thread keeps every job of its credit in flight at once: 50 probes
+// that each wait 600 ms for a silent resolver end together, not one after
+// the other (which would take 30 s).
+TEST_F(WorkerTest, OneThreadRunsItsWholeCreditConcurrently) {
+  zmq::context_t context;
+  zmq::socket_t router(context, zmq::socket_type::router);
+  router.set(zmq::sockopt::linger, 0);
+  router.set(zmq::sockopt::rcvtimeo, 10000);
+  router.bind(kEndpoint);
+
+  WorkerOptions options;
+  options.endpoint = kEndpoint;
+  options.name = "worker-test";
+  options.capacity = 50;
+  options.heartbeat_interval_ms = 1000;
+  Worker worker(&context, options, Factory(), SteadyClockMs);
+  std::atomic<bool> stop{false};
+  std::thread thread([&] { EXPECT_TRUE(worker.Run(stop).ok()); });
+
+  std::string peer;
+  std::optional<pb::Envelope> ready = Receive(router, &peer);
+  ASSERT_TRUE(ready.has_value() && ready->has_ready());
+  EXPECT_EQ(ready->ready().capacity(), 50u);
+  const auto start = std::chrono::steady_clock::now();
+  for (uint64_t id = 1; id <= 50; ++id) SendJobs(router, peer, id);
+  std::set<uint64_t> results;
+  while (results.size() < 50) {
+    std::optional<pb::Envelope> message = Receive(router, &peer);
+    if (!message) break;
+    if (message->has_result()) {
+      EXPECT_EQ(message->result().observation().error().error_class(),
+                "dns_timeout");
+      results.insert(message->result().job_id());
+    }
+  }
+  const auto elapsed = std::chrono::steady_clock::now() - start;
+  stop = true;
+  thread.join();
+  EXPECT_EQ(results.size(), 50u);
+  EXPECT_LT(elapsed, std::chrono::milliseconds(3000));
 }
 
 }  // namespace
