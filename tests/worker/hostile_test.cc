@@ -24,6 +24,7 @@
 #include "common/geo/mmdb_writer.h"
 #include "tests/worker/hostile_servers.h"
 #include "tests/worker/loopback_servers.h"
+#include "worker/dns_resolver.h"
 #include "worker/prober.h"
 
 namespace hl::worker {
@@ -52,10 +53,9 @@ constexpr int kWarmUp = 100;
 constexpr int kRepetitions = 1000;
 constexpr int64_t kMaxRssGrowthKib = 10 * 1024;
 // A records in the oversized answer (16 KB: over UDP's 512 bytes, so
-// asked again over TCP), and the most the resolver keeps
-// (DnsResolver::kMaxAddresses).
+// asked again over TCP); the resolver keeps DnsResolver::kMaxAddresses.
 constexpr int kOversizedRecords = 1000;
-constexpr int kMaxAddresses = 64;
+constexpr int kMaxAddresses = DnsResolver::kMaxAddresses;
 
 // The class of the error that ended the probe: the redirect chain's reason
 // to stop, else the last request's HTTP error, else DNS's, else the
