@@ -97,8 +97,11 @@ void EventLoop::RunDeferred() {
 }
 
 Status EventLoop::RunOnce(int max_wait_ms) {
+  // Deferred calls run before the wait; having run, they end this turn
+  // without blocking, so that RunUntil sees what they did.
+  const bool deferred = !deferred_.empty();
   RunDeferred();
-  int64_t wait = max_wait_ms < 0 ? -1 : max_wait_ms;
+  int64_t wait = deferred ? 0 : max_wait_ms < 0 ? -1 : max_wait_ms;
   if (!timers_.empty()) {
     const int64_t until_timer =
         std::max<int64_t>(timers_.begin()->first.first - clock_(), 0);
