@@ -198,7 +198,7 @@ std::optional<net::IpAddress> ProxyAddress(std::string_view proxy) {
 
 struct HttpProber::Impl {
   // One exchange in flight: its easy handle (whose CURLOPT_PRIVATE points
-  // here) and what the libcurl callbacks saw. Recycled through `free`, so
+  // here) and what the libcurl callbacks saw. Recycled through `idle`, so
   // the handle, the digest context and the buffers are allocated once.
   struct Transfer {
     ~Transfer() {
@@ -266,7 +266,7 @@ struct HttpProber::Impl {
   void Verify(X509* leaf, STACK_OF(X509) * sent, const net::NormalizedUrl& url,
               pb::TlsObservation* tls) const;
 
-  // A transfer from the free list, or a new one; nullptr when libcurl or
+  // An idle transfer, or a new one; nullptr when libcurl or
   // OpenSSL fail.
   Transfer* Acquire();
   // Starts the exchange in a free slot; one that cannot start fails with
@@ -306,7 +306,7 @@ struct HttpProber::Impl {
   size_t active = 0;
   bool closing = false;
   std::vector<std::unique_ptr<Transfer>> transfers;
-  std::vector<Transfer*> free;
+  std::vector<Transfer*> idle;
   std::deque<Request> waiting;
   // Finished exchanges whose callbacks are about to run (reused buffer).
   std::vector<std::pair<Done, pb::HttpObservation>> finished;
@@ -547,9 +547,9 @@ size_t HttpProber::Impl::OnBody(char* /*data*/, size_t size, size_t count,
 }
 
 HttpProber::Impl::Transfer* HttpProber::Impl::Acquire() {
-  if (!free.empty()) {
-    Transfer* t = free.back();
-    free.pop_back();
+  if (!idle.empty()) {
+    Transfer* t = idle.back();
+    idle.pop_back();
     return t;
   }
   auto owned = std::make_unique<Transfer>();
@@ -671,7 +671,7 @@ void HttpProber::Impl::Attempt(Transfer* t, bool via_proxy) {
   t->obs.mutable_error()->set_message(std::string("libcurl: ") +
                                       curl_multi_strerror(code));
   FailLater(std::move(t->done), std::move(t->obs));
-  free.push_back(t);
+  idle.push_back(t);
   --active;
 }
 
@@ -687,7 +687,7 @@ void HttpProber::Impl::StartWaiting() {
 void HttpProber::Impl::Finish(Transfer* t, CURLcode code) {
   Record(t, code);
   finished.emplace_back(std::move(t->done), std::move(t->obs));
-  free.push_back(t);
+  idle.push_back(t);
   --active;
 }
 

@@ -75,7 +75,7 @@ class ConcurrentHttpServer {
  private:
   using Clock = std::chrono::steady_clock;
   struct Connection {
-    int fd;
+    int fd = -1;
     std::string request;
     bool complete = false;
     bool answered = false;
@@ -144,7 +144,7 @@ class ConcurrentHttpServer {
       bool accepted_any = false;
       for (int fd;
            (fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC)) >= 0;) {
-        connections_.push_back({fd});
+        connections_.emplace_back().fd = fd;
         ++accepted_;
         accepted_any = true;
       }
