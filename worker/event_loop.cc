@@ -97,11 +97,11 @@ void EventLoop::RunDeferred() {
 }
 
 Status EventLoop::RunOnce(int max_wait_ms) {
-  // Deferred calls run before the wait; having run, they end this turn
-  // without blocking, so that RunUntil sees what they did.
-  const bool deferred = !deferred_.empty();
+  // Deferred calls that ran may have satisfied the caller's condition: the
+  // turn then only polls for I/O.
+  const bool ran_deferred = !deferred_.empty();
   RunDeferred();
-  int64_t wait = deferred ? 0 : max_wait_ms < 0 ? -1 : max_wait_ms;
+  int64_t wait = ran_deferred ? 0 : max_wait_ms < 0 ? -1 : max_wait_ms;
   if (!timers_.empty()) {
     const int64_t until_timer =
         std::max<int64_t>(timers_.begin()->first.first - clock_(), 0);
@@ -137,8 +137,8 @@ Status EventLoop::RunOnce(int max_wait_ms) {
   // that re-arms itself with no delay cannot starve the descriptors.
   const int64_t now = clock_();
   std::vector<std::pair<int64_t, TimerId>> due;
-  for (auto it = timers_.begin();
-       it != timers_.end() && it->first.first <= now; ++it) {
+  for (auto it = timers_.begin(); it != timers_.end() && it->first.first <= now;
+       ++it) {
     due.push_back(it->first);
   }
   for (const auto& key : due) {

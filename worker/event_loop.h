@@ -60,9 +60,10 @@ class EventLoop {
   // next turn when called outside one, before waiting for I/O.
   void Defer(std::function<void()> callback);
 
-  // One turn: waits for I/O until the earliest timer, a deferred call or
-  // `max_wait_ms` (-1: no limit besides those), then runs the ready I/O
-  // callbacks, the due timers and the deferred calls.
+  // One turn: runs the deferred calls, waits for I/O until the earliest
+  // timer or `max_wait_ms` (-1: no limit besides that; no wait at all when
+  // deferred calls ran), then runs the ready I/O callbacks, the due timers
+  // and the deferred calls.
   Status RunOnce(int max_wait_ms);
 
   // Runs turns until `done()` holds (checked before every turn); for
