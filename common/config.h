@@ -71,6 +71,7 @@ struct HttpConfig {
   std::string proxy;
   // With a proxy: probes never connect directly (they fail with
   // "proxy_error" while the proxy is down). Without one: start-up fails.
+  // false: a probe the proxy fails is made once more directly.
   bool require_proxy = false;
 
   friend bool operator==(const HttpConfig&, const HttpConfig&) = default;

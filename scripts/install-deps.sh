@@ -14,8 +14,8 @@ packages=(
   # sandbox internet, geodata fetch, test tooling
   knot knot-dnsutils nginx-light libnginx-mod-http-echo openssl
   python3 curl ca-certificates mmdb-bin iproute2 procps
-  # benchmarks (bench/): the DNS server's ceiling, CPU pinning
-  dnsperf util-linux
+  # benchmarks (bench/): the DNS server's ceiling, CPU pinning, peak RSS
+  dnsperf util-linux time
 )
 
 missing=()

@@ -1,3 +1,5 @@
+#include "worker/http_prober.h"
+
 #include <arpa/inet.h>
 #include <curl/curl.h>
 #include <openssl/bio.h>
@@ -12,8 +14,8 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
-#include <chrono>
 #include <ctime>
+#include <deque>
 #include <limits>
 #include <map>
 #include <memory>
@@ -23,8 +25,6 @@
 #include <string_view>
 #include <utility>
 #include <vector>
-
-#include "worker/prober.h"
 
 namespace hl::worker {
 namespace {
@@ -178,71 +178,219 @@ std::string ConnectToHost(const std::string& host, bool ipv6) {
   return ipv6 ? "[" + host + "]" : host;
 }
 
+// The address of a canonical http.proxy ("http://IP:PORT",
+// "socks5://[IPv6]:PORT"); nullopt for anything else.
+std::optional<net::IpAddress> ProxyAddress(std::string_view proxy) {
+  const size_t scheme_end = proxy.find("://");
+  const size_t port_colon = proxy.rfind(':');
+  if (scheme_end == std::string_view::npos || port_colon <= scheme_end + 2) {
+    return std::nullopt;
+  }
+  std::string_view host =
+      proxy.substr(scheme_end + 3, port_colon - scheme_end - 3);
+  if (host.starts_with('[') && host.ends_with(']')) {
+    host = host.substr(1, host.size() - 2);
+  }
+  return net::IpAddress::Parse(host);
+}
+
 }  // namespace
 
 struct HttpProber::Impl {
-  // What one Head() saw, filled by the libcurl callbacks.
-  struct Probe {
+  // One exchange in flight: its easy handle (whose CURLOPT_PRIVATE points
+  // here) and what the libcurl callbacks saw. Recycled through `idle`, so
+  // the handle, the digest context and the buffers are allocated once.
+  struct Transfer {
+    ~Transfer() {
+      curl_easy_cleanup(easy);
+      EVP_MD_CTX_free(sha256);
+    }
+
+    Impl* impl = nullptr;
+    CURL* easy = nullptr;
+    EVP_MD_CTX* sha256 = nullptr;
+    std::array<char, CURL_ERROR_SIZE> error{};
+    // CURLOPT_CONNECT_TO as a one-entry list owned here (libcurl only reads
+    // a list it is given); connect_to_node.data points into connect_to.
+    std::string connect_to;
+    curl_slist connect_to_node{};
+    bool in_multi = false;
+
+    // The request.
+    net::NormalizedUrl url;
     net::IpAddress pinned;
-    std::string refused_target;   // an address the policy refused
-    std::string unpinned_target;  // an address other than the pinned one
+    Done done;
+    int64_t started_ms = 0;
+    bool via_proxy = false;
+
+    // The current attempt, filled by the callbacks.
+    pb::HttpObservation obs;
+    std::string refused_target;     // an address the policy refused
+    std::string unexpected_target;  // neither the pinned address nor the proxy
+    bool past_proxy = false;  // the tunnel stood: TLS or the request began
     bool header_too_large = false;
     size_t header_bytes = 0;
     uint64_t body_bytes = 0;
-    std::vector<std::pair<std::string, std::string>> kept;
     bool expect_status_line = true;
-    bool last_header_kept = false;            // continuation lines extend it
-    const net::NormalizedUrl* url = nullptr;  // the TLS name to verify
-    std::optional<pb::TlsObservation> tls;
+    bool last_header_kept = false;  // continuation lines extend it
   };
 
-  ~Impl() {
-    if (curl != nullptr) curl_easy_cleanup(curl);
-    EVP_MD_CTX_free(sha256);
-  }
+  // A request waiting for a free slot.
+  struct Request {
+    net::NormalizedUrl url;
+    net::IpAddress pinned;
+    std::string user_agent;
+    std::string referer;
+    Done done;
+  };
 
+  explicit Impl(EventLoop* loop) : loop(loop) {}
+  ~Impl();
+
+  static int OnSocket(CURL* easy, curl_socket_t fd, int what, void* clientp,
+                      void* socketp);
+  static int OnTimer(CURLM* multi, long timeout_ms, void* clientp);
   static curl_socket_t OpenSocket(void* clientp, curlsocktype purpose,
                                   curl_sockaddr* address);
+  static int OnPrereq(void* clientp, char* primary_ip, char* local_ip,
+                      int primary_port, int local_port);
   static size_t OnHeader(char* data, size_t size, size_t count, void* clientp);
   static size_t OnBody(char* data, size_t size, size_t count, void* clientp);
   static CURLcode OnSslContext(CURL* curl, void* ssl_ctx, void* clientp);
   static int OnPeerChain(X509_STORE_CTX* handshake, void* arg);
 
   // Records the handshake and the certificates the server sent, and
-  // verifies them against `trust`.
-  pb::TlsObservation Inspect(X509_STORE_CTX* handshake) const;
-  void Verify(X509* leaf, STACK_OF(X509) * sent, pb::TlsObservation* tls) const;
+  // verifies them against `trust` for the URL's host.
+  pb::TlsObservation Inspect(X509_STORE_CTX* handshake,
+                             const net::NormalizedUrl& url) const;
+  void Verify(X509* leaf, STACK_OF(X509) * sent, const net::NormalizedUrl& url,
+              pb::TlsObservation* tls) const;
+
+  // An idle transfer, or a new one; nullptr when libcurl or
+  // OpenSSL fail.
+  Transfer* Acquire();
+  // Starts the exchange in a free slot; one that cannot start fails with
+  // "http_error" through FailLater.
+  void Start(const net::NormalizedUrl& url, const net::IpAddress& pinned,
+             const std::string& user_agent, const std::string& referer,
+             Done done);
+  // (Re)starts the exchange of `t` through the proxy or directly; one that
+  // libcurl refuses fails with "http_error" through FailLater.
+  void Attempt(Transfer* t, bool via_proxy);
+  // Starts waiting requests while slots are free.
+  void StartWaiting();
+  // Drives libcurl for `fd` (or its timeout), then finishes the exchanges
+  // that completed and runs their callbacks.
+  void Action(curl_socket_t fd, int mask);
+  // Whether the exchange that ended with `code` failed in front of the
+  // proxy (unreachable, refused or silent before the tunnel stood).
+  bool ProxyFailed(const Transfer& t, CURLcode code) const;
+  // Fills t->obs from the ended exchange.
+  void Record(Transfer* t, CURLcode code) const;
+  // Records the ended exchange of `t`, queues its callback in `finished`
+  // and frees its slot.
+  void Finish(Transfer* t, CURLcode code);
+  // Runs the callbacks in `finished`; stops when one destroys the prober.
+  void RunFinished();
+  // Runs `done(obs)` on the loop unless the prober is gone by then.
+  void FailLater(Done done, pb::HttpObservation obs);
 
   HttpConfig config;
   net::TargetPolicy policy;
-  CURL* curl = nullptr;
-  EVP_MD_CTX* sha256 = nullptr;
-  std::array<char, CURL_ERROR_SIZE> error{};
-  // The trust store of config.ca_file (or kSystemCaFile); nullptr when it
-  // could not be loaded, trust_error then says why.
+  EventLoop* loop;
+  CURLM* multi = nullptr;
+  EventLoop::TimerId timer = 0;
+  std::optional<net::IpAddress> proxy_ip;
+  long proxy_type = CURLPROXY_HTTP;
+  size_t max_in_flight = 1;
+  size_t active = 0;
+  bool closing = false;
+  std::vector<std::unique_ptr<Transfer>> transfers;
+  std::vector<Transfer*> idle;
+  std::deque<Request> waiting;
+  // Finished exchanges whose callbacks are about to run (reused buffer).
+  std::vector<std::pair<Done, pb::HttpObservation>> finished;
+  // Expires with the prober; deferred callbacks check it.
+  std::shared_ptr<char> alive = std::make_shared<char>();
+  // Set while RunFinished runs callbacks (which never nest: none of them
+  // can drive libcurl), so that one destroying the prober stops the rest.
+  bool* destroyed = nullptr;
+  // The trust store of config.ca_file (or kSystemCaFile); nullptr when the
+  // system store could not be loaded, trust_error then says why.
   std::string trust_path;
   std::shared_ptr<X509_STORE> trust;
   std::string trust_error;
-  Probe probe;
 };
+
+HttpProber::Impl::~Impl() {
+  closing = true;
+  if (destroyed != nullptr) *destroyed = true;
+  for (const auto& t : transfers) {
+    if (t->in_multi) curl_multi_remove_handle(multi, t->easy);
+  }
+  transfers.clear();
+  if (multi != nullptr) curl_multi_cleanup(multi);
+  loop->Cancel(timer);
+}
+
+int HttpProber::Impl::OnSocket(CURL* /*easy*/, curl_socket_t fd, int what,
+                               void* clientp, void* /*socketp*/) {
+  auto* impl = static_cast<Impl*>(clientp);
+  if (what == CURL_POLL_REMOVE) {
+    impl->loop->Unwatch(fd);
+    return 0;
+  }
+  uint32_t interest = 0;
+  if (what == CURL_POLL_IN || what == CURL_POLL_INOUT) {
+    interest |= EventLoop::kRead;
+  }
+  if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT) {
+    interest |= EventLoop::kWrite;
+  }
+  // A descriptor that cannot be watched ends by the transfer's timeout.
+  (void)impl->loop->Watch(fd, interest, [impl, fd](uint32_t ready) {
+    int mask = 0;
+    if (ready & EventLoop::kRead) mask |= CURL_CSELECT_IN;
+    if (ready & EventLoop::kWrite) mask |= CURL_CSELECT_OUT;
+    impl->Action(fd, mask);
+  });
+  return 0;
+}
+
+int HttpProber::Impl::OnTimer(CURLM* /*multi*/, long timeout_ms,
+                              void* clientp) {
+  auto* impl = static_cast<Impl*>(clientp);
+  impl->loop->Cancel(impl->timer);
+  impl->timer = 0;
+  if (timeout_ms >= 0 && !impl->closing) {
+    impl->timer = impl->loop->After(timeout_ms, [impl] {
+      impl->timer = 0;
+      impl->Action(CURL_SOCKET_TIMEOUT, 0);
+    });
+  }
+  return 0;
+}
 
 CURLcode HttpProber::Impl::OnSslContext(CURL* /*curl*/, void* ssl_ctx,
                                         void* clientp) {
+  // TLS starts once the tunnel stands.
+  static_cast<Transfer*>(clientp)->past_proxy = true;
   SSL_CTX_set_cert_verify_callback(static_cast<SSL_CTX*>(ssl_ctx),
                                    &Impl::OnPeerChain, clientp);
   return CURLE_OK;
 }
 
 int HttpProber::Impl::OnPeerChain(X509_STORE_CTX* handshake, void* arg) {
-  auto* impl = static_cast<Impl*>(arg);
+  auto* t = static_cast<Transfer*>(arg);
   // Errors of the inspection stay out of the handshake's error queue.
   ERR_set_mark();
-  impl->probe.tls = impl->Inspect(handshake);
+  *t->obs.mutable_tls() = t->impl->Inspect(handshake, t->url);
   ERR_pop_to_mark();
   return 1;
 }
 
-pb::TlsObservation HttpProber::Impl::Inspect(X509_STORE_CTX* handshake) const {
+pb::TlsObservation HttpProber::Impl::Inspect(
+    X509_STORE_CTX* handshake, const net::NormalizedUrl& url) const {
   pb::TlsObservation tls;
   const auto* ssl = static_cast<const SSL*>(X509_STORE_CTX_get_ex_data(
       handshake, SSL_get_ex_data_X509_STORE_CTX_idx()));
@@ -274,13 +422,13 @@ pb::TlsObservation HttpProber::Impl::Inspect(X509_STORE_CTX* handshake) const {
     entry->set_issuer(NameText(X509_get_issuer_name(cert)));
     entry->set_sha256(DerSha256(cert));
   }
-  Verify(leaf, sent, &tls);
+  Verify(leaf, sent, url, &tls);
   return tls;
 }
 
 void HttpProber::Impl::Verify(X509* leaf, STACK_OF(X509) * sent,
+                              const net::NormalizedUrl& url,
                               pb::TlsObservation* tls) const {
-  const net::NormalizedUrl& url = *probe.url;
   const bool ip_host = url.host_kind == net::HostKind::kIpv4 ||
                        url.host_kind == net::HostKind::kIpv6;
   tls->set_name_matched(
@@ -318,50 +466,62 @@ void HttpProber::Impl::Verify(X509* leaf, STACK_OF(X509) * sent,
 curl_socket_t HttpProber::Impl::OpenSocket(void* clientp,
                                            curlsocktype /*purpose*/,
                                            curl_sockaddr* address) {
-  auto* impl = static_cast<Impl*>(clientp);
+  auto* t = static_cast<Transfer*>(clientp);
   const std::optional<net::IpAddress> ip =
       net::IpAddress::FromSockaddr(&address->addr);
-  if (!ip || !impl->policy.Permits(*ip)) {
-    impl->probe.refused_target = ip ? ip->ToString() : "a non-IP address";
+  // Through the proxy the only socket goes to the proxy, which the
+  // private-target rule exempts; the pinned address passed it in Head().
+  const bool expected =
+      ip && (t->via_proxy ? *ip == *t->impl->proxy_ip : *ip == t->pinned);
+  if (!t->via_proxy && (!ip || !t->impl->policy.Permits(*ip))) {
+    t->refused_target = ip ? ip->ToString() : "a non-IP address";
     return CURL_SOCKET_BAD;
   }
-  if (*ip != impl->probe.pinned) {
-    impl->probe.unpinned_target = ip->ToString();
+  if (!expected) {
+    t->unexpected_target = ip ? ip->ToString() : "a non-IP address";
     return CURL_SOCKET_BAD;
   }
   return socket(address->family, address->socktype | SOCK_CLOEXEC,
                 address->protocol);
 }
 
+int HttpProber::Impl::OnPrereq(void* clientp, char* /*primary_ip*/,
+                               char* /*local_ip*/, int /*primary_port*/,
+                               int /*local_port*/) {
+  static_cast<Transfer*>(clientp)->past_proxy = true;
+  return CURL_PREREQFUNC_OK;
+}
+
 size_t HttpProber::Impl::OnHeader(char* data, size_t size, size_t count,
                                   void* clientp) {
-  auto* impl = static_cast<Impl*>(clientp);
-  Probe& probe = impl->probe;
+  auto* t = static_cast<Transfer*>(clientp);
   const size_t length = size * count;
-  if (probe.header_bytes + length > impl->config.max_header_bytes) {
-    probe.header_too_large = true;
+  if (t->header_bytes + length > t->impl->config.max_header_bytes) {
+    t->header_too_large = true;
     return 0;
   }
-  probe.header_bytes += length;
-  EVP_DigestUpdate(impl->sha256, data, length);
+  t->header_bytes += length;
+  EVP_DigestUpdate(t->sha256, data, length);
 
   const std::string_view line(data, length);
-  if (probe.expect_status_line) {
+  if (t->expect_status_line) {
     // Each response (interim ones included) starts afresh: only the final
     // response's headers are kept.
-    probe.expect_status_line = false;
-    probe.kept.clear();
-    probe.last_header_kept = false;
+    t->expect_status_line = false;
+    t->obs.clear_headers();
+    t->last_header_kept = false;
     return length;
   }
   if (Trim(line).empty()) {
-    probe.expect_status_line = true;
+    t->expect_status_line = true;
     return length;
   }
   if (line.starts_with(' ') || line.starts_with('\t')) {
-    if (probe.last_header_kept) {
-      probe.kept.back().second += ' ';
-      probe.kept.back().second += Trim(line);
+    if (t->last_header_kept) {
+      std::string* value =
+          t->obs.mutable_headers(t->obs.headers_size() - 1)->mutable_value();
+      *value += ' ';
+      *value += Trim(line);
     }
     return length;
   }
@@ -369,38 +529,47 @@ size_t HttpProber::Impl::OnHeader(char* data, size_t size, size_t count,
   // Every header of the final response is kept: the whole block is bounded
   // by max_header_bytes, and CDN identifiers (cf-ray, x-amz-cf-id, ...) are
   // evidence.
-  probe.last_header_kept = colon != std::string_view::npos;
-  if (probe.last_header_kept) {
-    probe.kept.emplace_back(line.substr(0, colon),
-                            Trim(line.substr(colon + 1)));
+  t->last_header_kept = colon != std::string_view::npos;
+  if (t->last_header_kept) {
+    pb::HttpHeader* header = t->obs.add_headers();
+    const std::string_view name = line.substr(0, colon);
+    const std::string_view value = Trim(line.substr(colon + 1));
+    header->set_name(name.data(), name.size());
+    header->set_value(value.data(), value.size());
   }
   return length;
 }
 
 size_t HttpProber::Impl::OnBody(char* /*data*/, size_t size, size_t count,
                                 void* clientp) {
-  static_cast<Impl*>(clientp)->probe.body_bytes += size * count;
+  static_cast<Transfer*>(clientp)->body_bytes += size * count;
   return 0;
 }
 
-HttpProber::HttpProber(const HttpConfig& config, net::TargetPolicy policy)
-    : impl_(std::make_unique<Impl>()) {
-  InitCurlOnce();
-  impl_->config = config;
-  impl_->policy = std::move(policy);
-  impl_->sha256 = EVP_MD_CTX_new();
-  impl_->trust_path = config.ca_file.empty() ? kSystemCaFile : config.ca_file;
-  impl_->trust = SharedTrustStore(impl_->trust_path, &impl_->trust_error);
-  impl_->curl = curl_easy_init();
-  CURL* curl = impl_->curl;
-  if (curl == nullptr) return;
+HttpProber::Impl::Transfer* HttpProber::Impl::Acquire() {
+  if (!idle.empty()) {
+    Transfer* t = idle.back();
+    idle.pop_back();
+    return t;
+  }
+  auto owned = std::make_unique<Transfer>();
+  Transfer* t = owned.get();
+  t->impl = this;
+  t->sha256 = EVP_MD_CTX_new();
+  t->easy = curl_easy_init();
+  CURL* curl = t->easy;
+  if (curl == nullptr || t->sha256 == nullptr) return nullptr;
+  curl_easy_setopt(curl, CURLOPT_PRIVATE, t);
   curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
   curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
   curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(curl, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(curl, CURLOPT_PROXY, "");
-  curl_easy_setopt(curl, CURLOPT_NOPROXY, "*");
+  // An explicit "" overrides no_proxy/NO_PROXY, which would otherwise
+  // bypass the configured proxy; CURLOPT_PROXY ("" when direct) overrides
+  // the other *_proxy variables.
+  curl_easy_setopt(curl, CURLOPT_NOPROXY, "");
+  curl_easy_setopt(curl, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
   curl_easy_setopt(curl, CURLOPT_FRESH_CONNECT, 1L);
   curl_easy_setopt(curl, CURLOPT_FORBID_REUSE, 1L);
   curl_easy_setopt(curl, CURLOPT_DNS_CACHE_TIMEOUT, 0L);
@@ -412,77 +581,167 @@ HttpProber::HttpProber(const HttpConfig& config, net::TargetPolicy policy)
   curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 0L);
   // libcurl loads no CA and keeps no TLS session: OnPeerChain sees the
   // certificates of every probe (a resumed session would show none) and
-  // verifies them with the store loaded above.
+  // verifies them with the shared store.
   curl_easy_setopt(curl, CURLOPT_CAPATH, nullptr);
   curl_easy_setopt(curl, CURLOPT_CAINFO, nullptr);
   curl_easy_setopt(curl, CURLOPT_SSL_SESSIONID_CACHE, 0L);
   curl_easy_setopt(curl, CURLOPT_SSL_CTX_FUNCTION, &Impl::OnSslContext);
-  curl_easy_setopt(curl, CURLOPT_SSL_CTX_DATA, impl_.get());
-  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, impl_->error.data());
+  curl_easy_setopt(curl, CURLOPT_SSL_CTX_DATA, t);
+  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, t->error.data());
   curl_easy_setopt(curl, CURLOPT_OPENSOCKETFUNCTION, &Impl::OpenSocket);
-  curl_easy_setopt(curl, CURLOPT_OPENSOCKETDATA, impl_.get());
+  curl_easy_setopt(curl, CURLOPT_OPENSOCKETDATA, t);
+  curl_easy_setopt(curl, CURLOPT_PREREQFUNCTION, &Impl::OnPrereq);
+  curl_easy_setopt(curl, CURLOPT_PREREQDATA, t);
   curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, &Impl::OnHeader);
-  curl_easy_setopt(curl, CURLOPT_HEADERDATA, impl_.get());
+  curl_easy_setopt(curl, CURLOPT_HEADERDATA, t);
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &Impl::OnBody);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, impl_.get());
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, t);
+  transfers.push_back(std::move(owned));
+  return t;
 }
 
-HttpProber::~HttpProber() = default;
-
-pb::HttpObservation HttpProber::Head(const net::NormalizedUrl& url,
-                                     const net::IpAddress& pinned,
-                                     const pb::RequestContext& context) {
-  pb::HttpObservation obs;
-  obs.set_method("HEAD");
-  obs.set_request_url(url.url);
-  auto fail = [&obs](std::string error_class, std::string message) {
-    obs.mutable_error()->set_error_class(std::move(error_class));
-    obs.mutable_error()->set_message(std::move(message));
-  };
-  if (!impl_->policy.Permits(pinned)) {
-    fail("refused_private_target",
-         pinned.ToString() + " is " +
-             std::string(net::AddressClassName(net::Classify(pinned))) +
-             " and not allowlisted; not probed");
-    return obs;
+void HttpProber::Impl::Start(const net::NormalizedUrl& url,
+                             const net::IpAddress& pinned,
+                             const std::string& user_agent,
+                             const std::string& referer, Done done) {
+  Transfer* t = Acquire();
+  if (t == nullptr) {
+    pb::HttpObservation obs;
+    obs.set_method("HEAD");
+    obs.set_request_url(url.url);
+    obs.mutable_error()->set_error_class("http_error");
+    obs.mutable_error()->set_message(
+        "libcurl or OpenSSL could not be initialised");
+    FailLater(std::move(done), std::move(obs));
+    return;
   }
-  if (impl_->curl == nullptr || impl_->sha256 == nullptr) {
-    fail("http_error", "libcurl or OpenSSL could not be initialised");
-    return obs;
-  }
-
-  CURL* curl = impl_->curl;
-  const std::string& user_agent = context.user_agent().empty()
-                                      ? impl_->config.user_agent
-                                      : context.user_agent();
-  curl_easy_setopt(curl, CURLOPT_USERAGENT,
-                   user_agent.empty() ? nullptr : user_agent.c_str());
-  curl_easy_setopt(
-      curl, CURLOPT_REFERER,
-      context.referer().empty() ? nullptr : context.referer().c_str());
-  impl_->probe = Impl::Probe();
-  impl_->probe.pinned = pinned;
-  impl_->probe.url = &url;
-  impl_->error[0] = '\0';
-  EVP_DigestInit_ex(impl_->sha256, EVP_sha256(), nullptr);
+  ++active;
+  t->url = url;
+  t->pinned = pinned;
+  t->done = std::move(done);
+  t->started_ms = loop->Now();
   const std::string port = std::to_string(url.port);
-  const std::string connect_to =
-      ConnectToHost(url.host, url.host_kind == net::HostKind::kIpv6) + ":" +
-      port + ":" + ConnectToHost(pinned.ToString(), !pinned.is_v4()) + ":" +
-      port;
-  curl_slist* connect_to_list = curl_slist_append(nullptr, connect_to.c_str());
-  curl_easy_setopt(curl, CURLOPT_URL, url.url.c_str());
-  curl_easy_setopt(curl, CURLOPT_CONNECT_TO, connect_to_list);
-  const auto start = std::chrono::steady_clock::now();
-  const CURLcode code = curl_easy_perform(curl);
-  obs.set_elapsed_ms(static_cast<uint32_t>(
-      std::chrono::duration_cast<std::chrono::milliseconds>(
-          std::chrono::steady_clock::now() - start)
-          .count()));
-  curl_easy_setopt(curl, CURLOPT_CONNECT_TO, nullptr);
-  curl_slist_free_all(connect_to_list);
+  t->connect_to.clear();
+  t->connect_to +=
+      ConnectToHost(url.host, url.host_kind == net::HostKind::kIpv6);
+  t->connect_to += ':';
+  t->connect_to += port;
+  t->connect_to += ':';
+  t->connect_to += ConnectToHost(pinned.ToString(), !pinned.is_v4());
+  t->connect_to += ':';
+  t->connect_to += port;
+  t->connect_to_node.data = t->connect_to.data();
+  CURL* curl = t->easy;
+  curl_easy_setopt(curl, CURLOPT_URL, t->url.url.c_str());
+  curl_easy_setopt(curl, CURLOPT_CONNECT_TO, &t->connect_to_node);
+  const std::string& agent =
+      user_agent.empty() ? config.user_agent : user_agent;
+  curl_easy_setopt(curl, CURLOPT_USERAGENT,
+                   agent.empty() ? nullptr : agent.c_str());
+  curl_easy_setopt(curl, CURLOPT_REFERER,
+                   referer.empty() ? nullptr : referer.c_str());
+  Attempt(t, proxy_ip.has_value());
+}
 
-  const Impl::Probe& probe = impl_->probe;
+void HttpProber::Impl::Attempt(Transfer* t, bool via_proxy) {
+  t->via_proxy = via_proxy;
+  t->obs.Clear();
+  t->refused_target.clear();
+  t->unexpected_target.clear();
+  t->past_proxy = false;
+  t->header_too_large = false;
+  t->header_bytes = 0;
+  t->body_bytes = 0;
+  t->expect_status_line = true;
+  t->last_header_kept = false;
+  t->error[0] = '\0';
+  EVP_DigestInit_ex(t->sha256, EVP_sha256(), nullptr);
+  CURL* curl = t->easy;
+  curl_easy_setopt(curl, CURLOPT_PROXY, via_proxy ? config.proxy.c_str() : "");
+  curl_easy_setopt(curl, CURLOPT_PROXYTYPE, proxy_type);
+  // Plain http:// URLs are tunnelled too: the proxy only ever sees a
+  // CONNECT to the pinned address.
+  curl_easy_setopt(curl, CURLOPT_HTTPPROXYTUNNEL, 1L);
+  const CURLMcode code = curl_multi_add_handle(multi, curl);
+  t->in_multi = code == CURLM_OK;
+  if (t->in_multi) return;
+  t->obs.set_method("HEAD");
+  t->obs.set_request_url(t->url.url);
+  t->obs.mutable_error()->set_error_class("http_error");
+  t->obs.mutable_error()->set_message(std::string("libcurl: ") +
+                                      curl_multi_strerror(code));
+  FailLater(std::move(t->done), std::move(t->obs));
+  idle.push_back(t);
+  --active;
+}
+
+void HttpProber::Impl::StartWaiting() {
+  while (active < max_in_flight && !waiting.empty()) {
+    Request request = std::move(waiting.front());
+    waiting.pop_front();
+    Start(request.url, request.pinned, request.user_agent, request.referer,
+          std::move(request.done));
+  }
+}
+
+void HttpProber::Impl::Finish(Transfer* t, CURLcode code) {
+  Record(t, code);
+  finished.emplace_back(std::move(t->done), std::move(t->obs));
+  idle.push_back(t);
+  --active;
+}
+
+void HttpProber::Impl::RunFinished() {
+  if (finished.empty()) return;
+  std::vector<std::pair<Done, pb::HttpObservation>> batch;
+  batch.swap(finished);
+  bool gone = false;
+  destroyed = &gone;
+  for (auto& [done, obs] : batch) {
+    done(std::move(obs));
+    if (gone) return;
+  }
+  destroyed = nullptr;
+  batch.clear();
+  if (finished.empty()) finished.swap(batch);  // keeps the capacity
+}
+
+bool HttpProber::Impl::ProxyFailed(const Transfer& t, CURLcode code) const {
+  return t.via_proxy && code != CURLE_OK && !t.past_proxy &&
+         t.unexpected_target.empty();
+}
+
+void HttpProber::Impl::Action(curl_socket_t fd, int mask) {
+  int running = 0;
+  curl_multi_socket_action(multi, fd, mask, &running);
+  int left = 0;
+  while (CURLMsg* message = curl_multi_info_read(multi, &left)) {
+    if (message->msg != CURLMSG_DONE) continue;
+    const CURLcode code = message->data.result;
+    Transfer* t = nullptr;
+    curl_easy_getinfo(message->easy_handle, CURLINFO_PRIVATE, &t);
+    curl_multi_remove_handle(multi, t->easy);
+    t->in_multi = false;
+    // Without require_proxy a proxy that fails is passed by: the probe
+    // goes out directly (recorded with proxy "").
+    if (ProxyFailed(*t, code) && !config.require_proxy) {
+      Attempt(t, false);
+      continue;
+    }
+    Finish(t, code);
+  }
+  StartWaiting();
+  RunFinished();
+}
+
+void HttpProber::Impl::Record(Transfer* t, CURLcode code) const {
+  CURL* curl = t->easy;
+  pb::HttpObservation& obs = t->obs;
+  obs.set_method("HEAD");
+  obs.set_request_url(t->url.url);
+  obs.set_proxy(t->via_proxy ? config.proxy : "");
+  obs.set_elapsed_ms(
+      static_cast<uint32_t>(std::max<int64_t>(loop->Now() - t->started_ms, 0)));
   // A response is a complete header block: a status line followed by a
   // failure (trickled or oversized headers) is recorded as no response.
   long status = 0;
@@ -495,18 +754,12 @@ pb::HttpObservation HttpProber::Head(const net::NormalizedUrl& url,
     curl_easy_getinfo(curl, CURLINFO_HTTP_VERSION, &version);
     obs.set_http_version(HttpVersionName(version));
   }
-  for (const auto& [name, value] : probe.kept) {
-    pb::HttpHeader* header = obs.add_headers();
-    header->set_name(name);
-    header->set_value(value);
-  }
-  if (probe.header_bytes > 0) {
+  if (t->header_bytes > 0) {
     std::array<unsigned char, EVP_MAX_MD_SIZE> digest;
     unsigned int digest_size = 0;
-    EVP_DigestFinal_ex(impl_->sha256, digest.data(), &digest_size);
+    EVP_DigestFinal_ex(t->sha256, digest.data(), &digest_size);
     obs.set_header_block_sha256(digest.data(), digest_size);
   }
-  if (probe.tls) *obs.mutable_tls() = std::move(*impl_->probe.tls);
   const auto stage_us = [curl](CURLINFO info) {
     curl_off_t us = 0;
     curl_easy_getinfo(curl, info, &us);
@@ -518,7 +771,14 @@ pb::HttpObservation HttpProber::Head(const net::NormalizedUrl& url,
   timings->set_tls_us(stage_us(CURLINFO_APPCONNECT_TIME_T));
   timings->set_first_byte_us(stage_us(CURLINFO_STARTTRANSFER_TIME_T));
   timings->set_total_us(stage_us(CURLINFO_TOTAL_TIME_T));
-  if (timings->connect_us() > 0) {
+  if (t->via_proxy) {
+    // The socket's peer is the proxy; the address that answered is the
+    // tunnel's end, the pinned one.
+    if (t->past_proxy) {
+      obs.set_connected_ip(t->pinned.ToString());
+      obs.set_connected_port(t->url.port);
+    }
+  } else if (timings->connect_us() > 0) {
     char* ip = nullptr;
     long connected_port = 0;
     curl_easy_getinfo(curl, CURLINFO_PRIMARY_IP, &ip);
@@ -526,39 +786,127 @@ pb::HttpObservation HttpProber::Head(const net::NormalizedUrl& url,
     if (ip != nullptr) obs.set_connected_ip(ip);
     obs.set_connected_port(static_cast<uint32_t>(connected_port));
   }
-  obs.set_body_bytes(probe.body_bytes);
+  obs.set_body_bytes(t->body_bytes);
 
-  const std::string curl_message =
-      std::string(curl_easy_strerror(code)) +
-      (impl_->error[0] != '\0' ? ": " + std::string(impl_->error.data()) : "");
-  if (probe.body_bytes > 0) {
-    fail("body_received", "the server sent " +
-                              std::to_string(probe.body_bytes) +
+  auto fail = [&obs](std::string error_class, std::string message) {
+    obs.mutable_error()->set_error_class(std::move(error_class));
+    obs.mutable_error()->set_message(std::move(message));
+  };
+  const auto curl_message = [&] {
+    return std::string(curl_easy_strerror(code)) +
+           (t->error[0] != '\0' ? ": " + std::string(t->error.data()) : "");
+  };
+  if (t->body_bytes > 0) {
+    fail("body_received", "the server sent " + std::to_string(t->body_bytes) +
                               " body bytes to HEAD; refused unread");
-  } else if (!probe.refused_target.empty()) {
+  } else if (!t->refused_target.empty()) {
     fail("refused_private_target",
-         "connection to " + probe.refused_target +
+         "connection to " + t->refused_target +
              " refused: not a public address and not allowlisted");
-  } else if (!probe.unpinned_target.empty()) {
-    fail("http_error", "connection to " + probe.unpinned_target +
-                           " refused: not the pinned address " +
-                           pinned.ToString());
-  } else if (probe.header_too_large) {
-    fail("header_too_large",
-         "response header block exceeds " +
-             std::to_string(impl_->config.max_header_bytes) + " bytes");
+  } else if (!t->unexpected_target.empty()) {
+    fail("http_error",
+         "connection to " + t->unexpected_target + " refused: not the " +
+             (t->via_proxy ? "proxy " + config.proxy
+                           : "pinned address " + t->pinned.ToString()));
+  } else if (t->header_too_large) {
+    fail("header_too_large", "response header block exceeds " +
+                                 std::to_string(config.max_header_bytes) +
+                                 " bytes");
   } else if (code == CURLE_OK) {
-    return obs;
+    return;
+  } else if (ProxyFailed(*t, code)) {
+    fail("proxy_error", "proxy " + config.proxy + ": " + curl_message());
   } else if (code == CURLE_COULDNT_CONNECT) {
-    fail("connection_refused", curl_message);
+    fail("connection_refused", curl_message());
   } else if (code == CURLE_OPERATION_TIMEDOUT) {
-    fail("http_timeout", curl_message);
+    fail("http_timeout", curl_message());
   } else if (IsTlsError(code)) {
-    fail("tls_error", curl_message);
+    fail("tls_error", curl_message());
   } else {
-    fail("http_error", curl_message);
+    fail("http_error", curl_message());
   }
-  return obs;
 }
+
+void HttpProber::Impl::FailLater(Done done, pb::HttpObservation obs) {
+  loop->Defer([token = std::weak_ptr<char>(alive), done = std::move(done),
+               obs = std::move(obs)]() mutable {
+    if (!token.expired()) done(std::move(obs));
+  });
+}
+
+Result<std::unique_ptr<HttpProber>> HttpProber::Create(const HttpConfig& config,
+                                                       net::TargetPolicy policy,
+                                                       EventLoop* loop) {
+  InitCurlOnce();
+  if (loop == nullptr) return InvalidArgument("HttpProber needs an EventLoop");
+  auto impl = std::make_unique<Impl>(loop);
+  impl->config = config;
+  impl->policy = std::move(policy);
+  impl->max_in_flight = std::max<size_t>(config.max_in_flight, 1);
+  if (!config.proxy.empty()) {
+    impl->proxy_ip = ProxyAddress(config.proxy);
+    if (!impl->proxy_ip) {
+      return InvalidArgument("http.proxy \"" + config.proxy +
+                             "\" is not \"http://IP:PORT\" or "
+                             "\"socks5://IP:PORT\"");
+    }
+    // socks5:// (not socks5h://): the proxy gets the address, not a name.
+    impl->proxy_type = config.proxy.starts_with("socks5://") ? CURLPROXY_SOCKS5
+                                                             : CURLPROXY_HTTP;
+  } else if (config.require_proxy) {
+    return InvalidArgument(
+        "http.require_proxy is true but http.proxy is empty");
+  }
+  impl->trust_path = config.ca_file.empty() ? kSystemCaFile : config.ca_file;
+  impl->trust = SharedTrustStore(impl->trust_path, &impl->trust_error);
+  if (impl->trust == nullptr && !config.ca_file.empty()) {
+    return InvalidArgument("http.ca_file: " + impl->trust_error);
+  }
+  impl->multi = curl_multi_init();
+  if (impl->multi == nullptr) {
+    return Internal("libcurl: curl_multi_init failed");
+  }
+  CURLM* multi = impl->multi;
+  curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, &Impl::OnSocket);
+  curl_multi_setopt(multi, CURLMOPT_SOCKETDATA, impl.get());
+  curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, &Impl::OnTimer);
+  curl_multi_setopt(multi, CURLMOPT_TIMERDATA, impl.get());
+  // Connections are never reused (FORBID_REUSE): none is worth caching.
+  curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, 1L);
+  std::unique_ptr<HttpProber> prober(new HttpProber());
+  prober->impl_ = std::move(impl);
+  return prober;
+}
+
+HttpProber::~HttpProber() = default;
+
+void HttpProber::Head(const net::NormalizedUrl& url,
+                      const net::IpAddress& pinned,
+                      const pb::RequestContext& context, Done done) {
+  Impl& impl = *impl_;
+  if (!impl.policy.Permits(pinned)) {
+    pb::HttpObservation obs;
+    obs.set_method("HEAD");
+    obs.set_request_url(url.url);
+    obs.mutable_error()->set_error_class("refused_private_target");
+    obs.mutable_error()->set_message(
+        pinned.ToString() + " is " +
+        std::string(net::AddressClassName(net::Classify(pinned))) +
+        " and not allowlisted; not probed");
+    impl.FailLater(std::move(done), std::move(obs));
+    return;
+  }
+  if (impl.waiting.empty() && impl.active < impl.max_in_flight) {
+    impl.Start(url, pinned, context.user_agent(), context.referer(),
+               std::move(done));
+    return;
+  }
+  impl.waiting.push_back(Impl::Request{url, pinned, context.user_agent(),
+                                       context.referer(), std::move(done)});
+}
+
+size_t HttpProber::in_flight() const { return impl_->active; }
+
+size_t HttpProber::waiting() const { return impl_->waiting.size(); }
 
 }  // namespace hl::worker

@@ -22,8 +22,8 @@ namespace pb = ::hostlocator::v1;
 // Sends one HEAD for `url` to `pinned` (the TLS name and Host header stay
 // the URL's host) on a fresh connection, without following redirects.
 // The only socket ever opened is to `pinned` (or, with http.proxy, to the
-// proxy, which is handed the pinned address and never the name), and only
-// when the policy permits it (the proxy's address is exempt). Records
+// proxy), and only when the policy permits it (the proxy's address is
+// exempt; the pinned address must pass it with a proxy too). Records
 // status, version, every header of the final response (names as sent, in
 // order, repeats kept; bounded by max_header_bytes), the SHA-256 of the raw
 // header block (every header byte received, interim responses included;
@@ -32,7 +32,24 @@ namespace pb = ::hostlocator::v1;
 // the stage timings (libcurl's CURLINFO_*_TIME_T). Error classes:
 // "connection_refused", "refused_private_target", "http_timeout",
 // "tls_error", "header_too_large", "body_received", "proxy_error",
-// "http_error". The *_proxy environment variables are never read.
+// "http_error". The *_proxy and no_proxy environment variables are never
+// read.
+//
+// Egress proxy (http.proxy): "http://IP:PORT" is an HTTP CONNECT tunnel,
+// also for http:// URLs; "socks5://IP:PORT" is SOCKS5 with an address
+// (never a name). Either is handed the pinned address and port, never the
+// host name (CURLOPT_CONNECT_TO: libcurl 7.88 sends "CONNECT IP:PORT" with
+// "Host: IP:PORT", and a SOCKS5 request of address type IPv4/IPv6); TLS
+// inside the tunnel still sends the URL's host as SNI and is verified
+// against it. The proxy's response to CONNECT is not recorded. With a
+// proxy, `connected_ip`/`connected_port` are the tunnel's end (the pinned
+// address, once the tunnel stood) and timings.connect_us is the TCP
+// connection to the proxy. "proxy_error": the exchange failed before the
+// tunnel stood (proxy unreachable or silent, tunnel refused, also when the
+// proxy reports the target unreachable). Then, unless http.require_proxy,
+// the same exchange is made once more directly, recorded with proxy ""
+// (its elapsed_ms counts both attempts); with require_proxy nothing ever
+// connects directly.
 //
 // TLS: libcurl's own verification is off, so a bad certificate never stops
 // the probe; the prober verifies by itself and records the result. A
@@ -49,24 +66,29 @@ namespace pb = ::hostlocator::v1;
 // TLS sessions are not reused, so every probe sees a full handshake.
 //
 // At most http.max_in_flight exchanges run at once; further requests wait
-// in FIFO order (their wait is not part of elapsed_ms).
+// and start in the order Head was called (their wait is not part of
+// elapsed_ms). Not thread-safe: one prober per EventLoop thread.
 class HttpProber {
  public:
   using Done = std::function<void(pb::HttpObservation)>;
 
-  // Fails when libcurl cannot be initialised, or when the trust store of
-  // an explicitly configured http.ca_file cannot be loaded (the system
-  // store failing leaves probes unverified, the reason in verify_error).
+  // Fails when libcurl cannot be initialised (kInternal); with
+  // kInvalidArgument naming the setting when the trust store of an
+  // explicitly configured http.ca_file cannot be loaded (the system store
+  // failing leaves probes unverified, the reason in verify_error), when
+  // http.proxy is not canonical or when require_proxy has no proxy.
   // `loop` must outlive the prober.
   static Result<std::unique_ptr<HttpProber>> Create(const HttpConfig& config,
                                                     net::TargetPolicy policy,
                                                     EventLoop* loop);
-  // Abandons every exchange in flight: their callbacks never run.
+  // Abandons every exchange in flight or waiting: their callbacks never
+  // run (nor those of exchanges that finished in the same turn, when a
+  // callback destroys the prober).
   ~HttpProber();
 
   // `context` supplies the Referer (none when empty) and the User-Agent
   // (the configured one when empty). `done` runs exactly once, on the
-  // loop, never inside Head.
+  // loop, never inside Head; it may call Head and may destroy the prober.
   void Head(const net::NormalizedUrl& url, const net::IpAddress& pinned,
             const pb::RequestContext& context, Done done);
 

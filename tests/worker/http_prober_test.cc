@@ -1,3 +1,5 @@
+#include "worker/http_prober.h"
+
 #include <gtest/gtest.h>
 #include <openssl/sha.h>
 #include <unistd.h>
@@ -7,23 +9,27 @@
 #include <cstdlib>
 #include <ctime>
 #include <fstream>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "tests/worker/loopback_servers.h"
+#include "tests/worker/proxy_servers.h"
 #include "tests/worker/tls_test_server.h"
-#include "worker/prober.h"
 
 namespace hl::worker {
 namespace {
 
 using testing::BindLoopback;
 using testing::CertSpec;
+using testing::ConcurrentHttpServer;
 using testing::HttpTestServer;
 using testing::MakeCert;
+using testing::ProxyTestServer;
 using testing::TestCert;
 using testing::TlsTestServer;
 
@@ -69,6 +75,54 @@ net::NormalizedUrl UrlFor(uint16_t port, const std::string& scheme = "http",
   return url;
 }
 
+// An HttpProber on its own EventLoop.
+class TestProber {
+ public:
+  static constexpr int64_t kLimitMs = 10000;
+
+  TestProber(const HttpConfig& config, net::TargetPolicy policy)
+      : loop_(EventLoop::Create().value()) {
+    auto prober = HttpProber::Create(config, std::move(policy), loop_.get());
+    EXPECT_TRUE(prober.ok()) << prober.status().ToString();
+    if (prober.ok()) prober_ = std::move(prober).value();
+  }
+
+  HttpProber& prober() { return *prober_; }
+  EventLoop& loop() { return *loop_; }
+  void Destroy() { prober_.reset(); }
+
+  // Runs the loop until `done` holds or `limit_ms` passed; false then.
+  bool RunUntil(const std::function<bool()>& done,
+                int64_t limit_ms = kLimitMs) {
+    bool expired = false;
+    const EventLoop::TimerId limit =
+        loop_->After(limit_ms, [&expired] { expired = true; });
+    EXPECT_TRUE(loop_->RunUntil([&] { return expired || done(); }).ok());
+    loop_->Cancel(limit);
+    return !expired;
+  }
+
+  // One HEAD, run to its end.
+  pb::HttpObservation Head(const net::NormalizedUrl& url,
+                           const net::IpAddress& pinned,
+                           const pb::RequestContext& context = {}) {
+    if (prober_ == nullptr) return {};
+    std::optional<pb::HttpObservation> result;
+    prober_->Head(url, pinned, context, [&result](pb::HttpObservation obs) {
+      EXPECT_FALSE(result.has_value()) << "done ran twice";
+      result = std::move(obs);
+    });
+    EXPECT_FALSE(result.has_value()) << "done ran inside Head";
+    EXPECT_TRUE(RunUntil([&result] { return result.has_value(); }))
+        << "no observation within " << kLimitMs << " ms";
+    return result.value_or(pb::HttpObservation());
+  }
+
+ private:
+  std::unique_ptr<EventLoop> loop_;
+  std::unique_ptr<HttpProber> prober_;
+};
+
 std::string Sha256(const std::string& bytes) {
   unsigned char digest[SHA256_DIGEST_LENGTH];
   SHA256(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(),
@@ -110,7 +164,7 @@ TEST_P(BodyToHeadTest, NoBodyByteIsAccepted) {
   }
   auto server = HttpTestServer::Start("127.0.80.1", response);
   ASSERT_NE(server, nullptr);
-  HttpProber prober(TestConfig(), SandboxPolicy());
+  TestProber prober(TestConfig(), SandboxPolicy());
 
   const pb::HttpObservation obs =
       prober.Head(UrlFor(server->port()), ParseIp("127.0.80.1"));
@@ -154,7 +208,7 @@ TEST(HttpProberTest, RecordsResponseOfThePinnedAddress) {
   auto server = HttpTestServer::Start(
       "127.0.80.2", header_block + kMarker + std::string(100, 'b'));
   ASSERT_NE(server, nullptr);
-  HttpProber prober(TestConfig(), SandboxPolicy());
+  TestProber prober(TestConfig(), SandboxPolicy());
 
   const pb::HttpObservation obs =
       prober.Head(UrlFor(server->port()), ParseIp("127.0.80.2"));
@@ -204,7 +258,7 @@ TEST(HttpProberTest, SendsTheRequestContextThenTheDefaultsAgain) {
   auto server = HttpTestServer::Start(
       "127.0.80.2", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
   ASSERT_NE(server, nullptr);
-  HttpProber prober(TestConfig(), SandboxPolicy());
+  TestProber prober(TestConfig(), SandboxPolicy());
   pb::RequestContext context;
   context.set_referer("http://forum.example/t/1");
   context.set_user_agent("Mozilla/5.0 (Android 14; Mobile)");
@@ -241,7 +295,7 @@ TEST(HttpProberTest, KeepsHeadersOfTheFinalResponseAndHashesAll) {
       "HTTP/1.1 200 OK\r\nServer: final\r\nContent-Length: 0\r\n\r\n";
   auto server = HttpTestServer::Start("127.0.80.10", header_block);
   ASSERT_NE(server, nullptr);
-  HttpProber prober(TestConfig(), SandboxPolicy());
+  TestProber prober(TestConfig(), SandboxPolicy());
 
   const pb::HttpObservation obs =
       prober.Head(UrlFor(server->port()), ParseIp("127.0.80.10"));
@@ -257,7 +311,7 @@ TEST(HttpProberTest, PinsIpv6AddressInBrackets) {
   auto server = HttpTestServer::Start(
       "::1", "HTTP/1.1 204 No Content\r\nServer: v6\r\n\r\n");
   if (server == nullptr) GTEST_SKIP() << "no IPv6 loopback";
-  HttpProber prober(TestConfig(), SandboxPolicy());
+  TestProber prober(TestConfig(), SandboxPolicy());
 
   const pb::HttpObservation obs =
       prober.Head(UrlFor(server->port()), ParseIp("::1"));
@@ -275,7 +329,7 @@ TEST(HttpProberTest, NeverConnectsOutsideTheAllowlist) {
 
   for (const net::TargetPolicy& policy :
        {SandboxPolicy(), net::TargetPolicy()}) {
-    HttpProber prober(TestConfig(), policy);
+    TestProber prober(TestConfig(), policy);
     const pb::HttpObservation obs = prober.Head(url, ParseIp("127.66.0.1"));
     EXPECT_EQ(obs.error().error_class(), "refused_private_target");
     EXPECT_EQ(obs.status(), 0);
@@ -287,7 +341,7 @@ TEST(HttpProberTest, NeverConnectsOutsideTheAllowlist) {
   // The same probe connects once the block is allowlisted.
   auto allowed = HttpTestServer::Start("127.66.0.1", response);
   ASSERT_NE(allowed, nullptr);
-  HttpProber prober(TestConfig(),
+  TestProber prober(TestConfig(),
                     net::TargetPolicy({ParseCidr("127.66.0.0/16")}));
   const pb::HttpObservation obs =
       prober.Head(UrlFor(allowed->port()), ParseIp("127.66.0.1"));
@@ -302,7 +356,7 @@ TEST(HttpProberTest, ClosedPortIsConnectionRefused) {
   const int fd = BindLoopback("127.0.80.3", SOCK_STREAM, &port);
   ASSERT_GE(fd, 0);
   close(fd);
-  HttpProber prober(TestConfig(), SandboxPolicy());
+  TestProber prober(TestConfig(), SandboxPolicy());
 
   const pb::HttpObservation obs =
       prober.Head(UrlFor(port), ParseIp("127.0.80.3"));
@@ -318,7 +372,7 @@ TEST(HttpProberTest, SilentServerTimesOut) {
   ASSERT_NE(server, nullptr);
   HttpConfig config = TestConfig();
   config.timeout_ms = 500;
-  HttpProber prober(config, SandboxPolicy());
+  TestProber prober(config, SandboxPolicy());
 
   const auto start = std::chrono::steady_clock::now();
   const pb::HttpObservation obs =
@@ -340,7 +394,7 @@ TEST(HttpProberTest, OversizedHeaderBlockIsAborted) {
   response += "\r\n";
   auto server = HttpTestServer::Start("127.0.80.5", response);
   ASSERT_NE(server, nullptr);
-  HttpProber prober(TestConfig(), SandboxPolicy());
+  TestProber prober(TestConfig(), SandboxPolicy());
 
   const pb::HttpObservation obs =
       prober.Head(UrlFor(server->port()), ParseIp("127.0.80.5"));
@@ -359,7 +413,7 @@ TEST(HttpProberTest, RecordsRedirectWithoutFollowingIt) {
       "127.0.80.6", "HTTP/1.1 301 Moved Permanently\r\nLocation: " + location +
                         "\r\nContent-Length: 0\r\n\r\n");
   ASSERT_NE(server, nullptr);
-  HttpProber prober(TestConfig(), SandboxPolicy());
+  TestProber prober(TestConfig(), SandboxPolicy());
 
   const pb::HttpObservation obs =
       prober.Head(UrlFor(server->port()), ParseIp("127.0.80.6"));
@@ -414,7 +468,7 @@ class TlsProbeTest : public ::testing::Test {
     auto server = TlsTestServer::Start(ip, chain, kOk);
     EXPECT_NE(server, nullptr);
     if (server == nullptr) return {};
-    HttpProber prober(Config(), SandboxPolicy());
+    TestProber prober(Config(), SandboxPolicy());
     net::NormalizedUrl target = UrlFor(server->port(), "https");
     if (url != nullptr) {
       url->port = server->port();
@@ -435,7 +489,7 @@ TEST_F(TlsProbeTest, RecordsAndVerifiesTheCertificate) {
             .serial = 0x1f2e3d});
   auto server = TlsTestServer::Start("127.0.81.1", {&leaf, &ca_}, kOk);
   ASSERT_NE(server, nullptr);
-  HttpProber prober(Config(), SandboxPolicy());
+  TestProber prober(Config(), SandboxPolicy());
 
   // Each probe of one prober sees a full handshake and the certificate.
   for (int i = 0; i < 2; ++i) {
@@ -492,7 +546,7 @@ TEST_F(TlsProbeTest, ProbersOnSeveralThreadsShareTheTrustStore) {
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&] {
-      HttpProber prober(Config(), SandboxPolicy());
+      TestProber prober(Config(), SandboxPolicy());
       for (int i = 0; i < kProbes; ++i) {
         const pb::HttpObservation obs =
             prober.Head(UrlFor(server->port(), "https"), ParseIp("127.0.81.8"));
@@ -566,7 +620,7 @@ TEST_F(TlsProbeTest, SystemStoreDoesNotKnowTheTestCa) {
   const TestCert leaf = Leaf();
   auto server = TlsTestServer::Start("127.0.81.6", {&leaf}, kOk);
   ASSERT_NE(server, nullptr);
-  HttpProber prober(TestConfig(), SandboxPolicy());
+  TestProber prober(TestConfig(), SandboxPolicy());
 
   const pb::HttpObservation obs =
       prober.Head(UrlFor(server->port(), "https"), ParseIp("127.0.81.6"));
@@ -579,26 +633,22 @@ TEST_F(TlsProbeTest, SystemStoreDoesNotKnowTheTestCa) {
   EXPECT_EQ(obs.tls().trust_store(), kSystemCaFile);
 }
 
-TEST_F(TlsProbeTest, UnreadableCaFileLeavesProbesUnverified) {
-  const TestCert leaf = Leaf();
-  auto server = TlsTestServer::Start("127.0.81.7", {&leaf, &ca_}, kOk);
-  ASSERT_NE(server, nullptr);
+TEST_F(TlsProbeTest, UnreadableCaFileFailsCreate) {
   HttpConfig config = Config();
   config.ca_file = ca_file_ + ".missing";
-  HttpProber prober(config, SandboxPolicy());
+  auto loop = EventLoop::Create();
+  ASSERT_TRUE(loop.ok());
 
-  const pb::HttpObservation obs =
-      prober.Head(UrlFor(server->port(), "https"), ParseIp("127.0.81.7"));
+  auto prober = HttpProber::Create(config, SandboxPolicy(), loop->get());
 
-  EXPECT_EQ(obs.status(), 200);
-  ASSERT_TRUE(obs.has_tls());
-  EXPECT_FALSE(obs.tls().verified());
-  EXPECT_TRUE(obs.tls().name_matched());
-  EXPECT_NE(obs.tls().verify_error().find("cannot load the trust store " +
-                                          config.ca_file),
+  ASSERT_FALSE(prober.ok());
+  EXPECT_EQ(prober.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(prober.status().message().find("http.ca_file"), std::string::npos)
+      << prober.status().message();
+  EXPECT_NE(prober.status().message().find("cannot load the trust store " +
+                                           config.ca_file),
             std::string::npos)
-      << obs.tls().verify_error();
-  EXPECT_EQ(obs.tls().sha256(), Sha256(leaf.Der()));
+      << prober.status().message();
 }
 
 TEST(HttpProberTest, TlsHandshakeFailureIsTlsError) {
@@ -606,7 +656,7 @@ TEST(HttpProberTest, TlsHandshakeFailureIsTlsError) {
       "127.0.80.8", "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n",
       HttpTestServer::Reply::kOnFirstBytes);
   ASSERT_NE(server, nullptr);
-  HttpProber prober(TestConfig(), SandboxPolicy());
+  TestProber prober(TestConfig(), SandboxPolicy());
 
   const pb::HttpObservation obs =
       prober.Head(UrlFor(server->port(), "https"), ParseIp("127.0.80.8"));
@@ -624,7 +674,7 @@ TEST(HttpProberTest, InstanceIsReusableAcrossProbes) {
       "127.0.80.9", "HTTP/1.1 404 Not Found\r\nServer: a\r\n\r\n");
   ASSERT_NE(refused, nullptr);
   ASSERT_NE(allowed, nullptr);
-  HttpProber prober(TestConfig(), SandboxPolicy());
+  TestProber prober(TestConfig(), SandboxPolicy());
 
   for (int i = 0; i < 3; ++i) {
     const pb::HttpObservation ok =
@@ -643,6 +693,367 @@ TEST(HttpProberTest, InstanceIsReusableAcrossProbes) {
   refused->Stop();
   EXPECT_EQ(allowed->accepted(), 3);
   EXPECT_EQ(refused->accepted(), 0);
+}
+
+TEST(HttpProberTest, BoundsExchangesInFlightAndAnswersAll) {
+  constexpr int kProbes = 300;
+  constexpr uint32_t kMaxInFlight = 50;
+  auto server = ConcurrentHttpServer::Start(
+      "127.0.80.20", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+      /*hold_ms=*/20);
+  ASSERT_NE(server, nullptr);
+  HttpConfig config = TestConfig();
+  config.max_in_flight = kMaxInFlight;
+  TestProber prober(config, SandboxPolicy());
+
+  int answered = 0;
+  int ok = 0;
+  for (int i = 0; i < kProbes; ++i) {
+    prober.prober().Head(
+        UrlFor(server->port(), "http", "/" + std::to_string(i)),
+        ParseIp("127.0.80.20"), {}, [&](pb::HttpObservation obs) {
+          ++answered;
+          if (obs.status() == 200) ++ok;
+          EXPECT_LE(prober.prober().in_flight(), kMaxInFlight);
+        });
+  }
+  EXPECT_EQ(answered, 0);
+  EXPECT_EQ(prober.prober().in_flight(), kMaxInFlight);
+  EXPECT_EQ(prober.prober().waiting(), kProbes - kMaxInFlight);
+  ASSERT_TRUE(prober.RunUntil([&] { return answered == kProbes; }));
+
+  EXPECT_EQ(ok, kProbes);
+  EXPECT_EQ(server->accepted(), kProbes);
+  EXPECT_LE(server->max_open(), static_cast<int>(kMaxInFlight));
+  // The bound is reached, not merely respected.
+  EXPECT_GE(server->max_open(), static_cast<int>(kMaxInFlight) / 2);
+  EXPECT_EQ(prober.prober().in_flight(), 0u);
+  EXPECT_EQ(prober.prober().waiting(), 0u);
+}
+
+TEST(HttpProberTest, WaitingRequestsStartInArrivalOrder) {
+  constexpr int kProbes = 8;
+  auto server = ConcurrentHttpServer::Start(
+      "127.0.80.21", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+      /*hold_ms=*/0);
+  ASSERT_NE(server, nullptr);
+  HttpConfig config = TestConfig();
+  config.max_in_flight = 1;
+  TestProber prober(config, SandboxPolicy());
+
+  std::vector<int> finished;
+  std::vector<std::string> expected;
+  for (int i = 0; i < kProbes; ++i) {
+    const std::string path = "/" + std::to_string(i);
+    expected.push_back("HEAD " + path + " HTTP/1.1");
+    prober.prober().Head(
+        UrlFor(server->port(), "http", path), ParseIp("127.0.80.21"), {},
+        [&finished, i](pb::HttpObservation obs) {
+          EXPECT_EQ(obs.status(), 200) << obs.error().message();
+          finished.push_back(i);
+        });
+  }
+  ASSERT_TRUE(prober.RunUntil([&] { return finished.size() == kProbes; }));
+
+  EXPECT_EQ(server->request_lines(), expected);
+  EXPECT_EQ(finished, (std::vector<int>{0, 1, 2, 3, 4, 5, 6, 7}));
+  EXPECT_EQ(server->max_open(), 1);
+}
+
+TEST(HttpProberTest, RefusedTargetFailsOnTheLoopNotInsideHead) {
+  TestProber prober(TestConfig(), SandboxPolicy());
+  int calls = 0;
+  prober.prober().Head(
+      UrlFor(80), ParseIp("10.1.2.3"), {}, [&calls](pb::HttpObservation obs) {
+        ++calls;
+        EXPECT_EQ(obs.error().error_class(), "refused_private_target");
+        EXPECT_EQ(obs.method(), "HEAD");
+      });
+  EXPECT_EQ(calls, 0);
+  EXPECT_EQ(prober.prober().in_flight(), 0u);
+  ASSERT_TRUE(prober.RunUntil([&calls] { return calls > 0; }));
+  ASSERT_TRUE(prober.loop().RunOnce(0).ok());
+  EXPECT_EQ(calls, 1);
+}
+
+TEST(HttpProberTest, DestroyingWithExchangesInFlightCallsNothing) {
+  auto silent =
+      HttpTestServer::Start("127.0.80.22", "", HttpTestServer::Reply::kNever);
+  ASSERT_NE(silent, nullptr);
+  HttpConfig config = TestConfig();
+  config.max_in_flight = 2;
+  TestProber prober(config, SandboxPolicy());
+  int calls = 0;
+  for (int i = 0; i < 5; ++i) {
+    prober.prober().Head(UrlFor(silent->port()), ParseIp("127.0.80.22"), {},
+                         [&calls](pb::HttpObservation) { ++calls; });
+  }
+  // Connected and waiting for the silent server.
+  prober.RunUntil([] { return false; }, 200);
+  EXPECT_EQ(prober.prober().in_flight(), 2u);
+  EXPECT_EQ(prober.prober().waiting(), 3u);
+  // Refused at once, its callback deferred to the loop.
+  prober.prober().Head(UrlFor(80), ParseIp("10.1.2.3"), {},
+                       [&calls](pb::HttpObservation) { ++calls; });
+
+  prober.Destroy();
+  prober.RunUntil([] { return false; }, 100);
+
+  EXPECT_EQ(calls, 0);
+  EXPECT_EQ(prober.loop().watched(), 0u);
+  EXPECT_EQ(prober.loop().pending_timers(), 0u);
+}
+
+TEST(HttpProberTest, ACallbackMayDestroyTheProber) {
+  auto server = ConcurrentHttpServer::Start(
+      "127.0.80.23", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+      /*hold_ms=*/0);
+  ASSERT_NE(server, nullptr);
+  TestProber prober(TestConfig(), SandboxPolicy());
+  int calls = 0;
+  for (int i = 0; i < 4; ++i) {
+    prober.prober().Head(UrlFor(server->port()), ParseIp("127.0.80.23"), {},
+                         [&](pb::HttpObservation) {
+                           ++calls;
+                           prober.Destroy();
+                         });
+  }
+  EXPECT_TRUE(prober.RunUntil([&calls] { return calls > 0; }));
+  prober.RunUntil([] { return false; }, 100);
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(prober.loop().watched(), 0u);
+}
+
+// Sets environment variables for the life of the object.
+class ScopedEnv {
+ public:
+  explicit ScopedEnv(std::vector<std::pair<std::string, std::string>> vars)
+      : vars_(std::move(vars)) {
+    for (const auto& [name, value] : vars_) {
+      const char* old = std::getenv(name.c_str());
+      old_.emplace_back(old != nullptr ? std::optional<std::string>(old)
+                                       : std::nullopt);
+      setenv(name.c_str(), value.c_str(), 1);
+    }
+  }
+  ~ScopedEnv() {
+    for (size_t i = 0; i < vars_.size(); ++i) {
+      if (old_[i]) {
+        setenv(vars_[i].first.c_str(), old_[i]->c_str(), 1);
+      } else {
+        unsetenv(vars_[i].first.c_str());
+      }
+    }
+  }
+
+ private:
+  std::vector<std::pair<std::string, std::string>> vars_;
+  std::vector<std::optional<std::string>> old_;
+};
+
+constexpr char kOkResponse[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+
+// Probes through each kind of proxy. The proxies listen on 127.66.0.0/16,
+// outside the tests' allowlist: the proxy's own address is exempt.
+class ProxyTest : public TlsProbeTest,
+                  public ::testing::WithParamInterface<ProxyTestServer::Kind> {
+ protected:
+  HttpConfig ProxyConfig(const std::string& proxy, bool required) const {
+    HttpConfig config = Config();
+    config.proxy = proxy;
+    config.require_proxy = required;
+    return config;
+  }
+};
+
+TEST_P(ProxyTest, ProxyIsGivenThePinnedAddressForHttp) {
+  auto proxy = ProxyTestServer::Start("127.66.0.10", GetParam());
+  ASSERT_NE(proxy, nullptr);
+  auto target = HttpTestServer::Start("127.0.82.1", kOkResponse);
+  ASSERT_NE(target, nullptr);
+  TestProber prober(ProxyConfig(proxy->url(), true), SandboxPolicy());
+
+  const pb::HttpObservation obs =
+      prober.Head(UrlFor(target->port()), ParseIp("127.0.82.1"));
+
+  EXPECT_FALSE(obs.has_error()) << obs.error().message();
+  EXPECT_EQ(obs.status(), 200);
+  EXPECT_EQ(obs.proxy(), proxy->url());
+  EXPECT_EQ(obs.connected_ip(), "127.0.82.1");
+  EXPECT_EQ(obs.connected_port(), target->port());
+  EXPECT_EQ(
+      proxy->targets(),
+      std::vector<std::string>{"127.0.82.1:" + std::to_string(target->port())});
+  EXPECT_EQ(proxy->handshakes().find("example"), std::string::npos)
+      << proxy->handshakes();
+  // The origin still gets the URL's host; the proxy's reply is not part of
+  // the recorded headers.
+  EXPECT_NE(target->first_request().find("\r\nHost: www.example.test:"),
+            std::string::npos)
+      << target->first_request();
+  EXPECT_EQ(Headers(obs), (std::vector<std::pair<std::string, std::string>>{
+                              {"Content-Length", "0"}}));
+  EXPECT_EQ(obs.header_block_sha256(), Sha256(kOkResponse));
+  target->Stop();
+  EXPECT_EQ(target->accepted(), 1);
+  EXPECT_EQ(proxy->accepted(), 1);
+}
+
+TEST_P(ProxyTest, ProxyIsGivenThePinnedAddressForHttps) {
+  auto proxy = ProxyTestServer::Start("127.66.0.10", GetParam());
+  ASSERT_NE(proxy, nullptr);
+  const TestCert leaf = Leaf();
+  auto target = TlsTestServer::Start("127.0.82.2", {&leaf, &ca_}, kOk);
+  ASSERT_NE(target, nullptr);
+  TestProber prober(ProxyConfig(proxy->url(), true), SandboxPolicy());
+
+  const pb::HttpObservation obs =
+      prober.Head(UrlFor(target->port(), "https"), ParseIp("127.0.82.2"));
+
+  EXPECT_FALSE(obs.has_error()) << obs.error().message();
+  EXPECT_EQ(obs.status(), 200);
+  EXPECT_EQ(obs.proxy(), proxy->url());
+  EXPECT_EQ(obs.connected_ip(), "127.0.82.2");
+  EXPECT_EQ(
+      proxy->targets(),
+      std::vector<std::string>{"127.0.82.2:" + std::to_string(target->port())});
+  EXPECT_EQ(proxy->handshakes().find("example"), std::string::npos)
+      << proxy->handshakes();
+  // TLS through the tunnel: the certificate is recorded and verified
+  // against the URL's host.
+  ASSERT_TRUE(obs.has_tls());
+  EXPECT_EQ(obs.tls().sha256(), Sha256(leaf.Der()));
+  EXPECT_TRUE(obs.tls().verified()) << obs.tls().verify_error();
+  EXPECT_TRUE(obs.tls().name_matched());
+  EXPECT_EQ(target->handshakes(), 1);
+}
+
+TEST_P(ProxyTest, RequiredProxyDownIsProxyErrorAndNothingGoesDirect) {
+  uint16_t proxy_port = 0;
+  const int fd = BindLoopback("127.66.0.11", SOCK_STREAM, &proxy_port);
+  ASSERT_GE(fd, 0);
+  close(fd);
+  const std::string proxy =
+      std::string(GetParam() == ProxyTestServer::Kind::kSocks5 ? "socks5://"
+                                                               : "http://") +
+      "127.66.0.11:" + std::to_string(proxy_port);
+  auto target = HttpTestServer::Start("127.0.82.3", kOkResponse);
+  ASSERT_NE(target, nullptr);
+
+  TestProber required(ProxyConfig(proxy, true), SandboxPolicy());
+  const pb::HttpObservation obs =
+      required.Head(UrlFor(target->port()), ParseIp("127.0.82.3"));
+  EXPECT_EQ(obs.error().error_class(), "proxy_error") << obs.error().message();
+  EXPECT_EQ(obs.proxy(), proxy);
+  EXPECT_EQ(obs.status(), 0);
+  EXPECT_TRUE(obs.connected_ip().empty());
+
+  // Not required: the probe goes out directly, recorded without a proxy.
+  TestProber optional(ProxyConfig(proxy, false), SandboxPolicy());
+  const pb::HttpObservation direct =
+      optional.Head(UrlFor(target->port()), ParseIp("127.0.82.3"));
+  EXPECT_FALSE(direct.has_error()) << direct.error().message();
+  EXPECT_EQ(direct.status(), 200);
+  EXPECT_EQ(direct.proxy(), "");
+  EXPECT_EQ(direct.connected_ip(), "127.0.82.3");
+  target->Stop();
+  EXPECT_EQ(target->accepted(), 1);
+}
+
+TEST_P(ProxyTest, RefusedTunnelIsProxyError) {
+  auto proxy = ProxyTestServer::Start("127.66.0.12", GetParam(),
+                                      /*refuse=*/true);
+  ASSERT_NE(proxy, nullptr);
+  auto target = HttpTestServer::Start("127.0.82.4", kOkResponse);
+  ASSERT_NE(target, nullptr);
+  TestProber prober(ProxyConfig(proxy->url(), true), SandboxPolicy());
+
+  for (const char* scheme : {"http", "https"}) {
+    const pb::HttpObservation obs =
+        prober.Head(UrlFor(target->port(), scheme), ParseIp("127.0.82.4"));
+    EXPECT_EQ(obs.error().error_class(), "proxy_error")
+        << scheme << ": " << obs.error().message();
+    EXPECT_FALSE(obs.has_tls());
+    EXPECT_EQ(obs.headers_size(), 0);
+  }
+  target->Stop();
+  EXPECT_EQ(target->accepted(), 0);
+  EXPECT_EQ(proxy->accepted(), 2);
+}
+
+TEST_P(ProxyTest, PinnedAddressMustStillPassThePolicy) {
+  auto proxy = ProxyTestServer::Start("127.66.0.13", GetParam());
+  ASSERT_NE(proxy, nullptr);
+  auto target = HttpTestServer::Start("127.66.0.14", kOkResponse);
+  ASSERT_NE(target, nullptr);
+  TestProber prober(ProxyConfig(proxy->url(), true), SandboxPolicy());
+
+  const pb::HttpObservation obs =
+      prober.Head(UrlFor(target->port()), ParseIp("127.66.0.14"));
+
+  EXPECT_EQ(obs.error().error_class(), "refused_private_target");
+  target->Stop();
+  EXPECT_EQ(target->accepted(), 0);
+  EXPECT_EQ(proxy->accepted(), 0);
+}
+
+TEST_P(ProxyTest, NoProxyEnvironmentDoesNotBypassTheProxy) {
+  auto proxy = ProxyTestServer::Start("127.66.0.15", GetParam());
+  ASSERT_NE(proxy, nullptr);
+  auto target = HttpTestServer::Start("127.0.82.5", kOkResponse);
+  ASSERT_NE(target, nullptr);
+  ScopedEnv env({{"no_proxy", "*"}, {"NO_PROXY", "*"}});
+  TestProber prober(ProxyConfig(proxy->url(), true), SandboxPolicy());
+
+  const pb::HttpObservation obs =
+      prober.Head(UrlFor(target->port()), ParseIp("127.0.82.5"));
+
+  EXPECT_EQ(obs.status(), 200) << obs.error().message();
+  EXPECT_EQ(obs.proxy(), proxy->url());
+  EXPECT_EQ(proxy->accepted(), 1);
+}
+
+INSTANTIATE_TEST_SUITE_P(Kinds, ProxyTest,
+                         ::testing::Values(ProxyTestServer::Kind::kHttpConnect,
+                                           ProxyTestServer::Kind::kSocks5),
+                         [](const auto& info) {
+                           return info.param == ProxyTestServer::Kind::kSocks5
+                                      ? "Socks5"
+                                      : "HttpConnect";
+                         });
+
+TEST_F(TlsProbeTest, ProxyEnvironmentVariablesNeverTakeEffect) {
+  auto decoy = HttpTestServer::Start("127.0.82.9", kOkResponse);
+  ASSERT_NE(decoy, nullptr);
+  const std::string decoy_url =
+      "http://127.0.82.9:" + std::to_string(decoy->port());
+  ScopedEnv env({{"http_proxy", decoy_url},
+                 {"HTTP_PROXY", decoy_url},
+                 {"https_proxy", decoy_url},
+                 {"HTTPS_PROXY", decoy_url},
+                 {"all_proxy", decoy_url},
+                 {"ALL_PROXY", decoy_url}});
+  auto plain = HttpTestServer::Start("127.0.82.6", kOkResponse);
+  ASSERT_NE(plain, nullptr);
+  const TestCert leaf = Leaf();
+  auto tls = TlsTestServer::Start("127.0.82.7", {&leaf, &ca_}, kOk);
+  ASSERT_NE(tls, nullptr);
+  TestProber prober(Config(), SandboxPolicy());
+
+  const pb::HttpObservation http =
+      prober.Head(UrlFor(plain->port()), ParseIp("127.0.82.6"));
+  const pb::HttpObservation https =
+      prober.Head(UrlFor(tls->port(), "https"), ParseIp("127.0.82.7"));
+
+  EXPECT_EQ(http.status(), 200) << http.error().message();
+  EXPECT_EQ(http.proxy(), "");
+  EXPECT_EQ(https.status(), 200) << https.error().message();
+  EXPECT_EQ(https.proxy(), "");
+  decoy->Stop();
+  plain->Stop();
+  EXPECT_EQ(decoy->accepted(), 0);
+  EXPECT_EQ(plain->accepted(), 1);
+  EXPECT_EQ(tls->handshakes(), 1);
 }
 
 }  // namespace
