@@ -238,12 +238,13 @@ TEST(ConfigTest, ErrorsNameTheKeyAndWhatIsExpected) {
       // Unknown keys, at every level.
       {"timeout = 5\n",
        {"test.toml:1:1: ", "unknown key \"timeout\"",
-        "known sections: resolver, http, safety, geo, providers, coordinator, "
-        "run"}},
+        "known sections: resolver, http, safety, politeness, geo, providers, "
+        "coordinator, worker, run"}},
       {"[http]\ntimeout = 5\n",
        {"test.toml:2:1: ", "unknown key \"http.timeout\"",
         "(known keys in [http]: connect_timeout_ms, timeout_ms, user_agent, "
-        "max_redirects, max_header_bytes, ca_file)"}},
+        "max_redirects, max_header_bytes, ca_file, max_in_flight, proxy, "
+        "require_proxy)"}},
       {"[resolver]\nserver = []\n",
        {"unknown key \"resolver.server\"", "servers, timeout_ms, tries"}},
       {"[safety]\nallow = []\n", {"unknown key \"safety.allow\""}},
@@ -402,9 +403,11 @@ TEST(ConfigTest, DigestIgnoresLayoutAndFollowsValues) {
         a + "[safety]\nallow_cidrs = [\"127.0.0.0/8\"]\n",
         a + "[geo]\ncity = [\"c.mmdb\"]\n",
         a + "[resolver]\nmode = \"all\"\n",
-        a + "[http]\nproxy = \"socks5://192.0.2.8:1080\"\n",
+        std::string("[http]\ntimeout_ms = 20000\nuser_agent = \"probe/1\"\n"
+                    "proxy = \"socks5://192.0.2.8:1080\"\n"
+                    "[worker]\nthreads = 4\n"),
         a + "[politeness]\nmax_per_host = 5\n",
-        a + "[worker]\ndns_only = true\n"}) {
+        a + "dns_only = true\n"}) {
     SCOPED_TRACE(changed);
     Result<Config> other = Parse(changed);
     ASSERT_TRUE(other.ok()) << other.status().ToString();
