@@ -286,8 +286,8 @@ class HostileHttpServer {
   void Write(int fd, Connection& c) {
     if (c.mode == Mode::kEndless && c.out.size() < 4096) {
       while (c.out.size() < 16384) {
-        c.out += "X-Endless-" + std::to_string(c.sent++) +
-                 ": aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n";
+        c.out += "X-Endless-" + std::to_string(c.sent++) + ": " +
+                 std::string(1000, 'a') + "\r\n";
       }
     }
     while (!c.out.empty()) {
