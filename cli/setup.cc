@@ -1,9 +1,9 @@
 #include "cli/setup.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <thread>
-#include <algorithm>
 
 #include "common/clock.h"
 

@@ -143,8 +143,8 @@ std::vector<Section> Schema(const Reader& r, Config* c) {
                  return s == "round_robin" || s == "all";
                },
                &mode));
-           c->resolver.mode = mode == "all" ? ResolverMode::kAll
-                                            : ResolverMode::kRoundRobin;
+           c->resolver.mode =
+               mode == "all" ? ResolverMode::kAll : ResolverMode::kRoundRobin;
            return Status::Ok();
          }},
         {"max_in_flight", count(1, 10000, &c->resolver.max_in_flight)}}},
@@ -339,9 +339,8 @@ std::string CanonicalText(const Config& c) {
   AppendLine("resolver.timeout_ms", c.resolver.timeout_ms, &out);
   AppendLine("resolver.tries", c.resolver.tries, &out);
   AppendLine("resolver.mode",
-             std::string_view(c.resolver.mode == ResolverMode::kAll
-                                  ? "all"
-                                  : "round_robin"),
+             std::string_view(
+                 c.resolver.mode == ResolverMode::kAll ? "all" : "round_robin"),
              &out);
   AppendLine("resolver.max_in_flight", c.resolver.max_in_flight, &out);
   AppendLine("http.connect_timeout_ms", c.http.connect_timeout_ms, &out);
@@ -359,8 +358,7 @@ std::string CanonicalText(const Config& c) {
   }
   AppendLine("safety.allow_cidrs", cidrs, &out);
   AppendLine("politeness.max_per_host", c.politeness.max_per_host, &out);
-  AppendLine("politeness.max_per_address", c.politeness.max_per_address,
-             &out);
+  AppendLine("politeness.max_per_address", c.politeness.max_per_address, &out);
   AppendLine("politeness.min_host_interval_ms",
              c.politeness.min_host_interval_ms, &out);
   AppendLine("geo.country", c.geo.country, &out);

@@ -87,8 +87,8 @@ struct SafetyConfig {
 
 // Limits that keep probes polite to the sites and networks they visit.
 struct PolitenessConfig {
-  uint32_t max_per_host = 4;      // HEAD exchanges in flight per host name
-  uint32_t max_per_address = 32;  // ... per IP address
+  uint32_t max_per_host = 4;          // HEAD exchanges in flight per host name
+  uint32_t max_per_address = 32;      // ... per IP address
   uint32_t min_host_interval_ms = 0;  // between two starts on one host
 
   friend bool operator==(const PolitenessConfig&,

@@ -159,16 +159,16 @@ Status Broker::HandleMessage(const std::string& peer,
 
 Status Broker::HandleResult(const pb::JobResult& result, int64_t now) {
   const uint64_t job_id = result.job_id();
-  Status stored =
+  Result<pb::JobRecord> stored =
       store_->StoreResult(job_id, result.attempt(), result.observation(), now);
-  if (stored.code() == StatusCode::kAlreadyExists ||
-      stored.code() == StatusCode::kNotFound) {
+  const StatusCode code = stored.status().code();
+  if (code == StatusCode::kAlreadyExists || code == StatusCode::kNotFound) {
     ++stats_.duplicate_results;
     spdlog::debug("dropped a late result for job {}: {}", job_id,
-                  stored.message());
+                  stored.status().message());
     return Status::Ok();
   }
-  HL_RETURN_IF_ERROR(stored);
+  if (!stored.ok()) return stored.status();
   ++stats_.results;
   if (auto lease = leases_.find(job_id); lease != leases_.end()) {
     if (auto holder = peers_.find(lease->second.peer); holder != peers_.end()) {
@@ -177,11 +177,7 @@ Status Broker::HandleResult(const pb::JobResult& result, int64_t now) {
     lease_deadlines_.erase({lease->second.deadline_ms, job_id});
     leases_.erase(lease);
   }
-  if (sink_) {
-    auto job = store_->GetJob(job_id);
-    if (!job.ok()) return job.status();
-    sink_(*job, result.observation());
-  }
+  if (sink_) sink_(*stored, result.observation());
   return Status::Ok();
 }
 

@@ -458,14 +458,15 @@ Status Store::Requeue(uint64_t job_id, const std::string& error,
   return Status::Ok();
 }
 
-Status Store::StoreResult(uint64_t job_id, uint32_t attempt,
-                          const pb::Observation& observation, int64_t now_ms) {
+Result<pb::JobRecord> Store::StoreResult(uint64_t job_id, uint32_t attempt,
+                                         const pb::Observation& observation,
+                                         int64_t now_ms) {
   auto job = GetJob(job_id);
   if (!job.ok()) return job.status();
   if (job->state() != pb::JOB_STATE_LEASED || job->attempts() != attempt) {
-    return {StatusCode::kAlreadyExists,
-            "job " + std::to_string(job_id) + " attempt " +
-                std::to_string(attempt) + " is not the current lease"};
+    return Status(StatusCode::kAlreadyExists,
+                  "job " + std::to_string(job_id) + " attempt " +
+                      std::to_string(attempt) + " is not the current lease");
   }
   rocksdb::WriteBatch batch;
   std::string bytes;
@@ -480,7 +481,7 @@ Status Store::StoreResult(uint64_t job_id, uint32_t attempt,
   HL_RETURN_IF_ERROR(PutJob(&batch, *job));
   HL_RETURN_IF_ERROR(Write(&batch, /*sync=*/false));
   leased_count_ -= std::min<uint64_t>(leased_count_, 1);
-  return Status::Ok();
+  return job;
 }
 
 }  // namespace hl::coordinator

@@ -102,11 +102,12 @@ class Store {
   // (the job was handed back unstarted) the lease does not use an attempt.
   Status Requeue(uint64_t job_id, const std::string& error,
                  uint32_t max_attempts, bool count_attempt, int64_t now_ms);
-  // Appends a result and marks the job DONE. Returns kAlreadyExists (and
-  // stores nothing) when the job is not LEASED for `attempt`: a late or
-  // duplicate result.
-  Status StoreResult(uint64_t job_id, uint32_t attempt,
-                     const pb::Observation& observation, int64_t now_ms);
+  // Appends a result, marks the job DONE and returns the job as stored.
+  // Returns kAlreadyExists (and stores nothing) when the job is not LEASED
+  // for `attempt`: a late or duplicate result.
+  Result<pb::JobRecord> StoreResult(uint64_t job_id, uint32_t attempt,
+                                    const pb::Observation& observation,
+                                    int64_t now_ms);
 
   Result<pb::JobRecord> GetJob(uint64_t job_id) const;
   // The newest check of a job, if any.

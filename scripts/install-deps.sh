@@ -11,6 +11,7 @@ packages=(
   libc-ares-dev libidn2-dev libpsl-dev libprotobuf-dev protobuf-compiler
   libtomlplusplus-dev libcli11-dev libspdlog-dev nlohmann-json3-dev
   libcpp-httplib-dev libssl-dev libgtest-dev libgmock-dev libbenchmark-dev
+  libjemalloc-dev
   # sandbox internet, geodata fetch, test tooling
   knot knot-dnsutils nginx-light libnginx-mod-http-echo openssl
   python3 curl ca-certificates mmdb-bin iproute2 procps

@@ -23,6 +23,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -290,6 +291,10 @@ struct HttpProber::Impl {
   // Records the ended exchange of `t`, queues its callback in `finished`
   // and frees its slot.
   void Finish(Transfer* t, CURLcode code);
+  // Back to `idle`, or freed; `t` must be out of the multi handle.
+  void Recycle(Transfer* t);
+  static constexpr size_t kMaxIdleTransfers = 256;
+  static constexpr size_t kMaxReusedHeaderBytes = 16384;
   // Runs the callbacks in `finished`; stops when one destroys the prober.
   void RunFinished();
   // Runs `done(obs)` on the loop unless the prober is gone by then.
@@ -305,7 +310,8 @@ struct HttpProber::Impl {
   size_t max_in_flight = 1;
   size_t active = 0;
   bool closing = false;
-  std::vector<std::unique_ptr<Transfer>> transfers;
+  // Every transfer, by address; idle ones are also in `idle`.
+  std::unordered_map<Transfer*, std::unique_ptr<Transfer>> transfers;
   std::vector<Transfer*> idle;
   std::deque<Request> waiting;
   // Finished exchanges whose callbacks are about to run (reused buffer).
@@ -325,7 +331,7 @@ struct HttpProber::Impl {
 HttpProber::Impl::~Impl() {
   closing = true;
   if (destroyed != nullptr) *destroyed = true;
-  for (const auto& t : transfers) {
+  for (const auto& [address, t] : transfers) {
     if (t->in_multi) curl_multi_remove_handle(multi, t->easy);
   }
   transfers.clear();
@@ -596,7 +602,7 @@ HttpProber::Impl::Transfer* HttpProber::Impl::Acquire() {
   curl_easy_setopt(curl, CURLOPT_HEADERDATA, t);
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &Impl::OnBody);
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, t);
-  transfers.push_back(std::move(owned));
+  transfers.emplace(t, std::move(owned));
   return t;
 }
 
@@ -671,7 +677,7 @@ void HttpProber::Impl::Attempt(Transfer* t, bool via_proxy) {
   t->obs.mutable_error()->set_message(std::string("libcurl: ") +
                                       curl_multi_strerror(code));
   FailLater(std::move(t->done), std::move(t->obs));
-  idle.push_back(t);
+  Recycle(t);
   --active;
 }
 
@@ -687,8 +693,20 @@ void HttpProber::Impl::StartWaiting() {
 void HttpProber::Impl::Finish(Transfer* t, CURLcode code) {
   Record(t, code);
   finished.emplace_back(std::move(t->done), std::move(t->obs));
-  idle.push_back(t);
+  Recycle(t);
   --active;
+}
+
+void HttpProber::Impl::Recycle(Transfer* t) {
+  // libcurl keeps the buffers a handle grew (a hostile server's endless
+  // headers make them large): such handles, and handles beyond what a
+  // steady load reuses, are freed, so a burst does not pin memory.
+  if (idle.size() < kMaxIdleTransfers &&
+      t->header_bytes <= kMaxReusedHeaderBytes && !t->header_too_large) {
+    idle.push_back(t);
+  } else {
+    transfers.erase(t);
+  }
 }
 
 void HttpProber::Impl::RunFinished() {

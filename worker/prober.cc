@@ -198,12 +198,12 @@ void Prober::Probe(const std::string& url, const pb::RequestContext& context,
   Impl::Task& started = *task;
   impl_->tasks.emplace(task->id, std::move(task));
   // Started from the loop, so `done` never runs inside Probe.
-  impl_->loop->Defer([weak = std::weak_ptr<Impl*>(impl_->self),
-                      id = started.id] {
-    std::shared_ptr<Impl*> self = weak.lock();
-    if (self == nullptr) return;
-    if (Impl::Task* task = (*self)->Find(id)) (*self)->Start(*task);
-  });
+  impl_->loop->Defer(
+      [weak = std::weak_ptr<Impl*>(impl_->self), id = started.id] {
+        std::shared_ptr<Impl*> self = weak.lock();
+        if (self == nullptr) return;
+        if (Impl::Task* task = (*self)->Find(id)) (*self)->Start(*task);
+      });
 }
 
 void Prober::Impl::Start(Task& task) {
@@ -242,30 +242,31 @@ void Prober::Impl::StartRequest(Task& task) {
     OnAddresses(task, addresses);
     return;
   }
-  dns->Resolve(task.target.host, [this, id = task.id](pb::DnsObservation dns_obs) {
-    Task* task = Find(id);
-    if (task == nullptr) return;
-    std::vector<net::IpAddress> addresses;
-    for (const pb::DnsAddress& address : dns_obs.addresses()) {
-      if (std::optional<net::IpAddress> ip =
-              net::IpAddress::Parse(address.ip())) {
-        addresses.push_back(*ip);
-      }
-    }
-    // NS and PTR answers are recorded whenever they come; the HEAD does
-    // not wait for them.
-    task->parts_pending = 2;
-    dns->AddNsAndPtr(task->target.registrable_domain, std::move(dns_obs),
-                     [this, id](pb::DnsObservation completed) {
-                       Task* task = Find(id);
-                       if (task == nullptr) return;
-                       WithRequest(*task, [&](auto& request) {
-                         *request.mutable_dns() = std::move(completed);
-                       });
-                       PartDone(*task);
-                     });
-    OnAddresses(*task, addresses);
-  });
+  dns->Resolve(
+      task.target.host, [this, id = task.id](pb::DnsObservation dns_obs) {
+        Task* task = Find(id);
+        if (task == nullptr) return;
+        std::vector<net::IpAddress> addresses;
+        for (const pb::DnsAddress& address : dns_obs.addresses()) {
+          if (std::optional<net::IpAddress> ip =
+                  net::IpAddress::Parse(address.ip())) {
+            addresses.push_back(*ip);
+          }
+        }
+        // NS and PTR answers are recorded whenever they come; the HEAD does
+        // not wait for them.
+        task->parts_pending = 2;
+        dns->AddNsAndPtr(task->target.registrable_domain, std::move(dns_obs),
+                         [this, id](pb::DnsObservation completed) {
+                           Task* task = Find(id);
+                           if (task == nullptr) return;
+                           WithRequest(*task, [&](auto& request) {
+                             *request.mutable_dns() = std::move(completed);
+                           });
+                           PartDone(*task);
+                         });
+        OnAddresses(*task, addresses);
+      });
 }
 
 // Locates every address and sends the HEAD to the pinned one (after its
@@ -304,7 +305,8 @@ void Prober::Impl::AdmitWaiting() {
     if (task == nullptr) {
       continue;  // cannot happen: a task leaves only after its HEAD
     }
-    const auto waited_us = static_cast<uint32_t>((now - task->queued_at_ms) * 1000);
+    const auto waited_us =
+        static_cast<uint32_t>((now - task->queued_at_ms) * 1000);
     http->Head(task->target, task->pinned, task->context,
                [this, id, waited_us](pb::HttpObservation http_obs) {
                  http_obs.set_politeness_wait_us(waited_us);

@@ -139,9 +139,9 @@ class Session {
                        });
       }
     } else if (envelope->has_disconnect()) {
-      outcome_ = FailedPrecondition("the coordinator refused worker " +
-                                    options_.name + ": " +
-                                    envelope->disconnect().reason());
+      outcome_ =
+          FailedPrecondition("the coordinator refused worker " + options_.name +
+                             ": " + envelope->disconnect().reason());
     }
   }
 
@@ -163,9 +163,8 @@ class Session {
         outcome_ = s;
         return;
       }
-      const uint64_t idle = options_.capacity > in_flight_
-                                ? options_.capacity - in_flight_
-                                : 0;
+      const uint64_t idle =
+          options_.capacity > in_flight_ ? options_.capacity - in_flight_ : 0;
       Send(ReadyMessage(options_.name, static_cast<uint32_t>(idle)));
       last_heard_ = now;
     }

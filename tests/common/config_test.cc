@@ -401,13 +401,11 @@ TEST(ConfigTest, DigestIgnoresLayoutAndFollowsValues) {
         std::string("[http]\ntimeout_ms = 20000\nuser_agent = \"probe/2\"\n"
                     "[worker]\nthreads = 4\n"),
         a + "[safety]\nallow_cidrs = [\"127.0.0.0/8\"]\n",
-        a + "[geo]\ncity = [\"c.mmdb\"]\n",
-        a + "[resolver]\nmode = \"all\"\n",
+        a + "[geo]\ncity = [\"c.mmdb\"]\n", a + "[resolver]\nmode = \"all\"\n",
         std::string("[http]\ntimeout_ms = 20000\nuser_agent = \"probe/1\"\n"
                     "proxy = \"socks5://192.0.2.8:1080\"\n"
                     "[worker]\nthreads = 4\n"),
-        a + "[politeness]\nmax_per_host = 5\n",
-        a + "dns_only = true\n"}) {
+        a + "[politeness]\nmax_per_host = 5\n", a + "dns_only = true\n"}) {
     SCOPED_TRACE(changed);
     Result<Config> other = Parse(changed);
     ASSERT_TRUE(other.ok()) << other.status().ToString();

@@ -110,10 +110,10 @@ TEST_F(StoreTest, LeasesInIdOrderAndStoresResultsIdempotently) {
   pb::Observation obs;
   obs.set_url("http://a/");
   const uint64_t a = (*leased)[0].job_id();
-  EXPECT_EQ(store->StoreResult(a, 2, obs, 3000).code(),
+  EXPECT_EQ(store->StoreResult(a, 2, obs, 3000).status().code(),
             StatusCode::kAlreadyExists);  // wrong attempt
   EXPECT_TRUE(store->StoreResult(a, 1, obs, 3000).ok());
-  EXPECT_EQ(store->StoreResult(a, 1, obs, 3000).code(),
+  EXPECT_EQ(store->StoreResult(a, 1, obs, 3000).status().code(),
             StatusCode::kAlreadyExists);  // duplicate
   auto job = store->GetJob(a);
   ASSERT_TRUE(job.ok());

@@ -5,8 +5,8 @@
 //    URLs) all end with that class,
 //    the server sees every connection closed, and the resident set grows
 //    less than 10 MB over them, after a warm-up of 1,000 at once (the
-//    HttpProber keeps one transfer per exchange it ever ran at once, so a
-//    smaller warm-up would count that pool as growth).
+//    allocator's arenas and the HttpProber's pool of idle transfers, at
+//    most 256, reach their working size in it).
 #include <gtest/gtest.h>
 #include <malloc.h>
 #include <stdlib.h>

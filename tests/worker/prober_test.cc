@@ -7,6 +7,8 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -16,6 +18,7 @@
 #include "common/digest.h"
 #include "common/geo/mmdb_writer.h"
 #include "tests/worker/loopback_servers.h"
+#include "tests/worker/proxy_servers.h"
 
 namespace hl::worker {
 namespace {
@@ -118,11 +121,8 @@ headers = [{ name = "server", equals = "sandbox" }]
 
   // The sandbox: 127.10/16 and 127.20/16 and ::1 may be probed, 127.30/16
   // may not.
-  std::unique_ptr<Prober> MakeProber(uint32_t max_redirects = 10,
-                                     bool dns_only = false) {
+  Config BaseConfig() const {
     Config config = DefaultConfig();
-    config.worker.dns_only = dns_only;
-    config.http.max_redirects = max_redirects;
     config.resolver.servers = {dns_->address()};
     config.resolver.timeout_ms = 500;
     config.resolver.tries = 1;
@@ -130,13 +130,40 @@ headers = [{ name = "server", equals = "sandbox" }]
     config.http.timeout_ms = 2000;
     config.safety.allow_cidrs = {ParseCidr("127.10.0.0/16"),
                                  ParseCidr("127.20.0.0/16"), ParseCidr("::1")};
-    auto prober = Prober::Create(config, geo_, providers_,
-                                 {.tool_version = "hostlocator-test",
-                                  .config_digest = "c0ffee",
-                                  .worker_name = "worker-test-1"},
-                                 [] { return kNow; }, loop_.get());
+    return config;
+  }
+
+  std::unique_ptr<Prober> MakeProber(const Config& config) {
+    auto prober = Prober::Create(
+        config, geo_, providers_,
+        {.tool_version = "hostlocator-test",
+         .config_digest = "c0ffee",
+         .worker_name = "worker-test-1"},
+        [] { return kNow; }, loop_.get());
     EXPECT_TRUE(prober.ok()) << prober.status().ToString();
     return std::move(prober).value();
+  }
+
+  std::unique_ptr<Prober> MakeProber(uint32_t max_redirects = 10,
+                                     bool dns_only = false) {
+    Config config = BaseConfig();
+    config.http.max_redirects = max_redirects;
+    config.worker.dns_only = dns_only;
+    return MakeProber(config);
+  }
+
+  // Probes every URL at once and runs the loop until all are back.
+  std::vector<pb::Observation> RunAll(Prober& prober,
+                                      const std::vector<std::string>& urls) {
+    std::vector<pb::Observation> done;
+    for (const std::string& url : urls) {
+      prober.Probe(
+          url, pb::RequestContext::default_instance(),
+          [&](pb::Observation obs) { done.push_back(std::move(obs)); });
+    }
+    EXPECT_TRUE(
+        loop_->RunUntil([&] { return done.size() == urls.size(); }).ok());
+    return done;
   }
 
   // Probes `url` and runs the loop until its observation is back.
@@ -173,8 +200,9 @@ TEST_F(ProberTest, LocatesHostByTheAddressThatAnswered) {
                {cname, DnsTestServer::Aaaa("edge.cdn.test", "::1", 60)});
   const std::string port = std::to_string(http->port());
 
-  const pb::Observation obs = Run(MakeProber(), 
-      "HTTP://WWW.Example.TEST:" + port + "/Reported/Path?q=1#fragment");
+  const pb::Observation obs =
+      Run(MakeProber(),
+          "HTTP://WWW.Example.TEST:" + port + "/Reported/Path?q=1#fragment");
   http->Stop();
 
   EXPECT_EQ(obs.url(),
@@ -244,8 +272,9 @@ TEST_F(ProberTest, PinsFirstAaaaWhenThereIsNoA) {
   dns_->Answer("v6.example.test", DnsTestServer::kAaaa,
                {DnsTestServer::Aaaa("v6.example.test", "::1", 60)});
 
-  const pb::Observation obs = Run(MakeProber(), 
-      "http://v6.example.test:" + std::to_string(http->port()) + "/");
+  const pb::Observation obs =
+      Run(MakeProber(),
+          "http://v6.example.test:" + std::to_string(http->port()) + "/");
 
   EXPECT_EQ(obs.pinned_ip(), "::1");
   EXPECT_EQ(obs.http().status(), 200);
@@ -258,8 +287,9 @@ TEST_F(ProberTest, NeverProbesAResolvedAddressOutsideTheAllowlist) {
   dns_->Answer("rebind.example.test", DnsTestServer::kA,
                {DnsTestServer::A("rebind.example.test", "127.30.0.1", 1)});
 
-  const pb::Observation obs = Run(MakeProber(), 
-      "http://rebind.example.test:" + std::to_string(http->port()) + "/");
+  const pb::Observation obs =
+      Run(MakeProber(),
+          "http://rebind.example.test:" + std::to_string(http->port()) + "/");
   http->Stop();
 
   EXPECT_EQ(http->accepted(), 0);
@@ -274,8 +304,8 @@ TEST_F(ProberTest, IpLiteralNeedsNoDns) {
   auto http = HttpTestServer::Start("127.20.0.9", kResponse + Body());
   ASSERT_NE(http, nullptr);
 
-  const pb::Observation obs = Run(MakeProber(), 
-      "http://127.20.0.9:" + std::to_string(http->port()) + "/x");
+  const pb::Observation obs = Run(
+      MakeProber(), "http://127.20.0.9:" + std::to_string(http->port()) + "/x");
 
   EXPECT_FALSE(obs.has_dns());
   EXPECT_EQ(dns_->queries(), 0);
@@ -331,8 +361,9 @@ TEST_F(ProberTest, FollowsRedirectsAndTheLastHopDecides) {
   dns_->Answer("final.example.test", DnsTestServer::kA,
                {DnsTestServer::A("final.example.test", "127.20.0.22", 60)});
 
-  const pb::Observation obs = Run(MakeProber(), 
-      "http://start.example.test:" + std::to_string(first->port()) + "/");
+  const pb::Observation obs =
+      Run(MakeProber(),
+          "http://start.example.test:" + std::to_string(first->port()) + "/");
 
   EXPECT_EQ(obs.http().status(), 301);
   ASSERT_EQ(obs.redirects_size(), 1);
@@ -384,8 +415,8 @@ TEST_F(ProberTest, RedirectLimitAndInvalidLocationStopFollowing) {
   auto bad = HttpTestServer::Start("127.10.0.25",
                                    Redirect(302, "ftp://files.example/x"));
   ASSERT_NE(bad, nullptr);
-  const pb::Observation invalid = Run(MakeProber(), 
-      "http://127.10.0.25:" + std::to_string(bad->port()) + "/");
+  const pb::Observation invalid = Run(
+      MakeProber(), "http://127.10.0.25:" + std::to_string(bad->port()) + "/");
   EXPECT_EQ(invalid.redirects_size(), 0);
   EXPECT_EQ(invalid.redirect_error().error_class(), "invalid_redirect");
 }
@@ -398,8 +429,9 @@ TEST_F(ProberTest, RedirectToAPrivateAddressIsNeverConnected) {
                                        std::to_string(inside->port()) + "/"));
   ASSERT_NE(server, nullptr);
 
-  const pb::Observation obs = Run(MakeProber(), 
-      "http://127.10.0.26:" + std::to_string(server->port()) + "/");
+  const pb::Observation obs =
+      Run(MakeProber(),
+          "http://127.10.0.26:" + std::to_string(server->port()) + "/");
   inside->Stop();
 
   ASSERT_EQ(obs.redirects_size(), 1);
@@ -442,8 +474,97 @@ TEST_F(ProberTest, DnsOnlyLocatesWithoutAnyConnection) {
   EXPECT_EQ(Countries(obs), (std::vector<std::string>{"DE", "FR"}));
 }
 
+// The politeness caps hold at the server: 12 URLs on one host with
+// max_per_host 2 never make it hold more than 2 connections, yet 2 are held
+// at once (the probes do run concurrently), and the waits are recorded.
+TEST_F(ProberTest, PerHostCapHoldsAtTheServer) {
+  auto http = testing::ConcurrentHttpServer::Start("127.10.0.40", kResponse,
+                                                   /*hold_ms=*/100);
+  ASSERT_NE(http, nullptr);
+  dns_->Answer("busy.example.test", DnsTestServer::kA,
+               {DnsTestServer::A("busy.example.test", "127.10.0.40", 60)});
+  Config config = BaseConfig();
+  config.politeness.max_per_host = 2;
+  std::vector<std::string> urls;
+  for (int i = 0; i < 12; ++i) {
+    urls.push_back("http://busy.example.test:" + std::to_string(http->port()) +
+                   "/" + std::to_string(i));
+  }
+  auto prober = MakeProber(config);
+
+  const std::vector<pb::Observation> done = RunAll(*prober, urls);
+
+  EXPECT_EQ(http->max_open(), 2);
+  EXPECT_EQ(http->accepted(), 12);
+  uint32_t longest_wait_us = 0;
+  for (const pb::Observation& obs : done) {
+    EXPECT_EQ(obs.http().status(), 200) << obs.url();
+    longest_wait_us =
+        std::max(longest_wait_us, obs.http().politeness_wait_us());
+  }
+  // The last pair waited for five pairs of 100 ms.
+  EXPECT_GE(longest_wait_us, 400'000u);
+}
+
+// Shared hosting: many names on one address share the per-address cap.
+TEST_F(ProberTest, PerAddressCapHoldsAcrossHosts) {
+  auto http = testing::ConcurrentHttpServer::Start("127.10.0.41", kResponse,
+                                                   /*hold_ms=*/100);
+  ASSERT_NE(http, nullptr);
+  Config config = BaseConfig();
+  config.politeness.max_per_host = 4;
+  config.politeness.max_per_address = 3;
+  std::vector<std::string> urls;
+  for (int i = 0; i < 12; ++i) {
+    const std::string host = "site" + std::to_string(i) + ".example.test";
+    dns_->Answer(host, DnsTestServer::kA,
+                 {DnsTestServer::A(host, "127.10.0.41", 60)});
+    urls.push_back("http://" + host + ":" + std::to_string(http->port()) + "/");
+  }
+  auto prober = MakeProber(config);
+
+  const std::vector<pb::Observation> done = RunAll(*prober, urls);
+
+  EXPECT_EQ(http->max_open(), 3);
+  EXPECT_EQ(http->accepted(), 12);
+  for (const pb::Observation& obs : done) {
+    EXPECT_EQ(obs.http().status(), 200) << obs.url();
+  }
+}
+
+// min_host_interval_ms spaces the starts of the HEADs to one host.
+TEST_F(ProberTest, MinimumIntervalSpacesRequestsToOneHost) {
+  auto http = testing::ConcurrentHttpServer::Start("127.10.0.42", kResponse,
+                                                   /*hold_ms=*/0);
+  ASSERT_NE(http, nullptr);
+  Config config = BaseConfig();
+  config.politeness.min_host_interval_ms = 150;
+  std::vector<std::string> urls;
+  for (int i = 0; i < 4; ++i) {
+    urls.push_back("http://127.10.0.42:" + std::to_string(http->port()) + "/" +
+                   std::to_string(i));
+  }
+  auto prober = MakeProber(config);
+  const auto start = std::chrono::steady_clock::now();
+
+  const std::vector<pb::Observation> done = RunAll(*prober, urls);
+
+  // Three intervals between four starts.
+  EXPECT_GE(std::chrono::steady_clock::now() - start,
+            std::chrono::milliseconds(450));
+  std::vector<uint32_t> waits;
+  for (const pb::Observation& obs : done) {
+    EXPECT_EQ(obs.http().status(), 200);
+    waits.push_back(obs.http().politeness_wait_us());
+  }
+  std::sort(waits.begin(), waits.end());
+  EXPECT_LT(waits[0], 50'000u);
+  EXPECT_GE(waits[3], 440'000u);
+}
+
 TEST_F(ProberTest, OnionIsNotResolved) {
-  const pb::Observation obs = Run(MakeProber(), 
+  const pb::Observation obs = Run(
+      MakeProber(),
       "http://duckduckgogg42xjoc72x3sjasowoarfbgcmvfimaftt6twagswzczad.onion/");
 
   EXPECT_EQ(obs.status(), "unresolved");
@@ -469,16 +590,16 @@ TEST_F(ProberTest, RejectedUrlIsAnError) {
 
 TEST(ProberCreateTest, NeedsAGeolocator) {
   auto loop = EventLoop::Create().value();
-  auto prober = Prober::Create(DefaultConfig(), nullptr,
-                               std::make_shared<const ProviderTable>(), {},
-                               [] { return kNow; }, loop.get());
+  auto prober = Prober::Create(
+      DefaultConfig(), nullptr, std::make_shared<const ProviderTable>(), {},
+      [] { return kNow; }, loop.get());
   ASSERT_FALSE(prober.ok());
   EXPECT_EQ(prober.status().code(), StatusCode::kInvalidArgument);
 }
 
 TEST_F(ProberTest, NeedsAProviderTable) {
-  auto prober = Prober::Create(DefaultConfig(), geo_, nullptr, {},
-                               [] { return kNow; }, loop_.get());
+  auto prober = Prober::Create(
+      DefaultConfig(), geo_, nullptr, {}, [] { return kNow; }, loop_.get());
   ASSERT_FALSE(prober.ok());
   EXPECT_EQ(prober.status().code(), StatusCode::kInvalidArgument);
 }

@@ -69,12 +69,12 @@ class WorkerTest : public ::testing::Test {
           testing::HostPort("127.53.2.1", silent_dns_port_)};
       config.resolver.timeout_ms = 600;
       config.resolver.tries = 1;
-      return Prober::Create(config, geo_,
-                            std::make_shared<const ProviderTable>(),
-                            {.tool_version = "hostlocator-test",
-                             .config_digest = "c0ffee",
-                             .worker_name = "worker-test"},
-                            [] { return kNow; }, loop);
+      return Prober::Create(
+          config, geo_, std::make_shared<const ProviderTable>(),
+          {.tool_version = "hostlocator-test",
+           .config_digest = "c0ffee",
+           .worker_name = "worker-test"},
+          [] { return kNow; }, loop);
     };
   }
 
