@@ -232,6 +232,11 @@ std::vector<Section> Schema(const Reader& r, Config* c) {
         {"dns_only",
          [&r, c](const toml::node& n, const std::string& path) {
            return r.Bool(n, path, &c->worker.dns_only);
+         }},
+        {"probe_timeout_ms",
+         [&r, c](const toml::node& n, const std::string& path) {
+           return r.Uint(n, path, 1, 3600000, "milliseconds",
+                         &c->worker.probe_timeout_ms);
          }}}},
       {"run",
        {{"data_dir", non_empty(&c->run.data_dir)},
@@ -265,19 +270,27 @@ Status CheckRelations(const Reader& r, const toml::table& root,
         "the proxy (\"http://IP:PORT\" or \"socks5://IP:PORT\") or turn "
         "require_proxy off");
   }
-  // A lease shorter than one probe's slowest DNS try sequence plus its HEAD
-  // would expire under every slow host and re-lease the job forever.
-  uint64_t probe_ms =
+  // One request's slowest case must fit in a probe, and a probe in a lease:
+  // a lease that expires under a slow probe re-leases the job forever.
+  const uint64_t request_ms =
       uint64_t{c.resolver.timeout_ms} * c.resolver.tries + c.http.timeout_ms;
-  if (c.coordinator.lease_timeout_ms <= probe_ms) {
+  if (c.worker.probe_timeout_ms < request_ms) {
     return InvalidArgument(
-        where({"coordinator.lease_timeout_ms", "http.timeout_ms",
+        where({"worker.probe_timeout_ms", "http.timeout_ms",
                "resolver.timeout_ms", "resolver.tries"}) +
+        "\"worker.probe_timeout_ms\" (" +
+        std::to_string(c.worker.probe_timeout_ms) +
+        ") must be at least \"resolver.timeout_ms\" x \"resolver.tries\" + "
+        "\"http.timeout_ms\" (" +
+        std::to_string(request_ms) + ")");
+  }
+  if (c.coordinator.lease_timeout_ms <= c.worker.probe_timeout_ms) {
+    return InvalidArgument(
+        where({"coordinator.lease_timeout_ms", "worker.probe_timeout_ms"}) +
         "\"coordinator.lease_timeout_ms\" (" +
         std::to_string(c.coordinator.lease_timeout_ms) +
-        ") must be greater than \"resolver.timeout_ms\" x "
-        "\"resolver.tries\" + \"http.timeout_ms\" (" +
-        std::to_string(probe_ms) + ")");
+        ") must be greater than \"worker.probe_timeout_ms\" (" +
+        std::to_string(c.worker.probe_timeout_ms) + ")");
   }
   return Status::Ok();
 }
@@ -375,6 +388,7 @@ std::string CanonicalText(const Config& c) {
   AppendLine("worker.threads", c.worker.threads, &out);
   AppendLine("worker.max_in_flight", c.worker.max_in_flight, &out);
   AppendLine("worker.dns_only", c.worker.dns_only, &out);
+  AppendLine("worker.probe_timeout_ms", c.worker.probe_timeout_ms, &out);
   AppendLine("run.data_dir", c.run.data_dir, &out);
   AppendLine("run.output_dir", c.run.output_dir, &out);
   return out;

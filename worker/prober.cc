@@ -74,6 +74,7 @@ struct Prober::Impl {
     std::set<std::string> requested;  // URLs of the chain, for loops
     int parts_pending = 0;            // NS/PTR and HEAD not yet back
     net::IpAddress pinned;
+    int64_t started_ms = 0;    // loop time of Start
     int64_t queued_at_ms = 0;  // when the HEAD asked for a politeness slot
   };
 
@@ -111,6 +112,8 @@ struct Prober::Impl {
   Clock clock;
   uint32_t max_redirects = 0;
   bool dns_only = false;
+  int64_t probe_timeout_ms = 0;
+  int64_t request_worst_ms = 0;              // one request's slowest case
   std::vector<pb::DataSource> data_sources;  // recorded in every result
   std::unordered_map<uint64_t, std::unique_ptr<Task>> tasks;
   uint64_t next_id = 1;
@@ -153,6 +156,10 @@ Result<std::unique_ptr<Prober>> Prober::Create(
   impl.clock = std::move(clock);
   impl.max_redirects = config.http.max_redirects;
   impl.dns_only = config.worker.dns_only;
+  impl.probe_timeout_ms = config.worker.probe_timeout_ms;
+  impl.request_worst_ms =
+      int64_t{config.resolver.timeout_ms} * config.resolver.tries +
+      config.http.timeout_ms;
   impl.gate.emplace(config.politeness);
   for (const geo::SourceInfo& source : geo->sources()) {
     pb::DataSource& data_source = impl.data_sources.emplace_back();
@@ -207,6 +214,7 @@ void Prober::Probe(const std::string& url, const pb::RequestContext& context,
 }
 
 void Prober::Impl::Start(Task& task) {
+  task.started_ms = loop->Now();
   pb::Observation& obs = task.obs;
   Result<net::NormalizedUrl, net::UrlError> normalized =
       net::NormalizeUrl(obs.url());
@@ -371,6 +379,14 @@ void Prober::Impl::NextRequestOrFinish(Task& task) {
     return stop("too_many_redirects",
                 "more than " + std::to_string(max_redirects) +
                     " redirects (http.max_redirects); next was " + next->url);
+  }
+  const int64_t elapsed_ms = loop->Now() - task.started_ms;
+  if (elapsed_ms + request_worst_ms > probe_timeout_ms) {
+    return stop("probe_timeout", "after " + std::to_string(elapsed_ms) +
+                                     " ms another request might not end within "
+                                     "worker.probe_timeout_ms (" +
+                                     std::to_string(probe_timeout_ms) +
+                                     " ms); next was " + next->url);
   }
   pb::Hop* hop = obs.add_redirects();
   hop->set_url(next->url);

@@ -55,7 +55,8 @@ class Prober {
   // ([politeness]); with worker.dns_only there is no HEAD. Redirects are
   // followed hop by hop, each new URL resolved, located and probed like the
   // first (obs.redirects), until a non-redirect answer, a loop,
-  // http.max_redirects or an invalid Location (obs.redirect_error).
+  // http.max_redirects, worker.probe_timeout_ms or an invalid Location
+  // (obs.redirect_error).
   // Providers come from hl::DetectProviders (not for .onion hosts); status
   // and verdict then from hl::Conclude. The HEADs are sent with `context`
   // (recorded in the observation when not empty). `done` runs exactly

@@ -113,7 +113,8 @@ TEST(ConfigTest, ValidFiles) {
       {"http limits at their bounds",
        "[http]\nconnect_timeout_ms = 600000\ntimeout_ms = 600000\n"
        "max_header_bytes = 1024\nuser_agent = \"probe/1.0\"\n"
-       "[coordinator]\nlease_timeout_ms = 3600000\n",
+       "[coordinator]\nlease_timeout_ms = 3600000\n"
+       "[worker]\nprobe_timeout_ms = 1200000\n",
        [](const Config& c) {
          EXPECT_EQ(c.http.connect_timeout_ms, 600000u);
          EXPECT_EQ(c.http.timeout_ms, 600000u);
@@ -152,8 +153,10 @@ TEST(ConfigTest, ValidFiles) {
          EXPECT_EQ(c.run.output_dir, "out");
        }},
       {"worker values",
-       "[worker]\nthreads = 256\nmax_in_flight = 20000\ndns_only = true\n",
+       "[worker]\nthreads = 256\nmax_in_flight = 20000\ndns_only = true\n"
+       "probe_timeout_ms = 14000\n",
        [](const Config& c) {
+         EXPECT_EQ(c.worker.probe_timeout_ms, 14000u);
          EXPECT_EQ(c.worker.threads, 256u);
          EXPECT_EQ(c.worker.max_in_flight, 20000u);
          EXPECT_TRUE(c.worker.dns_only);
@@ -356,9 +359,13 @@ TEST(ConfigTest, ErrorsNameTheKeyAndWhatIsExpected) {
       {"[http]\nconnect_timeout_ms = 20000\ntimeout_ms = 10000\n",
        {"test.toml:2:22: ", "\"http.connect_timeout_ms\" (20000)",
         "must not exceed \"http.timeout_ms\" (10000)"}},
-      {"[coordinator]\nlease_timeout_ms = 14000\n",
-       {"\"coordinator.lease_timeout_ms\" (14000)", "(14000)",
-        "\"http.timeout_ms\""}},
+      {"[coordinator]\nlease_timeout_ms = 45000\n",
+       {"\"coordinator.lease_timeout_ms\" (45000)",
+        "must be greater than \"worker.probe_timeout_ms\" (45000)"}},
+      {"[worker]\nprobe_timeout_ms = 13999\n",
+       {"\"worker.probe_timeout_ms\" (13999)",
+        "at least \"resolver.timeout_ms\" x \"resolver.tries\" + "
+        "\"http.timeout_ms\" (14000)"}},
       // TOML syntax, with the position of the fault.
       {"[http]\ntimeout_ms = \n", {"test.toml:2:"}},
       {"[http]\ntimeout_ms = 1\ntimeout_ms = 2\n", {"test.toml:3:"}},

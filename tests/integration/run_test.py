@@ -53,9 +53,10 @@ class RunEndToEndTest(unittest.TestCase):
         try:
             cls.sb = start_sandbox(cls.tmp)
             cls.out = os.path.join(cls.tmp, "out")
+            # Logs at debug level: the no-body test reads them too.
             cls.proc = subprocess.run(
-                [HOSTLOCATOR, "run", "--config", cls.sb.config, "--threads",
-                 "2", "--data", os.path.join(cls.tmp, "data"), "--out",
+                [HOSTLOCATOR, "--log-level", "debug", "run", "--config",
+                 cls.sb.config, "--threads", "2", "--data", os.path.join(cls.tmp, "data"), "--out",
                  cls.out, cls.sb.urls],
                 capture_output=True, text=True, timeout=240)
         except BaseException:
@@ -214,6 +215,7 @@ class RunEndToEndTest(unittest.TestCase):
             self.assertEqual(exported.returncode, 0)
             self.assertNotIn(marker, exported.stdout)
         self.assertNotIn(sandbox.BODY_MARKER, self.proc.stdout)
+        self.assertIn("leaves", self.proc.stderr)  # debug logging was on
         self.assertNotIn(sandbox.BODY_MARKER, self.proc.stderr)
 
     def test_export_matches_the_run_output(self) -> None:

@@ -133,7 +133,8 @@ class SandboxTest(unittest.TestCase):
             "geo": {"country", "asn", "city"},
             "coordinator": {"lease_timeout_ms", "heartbeat_interval_ms",
                             "heartbeat_liveness", "max_attempts"},
-            "worker": {"threads", "max_in_flight", "dns_only"},
+            "worker": {"threads", "max_in_flight", "dns_only",
+                       "probe_timeout_ms"},
             "run": {"data_dir", "output_dir"},
         }
         for section, keys in cfg.items():

@@ -421,6 +421,27 @@ TEST_F(ProberTest, RedirectLimitAndInvalidLocationStopFollowing) {
   EXPECT_EQ(invalid.redirect_error().error_class(), "invalid_redirect");
 }
 
+// A hop that might end after worker.probe_timeout_ms is not started.
+TEST_F(ProberTest, ProbeTimeoutEndsTheChainBeforeAHopThatMightNotFit) {
+  // The first request takes 20 ms; then one more request's slowest case
+  // (500 ms DNS + 2000 ms HTTP) no longer fits in 2500 ms.
+  auto server = testing::ConcurrentHttpServer::Start(
+      "127.10.0.27", Redirect(301, "/elsewhere"), /*hold_ms=*/20);
+  ASSERT_NE(server, nullptr);
+  Config config = BaseConfig();
+  config.worker.probe_timeout_ms = 2500;
+
+  const pb::Observation obs =
+      Run(MakeProber(config),
+          "http://127.10.0.27:" + std::to_string(server->port()) + "/");
+
+  EXPECT_EQ(obs.http().status(), 301);
+  EXPECT_EQ(obs.redirects_size(), 0);
+  EXPECT_EQ(obs.redirect_error().error_class(), "probe_timeout");
+  EXPECT_EQ(server->accepted(), 1);
+  EXPECT_EQ(Countries(obs), std::vector<std::string>{"DE"});
+}
+
 TEST_F(ProberTest, RedirectToAPrivateAddressIsNeverConnected) {
   auto inside = HttpTestServer::Start("127.30.0.5", kResponse + Body());
   ASSERT_NE(inside, nullptr);
