@@ -51,6 +51,13 @@ int Export(const ExportOptions& options) {
   std::ostream& out = options.output == "-" ? std::cout : file;
   const bool csv = options.format == "csv";
   if (csv) out << coordinator::CsvHeader() << "\n";
+  // Lines are formatted into one reused buffer, written in blocks.
+  std::string text;
+  const auto flush = [&] {
+    out.write(text.data(), static_cast<std::streamsize>(text.size()));
+    text.clear();
+    return out ? Status::Ok() : Unavailable("writing the export failed");
+  };
   Status s = (*store)->ForEachLine(
       run->run_id(), [&](const pb::LineRecord& line) -> Status {
         std::optional<pb::Observation> obs;
@@ -61,12 +68,14 @@ int Export(const ExportOptions& options) {
         }
         const pb::Observation* p = obs ? &*obs : nullptr;
         if (csv) {
-          out << coordinator::CsvRow(line, p) << "\n";
+          coordinator::AppendCsvRow(line, p, &text);
         } else {
-          out << ResultRecordJson(line, p).dump() << "\n";
+          AppendResultRecordJson(line, p, &text);
         }
-        return out ? Status::Ok() : Unavailable("writing the export failed");
+        text += '\n';
+        return text.size() < (1 << 16) ? Status::Ok() : flush();
       });
+  if (s.ok()) s = flush();
   if (!s.ok()) {
     PrintError(s.message());
     return kExitFailure;

@@ -2,6 +2,7 @@
 
 #include <openssl/evp.h>
 
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <string_view>
@@ -12,317 +13,584 @@ namespace hl {
 namespace {
 
 namespace pb = ::hostlocator::v1;
-using Json = nlohmann::ordered_json;
 
-// A string value; "" (no value) is null.
-Json Str(std::string_view s) {
-  if (s.empty()) return nullptr;
-  return ToValidUtf8(s);
+// A byte copied into a JSON string as is: printable ASCII other than the
+// quotation mark and the reverse solidus.
+bool IsPlainAscii(char c) {
+  const auto u = static_cast<unsigned char>(c);
+  return u >= 0x20 && u < 0x80 && c != '"' && c != '\\';
 }
 
-Json Time(int64_t unix_ms) {
-  if (unix_ms == 0) return nullptr;
-  return FormatRfc3339Ms(unix_ms);
-}
-
-Json Error(const pb::ErrorInfo& e) {
-  if (e.error_class().empty()) return nullptr;
-  Json j;
-  j["class"] = ToValidUtf8(e.error_class());
-  j["message"] = Str(e.message());
-  return j;
-}
-
-Json Dns(const pb::DnsObservation& dns) {
-  Json j;
-  j["cname_chain"] = Json::array();
-  for (const std::string& name : dns.cname_chain()) {
-    j["cname_chain"].push_back(ToValidUtf8(name));
+// Appends `s`, repaired by the ToValidUtf8 rules, as the inside of a JSON
+// string, escaped as nlohmann's dump() does: \" \\ \b \t \n \f \r, the
+// other C0 controls as \u00xx (lower-case hex); everything else, DEL and
+// U+2028 included, as is.
+void AppendEscaped(std::string_view s, std::string* out) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  size_t i = 0;
+  while (i < s.size()) {
+    const size_t run = i;
+    while (i < s.size() && IsPlainAscii(s[i])) ++i;
+    out->append(s.data() + run, i - run);
+    if (i == s.size()) return;
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x80) {
+      const size_t len = Utf8SequenceLength(s.substr(i));
+      if (len == 0) {
+        out->append("\xef\xbf\xbd");
+        ++i;
+      } else {
+        out->append(s.data() + i, len);
+        i += len;
+      }
+      continue;
+    }
+    ++i;
+    switch (c) {
+      case '"':
+        out->append("\\\"");
+        break;
+      case '\\':
+        out->append("\\\\");
+        break;
+      case '\b':
+        out->append("\\b");
+        break;
+      case '\t':
+        out->append("\\t");
+        break;
+      case '\n':
+        out->append("\\n");
+        break;
+      case '\f':
+        out->append("\\f");
+        break;
+      case '\r':
+        out->append("\\r");
+        break;
+      default:  // the other C0 controls
+        out->append("\\u00");
+        out->push_back(kHex[c >> 4]);
+        out->push_back(kHex[c & 0xf]);
+    }
   }
-  j["addresses"] = Json::array();
+}
+
+void AppendUint(uint64_t v, std::string* out) {
+  char buf[20];
+  const auto r = std::to_chars(buf, buf + sizeof buf, v);
+  out->append(buf, r.ptr);
+}
+
+void AppendHexLower(std::string_view bytes, std::string* out) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (unsigned char b : bytes) {
+    out->push_back(kHex[b >> 4]);
+    out->push_back(kHex[b & 0xf]);
+  }
+}
+
+void AppendBase64(std::string_view bytes, std::string* out) {
+  const size_t at = out->size();
+  out->resize(at + 4 * ((bytes.size() + 2) / 3) + 1);  // + EVP's NUL
+  const int n =
+      EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out->data() + at),
+                      reinterpret_cast<const unsigned char*>(bytes.data()),
+                      static_cast<int>(bytes.size()));
+  out->resize(at + static_cast<size_t>(n));
+}
+
+// Compact JSON appended to a string. The writer places the commas: every
+// key or value after the first of its container is preceded by one, so
+// callers write keys and values in order and nothing else. Keys are ASCII
+// names that need no escaping.
+class JsonWriter {
+ public:
+  explicit JsonWriter(std::string* out) : out_(*out) {}
+
+  void BeginObject() {
+    Separate();
+    out_ += '{';
+    first_ = true;
+  }
+  void EndObject() {
+    out_ += '}';
+    first_ = false;
+  }
+  void BeginArray() {
+    Separate();
+    out_ += '[';
+    first_ = true;
+  }
+  void EndArray() {
+    out_ += ']';
+    first_ = false;
+  }
+  // The next call writes this key's value.
+  JsonWriter& Key(std::string_view key) {
+    Separate();
+    out_ += '"';
+    out_ += key;
+    out_ += "\":";
+    first_ = true;
+    return *this;
+  }
+
+  void Null() {
+    Separate();
+    out_ += "null";
+  }
+  void Bool(bool b) {
+    Separate();
+    out_ += b ? "true" : "false";
+  }
+  void Uint(uint64_t v) {
+    Separate();
+    AppendUint(v, &out_);
+  }
+  void Int(int64_t v) {
+    Separate();
+    if (v < 0) out_ += '-';
+    // Negated in unsigned arithmetic: exact for INT64_MIN too.
+    AppendUint(v < 0 ? 0 - static_cast<uint64_t>(v) : v, &out_);
+  }
+  // `us` / 1000 as nlohmann's dump() prints the double `us / 1000.0`: the
+  // shortest digits that round-trip, with ".0" when the value is whole.
+  // For a decimal of at most 10 significant digits that is the decimal
+  // itself without trailing zeros (RecordJsonTest.MillisecondsMatchNlohmann;
+  // checked for every uint32 value once).
+  void Millis(uint32_t us) {
+    Separate();
+    AppendUint(us / 1000, &out_);
+    out_ += '.';
+    uint32_t frac = us % 1000;
+    if (frac == 0) {
+      out_ += '0';
+      return;
+    }
+    char digits[3] = {static_cast<char>('0' + frac / 100),
+                      static_cast<char>('0' + frac / 10 % 10),
+                      static_cast<char>('0' + frac % 10)};
+    size_t n = 3;
+    while (digits[n - 1] == '0') --n;
+    out_.append(digits, n);
+  }
+  // Text repaired by the ToValidUtf8 rules.
+  void String(std::string_view s) {
+    Separate();
+    out_ += '"';
+    AppendEscaped(s, &out_);
+    out_ += '"';
+  }
+  // A string value; "" (no value) is null.
+  void StringOrNull(std::string_view s) {
+    if (s.empty()) return Null();
+    String(s);
+  }
+  // Lower-case hex of `bytes`, always a string.
+  void Hex(std::string_view bytes) {
+    Separate();
+    out_ += '"';
+    AppendHexLower(bytes, &out_);
+    out_ += '"';
+  }
+  // Lower-case hex of `bytes`; no bytes is null.
+  void HexOrNull(std::string_view bytes) {
+    if (bytes.empty()) return Null();
+    Hex(bytes);
+  }
+  // Base64 of `bytes`; no bytes is null.
+  void Base64OrNull(std::string_view bytes) {
+    if (bytes.empty()) return Null();
+    Separate();
+    out_ += '"';
+    AppendBase64(bytes, &out_);
+    out_ += '"';
+  }
+  // RFC 3339 of `unix_ms`, always a string.
+  void Time(int64_t unix_ms) {
+    Separate();
+    out_ += '"';
+    AppendRfc3339Ms(unix_ms, &out_);
+    out_ += '"';
+  }
+  // RFC 3339 of `unix_ms`; 0 (no time) is null.
+  void TimeOrNull(int64_t unix_ms) {
+    if (unix_ms == 0) return Null();
+    Time(unix_ms);
+  }
+  // `v`; 0 (no value) is null.
+  void UintOrNull(uint64_t v) {
+    if (v == 0) return Null();
+    Uint(v);
+  }
+  // Microseconds as milliseconds with a fraction; 0 (stage not reached) is
+  // null.
+  void StageMs(uint32_t us) {
+    if (us == 0) return Null();
+    Millis(us);
+  }
+  void StringArray(const google::protobuf::RepeatedPtrField<std::string>& v) {
+    BeginArray();
+    for (const std::string& s : v) String(s);
+    EndArray();
+  }
+
+ private:
+  void Separate() {
+    if (!first_) out_ += ',';
+    first_ = false;
+  }
+
+  std::string& out_;
+  bool first_ = true;  // no key or value yet in the current container
+};
+
+void Error(const pb::ErrorInfo& e, JsonWriter* w) {
+  if (e.error_class().empty()) return w->Null();
+  w->BeginObject();
+  w->Key("class").String(e.error_class());
+  w->Key("message").StringOrNull(e.message());
+  w->EndObject();
+}
+
+void Dns(const pb::DnsObservation& dns, JsonWriter* w) {
+  w->BeginObject();
+  w->Key("cname_chain").StringArray(dns.cname_chain());
+  w->Key("addresses").BeginArray();
   for (const pb::DnsAddress& a : dns.addresses()) {
-    Json addr;
-    addr["ip"] = ToValidUtf8(a.ip());
-    addr["ttl"] = a.ttl();
-    j["addresses"].push_back(std::move(addr));
+    w->BeginObject();
+    w->Key("ip").String(a.ip());
+    w->Key("ttl").Uint(a.ttl());
+    w->EndObject();
   }
-  j["queries"] = Json::array();
+  w->EndArray();
+  w->Key("queries").BeginArray();
   for (const pb::DnsQuery& q : dns.queries()) {
-    Json query;
-    query["name"] = ToValidUtf8(q.name());
-    query["type"] = Str(q.type());
-    query["resolver"] = Str(q.resolver());
-    query["rcode"] = Str(q.rcode());
-    query["sent_at"] = Time(q.sent_unix_ms());
-    query["elapsed_ms"] = q.elapsed_us() / 1000.0;
-    query["raw_answer_b64"] =
-        q.raw_answer().empty() ? Json(nullptr) : Json(Base64(q.raw_answer()));
-    j["queries"].push_back(std::move(query));
+    w->BeginObject();
+    w->Key("name").String(q.name());
+    w->Key("type").StringOrNull(q.type());
+    w->Key("resolver").StringOrNull(q.resolver());
+    w->Key("rcode").StringOrNull(q.rcode());
+    w->Key("sent_at").TimeOrNull(q.sent_unix_ms());
+    w->Key("elapsed_ms").Millis(q.elapsed_us());
+    w->Key("raw_answer_b64").Base64OrNull(q.raw_answer());
+    w->EndObject();
   }
-  j["error"] = Error(dns.error());
-  j["ns_domain"] = Str(dns.ns_domain());
-  j["ns"] = Json::array();
-  for (const std::string& name : dns.ns()) j["ns"].push_back(ToValidUtf8(name));
-  j["ptr"] = Json::array();
+  w->EndArray();
+  Error(dns.error(), &w->Key("error"));
+  w->Key("ns_domain").StringOrNull(dns.ns_domain());
+  w->Key("ns").StringArray(dns.ns());
+  w->Key("ptr").BeginArray();
   for (const pb::PtrRecord& ptr : dns.ptr()) {
-    Json names = Json::array();
-    for (const std::string& name : ptr.names()) {
-      names.push_back(ToValidUtf8(name));
-    }
-    j["ptr"].push_back({{"ip", ToValidUtf8(ptr.ip())}, {"names", names}});
+    w->BeginObject();
+    w->Key("ip").String(ptr.ip());
+    w->Key("names").StringArray(ptr.names());
+    w->EndObject();
   }
-  return j;
+  w->EndArray();
+  w->Key("per_resolver").BeginArray();
+  for (const pb::ResolverAnswer& answer : dns.per_resolver()) {
+    w->BeginObject();
+    w->Key("resolver").String(answer.resolver());
+    w->Key("addresses").StringArray(answer.addresses());
+    w->Key("error_class").StringOrNull(answer.error_class());
+    w->EndObject();
+  }
+  w->EndArray();
+  w->Key("resolvers_disagree").Bool(dns.resolvers_disagree());
+  w->EndObject();
 }
 
-Json Address(const pb::AddressInfo& a) {
-  Json j;
-  j["ip"] = ToValidUtf8(a.ip());
-  j["country"] = Str(a.country());
-  j["city"] = Str(a.city());
-  j["asn"] = a.asn() == 0 ? Json(nullptr) : Json(a.asn());
-  j["as_org"] = Str(a.as_org());
-  j["network"] = Str(a.network());
-  return j;
+void Addresses(const google::protobuf::RepeatedPtrField<pb::AddressInfo>& v,
+               JsonWriter* w) {
+  w->BeginArray();
+  for (const pb::AddressInfo& a : v) {
+    w->BeginObject();
+    w->Key("ip").String(a.ip());
+    w->Key("country").StringOrNull(a.country());
+    w->Key("city").StringOrNull(a.city());
+    w->Key("asn").UintOrNull(a.asn());
+    w->Key("as_org").StringOrNull(a.as_org());
+    w->Key("network").StringOrNull(a.network());
+    w->EndObject();
+  }
+  w->EndArray();
 }
 
-// Microseconds as milliseconds with a fraction; 0 (stage not reached) is
-// null.
-Json StageMs(uint32_t us) {
-  if (us == 0) return nullptr;
-  return us / 1000.0;
-}
-
-Json Tls(const pb::TlsObservation& tls) {
-  Json j;
-  j["protocol"] = Str(tls.protocol());
-  j["cipher"] = Str(tls.cipher());
-  j["subject"] = Str(tls.subject());
-  j["issuer"] = Str(tls.issuer());
-  j["san_dns"] = Json::array();
-  for (const std::string& name : tls.san_dns()) {
-    j["san_dns"].push_back(ToValidUtf8(name));
-  }
-  j["san_ip"] = Json::array();
-  for (const std::string& ip : tls.san_ip()) {
-    j["san_ip"].push_back(ToValidUtf8(ip));
-  }
-  j["not_before"] = FormatRfc3339Ms(tls.not_before_unix() * 1000);
-  j["not_after"] = FormatRfc3339Ms(tls.not_after_unix() * 1000);
-  j["serial"] = Str(tls.serial());
-  j["sha256"] =
-      tls.sha256().empty() ? Json(nullptr) : Json(HexLower(tls.sha256()));
-  j["key_type"] = Str(tls.key_type());
-  j["key_bits"] = tls.key_bits() == 0 ? Json(nullptr) : Json(tls.key_bits());
-  j["chain"] = Json::array();
+void Tls(const pb::TlsObservation& tls, JsonWriter* w) {
+  w->BeginObject();
+  w->Key("protocol").StringOrNull(tls.protocol());
+  w->Key("cipher").StringOrNull(tls.cipher());
+  w->Key("subject").StringOrNull(tls.subject());
+  w->Key("issuer").StringOrNull(tls.issuer());
+  w->Key("san_dns").StringArray(tls.san_dns());
+  w->Key("san_ip").StringArray(tls.san_ip());
+  w->Key("not_before").Time(tls.not_before_unix() * 1000);
+  w->Key("not_after").Time(tls.not_after_unix() * 1000);
+  w->Key("serial").StringOrNull(tls.serial());
+  w->Key("sha256").HexOrNull(tls.sha256());
+  w->Key("key_type").StringOrNull(tls.key_type());
+  w->Key("key_bits").UintOrNull(tls.key_bits());
+  w->Key("chain").BeginArray();
   for (const pb::TlsCertificate& cert : tls.chain()) {
-    Json c;
-    c["subject"] = Str(cert.subject());
-    c["issuer"] = Str(cert.issuer());
-    c["sha256"] = HexLower(cert.sha256());
-    j["chain"].push_back(std::move(c));
+    w->BeginObject();
+    w->Key("subject").StringOrNull(cert.subject());
+    w->Key("issuer").StringOrNull(cert.issuer());
+    w->Key("sha256").Hex(cert.sha256());
+    w->EndObject();
   }
-  j["verified"] = tls.verified();
-  j["name_matched"] = tls.name_matched();
-  j["verify_error"] = Str(tls.verify_error());
-  j["trust_store"] = Str(tls.trust_store());
-  return j;
+  w->EndArray();
+  w->Key("verified").Bool(tls.verified());
+  w->Key("name_matched").Bool(tls.name_matched());
+  w->Key("verify_error").StringOrNull(tls.verify_error());
+  w->Key("trust_store").StringOrNull(tls.trust_store());
+  w->EndObject();
 }
 
-Json Http(const pb::HttpObservation& http) {
-  Json j;
-  j["method"] = Str(http.method());
-  j["request_url"] = Str(http.request_url());
-  j["status"] = http.status() == 0 ? Json(nullptr) : Json(http.status());
-  j["http_version"] = Str(http.http_version());
-  j["headers"] = Json::array();
+void Http(const pb::HttpObservation& http, JsonWriter* w) {
+  w->BeginObject();
+  w->Key("method").StringOrNull(http.method());
+  w->Key("request_url").StringOrNull(http.request_url());
+  if (http.status() == 0) {
+    w->Key("status").Null();
+  } else {
+    w->Key("status").Int(http.status());
+  }
+  w->Key("http_version").StringOrNull(http.http_version());
+  w->Key("headers").BeginArray();
   for (const pb::HttpHeader& h : http.headers()) {
-    j["headers"].push_back(
-        Json::array({ToValidUtf8(h.name()), ToValidUtf8(h.value())}));
+    w->BeginArray();
+    w->String(h.name());
+    w->String(h.value());
+    w->EndArray();
   }
-  j["header_block_sha256"] = http.header_block_sha256().empty()
-                                 ? Json(nullptr)
-                                 : Json(HexLower(http.header_block_sha256()));
-  j["connected_ip"] = Str(http.connected_ip());
-  j["connected_port"] =
-      http.connected_port() == 0 ? Json(nullptr) : Json(http.connected_port());
-  j["body_bytes"] = http.body_bytes();
-  j["elapsed_ms"] = http.elapsed_ms();
-  j["error"] = Error(http.error());
-  j["tls"] = http.has_tls() ? Tls(http.tls()) : Json(nullptr);
+  w->EndArray();
+  w->Key("header_block_sha256").HexOrNull(http.header_block_sha256());
+  w->Key("connected_ip").StringOrNull(http.connected_ip());
+  w->Key("connected_port").UintOrNull(http.connected_port());
+  w->Key("body_bytes").Uint(http.body_bytes());
+  w->Key("elapsed_ms").Uint(http.elapsed_ms());
+  Error(http.error(), &w->Key("error"));
+  if (http.has_tls()) {
+    Tls(http.tls(), &w->Key("tls"));
+  } else {
+    w->Key("tls").Null();
+  }
   const pb::HttpTimings& t = http.timings();
-  j["timings"] = {{"connect_ms", StageMs(t.connect_us())},
-                  {"tls_ms", StageMs(t.tls_us())},
-                  {"first_byte_ms", StageMs(t.first_byte_us())},
-                  {"total_ms", StageMs(t.total_us())}};
-  return j;
+  w->Key("timings").BeginObject();
+  w->Key("connect_ms").StageMs(t.connect_us());
+  w->Key("tls_ms").StageMs(t.tls_us());
+  w->Key("first_byte_ms").StageMs(t.first_byte_us());
+  w->Key("total_ms").StageMs(t.total_us());
+  w->EndObject();
+  w->Key("proxy").StringOrNull(http.proxy());
+  w->Key("politeness_wait_ms").Millis(http.politeness_wait_us());
+  w->EndObject();
 }
 
-Json Provider(const pb::ProviderMatch& p) {
-  Json j;
-  j["name"] = ToValidUtf8(p.name());
-  j["category"] = ToValidUtf8(p.category());
-  j["country"] = Str(p.country());
-  j["abuse"] = Str(p.abuse());
-  j["evidence"] = Json::array();
+void Provider(const pb::ProviderMatch& p, JsonWriter* w) {
+  w->BeginObject();
+  w->Key("name").String(p.name());
+  w->Key("category").String(p.category());
+  w->Key("country").StringOrNull(p.country());
+  w->Key("abuse").StringOrNull(p.abuse());
+  w->Key("evidence").BeginArray();
   for (const pb::Evidence& e : p.evidence()) {
-    j["evidence"].push_back({{"kind", ToValidUtf8(e.kind())},
-                             {"rule", ToValidUtf8(e.rule())},
-                             {"value", ToValidUtf8(e.value())}});
+    w->BeginObject();
+    w->Key("kind").String(e.kind());
+    w->Key("rule").String(e.rule());
+    w->Key("value").String(e.value());
+    w->EndObject();
   }
-  return j;
+  w->EndArray();
+  w->EndObject();
 }
 
-Json VerdictJson(const pb::Verdict& v) {
-  Json j;
-  j["hosting_countries"] = Json::array();
-  for (const std::string& c : v.hosting_countries()) {
-    j["hosting_countries"].push_back(ToValidUtf8(c));
-  }
-  j["reasons"] = Json::array();
-  for (const std::string& r : v.reasons())
-    j["reasons"].push_back(ToValidUtf8(r));
-  return j;
+void DataSource(const pb::DataSource& d, JsonWriter* w) {
+  w->BeginObject();
+  w->Key("role").StringOrNull(d.role());
+  w->Key("database_type").StringOrNull(d.database_type());
+  w->Key("build_date").TimeOrNull(d.build_epoch() * 1000);
+  w->Key("path").StringOrNull(d.path());
+  w->Key("attribution").StringOrNull(d.attribution());
+  w->Key("sha256").StringOrNull(d.sha256());
+  w->EndObject();
 }
 
-Json DataSourceJson(const pb::DataSource& d) {
-  Json j;
-  j["role"] = Str(d.role());
-  j["database_type"] = Str(d.database_type());
-  j["build_date"] = Time(d.build_epoch() * 1000);
-  j["path"] = Str(d.path());
-  j["attribution"] = Str(d.attribution());
-  j["sha256"] = Str(d.sha256());
-  return j;
-}
-
-// Appends the observation's fields to *j in the documented order; with
-// `obs` null every field is null. `reason`, when given, follows "status".
-void AppendObservation(const pb::Observation* obs, const Json* reason,
-                       Json* j) {
-  Json& out = *j;
-  if (obs == nullptr) {
-    for (const char* key : {"url", "host", "context", "status"}) {
-      out[key] = nullptr;
+// Writes the observation's fields (inside an open object) in the
+// documented order. With `with_reason`, a null "reason" follows "status".
+void ObservationFields(const pb::Observation& obs, bool with_reason,
+                       JsonWriter* w) {
+  w->Key("url").StringOrNull(obs.url());
+  w->Key("host").StringOrNull(obs.host());
+  if (obs.has_context()) {
+    w->Key("context").BeginObject();
+    w->Key("referer").StringOrNull(obs.context().referer());
+    w->Key("user_agent").StringOrNull(obs.context().user_agent());
+    w->EndObject();
+  } else {
+    w->Key("context").Null();
+  }
+  w->Key("status").StringOrNull(obs.status());
+  if (with_reason) w->Key("reason").Null();
+  Error(obs.error(), &w->Key("error"));
+  if (obs.has_dns()) {
+    Dns(obs.dns(), &w->Key("dns"));
+  } else {
+    w->Key("dns").Null();
+  }
+  Addresses(obs.addresses(), &w->Key("addresses"));
+  w->Key("pinned_ip").StringOrNull(obs.pinned_ip());
+  if (obs.has_http()) {
+    Http(obs.http(), &w->Key("http"));
+  } else {
+    w->Key("http").Null();
+  }
+  w->Key("redirects").BeginArray();
+  for (const pb::Hop& hop : obs.redirects()) {
+    w->BeginObject();
+    w->Key("url").StringOrNull(hop.url());
+    w->Key("host").StringOrNull(hop.host());
+    if (hop.has_dns()) {
+      Dns(hop.dns(), &w->Key("dns"));
+    } else {
+      w->Key("dns").Null();
     }
-    if (reason != nullptr) out["reason"] = *reason;
-    for (const char* key :
-         {"error", "dns", "addresses", "pinned_ip", "http", "redirects",
-          "redirect_error", "providers", "verdict", "checked_at",
-          "data_sources", "tool_version", "config_digest", "worker"}) {
-      out[key] = nullptr;
+    Addresses(hop.addresses(), &w->Key("addresses"));
+    w->Key("pinned_ip").StringOrNull(hop.pinned_ip());
+    if (hop.has_http()) {
+      Http(hop.http(), &w->Key("http"));
+    } else {
+      w->Key("http").Null();
     }
-    return;
+    w->EndObject();
   }
-  out["url"] = Str(obs->url());
-  out["host"] = Str(obs->host());
-  out["context"] = obs->has_context()
-                       ? Json{{"referer", Str(obs->context().referer())},
-                              {"user_agent", Str(obs->context().user_agent())}}
-                       : Json(nullptr);
-  out["status"] = Str(obs->status());
-  if (reason != nullptr) out["reason"] = *reason;
-  out["error"] = Error(obs->error());
-  out["dns"] = obs->has_dns() ? Dns(obs->dns()) : Json(nullptr);
-  out["addresses"] = Json::array();
-  for (const pb::AddressInfo& a : obs->addresses()) {
-    out["addresses"].push_back(Address(a));
+  w->EndArray();
+  Error(obs.redirect_error(), &w->Key("redirect_error"));
+  w->Key("providers").BeginArray();
+  for (const pb::ProviderMatch& p : obs.providers()) Provider(p, w);
+  w->EndArray();
+  if (obs.has_verdict()) {
+    w->Key("verdict").BeginObject();
+    w->Key("hosting_countries").StringArray(obs.verdict().hosting_countries());
+    w->Key("reasons").StringArray(obs.verdict().reasons());
+    w->EndObject();
+  } else {
+    w->Key("verdict").Null();
   }
-  out["pinned_ip"] = Str(obs->pinned_ip());
-  out["http"] = obs->has_http() ? Http(obs->http()) : Json(nullptr);
-  out["redirects"] = Json::array();
-  for (const pb::Hop& hop : obs->redirects()) {
-    Json h;
-    h["url"] = Str(hop.url());
-    h["host"] = Str(hop.host());
-    h["dns"] = hop.has_dns() ? Dns(hop.dns()) : Json(nullptr);
-    h["addresses"] = Json::array();
-    for (const pb::AddressInfo& a : hop.addresses()) {
-      h["addresses"].push_back(Address(a));
-    }
-    h["pinned_ip"] = Str(hop.pinned_ip());
-    h["http"] = hop.has_http() ? Http(hop.http()) : Json(nullptr);
-    out["redirects"].push_back(std::move(h));
-  }
-  out["redirect_error"] = Error(obs->redirect_error());
-  out["providers"] = Json::array();
-  for (const pb::ProviderMatch& p : obs->providers()) {
-    out["providers"].push_back(Provider(p));
-  }
-  out["verdict"] =
-      obs->has_verdict() ? VerdictJson(obs->verdict()) : Json(nullptr);
-  out["checked_at"] = Time(obs->checked_at_unix_ms());
-  out["data_sources"] = Json::array();
-  for (const pb::DataSource& d : obs->data_sources()) {
-    out["data_sources"].push_back(DataSourceJson(d));
-  }
-  out["tool_version"] = Str(obs->tool_version());
-  out["config_digest"] = Str(obs->config_digest());
-  out["worker"] = Str(obs->worker());
+  w->Key("checked_at").TimeOrNull(obs.checked_at_unix_ms());
+  w->Key("data_sources").BeginArray();
+  for (const pb::DataSource& d : obs.data_sources()) DataSource(d, w);
+  w->EndArray();
+  w->Key("tool_version").StringOrNull(obs.tool_version());
+  w->Key("config_digest").StringOrNull(obs.config_digest());
+  w->Key("worker").StringOrNull(obs.worker());
 }
 
 }  // namespace
 
-Json ObservationToJson(const pb::Observation& obs) {
-  Json j = Json::object();
-  AppendObservation(&obs, nullptr, &j);
-  return j;
+void AppendResultRecordJson(const pb::LineRecord& line,
+                            const pb::Observation* obs, std::string* out) {
+  JsonWriter w(out);
+  w.BeginObject();
+  w.Key("input").String(line.input());
+  w.Key("line").Uint(line.line());
+  if (line.rejection().empty() && obs != nullptr) {
+    ObservationFields(*obs, /*with_reason=*/true, &w);
+    w.EndObject();
+    return;
+  }
+  // No observation: every observation field is null, except status, reason
+  // and error of a rejected line.
+  for (std::string_view key : {"url", "host", "context"}) w.Key(key).Null();
+  if (line.rejection().empty()) {
+    for (std::string_view key : {"status", "reason", "error"}) {
+      w.Key(key).Null();
+    }
+  } else {
+    w.Key("status").String("rejected");
+    w.Key("reason").String(line.rejection());
+    std::string message = line.rejection();
+    if (!line.rejection_detail().empty()) {
+      message += ": " + line.rejection_detail();
+    }
+    w.Key("error").BeginObject();
+    w.Key("class").String("rejected");
+    w.Key("message").String(message);
+    w.EndObject();
+  }
+  for (std::string_view key :
+       {"dns", "addresses", "pinned_ip", "http", "redirects", "redirect_error",
+        "providers", "verdict", "checked_at", "data_sources", "tool_version",
+        "config_digest", "worker"}) {
+    w.Key(key).Null();
+  }
+  w.EndObject();
 }
 
-Json ResultRecordJson(const pb::LineRecord& line, const pb::Observation* obs) {
-  Json j = Json::object();
-  j["input"] = ToValidUtf8(line.input());
-  j["line"] = line.line();
-  if (line.rejection().empty()) {
-    Json reason = nullptr;
-    AppendObservation(obs, &reason, &j);
-    return j;
-  }
-  Json reason = ToValidUtf8(line.rejection());
-  AppendObservation(nullptr, &reason, &j);
-  std::string message = line.rejection();
-  if (!line.rejection_detail().empty()) {
-    message += ": " + line.rejection_detail();
-  }
-  j["status"] = "rejected";
-  j["error"] = {{"class", "rejected"}, {"message", ToValidUtf8(message)}};
-  return j;
+nlohmann::ordered_json ObservationToJson(const pb::Observation& obs) {
+  std::string text;
+  JsonWriter w(&text);
+  w.BeginObject();
+  ObservationFields(obs, /*with_reason=*/false, &w);
+  w.EndObject();
+  return nlohmann::ordered_json::parse(text);
 }
 
 std::string FormatRfc3339Ms(int64_t unix_ms) {
+  std::string out;
+  AppendRfc3339Ms(unix_ms, &out);
+  return out;
+}
+
+void AppendRfc3339Ms(int64_t unix_ms, std::string* out) {
   using namespace std::chrono;
-  sys_time<milliseconds> time{milliseconds{unix_ms}};
-  sys_days day = floor<days>(time);
-  year_month_day date{day};
-  hh_mm_ss<milliseconds> clock{time - day};
-  char buf[48];
-  std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ",
-                static_cast<int>(date.year()),
-                static_cast<unsigned>(date.month()),
-                static_cast<unsigned>(date.day()),
-                static_cast<int>(clock.hours().count()),
-                static_cast<int>(clock.minutes().count()),
-                static_cast<int>(clock.seconds().count()),
-                static_cast<int>(clock.subseconds().count()));
-  return buf;
+  const sys_time<milliseconds> time{milliseconds{unix_ms}};
+  const sys_days day = floor<days>(time);
+  const year_month_day date{day};
+  const int year = static_cast<int>(date.year());
+  const auto month = static_cast<unsigned>(date.month());
+  const auto mday = static_cast<unsigned>(date.day());
+  const hh_mm_ss<milliseconds> clock{time - day};
+  const auto hour = static_cast<int>(clock.hours().count());
+  const auto minute = static_cast<int>(clock.minutes().count());
+  const auto second = static_cast<int>(clock.seconds().count());
+  const auto milli = static_cast<int>(clock.subseconds().count());
+  if (year < 0 || year > 9999) {  // outside the contract: printf's form
+    char buf[48];
+    const int n =
+        std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ",
+                      year, month, mday, hour, minute, second, milli);
+    out->append(buf, static_cast<size_t>(n));
+    return;
+  }
+  char buf[] = "0000-00-00T00:00:00.000Z";
+  const auto put = [&buf](size_t at, int width, int value) {
+    for (int i = width - 1; i >= 0; --i, value /= 10) {
+      buf[at + static_cast<size_t>(i)] = static_cast<char>('0' + value % 10);
+    }
+  };
+  put(0, 4, year);
+  put(5, 2, static_cast<int>(month));
+  put(8, 2, static_cast<int>(mday));
+  put(11, 2, hour);
+  put(14, 2, minute);
+  put(17, 2, second);
+  put(20, 3, milli);
+  out->append(buf, sizeof buf - 1);
 }
 
 std::string HexLower(std::string_view bytes) {
-  static constexpr char kHex[] = "0123456789abcdef";
   std::string out;
   out.reserve(bytes.size() * 2);
-  for (unsigned char b : bytes) {
-    out += kHex[b >> 4];
-    out += kHex[b & 0xf];
-  }
+  AppendHexLower(bytes, &out);
   return out;
 }
 
 std::string Base64(std::string_view bytes) {
-  std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(bytes.data()),
-                          static_cast<int>(bytes.size()));
-  out.resize(static_cast<size_t>(n));
+  std::string out;
+  AppendBase64(bytes, &out);
   return out;
 }
 

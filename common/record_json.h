@@ -1,8 +1,10 @@
 // The stable JSON form of results (docs/result-format.md is its reference).
 //
 // Field names are a contract: they are only ever added, never renamed or
-// removed. Objects keep the documented field order (nlohmann::ordered_json;
-// it converts to nlohmann::json where the order does not matter).
+// removed. Objects keep the documented field order. Records are written by
+// a streaming writer straight into a string; ObservationToJson parses that
+// text back into nlohmann::ordered_json (which converts to nlohmann::json
+// where the order does not matter).
 // Conventions:
 // - every documented key is always present; a value the observation does
 //   not have (unknown country, no answer, stage not run) is null, never "";
@@ -15,28 +17,35 @@
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 
 #include "common/proto/hostlocator.pb.h"
 
 namespace hl {
 
-// The whole observation, as printed by `hostlocator lookup`.
+// One line of the results file, appended to *out as compact JSON (no
+// whitespace, no newline; the escapes and number forms of nlohmann's
+// dump(), so the files stay byte-identical to earlier ones): the input line's
+// fields, then the observation's. A rejected line (line.rejection set) has
+// status "rejected", error class "rejected", its reason, and null
+// observation fields; `obs` is then ignored. A line without rejection and
+// without observation (obs == nullptr) has null observation fields, status
+// included. Text is repaired by the ToValidUtf8 rules and escaped per
+// RFC 8259; *out is only appended to, so one buffer can serve many records.
+void AppendResultRecordJson(const hostlocator::v1::LineRecord& line,
+                            const hostlocator::v1::Observation* obs,
+                            std::string* out);
+
+// The whole observation, as printed by `hostlocator lookup`: the same
+// writer's text parsed back (for printing and tests, not for bulk output).
 nlohmann::ordered_json ObservationToJson(
     const hostlocator::v1::Observation& obs);
-
-// One line of the results file: the input line's fields, then the
-// observation's. A rejected line (line.rejection set) has status
-// "rejected", error class "rejected", its reason, and null observation
-// fields; `obs` is then ignored. A line without rejection and without
-// observation (obs == nullptr) has null observation fields, status
-// included.
-nlohmann::ordered_json ResultRecordJson(
-    const hostlocator::v1::LineRecord& line,
-    const hostlocator::v1::Observation* obs);
 
 // RFC 3339 UTC with milliseconds, e.g. "2026-11-29T02:01:32.123Z". Exact
 // for the years 0000 to 9999 (negative values are before 1970).
 std::string FormatRfc3339Ms(int64_t unix_ms);
+// FormatRfc3339Ms(unix_ms) appended to *out.
+void AppendRfc3339Ms(int64_t unix_ms, std::string* out);
 
 // Lower-case hex of `bytes`.
 std::string HexLower(std::string_view bytes);

@@ -48,21 +48,32 @@ inline bool IsValidUtf8(std::string_view s) {
   return true;
 }
 
+// Appends `s` to *out with every byte that does not start a well-formed
+// sequence replaced by U+FFFD. ASCII bytes are never replaced, so text split
+// at an ASCII byte repairs piecewise exactly as in one piece.
+inline void AppendValidUtf8(std::string_view s, std::string* out) {
+  while (!s.empty()) {
+    size_t valid = 0;  // well-formed prefix of `s`
+    while (valid < s.size()) {
+      const size_t len = Utf8SequenceLength(s.substr(valid));
+      if (len == 0) break;
+      valid += len;
+    }
+    out->append(s.data(), valid);
+    s.remove_prefix(valid);
+    if (!s.empty()) {
+      out->append("\xef\xbf\xbd");
+      s.remove_prefix(1);
+    }
+  }
+}
+
 // `s` with every byte that does not start a well-formed sequence replaced
 // by U+FFFD.
 inline std::string ToValidUtf8(std::string_view s) {
   std::string out;
   out.reserve(s.size());
-  while (!s.empty()) {
-    const size_t len = Utf8SequenceLength(s);
-    if (len == 0) {
-      out += "\xef\xbf\xbd";
-      s.remove_prefix(1);
-    } else {
-      out.append(s.substr(0, len));
-      s.remove_prefix(len);
-    }
-  }
+  AppendValidUtf8(s, &out);
   return out;
 }
 

@@ -1,6 +1,7 @@
 #include "coordinator/reports.h"
 
 #include <cctype>
+#include <charconv>
 #include <filesystem>
 
 #include "common/record_json.h"
@@ -19,15 +20,23 @@ const pb::AddressInfo* PinnedAddress(const pb::Observation& obs) {
   return obs.addresses().empty() ? nullptr : &obs.addresses(0);
 }
 
-std::string JoinWith(const google::protobuf::RepeatedPtrField<std::string>& v,
-                     std::string_view sep) {
-  std::string out;
-  for (const auto& s : v) {
-    if (!out.empty()) out += sep;
-    out += s;
+// The values of `v` joined with ';', as they are (ISO codes).
+void AppendJoined(const google::protobuf::RepeatedPtrField<std::string>& v,
+                  std::string* out) {
+  for (int i = 0; i < v.size(); ++i) {
+    if (i > 0) *out += ';';
+    *out += v[i];
   }
-  return out;
 }
+
+void AppendUint(uint64_t v, std::string* out) {
+  char buf[20];
+  const auto r = std::to_chars(buf, buf + sizeof buf, v);
+  out->append(buf, r.ptr);
+}
+
+// results.jsonl is written in blocks of about this size.
+constexpr size_t kRecordBlock = 1 << 16;
 
 Status OpenFile(const std::filesystem::path& path, std::ofstream* out,
                 std::vector<std::string>* files) {
@@ -39,22 +48,28 @@ Status OpenFile(const std::filesystem::path& path, std::ofstream* out,
 
 }  // namespace
 
-std::string CsvField(std::string_view value) {
-  std::string text = ToValidUtf8(value);
+void AppendCsvField(std::string_view value, std::string* out) {
   // A spreadsheet runs a cell that starts with one of these as a formula;
   // input lines and AS names are attacker-influenced (CSV injection).
-  if (!text.empty() && std::string_view("=+-@\t\r").find(text.front()) !=
-                           std::string_view::npos) {
-    text.insert(0, "'");
+  // Repair keeps every ASCII byte and adds none, so both decisions can be
+  // taken on the raw bytes.
+  const bool formula =
+      !value.empty() && std::string_view("=+-@\t\r").find(value.front()) !=
+                            std::string_view::npos;
+  if (value.find_first_of(",\"\r\n") == std::string_view::npos) {
+    if (formula) *out += '\'';
+    AppendValidUtf8(value, out);
+    return;
   }
-  if (text.find_first_of(",\"\r\n") == std::string::npos) return text;
-  std::string out = "\"";
-  for (char c : text) {
-    if (c == '"') out += '"';
-    out += c;
+  *out += '"';
+  if (formula) *out += '\'';
+  for (size_t quote; (quote = value.find('"')) != std::string_view::npos;) {
+    AppendValidUtf8(value.substr(0, quote), out);
+    *out += "\"\"";
+    value.remove_prefix(quote + 1);
   }
-  out += '"';
-  return out;
+  AppendValidUtf8(value, out);
+  *out += '"';
 }
 
 std::string LineStatus(const pb::LineRecord& line, const pb::Observation* obs) {
@@ -68,29 +83,44 @@ std::string CsvHeader() {
          "as_org,network,http_status,checked_at";
 }
 
-std::string CsvRow(const pb::LineRecord& line, const pb::Observation* obs) {
-  std::string row =
-      std::to_string(line.line()) + "," + CsvField(line.input()) + ",";
+void AppendCsvRow(const pb::LineRecord& line, const pb::Observation* obs,
+                  std::string* out) {
+  AppendUint(line.line(), out);
+  *out += ',';
+  AppendCsvField(line.input(), out);
+  *out += ',';
   if (obs == nullptr) {
-    const std::string error =
-        line.rejection().empty() ? "not_probed" : "rejected";
-    return row + "," + LineStatus(line, obs) + "," + error + ",,,,,,,,";
+    *out += ',';
+    *out += LineStatus(line, obs);
+    *out += line.rejection().empty() ? ",not_probed" : ",rejected";
+    *out += ",,,,,,,,";
+    return;
   }
-  const pb::AddressInfo* address = PinnedAddress(*obs);
-  row += CsvField(obs->url()) + "," + obs->status() + "," +
-         CsvField(obs->error().error_class()) + "," +
-         JoinWith(obs->verdict().hosting_countries(), ";") + ",";
-  if (address != nullptr) {
-    row += address->ip() + "," + address->country() + "," +
-           (address->asn() ? std::to_string(address->asn()) : "") + "," +
-           CsvField(address->as_org()) + "," + address->network();
+  AppendCsvField(obs->url(), out);
+  *out += ',';
+  *out += obs->status();
+  *out += ',';
+  AppendCsvField(obs->error().error_class(), out);
+  *out += ',';
+  AppendJoined(obs->verdict().hosting_countries(), out);
+  *out += ',';
+  if (const pb::AddressInfo* address = PinnedAddress(*obs); address) {
+    *out += address->ip();
+    *out += ',';
+    *out += address->country();
+    *out += ',';
+    if (address->asn() != 0) AppendUint(address->asn(), out);
+    *out += ',';
+    AppendCsvField(address->as_org(), out);
+    *out += ',';
+    *out += address->network();
   } else {
-    row += ",,,,";
+    *out += ",,,,";
   }
-  row += "," +
-         (obs->http().status() ? std::to_string(obs->http().status()) : "") +
-         "," + FormatRfc3339Ms(obs->checked_at_unix_ms());
-  return row;
+  *out += ',';
+  if (obs->http().status() != 0) *out += std::to_string(obs->http().status());
+  *out += ',';
+  AppendRfc3339Ms(obs->checked_at_unix_ms(), out);
 }
 
 Result<std::unique_ptr<RunReportWriter>> RunReportWriter::Create(
@@ -131,28 +161,45 @@ Result<std::ofstream*> RunReportWriter::CountryFile(
   return &it->second;
 }
 
+void RunReportWriter::FlushRecords() {
+  jsonl_.write(records_.data(), static_cast<std::streamsize>(records_.size()));
+  records_.clear();
+}
+
 Status RunReportWriter::Add(const pb::LineRecord& line,
                             const pb::Observation* obs) {
   ++summary_.lines;
   ++summary_.by_status[LineStatus(line, obs)];
-  jsonl_ << ResultRecordJson(line, obs).dump() << "\n";
-  const std::string row = CsvRow(line, obs);
-  csv_ << row << "\n";
+  AppendResultRecordJson(line, obs, &records_);
+  records_ += '\n';
+  if (records_.size() >= kRecordBlock) FlushRecords();
+  row_.clear();
+  AppendCsvRow(line, obs, &row_);
+  row_ += '\n';
+  const auto row_size = static_cast<std::streamsize>(row_.size());
+  csv_.write(row_.data(), row_size);
   if (obs == nullptr || obs->verdict().hosting_countries().empty()) {
-    unattributed_ << row << "\n";
+    unattributed_.write(row_.data(), row_size);
   } else {
     for (const auto& country : obs->verdict().hosting_countries()) {
       auto file = CountryFile(country);
       if (!file.ok()) return file.status();
-      **file << row << "\n";
+      (*file)->write(row_.data(), row_size);
       auto& stats = summary_.by_country[country];
       ++stats.lines;
       stats.jobs.insert(line.job_id());
       for (const auto& a : obs->addresses()) {
         if (a.country() != country) continue;
-        std::string network = a.asn() ? "AS" + std::to_string(a.asn()) : "";
-        if (!a.as_org().empty()) network += " " + a.as_org();
-        if (!network.empty()) ++stats.networks[network];
+        network_.clear();
+        if (a.asn() != 0) {
+          network_ += "AS";
+          AppendUint(a.asn(), &network_);
+        }
+        if (!a.as_org().empty()) {
+          network_ += ' ';
+          network_ += a.as_org();
+        }
+        if (!network_.empty()) ++stats.networks[network_];
       }
     }
   }
@@ -168,6 +215,7 @@ Status RunReportWriter::Add(const pb::LineRecord& line,
 }
 
 Result<ReportSummary> RunReportWriter::Finish() {
+  FlushRecords();
   const std::filesystem::path base(dir_);
   std::ofstream countries;
   HL_RETURN_IF_ERROR(
@@ -179,8 +227,10 @@ Result<ReportSummary> RunReportWriter::Finish() {
       if (!networks.empty()) networks += "; ";
       networks += network;
     }
+    std::string field;
+    AppendCsvField(networks, &field);
     countries << country << "," << stats.lines << "," << stats.jobs.size()
-              << "," << CsvField(networks) << "\n";
+              << "," << field << "\n";
   }
   std::ofstream attribution;
   HL_RETURN_IF_ERROR(

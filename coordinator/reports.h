@@ -18,6 +18,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/proto/hostlocator.pb.h"
@@ -29,10 +30,13 @@ namespace pb = ::hostlocator::v1;
 
 // The flat CSV form of one line's outcome.
 std::string CsvHeader();
-std::string CsvRow(const pb::LineRecord& line, const pb::Observation* obs);
-// RFC 4180 quoting when needed; invalid UTF-8 repaired; a leading = + - @
-// TAB or CR neutralised with ' so spreadsheets do not run it as a formula.
-std::string CsvField(std::string_view value);
+// The CsvHeader() columns of one line appended to *out (no newline).
+void AppendCsvRow(const pb::LineRecord& line, const pb::Observation* obs,
+                  std::string* out);
+// `value` appended to *out as one CSV field: RFC 4180 quoting when needed;
+// invalid UTF-8 repaired; a leading = + - @ TAB or CR neutralised with ' so
+// spreadsheets do not run it as a formula.
+void AppendCsvField(std::string_view value, std::string* out);
 
 // "located" | "unresolved" | "error" | "rejected".
 std::string LineStatus(const pb::LineRecord& line, const pb::Observation* obs);
@@ -65,12 +69,20 @@ class RunReportWriter {
   explicit RunReportWriter(std::string dir) : dir_(std::move(dir)) {}
   // The open by-country file of `country`, which must be an ISO code.
   Result<std::ofstream*> CountryFile(const std::string& country);
+  // Writes the buffered records to results.jsonl and empties the buffer.
+  void FlushRecords();
 
   std::string dir_;
   std::ofstream jsonl_, csv_, unattributed_;
   std::map<std::string, std::ofstream> country_files_;
   std::set<std::string> attributions_;
   ReportSummary summary_;
+  // Reused between lines: results.jsonl records not yet written (flushed
+  // in blocks: a stream writes a long record with a system call of its
+  // own), the current CSV row, and a network name.
+  std::string records_;
+  std::string row_;
+  std::string network_;
 };
 
 }  // namespace hl::coordinator

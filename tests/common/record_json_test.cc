@@ -4,8 +4,11 @@
 #include <google/protobuf/text_format.h>
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <string>
 #include <vector>
+
+#include "common/utf8.h"
 
 namespace hl {
 namespace {
@@ -18,6 +21,18 @@ pb::Observation FromText(const std::string& text) {
   pb::Observation obs;
   EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(text, &obs));
   return obs;
+}
+
+// The results-file text of one line.
+std::string RecordText(const pb::LineRecord& line, const pb::Observation* obs) {
+  std::string text;
+  AppendResultRecordJson(line, obs, &text);
+  return text;
+}
+
+// The record parsed back: a parse error fails the test with an exception.
+Json Record(const pb::LineRecord& line, const pb::Observation* obs) {
+  return Json::parse(RecordText(line, obs));
 }
 
 std::vector<std::string> Keys(const Json& j) {
@@ -39,6 +54,9 @@ pb::Observation FullObservation() {
       queries { name: "www.example.com" type: "A" resolver: "192.0.2.53:53"
                 rcode: "NOERROR" sent_unix_ms: 1795917692123
                 elapsed_us: 1500 raw_answer: "\001\002\003" }
+      per_resolver { resolver: "192.0.2.53:53" addresses: "203.0.113.7" }
+      per_resolver { resolver: "198.51.100.53:53" error_class: "nxdomain" }
+      resolvers_disagree: true
     }
     addresses { ip: "203.0.113.7" country: "DE" city: "Berlin" asn: 64500
                 as_org: "Example GmbH" network: "203.0.113.0/24" }
@@ -67,6 +85,8 @@ pb::Observation FullObservation() {
       }
       timings { connect_us: 1500 tls_us: 4250 first_byte_us: 9000
                 total_us: 9001 }
+      proxy: "socks5://192.0.2.8:1080"
+      politeness_wait_us: 2500
     }
     providers {
       name: "Cloudflare" category: "cdn" country: "US"
@@ -103,19 +123,29 @@ TEST(RecordJsonTest, ObservationFieldsInDocumentedOrder) {
     ]}])"));
   EXPECT_THAT(Keys(j["dns"]),
               ElementsAreArray({"cname_chain", "addresses", "queries", "error",
-                                "ns_domain", "ns", "ptr"}));
+                                "ns_domain", "ns", "ptr", "per_resolver",
+                                "resolvers_disagree"}));
   EXPECT_THAT(Keys(j["dns"]["addresses"][0]), ElementsAreArray({"ip", "ttl"}));
+  EXPECT_EQ(j["dns"]["per_resolver"], Json::parse(R"([
+    {"resolver": "192.0.2.53:53", "addresses": ["203.0.113.7"],
+     "error_class": null},
+    {"resolver": "198.51.100.53:53", "addresses": [],
+     "error_class": "nxdomain"}])"));
+  EXPECT_EQ(j["dns"]["resolvers_disagree"], true);
+  EXPECT_EQ(j["http"]["proxy"], "socks5://192.0.2.8:1080");
+  EXPECT_EQ(j["http"]["politeness_wait_ms"], 2.5);
   EXPECT_THAT(Keys(j["dns"]["queries"][0]),
               ElementsAreArray({"name", "type", "resolver", "rcode", "sent_at",
                                 "elapsed_ms", "raw_answer_b64"}));
   EXPECT_THAT(
       Keys(j["addresses"][0]),
       ElementsAreArray({"ip", "country", "city", "asn", "as_org", "network"}));
-  EXPECT_THAT(Keys(j["http"]),
-              ElementsAreArray(
-                  {"method", "request_url", "status", "http_version", "headers",
-                   "header_block_sha256", "connected_ip", "connected_port",
-                   "body_bytes", "elapsed_ms", "error", "tls", "timings"}));
+  EXPECT_THAT(
+      Keys(j["http"]),
+      ElementsAreArray({"method", "request_url", "status", "http_version",
+                        "headers", "header_block_sha256", "connected_ip",
+                        "connected_port", "body_bytes", "elapsed_ms", "error",
+                        "tls", "timings", "proxy", "politeness_wait_ms"}));
   EXPECT_THAT(
       Keys(j["http"]["tls"]),
       ElementsAreArray({"protocol", "cipher", "subject", "issuer", "san_dns",
@@ -229,7 +259,7 @@ TEST(RecordJsonTest, ResultRecordStartsWithTheLine) {
   line.set_input("https://www.example.com/a?b");
   line.set_job_id(3);
   pb::Observation obs = FullObservation();
-  Json j = ResultRecordJson(line, &obs);
+  Json j = Record(line, &obs);
   EXPECT_THAT(Keys(j), ElementsAreArray(
                            {"input",        "line",           "url",
                             "host",         "context",        "status",
@@ -252,9 +282,8 @@ TEST(RecordJsonTest, RejectedLine) {
   line.set_input("ftp://files.example/x");
   line.set_rejection("unsupported scheme");
   line.set_rejection_detail("ftp");
-  Json j = ResultRecordJson(line, nullptr);
   EXPECT_EQ(
-      j.dump(),
+      RecordText(line, nullptr),
       R"({"input":"ftp://files.example/x","line":12,"url":null,)"
       R"("host":null,"context":null,"status":"rejected",)"
       R"("reason":"unsupported scheme",)"
@@ -269,7 +298,7 @@ TEST(RecordJsonTest, RejectedLineWithoutDetail) {
   pb::LineRecord line;
   line.set_line(1);
   line.set_rejection("empty");
-  Json j = ResultRecordJson(line, nullptr);
+  Json j = Record(line, nullptr);
   EXPECT_EQ(j["input"], "");
   EXPECT_EQ(j["error"]["message"], "empty");
   EXPECT_EQ(j["reason"], "empty");
@@ -279,7 +308,7 @@ TEST(RecordJsonTest, LineWithoutObservationHasNullFields) {
   pb::LineRecord line;
   line.set_line(2);
   line.set_input("http://a.example/");
-  Json j = ResultRecordJson(line, nullptr);
+  Json j = Record(line, nullptr);
   EXPECT_EQ(j["status"], nullptr);
   EXPECT_EQ(j["url"], nullptr);
   EXPECT_EQ(Keys(j).size(), 21u);
@@ -294,15 +323,143 @@ TEST(RecordJsonTest, InvalidUtf8IsReplacedSoTheRecordSerialises) {
   header->set_value("caf\xe9 \xf0\x9f\x98\x80 \xed\xa0\x80 \xc0\xaf");
   pb::LineRecord line;
   line.set_input("http://x.example/\xff");
-  Json j = ResultRecordJson(line, &obs);
-  std::string dumped;
-  ASSERT_NO_THROW(dumped = j.dump());
+  Json j = Record(line, &obs);
   // U+FFFD for a Latin-1 byte, a surrogate (3 bytes) and an overlong '/'.
   EXPECT_EQ(j["http"]["headers"][0][1],
             "caf\xef\xbf\xbd \xf0\x9f\x98\x80 "
             "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd "
             "\xef\xbf\xbd\xef\xbf\xbd");
   EXPECT_EQ(j["input"], "http://x.example/\xef\xbf\xbd");
+}
+
+// Bytes from the outside world: JSON specials, C0 controls (NUL too), DEL,
+// U+2028/U+2029, and invalid UTF-8 (Latin-1, overlong, surrogate, above
+// U+10FFFF, truncated).
+std::string Hostile() {
+  return std::string("q\"b\\s/\b\f\n\r\t\x01\x1f\x7f\0 ", 16) +
+         "\xe2\x80\xa8\xe2\x80\xa9 \xff\xc0\xaf\xed\xa0\x80\xf4\x90\x80\x80"
+         " caf\xc3\xa9 \xe2\x82";
+}
+
+// FullObservation with hostile bytes in its text fields, a request context,
+// a redirect hop and extreme numbers.
+pb::Observation HostileObservation() {
+  const std::string h = Hostile();
+  pb::Observation obs = FullObservation();
+  obs.set_url("https://www.example.com/" + h);
+  obs.mutable_context()->set_referer("https://ref.example/" + h);
+  obs.mutable_context()->set_user_agent(h);
+  obs.mutable_error()->set_error_class("http_error");
+  obs.mutable_error()->set_message(h);
+  pb::DnsObservation* dns = obs.mutable_dns();
+  dns->add_cname_chain(h);
+  dns->mutable_addresses(0)->set_ttl(UINT32_MAX);
+  dns->mutable_queries(0)->set_elapsed_us(1826);
+  dns->set_ns_domain("example.com");
+  dns->add_ns(h);
+  pb::PtrRecord* ptr = dns->add_ptr();
+  ptr->set_ip("203.0.113.7");
+  ptr->add_names(h);
+  pb::HttpObservation* http = obs.mutable_http();
+  http->set_status(-1);
+  http->set_body_bytes(UINT64_MAX);
+  http->set_elapsed_ms(UINT32_MAX);
+  http->add_headers()->set_name(h);
+  http->mutable_headers(3)->set_value(h);
+  http->mutable_tls()->set_subject(h);
+  http->mutable_tls()->set_verify_error(h);
+  http->mutable_tls()->set_key_bits(UINT32_MAX);
+  http->mutable_timings()->set_connect_us(1);
+  http->mutable_timings()->set_total_us(UINT32_MAX);
+  pb::Hop* hop = obs.add_redirects();
+  hop->set_url("https://b.example/" + h);
+  hop->set_host("b.example");
+  *hop->mutable_dns() = obs.dns();
+  *hop->mutable_addresses() = obs.addresses();
+  hop->set_pinned_ip("203.0.113.7");
+  *hop->mutable_http() = *http;
+  obs.mutable_redirect_error()->set_error_class("redirect_loop");
+  obs.mutable_providers(0)->mutable_evidence(0)->set_value(h);
+  obs.mutable_verdict()->add_reasons(h);
+  obs.mutable_data_sources(0)->set_attribution(h);
+  obs.set_worker(h);
+  return obs;
+}
+
+TEST(RecordJsonTest, StreamedTextIsNlohmannsDumpOfItself) {
+  pb::LineRecord line;
+  line.set_line(UINT64_MAX);
+  line.set_input(Hostile());
+  const pb::Observation obs = HostileObservation();
+  const std::string text = RecordText(line, &obs);
+  EXPECT_TRUE(IsValidUtf8(text));
+  for (char c : text) ASSERT_GE(static_cast<unsigned char>(c), 0x20) << text;
+  // nlohmann parses the text (valid JSON, valid UTF-8) and prints the same
+  // bytes: escapes, number forms and separators are its own.
+  const Json j = Json::parse(text);
+  EXPECT_EQ(j.dump(), text);
+  // Strings decode to the repaired bytes, wherever they are.
+  const std::string repaired = ToValidUtf8(Hostile());
+  EXPECT_EQ(j["input"], repaired);
+  EXPECT_EQ(j["context"]["user_agent"], repaired);
+  EXPECT_EQ(j["error"]["message"], repaired);
+  EXPECT_EQ(j["dns"]["ns"][0], repaired);
+  EXPECT_EQ(j["dns"]["ptr"][0]["names"][0], repaired);
+  EXPECT_EQ(j["http"]["headers"][3], Json::array({repaired, repaired}));
+  EXPECT_EQ(j["http"]["tls"]["subject"], repaired);
+  EXPECT_EQ(j["redirects"][0]["http"]["tls"]["verify_error"], repaired);
+  EXPECT_EQ(j["providers"][0]["evidence"][0]["value"], repaired);
+  EXPECT_EQ(j["worker"], repaired);
+  // Escapes as nlohmann writes them; U+2028 and DEL as they are.
+  EXPECT_NE(text.find(R"(q\"b\\s/\b\f\n\r\t\u0001\u001f)"
+                      "\x7f"
+                      R"(\u0000 )"
+                      "\xe2\x80\xa8"),
+            std::string::npos);
+  EXPECT_NE(text.find(R"("elapsed_ms":1.826,)"), std::string::npos);
+  EXPECT_NE(text.find(R"("connect_ms":0.001,)"), std::string::npos);
+  EXPECT_NE(text.find(R"("total_ms":4294967.295})"), std::string::npos);
+  EXPECT_NE(text.find(R"("status":-1,)"), std::string::npos);
+  EXPECT_NE(text.find(R"("line":18446744073709551615,)"), std::string::npos);
+  // The observation part is what `lookup` prints.
+  Json own = ObservationToJson(obs);
+  for (const auto& [key, value] : own.items()) EXPECT_EQ(j[key], value) << key;
+}
+
+TEST(RecordJsonTest, RejectedLineWithHostileBytes) {
+  pb::LineRecord line;
+  line.set_line(3);
+  line.set_input(Hostile());
+  line.set_rejection("invalid url");
+  line.set_rejection_detail(Hostile());
+  const std::string text = RecordText(line, nullptr);
+  const Json j = Json::parse(text);
+  EXPECT_EQ(j.dump(), text);
+  EXPECT_EQ(j["error"]["message"], "invalid url: " + ToValidUtf8(Hostile()));
+}
+
+// elapsed_ms and the timings are microseconds / 1000.0 printed as nlohmann
+// prints that double. (Every uint32 value was compared once; here a dense
+// range, a sparse sweep and the end.)
+TEST(RecordJsonTest, MillisecondsMatchNlohmann) {
+  pb::LineRecord line;
+  pb::Observation obs;
+  pb::DnsQuery* query = obs.mutable_dns()->add_queries();
+  const auto matches = [&](uint32_t us) {
+    query->set_elapsed_us(us);
+    const std::string want =
+        R"("elapsed_ms":)" + Json(us / 1000.0).dump() + R"(,"raw_answer_b64")";
+    if (RecordText(line, &obs).find(want) != std::string::npos) return true;
+    ADD_FAILURE() << us << " is not printed as " << want;
+    return false;
+  };
+  for (uint32_t us = 0; us <= 200000; ++us) {
+    if (!matches(us)) return;
+  }
+  for (uint64_t us = 200001; us < UINT32_MAX; us += 7919) {
+    if (!matches(static_cast<uint32_t>(us))) return;
+  }
+  EXPECT_TRUE(matches(UINT32_MAX));
 }
 
 TEST(RecordJsonTest, Rfc3339Table) {

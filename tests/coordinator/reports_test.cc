@@ -1,0 +1,152 @@
+#include "coordinator/reports.h"
+
+#include <google/protobuf/text_format.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "common/record_json.h"
+
+namespace hl::coordinator {
+namespace {
+
+std::string Field(std::string_view value) {
+  std::string out;
+  AppendCsvField(value, &out);
+  return out;
+}
+
+std::string Row(const pb::LineRecord& line, const pb::Observation* obs) {
+  std::string out;
+  AppendCsvRow(line, obs, &out);
+  return out;
+}
+
+pb::Observation Located(const std::string& country, const std::string& ip,
+                        const std::string& as_org) {
+  pb::Observation obs;
+  EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(
+      R"(url: "http://a.example/" host: "a.example" status: "located"
+         pinned_ip: ")" +
+          ip + R"(" http { status: 200 }
+         verdict { hosting_countries: ")" +
+          country + R"(" }
+         checked_at_unix_ms: 1795917692123
+         data_sources { role: "country" attribution: "IP data by X" })",
+      &obs));
+  pb::AddressInfo* a = obs.add_addresses();
+  a->set_ip(ip);
+  a->set_country(country);
+  a->set_asn(64500);
+  a->set_as_org(as_org);
+  a->set_network("203.0.113.0/24");
+  return obs;
+}
+
+std::string ReadFile(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+TEST(CsvFieldTest, QuotesRepairsAndNeutralisesFormulas) {
+  EXPECT_EQ(Field(""), "");
+  EXPECT_EQ(Field("plain text"), "plain text");
+  EXPECT_EQ(Field("a,b"), "\"a,b\"");
+  EXPECT_EQ(Field("say \"hi\""), "\"say \"\"hi\"\"\"");
+  EXPECT_EQ(Field("two\nlines"), "\"two\nlines\"");
+  EXPECT_EQ(Field("=1+1"), "'=1+1");
+  EXPECT_EQ(Field("-2,\"x\""), "\"'-2,\"\"x\"\"\"");
+  EXPECT_EQ(Field("\rx"), "\"'\rx\"");
+  // Invalid UTF-8 becomes U+FFFD, also next to a doubled quote.
+  EXPECT_EQ(Field("caf\xe9"), "caf\xef\xbf\xbd");
+  EXPECT_EQ(Field("\xff\"\xc3"), "\"\xef\xbf\xbd\"\"\xef\xbf\xbd\"");
+}
+
+TEST(CsvRowTest, LinesWithoutObservation) {
+  pb::LineRecord line;
+  line.set_line(4);
+  line.set_input("ftp://x,y");
+  line.set_rejection("unsupported scheme");
+  EXPECT_EQ(Row(line, nullptr), "4,\"ftp://x,y\",,rejected,rejected,,,,,,,,");
+  line.clear_rejection();
+  EXPECT_EQ(Row(line, nullptr), "4,\"ftp://x,y\",,error,not_probed,,,,,,,,");
+}
+
+TEST(CsvRowTest, LocatedLine) {
+  pb::LineRecord line;
+  line.set_line(1);
+  line.set_input("http://a.example/");
+  const pb::Observation obs = Located("DE", "203.0.113.7", "=Evil, Inc.");
+  EXPECT_EQ(Row(line, &obs),
+            "1,http://a.example/,http://a.example/,located,,DE,203.0.113.7,"
+            "DE,64500,\"'=Evil, Inc.\",203.0.113.0/24,200,"
+            "2026-11-29T02:01:32.123Z");
+}
+
+class RunReportWriterTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("hl-reports-test-" + std::to_string(::getpid()));
+    std::filesystem::remove_all(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::filesystem::path dir_;
+};
+
+TEST_F(RunReportWriterTest, WritesEveryFile) {
+  auto writer = RunReportWriter::Create(dir_.string());
+  ASSERT_TRUE(writer.ok()) << writer.status().ToString();
+  pb::LineRecord rejected;
+  rejected.set_line(1);
+  rejected.set_input("nope");
+  rejected.set_rejection("missing scheme");
+  pb::LineRecord de;
+  de.set_line(2);
+  de.set_input("http://a.example/");
+  de.set_job_id(7);
+  pb::LineRecord de_again = de;
+  de_again.set_line(3);
+  const pb::Observation obs = Located("DE", "203.0.113.7", "Hoster");
+  std::string jsonl;
+  std::string csv = CsvHeader() + "\n";
+  // Enough lines that results.jsonl is written in several blocks.
+  for (int i = 0; i < 100; ++i) {
+    for (const auto& [line, o] :
+         {std::pair{&rejected, static_cast<const pb::Observation*>(nullptr)},
+          std::pair{&de, &obs}, std::pair{&de_again, &obs}}) {
+      ASSERT_TRUE((*writer)->Add(*line, o).ok());
+      AppendResultRecordJson(*line, o, &jsonl);
+      jsonl += '\n';
+      csv += Row(*line, o) + "\n";
+    }
+  }
+  auto summary = (*writer)->Finish();
+  ASSERT_TRUE(summary.ok()) << summary.status().ToString();
+  EXPECT_EQ(summary->lines, 300u);
+  EXPECT_EQ(summary->by_status["rejected"], 100u);
+  EXPECT_EQ(summary->by_status["located"], 200u);
+  EXPECT_EQ(ReadFile(dir_ / "results.jsonl"), jsonl);
+  EXPECT_EQ(ReadFile(dir_ / "results.csv"), csv);
+  const std::string header = CsvHeader() + "\n";
+  std::string de_rows, unattributed_rows;
+  for (int i = 0; i < 100; ++i) {
+    unattributed_rows += Row(rejected, nullptr) + "\n";
+    de_rows += Row(de, &obs) + "\n" + Row(de_again, &obs) + "\n";
+  }
+  EXPECT_EQ(ReadFile(dir_ / "by-country" / "DE.csv"), header + de_rows);
+  EXPECT_EQ(ReadFile(dir_ / "unattributed.csv"), header + unattributed_rows);
+  EXPECT_EQ(ReadFile(dir_ / "countries.csv"),
+            "country,lines,unique_urls,networks\nDE,200,1,AS64500 Hoster\n");
+  EXPECT_EQ(ReadFile(dir_ / "ATTRIBUTION.txt"),
+            "Data sources used for these results:\n- IP data by X\n");
+}
+
+}  // namespace
+}  // namespace hl::coordinator
