@@ -339,7 +339,7 @@ int Run(const RunOptions& options) {
       wo.heartbeat_interval_ms = broker_options.heartbeat_interval_ms;
       wo.heartbeat_liveness = broker_options.heartbeat_liveness;
       worker::Worker w(&context, wo, MakeProberFactory(*config, *data, name),
-                       SystemClockMs);
+                       worker::SteadyClockMs);
       worker_status[i] = w.Run(stop_workers);
     });
   }

@@ -272,17 +272,17 @@ Status CheckRelations(const Reader& r, const toml::table& root,
   }
   // One request's slowest case must fit in a probe, and a probe in a lease:
   // a lease that expires under a slow probe re-leases the job forever.
-  const uint64_t request_ms =
-      uint64_t{c.resolver.timeout_ms} * c.resolver.tries + c.http.timeout_ms;
+  const uint64_t request_ms = SlowestRequestMs(c);
   if (c.worker.probe_timeout_ms < request_ms) {
     return InvalidArgument(
         where({"worker.probe_timeout_ms", "http.timeout_ms",
                "resolver.timeout_ms", "resolver.tries"}) +
         "\"worker.probe_timeout_ms\" (" +
         std::to_string(c.worker.probe_timeout_ms) +
-        ") must be at least \"resolver.timeout_ms\" x \"resolver.tries\" + "
-        "\"http.timeout_ms\" (" +
-        std::to_string(request_ms) + ")");
+        ") must be at least one request's slowest case: 2 x "
+        "\"resolver.timeout_ms\" x \"resolver.tries\" + \"http.timeout_ms\" "
+        "(x 2 with a proxy that may be passed by) = " +
+        std::to_string(request_ms));
   }
   if (c.coordinator.lease_timeout_ms <= c.worker.probe_timeout_ms) {
     return InvalidArgument(
@@ -407,6 +407,16 @@ Config DefaultConfig() {
       (std::filesystem::path(kDefaultConfigDir) / "providers.toml").string();
   c.digest = ConfigDigest(c);
   return c;
+}
+
+uint64_t SlowestRequestMs(const Config& config) {
+  const uint64_t dns =
+      uint64_t{config.resolver.timeout_ms} * config.resolver.tries;
+  const bool proxy_may_fail_over =
+      !config.http.proxy.empty() && !config.http.require_proxy;
+  const uint64_t http =
+      uint64_t{config.http.timeout_ms} * (proxy_may_fail_over ? 2 : 1);
+  return dns + std::max(dns, http);
 }
 
 std::string ConfigDigest(const Config& config) {

@@ -122,9 +122,9 @@ struct WorkerConfig {
   uint32_t max_in_flight = 1000;
   bool dns_only = false;  // resolve and locate, no HTTP
   // Time for one URL, redirects included: a hop starts only when its
-  // slowest case (resolver.timeout_ms x tries + http.timeout_ms) still ends
-  // within this time since the probe started; otherwise the chain ends with
-  // redirect_error "probe_timeout".
+  // slowest case (SlowestRequestMs) still ends within this time since the
+  // probe started; otherwise the chain ends with redirect_error
+  // "probe_timeout".
   uint32_t probe_timeout_ms = 45000;
 
   friend bool operator==(const WorkerConfig&, const WorkerConfig&) = default;
@@ -151,6 +151,13 @@ struct Config {
   // recorded in every result.
   std::string digest;
 };
+
+// The slowest one request of a probe can take, in milliseconds: A and AAAA
+// (resolver.timeout_ms x tries), then NS and PTR beside the HEAD (as long
+// again) or the HEAD (http.timeout_ms, twice when a failed proxy is passed
+// by without require_proxy), whichever is longer. Not included: CNAME
+// targets asked again, and waits for an in-flight or politeness slot.
+uint64_t SlowestRequestMs(const Config& config);
 
 // The directory of the shipped configuration and data files (the
 // repository's config/ unless the build sets HL_CONFIG_DIR otherwise).

@@ -1,7 +1,9 @@
 #include "coordinator/store.h"
 
+#include <rocksdb/cache.h>
 #include <rocksdb/db.h>
 #include <rocksdb/options.h>
+#include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 #include <sys/stat.h>
 
@@ -101,10 +103,29 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& dir) {
   options.create_missing_column_families = true;
   options.max_background_jobs = 2;
   options.keep_log_file_num = 4;
+  // Memory stays bounded whatever the batch size: memtables of all column
+  // families together flush at kMemtableBudget, and one block cache serves
+  // them all (RocksDB's defaults give each family its own, and results
+  // alone would grow to several 64 MB memtables). bench/README.md has the
+  // figures.
+  constexpr size_t kMemtableBudget = 32 << 20;
+  constexpr size_t kBlockCache = 16 << 20;
+  options.db_write_buffer_size = kMemtableBudget;
+  rocksdb::BlockBasedTableOptions table;
+  table.block_cache = rocksdb::NewLRUCache(kBlockCache);
+  // Index and filter blocks live in that cache too, not beside it (where
+  // they would grow with the number of table files).
+  table.cache_index_and_filter_blocks = true;
+  table.pin_l0_filter_and_index_blocks_in_cache = true;
+  std::shared_ptr<rocksdb::TableFactory> table_factory(
+      rocksdb::NewBlockBasedTableFactory(table));
   std::vector<rocksdb::ColumnFamilyDescriptor> families;
   for (const auto& name : ColumnFamilyNames()) {
     rocksdb::ColumnFamilyOptions cf;
-    cf.OptimizeLevelStyleCompaction(64 << 20);
+    cf.OptimizeLevelStyleCompaction(kMemtableBudget);
+    cf.max_write_buffer_number = 2;
+    cf.min_write_buffer_number_to_merge = 1;
+    cf.table_factory = table_factory;
     families.emplace_back(name, cf);
   }
   std::unique_ptr<Store> store(new Store());

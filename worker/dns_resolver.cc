@@ -417,6 +417,7 @@ struct DnsResolver::Impl {
   IdSource id_source;
   size_t in_flight = 0;
   std::deque<Query*> waiting;
+  bool pumping = false;  // Pump is running (see there)
   // An op is freed only by Flush (or with the resolver), never while a
   // c-ares callback into one of its queries is on the stack.
   std::vector<std::unique_ptr<Op>> ops;       // in progress
@@ -454,11 +455,17 @@ void DnsResolver::Impl::Send(Query* query) {
 }
 
 void DnsResolver::Impl::Pump() {
+  // c-ares may answer a send at once (a failed write calls back inside
+  // ares_send, which pumps again): the outer call keeps going instead, so
+  // the stack does not grow with the number of questions waiting.
+  if (pumping) return;
+  pumping = true;
   while (!waiting.empty() && in_flight < max_in_flight) {
     Query* query = waiting.front();
     waiting.pop_front();
     Transmit(query);
   }
+  pumping = false;
 }
 
 void DnsResolver::Impl::Transmit(Query* query) {

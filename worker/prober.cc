@@ -1,5 +1,7 @@
 #include "worker/prober.h"
 
+#include <algorithm>
+#include <cstdint>
 #include <cstdio>
 #include <ctime>
 #include <optional>
@@ -157,9 +159,7 @@ Result<std::unique_ptr<Prober>> Prober::Create(
   impl.max_redirects = config.http.max_redirects;
   impl.dns_only = config.worker.dns_only;
   impl.probe_timeout_ms = config.worker.probe_timeout_ms;
-  impl.request_worst_ms =
-      int64_t{config.resolver.timeout_ms} * config.resolver.tries +
-      config.http.timeout_ms;
+  impl.request_worst_ms = static_cast<int64_t>(SlowestRequestMs(config));
   impl.gate.emplace(config.politeness);
   for (const geo::SourceInfo& source : geo->sources()) {
     pb::DataSource& data_source = impl.data_sources.emplace_back();
@@ -313,8 +313,8 @@ void Prober::Impl::AdmitWaiting() {
     if (task == nullptr) {
       continue;  // cannot happen: a task leaves only after its HEAD
     }
-    const auto waited_us =
-        static_cast<uint32_t>((now - task->queued_at_ms) * 1000);
+    const auto waited_us = static_cast<uint32_t>(
+        std::min<int64_t>((now - task->queued_at_ms) * 1000, UINT32_MAX));
     http->Head(task->target, task->pinned, task->context,
                [this, id, waited_us](pb::HttpObservation http_obs) {
                  http_obs.set_politeness_wait_us(waited_us);
@@ -340,10 +340,11 @@ void Prober::Impl::OnHead(uint64_t id, pb::HttpObservation http_obs) {
   WithRequest(*task, [&](auto& request) {
     *request.mutable_http() = std::move(http_obs);
   });
-  PartDone(*task);
-  // A slot is free: the next waiting HEAD may go (after PartDone, which may
-  // already have queued this task's next hop behind the others).
+  // The freed slot goes to the HEADs already waiting; then this task moves
+  // on (its next hop queues behind them). PartDone comes last: it may end
+  // the task, and its `done` may destroy this prober.
   AdmitWaiting();
+  PartDone(*task);
 }
 
 void Prober::Impl::PartDone(Task& task) {

@@ -32,6 +32,9 @@ using ProberFactory =
 
 class Worker {
  public:
+  // `clock` times heartbeats and the coordinator's silence: a monotonic
+  // clock (SteadyClockMs), so that a step of the wall clock neither
+  // silences the worker nor makes it reconnect.
   Worker(zmq::context_t* context, WorkerOptions options, ProberFactory factory,
          Clock clock);
 

@@ -364,8 +364,10 @@ TEST(ConfigTest, ErrorsNameTheKeyAndWhatIsExpected) {
         "must be greater than \"worker.probe_timeout_ms\" (45000)"}},
       {"[worker]\nprobe_timeout_ms = 13999\n",
        {"\"worker.probe_timeout_ms\" (13999)",
-        "at least \"resolver.timeout_ms\" x \"resolver.tries\" + "
-        "\"http.timeout_ms\" (14000)"}},
+        "at least one request's slowest case", "= 14000"}},
+      {"[worker]\nprobe_timeout_ms = 20000\n"
+       "[http]\nproxy = \"http://192.0.2.8:3128\"\n",
+       {"\"worker.probe_timeout_ms\" (20000)", "= 24000"}},
       // TOML syntax, with the position of the fault.
       {"[http]\ntimeout_ms = \n", {"test.toml:2:"}},
       {"[http]\ntimeout_ms = 1\ntimeout_ms = 2\n", {"test.toml:3:"}},

@@ -24,9 +24,9 @@
 #include <string>
 #include <vector>
 
-#include "common/geo/mmdb_writer.h"
 #include "tests/worker/hostile_servers.h"
 #include "tests/worker/loopback_servers.h"
+#include "tests/worker/test_geo.h"
 #include "worker/dns_resolver.h"
 #include "worker/prober.h"
 
@@ -35,6 +35,8 @@ namespace {
 
 using testing::DnsTestServer;
 using testing::HostileHttpServer;
+using testing::TestGeo;
+using testing::TestNetwork;
 
 constexpr char kHttpIp[] = "127.10.66.1";
 constexpr char kDnsIp[] = "127.53.66.1";
@@ -180,31 +182,9 @@ class HostileTest : public ::testing::TestWithParam<HostileCase> {
     ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &files), 0);
     ASSERT_GE(files.rlim_cur, 4 * kRepetitions) << "too few file descriptors";
 
-    std::string dir =
-        (std::filesystem::temp_directory_path() / "hl-hostile-test-XXXXXX")
-            .string();
-    ASSERT_NE(mkdtemp(dir.data()), nullptr);
-    dir_ = dir;
-    geo::MmdbWriterOptions options;
-    options.database_type = "hostlocator-test-country-asn";
-    options.build_epoch = 1'750'000'000;
-    geo::MmdbWriter writer(options);
-    auto cidr = net::Cidr::Parse("127.10.0.0/16");
-    ASSERT_TRUE(cidr.ok());
-    ASSERT_TRUE(writer
-                    .Insert(cidr.value(),
-                            geo::MmdbValue(geo::MmdbValue::Map{
-                                {"country_code", "DE"},
-                                {"autonomous_system_number", uint32_t{64510}},
-                                {"autonomous_system_organization",
-                                 "Sandbox Hosting DE"}}))
-                    .ok());
-    ASSERT_TRUE(writer.WriteFile(dir_ + "/sandbox.mmdb").ok());
-    geo::GeoConfig geo_config;
-    geo_config.country = {dir_ + "/sandbox.mmdb"};
-    geo_config.asn = {dir_ + "/sandbox.mmdb"};
-    auto geo = geo::GeoLocator::Open(geo_config);
-    ASSERT_TRUE(geo.ok()) << geo.status().ToString();
+    geo_file_ = std::make_unique<TestGeo>(std::vector<TestNetwork>{
+        {"127.10.0.0/16", "DE", 64510, "Sandbox Hosting DE"}});
+    ASSERT_TRUE(geo_file_->status().ok()) << geo_file_->status().ToString();
 
     server_ = HostileHttpServer::Start(kHttpIp);
     ASSERT_NE(server_, nullptr);
@@ -223,7 +203,7 @@ class HostileTest : public ::testing::TestWithParam<HostileCase> {
     }
     dns_->Answer(kBig, DnsTestServer::kA, std::move(many));
 
-    geo_ = std::move(geo).value();
+    geo_ = geo_file_->locator();
     Config& config = config_;
     config = DefaultConfig();
     config.resolver.servers = {dns_->address()};
@@ -235,7 +215,7 @@ class HostileTest : public ::testing::TestWithParam<HostileCase> {
     config.http.max_in_flight = 2 * kRepetitions;
     config.politeness.max_per_host = 1000;  // the most ParseConfig allows
     config.politeness.max_per_address = 2 * kRepetitions;
-    config.safety.allow_cidrs = {cidr.value()};
+    config.safety.allow_cidrs = {net::Cidr::Parse("127.10.0.0/16").value()};
     auto loop = EventLoop::Create();
     ASSERT_TRUE(loop.ok()) << loop.status().ToString();
     loop_ = std::move(loop).value();
@@ -258,11 +238,7 @@ class HostileTest : public ::testing::TestWithParam<HostileCase> {
     prober_ = std::move(prober).value();
   }
 
-  void TearDown() override {
-    prober_.reset();
-    std::error_code ignored;
-    std::filesystem::remove_all(dir_, ignored);
-  }
+  void TearDown() override { prober_.reset(); }
 
   // Probes every URL at once and runs the loop until all are done or
   // `limit_ms` has passed; then every entry is set, or the prober is
@@ -339,7 +315,7 @@ class HostileTest : public ::testing::TestWithParam<HostileCase> {
     EXPECT_EQ(server_->open_connections(), 0) << "sockets left open";
   }
 
-  std::string dir_;
+  std::unique_ptr<TestGeo> geo_file_;
   std::shared_ptr<const geo::GeoLocator> geo_;
   Config config_;
   std::unique_ptr<HostileHttpServer> server_;

@@ -16,9 +16,9 @@
 #include <vector>
 
 #include "common/digest.h"
-#include "common/geo/mmdb_writer.h"
 #include "tests/worker/loopback_servers.h"
 #include "tests/worker/proxy_servers.h"
+#include "tests/worker/test_geo.h"
 
 namespace hl::worker {
 namespace {
@@ -55,41 +55,13 @@ std::vector<std::string> Countries(const pb::Observation& obs) {
 class ProberTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string dir =
-        (std::filesystem::temp_directory_path() / "hl-prober-test-XXXXXX")
-            .string();
-    ASSERT_NE(mkdtemp(dir.data()), nullptr);
-    dir_ = dir;
-    geo::MmdbWriterOptions options;
-    options.database_type = "hostlocator-test-country-asn";
-    options.build_epoch = 1'750'000'000;
-    geo::MmdbWriter writer(options);
-    auto record = [](const char* country, uint32_t asn, const char* org) {
-      return geo::MmdbValue(
-          geo::MmdbValue::Map{{"country_code", country},
-                              {"autonomous_system_number", asn},
-                              {"autonomous_system_organization", org}});
-    };
-    ASSERT_TRUE(writer
-                    .Insert(ParseCidr("127.10.0.0/16"),
-                            record("DE", 64510, "Sandbox Hosting DE"))
-                    .ok());
-    ASSERT_TRUE(writer
-                    .Insert(ParseCidr("127.20.0.0/16"),
-                            record("FR", 64520, "Sandbox Hosting FR"))
-                    .ok());
-    ASSERT_TRUE(writer
-                    .Insert(ParseCidr("127.30.0.0/16"),
-                            record("NL", 64530, "Sandbox Private NL"))
-                    .ok());
-    const std::string path = dir_ + "/sandbox.mmdb";
-    ASSERT_TRUE(writer.WriteFile(path).ok());
-    geo::GeoConfig geo_config;
-    geo_config.country = {path};
-    geo_config.asn = {path};
-    auto geo = geo::GeoLocator::Open(geo_config);
-    ASSERT_TRUE(geo.ok()) << geo.status().ToString();
-    geo_ = std::move(geo).value();
+    geo_file_ =
+        std::make_unique<testing::TestGeo>(std::vector<testing::TestNetwork>{
+            {"127.10.0.0/16", "DE", 64510, "Sandbox Hosting DE"},
+            {"127.20.0.0/16", "FR", 64520, "Sandbox Hosting FR"},
+            {"127.30.0.0/16", "NL", 64530, "Sandbox Private NL"}});
+    ASSERT_TRUE(geo_file_->status().ok()) << geo_file_->status().ToString();
+    geo_ = geo_file_->locator();
 
     // A CDN recognised by the test server's Server header, the CNAME
     // target and the AS of 127.10/16.
@@ -112,11 +84,6 @@ headers = [{ name = "server", equals = "sandbox" }]
 
     dns_ = DnsTestServer::Start("127.53.1.1");
     ASSERT_NE(dns_, nullptr);
-  }
-
-  void TearDown() override {
-    std::error_code ignored;
-    std::filesystem::remove_all(dir_, ignored);
   }
 
   // The sandbox: 127.10/16 and 127.20/16 and ::1 may be probed, 127.30/16
@@ -181,7 +148,7 @@ headers = [{ name = "server", equals = "sandbox" }]
     return std::string(kMarker) + std::string(64 - sizeof(kMarker) + 1, 'b');
   }
 
-  std::string dir_;
+  std::unique_ptr<testing::TestGeo> geo_file_;
   std::shared_ptr<const geo::GeoLocator> geo_;
   std::shared_ptr<const ProviderTable> providers_;
   std::unique_ptr<DnsTestServer> dns_;

@@ -16,9 +16,9 @@
 #include <thread>
 #include <vector>
 
-#include "common/geo/mmdb_writer.h"
 #include "common/protocol.h"
 #include "tests/worker/loopback_servers.h"
+#include "tests/worker/test_geo.h"
 
 namespace hl::worker {
 namespace {
@@ -29,26 +29,10 @@ constexpr char kEndpoint[] = "inproc://hostlocator-worker-test";
 class WorkerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string dir =
-        (std::filesystem::temp_directory_path() / "hl-worker-test-XXXXXX")
-            .string();
-    ASSERT_NE(mkdtemp(dir.data()), nullptr);
-    dir_ = dir;
-    geo::MmdbWriterOptions options;
-    options.database_type = "hostlocator-test-country";
-    geo::MmdbWriter writer(options);
-    ASSERT_TRUE(
-        writer
-            .Insert(net::Cidr::Parse("127.10.0.0/16").value(),
-                    geo::MmdbValue(geo::MmdbValue::Map{{"country_code", "DE"}}))
-            .ok());
-    const std::string path = dir_ + "/test.mmdb";
-    ASSERT_TRUE(writer.WriteFile(path).ok());
-    geo::GeoConfig geo_config;
-    geo_config.country = {path};
-    auto geo = geo::GeoLocator::Open(geo_config);
-    ASSERT_TRUE(geo.ok()) << geo.status().ToString();
-    geo_ = std::move(geo).value();
+    geo_file_ = std::make_unique<testing::TestGeo>(
+        std::vector<testing::TestNetwork>{{"127.10.0.0/16", "DE", 0, ""}});
+    ASSERT_TRUE(geo_file_->status().ok()) << geo_file_->status().ToString();
+    geo_ = geo_file_->locator();
     // A resolver that never answers: every probe of a domain takes the
     // resolver timeout.
     silent_dns_fd_ =
@@ -58,8 +42,6 @@ class WorkerTest : public ::testing::Test {
 
   void TearDown() override {
     if (silent_dns_fd_ >= 0) close(silent_dns_fd_);
-    std::error_code ignored;
-    std::filesystem::remove_all(dir_, ignored);
   }
 
   ProberFactory Factory() {
@@ -76,6 +58,25 @@ class WorkerTest : public ::testing::Test {
            .worker_name = "worker-test"},
           [] { return kNow; }, loop);
     };
+  }
+
+  // A ROUTER on kEndpoint playing the coordinator.
+  static zmq::socket_t BindRouter(zmq::context_t& context, int rcvtimeo_ms) {
+    zmq::socket_t router(context, zmq::socket_type::router);
+    router.set(zmq::sockopt::linger, 0);
+    router.set(zmq::sockopt::rcvtimeo, rcvtimeo_ms);
+    router.bind(kEndpoint);
+    return router;
+  }
+
+  static WorkerOptions Options(uint32_t capacity, uint32_t heartbeat_ms) {
+    WorkerOptions options;
+    options.endpoint = kEndpoint;
+    options.name = "worker-test";
+    options.capacity = capacity;
+    options.heartbeat_interval_ms = heartbeat_ms;
+    options.heartbeat_liveness = 1000;
+    return options;
   }
 
   static void SendJobs(zmq::socket_t& router, const std::string& peer,
@@ -100,7 +101,7 @@ class WorkerTest : public ::testing::Test {
     return *decoded;
   }
 
-  std::string dir_;
+  std::unique_ptr<testing::TestGeo> geo_file_;
   std::shared_ptr<const geo::GeoLocator> geo_;
   int silent_dns_fd_ = -1;
   uint16_t silent_dns_port_ = 0;
@@ -111,22 +112,9 @@ class WorkerTest : public ::testing::Test {
 // finishes the probe under way, says goodbye and returns.
 TEST_F(WorkerTest, JobsArrivingWhileStoppingDoNotKeepTheWorkerRunning) {
   zmq::context_t context;
-  zmq::socket_t router(context, zmq::socket_type::router);
-  router.set(zmq::sockopt::linger, 0);
-  router.set(zmq::sockopt::rcvtimeo, 5000);
-  router.bind(kEndpoint);
-
-  WorkerOptions options;
-  options.endpoint = kEndpoint;
-  options.name = "worker-test";
-  options.capacity = 1;
-  options.heartbeat_interval_ms = 20;
-  options.heartbeat_liveness = 1000;
-  Worker worker(&context, options, Factory(), [] {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::steady_clock::now().time_since_epoch())
-        .count();
-  });
+  zmq::socket_t router = BindRouter(context, 5000);
+  Worker worker(&context, Options(/*capacity=*/1, /*heartbeat_ms=*/20),
+                Factory(), SteadyClockMs);
   std::atomic<bool> stop{false};
   std::promise<Status> done;
   std::future<Status> finished = done.get_future();
@@ -168,17 +156,9 @@ TEST_F(WorkerTest, JobsArrivingWhileStoppingDoNotKeepTheWorkerRunning) {
 // the other (which would take 30 s).
 TEST_F(WorkerTest, OneThreadRunsItsWholeCreditConcurrently) {
   zmq::context_t context;
-  zmq::socket_t router(context, zmq::socket_type::router);
-  router.set(zmq::sockopt::linger, 0);
-  router.set(zmq::sockopt::rcvtimeo, 10000);
-  router.bind(kEndpoint);
-
-  WorkerOptions options;
-  options.endpoint = kEndpoint;
-  options.name = "worker-test";
-  options.capacity = 50;
-  options.heartbeat_interval_ms = 1000;
-  Worker worker(&context, options, Factory(), SteadyClockMs);
+  zmq::socket_t router = BindRouter(context, 10000);
+  Worker worker(&context, Options(/*capacity=*/50, /*heartbeat_ms=*/1000),
+                Factory(), SteadyClockMs);
   std::atomic<bool> stop{false};
   std::thread thread([&] { EXPECT_TRUE(worker.Run(stop).ok()); });
 
