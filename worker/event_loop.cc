@@ -51,9 +51,15 @@ Status EventLoop::Watch(int fd, uint32_t interest, IoCallback callback) {
   epoll_event event{};
   event.events = EpollEvents(interest);
   event.data.u64 = Tag(fd, generation);
-  auto found = watches_.find(fd);
-  const int op = found == watches_.end() ? EPOLL_CTL_ADD : EPOLL_CTL_MOD;
-  if (epoll_ctl(epoll_fd_, op, fd, &event) != 0) {
+  // The map and the kernel disagree when an owner closed a descriptor
+  // without Unwatch (the kernel forgets it) and the number came back: the
+  // other operation then applies.
+  const bool known = watches_.contains(fd);
+  if (epoll_ctl(epoll_fd_, known ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &event) !=
+          0 &&
+      (errno != (known ? ENOENT : EEXIST) ||
+       epoll_ctl(epoll_fd_, known ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd,
+                 &event) != 0)) {
     return Internal("cannot watch descriptor " + std::to_string(fd) + ": " +
                     std::strerror(errno));
   }
