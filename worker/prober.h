@@ -60,7 +60,8 @@ class Prober {
   // Providers come from hl::DetectProviders (not for .onion hosts); status
   // and verdict then from hl::Conclude. The HEADs are sent with `context`
   // (recorded in the observation when not empty). `done` runs exactly
-  // once, on the loop, never inside Probe.
+  // once, on the loop, never inside Probe; it may destroy the prober (the
+  // probes still under way are then abandoned).
   void Probe(const std::string& url, const pb::RequestContext& context,
              Done done);
 

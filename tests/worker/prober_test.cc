@@ -550,6 +550,26 @@ TEST_F(ProberTest, MinimumIntervalSpacesRequestsToOneHost) {
   EXPECT_GE(waits[3], 440'000u);
 }
 
+TEST_F(ProberTest, DoneMayDestroyTheProber) {
+  auto http = testing::ConcurrentHttpServer::Start("127.10.0.43", kResponse,
+                                                   /*hold_ms=*/0);
+  ASSERT_NE(http, nullptr);
+  std::unique_ptr<Prober> prober = MakeProber();
+  const std::string base =
+      "http://127.10.0.43:" + std::to_string(http->port()) + "/";
+  int done = 0;
+  for (const char* path : {"a", "b", "c"}) {
+    prober->Probe(base + path, pb::RequestContext::default_instance(),
+                  [&](pb::Observation) {
+                    ++done;
+                    prober.reset();
+                  });
+  }
+  ASSERT_TRUE(loop_->RunUntil([&] { return prober == nullptr; }).ok());
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(loop_->RunOnce(20).ok());
+  EXPECT_EQ(done, 1);
+}
+
 TEST_F(ProberTest, OnionIsNotResolved) {
   const pb::Observation obs = Run(
       MakeProber(),
