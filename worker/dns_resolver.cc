@@ -579,10 +579,14 @@ void DnsResolver::Impl::RearmTimer() {
     if (channel->dirty) {
       channel->dirty = false;
       timeval tv{};
+      // At least 1 ms: c-ares 1.18 truncates what is left to whole
+      // milliseconds, so "0" may mean a deadline still a fraction of a
+      // millisecond away, and a timer at once would spin until it passes.
       channel->deadline_ms =
           ares_timeout(channel->channel, nullptr, &tv) == nullptr
               ? kNoDeadline
-              : now + tv.tv_sec * 1000 + (tv.tv_usec + 999) / 1000;
+              : now + std::max<int64_t>(
+                          1, tv.tv_sec * 1000 + (tv.tv_usec + 999) / 1000);
     }
     deadline = std::min(deadline, channel->deadline_ms);
   }
