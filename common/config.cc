@@ -76,6 +76,11 @@ std::optional<std::string> CanonicalProxy(std::string_view text) {
   return std::nullopt;
 }
 
+// The name of `mode` in the configuration file.
+std::string_view ResolverModeName(ResolverMode mode) {
+  return mode == ResolverMode::kAll ? "all" : "round_robin";
+}
+
 struct Section {
   std::string_view name;
   std::vector<Field> fields;
@@ -140,11 +145,13 @@ std::vector<Section> Schema(const Reader& r, Config* c) {
            HL_RETURN_IF_ERROR(r.String(
                n, path, "\"round_robin\" or \"all\"",
                [](std::string_view s) {
-                 return s == "round_robin" || s == "all";
+                 return s == ResolverModeName(ResolverMode::kRoundRobin) ||
+                        s == ResolverModeName(ResolverMode::kAll);
                },
                &mode));
-           c->resolver.mode =
-               mode == "all" ? ResolverMode::kAll : ResolverMode::kRoundRobin;
+           c->resolver.mode = mode == ResolverModeName(ResolverMode::kAll)
+                                  ? ResolverMode::kAll
+                                  : ResolverMode::kRoundRobin;
            return Status::Ok();
          }},
         {"max_in_flight", count(1, 10000, &c->resolver.max_in_flight)}}},
@@ -351,10 +358,7 @@ std::string CanonicalText(const Config& c) {
   AppendLine("resolver.servers", c.resolver.servers, &out);
   AppendLine("resolver.timeout_ms", c.resolver.timeout_ms, &out);
   AppendLine("resolver.tries", c.resolver.tries, &out);
-  AppendLine("resolver.mode",
-             std::string_view(
-                 c.resolver.mode == ResolverMode::kAll ? "all" : "round_robin"),
-             &out);
+  AppendLine("resolver.mode", ResolverModeName(c.resolver.mode), &out);
   AppendLine("resolver.max_in_flight", c.resolver.max_in_flight, &out);
   AppendLine("http.connect_timeout_ms", c.http.connect_timeout_ms, &out);
   AppendLine("http.timeout_ms", c.http.timeout_ms, &out);

@@ -971,6 +971,13 @@ def _geo_csvs(d: Path, plan: Plan) -> tuple[Path, Path]:
     first, last = str(net[0]), str(net[-1])
     country.append(f"{first},{last},{GEO_V6[1]}")
     asn.append(f'{first},{last},{GEO_V6[2]},"{GEO_V6[3]}"')
+    return _write_geo_csvs(geo, country, asn)
+
+
+def _write_geo_csvs(geo: Path, country: list[str], asn: list[str]
+                    ) -> tuple[Path, Path]:
+    """geo/country.csv and geo/asn.csv in the @ip-location-db layout that
+    `hostlocator geodb build` reads, one row per item."""
     cpath, apath = geo / "country.csv", geo / "asn.csv"
     cpath.write_text("\n".join(country) + "\n", encoding="utf-8")
     apath.write_text("\n".join(asn) + "\n", encoding="utf-8")

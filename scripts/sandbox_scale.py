@@ -210,10 +210,7 @@ def _geo_csvs(d: Path, n: int, addresses: int) -> tuple[Path, Path]:
         first, last = f"127.{n}.{third}.0", f"127.{n}.{third}.255"
         country.append(f"{first},{last},{cc}")
         asn.append(f'{first},{last},{num},"{org}"')
-    cpath, apath = geo / "country.csv", geo / "asn.csv"
-    cpath.write_text("\n".join(country) + "\n", encoding="utf-8")
-    apath.write_text("\n".join(asn) + "\n", encoding="utf-8")
-    return cpath, apath
+    return sandbox._write_geo_csvs(geo, country, asn)
 
 
 def _url_lists(d: Path, hosts: int, urls: int, ports: dict[str, int]

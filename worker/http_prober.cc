@@ -575,6 +575,10 @@ HttpProber::Impl::Transfer* HttpProber::Impl::Acquire() {
   // bypass the configured proxy; CURLOPT_PROXY ("" when direct) overrides
   // the other *_proxy variables.
   curl_easy_setopt(curl, CURLOPT_NOPROXY, "");
+  curl_easy_setopt(curl, CURLOPT_PROXYTYPE, proxy_type);
+  // Plain http:// URLs are tunnelled too: the proxy only ever sees a
+  // CONNECT to the pinned address.
+  curl_easy_setopt(curl, CURLOPT_HTTPPROXYTUNNEL, 1L);
   curl_easy_setopt(curl, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
   curl_easy_setopt(curl, CURLOPT_FRESH_CONNECT, 1L);
   curl_easy_setopt(curl, CURLOPT_FORBID_REUSE, 1L);
@@ -664,10 +668,6 @@ void HttpProber::Impl::Attempt(Transfer* t, bool via_proxy) {
   EVP_DigestInit_ex(t->sha256, EVP_sha256(), nullptr);
   CURL* curl = t->easy;
   curl_easy_setopt(curl, CURLOPT_PROXY, via_proxy ? config.proxy.c_str() : "");
-  curl_easy_setopt(curl, CURLOPT_PROXYTYPE, proxy_type);
-  // Plain http:// URLs are tunnelled too: the proxy only ever sees a
-  // CONNECT to the pinned address.
-  curl_easy_setopt(curl, CURLOPT_HTTPPROXYTUNNEL, 1L);
   const CURLMcode code = curl_multi_add_handle(multi, curl);
   t->in_multi = code == CURLM_OK;
   if (t->in_multi) return;

@@ -131,7 +131,6 @@ class Session {
                          pb::Envelope result;
                          result.mutable_result()->set_job_id(job_id);
                          result.mutable_result()->set_attempt(attempt);
-                         obs.set_worker(options_.name);
                          *result.mutable_result()->mutable_observation() =
                              std::move(obs);
                          --in_flight_;
