@@ -202,6 +202,7 @@ Status Store::PutJob(rocksdb::WriteBatch* batch, const pb::JobRecord& job) {
 }
 
 Result<uint64_t> Store::RecoverLeases(int64_t now_ms) {
+  std::lock_guard lock(mu_);
   rocksdb::WriteBatch batch;
   uint64_t recovered = 0;
   std::unique_ptr<rocksdb::Iterator> it(
@@ -225,14 +226,11 @@ Result<uint64_t> Store::RecoverLeases(int64_t now_ms) {
   return recovered;
 }
 
-Result<pb::RunRecord> Store::BeginRun(const std::string& source,
-                                      const std::string& config_digest,
-                                      int64_t now_ms) {
-  pb::RunRecord run;
+Result<pb::RunRecord> Store::BeginRun(pb::RunRecord run, int64_t now_ms) {
+  std::lock_guard lock(mu_);
   run.set_run_id(next_run_id_);
-  run.set_source(source);
   run.set_started_unix_ms(now_ms);
-  run.set_config_digest(config_digest);
+  run.set_ingest_complete(false);
   rocksdb::WriteBatch batch;
   batch.Put(meta_, kMetaNextRunId, U64Key(next_run_id_ + 1));
   batch.Put(runs_, U64Key(run.run_id()), run.SerializeAsString());
@@ -255,6 +253,7 @@ std::unique_ptr<Store::Ingest> Store::StartIngest(uint64_t run_id,
 
 Store::Ingest::Ingest(Store* store, uint64_t run_id, int64_t now_ms)
     : store_(store),
+      ingest_lock_(store->ingest_mu_),
       run_id_(run_id),
       now_ms_(now_ms),
       batch_(std::make_unique<rocksdb::WriteBatch>()) {}
@@ -300,11 +299,14 @@ Status Store::Ingest::AddUrl(uint64_t line, const std::string& input,
         HL_RETURN_IF_ERROR(store_->PutJob(batch_.get(), *job));
         batch_->Put(store_->queue_, U64Key(job_id), "");
         ++queued_in_batch_;
-        store_->queue_floor_ = std::min(store_->queue_floor_, job_id);
+        lowest_requeued_ = std::min(lowest_requeued_, job_id);
       }
       ++reused_jobs_;
     } else {
-      job_id = store_->next_job_id_++;
+      {
+        std::lock_guard lock(store_->mu_);
+        job_id = store_->next_job_id_++;
+      }
       pb::JobRecord job;
       job.set_job_id(job_id);
       job.set_url(normalized_url);
@@ -330,8 +332,11 @@ Status Store::Ingest::AddUrl(uint64_t line, const std::string& input,
 
 Status Store::Ingest::Commit() {
   if (lines_in_batch_ == 0) return Status::Ok();
+  std::lock_guard lock(store_->mu_);
   HL_RETURN_IF_ERROR(store_->Write(batch_.get(), /*sync=*/true));
   store_->pending_count_ += queued_in_batch_;
+  store_->queue_floor_ = std::min(store_->queue_floor_, lowest_requeued_);
+  lowest_requeued_ = UINT64_MAX;
   queued_in_batch_ = 0;
   batch_->Clear();
   batch_urls_.clear();
@@ -391,8 +396,21 @@ Result<pb::RunRecord> Store::GetRun(uint64_t run_id) const {
 }
 
 Result<pb::RunRecord> Store::LatestRun() const {
-  if (next_run_id_ <= 1) return NotFound("the data folder holds no run yet");
-  return GetRun(next_run_id_ - 1);
+  std::unique_lock lock(mu_);
+  const uint64_t next_run_id = next_run_id_;
+  lock.unlock();
+  if (next_run_id <= 1) return NotFound("the data folder holds no run yet");
+  return GetRun(next_run_id - 1);
+}
+
+uint64_t Store::pending_count() const {
+  std::lock_guard lock(mu_);
+  return pending_count_;
+}
+
+uint64_t Store::leased_count() const {
+  std::lock_guard lock(mu_);
+  return leased_count_;
 }
 
 Status Store::ForEachLine(
@@ -424,6 +442,7 @@ Status Store::ForEachJob(
 
 Result<std::vector<pb::JobRecord>> Store::LeasePending(size_t max,
                                                        int64_t now_ms) {
+  std::lock_guard lock(mu_);
   std::vector<pb::JobRecord> leased;
   if (max == 0 || pending_count_ == 0) return leased;
   rocksdb::WriteBatch batch;
@@ -454,6 +473,7 @@ Result<std::vector<pb::JobRecord>> Store::LeasePending(size_t max,
 Status Store::Requeue(uint64_t job_id, const std::string& error,
                       uint32_t max_attempts, bool count_attempt,
                       int64_t now_ms) {
+  std::lock_guard lock(mu_);
   auto job = GetJob(job_id);
   if (!job.ok()) return job.status();
   if (job->state() != pb::JOB_STATE_LEASED) {
@@ -482,6 +502,7 @@ Status Store::Requeue(uint64_t job_id, const std::string& error,
 Result<pb::JobRecord> Store::StoreResult(uint64_t job_id, uint32_t attempt,
                                          const pb::Observation& observation,
                                          int64_t now_ms) {
+  std::lock_guard lock(mu_);
   auto job = GetJob(job_id);
   if (!job.ok()) return job.status();
   if (job->state() != pb::JOB_STATE_LEASED || job->attempts() != attempt) {

@@ -14,12 +14,18 @@
 // Invariants: a job is in `queue` iff its state is PENDING; each state
 // transition is one WriteBatch; ingested lines are synced to the WAL before
 // Ingest::Commit returns (a submission is acknowledged only when durable).
-// Not thread-safe: one owner thread (the coordinator loop).
+// Thread-safe: the broker thread and API threads share one Store. Job state
+// transitions are serialised by one mutex; reads go to RocksDB directly and
+// see each transition whole. Ingests are serialised with one another (an
+// Ingest holds the ingest lock from StartIngest until it is destroyed), so
+// two submissions of the same URL cannot both create its job; a thread must
+// not start a second Ingest while it holds one.
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -53,9 +59,9 @@ class Store {
   // (attempt not counted: the process died, not the job). Returns how many.
   Result<uint64_t> RecoverLeases(int64_t now_ms);
 
-  Result<pb::RunRecord> BeginRun(const std::string& source,
-                                 const std::string& config_digest,
-                                 int64_t now_ms);
+  // Records a new run (a submitted batch): `run` as given (source,
+  // submitter, case reference, ...) with its run_id and start time set.
+  Result<pb::RunRecord> BeginRun(pb::RunRecord run, int64_t now_ms);
   Status FinishIngest(pb::RunRecord run);
 
   // Accumulates the lines of one run; Commit writes them, their new jobs and
@@ -82,6 +88,7 @@ class Store {
     Ingest(Store* store, uint64_t run_id, int64_t now_ms);
     Status PutLine(const pb::LineRecord& line);
     Store* store_;
+    std::unique_lock<std::mutex> ingest_lock_;
     uint64_t run_id_;
     int64_t now_ms_;
     std::unique_ptr<rocksdb::WriteBatch> batch_;
@@ -89,6 +96,7 @@ class Store {
     std::unordered_map<std::string, uint64_t> batch_urls_;
     size_t lines_in_batch_ = 0;
     uint64_t queued_in_batch_ = 0;
+    uint64_t lowest_requeued_ = UINT64_MAX;  // in this batch
     uint64_t new_jobs_ = 0;
     uint64_t reused_jobs_ = 0;
   };
@@ -124,8 +132,8 @@ class Store {
   Status ForEachJob(
       const std::function<Status(const pb::JobRecord&)>& fn) const;
 
-  uint64_t pending_count() const { return pending_count_; }
-  uint64_t leased_count() const { return leased_count_; }
+  uint64_t pending_count() const;
+  uint64_t leased_count() const;
 
  private:
   Store() = default;
@@ -144,6 +152,9 @@ class Store {
   rocksdb::ColumnFamilyHandle* results_ = nullptr;
   rocksdb::ColumnFamilyHandle* runs_ = nullptr;
   rocksdb::ColumnFamilyHandle* lines_ = nullptr;
+  // Guards the members below and every job read-modify-write.
+  mutable std::mutex mu_;
+  std::mutex ingest_mu_;  // held by the one live Ingest
   uint64_t next_job_id_ = 1;
   uint64_t next_run_id_ = 1;
   // Smallest job id that may be in the queue; avoids scanning the

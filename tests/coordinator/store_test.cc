@@ -26,7 +26,7 @@ class StoreTest : public ::testing::Test {
 
   // Ingests `urls` (line i+1 each) as one run; "!" prefixes a rejection.
   pb::RunRecord IngestRun(Store& store, const std::vector<std::string>& urls) {
-    auto run = store.BeginRun("test", "digest", 1000);
+    auto run = store.BeginRun(pb::RunRecord(), 1000);
     EXPECT_TRUE(run.ok());
     auto ingest = store.StartIngest(run->run_id(), 1000);
     for (size_t i = 0; i < urls.size(); ++i) {
@@ -74,7 +74,7 @@ TEST_F(StoreTest, DuplicatesShareOneJobAndEveryLineIsKept) {
 
 TEST_F(StoreTest, TheRequestContextIsPartOfAJobsIdentity) {
   auto store = OpenStore();
-  auto run = store->BeginRun("test", "digest", 1000);
+  auto run = store->BeginRun(pb::RunRecord(), 1000);
   ASSERT_TRUE(run.ok());
   auto ingest = store->StartIngest(run->run_id(), 1000);
   pb::RequestContext from_forum;
