@@ -29,6 +29,7 @@ const std::vector<std::string>& ColumnFamilyNames() {
       "queue",
       "results",
       "runs",
+      "audit",
       "lines"};
   return names;
 }
@@ -141,6 +142,7 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& dir) {
   store->results_ = store->handles_[5];
   store->runs_ = store->handles_[6];
   store->lines_ = store->handles_[7];
+  store->audit_ = store->handles_[8];
   HL_RETURN_IF_ERROR(store->Init());
   return store;
 }
@@ -177,6 +179,11 @@ Status Store::Init() {
       return FromRocks(s, "cannot read store counters");
     }
   }
+  std::unique_ptr<rocksdb::Iterator> last(
+      db_->NewIterator(rocksdb::ReadOptions(), audit_));
+  last->SeekToLast();
+  if (last->Valid()) next_audit_seq_ = ReadU64(last->key().ToStringView()) + 1;
+  HL_RETURN_IF_ERROR(FromRocks(last->status(), "cannot read the audit log"));
   return CountStates();
 }
 
@@ -438,6 +445,37 @@ Status Store::ForEachJob(
     HL_RETURN_IF_ERROR(fn(job));
   }
   return FromRocks(it->status(), "job scan failed");
+}
+
+Result<pb::AuditRecord> Store::AppendAudit(const std::string& actor,
+                                           const std::string& action,
+                                           const std::string& detail,
+                                           int64_t now_ms) {
+  std::lock_guard lock(mu_);
+  pb::AuditRecord record;
+  record.set_seq(next_audit_seq_);
+  record.set_unix_ms(now_ms);
+  record.set_actor(actor);
+  record.set_action(action);
+  record.set_detail(detail);
+  rocksdb::WriteBatch batch;
+  batch.Put(audit_, U64Key(record.seq()), record.SerializeAsString());
+  HL_RETURN_IF_ERROR(Write(&batch, /*sync=*/true));
+  ++next_audit_seq_;
+  return record;
+}
+
+Status Store::ForEachAudit(
+    uint64_t from_seq,
+    const std::function<Status(const pb::AuditRecord&)>& fn) const {
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(rocksdb::ReadOptions(), audit_));
+  for (it->Seek(U64Key(from_seq)); it->Valid(); it->Next()) {
+    pb::AuditRecord record;
+    HL_RETURN_IF_ERROR(Parse(it->value().ToString(), &record, "audit record"));
+    HL_RETURN_IF_ERROR(fn(record));
+  }
+  return FromRocks(it->status(), "audit log scan failed");
 }
 
 Result<std::vector<pb::JobRecord>> Store::LeasePending(size_t max,

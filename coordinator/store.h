@@ -10,6 +10,7 @@
 //   results    u64 job_id . u32 check -> Observation (every check kept)
 //   runs       u64 run_id -> RunRecord
 //   lines      u64 run_id . u64 line -> LineRecord
+//   audit      u64 seq -> AuditRecord (append-only, synced)
 //
 // Invariants: a job is in `queue` iff its state is PENDING; each state
 // transition is one WriteBatch; ingested lines are synced to the WAL before
@@ -132,6 +133,16 @@ class Store {
   Status ForEachJob(
       const std::function<Status(const pb::JobRecord&)>& fn) const;
 
+  // Appends to the audit log, synced before it returns.
+  Result<pb::AuditRecord> AppendAudit(const std::string& actor,
+                                      const std::string& action,
+                                      const std::string& detail,
+                                      int64_t now_ms);
+  // Visits the audit log from `from_seq` (1 = the start) in order.
+  Status ForEachAudit(
+      uint64_t from_seq,
+      const std::function<Status(const pb::AuditRecord&)>& fn) const;
+
   uint64_t pending_count() const;
   uint64_t leased_count() const;
 
@@ -152,11 +163,13 @@ class Store {
   rocksdb::ColumnFamilyHandle* results_ = nullptr;
   rocksdb::ColumnFamilyHandle* runs_ = nullptr;
   rocksdb::ColumnFamilyHandle* lines_ = nullptr;
+  rocksdb::ColumnFamilyHandle* audit_ = nullptr;
   // Guards the members below and every job read-modify-write.
   mutable std::mutex mu_;
   std::mutex ingest_mu_;  // held by the one live Ingest
   uint64_t next_job_id_ = 1;
   uint64_t next_run_id_ = 1;
+  uint64_t next_audit_seq_ = 1;
   // Smallest job id that may be in the queue; avoids scanning the
   // tombstones of dispatched entries at the head of the queue.
   uint64_t queue_floor_ = 0;

@@ -241,5 +241,32 @@ TEST_F(StoreTest, SecondOpenOfTheSameFolderIsRefusedClearly) {
       << second.status().message();
 }
 
+TEST_F(StoreTest, TheAuditLogAppendsInOrderAndSurvivesReopening) {
+  {
+    auto store = OpenStore();
+    auto first = store->AppendAudit("analyst-1", "submit", "batch 1", 10);
+    ASSERT_TRUE(first.ok());
+    EXPECT_EQ(first->seq(), 1u);
+    ASSERT_TRUE(store->AppendAudit("analyst-2", "export", "batch 1", 20).ok());
+  }
+  auto store = OpenStore();
+  auto third = store->AppendAudit("admin", "purge", "older than 90 d", 30);
+  ASSERT_TRUE(third.ok());
+  EXPECT_EQ(third->seq(), 3u);
+  std::vector<std::string> seen;
+  ASSERT_TRUE(store
+                  ->ForEachAudit(2,
+                                 [&](const pb::AuditRecord& r) {
+                                   seen.push_back(std::to_string(r.seq()) +
+                                                  " " + r.actor() + " " +
+                                                  r.action() + " " +
+                                                  std::to_string(r.unix_ms()));
+                                   return Status::Ok();
+                                 })
+                  .ok());
+  EXPECT_EQ(seen, (std::vector<std::string>{"2 analyst-2 export 20",
+                                            "3 admin purge 30"}));
+}
+
 }  // namespace
 }  // namespace hl::coordinator
