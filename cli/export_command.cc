@@ -1,14 +1,15 @@
-// `hostlocator export`: the lines of a run from a local data folder, as CSV
-// or JSON Lines, through the same formatter as the run's reports.
+// `hostlocator export`: the lines of a run from a local data folder or the
+// coordinator's API, as CSV or JSON Lines, through the API's formatter
+// (coordinator/queries.h) either way.
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 
+#include "cli/client_commands.h"
 #include "cli/commands.h"
 #include "cli/setup.h"
-#include "common/record_json.h"
-#include "coordinator/reports.h"
+#include "coordinator/queries.h"
 #include "coordinator/store.h"
 
 namespace hl::cli {
@@ -20,10 +21,34 @@ struct ExportOptions {
   std::string data_dir = "hostlocator-data";
   std::string format = "jsonl";
   std::string output = "-";
-  uint64_t run_id = 0;  // 0: the newest run
+  uint64_t run_id = 0;     // 0: the newest run
+  std::string server;      // the coordinator's API instead of data_dir
+  std::string token_file;  // with server
 };
 
 int Export(const ExportOptions& options) {
+  std::ofstream file;
+  if (options.output != "-") {
+    file.open(options.output, std::ios::out | std::ios::trunc);
+    if (!file) {
+      PrintError("cannot write " + options.output);
+      return kExitFailure;
+    }
+  }
+  std::ostream& out = options.output == "-" ? std::cout : file;
+  if (!options.server.empty()) {
+    if (options.token_file.empty() || options.run_id == 0) {
+      PrintError("export --server needs --token-file and --run");
+      return kExitUsage;
+    }
+    Status s = ExportFromServer(options.server, options.token_file,
+                                options.run_id, options.format, out);
+    if (!s.ok()) {
+      PrintError(s.message());
+      return kExitFailure;
+    }
+    return kExitOk;
+  }
   if (!std::filesystem::is_directory(options.data_dir)) {
     PrintError("no data folder at " + options.data_dir +
                "; name the folder of an earlier run with --data");
@@ -40,47 +65,27 @@ int Export(const ExportOptions& options) {
     PrintError(run.status().message() + " in " + options.data_dir);
     return kExitUsage;
   }
-  std::ofstream file;
-  if (options.output != "-") {
-    file.open(options.output, std::ios::out | std::ios::trunc);
-    if (!file) {
-      PrintError("cannot write " + options.output);
+  const auto format = options.format == "csv"
+                          ? coordinator::ExportFormat::kCsv
+                          : coordinator::ExportFormat::kJsonl;
+  // The API's export, chunk by chunk: the same bytes either way.
+  uint64_t next_line = 0;
+  std::string text;
+  while (true) {
+    auto ended = coordinator::AppendExportChunk(**store, run->run_id(), format,
+                                                1 << 16, &next_line, &text);
+    if (!ended.ok()) {
+      PrintError(ended.status().message());
       return kExitFailure;
     }
-  }
-  std::ostream& out = options.output == "-" ? std::cout : file;
-  const bool csv = options.format == "csv";
-  if (csv) out << coordinator::CsvHeader() << "\n";
-  // Lines are formatted into one reused buffer, written in blocks.
-  std::string text;
-  const auto flush = [&] {
     out.write(text.data(), static_cast<std::streamsize>(text.size()));
     text.clear();
-    return out ? Status::Ok() : Unavailable("writing the export failed");
-  };
-  Status s = (*store)->ForEachLine(
-      run->run_id(), [&](const pb::LineRecord& line) -> Status {
-        std::optional<pb::Observation> obs;
-        if (line.job_id() != 0) {
-          auto latest = (*store)->LatestResult(line.job_id());
-          if (!latest.ok()) return latest.status();
-          obs = std::move(latest).value();
-        }
-        const pb::Observation* p = obs ? &*obs : nullptr;
-        if (csv) {
-          coordinator::AppendCsvRow(line, p, &text);
-        } else {
-          AppendResultRecordJson(line, p, &text);
-        }
-        text += '\n';
-        return text.size() < (1 << 16) ? Status::Ok() : flush();
-      });
-  if (s.ok()) s = flush();
-  if (!s.ok()) {
-    PrintError(s.message());
-    return kExitFailure;
+    if (!out) {
+      PrintError("writing the export failed");
+      return kExitFailure;
+    }
+    if (*ended) return kExitOk;
   }
-  return kExitOk;
 }
 
 }  // namespace
@@ -96,6 +101,11 @@ void AddExportCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--format", options->format, "csv or jsonl")
       ->check(CLI::IsMember({"csv", "jsonl"}))
       ->capture_default_str();
+  cmd->add_option("--server", options->server,
+                  "read through the coordinator's API, http(s)://HOST:PORT "
+                  "(needs --token-file and --run)");
+  cmd->add_option("--token-file", options->token_file,
+                  "file whose first line is the API token (mode 0600)");
   cmd->add_option("--run", options->run_id,
                   "run number (default: the newest run)");
   cmd->add_option("-o,--output", options->output, "output file; - is stdout")

@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 
+#include "cli/client_commands.h"
 #include "cli/commands.h"
 #include "common/process.h"
 
@@ -48,6 +49,8 @@ int main(int argc, char** argv) {
   hl::cli::AddLookupCommand(app, &exit_code);
   hl::cli::AddExportCommand(app, &exit_code);
   hl::cli::AddGeodbCommand(app, &exit_code);
+  hl::cli::AddTokensCommand(app, &exit_code);
+  hl::cli::AddClientCommands(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -9,6 +9,15 @@
 
 namespace hl::coordinator {
 
+void LatencyHistogram::Record(int64_t ms) {
+  ms = std::max<int64_t>(ms, 0);
+  for (size_t i = 0; i < kBoundsMs.size(); ++i) {
+    if (ms <= kBoundsMs[i]) ++below[i];
+  }
+  ++count;
+  sum_ms += static_cast<uint64_t>(ms);
+}
+
 Broker::Broker(zmq::context_t* context, Store* store, BrokerOptions options,
                Clock clock)
     : socket_(*context, zmq::socket_type::router),
@@ -94,7 +103,52 @@ Status Broker::Serve(const std::function<bool()>& done, bool dispatch) {
     }
     HL_RETURN_IF_ERROR(ReapSilentPeers(now));
     HL_RETURN_IF_ERROR(ExpireLeases(now));
+    Publish();
   }
+}
+
+void Broker::RecordResult(const pb::Observation& observation,
+                          int64_t latency_ms) {
+  const auto bounded = [](std::map<std::string, uint64_t>& counts,
+                          const std::string& key) {
+    const bool plain =
+        !key.empty() && std::all_of(key.begin(), key.end(), [](char c) {
+          return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+        });
+    if (plain && (counts.count(key) ||
+                  counts.size() < BrokerSnapshot::kMaxErrorClasses)) {
+      ++counts[key];
+    } else {
+      ++counts["other"];
+    }
+  };
+  bounded(figures_.results_by_status, observation.status());
+  if (!observation.error().error_class().empty()) {
+    bounded(figures_.errors_by_class, observation.error().error_class());
+  }
+  if (latency_ms >= 0) figures_.result_latency.Record(latency_ms);
+  if (observation.has_http() && observation.http().elapsed_ms() > 0) {
+    figures_.http_latency.Record(observation.http().elapsed_ms());
+  }
+}
+
+void Broker::Publish() {
+  std::lock_guard lock(published_mu_);
+  published_.stats = stats_;
+  published_.results_by_status = figures_.results_by_status;
+  published_.errors_by_class = figures_.errors_by_class;
+  published_.result_latency = figures_.result_latency;
+  published_.http_latency = figures_.http_latency;
+  published_.workers.clear();
+  for (const auto& [id, peer] : peers_) {
+    published_.workers.push_back(
+        {peer.name, peer.results, peer.jobs.size(), peer.last_seen_ms});
+  }
+}
+
+BrokerSnapshot Broker::snapshot() const {
+  std::lock_guard lock(published_mu_);
+  return published_;
 }
 
 int64_t Broker::NextDeadline(int64_t now) const {
@@ -170,13 +224,18 @@ Status Broker::HandleResult(const pb::JobResult& result, int64_t now) {
   }
   if (!stored.ok()) return stored.status();
   ++stats_.results;
+  int64_t latency_ms = -1;
   if (auto lease = leases_.find(job_id); lease != leases_.end()) {
+    latency_ms =
+        now - (lease->second.deadline_ms - int64_t{options_.lease_timeout_ms});
     if (auto holder = peers_.find(lease->second.peer); holder != peers_.end()) {
       holder->second.jobs.erase(job_id);
+      ++holder->second.results;
     }
     lease_deadlines_.erase({lease->second.deadline_ms, job_id});
     leases_.erase(lease);
   }
+  RecordResult(result.observation(), latency_ms);
   if (sink_) sink_(*stored, result.observation());
   return Status::Ok();
 }

@@ -12,14 +12,17 @@
 // counted. Single-threaded: Run owns the socket and the store.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <mutex>
 #include <set>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
+#include <vector>
 #include <zmq.hpp>
 #include <zmq_addon.hpp>
 
@@ -49,6 +52,38 @@ struct BrokerStats {
   uint64_t refused_messages = 0;  // malformed, oversized, wrong version
 };
 
+// A latency histogram with fixed buckets (upper bounds in milliseconds; a
+// last, implicit +Inf bucket), cumulative as Prometheus exposes it.
+struct LatencyHistogram {
+  static constexpr std::array<int64_t, 10> kBoundsMs = {
+      10, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000};
+  std::array<uint64_t, kBoundsMs.size()> below{};  // observations <= bound
+  uint64_t count = 0;
+  uint64_t sum_ms = 0;
+  void Record(int64_t ms);
+};
+
+// One connected worker as the broker sees it.
+struct WorkerFigures {
+  std::string name;
+  uint64_t results = 0;    // results stored from this peer
+  uint64_t in_flight = 0;  // jobs leased to it now
+  int64_t last_seen_ms = 0;
+};
+
+// A copy of the broker's figures, safe to read on any thread (the API's
+// /metrics). Error classes are the observation's stable error_class values,
+// at most kMaxErrorClasses of them; others count under "other".
+struct BrokerSnapshot {
+  static constexpr size_t kMaxErrorClasses = 64;
+  BrokerStats stats;
+  std::vector<WorkerFigures> workers;
+  std::map<std::string, uint64_t> results_by_status;  // located, error, ...
+  std::map<std::string, uint64_t> errors_by_class;
+  LatencyHistogram result_latency;  // lease to stored result
+  LatencyHistogram http_latency;    // the HEAD exchange (http.elapsed_ms)
+};
+
 // Called on the broker thread after a result is stored.
 using ResultSink =
     std::function<void(const pb::JobRecord&, const pb::Observation&)>;
@@ -71,6 +106,8 @@ class Broker {
 
   const BrokerStats& stats() const { return stats_; }
   size_t live_workers() const { return peers_.size(); }
+  // The figures as of the broker loop's last turn; thread-safe.
+  BrokerSnapshot snapshot() const;
 
  private:
   struct Peer {
@@ -78,6 +115,7 @@ class Broker {
     uint32_t credit = 0;
     int64_t last_seen_ms = 0;
     std::unordered_set<uint64_t> jobs;
+    uint64_t results = 0;
   };
   struct Lease {
     std::string peer;
@@ -100,6 +138,10 @@ class Broker {
                  int64_t now);
   void Send(const std::string& peer, const pb::Envelope& envelope);
   int64_t NextDeadline(int64_t now) const;
+  // Counts a stored result in the figures /metrics shows.
+  void RecordResult(const pb::Observation& observation, int64_t latency_ms);
+  // Copies the figures into published_ for snapshot().
+  void Publish();
 
   zmq::socket_t socket_;
   Store* store_;
@@ -112,6 +154,9 @@ class Broker {
   std::set<std::pair<int64_t, uint64_t>> lease_deadlines_;
   int64_t next_heartbeat_ms_ = 0;
   BrokerStats stats_;
+  BrokerSnapshot figures_;  // results_by_status, errors, latencies
+  mutable std::mutex published_mu_;
+  BrokerSnapshot published_;  // guarded by published_mu_
 };
 
 }  // namespace hl::coordinator

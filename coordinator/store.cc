@@ -421,13 +421,13 @@ uint64_t Store::leased_count() const {
 }
 
 Status Store::ForEachLine(
-    uint64_t run_id,
-    const std::function<Status(const pb::LineRecord&)>& fn) const {
+    uint64_t run_id, const std::function<Status(const pb::LineRecord&)>& fn,
+    uint64_t from_line) const {
   const std::string prefix = U64Key(run_id);
   std::unique_ptr<rocksdb::Iterator> it(
       db_->NewIterator(rocksdb::ReadOptions(), lines_));
-  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix);
-       it->Next()) {
+  for (it->Seek(LineKey(run_id, from_line));
+       it->Valid() && it->key().starts_with(prefix); it->Next()) {
     pb::LineRecord line;
     HL_RETURN_IF_ERROR(Parse(it->value().ToString(), &line, "line"));
     HL_RETURN_IF_ERROR(fn(line));

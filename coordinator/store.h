@@ -125,10 +125,11 @@ class Store {
   // The newest run, NotFound when there is none.
   Result<pb::RunRecord> LatestRun() const;
 
-  // Visits the lines of a run in line order; stops early on a non-OK status.
-  Status ForEachLine(
-      uint64_t run_id,
-      const std::function<Status(const pb::LineRecord&)>& fn) const;
+  // Visits the lines of a run in line order from line `from_line` on; stops
+  // early on a non-OK status.
+  Status ForEachLine(uint64_t run_id,
+                     const std::function<Status(const pb::LineRecord&)>& fn,
+                     uint64_t from_line = 0) const;
   // Visits every job in id order.
   Status ForEachJob(
       const std::function<Status(const pb::JobRecord&)>& fn) const;

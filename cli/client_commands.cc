@@ -1,0 +1,321 @@
+// `hostlocator submit|status|results` and the --server side of `export`:
+// the coordinator's API from the command line. status and results read
+// either the API (--server) or a local store (--data) and print through the
+// same formatter, from the same JSON body (coordinator/queries.h).
+#include "cli/client_commands.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+
+#include "cli/api_client.h"
+#include "cli/commands.h"
+#include "cli/setup.h"
+#include "coordinator/queries.h"
+
+namespace hl::cli {
+namespace {
+
+using Json = nlohmann::ordered_json;
+using Query = std::multimap<std::string, std::string>;
+
+int ExitOf(const Status& status) {
+  return status.code() == StatusCode::kInvalidArgument ||
+                 status.code() == StatusCode::kNotFound
+             ? kExitUsage
+             : kExitFailure;
+}
+
+int Report(const Status& status) {
+  PrintError(status.message());
+  return ExitOf(status);
+}
+
+// Where status and results come from: exactly one of the two.
+struct Source {
+  std::string server;
+  std::string token_file;
+  std::string data_dir;
+};
+
+void AddSourceOptions(CLI::App* cmd, Source* source) {
+  auto* server = cmd->add_option("--server", source->server,
+                                 "coordinator API, http(s)://HOST:PORT");
+  cmd->add_option("--token-file", source->token_file,
+                  "file whose first line is the API token (mode 0600)");
+  auto* data = cmd->add_option("--data", source->data_dir,
+                               "read a local data folder instead");
+  server->excludes(data);
+  data->excludes(server);
+}
+
+// Runs `remote` against the API or `local` against the store.
+Result<std::string> Fetch(
+    const Source& source,
+    const std::function<Result<std::string>(ApiClient&)>& remote,
+    const std::function<Result<std::string>(const coordinator::Store&)>&
+        local) {
+  if (!source.server.empty()) {
+    if (source.token_file.empty()) {
+      return InvalidArgument("--server needs --token-file");
+    }
+    auto client = ApiClient::Create(source.server, source.token_file);
+    if (!client.ok()) return client.status();
+    return remote(**client);
+  }
+  if (source.data_dir.empty()) {
+    return InvalidArgument(
+        "name the coordinator with --server or a local "
+        "data folder with --data");
+  }
+  auto store = coordinator::Store::Open(source.data_dir);
+  if (!store.ok()) return store.status();
+  return local(**store);
+}
+
+Result<Json> ParseBody(const std::string& body) {
+  Json doc = Json::parse(body, nullptr, false);
+  if (doc.is_discarded() || !doc.is_object()) {
+    return Unavailable("the server's answer is not the expected JSON");
+  }
+  return doc;
+}
+
+struct SubmitOptions {
+  std::string file;
+  Source source;
+  std::string case_reference;
+  std::string max_age;
+  std::string referer;
+  std::string user_agent;
+  bool no_wait = false;
+};
+
+void DrawProgress(const Json& status, bool tty) {
+  const auto& states = status["states"];
+  const uint64_t lines = status["lines"].get<uint64_t>();
+  const uint64_t finished = states["done"].get<uint64_t>() +
+                            states["dead"].get<uint64_t>() +
+                            states["rejected"].get<uint64_t>();
+  const double progress = status["progress"].get<double>();
+  if (tty) {
+    constexpr int kWidth = 40;
+    const int filled = static_cast<int>(progress * kWidth);
+    std::printf("\r[%s%s] %5.1f%% %llu/%llu", std::string(filled, '#').c_str(),
+                std::string(kWidth - filled, '-').c_str(), progress * 100,
+                static_cast<unsigned long long>(finished),
+                static_cast<unsigned long long>(lines));
+  } else {
+    std::printf("progress: %llu/%llu lines finished (%.1f%%)\n",
+                static_cast<unsigned long long>(finished),
+                static_cast<unsigned long long>(lines), progress * 100);
+  }
+  std::fflush(stdout);
+}
+
+int Submit(const SubmitOptions& o) {
+  if (o.source.server.empty() || o.source.token_file.empty()) {
+    return Report(InvalidArgument("submit needs --server and --token-file"));
+  }
+  std::ifstream in(o.file, std::ios::binary);
+  if (!in) return Report(InvalidArgument("cannot read " + o.file));
+  std::stringstream text;
+  text << in.rdbuf();
+  auto client = ApiClient::Create(o.source.server, o.source.token_file);
+  if (!client.ok()) return Report(client.status());
+  Query query;
+  if (!o.case_reference.empty()) query.emplace("case", o.case_reference);
+  if (!o.max_age.empty()) query.emplace("max_age", o.max_age);
+  if (!o.referer.empty()) query.emplace("referer", o.referer);
+  if (!o.user_agent.empty()) query.emplace("user_agent", o.user_agent);
+  auto body = (*client)->Post("/api/v1/batches", query, text.str(),
+                              "text/plain; charset=utf-8");
+  if (!body.ok()) return Report(body.status());
+  auto ack = ParseBody(*body);
+  if (!ack.ok()) return Report(ack.status());
+  for (const auto& r : (*ack)["rejections"]) {
+    const std::string detail = r["detail"].get<std::string>();
+    std::printf("line %llu: rejected (%s)%s%s\n",
+                static_cast<unsigned long long>(r["line"].get<uint64_t>()),
+                r["reason"].get<std::string>().c_str(),
+                detail.empty() ? "" : ": ", detail.c_str());
+  }
+  const uint64_t batch = (*ack)["batch_id"].get<uint64_t>();
+  std::printf(
+      "batch %llu: %llu lines, %llu accepted, %llu rejected\n",
+      static_cast<unsigned long long>(batch),
+      static_cast<unsigned long long>((*ack)["lines"].get<uint64_t>()),
+      static_cast<unsigned long long>((*ack)["accepted"].get<uint64_t>()),
+      static_cast<unsigned long long>((*ack)["rejected"].get<uint64_t>()));
+  std::fflush(stdout);
+  if (o.no_wait) return kExitOk;
+  const bool tty = ::isatty(STDOUT_FILENO);
+  const std::string path = "/api/v1/batches/" + std::to_string(batch);
+  std::string last;
+  while (true) {
+    auto status_body = (*client)->Get(path, {});
+    if (!status_body.ok()) return Report(status_body.status());
+    auto status = ParseBody(*status_body);
+    if (!status.ok()) return Report(status.status());
+    const std::string shown = (*status)["states"].dump();
+    if (tty || shown != last) DrawProgress(*status, tty);
+    last = shown;
+    if ((*status)["complete"].get<bool>()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+  if (tty) std::printf("\n");
+  std::printf("batch %llu complete\n", static_cast<unsigned long long>(batch));
+  return kExitOk;
+}
+
+struct StatusOptions {
+  uint64_t batch = 0;
+  Source source;
+};
+
+int PrintStatus(const StatusOptions& o) {
+  auto body = Fetch(
+      o.source,
+      [&](ApiClient& client) {
+        return client.Get("/api/v1/batches/" + std::to_string(o.batch), {});
+      },
+      [&](const coordinator::Store& store) -> Result<std::string> {
+        auto status = coordinator::GetBatchStatus(store, o.batch);
+        if (!status.ok()) return status.status();
+        return coordinator::BatchStatusJson(*status);
+      });
+  if (!body.ok()) return Report(body.status());
+  auto doc = ParseBody(*body);
+  if (!doc.ok()) return Report(doc.status());
+  std::printf("%s", FormatBatchStatus(*doc).c_str());
+  return kExitOk;
+}
+
+struct ResultsOptions {
+  Source source;
+  uint64_t batch = 0;
+  std::string country;
+  std::string status;
+};
+
+int PrintResults(const ResultsOptions& o) {
+  Query query;
+  if (o.batch) query.emplace("batch", std::to_string(o.batch));
+  if (!o.country.empty()) query.emplace("country", o.country);
+  if (!o.status.empty()) query.emplace("status", o.status);
+  query.emplace("limit", std::to_string(coordinator::kMaxResultsPage));
+  while (true) {
+    auto body = Fetch(
+        o.source,
+        [&](ApiClient& client) { return client.Get("/api/v1/results", query); },
+        [&](const coordinator::Store& store) -> Result<std::string> {
+          auto parsed = coordinator::ParseResultsQuery(query);
+          if (!parsed.ok()) return parsed.status();
+          return coordinator::ResultsPageJson(store, *parsed);
+        });
+    if (!body.ok()) return Report(body.status());
+    auto page = ParseBody(*body);
+    if (!page.ok()) return Report(page.status());
+    std::printf("%s", FormatResultsPage(*page).c_str());
+    const auto& next = (*page)["next_cursor"];
+    if (!next.is_string()) return kExitOk;
+    query.erase("cursor");
+    query.emplace("cursor", next.get<std::string>());
+  }
+}
+
+}  // namespace
+
+std::string FormatBatchStatus(const nlohmann::ordered_json& s) {
+  const auto& st = s["states"];
+  const auto n = [&](const char* key) {
+    return std::to_string(st[key].get<uint64_t>());
+  };
+  char progress[32];
+  std::snprintf(progress, sizeof(progress), "%.1f%%",
+                s["progress"].get<double>() * 100);
+  std::string out = "batch " + std::to_string(s["batch_id"].get<uint64_t>());
+  out += " submitted " + s["submitted_at"].get<std::string>() + " by " +
+         s["submitter"].get<std::string>();
+  const std::string ref = s["case_reference"].get<std::string>();
+  if (!ref.empty()) out += ", case " + ref;
+  out += "\n  " + std::to_string(s["lines"].get<uint64_t>()) +
+         " lines: " + n("done") + " done, " + n("dead") + " dead, " +
+         n("in_flight") + " in flight, " + n("pending") + " pending, " +
+         n("rejected") + " rejected\n  " + progress +
+         (s["complete"].get<bool>() ? ", complete\n" : ", running\n");
+  return out;
+}
+
+std::string FormatResultsPage(const nlohmann::ordered_json& page) {
+  std::string out;
+  for (const auto& record : page["records"]) {
+    out +=
+        record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    out += '\n';
+  }
+  return out;
+}
+
+void AddClientCommands(CLI::App& app, int* exit_code) {
+  auto submit = std::make_shared<SubmitOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "submit",
+      "Submit a URL list to a coordinator, print the rejected lines and "
+      "follow the batch to completion.");
+  cmd->add_option("FILE", submit->file, "URL list (text or CSV)")->required();
+  cmd->add_option("--server", submit->source.server,
+                  "coordinator API, http(s)://HOST:PORT")
+      ->required();
+  cmd->add_option("--token-file", submit->source.token_file,
+                  "file whose first line is the API token (mode 0600)")
+      ->required();
+  cmd->add_option("--case", submit->case_reference, "case reference");
+  cmd->add_option("--max-age", submit->max_age,
+                  "re-probe results older than this (e.g. 7d; 0: all now)");
+  cmd->add_option("--referer", submit->referer,
+                  "Referer for lines without their own");
+  cmd->add_option("--user-agent", submit->user_agent,
+                  "User-Agent for lines without their own");
+  cmd->add_flag("--no-wait", submit->no_wait,
+                "return after the acknowledgement");
+  cmd->callback([submit, exit_code] { *exit_code = Submit(*submit); });
+
+  auto status = std::make_shared<StatusOptions>();
+  cmd = app.add_subcommand("status", "Show a batch's progress.");
+  cmd->add_option("BATCH", status->batch, "batch number")->required();
+  AddSourceOptions(cmd, &status->source);
+  cmd->callback([status, exit_code] { *exit_code = PrintStatus(*status); });
+
+  auto results = std::make_shared<ResultsOptions>();
+  cmd = app.add_subcommand(
+      "results", "Print result records (JSON Lines) of finished lines.");
+  cmd->add_option("--batch", results->batch, "only this batch");
+  cmd->add_option("--country", results->country,
+                  "only lines hosted in this country (ISO code)");
+  cmd->add_option("--status", results->status,
+                  "located, unresolved, error or rejected");
+  AddSourceOptions(cmd, &results->source);
+  cmd->callback([results, exit_code] { *exit_code = PrintResults(*results); });
+}
+
+Status ExportFromServer(const std::string& server,
+                        const std::string& token_file, uint64_t batch,
+                        const std::string& format, std::ostream& out) {
+  auto client = ApiClient::Create(server, token_file);
+  if (!client.ok()) return client.status();
+  return (*client)->GetStream(
+      "/api/v1/batches/" + std::to_string(batch) + "/export",
+      {{"format", format}}, [&](const char* data, size_t size) {
+        out.write(data, static_cast<std::streamsize>(size));
+        return static_cast<bool>(out);
+      });
+}
+
+}  // namespace hl::cli

@@ -1,0 +1,49 @@
+// Read-side queries over the Store that the API and `hostlocator
+// status|results|export --data` share, so both print the same thing: each
+// answers with the exact body the API sends.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "common/status.h"
+#include "coordinator/api_request.h"
+#include "coordinator/store.h"
+
+namespace hl::coordinator {
+
+struct BatchStatus {
+  pb::RunRecord run;
+  uint64_t rejected = 0;
+  uint64_t pending = 0;
+  uint64_t in_flight = 0;
+  uint64_t done = 0;
+  uint64_t dead = 0;
+  // Ingest finished and every accepted line is done or dead.
+  bool complete() const {
+    return run.ingest_complete() && pending == 0 && in_flight == 0;
+  }
+};
+
+// Counts the lines of batch `run_id` by the state of their job.
+Result<BatchStatus> GetBatchStatus(const Store& store, uint64_t run_id);
+// The JSON body of GET /api/v1/batches/ID.
+std::string BatchStatusJson(const BatchStatus& status);
+
+// The JSON body of GET /api/v1/results: {"records": [result records
+// (docs/result-format.md)], "next_cursor": "..." or null}. Only lines with
+// an outcome are listed (rejected, a stored result, or dead); a line still
+// queued is skipped, so page a batch once its status says complete.
+Result<std::string> ResultsPageJson(const Store& store,
+                                    const ResultsQuery& query);
+
+enum class ExportFormat { kCsv, kJsonl };
+// Appends the export of batch `run_id` from line `*next_line` on to *out
+// until it holds at least `min_bytes` or the batch ends (then returns true);
+// *next_line moves past what was appended. The CSV header comes first when
+// *next_line is 0. Memory stays near `min_bytes` whatever the batch's size.
+Result<bool> AppendExportChunk(const Store& store, uint64_t run_id,
+                               ExportFormat format, size_t min_bytes,
+                               uint64_t* next_line, std::string* out);
+
+}  // namespace hl::coordinator
