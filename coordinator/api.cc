@@ -206,7 +206,8 @@ class ApiServer::Impl {
     t_actor = "anonymous";
     const std::optional<Role> need = RequiredRole(req.method, req.path);
     std::optional<TokenEntry> token;
-    if (auto secret = BearerSecret(req.get_header_value("Authorization"))) {
+    const std::string authorization = req.get_header_value("Authorization");
+    if (auto secret = BearerSecret(authorization)) {
       token = Verify(*secret);
     }
     if (token) t_actor = token->name;

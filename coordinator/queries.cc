@@ -147,13 +147,14 @@ Result<bool> AppendExportChunk(const Store& store, uint64_t run_id,
                                ExportFormat format, size_t min_bytes,
                                uint64_t* next_line, std::string* out) {
   const bool csv = format == ExportFormat::kCsv;
+  const size_t start = out->size();
   if (csv && *next_line == 0) *out += CsvHeader() + "\n";
   bool ended = true;
   std::optional<pb::Observation> obs;
   Status s = store.ForEachLine(
       run_id,
       [&](const pb::LineRecord& line) -> Status {
-        if (out->size() >= min_bytes) {
+        if (out->size() - start >= min_bytes) {
           *next_line = line.line();
           ended = false;
           return Stop();

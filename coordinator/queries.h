@@ -39,7 +39,7 @@ Result<std::string> ResultsPageJson(const Store& store,
 
 enum class ExportFormat { kCsv, kJsonl };
 // Appends the export of batch `run_id` from line `*next_line` on to *out
-// until it holds at least `min_bytes` or the batch ends (then returns true);
+// until `min_bytes` were appended or the batch ends (then returns true);
 // *next_line moves past what was appended. The CSV header comes first when
 // *next_line is 0. Memory stays near `min_bytes` whatever the batch's size.
 Result<bool> AppendExportChunk(const Store& store, uint64_t run_id,

@@ -1,0 +1,566 @@
+// The API end to end: an ApiServer on a loopback port the test picks, over a
+// Store and a Broker on inproc:// whose worker answers at once. Submissions
+// with rejected lines, status to completion, paged and filtered results,
+// exports, refusals logged and audited, /metrics as Prometheus text, 413;
+// then the `hostlocator` client against the same server, its output
+// compared with the same commands reading the data folder.
+#include "coordinator/api.h"
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <sstream>
+#include <thread>
+
+#include "common/protocol.h"
+#include "coordinator/queries.h"
+#include "coordinator/tokens.h"
+
+namespace hl::coordinator {
+namespace {
+
+using namespace std::chrono_literals;
+using Json = nlohmann::json;
+
+// A worker that answers every job at once: hosts under .de.test are in DE,
+// hosts starting "nx" fail with nxdomain, the rest are in NL.
+class AnsweringWorker {
+ public:
+  AnsweringWorker(zmq::context_t* context, const std::string& endpoint)
+      : thread_([this, context, endpoint] { Run(context, endpoint); }) {}
+  ~AnsweringWorker() {
+    stop_ = true;
+    thread_.join();
+  }
+
+ private:
+  static void Send(zmq::socket_t& socket, const pb::Envelope& envelope) {
+    const std::string bytes = EncodeEnvelope(envelope);
+    socket.send(zmq::buffer(bytes), zmq::send_flags::none);
+  }
+  void Run(zmq::context_t* context, const std::string& endpoint) {
+    zmq::socket_t socket(*context, zmq::socket_type::dealer);
+    socket.set(zmq::sockopt::linger, 0);
+    socket.connect(endpoint);
+    pb::Envelope ready;
+    ready.mutable_ready()->set_capacity(64);
+    ready.mutable_ready()->set_worker_name("answering");
+    Send(socket, ready);
+    auto next_heartbeat = std::chrono::steady_clock::now();
+    while (!stop_) {
+      if (std::chrono::steady_clock::now() >= next_heartbeat) {
+        pb::Envelope heartbeat;
+        heartbeat.mutable_heartbeat();
+        Send(socket, heartbeat);
+        next_heartbeat += 50ms;
+      }
+      zmq::pollitem_t item{socket.handle(), 0, ZMQ_POLLIN, 0};
+      zmq::poll(&item, 1, 10ms);
+      zmq::message_t message;
+      while (socket.recv(message, zmq::recv_flags::dontwait)) {
+        pb::Envelope in;
+        if (!in.ParseFromArray(message.data(),
+                               static_cast<int>(message.size())) ||
+            !in.has_jobs()) {
+          continue;
+        }
+        for (const auto& job : in.jobs().jobs()) {
+          pb::Envelope out;
+          auto* result = out.mutable_result();
+          result->set_job_id(job.job_id());
+          result->set_attempt(job.attempt());
+          pb::Observation* obs = result->mutable_observation();
+          obs->set_url(job.url());
+          const std::string& url = job.url();
+          if (url.find("://nx") != std::string::npos) {
+            obs->set_status("error");
+            obs->mutable_error()->set_error_class("nxdomain");
+          } else {
+            obs->set_status("located");
+            obs->mutable_verdict()->add_hosting_countries(
+                url.find(".de.test") != std::string::npos ? "DE" : "NL");
+            obs->mutable_http()->set_status(200);
+            obs->mutable_http()->set_elapsed_ms(12);
+          }
+          Send(socket, out);
+        }
+      }
+    }
+  }
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+// Runs a shell command; returns its exit code, stdout and stderr.
+struct Ran {
+  int exit_code;
+  std::string out, err;
+};
+
+std::string ReadFile(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+class ApiTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("hl-api-test-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    data_dir_ = (dir_ / "data").string();
+    tokens_file_ = (dir_ / "tokens").string();
+    TokenTable table;
+    for (const auto& [name, roles] : {std::pair{"submitter", "submit,read"},
+                                      {"reader", "read"},
+                                      {"exporter", "export"},
+                                      {"boss", "admin"}}) {
+      secrets_[name] = *table.Add(name, *ParseRoles(roles), 1);
+      const std::string file = (dir_ / (std::string(name) + ".token")).string();
+      std::ofstream(file) << secrets_[name] << "\n";
+      ::chmod(file.c_str(), 0600);
+    }
+    ASSERT_TRUE(table.Save(tokens_file_).ok());
+    log_ = std::make_shared<std::ostringstream>();
+    spdlog::default_logger()->sinks().push_back(
+        std::make_shared<spdlog::sinks::ostream_sink_mt>(*log_));
+    spdlog::set_level(spdlog::level::info);
+    store_ = std::move(Store::Open(data_dir_)).value();
+  }
+  void TearDown() override {
+    StopAll();
+    spdlog::default_logger()->sinks().pop_back();
+    spdlog::set_level(spdlog::level::warn);
+    std::filesystem::remove_all(dir_);
+  }
+
+  // Broker, answering worker and API server; `max_request_bytes` for 413.
+  void StartAll(size_t max_request_bytes = size_t{64} << 20) {
+    BrokerOptions options;
+    options.endpoint = "inproc://api-test";
+    options.heartbeat_interval_ms = 100;
+    options.heartbeat_liveness = 20;
+    broker_ = std::make_unique<Broker>(&context_, store_.get(), options,
+                                       SystemClockMs);
+    ASSERT_TRUE(broker_->Bind().ok());
+    broker_thread_ = std::thread([this] {
+      Status s = broker_->Run(stop_, false);
+      EXPECT_TRUE(s.ok()) << s.message();
+    });
+    worker_ = std::make_unique<AnsweringWorker>(&context_, options.endpoint);
+    ApiOptions api;
+    api.port = 0;
+    api.tokens_file = tokens_file_;
+    api.data_dir = data_dir_;
+    api.max_request_bytes = max_request_bytes;
+    api.threads = 2;
+    server_ = std::make_unique<ApiServer>(
+        store_.get(), [this] { return broker_->snapshot(); }, api,
+        SystemClockMs);
+    ASSERT_TRUE(server_->Start().ok());
+    client_ = std::make_unique<httplib::Client>("127.0.0.1", server_->port());
+  }
+  void StopAll() {
+    client_.reset();
+    if (server_) server_->Stop();
+    server_.reset();
+    worker_.reset();
+    stop_ = true;
+    if (broker_thread_.joinable()) broker_thread_.join();
+    broker_.reset();
+    store_.reset();
+  }
+
+  httplib::Headers As(const std::string& name) {
+    return {{"Authorization", "Bearer " + secrets_[name]}};
+  }
+  std::string TokenFile(const std::string& name) {
+    return (dir_ / (name + ".token")).string();
+  }
+
+  Json Submit(const std::string& body, const std::string& query = "") {
+    auto res = client_->Post(("/api/v1/batches" + query).c_str(),
+                             As("submitter"), body, "text/plain");
+    EXPECT_TRUE(res);
+    if (!res) return {};
+    EXPECT_EQ(res->status, 201) << res->body;
+    return Json::parse(res->body);
+  }
+  Json WaitComplete(uint64_t batch) {
+    const auto deadline = std::chrono::steady_clock::now() + 20s;
+    while (std::chrono::steady_clock::now() < deadline) {
+      auto res = client_->Get(
+          ("/api/v1/batches/" + std::to_string(batch)).c_str(), As("reader"));
+      EXPECT_TRUE(res && res->status == 200);
+      if (!res) return {};
+      Json status = Json::parse(res->body);
+      if (status["complete"].get<bool>()) return status;
+      std::this_thread::sleep_for(20ms);
+    }
+    ADD_FAILURE() << "batch " << batch << " did not complete";
+    return {};
+  }
+  // Every record of the results for `query`, page by page of `limit`.
+  std::vector<Json> AllResults(const std::string& query, int limit,
+                               int* pages) {
+    std::vector<Json> records;
+    std::string cursor;
+    *pages = 0;
+    while (true) {
+      std::string path = "/api/v1/results?limit=" + std::to_string(limit) +
+                         query + (cursor.empty() ? "" : "&cursor=" + cursor);
+      auto res = client_->Get(path.c_str(), As("reader"));
+      EXPECT_TRUE(res && res->status == 200) << (res ? res->body : "");
+      if (!res || res->status != 200) return records;
+      ++*pages;
+      Json page = Json::parse(res->body);
+      for (auto& r : page["records"]) records.push_back(r);
+      if (page["next_cursor"].is_null()) return records;
+      cursor = page["next_cursor"].get<std::string>();
+    }
+  }
+  Ran Cli(const std::string& args) {
+    const auto out = dir_ / "cli.out";
+    const auto err = dir_ / "cli.err";
+    const std::string command =
+        std::string(HL_BINARY_DIR) + "/cli/hostlocator " + args + " >" +
+        out.string() + " 2>" + err.string() + " </dev/null";
+    const int status = std::system(command.c_str());
+    return {WEXITSTATUS(status), ReadFile(out), ReadFile(err)};
+  }
+
+  static constexpr char kList[] =
+      "http://a1.de.test/\n"      // 1
+      "ftp://bad.test/\n"         // 2 rejected
+      "# a comment\n"             // 3
+      "http://b.nl.test/x\n"      // 4
+      "not a url at all\n"        // 5 rejected
+      "http://nx.test/\n"         // 6 nxdomain
+      "http://a1.de.test/\n"      // 7 the job of line 1
+      "http://c.de.test/page\n";  // 8
+
+  std::filesystem::path dir_;
+  std::string data_dir_, tokens_file_;
+  std::map<std::string, std::string> secrets_;
+  std::shared_ptr<std::ostringstream> log_;
+  std::unique_ptr<Store> store_;
+  zmq::context_t context_;
+  std::unique_ptr<Broker> broker_;
+  std::thread broker_thread_;
+  std::atomic<bool> stop_{false};
+  std::unique_ptr<AnsweringWorker> worker_;
+  std::unique_ptr<ApiServer> server_;
+  std::unique_ptr<httplib::Client> client_;
+};
+
+TEST_F(ApiTest, SubmitFollowPageAndExport) {
+  StartAll();
+  Json ack = Submit(kList, "?case=REF-7&max_age=1h");
+  ASSERT_TRUE(ack.is_object());
+  EXPECT_EQ(ack["lines"], 7);
+  EXPECT_EQ(ack["accepted"], 5);
+  EXPECT_EQ(ack["rejected"], 2);
+  EXPECT_EQ(ack["new_jobs"], 4);
+  ASSERT_EQ(ack["rejections"].size(), 2u);
+  EXPECT_EQ(ack["rejections"][0]["line"], 2);
+  EXPECT_EQ(ack["rejections"][0]["input"], "ftp://bad.test/");
+  EXPECT_FALSE(ack["rejections"][0]["reason"].get<std::string>().empty());
+  EXPECT_EQ(ack["rejections"][1]["line"], 5);
+  const uint64_t batch = ack["batch_id"].get<uint64_t>();
+
+  Json status = WaitComplete(batch);
+  EXPECT_EQ(status["case_reference"], "REF-7");
+  EXPECT_EQ(status["submitter"], "submitter");
+  EXPECT_EQ(status["max_result_age_ms"], 3600000);
+  EXPECT_EQ(status["states"]["done"], 5);
+  EXPECT_EQ(status["states"]["rejected"], 2);
+  EXPECT_EQ(status["progress"], 1.0);
+
+  // A JSON list: line N is the N-th entry.
+  auto res = client_->Post("/api/v1/batches", As("boss"),
+                           R"({"urls": ["http://d.de.test/", "mailto:x"]})",
+                           "application/json");
+  ASSERT_TRUE(res && res->status == 201) << (res ? res->body : "");
+  Json second = Json::parse(res->body);
+  EXPECT_EQ(second["rejections"][0]["line"], 2);
+  WaitComplete(second["batch_id"].get<uint64_t>());
+
+  int pages = 0;
+  const std::string only = "&batch=" + std::to_string(batch);
+  auto all = AllResults(only, 2, &pages);
+  ASSERT_EQ(all.size(), 7u);
+  EXPECT_EQ(pages, 4);
+  for (size_t i = 1; i < all.size(); ++i) {
+    EXPECT_LT(all[i - 1]["line"].get<int>(), all[i]["line"].get<int>());
+  }
+  auto de = AllResults(only + "&country=de", 1, &pages);
+  ASSERT_EQ(de.size(), 3u);
+  EXPECT_EQ(de[0]["line"], 1);
+  EXPECT_EQ(de[1]["line"], 7);
+  EXPECT_EQ(de[2]["line"], 8);
+  auto errors = AllResults(only + "&status=error", 10, &pages);
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0]["line"], 6);
+  EXPECT_EQ(AllResults(only + "&status=rejected", 10, &pages).size(), 2u);
+  // Without a batch: both batches, in order.
+  auto every = AllResults("&country=DE", 3, &pages);
+  ASSERT_EQ(every.size(), 4u);
+  EXPECT_EQ(every[3]["line"], 1);
+
+  for (auto [format, f] : {std::pair{"csv", ExportFormat::kCsv},
+                           std::pair{"jsonl", ExportFormat::kJsonl}}) {
+    auto exported = client_->Get(("/api/v1/batches/" + std::to_string(batch) +
+                                  "/export?format=" + format)
+                                     .c_str(),
+                                 As("exporter"));
+    ASSERT_TRUE(exported && exported->status == 200);
+    EXPECT_EQ(exported->get_header_value("Transfer-Encoding"), "chunked");
+    std::string local;
+    uint64_t next = 0;
+    while (!*AppendExportChunk(*store_, batch, f, 16, &next, &local)) {
+    }
+    EXPECT_EQ(exported->body, local) << format;
+    EXPECT_EQ(std::count(local.begin(), local.end(), '\n'),
+              f == ExportFormat::kCsv ? 8 : 7);
+  }
+
+  auto missing = client_->Get("/api/v1/batches/999", As("reader"));
+  ASSERT_TRUE(missing);
+  EXPECT_EQ(missing->status, 404);
+  auto bad = client_->Get("/api/v1/results?status=odd", As("reader"));
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 400);
+  EXPECT_NE(bad->body.find("located"), std::string::npos);
+}
+
+TEST_F(ApiTest, RefusalsAreLoggedAndAuditedWithoutSecrets) {
+  StartAll();
+  auto health = client_->Get("/api/v1/health");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+  struct Case {
+    std::string method, path, token;
+    int status;
+  } cases[] = {
+      {"GET", "/api/v1/results", "", 401},
+      {"GET", "/api/v1/results", "wrong", 401},
+      {"POST", "/api/v1/batches", "reader", 403},
+      {"GET", "/metrics", "exporter", 403},
+      {"GET", "/api/v1/batches/1/export", "submitter", 403},
+      {"GET", "/api/v1/results", "reader", 200},
+      {"GET", "/metrics", "boss", 200},
+  };
+  for (const auto& c : cases) {
+    httplib::Headers headers;
+    if (!c.token.empty()) {
+      headers = {{"Authorization",
+                  "Bearer " +
+                      (secrets_.count(c.token) ? secrets_[c.token] : c.token)}};
+    }
+    auto res =
+        c.method == "GET"
+            ? client_->Get((c.path + "?case=SECRET-CASE").c_str(), headers)
+            : client_->Post(c.path.c_str(), headers, "http://x.test/",
+                            "text/plain");
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, c.status) << c.method << " " << c.path;
+  }
+  std::vector<std::string> audit;
+  ASSERT_TRUE(store_
+                  ->ForEachAudit(1,
+                                 [&](const pb::AuditRecord& r) {
+                                   audit.push_back(r.actor() + " " +
+                                                   r.action() + " " +
+                                                   r.detail());
+                                   return Status::Ok();
+                                 })
+                  .ok());
+  const std::vector<std::string> expected = {
+      "anonymous auth_failed GET /api/v1/results 401",
+      "anonymous auth_failed GET /api/v1/results 401",
+      "reader forbidden POST /api/v1/batches 403",
+      "exporter forbidden GET /metrics 403",
+      "submitter forbidden GET /api/v1/batches/1/export 403",
+  };
+  EXPECT_EQ(audit, expected);
+  const std::string log = log_->str();
+  EXPECT_NE(log.find("anonymous GET /api/v1/results refused (401)"),
+            std::string::npos)
+      << log;
+  EXPECT_NE(log.find("reader POST /api/v1/batches refused (403)"),
+            std::string::npos);
+  for (const auto& [name, secret] : secrets_) {
+    EXPECT_EQ(log.find(secret), std::string::npos) << name;
+  }
+  EXPECT_EQ(log.find("SECRET-CASE"), std::string::npos);
+
+  // Submissions and exports are audited under the token's name.
+  Json ack = Submit("http://a.test/\n");
+  WaitComplete(ack["batch_id"].get<uint64_t>());
+  ASSERT_TRUE(client_->Get("/api/v1/batches/1/export", As("exporter")));
+  audit.clear();
+  ASSERT_TRUE(store_
+                  ->ForEachAudit(6,
+                                 [&](const pb::AuditRecord& r) {
+                                   audit.push_back(r.actor() + " " +
+                                                   r.action() + " " +
+                                                   r.detail());
+                                   return Status::Ok();
+                                 })
+                  .ok());
+  EXPECT_EQ(audit, (std::vector<std::string>{
+                       "submitter submit batch 1: 1 lines, 0 rejected",
+                       "exporter export batch 1 as jsonl"}));
+}
+
+TEST_F(ApiTest, MetricsAreValidPrometheusTextWithoutHosts) {
+  StartAll();
+  Json ack = Submit(kList);
+  WaitComplete(ack["batch_id"].get<uint64_t>());
+  // The broker publishes its figures each turn of its loop.
+  std::string text;
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto res = client_->Get("/metrics", As("reader"));
+    ASSERT_TRUE(res && res->status == 200);
+    text = res->body;
+    if (text.find("hostlocator_results_total{status=\"located\"} 3") !=
+        std::string::npos) {
+      break;
+    }
+    std::this_thread::sleep_for(20ms);
+  }
+  const std::regex sample(
+      R"(^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\.)*",?)*\})? (-?[0-9.eE+-]+|\+Inf|NaN)$)");
+  const std::regex comment(R"(^# (HELP|TYPE) [a-zA-Z_:][a-zA-Z0-9_:]* .+$)");
+  std::istringstream lines(text);
+  std::string line;
+  int samples = 0;
+  while (std::getline(lines, line)) {
+    if (line.starts_with("#")) {
+      EXPECT_TRUE(std::regex_match(line, comment)) << line;
+      continue;
+    }
+    EXPECT_TRUE(std::regex_match(line, sample)) << line;
+    ++samples;
+    const size_t open = line.find('{');
+    const std::string labels =
+        open == std::string::npos
+            ? ""
+            : line.substr(open, line.find('}') - open + 1);
+    for (const char* host : {".test", "http", "a1", "nx.", "/"}) {
+      EXPECT_EQ(labels.find(host), std::string::npos) << line;
+    }
+  }
+  EXPECT_GT(samples, 20);
+  for (const char* want :
+       {"hostlocator_results_total{status=\"located\"} 3",
+        "hostlocator_results_total{status=\"error\"} 1",
+        "hostlocator_errors_total{class=\"nxdomain\"} 1",
+        "hostlocator_queue_depth 0", "hostlocator_workers_connected 1",
+        "hostlocator_worker_results_total{worker=\"answering\"} 4",
+        "hostlocator_http_duration_seconds_bucket{le=\"0.05\"} 3",
+        "hostlocator_http_duration_seconds_count 3",
+        "hostlocator_result_latency_seconds_count 4"}) {
+    EXPECT_NE(text.find(want), std::string::npos) << want << "\n" << text;
+  }
+  EXPECT_EQ(text.find("hostlocator_store_bytes 0\n"), std::string::npos);
+}
+
+TEST_F(ApiTest, OversizedUploadGets413) {
+  StartAll(/*max_request_bytes=*/4096);
+  const std::string big(8192, 'x');
+  auto res =
+      client_->Post("/api/v1/batches", As("submitter"), big, "text/plain");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 413);
+  EXPECT_NE(res->body.find("split"), std::string::npos) << res->body;
+  // The CLI says so plainly.
+  std::ofstream(dir_ / "big.txt") << big;
+  Ran ran =
+      Cli("submit " + (dir_ / "big.txt").string() +
+          " --server http://127.0.0.1:" + std::to_string(server_->port()) +
+          " --token-file " + TokenFile("submitter"));
+  EXPECT_EQ(ran.exit_code, 1);
+  EXPECT_NE(ran.err.find("too large (413)"), std::string::npos) << ran.err;
+}
+
+TEST_F(ApiTest, CliThroughTheServerPrintsWhatTheDataFolderGives) {
+  StartAll();
+  std::ofstream(dir_ / "list.txt") << kList;
+  const std::string server =
+      " --server http://127.0.0.1:" + std::to_string(server_->port()) +
+      " --token-file ";
+  Ran submitted = Cli("submit " + (dir_ / "list.txt").string() + server +
+                      TokenFile("submitter") + " --case REF-9");
+  ASSERT_EQ(submitted.exit_code, 0) << submitted.err;
+  EXPECT_NE(submitted.out.find("line 2: rejected ("), std::string::npos)
+      << submitted.out;
+  EXPECT_NE(submitted.out.find("line 5: rejected ("), std::string::npos);
+  EXPECT_NE(submitted.out.find("batch 1: 7 lines, 5 accepted, 2 rejected"),
+            std::string::npos);
+  EXPECT_NE(submitted.out.find("progress: 7/7 lines finished (100.0%)"),
+            std::string::npos)
+      << submitted.out;
+  EXPECT_NE(submitted.out.find("batch 1 complete"), std::string::npos);
+
+  const std::vector<std::pair<std::string, std::string>> commands = {
+      {"status 1", "reader"},
+      {"results --batch 1", "reader"},
+      {"results --country DE", "reader"},
+      {"results --status rejected", "reader"},
+      {"export --run 1 --format csv", "exporter"},
+      {"export --run 1 --format jsonl", "exporter"},
+  };
+  std::vector<std::string> remote;
+  for (const auto& [command, token] : commands) {
+    Ran ran = Cli(command + server + TokenFile(token));
+    EXPECT_EQ(ran.exit_code, 0) << command << ": " << ran.err;
+    remote.push_back(ran.out);
+  }
+  EXPECT_NE(remote[0].find("5 done, 0 dead"), std::string::npos) << remote[0];
+  EXPECT_NE(remote[0].find("case REF-9"), std::string::npos);
+  EXPECT_EQ(std::count(remote[1].begin(), remote[1].end(), '\n'), 7);
+  EXPECT_EQ(std::count(remote[2].begin(), remote[2].end(), '\n'), 3);
+
+  // Refusals, plainly.
+  Ran forbidden = Cli("submit " + (dir_ / "list.txt").string() + server +
+                      TokenFile("reader") + " --no-wait");
+  EXPECT_EQ(forbidden.exit_code, 1);
+  EXPECT_NE(forbidden.err.find("(403)"), std::string::npos) << forbidden.err;
+  std::ofstream(dir_ / "wrong.token") << "0123\n";
+  ::chmod((dir_ / "wrong.token").c_str(), 0600);
+  Ran unauthorised = Cli("status 1" + server + (dir_ / "wrong.token").string());
+  EXPECT_EQ(unauthorised.exit_code, 1);
+  EXPECT_NE(unauthorised.err.find("refused the token (401)"), std::string::npos)
+      << unauthorised.err;
+  const uint16_t port = server_->port();
+
+  StopAll();
+  for (size_t i = 0; i < commands.size(); ++i) {
+    Ran ran = Cli(commands[i].first + " --data " + data_dir_);
+    EXPECT_EQ(ran.exit_code, 0) << commands[i].first << ": " << ran.err;
+    EXPECT_EQ(ran.out, remote[i]) << commands[i].first;
+  }
+  Ran unreachable =
+      Cli("status 1 --server http://127.0.0.1:" + std::to_string(port) +
+          " --token-file " + TokenFile("reader"));
+  EXPECT_EQ(unreachable.exit_code, 1);
+  EXPECT_NE(unreachable.err.find("cannot reach the coordinator"),
+            std::string::npos)
+      << unreachable.err;
+}
+
+}  // namespace
+}  // namespace hl::coordinator
