@@ -99,8 +99,8 @@ void Fail(httplib::Response& res, const Status& status) {
   res.set_content(ErrorBody(status.message()), kJson);
 }
 
-// Who the current request is, for the access log line.
-thread_local std::string t_actor;
+// Who the current request is, for the access log line; reset after it.
+thread_local std::string t_actor = "anonymous";
 
 uint64_t DirectoryBytes(const std::string& dir) {
   if (dir.empty()) return 0;
@@ -292,6 +292,7 @@ class ApiServer::Impl {
     s.set_logger([](const httplib::Request& req, const httplib::Response& res) {
       spdlog::info("api: {} {} {} {}", t_actor, req.method, req.path,
                    res.status);
+      t_actor = "anonymous";
     });
     s.Get("/api/v1/health",
           [this](const httplib::Request& req, httplib::Response& res) {

@@ -176,8 +176,8 @@ std::optional<Role> RequiredRole(std::string_view method,
   if (path.starts_with(kBatches) && path.ends_with("/export")) {
     return Role::kExport;
   }
-  // Status, results, metrics, and anything unknown (answered 404 after the
-  // token is checked, so probing for paths needs a token too).
+  // Status, results and metrics. (A path no handler serves is answered 404
+  // by the server before any token check.)
   return Role::kRead;
 }
 

@@ -562,5 +562,40 @@ TEST_F(ApiTest, CliThroughTheServerPrintsWhatTheDataFolderGives) {
       << unreachable.err;
 }
 
+TEST_F(ApiTest, ServesHttpsWhenGivenACertificate) {
+  const std::string cert = (dir_ / "cert.pem").string();
+  const std::string key = (dir_ / "key.pem").string();
+  const std::string openssl =
+      "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
+      "-subj /CN=localhost -addext subjectAltName=IP:127.0.0.1 -days 1 "
+      "-keyout " +
+      key + " -out " + cert + " >/dev/null 2>&1";
+  ASSERT_EQ(std::system(openssl.c_str()), 0);
+  ApiOptions options;
+  options.port = 0;
+  options.tokens_file = tokens_file_;
+  options.tls_cert_file = cert;
+  options.tls_key_file = key;
+  ::chmod(key.c_str(), 0640);
+  {
+    ApiServer refused(store_.get(), nullptr, options, SystemClockMs);
+    Status s = refused.Start();
+    ASSERT_FALSE(s.ok());
+    EXPECT_NE(s.message().find("chmod 600"), std::string::npos) << s.message();
+  }
+  ::chmod(key.c_str(), 0600);
+  ApiServer server(store_.get(), nullptr, options, SystemClockMs);
+  ASSERT_TRUE(server.Start().ok());
+  httplib::SSLClient tls("127.0.0.1", server.port());
+  tls.set_ca_cert_path(cert.c_str());
+  tls.enable_server_certificate_verification(true);
+  auto res = tls.Get("/api/v1/batches/1", As("reader"));
+  ASSERT_TRUE(res) << httplib::to_string(res.error());
+  EXPECT_EQ(res->status, 404);
+  httplib::Client plain("127.0.0.1", server.port());
+  EXPECT_FALSE(plain.Get("/api/v1/health"));
+  server.Stop();
+}
+
 }  // namespace
 }  // namespace hl::coordinator
