@@ -117,8 +117,8 @@ void PolitenessGate::Release(std::string_view host, std::string_view address,
     --state.admitted;
     if (!state.queue.empty()) {
       MarkDirty(state);
-    } else if (state.admitted == 0) {
-      RetireIdle(state, now_ms);
+    } else if (state.admitted == 0 && !state.dirty) {
+      RetireIdle(state, now_ms);  // a dirty one (withdrawn) by Admit
     }
   }
 }
