@@ -92,8 +92,10 @@ class DnsResolver {
   // question had learned, as its `done` would have had it, with each
   // message not yet answered recorded in `queries` with rcode "CANCELLED"
   // (resolver "" when it was still waiting). A Resolve cancelled before it
-  // ended carries no addresses and no error; its cname_chain is the chain
-  // followed so far. nullopt for an unknown id or one whose `done` has run.
+  // ended carries the chain followed so far and no addresses or error
+  // (in mode "all", those of the first server's walk when that one had
+  // ended), with every server's queries. nullopt for an unknown id or one
+  // whose `done` has run.
   std::optional<pb::DnsObservation> Cancel(OpId id);
 
   // DNS messages in flight and questions waiting for a slot.
