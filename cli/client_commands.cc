@@ -55,28 +55,41 @@ void AddSourceOptions(CLI::App* cmd, Source* source) {
   data->excludes(server);
 }
 
-// Runs `remote` against the API or `local` against the store.
-Result<std::string> Fetch(
-    const Source& source,
-    const std::function<Result<std::string>(ApiClient&)>& remote,
-    const std::function<Result<std::string>(const coordinator::Store&)>&
-        local) {
+// The opened source: an API client or a local store, opened once.
+struct Backend {
+  std::unique_ptr<ApiClient> client;
+  std::unique_ptr<coordinator::Store> store;
+};
+
+Result<Backend> Open(const Source& source) {
+  Backend backend;
   if (!source.server.empty()) {
     if (source.token_file.empty()) {
       return InvalidArgument("--server needs --token-file");
     }
     auto client = ApiClient::Create(source.server, source.token_file);
     if (!client.ok()) return client.status();
-    return remote(**client);
+    backend.client = std::move(client).value();
+    return backend;
   }
   if (source.data_dir.empty()) {
     return InvalidArgument(
-        "name the coordinator with --server or a local "
-        "data folder with --data");
+        "name the coordinator with --server or a local data folder with "
+        "--data");
   }
   auto store = coordinator::Store::Open(source.data_dir);
   if (!store.ok()) return store.status();
-  return local(**store);
+  backend.store = std::move(store).value();
+  return backend;
+}
+
+// Runs `remote` against the API or `local` against the store.
+Result<std::string> Fetch(
+    Backend& backend,
+    const std::function<Result<std::string>(ApiClient&)>& remote,
+    const std::function<Result<std::string>(const coordinator::Store&)>&
+        local) {
+  return backend.client ? remote(*backend.client) : local(*backend.store);
 }
 
 Result<Json> ParseBody(const std::string& body) {
@@ -180,8 +193,10 @@ struct StatusOptions {
 };
 
 int PrintStatus(const StatusOptions& o) {
+  auto backend = Open(o.source);
+  if (!backend.ok()) return Report(backend.status());
   auto body = Fetch(
-      o.source,
+      *backend,
       [&](ApiClient& client) {
         return client.Get("/api/v1/batches/" + std::to_string(o.batch), {});
       },
@@ -210,9 +225,11 @@ int PrintResults(const ResultsOptions& o) {
   if (!o.country.empty()) query.emplace("country", o.country);
   if (!o.status.empty()) query.emplace("status", o.status);
   query.emplace("limit", std::to_string(coordinator::kMaxResultsPage));
+  auto backend = Open(o.source);
+  if (!backend.ok()) return Report(backend.status());
   while (true) {
     auto body = Fetch(
-        o.source,
+        *backend,
         [&](ApiClient& client) { return client.Get("/api/v1/results", query); },
         [&](const coordinator::Store& store) -> Result<std::string> {
           auto parsed = coordinator::ParseResultsQuery(query);
