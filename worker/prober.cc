@@ -405,6 +405,7 @@ void Prober::Impl::Finish(Task& task) {
     *obs.add_providers() = std::move(match);
   }
   Conclude(&obs);
+  if (context.referrals != nullptr) RouteReferrals(*context.referrals, &obs);
   Complete(task);
 }
 

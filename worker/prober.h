@@ -19,6 +19,7 @@
 #include "common/geo/geo.h"
 #include "common/proto/hostlocator.pb.h"
 #include "common/provider.h"
+#include "common/referral.h"
 #include "worker/event_loop.h"
 
 namespace hl::worker {
@@ -29,6 +30,8 @@ struct ProberContext {
   std::string tool_version;
   std::string config_digest;
   std::string worker_name;
+  // When set, each verdict gets its referral targets (hl::RouteReferrals).
+  std::shared_ptr<const ReferralRouting> referrals;
 };
 
 // Every URL in flight on one EventLoop (one per thread). The GeoLocator and
@@ -58,7 +61,8 @@ class Prober {
   // http.max_redirects, worker.probe_timeout_ms or an invalid Location
   // (obs.redirect_error).
   // Providers come from hl::DetectProviders (not for .onion hosts); status
-  // and verdict then from hl::Conclude. The HEADs are sent with `context`
+  // and verdict then from hl::Conclude (and hl::RouteReferrals with
+  // context.referrals). The HEADs are sent with `context`
   // (recorded in the observation when not empty). `done` runs exactly
   // once, on the loop, never inside Probe; it may destroy the prober (the
   // probes still under way are then abandoned).
