@@ -164,16 +164,18 @@ void AddRedirectors(const pb::Observation& obs, pb::Jurisdiction* j) {
   }
 }
 
-void AddUnconfirmedAddresses(const pb::Observation& hop,
-                             const pb::Jurisdiction& decided,
-                             pb::Jurisdiction* j) {
+// Addresses of the final host in countries the verdict does not list
+// (only when HTTP answered: otherwise every country is listed).
+void AddUnconfirmedAddresses(const pb::Observation& obs,
+                             const pb::Observation& hop, pb::Jurisdiction* j) {
   if (!IsHttpAnswer(hop.http())) return;
+  const auto& listed = obs.verdict().hosting_countries();
   for (const pb::AddressInfo& a : hop.addresses()) {
-    if (a.country().empty()) continue;
-    bool primary = std::find(decided.primary_countries().begin(),
-                             decided.primary_countries().end(),
-                             a.country()) != decided.primary_countries().end();
-    if (!primary) AddSecondary(j, a.country(), "unconfirmed_address", a.ip());
+    if (a.country().empty() ||
+        std::find(listed.begin(), listed.end(), a.country()) != listed.end()) {
+      continue;
+    }
+    AddSecondary(j, a.country(), "unconfirmed_address", a.ip());
   }
 }
 
@@ -224,8 +226,8 @@ void Attribute(const pb::Observation& obs, const pb::Observation& hop,
   auto front =
       std::find_if(obs.providers().begin(), obs.providers().end(), IsInFront);
   const bool gone = hop.http().status() == 404 || hop.http().status() == 410;
-  if (front != obs.providers().end() && !gone) {
-    j->set_attribution("origin_hidden");
+  if (front != obs.providers().end()) {
+    j->set_attribution(gone ? "taken_down" : "origin_hidden");
     if (!front->country().empty()) j->add_primary_countries(front->country());
     j->set_confidence(std::string(RateProvider(*front)));
     for (const std::string& c : countries) {
@@ -297,7 +299,7 @@ pb::Jurisdiction DecideJurisdiction(const pb::Observation& obs) {
     if (!IsInFront(p))
       AddSecondary(&j, p.country(), "hosting_provider", p.name());
   }
-  AddUnconfirmedAddresses(hop, j, &j);
+  AddUnconfirmedAddresses(obs, hop, &j);
   if (hop.dns().resolvers_disagree()) {
     j.add_disagreements(
         "the resolvers disagree on the addresses of " + hop.host() +

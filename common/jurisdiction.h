@@ -7,8 +7,9 @@
 //   primary country; confidence "none".
 // - "taken_down": DNS answered NXDOMAIN and no address was resolved (no
 //   primary country, confidence "none"), or the last answer was HTTP 404 or
-//   410 (the host that answered stays primary: it served the URL until
-//   now; confidence as below).
+//   410 (primary countries, confidence and secondary jurisdictions as the
+//   rules below give them: the host that answered, or the provider in
+//   front, served the URL until now).
 // - "unresolvable": any other DNS failure without an address (servfail,
 //   timeout, refused, no_address, cname_loop). No primary; "none".
 // - "unknown_country": the verdict has no hosting country (addresses

@@ -242,6 +242,7 @@ TEST(ConfigTest, ErrorsNameTheKeyAndWhatIsExpected) {
       {"timeout = 5\n",
        {"test.toml:1:1: ", "unknown key \"timeout\"",
         "known sections: resolver, http, safety, politeness, geo, providers, "
+        "referral, "
         "coordinator, worker, run"}},
       {"[http]\ntimeout = 5\n",
        {"test.toml:2:1: ", "unknown key \"http.timeout\"",
