@@ -48,9 +48,8 @@ worker::ProberFactory MakeProberFactory(const Config& config,
   return [config, data, worker_name](worker::EventLoop* loop) {
     return worker::Prober::Create(
         config, data.geo, data.providers,
-        worker::ProberContext{HL_VERSION, config.digest, worker_name,
-                              data.referrals},
-        SystemClockMs, loop);
+        worker::ProberContext{HL_VERSION, config.digest, worker_name},
+        SystemClockMs, loop, data.referrals);
   };
 }
 

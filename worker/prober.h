@@ -30,8 +30,6 @@ struct ProberContext {
   std::string tool_version;
   std::string config_digest;
   std::string worker_name;
-  // When set, each verdict gets its referral targets (hl::RouteReferrals).
-  std::shared_ptr<const ReferralRouting> referrals;
 };
 
 // Every URL in flight on one EventLoop (one per thread). The GeoLocator and
@@ -46,7 +44,8 @@ class Prober {
   static Result<std::unique_ptr<Prober>> Create(
       const Config& config, std::shared_ptr<const geo::GeoLocator> geo,
       std::shared_ptr<const ProviderTable> providers, ProberContext context,
-      Clock clock, EventLoop* loop);
+      Clock clock, EventLoop* loop,
+      std::shared_ptr<const ReferralRouting> referrals = nullptr);
   // Abandons every probe in flight: their callbacks never run.
   ~Prober();
 
@@ -61,11 +60,11 @@ class Prober {
   // http.max_redirects, worker.probe_timeout_ms or an invalid Location
   // (obs.redirect_error).
   // Providers come from hl::DetectProviders (not for .onion hosts); status
-  // and verdict then from hl::Conclude (and hl::RouteReferrals with
-  // context.referrals). The HEADs are sent with `context`
-  // (recorded in the observation when not empty). `done` runs exactly
-  // once, on the loop, never inside Probe; it may destroy the prober (the
-  // probes still under way are then abandoned).
+  // and verdict then from hl::Conclude, and the referral targets from
+  // hl::RouteReferrals when Create was given `referrals`. The HEADs are sent
+  // with `context` (recorded in the observation when not empty). `done` runs
+  // exactly once, on the loop, never inside Probe; it may destroy the prober
+  // (the probes still under way are then abandoned).
   void Probe(const std::string& url, const pb::RequestContext& context,
              Done done);
 
