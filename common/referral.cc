@@ -21,6 +21,9 @@ using toml_reader::Reader;
 constexpr std::array<std::string_view, 3> kKinds = {"hotline", "police",
                                                     "interpol"};
 
+constexpr std::string_view kProviderSource =
+    "the provider signatures (providers.file)";
+
 bool NonEmpty(std::string_view s) { return !s.empty(); }
 
 bool IsHttpUrl(std::string_view s) {
@@ -124,8 +127,10 @@ std::vector<const ReferralEntry*> Entries(const ReferralDirectory& d,
   return found;
 }
 
+// A provider as a target; `abuse` (an e-mail address or a URL) as the
+// provider signatures give it.
 void AddProvider(pb::Jurisdiction* j, std::string name, std::string country,
-                 const std::string& abuse) {
+                 const std::string& abuse, std::string_view source) {
   pb::ReferralTarget t;
   t.set_country(std::move(country));
   t.set_kind("provider");
@@ -134,7 +139,7 @@ void AddProvider(pb::Jurisdiction* j, std::string name, std::string country,
   (abuse.find('@') != std::string::npos ? t.mutable_email()
                                         : t.mutable_website())
       ->assign(abuse);
-  t.set_source("providers table (common/provider.h) or ASN data");
+  t.set_source(std::string(source));
   Add(j, std::move(t));
 }
 
@@ -144,7 +149,7 @@ void AddHostingProviders(const pb::Observation& obs, pb::Jurisdiction* j) {
   bool any = false;
   for (const pb::ProviderMatch& p : obs.providers()) {
     if (p.category() == "cdn" || p.category() == "waf") continue;
-    AddProvider(j, p.name(), p.country(), p.abuse());
+    AddProvider(j, p.name(), p.country(), p.abuse(), kProviderSource);
     any = true;
   }
   if (any) return;
@@ -157,7 +162,8 @@ void AddHostingProviders(const pb::Observation& obs, pb::Jurisdiction* j) {
                 "AS" + std::to_string(a->asn()) +
                     (a->as_org().empty() ? "" : " " + a->as_org()) +
                     " (network of " + a->ip() + ")",
-                a->rdap_country(), "");
+                a->rdap_country(), "",
+                "the ASN database (the AS of the address that answered)");
   }
 }
 
@@ -263,7 +269,8 @@ void RouteReferrals(const ReferralRouting& routing, pb::Observation* obs) {
                        return p.category() == "cdn" || p.category() == "waf";
                      });
     if (front != obs->providers().end()) {
-      AddProvider(j, front->name(), front->country(), front->abuse());
+      AddProvider(j, front->name(), front->country(), front->abuse(),
+                  kProviderSource);
     }
   } else if (std::find(j->primary_countries().begin(),
                        j->primary_countries().end(),
