@@ -29,9 +29,17 @@ Result<ProbeData> LoadProbeData(const Config& config) {
         table.status().code(),
         table.status().message() + " (configuration key \"providers.file\")");
   }
+  auto directory = LoadReferralFile(config.referral.directory);
+  if (!directory.ok()) {
+    return Status(directory.status().code(),
+                  directory.status().message() +
+                      " (configuration key \"referral.directory\")");
+  }
   return ProbeData{
       std::move(geo).value(),
-      std::make_shared<const ProviderTable>(std::move(table).value())};
+      std::make_shared<const ProviderTable>(std::move(table).value()),
+      std::make_shared<const ReferralRouting>(ReferralRouting{
+          std::move(directory).value(), config.referral.home_country})};
 }
 
 worker::ProberFactory MakeProberFactory(const Config& config,
@@ -41,7 +49,7 @@ worker::ProberFactory MakeProberFactory(const Config& config,
     return worker::Prober::Create(
         config, data.geo, data.providers,
         worker::ProberContext{HL_VERSION, config.digest, worker_name},
-        SystemClockMs, loop);
+        SystemClockMs, loop, data.referrals);
   };
 }
 

@@ -8,6 +8,7 @@
 #include "common/config.h"
 #include "common/geo/geo.h"
 #include "common/provider.h"
+#include "common/referral.h"
 #include "worker/worker.h"
 
 namespace hl::cli {
@@ -19,9 +20,11 @@ Result<Config> LoadConfiguration(const std::string& path);
 struct ProbeData {
   std::shared_ptr<const geo::GeoLocator> geo;
   std::shared_ptr<const ProviderTable> providers;
+  std::shared_ptr<const ReferralRouting> referrals;
 };
 
-// Opens the configured MMDB files and the provider signatures; the error
+// Opens the configured MMDB files, the provider signatures and the referral
+// directory; the error
 // names the file, the problem, its configuration key and, for missing
 // geolocation data, the command that fetches it.
 Result<ProbeData> LoadProbeData(const Config& config);

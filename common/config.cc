@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "common/digest.h"
+#include "common/jurisdiction.h"
 #include "common/request_context.h"
 #include "common/toml_reader.h"
 
@@ -219,6 +220,19 @@ std::vector<Section> Schema(const Reader& r, Config* c) {
          [&r, c](const toml::node& n, const std::string& path) {
            return r.Path(n, path, false, &c->providers.file);
          }}}},
+      {"referral",
+       {{"directory",
+         [&r, c](const toml::node& n, const std::string& path) {
+           return r.Path(n, path, false, &c->referral.directory);
+         }},
+        {"home_country",
+         [&r, c](const toml::node& n, const std::string& path) {
+           return r.String(
+               n, path,
+               "an ISO 3166-1 alpha-2 code in upper case (\"DE\"), or \"\"",
+               [](std::string_view s) { return s.empty() || IsCountryCode(s); },
+               &c->referral.home_country);
+         }}}},
       {"coordinator",
        {{"lease_timeout_ms",
          [&r, c](const toml::node& n, const std::string& path) {
@@ -382,6 +396,8 @@ std::string CanonicalText(const Config& c) {
   AppendLine("geo.asn", c.geo.asn, &out);
   AppendLine("geo.city", c.geo.city, &out);
   AppendLine("providers.file", c.providers.file, &out);
+  AppendLine("referral.directory", c.referral.directory, &out);
+  AppendLine("referral.home_country", c.referral.home_country, &out);
   AppendLine("coordinator.lease_timeout_ms", c.coordinator.lease_timeout_ms,
              &out);
   AppendLine("coordinator.heartbeat_interval_ms",
@@ -409,6 +425,8 @@ Config DefaultConfig() {
   c.geo.asn = {"data/geo/asn.mmdb"};
   c.providers.file =
       (std::filesystem::path(kDefaultConfigDir) / "providers.toml").string();
+  c.referral.directory =
+      (std::filesystem::path(kDefaultConfigDir) / "referral.toml").string();
   c.digest = ConfigDigest(c);
   return c;
 }

@@ -12,7 +12,8 @@
 //   is known), so the first error is the one clear startup message;
 // - resolver servers are stored canonically ("192.0.2.53:53",
 //   "[2001:db8::53]:53"), CIDRs in net::Cidr::ToString() form;
-// - relative [geo] paths, http.ca_file and providers.file written in the
+// - relative [geo] paths, http.ca_file, providers.file and
+//   referral.directory written in the
 //   file resolve against base_dir (the file's directory for
 //   LoadConfigFile); defaults not written in the file and
 //   run.data_dir/run.output_dir stay as they are, relative to the working
@@ -105,6 +106,18 @@ struct ProvidersConfig {
                          const ProvidersConfig&) = default;
 };
 
+struct ReferralConfig {
+  // The referral directory (config/referral.toml documents its format).
+  // DefaultConfig(): referral.toml in kDefaultConfigDir.
+  std::string directory;
+  // The hotline's own country, ISO 3166-1 alpha-2 ("DE"); "" when not set
+  // (every country is then routed as foreign, with a warning).
+  std::string home_country;
+
+  friend bool operator==(const ReferralConfig&,
+                         const ReferralConfig&) = default;
+};
+
 struct CoordinatorConfig {
   uint32_t lease_timeout_ms = 120000;
   uint32_t heartbeat_interval_ms = 1000;
@@ -145,6 +158,7 @@ struct Config {
   PolitenessConfig politeness;
   geo::GeoConfig geo;
   ProvidersConfig providers;
+  ReferralConfig referral;
   CoordinatorConfig coordinator;
   WorkerConfig worker;
   RunConfig run;

@@ -4,12 +4,12 @@
 
 #include <algorithm>
 #include <array>
-#include <cstdio>
 #include <optional>
 #include <utility>
 
 #include "common/ascii.h"
 #include "common/digest.h"
+#include "common/jurisdiction.h"
 #include "common/toml_reader.h"
 
 namespace hl {
@@ -53,12 +53,6 @@ bool ValidHeaderName(std::string_view s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [&](char c) {
     return IsAlnum(c) || kTokenPunct.find(c) != std::string_view::npos;
   });
-}
-
-bool ValidCountry(std::string_view s) {
-  return s.size() == 2 && std::all_of(s.begin(), s.end(), [](char c) {
-           return c >= 'A' && c <= 'Z';
-         });
 }
 
 bool NonEmpty(std::string_view s) { return !s.empty(); }
@@ -145,22 +139,12 @@ Status ReadProvider(const Reader& r, const toml::node& node,
           return Status::Ok();
         }},
        {"country", text("an ISO 3166-1 alpha-2 code in upper case, e.g. \"US\"",
-                        ValidCountry, &p.country)},
+                        IsCountryCode, &p.country)},
        {"abuse", text("a non-empty string", NonEmpty, &p.abuse)},
        {"source", text("a non-empty string", NonEmpty, &p.source)},
        {"verified_on",
         [&](const toml::node& n, const std::string& np) {
-          const auto* date = n.as_date();
-          if (date == nullptr) {
-            return r.WrongType(n, np, "a date such as 2026-11-29");
-          }
-          const toml::date& d = date->get();
-          char buf[16];
-          std::snprintf(
-              buf, sizeof buf, "%04u-%02u-%02u", static_cast<unsigned>(d.year),
-              static_cast<unsigned>(d.month), static_cast<unsigned>(d.day));
-          p.verified_on = buf;
-          return Status::Ok();
+          return r.Date(n, np, &p.verified_on);
         }},
        {"ip_ranges",
         [&](const toml::node& n, const std::string& np) {

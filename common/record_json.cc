@@ -313,6 +313,8 @@ void Addresses(const google::protobuf::RepeatedPtrField<pb::AddressInfo>& v,
     w->Key("asn").UintOrNull(a.asn());
     w->Key("as_org").StringOrNull(a.as_org());
     w->Key("network").StringOrNull(a.network());
+    w->Key("rdap_country").StringOrNull(a.rdap_country());
+    w->Key("registry_country").StringOrNull(a.registry_country());
     w->EndObject();
   }
   w->EndArray();
@@ -407,6 +409,58 @@ void Provider(const pb::ProviderMatch& p, JsonWriter* w) {
   w->EndObject();
 }
 
+void Jurisdiction(const pb::Jurisdiction& j, JsonWriter* w) {
+  w->BeginObject();
+  w->Key("attribution").StringOrNull(j.attribution());
+  w->Key("primary_countries").StringArray(j.primary_countries());
+  w->Key("secondary").BeginArray();
+  for (const pb::SecondaryJurisdiction& s : j.secondary()) {
+    w->BeginObject();
+    w->Key("country").StringOrNull(s.country());
+    w->Key("role").String(s.role());
+    w->Key("detail").StringOrNull(s.detail());
+    w->EndObject();
+  }
+  w->EndArray();
+  w->Key("confidence").StringOrNull(j.confidence());
+  w->Key("disagreements").StringArray(j.disagreements());
+  w->Key("registrable_domain").StringOrNull(j.registrable_domain());
+  w->Key("cctld_country").StringOrNull(j.cctld_country());
+  w->Key("registrar").StringOrNull(j.registrar());
+  w->Key("home_country").StringOrNull(j.home_country());
+  w->Key("referrals").BeginArray();
+  for (const pb::ReferralTarget& t : j.referrals()) {
+    w->BeginObject();
+    w->Key("country").StringOrNull(t.country());
+    w->Key("kind").String(t.kind());
+    w->Key("route").String(t.route());
+    w->Key("name").String(t.name());
+    w->Key("website").StringOrNull(t.website());
+    w->Key("email").StringOrNull(t.email());
+    w->Key("phone").StringOrNull(t.phone());
+    w->Key("source").StringOrNull(t.source());
+    w->Key("verified_on").StringOrNull(t.verified_on());
+    w->EndObject();
+  }
+  w->EndArray();
+  w->Key("directory_unverified").Bool(j.directory_unverified());
+  w->Key("referral_warning").StringOrNull(j.referral_warning());
+  w->EndObject();
+}
+
+void Registration(const pb::Observation& obs, JsonWriter* w) {
+  if (!obs.has_registration()) return w->Null();
+  const pb::DomainRegistration& r = obs.registration();
+  w->BeginObject();
+  w->Key("domain").StringOrNull(r.domain());
+  w->Key("registrar").StringOrNull(r.registrar());
+  w->Key("registrar_country").StringOrNull(r.registrar_country());
+  w->Key("abuse_email").StringOrNull(r.abuse_email());
+  w->Key("abuse_phone").StringOrNull(r.abuse_phone());
+  w->Key("source").StringOrNull(r.source());
+  w->EndObject();
+}
+
 void DataSource(const pb::DataSource& d, JsonWriter* w) {
   w->BeginObject();
   w->Key("role").StringOrNull(d.role());
@@ -475,6 +529,11 @@ void ObservationFields(const pb::Observation& obs, bool with_reason,
     w->Key("verdict").BeginObject();
     w->Key("hosting_countries").StringArray(obs.verdict().hosting_countries());
     w->Key("reasons").StringArray(obs.verdict().reasons());
+    if (obs.verdict().has_jurisdiction()) {
+      Jurisdiction(obs.verdict().jurisdiction(), &w->Key("jurisdiction"));
+    } else {
+      w->Key("jurisdiction").Null();
+    }
     w->EndObject();
   } else {
     w->Key("verdict").Null();
@@ -486,6 +545,7 @@ void ObservationFields(const pb::Observation& obs, bool with_reason,
   w->Key("tool_version").StringOrNull(obs.tool_version());
   w->Key("config_digest").StringOrNull(obs.config_digest());
   w->Key("worker").StringOrNull(obs.worker());
+  Registration(obs, &w->Key("registration"));
 }
 
 }  // namespace
@@ -523,7 +583,7 @@ void AppendResultRecordJson(const pb::LineRecord& line,
   for (std::string_view key :
        {"dns", "addresses", "pinned_ip", "http", "redirects", "redirect_error",
         "providers", "verdict", "checked_at", "data_sources", "tool_version",
-        "config_digest", "worker"}) {
+        "config_digest", "worker", "registration"}) {
     w.Key(key).Null();
   }
   w.EndObject();

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -110,6 +111,20 @@ Status Reader::Uint(const toml::node& node, std::string_view path, uint32_t min,
     return Bad(node, path, expected, std::to_string(v));
   }
   *out = static_cast<uint32_t>(v);
+  return Status::Ok();
+}
+
+Status Reader::Date(const toml::node& node, std::string_view path,
+                    std::string* out) const {
+  const auto* date = node.as_date();
+  if (date == nullptr)
+    return WrongType(node, path, "a date such as 2026-11-29");
+  const toml::date& d = date->get();
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%04u-%02u-%02u",
+                static_cast<unsigned>(d.year), static_cast<unsigned>(d.month),
+                static_cast<unsigned>(d.day));
+  *out = buf;
   return Status::Ok();
 }
 

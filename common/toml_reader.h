@@ -61,6 +61,10 @@ class Reader {
   Status Uint(const toml::node& node, std::string_view path, uint32_t min,
               uint32_t max, std::string_view unit, uint32_t* out) const;
 
+  // A TOML date (2026-11-29), as "YYYY-MM-DD".
+  Status Date(const toml::node& node, std::string_view path,
+              std::string* out) const;
+
   // A boolean.
   Status Bool(const toml::node& node, std::string_view path, bool* out) const;
 

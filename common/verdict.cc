@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "common/ascii.h"
+#include "common/jurisdiction.h"
 #include "common/net/ip.h"
 
 namespace hl {
@@ -20,13 +21,7 @@ constexpr std::string_view kUnresolved = "unresolved";
 constexpr std::string_view kError = "error";
 constexpr std::string_view kNotAttributable = "not_attributable";
 
-bool IsOnion(std::string_view host) {
-  if (host.ends_with('.')) host.remove_suffix(1);
-  constexpr std::string_view kSuffix = ".onion";
-  if (host.size() <= kSuffix.size()) return false;
-  std::string_view tail = host.substr(host.size() - kSuffix.size());
-  return EqualsIgnoreCaseAscii(tail, kSuffix);
-}
+bool IsOnion(std::string_view host) { return TopLevelDomain(host) == "onion"; }
 
 std::optional<net::IpAddress> ParseHostIp(std::string_view host) {
   if (host.starts_with('[') && host.ends_with(']')) {
@@ -168,13 +163,10 @@ void AddRedirectReason(const pb::HttpObservation& http, pb::Verdict* verdict) {
 void ConcludeFromAnswer(pb::Observation* obs) {
   const pb::HttpObservation& http = obs->http();
   pb::Verdict* verdict = obs->mutable_verdict();
-  const std::string& ip =
-      http.connected_ip().empty() ? obs->pinned_ip() : http.connected_ip();
+  const std::string& ip = AnsweringIp(http, obs->pinned_ip());
   std::string method = http.method().empty() ? "HEAD" : http.method();
-  auto answered = std::find_if(
-      obs->addresses().begin(), obs->addresses().end(),
-      [&](const pb::AddressInfo& a) { return SameIp(a.ip(), ip); });
-  if (answered == obs->addresses().end()) {
+  const pb::AddressInfo* answered = FindAddress(obs->addresses(), ip);
+  if (answered == nullptr) {
     verdict->add_reasons("HTTP " + method + " answered from " + ip +
                          ", an address without geolocation data");
   } else {
@@ -183,7 +175,7 @@ void ConcludeFromAnswer(pb::Observation* obs) {
   }
   AddRedirectReason(http, verdict);
 
-  if (answered == obs->addresses().end() || answered->country().empty()) {
+  if (answered == nullptr || answered->country().empty()) {
     verdict->add_reasons("no country is known for " + ip +
                          ", the address that answered; no hosting country");
     obs->set_status(std::string(kError));
@@ -265,13 +257,10 @@ std::string DescribeRequest(
   std::string text = url;
   if (http.status() > 0) {
     text += " (" + std::to_string(http.status());
-    const std::string& from =
-        http.connected_ip().empty() ? ip : http.connected_ip();
-    auto answered = std::find_if(
-        addresses.begin(), addresses.end(),
-        [&](const pb::AddressInfo& a) { return SameIp(a.ip(), from); });
-    text += " from " +
-            (answered != addresses.end() ? DescribeAddress(*answered) : from);
+    const std::string& from = AnsweringIp(http, ip);
+    const pb::AddressInfo* answered = FindAddress(addresses, from);
+    text +=
+        " from " + (answered != nullptr ? DescribeAddress(*answered) : from);
     text += ")";
   } else if (!http.error().error_class().empty()) {
     text += " (" + http.error().error_class() + ")";
@@ -327,7 +316,31 @@ void ConcludeHop(pb::Observation* obs) {
   AddProviderReasons(*obs, verdict);
 }
 
+// The structured decision, and its summary as the last reason.
+void AddJurisdiction(pb::Observation* obs) {
+  pb::Verdict* verdict = obs->mutable_verdict();
+  *verdict->mutable_jurisdiction() = DecideJurisdiction(*obs);
+  verdict->add_reasons(DescribeJurisdiction(verdict->jurisdiction()));
+  for (const std::string& d : verdict->jurisdiction().disagreements()) {
+    verdict->add_reasons("disagreement: " + d);
+  }
+}
+
 }  // namespace
+
+const pb::AddressInfo* FindAddress(
+    const google::protobuf::RepeatedPtrField<pb::AddressInfo>& addresses,
+    std::string_view ip) {
+  auto found = std::find_if(
+      addresses.begin(), addresses.end(),
+      [&](const pb::AddressInfo& a) { return SameIp(a.ip(), ip); });
+  return found == addresses.end() ? nullptr : &*found;
+}
+
+const std::string& AnsweringIp(const pb::HttpObservation& http,
+                               const std::string& pinned_ip) {
+  return http.connected_ip().empty() ? pinned_ip : http.connected_ip();
+}
 
 pb::Observation FinalHopView(const pb::Observation& obs) {
   pb::Observation view = obs;
@@ -351,6 +364,7 @@ void Conclude(pb::Observation* obs) {
   if (obs->redirects_size() == 0) {
     ConcludeHop(obs);
     AddRedirectStopReason(*obs, obs->mutable_verdict());
+    AddJurisdiction(obs);
     return;
   }
   pb::Observation view = FinalHopView(*obs);
@@ -375,6 +389,7 @@ void Conclude(pb::Observation* obs) {
   *verdict->mutable_hosting_countries() = view.verdict().hosting_countries();
   obs->set_status(view.status());
   if (view.has_error()) SetErrorUnlessSet(obs, view.error());
+  AddJurisdiction(obs);
 }
 
 }  // namespace hl

@@ -33,6 +33,9 @@
 // DNS, HTTP, countries. Conclude is idempotent.
 #pragma once
 
+#include <string>
+#include <string_view>
+
 #include "common/proto/hostlocator.pb.h"
 
 namespace hl {
@@ -50,5 +53,17 @@ void Conclude(hostlocator::v1::Observation* observation);
 // when none was), without the redirects.
 hostlocator::v1::Observation FinalHopView(
     const hostlocator::v1::Observation& observation);
+
+// The entry of `addresses` for `ip` (same address whatever its textual
+// form), or nullptr.
+const hostlocator::v1::AddressInfo* FindAddress(
+    const google::protobuf::RepeatedPtrField<hostlocator::v1::AddressInfo>&
+        addresses,
+    std::string_view ip);
+
+// The address a request's HTTP answer came from: http.connected_ip, else
+// the pinned address.
+const std::string& AnsweringIp(const hostlocator::v1::HttpObservation& http,
+                               const std::string& pinned_ip);
 
 }  // namespace hl

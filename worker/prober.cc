@@ -127,6 +127,7 @@ struct Prober::Impl {
   std::shared_ptr<const geo::GeoLocator> geo;
   std::shared_ptr<const ProviderTable> providers;
   ProberContext context;
+  std::shared_ptr<const ReferralRouting> referrals;  // may be null
   Clock clock;
   uint32_t max_redirects = 0;
   bool dns_only = false;
@@ -157,7 +158,8 @@ struct Prober::Impl {
 Result<std::unique_ptr<Prober>> Prober::Create(
     const Config& config, std::shared_ptr<const geo::GeoLocator> geo,
     std::shared_ptr<const ProviderTable> providers, ProberContext context,
-    Clock clock, EventLoop* loop) {
+    Clock clock, EventLoop* loop,
+    std::shared_ptr<const ReferralRouting> referrals) {
   if (geo == nullptr) return InvalidArgument("prober needs a geolocator");
   if (providers == nullptr) {
     return InvalidArgument("prober needs a provider table");
@@ -174,6 +176,7 @@ Result<std::unique_ptr<Prober>> Prober::Create(
   Impl& impl = *prober->impl_;
   impl.loop = loop;
   impl.context = std::move(context);
+  impl.referrals = std::move(referrals);
   impl.clock = std::move(clock);
   impl.max_redirects = config.http.max_redirects;
   impl.dns_only = config.worker.dns_only;
@@ -484,6 +487,7 @@ void Prober::Impl::Finish(Task& task) {
     *obs.add_providers() = std::move(match);
   }
   Conclude(&obs);
+  if (referrals != nullptr) RouteReferrals(*referrals, &obs);
   Complete(task);
 }
 

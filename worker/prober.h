@@ -19,6 +19,7 @@
 #include "common/geo/geo.h"
 #include "common/proto/hostlocator.pb.h"
 #include "common/provider.h"
+#include "common/referral.h"
 #include "worker/event_loop.h"
 
 namespace hl::worker {
@@ -43,7 +44,8 @@ class Prober {
   static Result<std::unique_ptr<Prober>> Create(
       const Config& config, std::shared_ptr<const geo::GeoLocator> geo,
       std::shared_ptr<const ProviderTable> providers, ProberContext context,
-      Clock clock, EventLoop* loop);
+      Clock clock, EventLoop* loop,
+      std::shared_ptr<const ReferralRouting> referrals = nullptr);
   // Abandons every probe in flight: their callbacks never run.
   ~Prober();
 
@@ -64,10 +66,11 @@ class Prober {
   // (A/AAAA not yet answered) or http.error (HEAD waiting or under way);
   // NS/PTR questions cut short are recorded with rcode "CANCELLED".
   // Providers come from hl::DetectProviders (not for .onion hosts); status
-  // and verdict then from hl::Conclude. The HEADs are sent with `context`
-  // (recorded in the observation when not empty). `done` runs exactly
-  // once, on the loop, never inside Probe; it may destroy the prober (the
-  // probes still under way are then abandoned).
+  // and verdict then from hl::Conclude, and the referral targets from
+  // hl::RouteReferrals when Create was given `referrals`. The HEADs are sent
+  // with `context` (recorded in the observation when not empty). `done` runs
+  // exactly once, on the loop, never inside Probe; it may destroy the prober
+  // (the probes still under way are then abandoned).
   void Probe(const std::string& url, const pb::RequestContext& context,
              Done done);
 

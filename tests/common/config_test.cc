@@ -146,6 +146,12 @@ TEST(ConfigTest, ValidFiles) {
        [](const Config& c) {
          EXPECT_EQ(c.providers.file, "/etc/hostlocator/sig/providers.toml");
        }},
+      {"referral settings: directory against the base directory, home country",
+       "[referral]\ndirectory = \"ref.toml\"\nhome_country = \"DE\"\n",
+       [](const Config& c) {
+         EXPECT_EQ(c.referral.directory, "/etc/hostlocator/ref.toml");
+         EXPECT_EQ(c.referral.home_country, "DE");
+       }},
       {"run directories stay as written",
        "[run]\ndata_dir = \"var/data\"\noutput_dir = \"out\"\n",
        [](const Config& c) {
@@ -242,6 +248,7 @@ TEST(ConfigTest, ErrorsNameTheKeyAndWhatIsExpected) {
       {"timeout = 5\n",
        {"test.toml:1:1: ", "unknown key \"timeout\"",
         "known sections: resolver, http, safety, politeness, geo, providers, "
+        "referral, "
         "coordinator, worker, run"}},
       {"[http]\ntimeout = 5\n",
        {"test.toml:2:1: ", "unknown key \"http.timeout\"",
@@ -274,6 +281,12 @@ TEST(ConfigTest, ErrorsNameTheKeyAndWhatIsExpected) {
        {"\"http.ca_file\"", "a file path or \"\"", "got an array"}},
       {"[providers]\nfile = \"\"\n",
        {"\"providers.file\"", "a non-empty file path", "got \"\""}},
+      {"[referral]\nhome_country = \"de\"\n",
+       {"\"referral.home_country\"", "ISO 3166-1 alpha-2", "got \"de\""}},
+      {"[referral]\nhome_country = \"DEU\"\n",
+       {"\"referral.home_country\"", "got \"DEU\""}},
+      {"[referral]\ndirectory = \"\"\n",
+       {"\"referral.directory\"", "a non-empty file path"}},
       {"[providers]\nfiles = \"p.toml\"\n",
        {"unknown key \"providers.files\"",
         "(known keys in [providers]: file)"}},

@@ -108,12 +108,12 @@ pb::Observation FullObservation() {
 
 TEST(RecordJsonTest, ObservationFieldsInDocumentedOrder) {
   Json j = ObservationToJson(FullObservation());
-  EXPECT_THAT(Keys(j),
-              ElementsAreArray({"url", "host", "context", "status", "error",
-                                "dns", "addresses", "pinned_ip", "http",
-                                "redirects", "redirect_error", "providers",
-                                "verdict", "checked_at", "data_sources",
-                                "tool_version", "config_digest", "worker"}));
+  EXPECT_THAT(Keys(j), ElementsAreArray(
+                           {"url", "host", "context", "status", "error", "dns",
+                            "addresses", "pinned_ip", "http", "redirects",
+                            "redirect_error", "providers", "verdict",
+                            "checked_at", "data_sources", "tool_version",
+                            "config_digest", "worker", "registration"}));
   EXPECT_EQ(j["providers"], Json::parse(R"([{
     "name": "Cloudflare", "category": "cdn", "country": "US",
     "abuse": "https://abuse.cloudflare.com/",
@@ -139,7 +139,8 @@ TEST(RecordJsonTest, ObservationFieldsInDocumentedOrder) {
                                 "elapsed_ms", "raw_answer_b64"}));
   EXPECT_THAT(
       Keys(j["addresses"][0]),
-      ElementsAreArray({"ip", "country", "city", "asn", "as_org", "network"}));
+      ElementsAreArray({"ip", "country", "city", "asn", "as_org", "network",
+                        "rdap_country", "registry_country"}));
   EXPECT_THAT(
       Keys(j["http"]),
       ElementsAreArray({"method", "request_url", "status", "http_version",
@@ -157,8 +158,9 @@ TEST(RecordJsonTest, ObservationFieldsInDocumentedOrder) {
   EXPECT_THAT(
       Keys(j["http"]["timings"]),
       ElementsAreArray({"connect_ms", "tls_ms", "first_byte_ms", "total_ms"}));
-  EXPECT_THAT(Keys(j["verdict"]),
-              ElementsAreArray({"hosting_countries", "reasons"}));
+  EXPECT_THAT(
+      Keys(j["verdict"]),
+      ElementsAreArray({"hosting_countries", "reasons", "jurisdiction"}));
   EXPECT_THAT(Keys(j["data_sources"][0]),
               ElementsAreArray({"role", "database_type", "build_date", "path",
                                 "attribution", "sha256"}));
@@ -224,7 +226,8 @@ TEST(RecordJsonTest, MissingValuesAreNull) {
   EXPECT_EQ(j["dns"]["error"], nullptr);
   EXPECT_EQ(j["addresses"][0],
             Json::parse(R"({"ip":"203.0.113.7","country":null,"city":null,
-                            "asn":null,"as_org":null,"network":null})"));
+                            "asn":null,"as_org":null,"network":null,
+                            "rdap_country":null,"registry_country":null})"));
   EXPECT_EQ(j["pinned_ip"], nullptr);
   EXPECT_EQ(j["http"]["status"], nullptr);
   EXPECT_EQ(j["http"]["http_version"], nullptr);
@@ -260,14 +263,15 @@ TEST(RecordJsonTest, ResultRecordStartsWithTheLine) {
   line.set_job_id(3);
   pb::Observation obs = FullObservation();
   Json j = Record(line, &obs);
-  EXPECT_THAT(Keys(j), ElementsAreArray(
-                           {"input",        "line",           "url",
-                            "host",         "context",        "status",
-                            "reason",       "error",          "dns",
-                            "addresses",    "pinned_ip",      "http",
-                            "redirects",    "redirect_error", "providers",
-                            "verdict",      "checked_at",     "data_sources",
-                            "tool_version", "config_digest",  "worker"}));
+  EXPECT_THAT(
+      Keys(j),
+      ElementsAreArray(
+          {"input",      "line",           "url",          "host",
+           "context",    "status",         "reason",       "error",
+           "dns",        "addresses",      "pinned_ip",    "http",
+           "redirects",  "redirect_error", "providers",    "verdict",
+           "checked_at", "data_sources",   "tool_version", "config_digest",
+           "worker",     "registration"}));
   EXPECT_EQ(j["line"], 7);
   EXPECT_EQ(j["status"], "located");
   EXPECT_EQ(j["reason"], nullptr);
@@ -291,7 +295,8 @@ TEST(RecordJsonTest, RejectedLine) {
       R"("dns":null,"addresses":null,"pinned_ip":null,"http":null,)"
       R"("redirects":null,"redirect_error":null,)"
       R"("providers":null,"verdict":null,"checked_at":null,"data_sources":null,)"
-      R"("tool_version":null,"config_digest":null,"worker":null})");
+      R"("tool_version":null,"config_digest":null,"worker":null,)"
+      R"("registration":null})");
 }
 
 TEST(RecordJsonTest, RejectedLineWithoutDetail) {
@@ -311,7 +316,48 @@ TEST(RecordJsonTest, LineWithoutObservationHasNullFields) {
   Json j = Record(line, nullptr);
   EXPECT_EQ(j["status"], nullptr);
   EXPECT_EQ(j["url"], nullptr);
-  EXPECT_EQ(Keys(j).size(), 21u);
+  EXPECT_EQ(Keys(j).size(), 22u);
+}
+
+TEST(RecordJsonTest, JurisdictionAndRegistration) {
+  pb::Observation obs = FromText(R"(
+    host: "www.example.de"
+    verdict {
+      hosting_countries: "FR"
+      jurisdiction {
+        attribution: "hosted" primary_countries: "FR" confidence: "medium"
+        secondary { country: "DE" role: "cctld" detail: ".de" }
+        disagreements: "203.0.113.7: geolocation says FR, ..."
+        registrable_domain: "example.de" cctld_country: "DE"
+        registrar: "Registrar GmbH" home_country: "DE"
+        referrals { country: "FR" kind: "hotline" route: "primary"
+                    name: "Point de Contact"
+                    website: "https://www.pointdecontact.net"
+                    source: "INHOPE" }
+        directory_unverified: true referral_warning: "not verified"
+      }
+    }
+    registration { domain: "example.de" registrar: "Registrar GmbH"
+                   registrar_country: "DE" source: "https://rdap.example/" }
+  )");
+  Json j = ObservationToJson(obs);
+  EXPECT_EQ(j["verdict"]["jurisdiction"], Json::parse(R"({
+    "attribution": "hosted", "primary_countries": ["FR"],
+    "secondary": [{"country": "DE", "role": "cctld", "detail": ".de"}],
+    "confidence": "medium",
+    "disagreements": ["203.0.113.7: geolocation says FR, ..."],
+    "registrable_domain": "example.de", "cctld_country": "DE",
+    "registrar": "Registrar GmbH", "home_country": "DE",
+    "referrals": [{"country": "FR", "kind": "hotline", "route": "primary",
+                   "name": "Point de Contact",
+                   "website": "https://www.pointdecontact.net",
+                   "email": null, "phone": null, "source": "INHOPE",
+                   "verified_on": null}],
+    "directory_unverified": true, "referral_warning": "not verified"})"));
+  EXPECT_EQ(j["registration"], Json::parse(R"({
+    "domain": "example.de", "registrar": "Registrar GmbH",
+    "registrar_country": "DE", "abuse_email": null, "abuse_phone": null,
+    "source": "https://rdap.example/"})"));
 }
 
 TEST(RecordJsonTest, InvalidUtf8IsReplacedSoTheRecordSerialises) {

@@ -391,7 +391,9 @@ TEST(VerdictTest, OnionIgnoresAnyOtherObservation) {
   Conclude(&obs);
   EXPECT_EQ(obs.status(), "unresolved");
   EXPECT_TRUE(obs.verdict().hosting_countries().empty());
-  ASSERT_EQ(obs.verdict().reasons_size(), 1);
+  ASSERT_EQ(obs.verdict().reasons_size(), 2);
+  EXPECT_EQ(obs.verdict().reasons(1),
+            "jurisdiction: not_attributable (confidence none)");
   EXPECT_THAT(obs.error().message(), HasSubstr("abc.onion"));
 }
 

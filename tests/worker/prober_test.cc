@@ -25,6 +25,7 @@
 namespace hl::worker {
 namespace {
 
+using ::testing::Contains;
 using testing::DnsTestServer;
 using ::testing::ElementsAre;
 using testing::HttpTestServer;
@@ -230,9 +231,13 @@ TEST_F(ProberTest, LocatesHostByTheAddressThatAnswered) {
   EXPECT_EQ(cdn.evidence(1).value(), "edge.cdn.test");
   EXPECT_EQ(cdn.evidence(2).kind(), "asn");
   EXPECT_EQ(cdn.evidence(2).value(), "127.10.0.5");
-  EXPECT_EQ(obs.verdict().reasons(obs.verdict().reasons_size() - 1),
-            "Sandbox CDN (cdn, legal country US) is in front: origin hidden; "
-            "refer to the provider (abuse: abuse@cdn.test)");
+  EXPECT_THAT(obs.verdict().reasons(),
+              Contains("Sandbox CDN (cdn, legal country US) is in front: "
+                       "origin hidden; refer to the provider (abuse: "
+                       "abuse@cdn.test)"));
+  EXPECT_EQ(obs.verdict().jurisdiction().attribution(), "origin_hidden");
+  EXPECT_THAT(obs.verdict().jurisdiction().primary_countries(),
+              ElementsAre("US"));
 }
 
 TEST_F(ProberTest, PinsFirstAaaaWhenThereIsNoA) {
