@@ -20,5 +20,6 @@ void AddRunCommand(CLI::App& app, int* exit_code);
 void AddLookupCommand(CLI::App& app, int* exit_code);
 void AddExportCommand(CLI::App& app, int* exit_code);
 void AddGeodbCommand(CLI::App& app, int* exit_code);
+void AddKeysCommand(CLI::App& app, int* exit_code);
 
 }  // namespace hl::cli

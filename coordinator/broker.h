@@ -9,7 +9,11 @@
 // back to the queue. A lease also expires after lease_timeout. A job whose
 // attempts reach max_attempts goes to DEAD. Results are idempotent: a result
 // for a job that is not currently leased at that attempt is dropped and
-// counted. Single-threaded: Run owns the socket and the store.
+// counted. A peer exists from its READY on: other messages from an unknown
+// peer get no answer (a worker the broker forgot falls silent on its side,
+// reconnects and registers again), and a RESULT returns credit only for a
+// job leased to that peer. Single-threaded: Run owns the socket and the
+// store.
 #pragma once
 
 #include <atomic>
@@ -37,6 +41,9 @@ struct BrokerOptions {
   uint32_t lease_timeout_ms = 120000;
   uint32_t max_attempts = 3;
   uint32_t max_jobs_per_message = 64;
+  // CURVE server secret key (Z85); empty for plain text. With a key, the
+  // context needs a ZAP handler (coordinator/zap.h) to admit workers.
+  std::string curve_secret_key;
 };
 
 struct BrokerStats {
@@ -59,6 +66,10 @@ class Broker {
          Clock clock);
 
   Status Bind();
+  // The endpoint bound, with the port the system chose for "tcp://HOST:*".
+  std::string bound_endpoint() const {
+    return socket_.get(zmq::sockopt::last_endpoint);
+  }
   void set_result_sink(ResultSink sink) { sink_ = std::move(sink); }
 
   // Serves until `stop` becomes true or, with until_drained, until the store
@@ -68,6 +79,11 @@ class Broker {
   // the probes under way stored) or until deadline_ms: the clean end of a
   // run whose workers were told to stop.
   Status Drain(int64_t deadline_ms);
+
+  // Tells every worker that the coordinator stops (DISCONNECT with
+  // reconnect set: they keep their results and connect again later) and
+  // puts their leased jobs back in the queue without counting an attempt.
+  Status Farewell(const std::string& reason);
 
   const BrokerStats& stats() const { return stats_; }
   size_t live_workers() const { return peers_.size(); }
