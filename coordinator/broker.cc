@@ -151,7 +151,7 @@ Status Broker::HandleMessage(const std::string& peer,
   state.last_seen_ms = now;
   switch (envelope.body_case()) {
     case pb::Envelope::kResult:
-      if (state.jobs.contains(envelope.result().job_id()) &&
+      if (state.owed.erase(envelope.result().job_id()) > 0 &&
           state.credit < UINT32_MAX) {
         ++state.credit;
       }
@@ -221,6 +221,7 @@ Status Broker::Dispatch(int64_t now) {
         leases_[job.job_id()] = Lease{peer, job.attempts(), deadline};
         lease_deadlines_.emplace(deadline, job.job_id());
         state.jobs.insert(job.job_id());
+        state.owed.insert(job.job_id());
       }
       state.credit -= static_cast<uint32_t>(jobs->size());
       stats_.dispatched += jobs->size();

@@ -12,7 +12,9 @@
 // counted. A peer exists from its READY on: other messages from an unknown
 // peer get no answer (a worker the broker forgot falls silent on its side,
 // reconnects and registers again), and a RESULT returns credit only for a
-// job leased to that peer. Single-threaded: Run owns the socket and the
+// job dispatched to that peer over this connection (results re-sent after a
+// reconnection do not inflate the credit; the worker grants the credit of
+// such jobs with another READY). Single-threaded: Run owns the socket and the
 // store.
 #pragma once
 
@@ -93,7 +95,10 @@ class Broker {
     std::string name;
     uint32_t credit = 0;
     int64_t last_seen_ms = 0;
-    std::unordered_set<uint64_t> jobs;
+    std::unordered_set<uint64_t> jobs;  // leased to this peer now
+    // Dispatched to this peer, result not yet back: each holds one credit,
+    // returned by the peer's RESULT even when the lease moved on meanwhile.
+    std::unordered_set<uint64_t> owed;
   };
   struct Lease {
     std::string peer;

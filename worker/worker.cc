@@ -65,6 +65,7 @@ class Session {
   // A new DEALER, registered with READY for the free capacity, then the
   // results that may not have reached the previous connection.
   Status Connect() {
+    ++generation_;
     try {
       dealer_.emplace(*context_, zmq::socket_type::dealer);
       dealer_->set(zmq::sockopt::linger, 0);
@@ -107,7 +108,7 @@ class Session {
     const std::string endpoint =
         "inproc://hl-worker-handshake-" +
         std::to_string(reinterpret_cast<uintptr_t>(this)) + "-" +
-        std::to_string(++connections_);
+        std::to_string(generation_);
     if (zmq_socket_monitor(dealer_->handle(), endpoint.c_str(),
                            ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) != 0) {
       throw zmq::error_t();
@@ -245,8 +246,8 @@ class Session {
         ++in_flight_;
         prober_->Probe(
             job.url(), job.context(),
-            [this, job_id = job.job_id(),
-             attempt = job.attempt()](pb::Observation obs) {
+            [this, job_id = job.job_id(), attempt = job.attempt(),
+             generation = generation_](pb::Observation obs) {
               pb::Envelope result;
               result.mutable_result()->set_job_id(job_id);
               result.mutable_result()->set_attempt(attempt);
@@ -254,6 +255,11 @@ class Session {
               --in_flight_;
               recent_results_.emplace_back(clock_(), EncodeEnvelope(result));
               SendBytes(recent_results_.back().second);
+              // A job of an earlier connection: this connection's READY did
+              // not count its credit, so grant it now.
+              if (generation != generation_ && dealer_ && !draining_) {
+                Send(ReadyMessage(options_.name, 1));
+              }
             });
       }
     } else if (envelope->has_heartbeat()) {
@@ -322,7 +328,7 @@ class Session {
   int fd_ = -1;
   std::optional<zmq::socket_t> monitor_;  // the dealer's handshake events
   int monitor_fd_ = -1;
-  uint64_t connections_ = 0;
+  uint64_t generation_ = 0;  // connections made, the current one's number
   EventLoop::TimerId tick_timer_ = 0;
   EventLoop::TimerId reconnect_timer_ = 0;
   // The coordinator's pace when shorter than ours (its HEARTBEAT says).

@@ -90,7 +90,10 @@ class Fleet:
                 p.wait(timeout=10)
         if self.sb is not None:
             sandbox.stop(self.sb.dir)
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        if os.environ.get("HL_FLEET_KEEP"):  # debugging: logs stay
+            print(f"kept {self.tmp}", file=sys.stderr)
+        else:
+            shutil.rmtree(self.tmp, ignore_errors=True)
 
     def config(self, name: str, extra: str, base: str | None = None) -> str:
         """A configuration file: the sandbox's (or `base`) plus `extra`."""
@@ -272,7 +275,8 @@ class GarbageTest(FleetCase):
         self.assertIsNone(coordinator.poll(), f.log("coordinator"))
         self.assertEqual(f.stop(coordinator), 0)
         c = counters(f.log("coordinator"))
-        # Per round: empty (version 0), undecodable, truncated, 3 frames.
+        # Per round: empty (version 0), undecodable, truncated, 3 frames;
+        # the oversized one never reaches the broker.
         self.assertGreaterEqual(c["refused messages"], 8, c)
 
 

@@ -105,15 +105,17 @@ int Garbage(const std::string& endpoint) {
   ready.mutable_ready()->set_worker_name("garbage");
   ready.mutable_ready()->set_capacity(0);
   const std::string valid = hl::EncodeEnvelope(ready);
+  // In this order: ZeroMQ drops the oversized message with its connection,
+  // after the broker has read the others.
   const std::string messages[] = {
-      "",                                          // empty
-      "\xff\xff\xff\xff garbage",                  // undecodable
-      valid.substr(0, valid.size() / 2),           // truncated
-      std::string(hl::kMaxMessageBytes + 1, 'x'),  // oversized
+      "",                                 // empty: version 0
+      "\xff\xff\xff\xff garbage",         // undecodable
+      valid.substr(0, valid.size() - 1),  // truncated
   };
   for (const std::string& m : messages) dealer.send(zmq::buffer(m));
   dealer.send(zmq::buffer(valid), zmq::send_flags::sndmore);  // 2 frames
   dealer.send(zmq::buffer(valid));
+  dealer.send(zmq::buffer(std::string(hl::kMaxMessageBytes + 1, 'x')));
   // Still served: a READY is answered with heartbeats. The oversized
   // message makes ZeroMQ drop the connection, so READY is sent again until
   // the DEALER's reconnection carries it.
