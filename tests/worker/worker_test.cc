@@ -239,8 +239,8 @@ TEST_F(WorkerTest, RefusesACoordinatorOfAnotherProtocolVersion) {
 }
 
 // A coordinator that falls silent: the worker connects again (a new routing
-// id), registers with the capacity it has free, and the result of the probe
-// that finished meanwhile still arrives.
+// id), registers with the capacity it has free, delivers the result of the
+// probe of the first connection and then grants that probe's credit.
 TEST_F(WorkerTest, ReconnectsToASilentCoordinatorAndDeliversResults) {
   zmq::context_t context;
   zmq::socket_t router = BindRouter(context, 5000);
@@ -258,7 +258,8 @@ TEST_F(WorkerTest, ReconnectsToASilentCoordinatorAndDeliversResults) {
   EXPECT_EQ(ready->ready().capacity(), 2u);
   router.set(zmq::sockopt::rcvtimeo, 100);
   SendJobs(router, first, 7);  // 600 ms: the resolver never answers
-  // Silent from here on: the worker keeps reconnecting.
+  // Silent to the first connection; the later one is answered (any message
+  // counts as life), so the worker stays on it.
   std::vector<uint32_t> capacities;  // of READYs on later connections
   std::string result_peer;
   bool credit_granted = false;
@@ -268,6 +269,13 @@ TEST_F(WorkerTest, ReconnectsToASilentCoordinatorAndDeliversResults) {
     std::string peer;
     std::optional<pb::Envelope> message = Receive(router, &peer);
     if (!message) continue;
+    if (peer != first) {
+      pb::Envelope heartbeat;
+      heartbeat.mutable_heartbeat();
+      router.send(zmq::buffer(peer), zmq::send_flags::sndmore);
+      router.send(zmq::buffer(EncodeEnvelope(heartbeat)),
+                  zmq::send_flags::none);
+    }
     if (message->has_ready() && peer != first) {
       capacities.push_back(message->ready().capacity());
       // After the result, on the connection that carried it: READY(1)
