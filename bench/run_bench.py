@@ -69,11 +69,40 @@ def _default_binary(*candidates: str) -> str:
 GNU_TIME = shutil.which("time", path="/usr/bin:/bin")
 
 
-def measure(cmd: list[str], timeout: float, cwd: str | None = None
-            ) -> dict:
+def _rss_kb(pid: int) -> int | None:
+    """VmRSS of `pid` in KB; None once it is gone."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def _leaf(pid: int) -> int:
+    """The innermost single-child descendant of `pid` (GNU time ->
+    taskset's exec -> the measured program)."""
+    while True:
+        try:
+            with open(f"/proc/{pid}/task/{pid}/children", encoding="ascii") as f:
+                children = f.read().split()
+        except OSError:
+            return pid
+        if len(children) != 1:
+            return pid
+        pid = int(children[0])
+
+
+def measure(cmd: list[str], timeout: float, cwd: str | None = None,
+            phase=None) -> dict:
     """Runs cmd in its own process group; returns wall seconds, peak RSS
     (KB, from GNU time; None without it or when the command was killed),
-    exit status, stdout, stderr and whether it was killed at `timeout`."""
+    exit status, stdout, stderr and whether it was killed at `timeout`.
+    With `phase` (a function naming the program's current phase), its
+    resident set is also sampled every 0.2 s: `phase_peak_kb` holds the
+    largest sample per phase."""
     out = tempfile.TemporaryFile()
     err = tempfile.TemporaryFile()
     rss = tempfile.NamedTemporaryFile(mode="r", prefix="hl-bench-rss-")
@@ -82,8 +111,18 @@ def measure(cmd: list[str], timeout: float, cwd: str | None = None
     t0 = time.monotonic()
     proc = subprocess.Popen(cmd, stdout=out, stderr=err, cwd=cwd,
                             stdin=subprocess.DEVNULL, start_new_session=True)
+    peaks: dict[str, int] = {}
     try:
-        proc.wait(timeout)
+        deadline = t0 + timeout
+        while phase is not None and proc.poll() is None:
+            if time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(cmd, timeout)
+            kb = _rss_kb(_leaf(proc.pid))
+            if kb is not None:
+                name = phase()
+                peaks[name] = max(peaks.get(name, 0), kb)
+            time.sleep(0.2)
+        proc.wait(max(0.0, deadline - time.monotonic()))
         timed_out = False
     except subprocess.TimeoutExpired:
         timed_out = True
@@ -98,6 +137,7 @@ def measure(cmd: list[str], timeout: float, cwd: str | None = None
         last = (rss.read().strip().splitlines() or [""])[-1]
     return {"wall_s": wall,
             "peak_rss_kb": int(last) if last.isdigit() else None,
+            "phase_peak_kb": peaks,
             "rc": proc.returncode, "timed_out": timed_out,
             "stdout": out.read().decode("utf-8", "replace"),
             "stderr": err.read().decode("utf-8", "replace")}
@@ -165,10 +205,15 @@ def run_hostlocator(args, sb, mode: str, urls: Path, work: Path,
     if mode == "dns":
         cmd += ["--dns-only"]
     cmd += [str(urls)]
-    m = measure(cmd, args.run_timeout)
+    # The run writes its reports into out/run-N/ after the last probe.
+    m = measure(cmd, args.run_timeout,
+                phase=lambda: "reports" if any(out.glob("run-*")) else
+                "ingest+probe")
     res = {"command": " ".join(cmd), "urls": n, "wall_s": round(m["wall_s"], 3),
            "peak_rss_mb": _mb(m["peak_rss_kb"]), "rc": m["rc"],
-           "timed_out": m["timed_out"]}
+           "timed_out": m["timed_out"],
+           "phase_peak_rss_mb": {k: _mb(v)
+                                 for k, v in m["phase_peak_kb"].items()}}
     if m["rc"] != 0 or m["timed_out"]:
         tail = (m["stderr"] or m["stdout"]).strip().splitlines()[-3:]
         res["error"] = ("timed out" if m["timed_out"] else f"exit {m['rc']}") \
@@ -332,6 +377,10 @@ def print_table(report: dict) -> None:
         print(f"RSS flatness (http): {f['small_urls']} URLs {f['small_mb']:.0f} MB, "
               f"{f['large_urls']} URLs {f['large_mb']:.0f} MB: "
               f"{f['growth_pct']:+.1f}% (target within 10%)")
+        for key in ("small_phases", "large_phases"):
+            print(f"  peak RSS per phase, {key.split('_')[0]} run (sampled "
+                  "every 0.2 s): " + ", ".join(
+                      f"{k} {v:.0f} MB" for k, v in f[key].items()))
 
 
 # ----------------------------------------------------------------- main
@@ -490,6 +539,8 @@ def main(argv=None) -> int:
                 report["flat"] = {
                     "small_urls": args.urls, "small_mb": small["peak_rss_mb"],
                     "large_urls": largest, "large_mb": big["peak_rss_mb"],
+                    "small_phases": small["phase_peak_rss_mb"],
+                    "large_phases": big["phase_peak_rss_mb"],
                     "growth_pct": 100.0 * (big["peak_rss_mb"] /
                                            small["peak_rss_mb"] - 1)}
             failed |= "error" in big

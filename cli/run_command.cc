@@ -7,13 +7,12 @@
 #include <vector>
 
 #include "cli/commands.h"
-#include "cli/input.h"
 #include "cli/setup.h"
 #include "common/clock.h"
-#include "common/net/url.h"
-#include "common/request_context.h"
+#include "common/process.h"
 #include "common/verdict.h"
 #include "coordinator/broker.h"
+#include "coordinator/ingest.h"
 #include "coordinator/reports.h"
 #include "coordinator/store.h"
 #include "worker/worker.h"
@@ -46,50 +45,22 @@ struct RunOptions {
   bool quiet = false;
 };
 
-// Every line's URL field through the normaliser and its request context
-// (the line's referer and user agent, else the batch's) through
-// MakeRequestContext; calls `accepted(line, url, context)` or
-// `rejected(line, reason, detail)` for each. Returns the reader's error.
-template <typename Accepted, typename Rejected>
-Status ForEachInputLine(InputReader& reader, const RunOptions& options,
-                        Accepted accepted, Rejected rejected) {
-  while (true) {
-    auto next = reader.Next();
-    if (!next.ok()) return next.status();
-    if (!next->has_value()) return Status::Ok();
-    const InputLine& line = **next;
-    if (line.truncated) {
-      HL_RETURN_IF_ERROR(rejected(
-          line,
-          std::string(net::UrlRejectionReason(net::UrlRejection::kTooLong)),
-          "the line is longer than " + std::to_string(kMaxInputLineBytes) +
-              " bytes"));
-      continue;
-    }
-    auto url = net::NormalizeUrl(line.url);
-    if (!url.ok()) {
-      HL_RETURN_IF_ERROR(rejected(
-          line, std::string(net::UrlRejectionReason(url.error().reason)),
-          url.error().detail));
-      continue;
-    }
-    auto context = MakeRequestContext(
-        line.referer.empty() ? options.referer : line.referer,
-        line.user_agent.empty() ? options.user_agent : line.user_agent);
-    if (!context.ok()) {
-      HL_RETURN_IF_ERROR(
-          rejected(line, context.error().reason, context.error().detail));
-      continue;
-    }
-    HL_RETURN_IF_ERROR(accepted(line, url->url, *context));
-  }
+void PrintRejection(const coordinator::Rejection& rejection) {
+  std::printf("line %llu: rejected (%s)%s%s\n",
+              static_cast<unsigned long long>(rejection.line),
+              rejection.reason.c_str(), rejection.detail.empty() ? "" : ": ",
+              rejection.detail.c_str());
 }
 
-void PrintRejection(uint64_t line, const std::string& reason,
-                    const std::string& detail) {
-  std::printf("line %llu: rejected (%s)%s%s\n",
-              static_cast<unsigned long long>(line), reason.c_str(),
-              detail.empty() ? "" : ": ", detail.c_str());
+coordinator::BatchSpec SpecOf(const RunOptions& options,
+                              const std::string& config_digest) {
+  coordinator::BatchSpec spec;
+  spec.source = options.input;
+  spec.submitter = CurrentUserName();
+  spec.referer = options.referer;
+  spec.user_agent = options.user_agent;
+  spec.config_digest = config_digest;
+  return spec;
 }
 
 std::string Countries(const pb::Observation& obs) {
@@ -144,74 +115,27 @@ std::string VerdictLine(const pb::Observation& obs) {
 }
 
 int ValidateOnly(const RunOptions& options) {
-  auto reader = InputReader::Open(options.input);
+  auto reader = coordinator::InputReader::Open(options.input);
   if (!reader.ok()) {
     PrintError(reader.status().message());
     return kExitUsage;
   }
-  uint64_t accepted = 0, rejected = 0;
-  Status s = ForEachInputLine(
-      **reader, options,
-      [&](const InputLine&, const std::string&, const pb::RequestContext&) {
-        ++accepted;
-        return Status::Ok();
-      },
-      [&](const InputLine& line, const std::string& reason,
-          const std::string& detail) {
-        ++rejected;
-        PrintRejection(line.line, reason, detail);
-        return Status::Ok();
-      });
-  if (!s.ok()) {
-    PrintError(s.message());
+  uint64_t rejected = 0;
+  auto accepted =
+      coordinator::ValidateBatch(**reader, SpecOf(options, ""),
+                                 [&](const coordinator::Rejection& rejection) {
+                                   ++rejected;
+                                   PrintRejection(rejection);
+                                 });
+  if (!accepted.ok()) {
+    PrintError(accepted.status().message());
     return kExitFailure;
   }
   std::printf("validated %llu URL lines: %llu accepted, %llu rejected\n",
-              static_cast<unsigned long long>(accepted + rejected),
-              static_cast<unsigned long long>(accepted),
+              static_cast<unsigned long long>(*accepted + rejected),
+              static_cast<unsigned long long>(*accepted),
               static_cast<unsigned long long>(rejected));
   return kExitOk;
-}
-
-Result<pb::RunRecord> Ingest(coordinator::Store& store, InputReader& reader,
-                             pb::RunRecord run, const RunOptions& options) {
-  auto ingest = store.StartIngest(run.run_id(), SystemClockMs());
-  constexpr size_t kLinesPerCommit = 4096;
-  uint64_t lines = 0, rejected = 0;
-  auto commit_if_full = [&]() -> Status {
-    return ingest->pending_lines() >= kLinesPerCommit ? ingest->Commit()
-                                                      : Status::Ok();
-  };
-  HL_RETURN_IF_ERROR(ForEachInputLine(
-      reader, options,
-      [&](const InputLine& line, const std::string& url,
-          const pb::RequestContext& context) {
-        ++lines;
-        HL_RETURN_IF_ERROR(ingest->AddUrl(line.line, line.url, url, context));
-        return commit_if_full();
-      },
-      [&](const InputLine& line, const std::string& reason,
-          const std::string& detail) {
-        ++lines;
-        ++rejected;
-        if (!options.quiet) PrintRejection(line.line, reason, detail);
-        HL_RETURN_IF_ERROR(
-            ingest->AddRejected(line.line, line.url, reason, detail));
-        return commit_if_full();
-      }));
-  HL_RETURN_IF_ERROR(ingest->Commit());
-  run.set_lines(lines);
-  run.set_rejected(rejected);
-  HL_RETURN_IF_ERROR(store.FinishIngest(run));
-  std::printf(
-      "run %llu: %llu URL lines, %llu rejected, %llu new URLs to probe, "
-      "%llu already known\n",
-      static_cast<unsigned long long>(run.run_id()),
-      static_cast<unsigned long long>(lines),
-      static_cast<unsigned long long>(rejected),
-      static_cast<unsigned long long>(ingest->new_jobs()),
-      static_cast<unsigned long long>(ingest->reused_jobs()));
-  return run;
 }
 
 Result<coordinator::ReportSummary> WriteReports(const coordinator::Store& store,
@@ -261,7 +185,7 @@ int Run(const RunOptions& options) {
   if (options.dns_only) config->worker.dns_only = true;
   config->digest = ConfigDigest(*config);
 
-  auto reader = InputReader::Open(options.input);
+  auto reader = coordinator::InputReader::Open(options.input);
   if (!reader.ok()) {
     PrintError(reader.status().message());
     return kExitUsage;
@@ -285,19 +209,26 @@ int Run(const RunOptions& options) {
     std::printf("resuming: %llu interrupted probes re-queued\n",
                 static_cast<unsigned long long>(*recovered));
   }
-  auto run = (*store)->BeginRun(options.input, config->digest, SystemClockMs());
-  if (!run.ok()) {
-    PrintError(run.status().message());
-    return kExitFailure;
-  }
-
   std::signal(SIGINT, OnSignal);
   std::signal(SIGTERM, OnSignal);
-  auto ingested = Ingest(**store, **reader, *run, options);
+  auto ingested = coordinator::IngestBatch(
+      **store, **reader, SpecOf(options, config->digest), SystemClockMs(),
+      [&](const coordinator::Rejection& rejection) {
+        if (!options.quiet) PrintRejection(rejection);
+      });
   if (!ingested.ok()) {
     PrintError(ingested.status().message());
     return kExitFailure;
   }
+  const pb::RunRecord& run = ingested->run;
+  std::printf(
+      "run %llu: %llu URL lines, %llu rejected, %llu new URLs to probe, "
+      "%llu already known\n",
+      static_cast<unsigned long long>(run.run_id()),
+      static_cast<unsigned long long>(run.lines()),
+      static_cast<unsigned long long>(run.rejected()),
+      static_cast<unsigned long long>(ingested->new_jobs),
+      static_cast<unsigned long long>(ingested->reused_jobs));
 
   zmq::context_t context;
   coordinator::BrokerOptions broker_options;
@@ -370,9 +301,9 @@ int Run(const RunOptions& options) {
     return kExitInterrupted;
   }
   const std::string dir = (std::filesystem::path(config->run.output_dir) /
-                           ("run-" + std::to_string(run->run_id())))
+                           ("run-" + std::to_string(run.run_id())))
                               .string();
-  auto summary = WriteReports(**store, *ingested, dir);
+  auto summary = WriteReports(**store, run, dir);
   if (!summary.ok()) {
     PrintError(summary.status().message());
     return kExitFailure;

@@ -131,10 +131,11 @@ struct WorkerConfig {
   // coordinator).
   uint32_t max_in_flight = 1000;
   bool dns_only = false;  // resolve and locate, no HTTP
-  // Time for one URL, redirects included: a hop starts only when its
-  // slowest case (SlowestRequestMs) still ends within this time since the
-  // probe started; otherwise the chain ends with redirect_error
-  // "probe_timeout".
+  // Time for one URL, redirects included: a hard deadline (the prober
+  // cancels what is under way and records "probe_timeout"); besides, a hop
+  // starts only when its slowest case (SlowestRequestMs) still ends within
+  // this time since the probe started; otherwise the chain ends with
+  // redirect_error "probe_timeout".
   uint32_t probe_timeout_ms = 45000;
   // CURVE for `hostlocator-worker`: this worker's secret key file and the
   // coordinator's public key file; both or neither.

@@ -1,11 +1,14 @@
 #include "common/process.h"
 
+#include <pwd.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <string>
+#include <vector>
 
 namespace hl {
 
@@ -20,6 +23,18 @@ Status DisableCoreDumps() {
                     std::strerror(errno));
   }
   return Status::Ok();
+}
+
+std::string CurrentUserName() {
+  const uid_t uid = geteuid();
+  passwd entry{};
+  passwd* found = nullptr;
+  std::vector<char> buffer(16384);
+  if (getpwuid_r(uid, &entry, buffer.data(), buffer.size(), &found) == 0 &&
+      found != nullptr && found->pw_name != nullptr) {
+    return found->pw_name;
+  }
+  return "uid " + std::to_string(uid);
 }
 
 }  // namespace hl

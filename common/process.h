@@ -1,6 +1,8 @@
 // Process-wide protections set once at start-up.
 #pragma once
 
+#include <string>
+
 #include "common/status.h"
 
 namespace hl {
@@ -13,5 +15,9 @@ namespace hl {
 // status, limits, stat and cmdline stay readable). kInternal naming the
 // call that failed.
 Status DisableCoreDumps();
+
+// The login name of the effective user ("uid N" when it has none): who
+// submitted a batch from the command line, for the batch record.
+std::string CurrentUserName();
 
 }  // namespace hl

@@ -1,5 +1,6 @@
 #include "coordinator/reports.h"
 
+#include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <filesystem>
@@ -181,13 +182,21 @@ Status RunReportWriter::Add(const pb::LineRecord& line,
   if (obs == nullptr || obs->verdict().hosting_countries().empty()) {
     unattributed_.write(row_.data(), row_size);
   } else {
+    // A job's lines share its observation, so its countries are counted
+    // once, on its first line.
+    const uint64_t job = line.job_id();
+    if (job >= job_counted_.size()) {
+      job_counted_.resize(std::max<uint64_t>(job + 1, 2 * job_counted_.size()));
+    }
+    const bool new_job = !job_counted_[job];
+    job_counted_[job] = true;
     for (const auto& country : obs->verdict().hosting_countries()) {
       auto file = CountryFile(country);
       if (!file.ok()) return file.status();
       (*file)->write(row_.data(), row_size);
       auto& stats = summary_.by_country[country];
       ++stats.lines;
-      stats.jobs.insert(line.job_id());
+      stats.jobs += new_job ? 1 : 0;
       for (const auto& a : obs->addresses()) {
         if (a.country() != country) continue;
         network_.clear();
@@ -229,8 +238,8 @@ Result<ReportSummary> RunReportWriter::Finish() {
     }
     std::string field;
     AppendCsvField(networks, &field);
-    countries << country << "," << stats.lines << "," << stats.jobs.size()
-              << "," << field << "\n";
+    countries << country << "," << stats.lines << "," << stats.jobs << ","
+              << field << "\n";
   }
   std::ofstream attribution;
   HL_RETURN_IF_ERROR(

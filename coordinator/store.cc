@@ -29,6 +29,7 @@ const std::vector<std::string>& ColumnFamilyNames() {
       "queue",
       "results",
       "runs",
+      "audit",
       "lines"};
   return names;
 }
@@ -153,6 +154,7 @@ Result<std::unique_ptr<Store>> Store::OpenMode(const std::string& dir,
   store->results_ = store->handles_[5];
   store->runs_ = store->handles_[6];
   store->lines_ = store->handles_[7];
+  store->audit_ = store->handles_[8];
   HL_RETURN_IF_ERROR(store->Init(read_only));
   return store;
 }
@@ -192,6 +194,11 @@ Status Store::Init(bool read_only) {
       return FromRocks(s, "cannot read store counters");
     }
   }
+  std::unique_ptr<rocksdb::Iterator> last(
+      db_->NewIterator(rocksdb::ReadOptions(), audit_));
+  last->SeekToLast();
+  if (last->Valid()) next_audit_seq_ = ReadU64(last->key().ToStringView()) + 1;
+  HL_RETURN_IF_ERROR(FromRocks(last->status(), "cannot read the audit log"));
   return CountStates();
 }
 
@@ -217,6 +224,7 @@ Status Store::PutJob(rocksdb::WriteBatch* batch, const pb::JobRecord& job) {
 }
 
 Result<uint64_t> Store::RecoverLeases(int64_t now_ms) {
+  std::lock_guard lock(mu_);
   rocksdb::WriteBatch batch;
   uint64_t recovered = 0;
   std::unique_ptr<rocksdb::Iterator> it(
@@ -240,14 +248,11 @@ Result<uint64_t> Store::RecoverLeases(int64_t now_ms) {
   return recovered;
 }
 
-Result<pb::RunRecord> Store::BeginRun(const std::string& source,
-                                      const std::string& config_digest,
-                                      int64_t now_ms) {
-  pb::RunRecord run;
+Result<pb::RunRecord> Store::BeginRun(pb::RunRecord run, int64_t now_ms) {
+  std::lock_guard lock(mu_);
   run.set_run_id(next_run_id_);
-  run.set_source(source);
   run.set_started_unix_ms(now_ms);
-  run.set_config_digest(config_digest);
+  run.set_ingest_complete(false);
   rocksdb::WriteBatch batch;
   batch.Put(meta_, kMetaNextRunId, U64Key(next_run_id_ + 1));
   batch.Put(runs_, U64Key(run.run_id()), run.SerializeAsString());
@@ -270,6 +275,7 @@ std::unique_ptr<Store::Ingest> Store::StartIngest(uint64_t run_id,
 
 Store::Ingest::Ingest(Store* store, uint64_t run_id, int64_t now_ms)
     : store_(store),
+      ingest_lock_(store->ingest_mu_),
       run_id_(run_id),
       now_ms_(now_ms),
       batch_(std::make_unique<rocksdb::WriteBatch>()) {}
@@ -315,11 +321,14 @@ Status Store::Ingest::AddUrl(uint64_t line, const std::string& input,
         HL_RETURN_IF_ERROR(store_->PutJob(batch_.get(), *job));
         batch_->Put(store_->queue_, U64Key(job_id), "");
         ++queued_in_batch_;
-        store_->queue_floor_ = std::min(store_->queue_floor_, job_id);
+        lowest_requeued_ = std::min(lowest_requeued_, job_id);
       }
       ++reused_jobs_;
     } else {
-      job_id = store_->next_job_id_++;
+      {
+        std::lock_guard lock(store_->mu_);
+        job_id = store_->next_job_id_++;
+      }
       pb::JobRecord job;
       job.set_job_id(job_id);
       job.set_url(normalized_url);
@@ -345,8 +354,11 @@ Status Store::Ingest::AddUrl(uint64_t line, const std::string& input,
 
 Status Store::Ingest::Commit() {
   if (lines_in_batch_ == 0) return Status::Ok();
+  std::lock_guard lock(store_->mu_);
   HL_RETURN_IF_ERROR(store_->Write(batch_.get(), /*sync=*/true));
   store_->pending_count_ += queued_in_batch_;
+  store_->queue_floor_ = std::min(store_->queue_floor_, lowest_requeued_);
+  lowest_requeued_ = UINT64_MAX;
   queued_in_batch_ = 0;
   batch_->Clear();
   batch_urls_.clear();
@@ -406,8 +418,21 @@ Result<pb::RunRecord> Store::GetRun(uint64_t run_id) const {
 }
 
 Result<pb::RunRecord> Store::LatestRun() const {
-  if (next_run_id_ <= 1) return NotFound("the data folder holds no run yet");
-  return GetRun(next_run_id_ - 1);
+  std::unique_lock lock(mu_);
+  const uint64_t next_run_id = next_run_id_;
+  lock.unlock();
+  if (next_run_id <= 1) return NotFound("the data folder holds no run yet");
+  return GetRun(next_run_id - 1);
+}
+
+uint64_t Store::pending_count() const {
+  std::lock_guard lock(mu_);
+  return pending_count_;
+}
+
+uint64_t Store::leased_count() const {
+  std::lock_guard lock(mu_);
+  return leased_count_;
 }
 
 Status Store::ForEachLine(
@@ -437,8 +462,40 @@ Status Store::ForEachJob(
   return FromRocks(it->status(), "job scan failed");
 }
 
+Result<pb::AuditRecord> Store::AppendAudit(const std::string& actor,
+                                           const std::string& action,
+                                           const std::string& detail,
+                                           int64_t now_ms) {
+  std::lock_guard lock(mu_);
+  pb::AuditRecord record;
+  record.set_seq(next_audit_seq_);
+  record.set_unix_ms(now_ms);
+  record.set_actor(actor);
+  record.set_action(action);
+  record.set_detail(detail);
+  rocksdb::WriteBatch batch;
+  batch.Put(audit_, U64Key(record.seq()), record.SerializeAsString());
+  HL_RETURN_IF_ERROR(Write(&batch, /*sync=*/true));
+  ++next_audit_seq_;
+  return record;
+}
+
+Status Store::ForEachAudit(
+    uint64_t from_seq,
+    const std::function<Status(const pb::AuditRecord&)>& fn) const {
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(rocksdb::ReadOptions(), audit_));
+  for (it->Seek(U64Key(from_seq)); it->Valid(); it->Next()) {
+    pb::AuditRecord record;
+    HL_RETURN_IF_ERROR(Parse(it->value().ToString(), &record, "audit record"));
+    HL_RETURN_IF_ERROR(fn(record));
+  }
+  return FromRocks(it->status(), "audit log scan failed");
+}
+
 Result<std::vector<pb::JobRecord>> Store::LeasePending(size_t max,
                                                        int64_t now_ms) {
+  std::lock_guard lock(mu_);
   std::vector<pb::JobRecord> leased;
   if (max == 0 || pending_count_ == 0) return leased;
   rocksdb::WriteBatch batch;
@@ -469,6 +526,7 @@ Result<std::vector<pb::JobRecord>> Store::LeasePending(size_t max,
 Status Store::Requeue(uint64_t job_id, const std::string& error,
                       uint32_t max_attempts, bool count_attempt,
                       int64_t now_ms) {
+  std::lock_guard lock(mu_);
   auto job = GetJob(job_id);
   if (!job.ok()) return job.status();
   if (job->state() != pb::JOB_STATE_LEASED) {
@@ -497,6 +555,7 @@ Status Store::Requeue(uint64_t job_id, const std::string& error,
 Result<pb::JobRecord> Store::StoreResult(uint64_t job_id, uint32_t attempt,
                                          const pb::Observation& observation,
                                          int64_t now_ms) {
+  std::lock_guard lock(mu_);
   auto job = GetJob(job_id);
   if (!job.ok()) return job.status();
   if (job->state() != pb::JOB_STATE_LEASED || job->attempts() != attempt) {

@@ -10,16 +10,23 @@
 //   results    u64 job_id . u32 check -> Observation (every check kept)
 //   runs       u64 run_id -> RunRecord
 //   lines      u64 run_id . u64 line -> LineRecord
+//   audit      u64 seq -> AuditRecord (append-only, synced)
 //
 // Invariants: a job is in `queue` iff its state is PENDING; each state
 // transition is one WriteBatch; ingested lines are synced to the WAL before
 // Ingest::Commit returns (a submission is acknowledged only when durable).
-// Not thread-safe: one owner thread (the coordinator loop).
+// Thread-safe: the broker thread and API threads share one Store. Job state
+// transitions are serialised by one mutex; reads go to RocksDB directly and
+// see each transition whole. Ingests are serialised with one another (an
+// Ingest holds the ingest lock from StartIngest until it is destroyed), so
+// two submissions of the same URL cannot both create its job; a thread must
+// not start a second Ingest while it holds one.
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -57,9 +64,9 @@ class Store {
   // (attempt not counted: the process died, not the job). Returns how many.
   Result<uint64_t> RecoverLeases(int64_t now_ms);
 
-  Result<pb::RunRecord> BeginRun(const std::string& source,
-                                 const std::string& config_digest,
-                                 int64_t now_ms);
+  // Records a new run (a submitted batch): `run` as given (source,
+  // submitter, case reference, ...) with its run_id and start time set.
+  Result<pb::RunRecord> BeginRun(pb::RunRecord run, int64_t now_ms);
   Status FinishIngest(pb::RunRecord run);
 
   // Accumulates the lines of one run; Commit writes them, their new jobs and
@@ -86,6 +93,7 @@ class Store {
     Ingest(Store* store, uint64_t run_id, int64_t now_ms);
     Status PutLine(const pb::LineRecord& line);
     Store* store_;
+    std::unique_lock<std::mutex> ingest_lock_;
     uint64_t run_id_;
     int64_t now_ms_;
     std::unique_ptr<rocksdb::WriteBatch> batch_;
@@ -93,6 +101,7 @@ class Store {
     std::unordered_map<std::string, uint64_t> batch_urls_;
     size_t lines_in_batch_ = 0;
     uint64_t queued_in_batch_ = 0;
+    uint64_t lowest_requeued_ = UINT64_MAX;  // in this batch
     uint64_t new_jobs_ = 0;
     uint64_t reused_jobs_ = 0;
   };
@@ -128,8 +137,18 @@ class Store {
   Status ForEachJob(
       const std::function<Status(const pb::JobRecord&)>& fn) const;
 
-  uint64_t pending_count() const { return pending_count_; }
-  uint64_t leased_count() const { return leased_count_; }
+  // Appends to the audit log, synced before it returns.
+  Result<pb::AuditRecord> AppendAudit(const std::string& actor,
+                                      const std::string& action,
+                                      const std::string& detail,
+                                      int64_t now_ms);
+  // Visits the audit log from `from_seq` (1 = the start) in order.
+  Status ForEachAudit(
+      uint64_t from_seq,
+      const std::function<Status(const pb::AuditRecord&)>& fn) const;
+
+  uint64_t pending_count() const;
+  uint64_t leased_count() const;
 
  private:
   Store() = default;
@@ -150,8 +169,13 @@ class Store {
   rocksdb::ColumnFamilyHandle* results_ = nullptr;
   rocksdb::ColumnFamilyHandle* runs_ = nullptr;
   rocksdb::ColumnFamilyHandle* lines_ = nullptr;
+  rocksdb::ColumnFamilyHandle* audit_ = nullptr;
+  // Guards the members below and every job read-modify-write.
+  mutable std::mutex mu_;
+  std::mutex ingest_mu_;  // held by the one live Ingest
   uint64_t next_job_id_ = 1;
   uint64_t next_run_id_ = 1;
+  uint64_t next_audit_seq_ = 1;
   // Smallest job id that may be in the queue; avoids scanning the
   // tombstones of dispatched entries at the head of the queue.
   uint64_t queue_floor_ = 0;

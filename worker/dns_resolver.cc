@@ -19,6 +19,7 @@
 #include <random>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -338,18 +339,25 @@ struct DnsResolver::Impl {
     bool dirty = false;  // a c-ares call ran since deadline_ms was read
   };
 
+  struct Op;
+
   // One question, sent until it gets an answer or runs out of tries.
   struct Query {
-    Query(Impl* impl, Listener* listener, std::string name, int type,
+    enum class State { kIdle, kWaiting, kInFlight, kDone };
+
+    Query(Impl* impl, Op* op, Listener* listener, std::string name, int type,
           std::optional<size_t> pinned)
         : impl(impl),
+          op(op),
           listener(listener),
           name(std::move(name)),
           type(type),
           pinned(pinned) {}
 
     Impl* impl;
+    Op* op;  // the API question it belongs to
     Listener* listener;
+    State state = State::kIdle;
     std::string name;
     int type;
     std::optional<size_t> pinned;  // the channel of every attempt
@@ -369,8 +377,17 @@ struct DnsResolver::Impl {
   // A question of the API: its answer and callback once finished.
   struct Op {
     virtual ~Op() = default;
-    size_t slot = 0;  // index in Impl::ops
-    Done done;
+    // Every message of the question, those already answered included.
+    virtual std::vector<Query*> Queries() = 0;
+    // What the question learned so far, as Cancel hands it back.
+    virtual pb::DnsObservation TakePartial() = 0;
+
+    OpId id = 0;
+    size_t slot = 0;        // index in Impl::ops
+    bool finished = false;  // in Impl::finished: `result` is complete
+    bool cancelled = false;
+    size_t abandoned = 0;  // messages in flight when it was cancelled
+    Done done;             // empty once cancelled
     pb::DnsObservation result;
   };
 
@@ -405,6 +422,7 @@ struct DnsResolver::Impl {
   T* Adopt(std::unique_ptr<T> op);
   // Moves `op` to the callbacks to run.
   void Finish(Op* op);
+  std::optional<pb::DnsObservation> Cancel(OpId id);
   void FinishResolve(ResolveOp* op);
 
   EventLoop* loop = nullptr;
@@ -422,6 +440,9 @@ struct DnsResolver::Impl {
   // c-ares callback into one of its queries is on the stack.
   std::vector<std::unique_ptr<Op>> ops;       // in progress
   std::vector<std::unique_ptr<Op>> finished;  // callbacks to run
+  // The ops whose `done` has not run and that are not cancelled.
+  std::unordered_map<OpId, Op*> by_id;
+  OpId next_op_id = 1;
   EventLoop::TimerId timer = 0;
   int64_t armed_deadline_ms = kNoDeadline;
   bool flush_scheduled = false;
@@ -450,6 +471,7 @@ void DnsResolver::Impl::Send(Query* query) {
   if (waiting.empty() && in_flight < max_in_flight) {
     Transmit(query);
   } else {
+    query->state = Query::State::kWaiting;
     waiting.push_back(query);
   }
 }
@@ -470,6 +492,7 @@ void DnsResolver::Impl::Pump() {
 
 void DnsResolver::Impl::Transmit(Query* query) {
   ++in_flight;
+  query->state = Query::State::kInFlight;
   ++query->attempts;
   query->channel = PickChannel(*query);
   Channel& channel = *channels[query->channel];
@@ -504,6 +527,12 @@ void DnsResolver::Impl::OnAnswer(void* arg, int status, int /*timeouts*/,
   Channel& channel = *impl->channels[query->channel];
   channel.ids.reset(query->id);
   --impl->in_flight;
+  query->state = Query::State::kDone;
+  if (Op* op = query->op; op->cancelled) {
+    if (--op->abandoned == 0) impl->Finish(op);
+    impl->Pump();
+    return;
+  }
   pb::DnsQuery& record = query->records.emplace_back();
   if (abuf != nullptr && alen > 0) {
     record.set_raw_answer(reinterpret_cast<const char*>(abuf),
@@ -566,7 +595,11 @@ void DnsResolver::Impl::Flush() {
   batch.swap(finished);
   const std::weak_ptr<char> still_alive = alive;
   for (const auto& op : batch) {
-    op->done(std::move(op->result));
+    // A cancelled op, or one cancelled by an earlier callback of the batch.
+    if (!op->done) continue;
+    by_id.erase(op->id);
+    Done done = std::move(op->done);
+    done(std::move(op->result));
     // A callback may destroy the resolver: the others are abandoned.
     if (still_alive.expired()) return;
   }
@@ -654,13 +687,16 @@ Status DnsResolver::Impl::AddChannel(
 template <typename T>
 T* DnsResolver::Impl::Adopt(std::unique_ptr<T> op) {
   op->slot = ops.size();
+  op->id = next_op_id++;
   T* raw = op.get();
+  by_id.emplace(raw->id, raw);
   ops.push_back(std::move(op));
   return raw;
 }
 
 void DnsResolver::Impl::Finish(Op* op) {
   const size_t slot = op->slot;
+  op->finished = true;
   finished.push_back(std::move(ops[slot]));
   if (slot + 1 != ops.size()) {
     ops[slot] = std::move(ops.back());
@@ -670,15 +706,51 @@ void DnsResolver::Impl::Finish(Op* op) {
   ScheduleFlush();
 }
 
+std::optional<pb::DnsObservation> DnsResolver::Impl::Cancel(OpId id) {
+  auto found = by_id.find(id);
+  if (found == by_id.end()) return std::nullopt;
+  Op* op = found->second;
+  by_id.erase(found);
+  op->done = nullptr;
+  if (op->finished) return std::move(op->result);
+  op->cancelled = true;
+  std::erase_if(waiting, [op](const Query* query) { return query->op == op; });
+  for (Query* query : op->Queries()) {
+    if (query->state != Query::State::kWaiting &&
+        query->state != Query::State::kInFlight) {
+      continue;
+    }
+    pb::DnsQuery& record = query->records.emplace_back();
+    record.set_name(query->name);
+    record.set_type(TypeName(query->type));
+    record.set_rcode("CANCELLED");
+    if (query->state == Query::State::kInFlight) {
+      ++op->abandoned;
+      record.set_resolver(channels[query->channel]->address);
+      record.set_sent_unix_ms(query->sent_unix_ms);
+      record.set_elapsed_us(static_cast<uint32_t>(
+          std::chrono::duration_cast<std::chrono::microseconds>(
+              std::chrono::steady_clock::now() - query->sent)
+              .count()));
+    } else {
+      query->state = Query::State::kDone;
+    }
+    query->status = ARES_ECANCELLED;
+  }
+  pb::DnsObservation partial = op->TakePartial();
+  if (op->abandoned == 0) Finish(op);
+  return partial;
+}
+
 // The CNAME walk of one host against one server (mode all) or against the
 // servers in turn: A and AAAA of each name until the answers decide.
 struct DnsResolver::Impl::Resolution final : Listener {
-  Resolution(Impl* impl, const std::string& host, std::optional<size_t> pinned,
-             std::function<void()> on_done)
+  Resolution(Impl* impl, Op* op, const std::string& host,
+             std::optional<size_t> pinned, std::function<void()> on_done)
       : impl(impl),
         chain{Lower(host)},
-        a(impl, this, "", ns_t_a, pinned),
-        aaaa(impl, this, "", ns_t_aaaa, pinned),
+        a(impl, op, this, "", ns_t_a, pinned),
+        aaaa(impl, op, this, "", ns_t_aaaa, pinned),
         on_done(std::move(on_done)) {}
 
   void QueryDone() override {
@@ -697,6 +769,7 @@ struct DnsResolver::Impl::Resolution final : Listener {
   Query a;
   Query aaaa;
   int pending = 0;
+  bool ended = false;  // obs is complete
   std::function<void()> on_done;
   pb::DnsObservation obs;
 };
@@ -724,6 +797,7 @@ void DnsResolver::Impl::Resolution::Start() {
 void DnsResolver::Impl::Resolution::End() {
   TakeRecords();
   for (const std::string& name : chain) obs.add_cname_chain(name);
+  ended = true;
   on_done();
 }
 
@@ -832,6 +906,36 @@ void DnsResolver::Impl::Resolution::Evaluate() {
 }
 
 struct DnsResolver::Impl::ResolveOp final : Op {
+  std::vector<Query*> Queries() override {
+    std::vector<Query*> queries;
+    for (const auto& resolution : resolutions) {
+      queries.push_back(&resolution->a);
+      queries.push_back(&resolution->aaaa);
+    }
+    return queries;
+  }
+  // The first server's walk, with the other servers' queries appended.
+  pb::DnsObservation TakePartial() override {
+    pb::DnsObservation partial;
+    for (size_t i = 0; i < resolutions.size(); ++i) {
+      Resolution& resolution = *resolutions[i];
+      if (!resolution.ended) {
+        resolution.TakeRecords();
+        for (const std::string& name : resolution.chain) {
+          resolution.obs.add_cname_chain(name);
+        }
+      }
+      if (i == 0) {
+        partial = std::move(resolution.obs);
+        continue;
+      }
+      for (pb::DnsQuery& query : *resolution.obs.mutable_queries()) {
+        *partial.add_queries() = std::move(query);
+      }
+    }
+    return partial;
+  }
+
   // One per server in mode all, else one.
   std::vector<std::unique_ptr<Resolution>> resolutions;
   size_t pending = 0;
@@ -879,9 +983,21 @@ void DnsResolver::Impl::FinishResolve(ResolveOp* op) {
 struct DnsResolver::Impl::NsPtrOp final : Op, Listener {
   explicit NsPtrOp(Impl* impl) : impl(impl) {}
   void QueryDone() override {
-    if (--pending == 0) Assemble();
+    if (--pending == 0) {
+      Assemble();
+      impl->Finish(this);
+    }
   }
-  // Records the answers in `result` and finishes.
+  std::vector<Query*> Queries() override {
+    std::vector<Query*> all;
+    for (Query& query : queries) all.push_back(&query);
+    return all;
+  }
+  pb::DnsObservation TakePartial() override {
+    Assemble();
+    return std::move(result);
+  }
+  // Records the answers in `result`.
   void Assemble();
 
   Impl* impl;
@@ -916,7 +1032,6 @@ void DnsResolver::Impl::NsPtrOp::Assemble() {
       for (const std::string& name : names) ptr->add_names(name);
     }
   }
-  impl->Finish(this);
 }
 
 Result<std::unique_ptr<DnsResolver>> DnsResolver::Create(
@@ -975,7 +1090,7 @@ Result<std::unique_ptr<DnsResolver>> DnsResolver::Create(
 
 DnsResolver::~DnsResolver() = default;
 
-void DnsResolver::Resolve(const std::string& host, Done done) {
+DnsResolver::OpId DnsResolver::Resolve(const std::string& host, Done done) {
   Impl* impl = impl_.get();
   auto owned = std::make_unique<Impl::ResolveOp>();
   owned->done = std::move(done);
@@ -985,15 +1100,18 @@ void DnsResolver::Resolve(const std::string& host, Done done) {
   op->pending = count;
   for (size_t i = 0; i < count; ++i) {
     op->resolutions.push_back(std::make_unique<Impl::Resolution>(
-        impl, host, all ? std::optional<size_t>(i) : std::nullopt, [impl, op] {
+        impl, op, host, all ? std::optional<size_t>(i) : std::nullopt,
+        [impl, op] {
           if (--op->pending == 0) impl->FinishResolve(op);
         }));
   }
+  const OpId id = op->id;
   for (const auto& resolution : op->resolutions) resolution->Start();
+  return id;
 }
 
-void DnsResolver::AddNsAndPtr(const std::string& domain, pb::DnsObservation obs,
-                              Done done) {
+DnsResolver::OpId DnsResolver::AddNsAndPtr(const std::string& domain,
+                                           pb::DnsObservation obs, Done done) {
   Impl* impl = impl_.get();
   auto owned = std::make_unique<Impl::NsPtrOp>(impl);
   owned->done = std::move(done);
@@ -1001,22 +1119,29 @@ void DnsResolver::AddNsAndPtr(const std::string& domain, pb::DnsObservation obs,
   Impl::NsPtrOp* op = impl->Adopt(std::move(owned));
   if (!domain.empty()) {
     op->result.set_ns_domain(domain);
-    op->queries.emplace_back(impl, op, Lower(domain), ns_t_ns, std::nullopt);
+    op->queries.emplace_back(impl, op, op, Lower(domain), ns_t_ns,
+                             std::nullopt);
   }
   for (const pb::DnsAddress& address : op->result.addresses()) {
     if (op->ips.size() == kMaxPtrLookups) break;
     std::optional<net::IpAddress> ip = net::IpAddress::Parse(address.ip());
     if (!ip) continue;
     op->ips.push_back(ip->ToString());
-    op->queries.emplace_back(impl, op, ReverseName(*ip), ns_t_ptr,
+    op->queries.emplace_back(impl, op, op, ReverseName(*ip), ns_t_ptr,
                              std::nullopt);
   }
   op->pending = op->queries.size();
+  const OpId id = op->id;
   if (op->pending == 0) {
     impl->Finish(op);
-    return;
+    return id;
   }
   for (Impl::Query& query : op->queries) impl->Send(&query);
+  return id;
+}
+
+std::optional<pb::DnsObservation> DnsResolver::Cancel(OpId id) {
+  return impl_->Cancel(id);
 }
 
 size_t DnsResolver::in_flight() const { return impl_->in_flight; }

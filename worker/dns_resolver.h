@@ -3,8 +3,10 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "common/clock.h"
@@ -60,6 +62,9 @@ class DnsResolver {
   static constexpr size_t kMaxInFlight = 32768;
 
   using Done = std::function<void(pb::DnsObservation)>;
+  // Names a question of Resolve or AddNsAndPtr until its `done` runs or it
+  // is cancelled; never 0, never reused by this resolver.
+  using OpId = uint64_t;
 
   // Fails (kInvalidArgument) on a server c-ares does not accept or an
   // entry that names more than one.
@@ -70,15 +75,28 @@ class DnsResolver {
   // when called from one of them.
   ~DnsResolver();
 
-  // `done` runs exactly once, on the loop, never inside Resolve.
-  void Resolve(const std::string& host, Done done);
+  // `done` runs exactly once, on the loop, never inside Resolve (unless
+  // the question is cancelled).
+  OpId Resolve(const std::string& host, Done done);
   // Asks, all at once, for the NS records of `domain` (skipped when empty)
   // and the PTR record of each of obs.addresses() (at most kMaxPtrLookups),
   // and hands `obs` back with the answers recorded (ns_domain, ns, ptr,
   // queries). Their failures are recorded in `queries`, never as the
   // observation's error. `done` runs as for Resolve.
-  void AddNsAndPtr(const std::string& domain, pb::DnsObservation obs,
+  OpId AddNsAndPtr(const std::string& domain, pb::DnsObservation obs,
                    Done done);
+  // Ends the question `id` now: its `done` never runs; its messages still
+  // waiting for a slot are dropped. Its messages in flight keep their slots
+  // until their answer or timeout (c-ares cannot withdraw one message) and
+  // are then dropped unrecorded, never sent again. Returns what the
+  // question had learned, as its `done` would have had it, with each
+  // message not yet answered recorded in `queries` with rcode "CANCELLED"
+  // (resolver "" when it was still waiting). A Resolve cancelled before it
+  // ended carries the chain followed so far and no addresses or error
+  // (in mode "all", those of the first server's walk when that one had
+  // ended), with every server's queries. nullopt for an unknown id or one
+  // whose `done` has run.
+  std::optional<pb::DnsObservation> Cancel(OpId id);
 
   // DNS messages in flight and questions waiting for a slot.
   size_t in_flight() const;

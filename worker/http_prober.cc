@@ -217,7 +217,8 @@ struct HttpProber::Impl {
     curl_slist connect_to_node{};
     bool in_multi = false;
 
-    // The request.
+    // The request; id 0 while idle.
+    ExchangeId id = 0;
     net::NormalizedUrl url;
     net::IpAddress pinned;
     Done done;
@@ -238,6 +239,7 @@ struct HttpProber::Impl {
 
   // A request waiting for a free slot.
   struct Request {
+    ExchangeId id;
     net::NormalizedUrl url;
     net::IpAddress pinned;
     std::string user_agent;
@@ -270,11 +272,19 @@ struct HttpProber::Impl {
   // An idle transfer, or a new one; nullptr when libcurl or
   // OpenSSL fail.
   Transfer* Acquire();
+  // A `done` about to run with its observation.
+  struct Ended {
+    ExchangeId id;
+    Done done;  // empty once cancelled
+    pb::HttpObservation obs;
+  };
+
   // Starts the exchange in a free slot; one that cannot start fails with
   // "http_error" through FailLater.
-  void Start(const net::NormalizedUrl& url, const net::IpAddress& pinned,
-             const std::string& user_agent, const std::string& referer,
-             Done done);
+  void Start(ExchangeId id, const net::NormalizedUrl& url,
+             const net::IpAddress& pinned, const std::string& user_agent,
+             const std::string& referer, Done done);
+  bool Cancel(ExchangeId id);
   // (Re)starts the exchange of `t` through the proxy or directly; one that
   // libcurl refuses fails with "http_error" through FailLater.
   void Attempt(Transfer* t, bool via_proxy);
@@ -297,8 +307,9 @@ struct HttpProber::Impl {
   static constexpr size_t kMaxReusedHeaderBytes = 16384;
   // Runs the callbacks in `finished`; stops when one destroys the prober.
   void RunFinished();
-  // Runs `done(obs)` on the loop unless the prober is gone by then.
-  void FailLater(Done done, pb::HttpObservation obs);
+  // Runs `done(obs)` on the loop unless the prober is gone or the
+  // exchange cancelled by then.
+  void FailLater(ExchangeId id, Done done, pb::HttpObservation obs);
 
   HttpConfig config;
   net::TargetPolicy policy;
@@ -314,8 +325,12 @@ struct HttpProber::Impl {
   std::unordered_map<Transfer*, std::unique_ptr<Transfer>> transfers;
   std::vector<Transfer*> idle;
   std::deque<Request> waiting;
-  // Finished exchanges whose callbacks are about to run (reused buffer).
-  std::vector<std::pair<Done, pb::HttpObservation>> finished;
+  ExchangeId next_id = 1;
+  // Ended exchanges whose callbacks are about to run (reused buffer), and
+  // the batch RunFinished is running (so that Cancel finds it).
+  std::vector<Ended> finished;
+  std::vector<Ended>* running = nullptr;
+  bool run_scheduled = false;
   // Expires with the prober; deferred callbacks check it.
   std::shared_ptr<char> alive = std::make_shared<char>();
   // Set while RunFinished runs callbacks (which never nest: none of them
@@ -610,7 +625,7 @@ HttpProber::Impl::Transfer* HttpProber::Impl::Acquire() {
   return t;
 }
 
-void HttpProber::Impl::Start(const net::NormalizedUrl& url,
+void HttpProber::Impl::Start(ExchangeId id, const net::NormalizedUrl& url,
                              const net::IpAddress& pinned,
                              const std::string& user_agent,
                              const std::string& referer, Done done) {
@@ -622,10 +637,11 @@ void HttpProber::Impl::Start(const net::NormalizedUrl& url,
     obs.mutable_error()->set_error_class("http_error");
     obs.mutable_error()->set_message(
         "libcurl or OpenSSL could not be initialised");
-    FailLater(std::move(done), std::move(obs));
+    FailLater(id, std::move(done), std::move(obs));
     return;
   }
   ++active;
+  t->id = id;
   t->url = url;
   t->pinned = pinned;
   t->done = std::move(done);
@@ -676,7 +692,7 @@ void HttpProber::Impl::Attempt(Transfer* t, bool via_proxy) {
   t->obs.mutable_error()->set_error_class("http_error");
   t->obs.mutable_error()->set_message(std::string("libcurl: ") +
                                       curl_multi_strerror(code));
-  FailLater(std::move(t->done), std::move(t->obs));
+  FailLater(t->id, std::move(t->done), std::move(t->obs));
   Recycle(t);
   --active;
 }
@@ -685,19 +701,20 @@ void HttpProber::Impl::StartWaiting() {
   while (active < max_in_flight && !waiting.empty()) {
     Request request = std::move(waiting.front());
     waiting.pop_front();
-    Start(request.url, request.pinned, request.user_agent, request.referer,
-          std::move(request.done));
+    Start(request.id, request.url, request.pinned, request.user_agent,
+          request.referer, std::move(request.done));
   }
 }
 
 void HttpProber::Impl::Finish(Transfer* t, CURLcode code) {
   Record(t, code);
-  finished.emplace_back(std::move(t->done), std::move(t->obs));
+  finished.push_back(Ended{t->id, std::move(t->done), std::move(t->obs)});
   Recycle(t);
   --active;
 }
 
 void HttpProber::Impl::Recycle(Transfer* t) {
+  t->id = 0;
   // libcurl keeps the buffers a handle grew (a hostile server's endless
   // headers make them large): such handles, and handles beyond what a
   // steady load reuses, are freed, so a burst does not pin memory.
@@ -710,18 +727,53 @@ void HttpProber::Impl::Recycle(Transfer* t) {
 }
 
 void HttpProber::Impl::RunFinished() {
-  if (finished.empty()) return;
-  std::vector<std::pair<Done, pb::HttpObservation>> batch;
+  if (finished.empty() || running != nullptr) return;
+  std::vector<Ended> batch;
   batch.swap(finished);
   bool gone = false;
   destroyed = &gone;
-  for (auto& [done, obs] : batch) {
-    done(std::move(obs));
+  running = &batch;
+  for (Ended& ended : batch) {
+    if (!ended.done) continue;  // cancelled
+    Done done = std::move(ended.done);
+    ended.done = nullptr;
+    done(std::move(ended.obs));
     if (gone) return;
   }
+  running = nullptr;
   destroyed = nullptr;
   batch.clear();
+  // Else FailLater, called by the callbacks above, has scheduled a run.
   if (finished.empty()) finished.swap(batch);  // keeps the capacity
+}
+
+bool HttpProber::Impl::Cancel(ExchangeId id) {
+  if (id == 0) return false;
+  auto queued = std::find_if(waiting.begin(), waiting.end(),
+                             [id](const Request& r) { return r.id == id; });
+  if (queued != waiting.end()) {
+    waiting.erase(queued);
+    return true;
+  }
+  for (std::vector<Ended>* list : {&finished, running}) {
+    if (list == nullptr) continue;
+    for (Ended& ended : *list) {
+      if (ended.id != id || !ended.done) continue;
+      ended.done = nullptr;
+      return true;
+    }
+  }
+  for (auto it = transfers.begin(); it != transfers.end(); ++it) {
+    Transfer* t = it->first;
+    if (t->id != id) continue;
+    if (t->in_multi) curl_multi_remove_handle(multi, t->easy);
+    // A handle aborted mid-exchange is not reused.
+    transfers.erase(it);
+    --active;
+    StartWaiting();
+    return true;
+  }
+  return false;
 }
 
 bool HttpProber::Impl::ProxyFailed(const Transfer& t, CURLcode code) const {
@@ -845,10 +897,15 @@ void HttpProber::Impl::Record(Transfer* t, CURLcode code) const {
   }
 }
 
-void HttpProber::Impl::FailLater(Done done, pb::HttpObservation obs) {
-  loop->Defer([token = std::weak_ptr<char>(alive), done = std::move(done),
-               obs = std::move(obs)]() mutable {
-    if (!token.expired()) done(std::move(obs));
+void HttpProber::Impl::FailLater(ExchangeId id, Done done,
+                                 pb::HttpObservation obs) {
+  finished.push_back(Ended{id, std::move(done), std::move(obs)});
+  if (run_scheduled) return;
+  run_scheduled = true;
+  loop->Defer([this, token = std::weak_ptr<char>(alive)] {
+    if (token.expired()) return;
+    run_scheduled = false;
+    RunFinished();
   });
 }
 
@@ -898,10 +955,12 @@ Result<std::unique_ptr<HttpProber>> HttpProber::Create(const HttpConfig& config,
 
 HttpProber::~HttpProber() = default;
 
-void HttpProber::Head(const net::NormalizedUrl& url,
-                      const net::IpAddress& pinned,
-                      const pb::RequestContext& context, Done done) {
+HttpProber::ExchangeId HttpProber::Head(const net::NormalizedUrl& url,
+                                        const net::IpAddress& pinned,
+                                        const pb::RequestContext& context,
+                                        Done done) {
   Impl& impl = *impl_;
+  const ExchangeId id = impl.next_id++;
   if (!impl.policy.Permits(pinned)) {
     pb::HttpObservation obs;
     obs.set_method("HEAD");
@@ -911,17 +970,20 @@ void HttpProber::Head(const net::NormalizedUrl& url,
         pinned.ToString() + " is " +
         std::string(net::AddressClassName(net::Classify(pinned))) +
         " and not allowlisted; not probed");
-    impl.FailLater(std::move(done), std::move(obs));
-    return;
+    impl.FailLater(id, std::move(done), std::move(obs));
+    return id;
   }
   if (impl.waiting.empty() && impl.active < impl.max_in_flight) {
-    impl.Start(url, pinned, context.user_agent(), context.referer(),
+    impl.Start(id, url, pinned, context.user_agent(), context.referer(),
                std::move(done));
-    return;
+    return id;
   }
-  impl.waiting.push_back(Impl::Request{url, pinned, context.user_agent(),
+  impl.waiting.push_back(Impl::Request{id, url, pinned, context.user_agent(),
                                        context.referer(), std::move(done)});
+  return id;
 }
+
+bool HttpProber::Cancel(ExchangeId id) { return impl_->Cancel(id); }
 
 size_t HttpProber::in_flight() const { return impl_->active; }
 

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -71,6 +72,9 @@ namespace pb = ::hostlocator::v1;
 class HttpProber {
  public:
   using Done = std::function<void(pb::HttpObservation)>;
+  // Names an exchange of Head until its `done` runs or it is cancelled;
+  // never 0, never reused by this prober.
+  using ExchangeId = uint64_t;
 
   // Fails when libcurl cannot be initialised (kInternal); with
   // kInvalidArgument naming the setting when the trust store of an
@@ -89,8 +93,14 @@ class HttpProber {
   // `context` supplies the Referer (none when empty) and the User-Agent
   // (the configured one when empty). `done` runs exactly once, on the
   // loop, never inside Head; it may call Head and may destroy the prober.
-  void Head(const net::NormalizedUrl& url, const net::IpAddress& pinned,
-            const pb::RequestContext& context, Done done);
+  ExchangeId Head(const net::NormalizedUrl& url, const net::IpAddress& pinned,
+                  const pb::RequestContext& context, Done done);
+  // Ends the exchange `id` now: its `done` never runs; waiting, it leaves
+  // the queue; under way, its transfer is aborted (the connection closed)
+  // and its slot goes to the next one waiting. False for an unknown id or
+  // one whose `done` has run. Any callback on the loop may call it, a
+  // `done` of this prober's included.
+  bool Cancel(ExchangeId id);
 
   size_t in_flight() const;
   size_t waiting() const;

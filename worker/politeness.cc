@@ -1,5 +1,6 @@
 #include "worker/politeness.h"
 
+#include <algorithm>
 #include <cassert>
 #include <utility>
 
@@ -106,9 +107,8 @@ void PolitenessGate::Release(std::string_view host, std::string_view address,
         state.dirty = true;
         dirty_addresses_.push_back(&state);
       }
-    } else if (state.admitted == 0) {
-      assert(!state.dirty);
-      addresses_.erase(it);
+    } else if (state.admitted == 0 && !state.dirty) {
+      addresses_.erase(it);  // a dirty one is forgotten by Admit
     }
   }
   if (auto it = hosts_.find(host);
@@ -117,16 +117,57 @@ void PolitenessGate::Release(std::string_view host, std::string_view address,
     --state.admitted;
     if (!state.queue.empty()) {
       MarkDirty(state);
-    } else if (state.admitted == 0) {
-      RetireIdle(state, now_ms);
+    } else if (state.admitted == 0 && !state.dirty) {
+      RetireIdle(state, now_ms);  // a dirty one (withdrawn) by Admit
     }
   }
 }
 
+bool PolitenessGate::Withdraw(Ticket ticket, std::string_view host_name,
+                              int64_t now_ms) {
+  auto found = hosts_.find(host_name);
+  if (found == hosts_.end()) return false;
+  Host& host = *found->second;
+  auto waiting = std::find_if(
+      host.queue.begin(), host.queue.end(),
+      [ticket](const Host::Waiting& w) { return w.ticket == ticket; });
+  if (waiting == host.queue.end()) return false;
+  const bool first = waiting == host.queue.begin();
+  const std::string address_name = std::move(waiting->address);
+  host.queue.erase(waiting);
+  --waiting_;
+  if (!first) return true;
+  if (host.waits_for_address) {
+    host.waits_for_address = false;
+    auto address_it = addresses_.find(address_name);
+    assert(address_it != addresses_.end());
+    Address& address = *address_it->second;
+    std::erase(address.waiting_hosts, &host);
+    if (address.admitted == 0 && address.waiting_hosts.empty() &&
+        !address.dirty) {
+      addresses_.erase(address_it);
+    }
+  }
+  if (!host.queue.empty()) {
+    // The next ticket starts when the host's interval ends (its timer
+    // stays), else it is tried at the next Admit.
+    if (host.timers != &interval_timers_) MarkDirty(host);
+    return true;
+  }
+  // A dirty host is retired by Admit; one with admitted tickets by their
+  // Release.
+  if (host.admitted == 0 && !host.dirty) {
+    ClearTimer(host);
+    RetireIdle(host, now_ms);
+  }
+  return true;
+}
+
 void PolitenessGate::RetireIdle(Host& host, int64_t now_ms) {
   assert(host.queue.empty() && host.admitted == 0 && !host.dirty);
-  const int64_t end =
-      host.last_start.value_or(now_ms) + config_.min_host_interval_ms;
+  const int64_t end = host.last_start
+                          ? *host.last_start + config_.min_host_interval_ms
+                          : now_ms;  // never started: nothing to space
   if (end <= now_ms) {
     EraseHost(host);
   } else {
@@ -192,6 +233,10 @@ std::vector<PolitenessGate::Ticket> PolitenessGate::Admit(int64_t now_ms) {
       assert(started);
       if (!host.queue.empty()) MarkDirty(host);
     }
+    // Its waiting hosts may have withdrawn.
+    if (address->admitted == 0 && address->waiting_hosts.empty()) {
+      addresses_.erase(addresses_.find(address->name));
+    }
   }
   std::vector<Host*> hosts;
   hosts.swap(dirty_hosts_);
@@ -199,6 +244,8 @@ std::vector<PolitenessGate::Ticket> PolitenessGate::Admit(int64_t now_ms) {
     host->dirty = false;
     while (!host->queue.empty() && StartFirst(*host, now_ms, &admitted)) {
     }
+    // Its tickets may have been withdrawn.
+    if (host->queue.empty() && host->admitted == 0) RetireIdle(*host, now_ms);
   }
   return admitted;
 }

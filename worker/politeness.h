@@ -15,8 +15,9 @@
 //   host's first waiting ticket is held back by its host's cap, its host's
 //   interval or its address's cap.
 //
-// Cost: Request and Release are O(1) amortised (plus an O(log n) timer
-// when min_host_interval_ms > 0); Admit is proportional to the tickets it
+// Cost: Request and Release are O(1) amortised, Withdraw linear in the
+// host's waiting tickets and its address's waiting hosts (plus an O(log n)
+// timer when min_host_interval_ms > 0); Admit is proportional to the tickets it
 // admits plus the hosts and addresses whose state changed since the last
 // Admit (released, newly requested, interval ended), never to everything
 // waiting. State is kept only for hosts with waiting or admitted tickets or
@@ -55,6 +56,11 @@ class PolitenessGate {
   // Frees the slot an admitted ticket held on (host, address). A host or
   // address with no admitted ticket is left as it is.
   void Release(std::string_view host, std::string_view address, int64_t now_ms);
+  // Removes the waiting `ticket` of `host` from its queue, as if it had
+  // never been requested (the host's next ticket may then start). False
+  // when it is not waiting there (unknown, or already admitted: Release
+  // frees the slot of an admitted one).
+  bool Withdraw(Ticket ticket, std::string_view host, int64_t now_ms);
   // Removes and returns, in request order per host, the waiting tickets
   // that may start at now_ms, taking their slots. Also forgets the idle
   // hosts whose interval has ended by now_ms.

@@ -44,6 +44,12 @@ std::optional<net::IpAddress> PinnedAddress(
   return std::nullopt;
 }
 
+// Microseconds from `since_ms` to `now_ms`, saturated.
+uint32_t WaitedUs(int64_t since_ms, int64_t now_ms) {
+  return static_cast<uint32_t>(
+      std::min<int64_t>((now_ms - since_ms) * 1000, UINT32_MAX));
+}
+
 // The statuses whose Location the worker follows.
 bool IsFollowedRedirect(int status) {
   return status == 301 || status == 302 || status == 303 || status == 307 ||
@@ -78,6 +84,13 @@ struct Prober::Impl {
     net::IpAddress pinned;
     int64_t started_ms = 0;    // loop time of Start
     int64_t queued_at_ms = 0;  // when the HEAD asked for a politeness slot
+    // What the request under way has outstanding (0/false: nothing), all
+    // cancelled when the deadline passes.
+    std::optional<EventLoop::TimerId> deadline;
+    DnsResolver::OpId resolving = 0;  // A/AAAA and CNAME targets
+    DnsResolver::OpId asking_ns_ptr = 0;
+    bool waiting_for_slot = false;    // queued in the politeness gate
+    HttpProber::ExchangeId head = 0;  // holds its politeness slot
   };
 
   // Calls `f` with the request under way (pb::Observation or pb::Hop: both
@@ -95,6 +108,9 @@ struct Prober::Impl {
   void StartRequest(Task& task);
   void OnAddresses(Task& task, const std::vector<net::IpAddress>& addresses);
   void OnHead(uint64_t id, pb::HttpObservation http);
+  // worker.probe_timeout_ms has passed: cancels what the request under way
+  // has outstanding, records it as "probe_timeout", and finishes.
+  void OnDeadline(Task& task);
   void PartDone(Task& task);
   void NextRequestOrFinish(Task& task);
   // Providers and verdict, then Complete.
@@ -132,6 +148,9 @@ struct Prober::Impl {
     http.reset();
     dns.reset();
     if (gate_timer) loop->Cancel(*gate_timer);
+    for (const auto& [id, task] : tasks) {
+      if (task->deadline) loop->Cancel(*task->deadline);
+    }
   }
 };
 
@@ -215,6 +234,12 @@ void Prober::Probe(const std::string& url, const pb::RequestContext& context,
 
 void Prober::Impl::Start(Task& task) {
   task.started_ms = loop->Now();
+  task.deadline = loop->After(probe_timeout_ms, [this, id = task.id] {
+    Task* task = Find(id);
+    if (task == nullptr) return;
+    task->deadline.reset();
+    OnDeadline(*task);
+  });
   pb::Observation& obs = task.obs;
   Result<net::NormalizedUrl, net::UrlError> normalized =
       net::NormalizeUrl(obs.url());
@@ -250,10 +275,11 @@ void Prober::Impl::StartRequest(Task& task) {
     OnAddresses(task, addresses);
     return;
   }
-  dns->Resolve(
+  task.resolving = dns->Resolve(
       task.target.host, [this, id = task.id](pb::DnsObservation dns_obs) {
         Task* task = Find(id);
         if (task == nullptr) return;
+        task->resolving = 0;
         std::vector<net::IpAddress> addresses;
         for (const pb::DnsAddress& address : dns_obs.addresses()) {
           if (std::optional<net::IpAddress> ip =
@@ -264,15 +290,17 @@ void Prober::Impl::StartRequest(Task& task) {
         // NS and PTR answers are recorded whenever they come; the HEAD does
         // not wait for them.
         task->parts_pending = 2;
-        dns->AddNsAndPtr(task->target.registrable_domain, std::move(dns_obs),
-                         [this, id](pb::DnsObservation completed) {
-                           Task* task = Find(id);
-                           if (task == nullptr) return;
-                           WithRequest(*task, [&](auto& request) {
-                             *request.mutable_dns() = std::move(completed);
-                           });
-                           PartDone(*task);
-                         });
+        task->asking_ns_ptr = dns->AddNsAndPtr(
+            task->target.registrable_domain, std::move(dns_obs),
+            [this, id](pb::DnsObservation completed) {
+              Task* task = Find(id);
+              if (task == nullptr) return;
+              task->asking_ns_ptr = 0;
+              WithRequest(*task, [&](auto& request) {
+                *request.mutable_dns() = std::move(completed);
+              });
+              PartDone(*task);
+            });
         OnAddresses(*task, addresses);
       });
 }
@@ -301,6 +329,7 @@ void Prober::Impl::OnAddresses(Task& task,
   }
   task.pinned = *pinned;
   task.queued_at_ms = loop->Now();
+  task.waiting_for_slot = true;
   gate->Request(task.id, task.target.host, pinned->ToString(),
                 task.queued_at_ms);
   AdmitWaiting();
@@ -313,13 +342,14 @@ void Prober::Impl::AdmitWaiting() {
     if (task == nullptr) {
       continue;  // cannot happen: a task leaves only after its HEAD
     }
-    const auto waited_us = static_cast<uint32_t>(
-        std::min<int64_t>((now - task->queued_at_ms) * 1000, UINT32_MAX));
-    http->Head(task->target, task->pinned, task->context,
-               [this, id, waited_us](pb::HttpObservation http_obs) {
-                 http_obs.set_politeness_wait_us(waited_us);
-                 OnHead(id, std::move(http_obs));
-               });
+    const uint32_t waited_us = WaitedUs(task->queued_at_ms, now);
+    task->waiting_for_slot = false;
+    task->head =
+        http->Head(task->target, task->pinned, task->context,
+                   [this, id, waited_us](pb::HttpObservation http_obs) {
+                     http_obs.set_politeness_wait_us(waited_us);
+                     OnHead(id, std::move(http_obs));
+                   });
   }
   if (gate_timer) {
     loop->Cancel(*gate_timer);
@@ -336,6 +366,7 @@ void Prober::Impl::AdmitWaiting() {
 void Prober::Impl::OnHead(uint64_t id, pb::HttpObservation http_obs) {
   Task* task = Find(id);
   if (task == nullptr) return;
+  task->head = 0;
   gate->Release(task->target.host, task->pinned.ToString(), loop->Now());
   WithRequest(*task, [&](auto& request) {
     *request.mutable_http() = std::move(http_obs);
@@ -345,6 +376,54 @@ void Prober::Impl::OnHead(uint64_t id, pb::HttpObservation http_obs) {
   // the task, and its `done` may destroy this prober.
   AdmitWaiting();
   PartDone(*task);
+}
+
+void Prober::Impl::OnDeadline(Task& task) {
+  const int64_t now = loop->Now();
+  const std::string passed = "worker.probe_timeout_ms (" +
+                             std::to_string(probe_timeout_ms) + " ms) passed ";
+  WithRequest(task, [&](auto& request) {
+    if (task.resolving != 0) {
+      pb::DnsObservation* dns_obs = request.mutable_dns();
+      if (std::optional<pb::DnsObservation> partial =
+              dns->Cancel(task.resolving)) {
+        *dns_obs = std::move(*partial);
+      }
+      dns_obs->mutable_error()->set_error_class("probe_timeout");
+      dns_obs->mutable_error()->set_message(
+          passed + "before DNS answered for " + task.target.host);
+    }
+    if (task.asking_ns_ptr != 0) {
+      if (std::optional<pb::DnsObservation> partial =
+              dns->Cancel(task.asking_ns_ptr)) {
+        *request.mutable_dns() = std::move(*partial);
+      }
+    }
+    if (!task.waiting_for_slot && task.head == 0) return;
+    pb::HttpObservation* http_obs = request.mutable_http();
+    http_obs->set_method("HEAD");
+    http_obs->set_request_url(task.target.url);
+    http_obs->mutable_error()->set_error_class("probe_timeout");
+    if (task.waiting_for_slot) {
+      gate->Withdraw(task.id, task.target.host, now);
+      http_obs->set_politeness_wait_us(WaitedUs(task.queued_at_ms, now));
+      http_obs->mutable_error()->set_message(
+          passed + "while the HEAD waited for a politeness slot");
+    } else {
+      http->Cancel(task.head);
+      gate->Release(task.target.host, task.pinned.ToString(), now);
+      http_obs->mutable_error()->set_message(passed +
+                                             "before the HEAD was answered");
+    }
+  });
+  task.resolving = 0;
+  task.asking_ns_ptr = 0;
+  task.waiting_for_slot = false;
+  task.head = 0;
+  // Slots this task held or waited for may admit others; Finish comes
+  // last, as its `done` may destroy this prober.
+  AdmitWaiting();
+  Finish(task);
 }
 
 void Prober::Impl::PartDone(Task& task) {
@@ -409,6 +488,7 @@ void Prober::Impl::Finish(Task& task) {
 }
 
 void Prober::Impl::Complete(Task& task) {
+  if (task.deadline) loop->Cancel(*task.deadline);
   Done done = std::move(task.done);
   pb::Observation result = std::move(task.obs);
   tasks.erase(task.id);

@@ -56,7 +56,13 @@ class Prober {
   // followed hop by hop, each new URL resolved, located and probed like the
   // first (obs.redirects), until a non-redirect answer, a loop,
   // http.max_redirects, worker.probe_timeout_ms or an invalid Location
-  // (obs.redirect_error).
+  // (obs.redirect_error). worker.probe_timeout_ms after the probe started,
+  // its outstanding DNS questions, politeness wait and HEAD are cancelled
+  // (DnsResolver::Cancel, PolitenessGate::Withdraw/Release,
+  // HttpProber::Cancel) and it finishes at once with what it learned, the
+  // stage cut short recorded as "probe_timeout" in the request's dns.error
+  // (A/AAAA not yet answered) or http.error (HEAD waiting or under way);
+  // NS/PTR questions cut short are recorded with rcode "CANCELLED".
   // Providers come from hl::DetectProviders (not for .onion hosts); status
   // and verdict then from hl::Conclude. The HEADs are sent with `context`
   // (recorded in the observation when not empty). `done` runs exactly

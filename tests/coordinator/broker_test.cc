@@ -101,7 +101,7 @@ class BrokerTest : public ::testing::Test {
   }
 
   void AddUrls(int n) {
-    auto run = store_->BeginRun("test", "", 0);
+    auto run = store_->BeginRun(pb::RunRecord(), 0);
     auto ingest = store_->StartIngest(run->run_id(), 0);
     for (int i = 1; i <= n; ++i) {
       const std::string url = "http://host" + std::to_string(i) + ".test/";

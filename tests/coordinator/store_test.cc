@@ -26,7 +26,7 @@ class StoreTest : public ::testing::Test {
 
   // Ingests `urls` (line i+1 each) as one run; "!" prefixes a rejection.
   pb::RunRecord IngestRun(Store& store, const std::vector<std::string>& urls) {
-    auto run = store.BeginRun("test", "digest", 1000);
+    auto run = store.BeginRun(pb::RunRecord(), 1000);
     EXPECT_TRUE(run.ok());
     auto ingest = store.StartIngest(run->run_id(), 1000);
     for (size_t i = 0; i < urls.size(); ++i) {
@@ -74,7 +74,7 @@ TEST_F(StoreTest, DuplicatesShareOneJobAndEveryLineIsKept) {
 
 TEST_F(StoreTest, TheRequestContextIsPartOfAJobsIdentity) {
   auto store = OpenStore();
-  auto run = store->BeginRun("test", "digest", 1000);
+  auto run = store->BeginRun(pb::RunRecord(), 1000);
   ASSERT_TRUE(run.ok());
   auto ingest = store->StartIngest(run->run_id(), 1000);
   pb::RequestContext from_forum;
@@ -239,6 +239,33 @@ TEST_F(StoreTest, SecondOpenOfTheSameFolderIsRefusedClearly) {
   EXPECT_NE(second.status().message().find("another hostlocator process"),
             std::string::npos)
       << second.status().message();
+}
+
+TEST_F(StoreTest, TheAuditLogAppendsInOrderAndSurvivesReopening) {
+  {
+    auto store = OpenStore();
+    auto first = store->AppendAudit("analyst-1", "submit", "batch 1", 10);
+    ASSERT_TRUE(first.ok());
+    EXPECT_EQ(first->seq(), 1u);
+    ASSERT_TRUE(store->AppendAudit("analyst-2", "export", "batch 1", 20).ok());
+  }
+  auto store = OpenStore();
+  auto third = store->AppendAudit("admin", "purge", "older than 90 d", 30);
+  ASSERT_TRUE(third.ok());
+  EXPECT_EQ(third->seq(), 3u);
+  std::vector<std::string> seen;
+  ASSERT_TRUE(store
+                  ->ForEachAudit(2,
+                                 [&](const pb::AuditRecord& r) {
+                                   seen.push_back(std::to_string(r.seq()) +
+                                                  " " + r.actor() + " " +
+                                                  r.action() + " " +
+                                                  std::to_string(r.unix_ms()));
+                                   return Status::Ok();
+                                 })
+                  .ok());
+  EXPECT_EQ(seen, (std::vector<std::string>{"2 analyst-2 export 20",
+                                            "3 admin purge 30"}));
 }
 
 }  // namespace

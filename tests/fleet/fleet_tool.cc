@@ -18,15 +18,14 @@
 //                                        version
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <map>
 #include <string>
 #include <zmq.hpp>
 
 #include "common/clock.h"
-#include "common/net/url.h"
 #include "common/protocol.h"
-#include "common/request_context.h"
+#include "coordinator/ingest.h"
+#include "coordinator/input.h"
 #include "coordinator/store.h"
 
 namespace {
@@ -39,25 +38,22 @@ int Seed(const std::string& dir, const std::string& file) {
     std::fprintf(stderr, "%s\n", store.status().message().c_str());
     return 1;
   }
-  auto run = (*store)->BeginRun(file, "fleet-test", hl::SystemClockMs());
-  if (!run.ok()) return 1;
-  auto ingest = (*store)->StartIngest(run->run_id(), hl::SystemClockMs());
-  std::ifstream in(file);
-  std::string line;
-  uint64_t number = 0;
-  auto context = hl::MakeRequestContext("", "");
-  while (std::getline(in, line)) {
-    ++number;
-    auto url = hl::net::NormalizeUrl(line);
-    hl::Status s = url.ok() ? ingest->AddUrl(number, line, url->url, *context)
-                            : ingest->AddRejected(number, line, "invalid", "");
-    if (!s.ok()) return 1;
+  auto reader = hl::coordinator::InputReader::Open(file);
+  if (!reader.ok()) {
+    std::fprintf(stderr, "%s\n", reader.status().message().c_str());
+    return 1;
   }
-  if (!ingest->Commit().ok()) return 1;
-  run->set_lines(number);
-  if (!(*store)->FinishIngest(*run).ok()) return 1;
+  hl::coordinator::BatchSpec spec;
+  spec.source = file;
+  spec.submitter = "fleet-test";
+  auto summary = hl::coordinator::IngestBatch(**store, **reader, spec,
+                                              hl::SystemClockMs(), nullptr);
+  if (!summary.ok()) {
+    std::fprintf(stderr, "%s\n", summary.status().message().c_str());
+    return 1;
+  }
   std::printf("seeded %llu jobs\n",
-              static_cast<unsigned long long>(ingest->new_jobs()));
+              static_cast<unsigned long long>(summary->new_jobs));
   return 0;
 }
 

@@ -428,6 +428,56 @@ TEST_F(DnsResolverTest, InFlightLimitHoldsFurtherQueriesInOrder) {
   }
 }
 
+// Cancel ends a question at once: what it learned comes back with each
+// unanswered message marked CANCELLED, the waiting message is never sent,
+// the one in flight keeps its slot until its timeout and is then dropped
+// (not retried), and the cancelled `done` never runs.
+TEST_F(DnsResolverTest, CancelEndsAQuestionAndFreesItsSlots) {
+  server_->DropNext(1);  // the A of the cancelled question
+  ResolverConfig config;
+  config.servers = {server_->address()};
+  config.timeout_ms = 300;
+  config.tries = 3;
+  config.max_in_flight = 1;
+  auto resolver = NewResolver(config, loop_.get());
+  server_->Answer("next.example.test", DnsTestServer::kA,
+                  {DnsTestServer::A("next.example.test", "192.0.2.7", 60)});
+  bool cancelled_done = false;
+  const DnsResolver::OpId id = resolver->Resolve(
+      "stuck.example.test",
+      [&cancelled_done](pb::DnsObservation) { cancelled_done = true; });
+  std::optional<pb::DnsObservation> next;
+  resolver->Resolve("next.example.test",
+                    [&next](pb::DnsObservation obs) { next = obs; });
+  ASSERT_EQ(resolver->in_flight(), 1u);
+  ASSERT_EQ(resolver->waiting(), 3u);
+
+  std::optional<pb::DnsObservation> partial = resolver->Cancel(id);
+
+  ASSERT_TRUE(partial.has_value());
+  EXPECT_FALSE(resolver->Cancel(id).has_value());
+  EXPECT_EQ(Chain(*partial), std::vector<std::string>{"stuck.example.test"});
+  EXPECT_EQ(partial->addresses_size(), 0);
+  EXPECT_FALSE(partial->has_error());
+  ASSERT_EQ(partial->queries_size(), 2);
+  EXPECT_EQ(partial->queries(0).type(), "A");
+  EXPECT_EQ(partial->queries(0).rcode(), "CANCELLED");
+  EXPECT_EQ(partial->queries(0).resolver(), server_->address());
+  EXPECT_EQ(partial->queries(1).type(), "AAAA");
+  EXPECT_EQ(partial->queries(1).rcode(), "CANCELLED");
+  EXPECT_EQ(partial->queries(1).resolver(), "");  // it was waiting
+  EXPECT_EQ(resolver->waiting(), 2u);
+
+  ASSERT_TRUE(RunUntil(loop_.get(), [&] { return next.has_value(); }));
+  EXPECT_FALSE(next->has_error()) << next->error().message();
+  EXPECT_FALSE(cancelled_done);
+  // The A dropped once, never asked again: one message for stuck, two for
+  // next.
+  EXPECT_EQ(server_->queries(), 3);
+  EXPECT_EQ(resolver->in_flight(), 0u);
+  EXPECT_EQ(resolver->waiting(), 0u);
+}
+
 TEST_F(DnsResolverTest, AnswerTruncatedOverUdpIsAskedAgainOverTcp) {
   std::vector<DnsTestServer::Rr> records;
   for (int i = 0; i < 60; ++i) {

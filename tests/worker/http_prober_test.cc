@@ -804,6 +804,54 @@ TEST(HttpProberTest, DestroyingWithExchangesInFlightCallsNothing) {
   EXPECT_EQ(prober.loop().pending_timers(), 0u);
 }
 
+// Cancel ends an exchange in any state: under way (its connection is
+// closed and its slot goes to the next one waiting), waiting, or ended
+// with its callback not yet run (refused). No cancelled callback runs.
+TEST(HttpProberTest, CancelAbortsWaitingAndRunningExchanges) {
+  auto silent =
+      HttpTestServer::Start("127.0.80.24", "", HttpTestServer::Reply::kNever);
+  ASSERT_NE(silent, nullptr);
+  auto answering = ConcurrentHttpServer::Start(
+      "127.0.80.25", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+      /*hold_ms=*/0);
+  ASSERT_NE(answering, nullptr);
+  HttpConfig config = TestConfig();
+  config.max_in_flight = 1;
+  TestProber prober(config, SandboxPolicy());
+  int cancelled_calls = 0;
+  auto count = [&cancelled_calls](pb::HttpObservation) { ++cancelled_calls; };
+  const HttpProber::ExchangeId running = prober.prober().Head(
+      UrlFor(silent->port()), ParseIp("127.0.80.24"), {}, count);
+  const HttpProber::ExchangeId waiting = prober.prober().Head(
+      UrlFor(silent->port()), ParseIp("127.0.80.24"), {}, count);
+  std::optional<pb::HttpObservation> next;
+  prober.prober().Head(UrlFor(answering->port()), ParseIp("127.0.80.25"), {},
+                       [&next](pb::HttpObservation obs) { next = obs; });
+  const HttpProber::ExchangeId refused =
+      prober.prober().Head(UrlFor(80), ParseIp("10.1.2.3"), {}, count);
+  prober.RunUntil([] { return false; }, 100);  // connected, unanswered
+  ASSERT_EQ(prober.prober().in_flight(), 1u);
+  ASSERT_EQ(prober.prober().waiting(), 2u);
+
+  EXPECT_TRUE(prober.prober().Cancel(waiting));
+  EXPECT_TRUE(prober.prober().Cancel(running));
+  EXPECT_FALSE(prober.prober().Cancel(running));
+
+  ASSERT_TRUE(prober.RunUntil([&next] { return next.has_value(); }));
+  EXPECT_EQ(next->status(), 200) << next->error().message();
+  EXPECT_FALSE(prober.prober().Cancel(refused));  // its callback has run
+  EXPECT_EQ(cancelled_calls, 1);
+  cancelled_calls = 0;
+  const HttpProber::ExchangeId refused_again =
+      prober.prober().Head(UrlFor(80), ParseIp("10.1.2.3"), {}, count);
+  EXPECT_TRUE(prober.prober().Cancel(refused_again));
+  prober.RunUntil([] { return false; }, 100);
+  EXPECT_EQ(cancelled_calls, 0);
+  EXPECT_EQ(prober.prober().in_flight(), 0u);
+  silent->Stop();
+  EXPECT_EQ(silent->accepted(), 1);  // the waiting one never connected
+}
+
 TEST(HttpProberTest, ACallbackMayDestroyTheProber) {
   auto server = ConcurrentHttpServer::Start(
       "127.0.80.23", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",

@@ -32,13 +32,14 @@ PolitenessConfig Caps(uint32_t per_host, uint32_t per_address,
 
 // One call on the gate, or a check of its counters.
 struct Step {
-  enum Op { kRequest, kRelease, kAdmit, kCheck } op = kCheck;
+  enum Op { kRequest, kRelease, kWithdraw, kAdmit, kCheck } op = kCheck;
   int64_t now = 0;
   Ticket ticket = 0;
   std::string host;
   std::string address;
   std::vector<Ticket> admitted;     // kAdmit: expected, in request order per
                                     // host; across hosts in any order
+  bool withdrawn = false;           // kWithdraw: expected result
   size_t waiting = 0;               // kCheck
   size_t hosts = 0;                 // kCheck
   size_t addresses = 0;             // kCheck
@@ -61,6 +62,15 @@ Step Rel(std::string host, std::string address, int64_t now = 0) {
   step.now = now;
   step.host = std::move(host);
   step.address = std::move(address);
+  return step;
+}
+Step Wd(Ticket ticket, std::string host, bool withdrawn, int64_t now = 0) {
+  Step step;
+  step.op = Step::kWithdraw;
+  step.now = now;
+  step.ticket = ticket;
+  step.host = std::move(host);
+  step.withdrawn = withdrawn;
   return step;
 }
 Step Adm(int64_t now, std::vector<Ticket> admitted) {
@@ -88,6 +98,22 @@ struct Case {
 };
 
 const Case kCases[] = {
+    {"withdrawn first ticket lets the next one start",
+     Caps(1, 32),
+     {Req(1, "a.test", "192.0.2.1"), Req(2, "a.test", "192.0.2.1"),
+      Req(3, "a.test", "192.0.2.1"), Adm(0, {1}), Wd(1, "a.test", false),
+      Wd(2, "a.test", true), Wd(2, "a.test", false), Chk(1, 1, 1),
+      Rel("a.test", "192.0.2.1"), Adm(0, {3}), Chk(0, 1, 1)}},
+    {"host waiting for a full address withdraws; the address is forgotten",
+     Caps(4, 1),
+     {Req(1, "a.test", "192.0.2.1"), Req(2, "b.test", "192.0.2.1"), Adm(0, {1}),
+      Wd(2, "b.test", true), Chk(0, 1, 1), Rel("a.test", "192.0.2.1"),
+      Adm(0, {}), Chk(0, 0, 0)}},
+    {"withdrawn ticket held by the interval; the next keeps the interval",
+     Caps(4, 32, 100),
+     {Req(1, "a.test", "192.0.2.1"), Req(2, "a.test", "192.0.2.1"),
+      Req(3, "a.test", "192.0.2.1"), Adm(0, {1}), Wd(2, "a.test", true, 10),
+      Chk(1, 1, 1, 100), Adm(99, {}), Adm(100, {3}), Wd(9, "b.test", false)}},
     {"one ticket starts at the next Admit",
      Caps(4, 32),
      {Req(1, "a.test", "192.0.2.1"), Chk(1, 1, 0), Adm(0, {1}), Chk(0, 1, 1),
@@ -220,6 +246,10 @@ TEST_P(PolitenessTableTest, Script) {
       case Step::kRelease:
         gate.Release(step.host, step.address, step.now);
         break;
+      case Step::kWithdraw:
+        EXPECT_EQ(gate.Withdraw(step.ticket, step.host, step.now),
+                  step.withdrawn);
+        break;
       case Step::kAdmit:
         EXPECT_EQ(ByHost(gate.Admit(step.now), host_of),
                   ByHost(step.admitted, host_of));
@@ -291,6 +321,17 @@ class Model {
                         std::make_pair(host, address));
     if (it != admitted_.end()) admitted_.erase(it);
   }
+  // Removes a waiting ticket; false when it is not waiting.
+  bool Withdraw(Ticket ticket) {
+    auto host = host_of_.find(ticket);
+    if (host == host_of_.end()) return false;
+    auto& queue = queue_[host->second];
+    auto it = std::find_if(queue.begin(), queue.end(),
+                           [&](const auto& w) { return w.first == ticket; });
+    if (it == queue.end()) return false;
+    queue.erase(it);
+    return true;
+  }
   // Applies the gate's answer to Admit(now), checking each ticket against
   // the rules, then that nothing allowed was left waiting.
   void Admit(const std::vector<Ticket>& admitted, int64_t now) {
@@ -351,6 +392,9 @@ class Model {
     return next;
   }
 
+  const std::string& host_of(Ticket ticket) const {
+    return host_of_.at(ticket);
+  }
   const std::vector<std::pair<std::string, std::string>>& admitted() const {
     return admitted_;
   }
@@ -422,6 +466,13 @@ TEST(PolitenessPropertyTest, AgreesWithBruteForceModel) {
         // Any pair, mostly holding no slot: each side freed if it holds one.
         gate.Release(host_name, address, now);
         model.Release(host_name, address);
+      } else if (op < 88 && next_ticket > 1) {
+        // Any ticket: waiting (first or later), admitted, or withdrawn.
+        const Ticket ticket = uniform(1, static_cast<int>(next_ticket) - 1);
+        const bool withdrawn = model.Withdraw(ticket);
+        // The gate is told the ticket's own host, as the prober does.
+        ASSERT_EQ(gate.Withdraw(ticket, model.host_of(ticket), now), withdrawn)
+            << ticket;
       } else {
         model.Admit(gate.Admit(now), now);
         ASSERT_EQ(gate.waiting(), model.waiting());

@@ -10,12 +10,14 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "common/digest.h"
+#include "tests/worker/hostile_servers.h"
 #include "tests/worker/loopback_servers.h"
 #include "tests/worker/proxy_servers.h"
 #include "tests/worker/test_geo.h"
@@ -569,6 +571,179 @@ TEST_F(ProberTest, DoneMayDestroyTheProber) {
   ASSERT_TRUE(loop_->RunUntil([&] { return prober == nullptr; }).ok());
   for (int i = 0; i < 5; ++i) ASSERT_TRUE(loop_->RunOnce(20).ok());
   EXPECT_EQ(done, 1);
+}
+
+// worker.probe_timeout_ms is a hard deadline: whatever stage a probe is
+// stuck in, it ends at the deadline with "probe_timeout" and what it had
+// learned, its outstanding work cancelled, while the thread's other probes
+// go on.
+class ProbeDeadlineTest : public ProberTest {
+ protected:
+  static constexpr int64_t kDeadlineMs = 400;
+
+  struct Timed {
+    pb::Observation obs;
+    std::chrono::milliseconds took{0};
+  };
+
+  Config DeadlineConfig() const {
+    Config config = BaseConfig();
+    config.worker.probe_timeout_ms = kDeadlineMs;
+    return config;
+  }
+
+  // Probes every URL at once; each observation by URL with the time its
+  // done came after the start. Fails a URL whose done runs twice.
+  std::map<std::string, Timed> RunTimed(Prober& prober,
+                                        const std::vector<std::string>& urls) {
+    std::map<std::string, Timed> done;
+    const auto start = std::chrono::steady_clock::now();
+    for (const std::string& url : urls) {
+      prober.Probe(url, pb::RequestContext::default_instance(),
+                   [&, url](pb::Observation obs) {
+                     EXPECT_EQ(done.count(url), 0u) << url;
+                     done[url] = {
+                         std::move(obs),
+                         std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::steady_clock::now() - start)};
+                   });
+    }
+    EXPECT_TRUE(
+        loop_->RunUntil([&] { return done.size() == urls.size(); }).ok());
+    return done;
+  }
+
+  // Runs the loop for `ms` more (whatever the cancelled work still had
+  // pending must not call back).
+  void RunFor(int64_t ms) {
+    const int64_t end = loop_->Now() + ms;
+    while (loop_->Now() < end) ASSERT_TRUE(loop_->RunOnce(10).ok());
+  }
+
+  // Within the deadline plus a margin for a loaded machine; never before
+  // it (the loop's clock reads whole milliseconds).
+  static void ExpectEndedAtTheDeadline(const Timed& timed) {
+    EXPECT_GE(timed.took.count(), kDeadlineMs - 2);
+    EXPECT_LT(timed.took.count(), kDeadlineMs + 600);
+  }
+};
+
+TEST_F(ProbeDeadlineTest, SilentResolverIsCutAtTheDeadline) {
+  auto http = HttpTestServer::Start("127.10.0.60", kResponse);
+  ASSERT_NE(http, nullptr);
+  dns_->Answer("fine.example.test", DnsTestServer::kA,
+               {DnsTestServer::A("fine.example.test", "127.10.0.60", 60)});
+  // The stuck probe's A and AAAA are the first two questions asked; the
+  // resolver would wait for them longer than the deadline.
+  dns_->DropNext(2);
+  Config config = DeadlineConfig();
+  config.resolver.timeout_ms = 700;
+  auto prober = MakeProber(config);
+  const std::string stuck = "http://stuck.example.test/";
+  const std::string fine =
+      "http://fine.example.test:" + std::to_string(http->port()) + "/";
+
+  std::map<std::string, Timed> done = RunTimed(*prober, {stuck, fine});
+  // Past the resolver's timeout of the cancelled questions.
+  RunFor(500);
+
+  const pb::Observation& cut = done[stuck].obs;
+  ExpectEndedAtTheDeadline(done[stuck]);
+  EXPECT_EQ(cut.status(), "unresolved");
+  EXPECT_EQ(cut.error().error_class(), "probe_timeout");
+  EXPECT_EQ(cut.dns().error().error_class(), "probe_timeout");
+  EXPECT_THAT(cut.dns().cname_chain(), ElementsAre("stuck.example.test"));
+  ASSERT_EQ(cut.dns().queries_size(), 2);
+  for (const pb::DnsQuery& query : cut.dns().queries()) {
+    EXPECT_EQ(query.rcode(), "CANCELLED");
+    EXPECT_EQ(query.resolver(), dns_->address());
+  }
+  EXPECT_FALSE(cut.has_http());
+  EXPECT_EQ(done[fine].obs.status(), "located");
+  EXPECT_EQ(done[fine].obs.http().status(), 200);
+  EXPECT_EQ(prober->in_flight(), 0u);
+  EXPECT_EQ(done.size(), 2u);
+}
+
+// The first probe's HEAD is never answered; the second, to the same host,
+// waits for the host's minimum interval. Both are cut, the connection is
+// closed and the address's one slot freed: a third probe, another name on
+// that address, sends its HEAD at once.
+TEST_F(ProbeDeadlineTest, SlowHeadAndPolitenessWaitAreCut) {
+  auto hostile = testing::HostileHttpServer::Start("127.10.0.61");
+  ASSERT_NE(hostile, nullptr);
+  auto http = HttpTestServer::Start("127.20.0.61", kResponse);
+  ASSERT_NE(http, nullptr);
+  dns_->Answer("other.example.test", DnsTestServer::kA,
+               {DnsTestServer::A("other.example.test", "127.10.0.61", 60)});
+  Config config = DeadlineConfig();
+  config.politeness.max_per_address = 1;
+  config.politeness.min_host_interval_ms = 1000;
+  auto prober = MakeProber(config);
+  const std::string silent =
+      "http://127.10.0.61:" + std::to_string(hostile->port()) + "/silent";
+  const std::string fine =
+      "http://127.20.0.61:" + std::to_string(http->port()) + "/";
+
+  std::map<std::string, Timed> done =
+      RunTimed(*prober, {silent + "?a", silent + "?b", fine});
+
+  const pb::Observation& head = done[silent + "?a"].obs;
+  const pb::Observation& waiting = done[silent + "?b"].obs;
+  ExpectEndedAtTheDeadline(done[silent + "?a"]);
+  ExpectEndedAtTheDeadline(done[silent + "?b"]);
+  EXPECT_EQ(head.http().error().error_class(), "probe_timeout");
+  EXPECT_THAT(head.http().error().message(),
+              ::testing::HasSubstr("before the HEAD was answered"));
+  EXPECT_EQ(waiting.http().error().error_class(), "probe_timeout");
+  EXPECT_THAT(waiting.http().error().message(),
+              ::testing::HasSubstr("waited for a politeness slot"));
+  EXPECT_GE(waiting.http().politeness_wait_us(), 390'000u);
+  // The addresses still give the country.
+  EXPECT_EQ(Countries(head), std::vector<std::string>{"DE"});
+  EXPECT_EQ(done[fine].obs.http().status(), 200);
+  EXPECT_EQ(hostile->accepted(), 1);
+  for (int i = 0; i < 100 && hostile->open_connections() > 0; ++i) {
+    RunFor(10);
+  }
+  EXPECT_EQ(hostile->open_connections(), 0);
+
+  const std::string other =
+      "http://other.example.test:" + std::to_string(hostile->port()) +
+      "/silent";
+  std::map<std::string, Timed> again = RunTimed(*prober, {other});
+  EXPECT_THAT(again[other].obs.http().error().message(),
+              ::testing::HasSubstr("before the HEAD was answered"));
+  EXPECT_EQ(hostile->accepted(), 2);
+  EXPECT_EQ(prober->in_flight(), 0u);
+}
+
+// A chain of quick hops on one host whose minimum interval outlasts the
+// deadline: the first hop is cut while it waits, the first request kept.
+TEST_F(ProbeDeadlineTest, RedirectChainIsCutInAHop) {
+  auto hostile = testing::HostileHttpServer::Start("127.10.0.62");
+  ASSERT_NE(hostile, nullptr);
+  Config config = DeadlineConfig();
+  // One request's slowest case (100 + 150 ms) fits before the deadline, so
+  // the hop starts; the interval then holds it past the deadline.
+  config.resolver.timeout_ms = 100;
+  config.http.connect_timeout_ms = 150;
+  config.http.timeout_ms = 150;
+  config.politeness.min_host_interval_ms = 1000;
+  auto prober = MakeProber(config);
+  const std::string chain =
+      "http://127.10.0.62:" + std::to_string(hostile->port()) + "/hop/0";
+
+  std::map<std::string, Timed> done = RunTimed(*prober, {chain});
+
+  const pb::Observation& obs = done[chain].obs;
+  ExpectEndedAtTheDeadline(done[chain]);
+  EXPECT_EQ(obs.http().status(), 302);
+  ASSERT_EQ(obs.redirects_size(), 1);
+  EXPECT_EQ(obs.redirects(0).http().error().error_class(), "probe_timeout");
+  EXPECT_FALSE(obs.has_redirect_error());
+  EXPECT_EQ(Countries(obs), std::vector<std::string>{"DE"});
+  EXPECT_EQ(hostile->accepted(), 1);
 }
 
 TEST_F(ProberTest, OnionIsNotResolved) {

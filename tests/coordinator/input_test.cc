@@ -1,11 +1,11 @@
-#include "cli/input.h"
+#include "coordinator/input.h"
 
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
 
-namespace hl::cli {
+namespace hl::coordinator {
 namespace {
 
 struct Expected {
@@ -23,6 +23,20 @@ struct InputCase {
   bool csv = false;
 };
 
+std::vector<Expected> ReadAll(InputReader& reader) {
+  std::vector<Expected> got;
+  while (true) {
+    auto next = reader.Next();
+    EXPECT_TRUE(next.ok());
+    if (!next.ok() || !next->has_value()) break;
+    got.push_back({(*next)->line, (*next)->url, (*next)->truncated,
+                   (*next)->referer, (*next)->user_agent});
+  }
+  return got;
+}
+
+// Reads `text` from a file; checks that reading it from memory gives the
+// same lines.
 std::vector<Expected> ReadAll(const std::string& text, bool* csv) {
   const auto path = std::filesystem::temp_directory_path() /
                     ("hl-input-test-" + std::to_string(::getpid()));
@@ -32,16 +46,19 @@ std::vector<Expected> ReadAll(const std::string& text, bool* csv) {
   }
   auto reader = InputReader::Open(path.string());
   EXPECT_TRUE(reader.ok());
-  std::vector<Expected> got;
-  while (true) {
-    auto next = (*reader)->Next();
-    EXPECT_TRUE(next.ok());
-    if (!next.ok() || !next->has_value()) break;
-    got.push_back({(*next)->line, (*next)->url, (*next)->truncated,
-                   (*next)->referer, (*next)->user_agent});
-  }
+  const std::vector<Expected> got = ReadAll(**reader);
   *csv = (*reader)->csv();
   std::filesystem::remove(path);
+  auto in_memory = InputReader::FromText(text);
+  EXPECT_TRUE(in_memory.ok());
+  const std::vector<Expected> from_memory = ReadAll(**in_memory);
+  EXPECT_EQ(from_memory.size(), got.size());
+  for (size_t i = 0; i < got.size() && i < from_memory.size(); ++i) {
+    EXPECT_EQ(from_memory[i].line, got[i].line);
+    EXPECT_EQ(from_memory[i].url, got[i].url);
+    EXPECT_EQ(from_memory[i].truncated, got[i].truncated);
+  }
+  EXPECT_EQ((*in_memory)->csv(), *csv);
   return got;
 }
 
@@ -133,4 +150,4 @@ TEST(SplitCsvRecord, QuotingFollowsRfc4180) {
 }
 
 }  // namespace
-}  // namespace hl::cli
+}  // namespace hl::coordinator

@@ -1,10 +1,10 @@
-#include "cli/input.h"
+#include "coordinator/input.h"
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
 
-namespace hl::cli {
+namespace hl::coordinator {
 namespace {
 
 std::string_view Trim(std::string_view s) {
@@ -66,6 +66,18 @@ Result<std::unique_ptr<InputReader>> InputReader::Open(
   return reader;
 }
 
+Result<std::unique_ptr<InputReader>> InputReader::FromText(std::string text) {
+  std::unique_ptr<InputReader> reader(new InputReader());
+  reader->text_ = std::move(text);
+  reader->file_ = fmemopen(reader->text_.data(), reader->text_.size(), "r");
+  if (reader->file_ == nullptr) {
+    return Internal(std::string("cannot read the URL list from memory: ") +
+                    std::strerror(errno));
+  }
+  reader->owns_file_ = true;
+  return reader;
+}
+
 InputReader::~InputReader() {
   if (owns_file_) std::fclose(file_);
 }
@@ -75,7 +87,7 @@ bool InputReader::ReadLine() {
   line_truncated_ = false;
   int c;
   bool any = false;
-  while ((c = std::getc(file_)) != EOF) {
+  while ((c = getc_unlocked(file_)) != EOF) {
     any = true;
     if (c == '\n') break;
     if (line_.size() < kMaxInputLineBytes) {
@@ -144,4 +156,4 @@ Result<std::optional<InputLine>> InputReader::Next() {
   return std::optional<InputLine>();
 }
 
-}  // namespace hl::cli
+}  // namespace hl::coordinator

@@ -15,7 +15,7 @@
 
 #include "common/status.h"
 
-namespace hl::cli {
+namespace hl::coordinator {
 
 inline constexpr size_t kMaxInputLineBytes = 16384;
 
@@ -31,6 +31,8 @@ class InputReader {
  public:
   // "-" reads standard input.
   static Result<std::unique_ptr<InputReader>> Open(const std::string& path);
+  // Reads a list held in memory (an upload through the API).
+  static Result<std::unique_ptr<InputReader>> FromText(std::string text);
   ~InputReader();
 
   // The next URL-bearing line, nullopt at the end; an error when reading
@@ -45,6 +47,7 @@ class InputReader {
 
   FILE* file_ = nullptr;
   bool owns_file_ = false;
+  std::string text_;  // FromText: the buffer file_ reads
   std::string line_;
   bool line_truncated_ = false;
   uint64_t line_number_ = 0;
@@ -57,4 +60,4 @@ class InputReader {
 // Splits one CSV record (RFC 4180 quoting, no embedded newlines).
 std::vector<std::string> SplitCsvRecord(std::string_view record);
 
-}  // namespace hl::cli
+}  // namespace hl::coordinator
