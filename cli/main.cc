@@ -51,6 +51,7 @@ int main(int argc, char** argv) {
   hl::cli::AddGeodbCommand(app, &exit_code);
   hl::cli::AddTokensCommand(app, &exit_code);
   hl::cli::AddClientCommands(app, &exit_code);
+  hl::cli::AddKeysCommand(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

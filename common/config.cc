@@ -3,6 +3,7 @@
 #include <toml++/toml.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <optional>
 
@@ -105,6 +106,16 @@ std::vector<Section> Schema(const Reader& r, Config* c) {
       return r.String(
           n, path, "a non-empty string",
           [](std::string_view s) { return !s.empty(); }, out);
+    };
+  };
+  auto path = [&r](std::string* out) {
+    return [&r, out](const toml::node& n, const std::string& p) {
+      return r.Path(n, p, /*allow_empty=*/true, out);
+    };
+  };
+  auto boolean = [&r](bool* out) {
+    return [&r, out](const toml::node& n, const std::string& p) {
+      return r.Bool(n, p, out);
     };
   };
   auto paths = [&r](bool allow_empty, std::vector<std::string>* out) {
@@ -246,7 +257,20 @@ std::vector<Section> Schema(const Reader& r, Config* c) {
          }},
         {"heartbeat_liveness",
          count(1, 100, &c->coordinator.heartbeat_liveness)},
-        {"max_attempts", count(1, 100, &c->coordinator.max_attempts)}}},
+        {"max_attempts", count(1, 100, &c->coordinator.max_attempts)},
+        {"listen",
+         [&r, c](const toml::node& n, const std::string& path) {
+           return r.String(
+               n, path, "a ZeroMQ endpoint such as \"tcp://127.0.0.1:5555\"",
+               [](std::string_view s) {
+                 return s.starts_with("tcp://") || s.starts_with("ipc://") ||
+                        s.starts_with("inproc://");
+               },
+               &c->coordinator.listen);
+         }},
+        {"secret_key_file", path(&c->coordinator.secret_key_file)},
+        {"authorized_keys", paths(true, &c->coordinator.authorized_keys)},
+        {"allow_plaintext", boolean(&c->coordinator.allow_plaintext)}}},
       {"worker",
        {{"threads", count(0, 256, &c->worker.threads)},
         {"max_in_flight", count(1, 20000, &c->worker.max_in_flight)},
@@ -258,7 +282,11 @@ std::vector<Section> Schema(const Reader& r, Config* c) {
          [&r, c](const toml::node& n, const std::string& path) {
            return r.Uint(n, path, 1, 3600000, "milliseconds",
                          &c->worker.probe_timeout_ms);
-         }}}},
+         }},
+        {"secret_key_file", path(&c->worker.secret_key_file)},
+        {"coordinator_public_key_file",
+         path(&c->worker.coordinator_public_key_file)},
+        {"allow_plaintext", boolean(&c->worker.allow_plaintext)}}},
       {"run",
        {{"data_dir", non_empty(&c->run.data_dir)},
         {"output_dir", non_empty(&c->run.output_dir)}}},
@@ -312,6 +340,15 @@ Status CheckRelations(const Reader& r, const toml::table& root,
         std::to_string(c.coordinator.lease_timeout_ms) +
         ") must be greater than \"worker.probe_timeout_ms\" (" +
         std::to_string(c.worker.probe_timeout_ms) + ")");
+  }
+  if (c.worker.secret_key_file.empty() !=
+      c.worker.coordinator_public_key_file.empty()) {
+    return InvalidArgument(
+        where(
+            {"worker.secret_key_file", "worker.coordinator_public_key_file"}) +
+        "CURVE needs both \"worker.secret_key_file\" and "
+        "\"worker.coordinator_public_key_file\" (or neither): set the "
+        "missing one (`hostlocator keys generate` writes key files)");
   }
   return Status::Ok();
 }
@@ -405,10 +442,21 @@ std::string CanonicalText(const Config& c) {
   AppendLine("coordinator.heartbeat_liveness", c.coordinator.heartbeat_liveness,
              &out);
   AppendLine("coordinator.max_attempts", c.coordinator.max_attempts, &out);
+  AppendLine("coordinator.listen", c.coordinator.listen, &out);
+  AppendLine("coordinator.secret_key_file", c.coordinator.secret_key_file,
+             &out);
+  AppendLine("coordinator.authorized_keys", c.coordinator.authorized_keys,
+             &out);
+  AppendLine("coordinator.allow_plaintext", c.coordinator.allow_plaintext,
+             &out);
   AppendLine("worker.threads", c.worker.threads, &out);
   AppendLine("worker.max_in_flight", c.worker.max_in_flight, &out);
   AppendLine("worker.dns_only", c.worker.dns_only, &out);
   AppendLine("worker.probe_timeout_ms", c.worker.probe_timeout_ms, &out);
+  AppendLine("worker.secret_key_file", c.worker.secret_key_file, &out);
+  AppendLine("worker.coordinator_public_key_file",
+             c.worker.coordinator_public_key_file, &out);
+  AppendLine("worker.allow_plaintext", c.worker.allow_plaintext, &out);
   AppendLine("run.data_dir", c.run.data_dir, &out);
   AppendLine("run.output_dir", c.run.output_dir, &out);
   return out;
@@ -487,6 +535,17 @@ Result<Config> LoadConfigFile(const std::string& path) {
   if (!text.ok()) return text.status();
   std::string base_dir = std::filesystem::path(path).parent_path().string();
   return ParseConfig(*text, path, base_dir.empty() ? "." : base_dir);
+}
+
+Result<Config> LoadConfiguration(const std::string& path) {
+  std::string chosen = path;
+  if (chosen.empty()) {
+    if (const char* env = std::getenv("HOSTLOCATOR_CONFIG"); env && *env) {
+      chosen = env;
+    }
+  }
+  if (chosen.empty()) return DefaultConfig();
+  return LoadConfigFile(chosen);
 }
 
 }  // namespace hl

@@ -123,6 +123,16 @@ struct CoordinatorConfig {
   uint32_t heartbeat_interval_ms = 1000;
   uint32_t heartbeat_liveness = 5;  // missed intervals before a peer is dead
   uint32_t max_attempts = 3;
+  // The ZeroMQ endpoint the coordinator daemon's broker binds for workers.
+  std::string listen = "tcp://127.0.0.1:5555";
+  // CURVE (common/curve.h): the coordinator's secret key file and the worker
+  // public keys it accepts (".pub" files, or directories of them). With a
+  // secret key every TCP link is encrypted and only those workers get in.
+  std::string secret_key_file;
+  std::vector<std::string> authorized_keys;
+  // Without keys the daemon refuses a non-loopback TCP endpoint unless this
+  // is true.
+  bool allow_plaintext = false;
 
   friend bool operator==(const CoordinatorConfig&,
                          const CoordinatorConfig&) = default;
@@ -140,6 +150,13 @@ struct WorkerConfig {
   // this time since the probe started; otherwise the chain ends with
   // redirect_error "probe_timeout".
   uint32_t probe_timeout_ms = 45000;
+  // CURVE for `hostlocator-worker`: this worker's secret key file and the
+  // coordinator's public key file; both or neither.
+  std::string secret_key_file;
+  std::string coordinator_public_key_file;
+  // Without keys the worker refuses a non-loopback coordinator unless this
+  // is true.
+  bool allow_plaintext = false;
 
   friend bool operator==(const WorkerConfig&, const WorkerConfig&) = default;
 };
@@ -197,5 +214,8 @@ Result<Config> ParseConfig(std::string_view toml_text,
 // Reads and parses the file at `path`; `origin` is `path`, base_dir its
 // directory.
 Result<Config> LoadConfigFile(const std::string& path);
+// The configuration of a command or daemon: LoadConfigFile(path) when
+// `path` is set, else of $HOSTLOCATOR_CONFIG when set, else DefaultConfig().
+Result<Config> LoadConfiguration(const std::string& path);
 
 }  // namespace hl

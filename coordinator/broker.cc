@@ -32,6 +32,11 @@ Broker::Broker(zmq::context_t* context, Store* store, BrokerOptions options,
 
 Status Broker::Bind() {
   try {
+    if (!options_.curve_secret_key.empty()) {
+      socket_.set(zmq::sockopt::curve_server, true);
+      socket_.set(zmq::sockopt::curve_secretkey, options_.curve_secret_key);
+      socket_.set(zmq::sockopt::zap_domain, "hostlocator");
+    }
     socket_.bind(options_.endpoint);
   } catch (const zmq::error_t& e) {
     return Unavailable("cannot listen on " + options_.endpoint + ": " +
@@ -97,7 +102,8 @@ Status Broker::Serve(const std::function<bool()>& done, bool dispatch) {
     now = clock_();
     if (now >= next_heartbeat_ms_) {
       pb::Envelope heartbeat;
-      heartbeat.mutable_heartbeat();
+      heartbeat.mutable_heartbeat()->set_interval_ms(
+          options_.heartbeat_interval_ms);
       for (const auto& [peer, state] : peers_) Send(peer, heartbeat);
       next_heartbeat_ms_ = now + options_.heartbeat_interval_ms;
     }
@@ -178,18 +184,31 @@ Status Broker::HandleMessage(const std::string& peer,
     return Status::Ok();
   }
   const pb::Envelope& envelope = *decoded;
-  auto [it, inserted] = peers_.try_emplace(peer);
+  auto it = peers_.find(peer);
+  if (envelope.has_ready()) {
+    if (it == peers_.end()) it = peers_.try_emplace(peer).first;
+    Peer& state = it->second;
+    state.last_seen_ms = now;
+    state.name = envelope.ready().worker_name();
+    state.credit += envelope.ready().capacity();
+    spdlog::info("worker {} ready, capacity {}", state.name,
+                 envelope.ready().capacity());
+    return Status::Ok();
+  }
+  if (it == peers_.end()) {
+    // Not registered (or forgotten as silent): a result may still be
+    // current; anything else waits for the worker's READY.
+    if (envelope.has_result()) return HandleResult(envelope.result(), now);
+    return Status::Ok();
+  }
   Peer& state = it->second;
   state.last_seen_ms = now;
   switch (envelope.body_case()) {
-    case pb::Envelope::kReady:
-      state.name = envelope.ready().worker_name();
-      state.credit += envelope.ready().capacity();
-      spdlog::info("worker {} ready, capacity {}", state.name,
-                   envelope.ready().capacity());
-      return Status::Ok();
     case pb::Envelope::kResult:
-      if (state.credit < UINT32_MAX) ++state.credit;
+      if (state.owed.erase(envelope.result().job_id()) > 0 &&
+          state.credit < UINT32_MAX) {
+        ++state.credit;
+      }
       return HandleResult(envelope.result(), now);
     case pb::Envelope::kHeartbeat:
       return Status::Ok();
@@ -261,6 +280,7 @@ Status Broker::Dispatch(int64_t now) {
         leases_[job.job_id()] = Lease{peer, job.attempts(), deadline};
         lease_deadlines_.emplace(deadline, job.job_id());
         state.jobs.insert(job.job_id());
+        state.owed.insert(job.job_id());
       }
       state.credit -= static_cast<uint32_t>(jobs->size());
       stats_.dispatched += jobs->size();
@@ -290,6 +310,23 @@ Status Broker::Release(uint64_t job_id, const std::string& why,
   } else {
     ++stats_.requeued;
   }
+  return Status::Ok();
+}
+
+Status Broker::Farewell(const std::string& reason) {
+  const int64_t now = clock_();
+  pb::Envelope bye;
+  bye.mutable_disconnect()->set_reason(reason);
+  bye.mutable_disconnect()->set_reconnect(true);
+  for (const auto& [peer, state] : peers_) {
+    Send(peer, bye);
+    for (uint64_t job_id :
+         std::vector<uint64_t>(state.jobs.begin(), state.jobs.end())) {
+      HL_RETURN_IF_ERROR(Release(job_id, "coordinator stopped",
+                                 /*count_attempt=*/false, now));
+    }
+  }
+  peers_.clear();
   return Status::Ok();
 }
 

@@ -9,7 +9,13 @@
 // back to the queue. A lease also expires after lease_timeout. A job whose
 // attempts reach max_attempts goes to DEAD. Results are idempotent: a result
 // for a job that is not currently leased at that attempt is dropped and
-// counted. Single-threaded: Run owns the socket and the store.
+// counted. A peer exists from its READY on: other messages from an unknown
+// peer get no answer (a worker the broker forgot falls silent on its side,
+// reconnects and registers again), and a RESULT returns credit only for a
+// job dispatched to that peer over this connection (results re-sent after a
+// reconnection do not inflate the credit; the worker grants the credit of
+// such jobs with another READY). Single-threaded: Run owns the socket and the
+// store.
 #pragma once
 
 #include <array>
@@ -40,6 +46,9 @@ struct BrokerOptions {
   uint32_t lease_timeout_ms = 120000;
   uint32_t max_attempts = 3;
   uint32_t max_jobs_per_message = 64;
+  // CURVE server secret key (Z85); empty for plain text. With a key, the
+  // context needs a ZAP handler (coordinator/zap.h) to admit workers.
+  std::string curve_secret_key;
 };
 
 struct BrokerStats {
@@ -94,6 +103,10 @@ class Broker {
          Clock clock);
 
   Status Bind();
+  // The endpoint bound, with the port the system chose for "tcp://HOST:*".
+  std::string bound_endpoint() const {
+    return socket_.get(zmq::sockopt::last_endpoint);
+  }
   void set_result_sink(ResultSink sink) { sink_ = std::move(sink); }
 
   // Serves until `stop` becomes true or, with until_drained, until the store
@@ -103,6 +116,11 @@ class Broker {
   // the probes under way stored) or until deadline_ms: the clean end of a
   // run whose workers were told to stop.
   Status Drain(int64_t deadline_ms);
+
+  // Tells every worker that the coordinator stops (DISCONNECT with
+  // reconnect set: they keep their results and connect again later) and
+  // puts their leased jobs back in the queue without counting an attempt.
+  Status Farewell(const std::string& reason);
 
   const BrokerStats& stats() const { return stats_; }
   size_t live_workers() const { return peers_.size(); }
@@ -114,7 +132,10 @@ class Broker {
     std::string name;
     uint32_t credit = 0;
     int64_t last_seen_ms = 0;
-    std::unordered_set<uint64_t> jobs;
+    std::unordered_set<uint64_t> jobs;  // leased to this peer now
+    // Dispatched to this peer, result not yet back: each holds one credit,
+    // returned by the peer's RESULT even when the lease moved on meanwhile.
+    std::unordered_set<uint64_t> owed;
     uint64_t results = 0;
   };
   struct Lease {

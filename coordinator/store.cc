@@ -91,8 +91,17 @@ Status Parse(const std::string& bytes, Message* out, std::string_view what) {
 }  // namespace
 
 Result<std::unique_ptr<Store>> Store::Open(const std::string& dir) {
+  return OpenMode(dir, /*read_only=*/false);
+}
+
+Result<std::unique_ptr<Store>> Store::OpenReadOnly(const std::string& dir) {
+  return OpenMode(dir, /*read_only=*/true);
+}
+
+Result<std::unique_ptr<Store>> Store::OpenMode(const std::string& dir,
+                                               bool read_only) {
   std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
+  if (!read_only) std::filesystem::create_directories(dir, ec);
   if (ec) {
     return FailedPrecondition("cannot create data folder " + dir + ": " +
                               ec.message());
@@ -132,7 +141,10 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& dir) {
   std::unique_ptr<Store> store(new Store());
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s =
-      rocksdb::DB::Open(options, dir, families, &store->handles_, &raw);
+      read_only
+          ? rocksdb::DB::OpenForReadOnly(options, dir, families,
+                                         &store->handles_, &raw)
+          : rocksdb::DB::Open(options, dir, families, &store->handles_, &raw);
   if (!s.ok()) return FromRocks(s, "cannot open store in " + dir);
   store->db_.reset(raw);
   store->meta_ = store->handles_[1];
@@ -143,7 +155,7 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& dir) {
   store->runs_ = store->handles_[6];
   store->lines_ = store->handles_[7];
   store->audit_ = store->handles_[8];
-  HL_RETURN_IF_ERROR(store->Init());
+  HL_RETURN_IF_ERROR(store->Init(read_only));
   return store;
 }
 
@@ -153,10 +165,13 @@ Store::~Store() {
   db_->Close();
 }
 
-Status Store::Init() {
+Status Store::Init(bool read_only) {
   std::string value;
   rocksdb::Status s =
       db_->Get(rocksdb::ReadOptions(), meta_, kMetaSchemaVersion, &value);
+  if (s.IsNotFound() && read_only) {
+    return FailedPrecondition("no store schema version in the data folder");
+  }
   if (s.IsNotFound()) {
     rocksdb::WriteBatch batch;
     batch.Put(meta_, kMetaSchemaVersion, std::to_string(kStoreSchemaVersion));

@@ -52,6 +52,10 @@ class Store {
   // Opens or creates the store in `dir` (created with mode 0700). A store
   // written with another schema version is refused with a clear message.
   static Result<std::unique_ptr<Store>> Open(const std::string& dir);
+  // Opens an existing store read-only: a snapshot of what is written at
+  // the time of the call, readable while another process serves it (tests
+  // poll progress this way). Writes fail.
+  static Result<std::unique_ptr<Store>> OpenReadOnly(const std::string& dir);
   ~Store();
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
@@ -149,7 +153,9 @@ class Store {
 
  private:
   Store() = default;
-  Status Init();
+  static Result<std::unique_ptr<Store>> OpenMode(const std::string& dir,
+                                                 bool read_only);
+  Status Init(bool read_only);
   Status Write(rocksdb::WriteBatch* batch, bool sync);
   Result<std::optional<uint64_t>> FindJob(const std::string& key) const;
   Status PutJob(rocksdb::WriteBatch* batch, const pb::JobRecord& job);

@@ -3,8 +3,13 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cstring>
+#include <deque>
 #include <optional>
+#include <random>
+#include <zmq_addon.hpp>
 
+#include "common/curve.h"
 #include "common/protocol.h"
 
 namespace hl::worker {
@@ -31,52 +36,158 @@ class Session {
         options_(options),
         clock_(std::move(clock)),
         loop_(loop),
-        prober_(prober) {}
+        prober_(prober),
+        random_(std::random_device{}()) {}
 
   Status Serve(const std::atomic<bool>& stop) {
     if (Status s = Connect(); !s.ok()) return s;
-    Send(ReadyMessage(options_.name, options_.capacity));
-    last_heard_ = clock_();
     Tick(stop);
-    while (outcome_.ok() && (!draining_ || in_flight_ > 0)) {
+    while (outcome_.ok() && (!draining_ || in_flight_ > 0) && !drain_expired_) {
       if (Status s = loop_->RunOnce(-1); !s.ok()) return s;
     }
     loop_->Cancel(tick_timer_);
-    if (outcome_.ok()) {
+    loop_->Cancel(reconnect_timer_);
+    if (outcome_.ok() && dealer_) {
       pb::Envelope bye;
       bye.mutable_disconnect()->set_reason("worker stopping");
-      Send(bye);
+      SendBytes(EncodeEnvelope(bye));
     }
-    loop_->Unwatch(fd_);
+    Disconnect();
     return outcome_;
   }
 
  private:
+  int64_t Silence() const {
+    return int64_t{options_.heartbeat_interval_ms} *
+           options_.heartbeat_liveness;
+  }
+
+  // A new DEALER, registered with READY for the free capacity, then the
+  // results that may not have reached the previous connection.
   Status Connect() {
+    ++generation_;
     try {
-      if (dealer_) loop_->Unwatch(fd_);
       dealer_.emplace(*context_, zmq::socket_type::dealer);
       dealer_->set(zmq::sockopt::linger, 0);
       dealer_->set(zmq::sockopt::maxmsgsize,
                    static_cast<int64_t>(kMaxMessageBytes));
       // Results are bounded by the credit; never block the loop on them.
       dealer_->set(zmq::sockopt::sndhwm, 0);
+      if (!options_.curve_secret_key.empty()) {
+        dealer_->set(zmq::sockopt::curve_serverkey, options_.curve_server_key);
+        dealer_->set(zmq::sockopt::curve_publickey, options_.curve_public_key);
+        dealer_->set(zmq::sockopt::curve_secretkey, options_.curve_secret_key);
+      }
+      if (!options_.curve_secret_key.empty()) WatchHandshake();
       dealer_->connect(options_.endpoint);
       fd_ = dealer_->get(zmq::sockopt::fd);
     } catch (const zmq::error_t& e) {
+      dealer_.reset();
       return InvalidArgument("worker " + options_.name +
                              " cannot connect to the coordinator at \"" +
                              options_.endpoint + "\": " + e.what());
     }
-    return loop_->Watch(fd_, EventLoop::kRead,
-                        [this](uint32_t) { ReadMessages(); });
+    HL_RETURN_IF_ERROR(loop_->Watch(fd_, EventLoop::kRead,
+                                    [this](uint32_t) { ReadMessages(); }));
+    last_heard_ = clock_();
+    const uint64_t idle =
+        options_.capacity > in_flight_ ? options_.capacity - in_flight_ : 0;
+    SendBytes(EncodeEnvelope(ReadyMessage(
+        options_.name, draining_ ? 0 : static_cast<uint32_t>(idle))));
+    const int64_t now = clock_();
+    for (auto& [sent_ms, bytes] : recent_results_) {
+      sent_ms = now;
+      SendBytes(bytes);
+    }
+    return Status::Ok();
+  }
+
+  // With CURVE, a refused key shows only in the socket's events: a monitor
+  // turns ZMQ_EVENT_HANDSHAKE_FAILED_AUTH into the worker's end.
+  void WatchHandshake() {
+    const std::string endpoint =
+        "inproc://hl-worker-handshake-" +
+        std::to_string(reinterpret_cast<uintptr_t>(this)) + "-" +
+        std::to_string(generation_);
+    if (zmq_socket_monitor(dealer_->handle(), endpoint.c_str(),
+                           ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) != 0) {
+      throw zmq::error_t();
+    }
+    monitor_.emplace(*context_, zmq::socket_type::pair);
+    monitor_->set(zmq::sockopt::linger, 0);
+    monitor_->connect(endpoint);
+    monitor_fd_ = monitor_->get(zmq::sockopt::fd);
+    if (Status s = loop_->Watch(monitor_fd_, EventLoop::kRead,
+                                [this](uint32_t) { ReadHandshakeEvents(); });
+        !s.ok()) {
+      outcome_ = s;
+    }
+  }
+
+  void ReadHandshakeEvents() {
+    try {
+      while (outcome_.ok() && monitor_ &&
+             (monitor_->get(zmq::sockopt::events) & ZMQ_POLLIN) != 0) {
+        std::vector<zmq::message_t> event;
+        if (!zmq::recv_multipart(*monitor_, std::back_inserter(event),
+                                 zmq::recv_flags::dontwait)) {
+          break;
+        }
+        uint16_t id = 0;
+        if (event.empty() || event[0].size() < sizeof(id)) continue;
+        std::memcpy(&id, event[0].data(), sizeof(id));
+        if (id != ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) continue;
+        outcome_ = FailedPrecondition(
+            "the coordinator at " + options_.endpoint +
+            " refused this worker's CURVE key (fingerprint " +
+            KeyFingerprint(options_.curve_public_key) +
+            "): add its .pub file to the coordinator's "
+            "coordinator.authorized_keys");
+      }
+    } catch (const zmq::error_t& e) {
+      Fail(e);
+    }
+  }
+
+  void Disconnect() {
+    if (monitor_) {
+      loop_->Unwatch(monitor_fd_);
+      zmq_socket_monitor(dealer_->handle(), nullptr, 0);
+      monitor_.reset();
+      monitor_fd_ = -1;
+    }
+    if (!dealer_) return;
+    loop_->Unwatch(fd_);
+    dealer_.reset();
+    fd_ = -1;
+  }
+
+  // Drops the connection and connects again after the backoff.
+  void ScheduleReconnect() {
+    Disconnect();
+    const int64_t delay =
+        ReconnectDelayMs(reconnect_failures_++, options_.reconnect_base_ms,
+                         options_.reconnect_max_ms,
+                         std::uniform_real_distribution<double>(0, 1)(random_));
+    spdlog::info("worker {}: connecting again in {} ms", options_.name, delay);
+    reconnect_timer_ = loop_->After(delay, [this] {
+      reconnect_timer_ = 0;
+      if (Status s = Connect(); !s.ok()) outcome_ = s;
+    });
   }
 
   void Send(const pb::Envelope& envelope) {
-    if (!outcome_.ok()) return;
+    SendBytes(EncodeEnvelope(envelope));
+  }
+
+  void SendBytes(const std::string& bytes) {
+    if (!outcome_.ok() || !dealer_) return;
     try {
-      dealer_->send(zmq::buffer(EncodeEnvelope(envelope)),
-                    zmq::send_flags::none);
+      // No peer to queue for (refused handshake): a RESULT stays in
+      // recent_results_, anything else is not worth keeping.
+      if (!dealer_->send(zmq::buffer(bytes), zmq::send_flags::dontwait)) {
+        return;
+      }
       last_sent_ = clock_();
     } catch (const zmq::error_t& e) {
       Fail(e);
@@ -100,11 +211,12 @@ class Session {
 
   void ReadMessages() {
     try {
-      while (outcome_.ok() &&
+      while (outcome_.ok() && dealer_ &&
              (dealer_->get(zmq::sockopt::events) & ZMQ_POLLIN) != 0) {
         zmq::message_t message;
         if (!dealer_->recv(message, zmq::recv_flags::dontwait)) break;
         last_heard_ = clock_();
+        reconnect_failures_ = 0;
         Handle(message.to_string_view());
       }
     } catch (const zmq::error_t& e) {
@@ -115,6 +227,13 @@ class Session {
   void Handle(std::string_view bytes) {
     auto envelope = DecodeEnvelope(bytes);
     if (!envelope.ok()) {
+      if (envelope.status().code() == StatusCode::kFailedPrecondition) {
+        outcome_ =
+            FailedPrecondition("the coordinator at " + options_.endpoint +
+                               " cannot serve worker " + options_.name + ": " +
+                               envelope.status().message());
+        return;
+      }
       spdlog::warn("worker {}: ignored a coordinator message: {}",
                    options_.name, envelope.status().message());
       return;
@@ -125,19 +244,35 @@ class Session {
       if (draining_) return;
       for (const pb::Job& job : envelope->jobs().jobs()) {
         ++in_flight_;
-        prober_->Probe(job.url(), job.context(),
-                       [this, job_id = job.job_id(),
-                        attempt = job.attempt()](pb::Observation obs) {
-                         pb::Envelope result;
-                         result.mutable_result()->set_job_id(job_id);
-                         result.mutable_result()->set_attempt(attempt);
-                         *result.mutable_result()->mutable_observation() =
-                             std::move(obs);
-                         --in_flight_;
-                         Send(result);
-                       });
+        prober_->Probe(
+            job.url(), job.context(),
+            [this, job_id = job.job_id(), attempt = job.attempt(),
+             generation = generation_](pb::Observation obs) {
+              pb::Envelope result;
+              result.mutable_result()->set_job_id(job_id);
+              result.mutable_result()->set_attempt(attempt);
+              *result.mutable_result()->mutable_observation() = std::move(obs);
+              --in_flight_;
+              recent_results_.emplace_back(clock_(), EncodeEnvelope(result));
+              SendBytes(recent_results_.back().second);
+              // A job of an earlier connection: this connection's READY did
+              // not count its credit, so grant it now.
+              if (generation != generation_ && dealer_ && !draining_) {
+                Send(ReadyMessage(options_.name, 1));
+              }
+            });
       }
+    } else if (envelope->has_heartbeat()) {
+      const uint32_t pace = envelope->heartbeat().interval_ms();
+      heartbeat_ms_ = pace > 0 ? std::min(pace, options_.heartbeat_interval_ms)
+                               : options_.heartbeat_interval_ms;
     } else if (envelope->has_disconnect()) {
+      if (envelope->disconnect().reconnect()) {
+        spdlog::info("worker {}: the coordinator is stopping: {}",
+                     options_.name, envelope->disconnect().reason());
+        coordinator_left_ = true;
+        return;
+      }
       outcome_ =
           FailedPrecondition("the coordinator refused worker " + options_.name +
                              ": " + envelope->disconnect().reason());
@@ -146,26 +281,39 @@ class Session {
 
   void Tick(const std::atomic<bool>& stop) {
     tick_timer_ = loop_->After(kTickMs, [this, &stop] { Tick(stop); });
-    if (!draining_ && stop.load()) draining_ = true;
     const int64_t now = clock_();
-    if (now - last_sent_ >= options_.heartbeat_interval_ms) {
+    if (!draining_ && stop.load()) {
+      draining_ = true;
+      drain_started_ = now;
+    }
+    if (draining_ && options_.drain_timeout_ms > 0 &&
+        now - drain_started_ >= options_.drain_timeout_ms) {
+      spdlog::warn("worker {}: {} probes still under way after {} ms; leaving",
+                   options_.name, in_flight_, options_.drain_timeout_ms);
+      drain_expired_ = true;
+      return;
+    }
+    if (!dealer_) return;  // a reconnection is scheduled
+    ReadHandshakeEvents();
+    // Results older than a silence window reached a coordinator that was
+    // still talking afterwards.
+    while (!recent_results_.empty() &&
+           recent_results_.front().first < last_heard_ - Silence()) {
+      recent_results_.pop_front();
+    }
+    if (now - last_sent_ >= heartbeat_ms_) {
       pb::Envelope heartbeat;
       heartbeat.mutable_heartbeat();
       Send(heartbeat);
     }
-    const int64_t silence =
-        int64_t{options_.heartbeat_interval_ms} * options_.heartbeat_liveness;
-    if (!draining_ && now - last_heard_ > silence) {
-      spdlog::warn("worker {}: coordinator silent for {} ms, reconnecting",
-                   options_.name, now - last_heard_);
-      if (Status s = Connect(); !s.ok()) {
-        outcome_ = s;
-        return;
+    if (!draining_ && (coordinator_left_ || now - last_heard_ > Silence())) {
+      if (!coordinator_left_) {
+        spdlog::warn("worker {}: coordinator silent for {} ms, reconnecting",
+                     options_.name, now - last_heard_);
       }
-      const uint64_t idle =
-          options_.capacity > in_flight_ ? options_.capacity - in_flight_ : 0;
-      Send(ReadyMessage(options_.name, static_cast<uint32_t>(idle)));
-      last_heard_ = now;
+      coordinator_left_ = false;
+      ScheduleReconnect();
+      return;
     }
     ReadMessages();
   }
@@ -175,18 +323,39 @@ class Session {
   Clock clock_;
   EventLoop* loop_;
   Prober* prober_;
-  std::optional<zmq::socket_t> dealer_;
+  std::minstd_rand random_;
+  std::optional<zmq::socket_t> dealer_;  // empty while reconnecting
   int fd_ = -1;
+  std::optional<zmq::socket_t> monitor_;  // the dealer's handshake events
+  int monitor_fd_ = -1;
+  uint64_t generation_ = 0;  // connections made, the current one's number
   EventLoop::TimerId tick_timer_ = 0;
+  EventLoop::TimerId reconnect_timer_ = 0;
+  // The coordinator's pace when shorter than ours (its HEARTBEAT says).
+  uint32_t heartbeat_ms_ = options_.heartbeat_interval_ms;
+  uint32_t reconnect_failures_ = 0;  // in a row, reset by any message
   bool read_pending_ = false;
-  uint64_t in_flight_ = 0;  // received, result not yet sent
+  bool coordinator_left_ = false;  // it said it stops
+  uint64_t in_flight_ = 0;         // received, result not yet sent
   bool draining_ = false;
+  int64_t drain_started_ = 0;
+  bool drain_expired_ = false;
   int64_t last_heard_ = 0;
   int64_t last_sent_ = 0;
+  // (time sent, encoded RESULT) of results that may not have arrived.
+  std::deque<std::pair<int64_t, std::string>> recent_results_;
   Status outcome_;
 };
 
 }  // namespace
+
+int64_t ReconnectDelayMs(uint32_t attempt, uint32_t base_ms, uint32_t max_ms,
+                         double unit) {
+  const int64_t ceiling = std::min<int64_t>(
+      max_ms, int64_t{base_ms} << std::min<uint32_t>(attempt, 30));
+  const int64_t half = ceiling / 2;
+  return half + static_cast<int64_t>((ceiling - half) * unit);
+}
 
 Worker::Worker(zmq::context_t* context, WorkerOptions options,
                ProberFactory factory, Clock clock)

@@ -24,7 +24,24 @@ struct WorkerOptions {
   uint32_t capacity = 1000;  // jobs in flight at once (the credit)
   uint32_t heartbeat_interval_ms = 1000;
   uint32_t heartbeat_liveness = 5;
+  // Reconnecting after the coordinator fell silent or said it stops: the
+  // n-th attempt in a row waits ReconnectDelayMs(n, ...).
+  uint32_t reconnect_base_ms = 100;
+  uint32_t reconnect_max_ms = 10000;
+  // How long stopping may wait for the probes under way; 0 waits for all.
+  uint32_t drain_timeout_ms = 0;
+  // CURVE (Z85 keys, common/curve.h): this worker's pair and the
+  // coordinator's public key; all empty for a plain-text link.
+  std::string curve_public_key;
+  std::string curve_secret_key;
+  std::string curve_server_key;
 };
+
+// Exponential backoff with equal jitter: the n-th reconnection in a row
+// (n from 0) waits between half and all of min(max_ms, base_ms x 2^n);
+// `unit` in [0, 1) picks the point. Pure.
+int64_t ReconnectDelayMs(uint32_t attempt, uint32_t base_ms, uint32_t max_ms,
+                         double unit);
 
 // Makes the Prober of one worker thread, on that thread's loop.
 using ProberFactory =
@@ -39,11 +56,16 @@ class Worker {
          Clock clock);
 
   // Serves on the calling thread until `stop` becomes true (then finishes
-  // the probes under way and sends their results; jobs that arrive after
-  // are not started and go back to the queue when the coordinator hears
-  // the goodbye) or the coordinator refuses this worker (returns
-  // kFailedPrecondition with the coordinator's reason). A coordinator that
-  // falls silent is reconnected to, and the worker registers again.
+  // the probes under way, within drain_timeout_ms, and sends their results;
+  // jobs that arrive after are not started and go back to the queue when
+  // the coordinator hears the goodbye) or the coordinator refuses this
+  // worker or speaks another protocol version (returns kFailedPrecondition
+  // with the reason, naming both versions). A coordinator that falls
+  // silent for heartbeat_interval x liveness, or says it stops, is
+  // reconnected to with backoff and the worker registers again (READY with
+  // its free capacity); results finished while it was away, and those sent
+  // in the last silence window (they may have been lost), are sent after
+  // reconnecting: the coordinator drops those whose lease moved on.
   Status Run(const std::atomic<bool>& stop);
 
  private:

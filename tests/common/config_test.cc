@@ -63,6 +63,13 @@ TEST(ConfigTest, DefaultsAreDocumentedValues) {
   EXPECT_EQ(c.politeness.max_per_host, 4u);
   EXPECT_EQ(c.politeness.max_per_address, 32u);
   EXPECT_EQ(c.politeness.min_host_interval_ms, 0u);
+  EXPECT_EQ(c.coordinator.listen, "tcp://127.0.0.1:5555");
+  EXPECT_EQ(c.coordinator.secret_key_file, "");
+  EXPECT_TRUE(c.coordinator.authorized_keys.empty());
+  EXPECT_FALSE(c.coordinator.allow_plaintext);
+  EXPECT_EQ(c.worker.secret_key_file, "");
+  EXPECT_EQ(c.worker.coordinator_public_key_file, "");
+  EXPECT_FALSE(c.worker.allow_plaintext);
   EXPECT_EQ(c.digest, ConfigDigest(c));
   EXPECT_EQ(c.digest.size(), 64u);
 }
@@ -109,6 +116,24 @@ TEST(ConfigTest, ValidFiles) {
                                              "[2001:db8::53]:5353"}));
          EXPECT_EQ(c.resolver.timeout_ms, 1u);
          EXPECT_EQ(c.resolver.tries, 10u);
+       }},
+      {"fleet settings, key paths relative to the file",
+       "[coordinator]\nlisten = \"tcp://0.0.0.0:5555\"\n"
+       "secret_key_file = \"keys/c.key\"\n"
+       "authorized_keys = [\"keys/workers\", \"/etc/w.pub\"]\n"
+       "allow_plaintext = true\n"
+       "[worker]\nsecret_key_file = \"keys/w.key\"\n"
+       "coordinator_public_key_file = \"keys/c.pub\"\n",
+       [](const Config& c) {
+         EXPECT_EQ(c.coordinator.listen, "tcp://0.0.0.0:5555");
+         EXPECT_EQ(c.coordinator.secret_key_file,
+                   std::string(kBase) + "/keys/c.key");
+         EXPECT_EQ(c.coordinator.authorized_keys,
+                   (std::vector<std::string>{
+                       std::string(kBase) + "/keys/workers", "/etc/w.pub"}));
+         EXPECT_TRUE(c.coordinator.allow_plaintext);
+         EXPECT_EQ(c.worker.coordinator_public_key_file,
+                   std::string(kBase) + "/keys/c.pub");
        }},
       {"http limits at their bounds",
        "[http]\nconnect_timeout_ms = 600000\ntimeout_ms = 600000\n"
@@ -311,6 +336,13 @@ TEST(ConfigTest, ErrorsNameTheKeyAndWhatIsExpected) {
        {"\"coordinator.heartbeat_interval_ms\""}},
       {"[coordinator]\nheartbeat_liveness = 0\n",
        {"\"coordinator.heartbeat_liveness\""}},
+      {"[coordinator]\nlisten = \"10.0.0.5:5555\"\n",
+       {"\"coordinator.listen\"", "a ZeroMQ endpoint"}},
+      {"[coordinator]\nallow_plaintext = 1\n",
+       {"\"coordinator.allow_plaintext\""}},
+      {"[worker]\nsecret_key_file = \"w.key\"\n",
+       {"\"worker.secret_key_file\"", "\"worker.coordinator_public_key_file\"",
+        "hostlocator keys generate"}},
       {"[coordinator]\nmax_attempts = 101\n", {"\"coordinator.max_attempts\""}},
       {"[worker]\nthreads = 257\n", {"\"worker.threads\"", "from 0 to 256"}},
       {"[worker]\nmax_in_flight = 0\n", {"\"worker.max_in_flight\""}},

@@ -8,7 +8,9 @@
 #include <filesystem>
 #include <thread>
 
+#include "common/curve.h"
 #include "common/protocol.h"
+#include "coordinator/zap.h"
 
 namespace hl::coordinator {
 namespace {
@@ -18,13 +20,22 @@ using namespace std::chrono_literals;
 // A worker peer speaking the protocol by hand.
 class FakeWorker {
  public:
-  FakeWorker(zmq::context_t* context, const std::string& endpoint)
+  // With `keys`, a CURVE client of the server key `server_public`.
+  FakeWorker(zmq::context_t* context, const std::string& endpoint,
+             const CurveKeyPair* keys = nullptr,
+             const std::string& server_public = "")
       : socket_(*context, zmq::socket_type::dealer) {
     socket_.set(zmq::sockopt::linger, 0);
+    if (keys != nullptr) {
+      socket_.set(zmq::sockopt::curve_serverkey, server_public);
+      socket_.set(zmq::sockopt::curve_publickey, keys->public_z85);
+      socket_.set(zmq::sockopt::curve_secretkey, keys->secret_z85);
+    }
     socket_.connect(endpoint);
   }
+  // Never blocks: a refused CURVE handshake leaves no pipe to queue in.
   void SendRaw(const std::string& bytes) {
-    socket_.send(zmq::buffer(bytes), zmq::send_flags::none);
+    (void)socket_.send(zmq::buffer(bytes), zmq::send_flags::dontwait);
   }
   void Send(const pb::Envelope& envelope) { SendRaw(EncodeEnvelope(envelope)); }
   void Ready(uint32_t capacity) {
@@ -106,6 +117,7 @@ class BrokerTest : public ::testing::Test {
     broker_ = std::make_unique<Broker>(&context_, store_.get(), options,
                                        SystemClockMs);
     ASSERT_TRUE(broker_->Bind().ok());
+    endpoint_ = broker_->bound_endpoint();
     broker_->set_result_sink(
         [this](const pb::JobRecord&, const pb::Observation&) { ++sunk_; });
     thread_ = std::thread([this, until_drained] {
@@ -270,6 +282,144 @@ TEST_F(BrokerTest, SurvivesMalformedMessages) {
   StopBroker();
   EXPECT_TRUE(run_status_.ok());
   EXPECT_EQ(broker_->stats().refused_messages, 4u);
+}
+
+// Messages of a peer that has not sent READY (or was forgotten as silent)
+// get no answer, not even heartbeats: such a worker sees a silent
+// coordinator, reconnects and registers again.
+TEST_F(BrokerTest, AnswersOnlyRegisteredWorkers) {
+  BrokerOptions options;
+  options.heartbeat_interval_ms = 20;
+  StartBroker(options);
+  zmq::socket_t raw(context_, zmq::socket_type::dealer);
+  raw.set(zmq::sockopt::linger, 0);
+  raw.set(zmq::sockopt::rcvtimeo, 200);
+  raw.connect(endpoint_);
+  pb::Envelope heartbeat;
+  heartbeat.mutable_heartbeat();
+  raw.send(zmq::buffer(EncodeEnvelope(heartbeat)));
+  zmq::message_t reply;
+  EXPECT_FALSE(raw.recv(reply).has_value()) << "answered an unknown peer";
+  pb::Envelope ready;
+  ready.mutable_ready()->set_capacity(0);
+  raw.send(zmq::buffer(EncodeEnvelope(ready)));
+  ASSERT_TRUE(raw.recv(reply).has_value());
+  auto decoded = DecodeEnvelope(reply.to_string_view());
+  ASSERT_TRUE(decoded.ok());
+  EXPECT_TRUE(decoded->has_heartbeat());
+  EXPECT_EQ(decoded->heartbeat().interval_ms(), 20u);
+  EXPECT_EQ(broker_->live_workers(), 1u);
+}
+
+// A duplicate result returns no credit: credit stays what READY granted.
+TEST_F(BrokerTest, DuplicateResultsReturnNoCredit) {
+  AddUrls(3);
+  StartBroker(BrokerOptions{});
+  FakeWorker worker(&context_, endpoint_);
+  worker.Ready(1);
+  auto jobs = worker.ReceiveJobs(2s);
+  ASSERT_EQ(jobs.size(), 1u);
+  worker.Result(jobs[0]);
+  worker.Result(jobs[0]);  // would grant a second credit if it counted
+  auto next = worker.ReceiveJobs(2s);
+  ASSERT_EQ(next.size(), 1u);
+  EXPECT_FALSE(worker.Receive(300ms).has_value()) << "sent beyond credit";
+  StopBroker();
+  EXPECT_EQ(broker_->stats().duplicate_results, 1u);
+}
+
+// Stopping the coordinator: workers are told to come back later and their
+// leases return to the queue without costing an attempt.
+TEST_F(BrokerTest, FarewellTellsWorkersToReconnectAndRequeuesTheirJobs) {
+  AddUrls(2);
+  StartBroker(BrokerOptions{});
+  FakeWorker worker(&context_, endpoint_);
+  worker.Ready(2);
+  ASSERT_EQ(worker.ReceiveJobs(2s).size(), 2u);
+  StopBroker();
+  ASSERT_TRUE(broker_->Farewell("coordinator stopping").ok());
+  auto bye = worker.Receive(2s);
+  ASSERT_TRUE(bye.has_value());
+  ASSERT_TRUE(bye->has_disconnect());
+  EXPECT_TRUE(bye->disconnect().reconnect());
+  EXPECT_EQ(store_->pending_count(), 2u);
+  for (uint64_t id : {1, 2}) {
+    EXPECT_EQ(store_->GetJob(id)->state(), pb::JOB_STATE_PENDING);
+  }
+  EXPECT_EQ(broker_->live_workers(), 0u);
+}
+
+// Oversized messages over TCP: ZeroMQ drops them (and the connection) before
+// the broker reads them; the broker keeps serving.
+TEST_F(BrokerTest, SurvivesOversizedMessagesOverTcp) {
+  AddUrls(1);
+  endpoint_ = "tcp://127.0.0.1:*";
+  StartBroker(BrokerOptions{});
+  FakeWorker noisy(&context_, endpoint_);
+  noisy.SendRaw(std::string(kMaxMessageBytes + 1, 'x'));
+  FakeWorker worker(&context_, endpoint_);
+  worker.Ready(1);
+  ASSERT_EQ(worker.ReceiveJobs(3s).size(), 1u);
+  StopBroker();
+  EXPECT_TRUE(run_status_.ok()) << run_status_.ToString();
+}
+
+// CURVE with the ZAP handler: a worker whose key is authorised gets jobs;
+// one with another key gets nothing and its refusal is counted.
+TEST_F(BrokerTest, CurveAdmitsOnlyAuthorisedWorkerKeys) {
+  AddUrls(1);
+  auto server = GenerateCurveKeyPair();
+  auto admitted = GenerateCurveKeyPair();
+  auto stranger = GenerateCurveKeyPair();
+  ASSERT_TRUE(server.ok() && admitted.ok() && stranger.ok());
+  auto zap = ZapHandler::Start(&context_, {admitted->public_z85});
+  ASSERT_TRUE(zap.ok()) << zap.status().ToString();
+  endpoint_ = "tcp://127.0.0.1:*";
+  BrokerOptions options;
+  options.curve_secret_key = server->secret_z85;
+  StartBroker(options);
+
+  FakeWorker intruder(&context_, endpoint_, &*stranger, server->public_z85);
+  intruder.Ready(5);
+  EXPECT_FALSE(intruder.Receive(500ms).has_value());
+  EXPECT_EQ((*zap)->refused(), 1u);
+
+  FakeWorker worker(&context_, endpoint_, &*admitted, server->public_z85);
+  worker.Ready(5);
+  ASSERT_EQ(worker.ReceiveJobs(3s).size(), 1u);
+  StopBroker();
+  EXPECT_EQ(broker_->stats().dispatched, 1u);
+  EXPECT_EQ((*zap)->refused(), 1u);
+  broker_.reset();  // its socket goes before the ZAP handler
+}
+
+TEST(ZapTest, DecidesFromTheAuthorisedKeys) {
+  const std::string known(32, 'k');
+  const std::string other(32, 'o');
+  const std::unordered_set<std::string> authorized = {known};
+  struct Case {
+    std::string name;
+    std::vector<std::string> frames;
+    std::string code;
+  };
+  const std::vector<Case> cases = {
+      {"authorised", {"1.0", "7", "d", "127.0.0.1", "", "CURVE", known}, "200"},
+      {"unknown key",
+       {"1.0", "7", "d", "127.0.0.1", "", "CURVE", other},
+       "400"},
+      {"plain", {"1.0", "7", "d", "127.0.0.1", "", "NULL", known}, "400"},
+      {"short key", {"1.0", "7", "d", "127.0.0.1", "", "CURVE", "k"}, "400"},
+      {"version", {"2.0", "7", "d", "127.0.0.1", "", "CURVE", known}, "500"},
+      {"frames", {"1.0", "7", "d"}, "500"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    const ZapReply reply = DecideZap(c.frames, authorized);
+    EXPECT_EQ(reply.status_code, c.code);
+    EXPECT_EQ(reply.request_id, "7");
+    EXPECT_EQ(reply.user_id.empty(), c.code != "200");
+  }
+  EXPECT_EQ(DecideZap({}, authorized).status_code, "500");
 }
 
 }  // namespace

@@ -185,5 +185,150 @@ TEST_F(WorkerTest, OneThreadRunsItsWholeCreditConcurrently) {
   EXPECT_LT(elapsed, std::chrono::milliseconds(3000));
 }
 
+TEST(ReconnectDelayTest, DoublesUpToTheCapWithEqualJitter) {
+  struct Case {
+    uint32_t attempt;
+    double unit;
+    int64_t expected;
+  };
+  const Case cases[] = {
+      {0, 0.0, 50},     {0, 0.999, 99},  {1, 0.0, 100},
+      {3, 0.5, 600},    {6, 0.0, 3200},  {7, 0.0, 5000},
+      {7, 0.999, 9995}, {40, 0.0, 5000}, {200, 0.5, 7500},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(::testing::Message()
+                 << "attempt " << c.attempt << " unit " << c.unit);
+    EXPECT_EQ(ReconnectDelayMs(c.attempt, 100, 10000, c.unit), c.expected);
+  }
+}
+
+// A coordinator speaking another protocol version ends the worker with a
+// message naming both versions; it does not reconnect in a loop.
+TEST_F(WorkerTest, RefusesACoordinatorOfAnotherProtocolVersion) {
+  zmq::context_t context;
+  zmq::socket_t router = BindRouter(context, 5000);
+  Worker worker(&context, Options(/*capacity=*/1, /*heartbeat_ms=*/50),
+                Factory(), SteadyClockMs);
+  std::atomic<bool> stop{false};
+  std::promise<Status> done;
+  std::future<Status> finished = done.get_future();
+  std::thread thread([&] { done.set_value(worker.Run(stop)); });
+  std::string peer;
+  ASSERT_TRUE(Receive(router, &peer).has_value());
+  pb::Envelope future;
+  future.set_protocol_version(kProtocolVersion + 1);
+  future.mutable_heartbeat();
+  router.send(zmq::buffer(peer), zmq::send_flags::sndmore);
+  router.send(zmq::buffer(future.SerializeAsString()), zmq::send_flags::none);
+  const bool returned =
+      finished.wait_for(std::chrono::seconds(5)) == std::future_status::ready;
+  if (!returned) stop = true;
+  thread.join();
+  ASSERT_TRUE(returned);
+  const Status status = finished.get();
+  EXPECT_EQ(status.code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(status.message().find("protocol version " +
+                                  std::to_string(kProtocolVersion + 1)),
+            std::string::npos)
+      << status.message();
+  EXPECT_NE(
+      status.message().find("version " + std::to_string(kProtocolVersion)),
+      std::string::npos)
+      << status.message();
+}
+
+// A coordinator that falls silent: the worker connects again (a new routing
+// id), registers with the capacity it has free, delivers the result of the
+// probe of the first connection and then grants that probe's credit.
+TEST_F(WorkerTest, ReconnectsToASilentCoordinatorAndDeliversResults) {
+  zmq::context_t context;
+  zmq::socket_t router = BindRouter(context, 5000);
+  WorkerOptions options = Options(/*capacity=*/2, /*heartbeat_ms=*/50);
+  options.heartbeat_liveness = 3;
+  options.reconnect_base_ms = 10;
+  options.reconnect_max_ms = 100;
+  Worker worker(&context, options, Factory(), SteadyClockMs);
+  std::atomic<bool> stop{false};
+  std::thread thread([&] { EXPECT_TRUE(worker.Run(stop).ok()); });
+
+  std::string first;
+  std::optional<pb::Envelope> ready = Receive(router, &first);
+  ASSERT_TRUE(ready.has_value() && ready->has_ready());
+  EXPECT_EQ(ready->ready().capacity(), 2u);
+  router.set(zmq::sockopt::rcvtimeo, 100);
+  SendJobs(router, first, 7);  // 600 ms: the resolver never answers
+  // Silent to the first connection; the later one is answered (any message
+  // counts as life), so the worker stays on it.
+  std::vector<uint32_t> capacities;  // of READYs on later connections
+  std::string result_peer;
+  bool credit_granted = false;
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  while (std::chrono::steady_clock::now() < deadline && !credit_granted) {
+    std::string peer;
+    std::optional<pb::Envelope> message = Receive(router, &peer);
+    if (!message) continue;
+    if (peer != first) {
+      pb::Envelope heartbeat;
+      heartbeat.mutable_heartbeat();
+      router.send(zmq::buffer(peer), zmq::send_flags::sndmore);
+      router.send(zmq::buffer(EncodeEnvelope(heartbeat)),
+                  zmq::send_flags::none);
+    }
+    if (message->has_ready() && peer != first) {
+      capacities.push_back(message->ready().capacity());
+      // After the result, on the connection that carried it: READY(1)
+      // grants the credit of the probe that came from the first one.
+      credit_granted = peer == result_peer && message->ready().capacity() == 1;
+    }
+    if (message->has_result() && peer != first && result_peer.empty()) {
+      EXPECT_EQ(message->result().job_id(), 7u);
+      result_peer = peer;
+    }
+  }
+  stop = true;
+  thread.join();
+  ASSERT_FALSE(capacities.empty()) << "never registered again";
+  EXPECT_EQ(capacities.front(), 1u) << "the probe under way holds a credit";
+  EXPECT_FALSE(result_peer.empty())
+      << "the result did not arrive after reconnecting";
+  EXPECT_TRUE(credit_granted);
+}
+
+// A coordinator that says it stops is not a refusal: the worker connects
+// again and registers.
+TEST_F(WorkerTest, ReconnectsAfterTheCoordinatorSaysItStops) {
+  zmq::context_t context;
+  zmq::socket_t router = BindRouter(context, 3000);
+  WorkerOptions options = Options(/*capacity=*/2, /*heartbeat_ms=*/50);
+  options.reconnect_base_ms = 10;
+  Worker worker(&context, options, Factory(), SteadyClockMs);
+  std::atomic<bool> stop{false};
+  std::promise<Status> done;
+  std::future<Status> finished = done.get_future();
+  std::thread thread([&] { done.set_value(worker.Run(stop)); });
+  std::string first;
+  ASSERT_TRUE(Receive(router, &first).has_value());
+  pb::Envelope bye;
+  bye.mutable_disconnect()->set_reason("coordinator stopping");
+  bye.mutable_disconnect()->set_reconnect(true);
+  router.send(zmq::buffer(first), zmq::send_flags::sndmore);
+  router.send(zmq::buffer(EncodeEnvelope(bye)), zmq::send_flags::none);
+  std::optional<pb::Envelope> again;
+  std::string peer = first;
+  for (int i = 0; i < 100 && (peer == first || !again || !again->has_ready());
+       ++i) {
+    again = Receive(router, &peer);
+  }
+  stop = true;
+  thread.join();
+  ASSERT_TRUE(again.has_value());
+  EXPECT_TRUE(again->has_ready());
+  EXPECT_NE(peer, first);
+  EXPECT_EQ(again->ready().capacity(), 2u);
+  EXPECT_TRUE(finished.get().ok());
+}
+
 }  // namespace
 }  // namespace hl::worker
