@@ -14,7 +14,8 @@ Broker::Broker(zmq::context_t* context, Store* store, BrokerOptions options,
     : socket_(*context, zmq::socket_type::router),
       store_(store),
       options_(std::move(options)),
-      clock_(std::move(clock)) {
+      clock_(std::move(clock)),
+      politeness_(options_.politeness) {
   socket_.set(zmq::sockopt::linger, 0);
   socket_.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(kMaxMessageBytes));
   // Replies to a peer that vanished are dropped, not queued forever.
@@ -59,7 +60,12 @@ Status Broker::Serve(const std::function<bool()>& done, bool dispatch) {
   next_heartbeat_ms_ = clock_() + options_.heartbeat_interval_ms;
   while (true) {
     int64_t now = clock_();
-    if (dispatch) HL_RETURN_IF_ERROR(Dispatch(now));
+    if (dispatch) {
+      auto rechecks = store_->QueueDueRechecks(now);
+      if (!rechecks.ok()) return rechecks.status();
+      stats_.rechecks_queued += *rechecks;
+      HL_RETURN_IF_ERROR(Dispatch(now));
+    }
     if (done()) return Status::Ok();
     const int64_t wait = std::clamp<int64_t>(NextDeadline(now) - now, 0,
                                              options_.heartbeat_interval_ms);
@@ -98,7 +104,7 @@ Status Broker::Serve(const std::function<bool()>& done, bool dispatch) {
 }
 
 int64_t Broker::NextDeadline(int64_t now) const {
-  int64_t next = next_heartbeat_ms_;
+  int64_t next = std::min(next_heartbeat_ms_, store_->next_recheck_ms());
   if (!lease_deadlines_.empty()) {
     next = std::min(next, lease_deadlines_.begin()->first);
   }
@@ -170,14 +176,15 @@ Status Broker::HandleResult(const pb::JobResult& result, int64_t now) {
   }
   if (!stored.ok()) return stored.status();
   ++stats_.results;
-  if (auto lease = leases_.find(job_id); lease != leases_.end()) {
-    if (auto holder = peers_.find(lease->second.peer); holder != peers_.end()) {
-      holder->second.jobs.erase(job_id);
-    }
-    lease_deadlines_.erase({lease->second.deadline_ms, job_id});
-    leases_.erase(lease);
+  EndLease(job_id);
+  const pb::Observation& obs = result.observation();
+  if (obs.addresses_size() > 0) {
+    std::vector<std::string> addresses;
+    for (const auto& address : obs.addresses())
+      addresses.push_back(address.ip());
+    politeness_.LearnAddresses(obs.host(), std::move(addresses));
   }
-  if (sink_) sink_(*stored, result.observation());
+  if (sink_) sink_(*stored, obs);
   return Status::Ok();
 }
 
@@ -186,7 +193,17 @@ Status Broker::Dispatch(int64_t now) {
     while (state.credit > 0 && store_->pending_count() > 0) {
       const size_t want =
           std::min<size_t>(state.credit, options_.max_jobs_per_message);
-      auto jobs = store_->LeasePending(want, now);
+      std::unordered_map<uint64_t, DispatchTarget> targets;
+      auto jobs = store_->LeasePending(
+          want, now,
+          [&](const pb::JobRecord& job) {
+            DispatchTarget target = politeness_.Resolve(TargetOfUrl(job.url()));
+            if (!politeness_.Admits(target)) return false;
+            politeness_.Start(target);
+            targets.emplace(job.job_id(), std::move(target));
+            return true;
+          },
+          options_.politeness_look_ahead);
       if (!jobs.ok()) return jobs.status();
       if (jobs->empty()) return Status::Ok();
       pb::Envelope envelope;
@@ -199,7 +216,8 @@ Status Broker::Dispatch(int64_t now) {
         out->set_attempt(job.attempts());
         out->set_lease_deadline_unix_ms(deadline);
         *out->mutable_context() = job.context();
-        leases_[job.job_id()] = Lease{peer, job.attempts(), deadline};
+        leases_[job.job_id()] = Lease{peer, job.attempts(), deadline,
+                                      std::move(targets[job.job_id()])};
         lease_deadlines_.emplace(deadline, job.job_id());
         state.jobs.insert(job.job_id());
       }
@@ -211,15 +229,21 @@ Status Broker::Dispatch(int64_t now) {
   return Status::Ok();
 }
 
-Status Broker::Release(uint64_t job_id, const std::string& why,
-                       bool count_attempt, int64_t now) {
+bool Broker::EndLease(uint64_t job_id) {
   auto lease = leases_.find(job_id);
-  if (lease == leases_.end()) return Status::Ok();
+  if (lease == leases_.end()) return false;
   if (auto holder = peers_.find(lease->second.peer); holder != peers_.end()) {
     holder->second.jobs.erase(job_id);
   }
   lease_deadlines_.erase({lease->second.deadline_ms, job_id});
+  politeness_.Finish(lease->second.target);
   leases_.erase(lease);
+  return true;
+}
+
+Status Broker::Release(uint64_t job_id, const std::string& why,
+                       bool count_attempt, int64_t now) {
+  if (!EndLease(job_id)) return Status::Ok();
   HL_RETURN_IF_ERROR(
       store_->Requeue(job_id, why, options_.max_attempts, count_attempt, now));
   auto job = store_->GetJob(job_id);

@@ -10,6 +10,12 @@
 // attempts reach max_attempts goes to DEAD. Results are idempotent: a result
 // for a job that is not currently leased at that attempt is dropped and
 // counted. Single-threaded: Run owns the socket and the store.
+//
+// Scheduling: jobs are leased in queue (id) order, except that a job whose
+// host, registrable domain or known address is at its fleet-wide cap
+// (FleetPoliteness, coordinator/scheduler.h) stays queued while up to
+// politeness_look_ahead jobs behind it are considered. Periodic re-checks
+// that fall due are queued as the broker serves.
 #pragma once
 
 #include <atomic>
@@ -26,6 +32,7 @@
 #include "common/clock.h"
 #include "common/proto/hostlocator.pb.h"
 #include "common/status.h"
+#include "coordinator/scheduler.h"
 #include "coordinator/store.h"
 
 namespace hl::coordinator {
@@ -37,6 +44,10 @@ struct BrokerOptions {
   uint32_t lease_timeout_ms = 120000;
   uint32_t max_attempts = 3;
   uint32_t max_jobs_per_message = 64;
+  PolitenessCaps politeness;  // fleet-wide; all 0: no cap
+  // Queue entries looked at beyond what is leased when passing over jobs at
+  // a cap.
+  uint32_t politeness_look_ahead = 4096;
 };
 
 struct BrokerStats {
@@ -47,6 +58,7 @@ struct BrokerStats {
   uint64_t dead_lettered = 0;
   uint64_t workers_lost = 0;
   uint64_t refused_messages = 0;  // malformed, oversized, wrong version
+  uint64_t rechecks_queued = 0;   // periodic re-checks that fell due
 };
 
 // Called on the broker thread after a result is stored.
@@ -83,6 +95,7 @@ class Broker {
     std::string peer;
     uint32_t attempt = 0;
     int64_t deadline_ms = 0;
+    DispatchTarget target;  // as counted by politeness_
   };
 
   Status Serve(const std::function<bool()>& done, bool dispatch);
@@ -90,6 +103,9 @@ class Broker {
                        int64_t now);
   Status HandleResult(const pb::JobResult& result, int64_t now);
   Status Dispatch(int64_t now);
+  // Forgets the lease of `job_id` (its peer's share, deadline and politeness
+  // count); false when there is none.
+  bool EndLease(uint64_t job_id);
   Status ExpireLeases(int64_t now);
   Status ReapSilentPeers(int64_t now);
   // Ends a lease and re-queues the job. A job a worker hands back when it
@@ -110,6 +126,7 @@ class Broker {
   std::unordered_map<uint64_t, Lease> leases_;
   // (deadline, job id) of every lease, earliest first.
   std::set<std::pair<int64_t, uint64_t>> lease_deadlines_;
+  FleetPoliteness politeness_;
   int64_t next_heartbeat_ms_ = 0;
   BrokerStats stats_;
 };
