@@ -20,5 +20,7 @@ void AddRunCommand(CLI::App& app, int* exit_code);
 void AddLookupCommand(CLI::App& app, int* exit_code);
 void AddExportCommand(CLI::App& app, int* exit_code);
 void AddGeodbCommand(CLI::App& app, int* exit_code);
+// purge, backup, restore
+void AddStoreCommands(CLI::App& app, int* exit_code);
 
 }  // namespace hl::cli

@@ -48,6 +48,7 @@ int main(int argc, char** argv) {
   hl::cli::AddLookupCommand(app, &exit_code);
   hl::cli::AddExportCommand(app, &exit_code);
   hl::cli::AddGeodbCommand(app, &exit_code);
+  hl::cli::AddStoreCommands(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
