@@ -40,8 +40,9 @@ double PeakRssMb() {
 }
 
 std::string UrlOf(uint64_t i) {
-  // Distinct hosts, so the fleet-wide politeness caps never hold a job.
-  return "http://h" + std::to_string(i) + ".bench.test/p\n";
+  // Distinct registrable domains, so the fleet-wide politeness caps never
+  // hold a job (they are checked all the same).
+  return "http://h" + std::to_string(i) + ".test/p\n";
 }
 
 // Answers every job at once until `stop`.
@@ -110,32 +111,43 @@ int Throughput(uint64_t jobs, int workers, const std::string& dir) {
                          &stop_workers);
   }
 
-  const auto start = std::chrono::steady_clock::now();
-  auto ingested = IngestBatch(**store, **reader, BatchSpec{}, SystemClockMs(),
-                              RejectionSink());
-  if (!ingested.ok()) {
-    std::fprintf(stderr, "%s\n", ingested.status().ToString().c_str());
-    return 1;
-  }
-  const auto ingest_end = std::chrono::steady_clock::now();
+  // Submission and dispatch overlap, as in the daemon: the ingest thread
+  // commits groups of lines while the broker leases what is committed.
   std::atomic<bool> stop{false};
-  Status served = broker.Run(stop, /*until_drained=*/true);
+  uint64_t stored = 0;
+  broker.set_result_sink([&](const pb::JobRecord&, const pb::Observation&) {
+    if (++stored == jobs) stop = true;
+  });
+  const auto start = std::chrono::steady_clock::now();
+  auto ingest_end = start;
+  Status ingest_status;
+  std::thread submitter([&] {
+    auto ingested = IngestBatch(**store, **reader, BatchSpec{}, SystemClockMs(),
+                                RejectionSink());
+    ingest_status = ingested.status();
+    ingest_end = std::chrono::steady_clock::now();
+    if (!ingested.ok()) stop = true;
+  });
+  Status served = broker.Run(stop, /*until_drained=*/false);
   const auto end = std::chrono::steady_clock::now();
+  submitter.join();
   stop_workers = true;
   for (auto& t : threads) t.join();
-  if (!served.ok()) {
-    std::fprintf(stderr, "%s\n", served.ToString().c_str());
+  if (!ingest_status.ok() || !served.ok()) {
+    std::fprintf(stderr, "%s %s\n", ingest_status.ToString().c_str(),
+                 served.ToString().c_str());
     return 1;
   }
   const double ingest_s = Seconds(ingest_end - start).count();
   const double serve_s = Seconds(end - ingest_end).count();
   const double total_s = Seconds(end - start).count();
   std::printf(
-      "throughput: %llu jobs, %d workers: ingest %.2f s (%.0f URLs/s), "
-      "dispatch to stored result %.2f s (%.0f jobs/s); end to end %.2f s = "
-      "%.0f jobs/s; results %llu, duplicates %llu; peak RSS %.0f MB\n",
+      "throughput: %llu jobs, %d workers: ingest done after %.2f s (%.0f "
+      "URLs/s), last result stored %.2f s later; submission to last "
+      "stored result %.2f s = %.0f jobs/s; results %llu, duplicates %llu; "
+      "peak RSS %.0f MB\n",
       static_cast<unsigned long long>(jobs), workers, ingest_s, jobs / ingest_s,
-      serve_s, jobs / serve_s, total_s, jobs / total_s,
+      serve_s, total_s, jobs / total_s,
       static_cast<unsigned long long>(broker.stats().results),
       static_cast<unsigned long long>(broker.stats().duplicate_results),
       PeakRssMb());

@@ -189,22 +189,34 @@ Status Broker::HandleResult(const pb::JobResult& result, int64_t now) {
 }
 
 Status Broker::Dispatch(int64_t now) {
+  if (held_by_caps_ && store_->pending_count() == pending_when_held_) {
+    return Status::Ok();
+  }
+  held_by_caps_ = false;
   for (auto& [peer, state] : peers_) {
     while (state.credit > 0 && store_->pending_count() > 0) {
       const size_t want =
           std::min<size_t>(state.credit, options_.max_jobs_per_message);
       std::unordered_map<uint64_t, DispatchTarget> targets;
+      bool passed_over = false;
       auto jobs = store_->LeasePending(
           want, now,
           [&](const pb::JobRecord& job) {
             DispatchTarget target = politeness_.Resolve(TargetOfUrl(job.url()));
-            if (!politeness_.Admits(target)) return false;
+            if (!politeness_.Admits(target)) {
+              passed_over = true;
+              return false;
+            }
             politeness_.Start(target);
             targets.emplace(job.job_id(), std::move(target));
             return true;
           },
           options_.politeness_look_ahead);
       if (!jobs.ok()) return jobs.status();
+      if (passed_over && jobs->size() < want) {
+        held_by_caps_ = true;
+        pending_when_held_ = store_->pending_count();
+      }
       if (jobs->empty()) return Status::Ok();
       pb::Envelope envelope;
       auto* batch = envelope.mutable_jobs();
@@ -237,6 +249,7 @@ bool Broker::EndLease(uint64_t job_id) {
   }
   lease_deadlines_.erase({lease->second.deadline_ms, job_id});
   politeness_.Finish(lease->second.target);
+  held_by_caps_ = false;
   leases_.erase(lease);
   return true;
 }

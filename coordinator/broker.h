@@ -127,6 +127,11 @@ class Broker {
   // (deadline, job id) of every lease, earliest first.
   std::set<std::pair<int64_t, uint64_t>> lease_deadlines_;
   FleetPoliteness politeness_;
+  // Set when a dispatch passed over jobs at a cap and found nothing more to
+  // lease, with the pending count then: the queue is not scanned again until
+  // a lease ends (freeing a slot) or the pending count changes.
+  bool held_by_caps_ = false;
+  uint64_t pending_when_held_ = 0;
   int64_t next_heartbeat_ms_ = 0;
   BrokerStats stats_;
 };
