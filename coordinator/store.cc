@@ -24,6 +24,7 @@ constexpr char kMetaSchemaVersion[] = "schema_version";
 constexpr char kMetaNextJobId[] = "next_job_id";
 constexpr char kMetaNextRunId[] = "next_run_id";
 
+// In the order of the handles Open assigns (handles_[i] is names[i]).
 const std::vector<std::string>& ColumnFamilyNames() {
   static const std::vector<std::string> names = {
       rocksdb::kDefaultColumnFamilyName,
@@ -33,8 +34,8 @@ const std::vector<std::string>& ColumnFamilyNames() {
       "queue",
       "results",
       "runs",
-      "audit",
       "lines",
+      "audit",
       "due"};
   return names;
 }

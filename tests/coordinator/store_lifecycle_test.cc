@@ -1,8 +1,10 @@
 // The store over time: freshness of known results, periodic re-checks and
 // history, the politeness filter of leasing, retention, backup and restore.
 #include <gtest/gtest.h>
+#include <rocksdb/db.h>
 
 #include <filesystem>
+#include <map>
 
 #include "coordinator/store.h"
 
@@ -282,6 +284,45 @@ TEST_F(StoreLifecycleTest, BackupWhileInUseThenRestoreShowsTheBackedUpState) {
                                    (base_ / "x").string(), StorePolicy());
   EXPECT_NE(not_backup.status().message().find("not a hostlocator backup"),
             std::string::npos);
+}
+
+// Each family holds what its name says, so folders written before a family
+// was added (the audit log, the re-check index) keep their lines and runs.
+TEST_F(StoreLifecycleTest, EachColumnFamilyHoldsWhatItsNameSays) {
+  {
+    auto store = OpenStore({.recheck_interval_ms = kHour});
+    Submit(*store, {"http://a/", "http://b/"}, 1000);
+    ProbeAll(*store, 2000);
+    ASSERT_TRUE(store->AppendAudit("tester", "export", "", 3000).ok());
+  }
+  rocksdb::DBOptions options;
+  std::vector<std::string> names;
+  ASSERT_TRUE(
+      rocksdb::DB::ListColumnFamilies(options, dir_.string(), &names).ok());
+  std::vector<rocksdb::ColumnFamilyDescriptor> families;
+  for (const auto& n : names) {
+    families.emplace_back(n, rocksdb::ColumnFamilyOptions());
+  }
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* db = nullptr;
+  ASSERT_TRUE(rocksdb::DB::OpenForReadOnly(options, dir_.string(), families,
+                                           &handles, &db)
+                  .ok());
+  std::map<std::string, int> entries;
+  for (size_t i = 0; i < names.size(); ++i) {
+    std::unique_ptr<rocksdb::Iterator> it(
+        db->NewIterator(rocksdb::ReadOptions(), handles[i]));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) ++entries[names[i]];
+  }
+  for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
+  delete db;
+  EXPECT_EQ(entries["lines"], 2);
+  EXPECT_EQ(entries["audit"], 1);
+  EXPECT_EQ(entries["runs"], 1);
+  EXPECT_EQ(entries["jobs"], 2);
+  EXPECT_EQ(entries["results"], 2);
+  EXPECT_EQ(entries["due"], 2);
+  EXPECT_EQ(entries["queue"], 0);
 }
 
 }  // namespace
