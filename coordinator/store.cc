@@ -383,7 +383,6 @@ Status Store::Ingest::AddUrl(uint64_t line, const std::string& input,
       HL_RETURN_IF_ERROR(store_->PutJob(batch_.get(), job));
       batch_->Put(store_->url_index_, key, U64Key(job_id));
       batch_->Put(store_->queue_, U64Key(job_id), "");
-      batch_->Put(store_->meta_, kMetaNextJobId, U64Key(store_->next_job_id_));
       ++new_jobs_;
       ++queued_in_batch_;
     }
@@ -408,6 +407,10 @@ Status Store::Ingest::Commit() {
     }
     HL_RETURN_IF_ERROR(store_->QueueForCheck(batch_.get(), &*job, now_ms_));
     ++queued_in_batch_;
+  }
+  // The job counter once per group, not once per new job.
+  if (!batch_urls_.empty()) {
+    batch_->Put(store_->meta_, kMetaNextJobId, U64Key(store_->next_job_id_));
   }
   HL_RETURN_IF_ERROR(store_->Write(batch_.get(), /*sync=*/true));
   store_->pending_count_ += queued_in_batch_;
