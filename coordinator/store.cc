@@ -2,7 +2,6 @@
 
 #include <rocksdb/cache.h>
 #include <rocksdb/db.h>
-#include <rocksdb/filter_policy.h>
 #include <rocksdb/options.h>
 #include <rocksdb/table.h>
 #include <rocksdb/utilities/checkpoint.h>
@@ -142,10 +141,6 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& dir,
   // they would grow with the number of table files).
   table.cache_index_and_filter_blocks = true;
   table.pin_l0_filter_and_index_blocks_in_cache = true;
-  // Most point reads at ingest are misses (the URL-index lookup of a new
-  // URL): Bloom filters answer them without reading data blocks, in table
-  // files and (whole-key) in the memtables.
-  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
   std::shared_ptr<rocksdb::TableFactory> table_factory(
       rocksdb::NewBlockBasedTableFactory(table));
   std::vector<rocksdb::ColumnFamilyDescriptor> families;
@@ -155,8 +150,6 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& dir,
     cf.max_write_buffer_number = 2;
     cf.min_write_buffer_number_to_merge = 1;
     cf.table_factory = table_factory;
-    cf.memtable_whole_key_filtering = true;
-    cf.memtable_prefix_bloom_size_ratio = 0.02;
     families.emplace_back(name, cf);
   }
   std::unique_ptr<Store> store(new Store());
