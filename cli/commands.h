@@ -22,5 +22,7 @@ void AddExportCommand(CLI::App& app, int* exit_code);
 void AddGeodbCommand(CLI::App& app, int* exit_code);
 void AddTokensCommand(CLI::App& app, int* exit_code);
 void AddKeysCommand(CLI::App& app, int* exit_code);
+// purge, backup, restore
+void AddStoreCommands(CLI::App& app, int* exit_code);
 
 }  // namespace hl::cli

@@ -195,7 +195,8 @@ int Run(const RunOptions& options) {
     PrintError(data.status().message());
     return kExitUsage;
   }
-  auto store = coordinator::Store::Open(config->run.data_dir);
+  auto store = coordinator::Store::Open(config->run.data_dir,
+                                        coordinator::StorePolicyOf(*config));
   if (!store.ok()) {
     PrintError(store.status().message());
     return kExitFailure;
@@ -238,6 +239,7 @@ int Run(const RunOptions& options) {
   broker_options.heartbeat_liveness = config->coordinator.heartbeat_liveness;
   broker_options.lease_timeout_ms = config->coordinator.lease_timeout_ms;
   broker_options.max_attempts = config->coordinator.max_attempts;
+  broker_options.politeness = coordinator::PolitenessCapsOf(*config);
   coordinator::Broker broker(&context, store->get(), broker_options,
                              SystemClockMs);
   if (Status s = broker.Bind(); !s.ok()) {

@@ -221,7 +221,13 @@ std::vector<Section> Schema(const Reader& r, Config* c) {
          [&r, c](const toml::node& n, const std::string& path) {
            return r.Uint(n, path, 0, kMaxTimeoutMs, "milliseconds",
                          &c->politeness.min_host_interval_ms);
-         }}}},
+         }},
+        {"fleet_max_per_host",
+         count(0, 100000, &c->politeness.fleet_max_per_host)},
+        {"fleet_max_per_domain",
+         count(0, 100000, &c->politeness.fleet_max_per_domain)},
+        {"fleet_max_per_address",
+         count(0, 100000, &c->politeness.fleet_max_per_address)}}},
       {"geo",
        {{"country", paths(false, &c->geo.country)},
         {"asn", paths(true, &c->geo.asn)},
@@ -270,7 +276,22 @@ std::vector<Section> Schema(const Reader& r, Config* c) {
          }},
         {"secret_key_file", path(&c->coordinator.secret_key_file)},
         {"authorized_keys", paths(true, &c->coordinator.authorized_keys)},
-        {"allow_plaintext", boolean(&c->coordinator.allow_plaintext)}}},
+        {"allow_plaintext", boolean(&c->coordinator.allow_plaintext)},
+        {"max_result_age_s",
+         [&r, c](const toml::node& n, const std::string& path) {
+           return r.Uint(n, path, 0, UINT32_MAX, "seconds",
+                         &c->coordinator.max_result_age_s);
+         }},
+        {"recheck_interval_s",
+         [&r, c](const toml::node& n, const std::string& path) {
+           return r.Uint(n, path, 0, UINT32_MAX, "seconds",
+                         &c->coordinator.recheck_interval_s);
+         }},
+        {"retention_days",
+         [&r, c](const toml::node& n, const std::string& path) {
+           return r.Uint(n, path, 0, 100000, "days",
+                         &c->coordinator.retention_days);
+         }}}},
       {"worker",
        {{"threads", count(0, 256, &c->worker.threads)},
         {"max_in_flight", count(1, 20000, &c->worker.max_in_flight)},
@@ -429,6 +450,12 @@ std::string CanonicalText(const Config& c) {
   AppendLine("politeness.max_per_address", c.politeness.max_per_address, &out);
   AppendLine("politeness.min_host_interval_ms",
              c.politeness.min_host_interval_ms, &out);
+  AppendLine("politeness.fleet_max_per_host", c.politeness.fleet_max_per_host,
+             &out);
+  AppendLine("politeness.fleet_max_per_domain",
+             c.politeness.fleet_max_per_domain, &out);
+  AppendLine("politeness.fleet_max_per_address",
+             c.politeness.fleet_max_per_address, &out);
   AppendLine("geo.country", c.geo.country, &out);
   AppendLine("geo.asn", c.geo.asn, &out);
   AppendLine("geo.city", c.geo.city, &out);
@@ -449,6 +476,11 @@ std::string CanonicalText(const Config& c) {
              &out);
   AppendLine("coordinator.allow_plaintext", c.coordinator.allow_plaintext,
              &out);
+  AppendLine("coordinator.max_result_age_s", c.coordinator.max_result_age_s,
+             &out);
+  AppendLine("coordinator.recheck_interval_s", c.coordinator.recheck_interval_s,
+             &out);
+  AppendLine("coordinator.retention_days", c.coordinator.retention_days, &out);
   AppendLine("worker.threads", c.worker.threads, &out);
   AppendLine("worker.max_in_flight", c.worker.max_in_flight, &out);
   AppendLine("worker.dns_only", c.worker.dns_only, &out);

@@ -91,6 +91,12 @@ struct PolitenessConfig {
   uint32_t max_per_host = 4;          // HEAD exchanges in flight per host name
   uint32_t max_per_address = 32;      // ... per IP address
   uint32_t min_host_interval_ms = 0;  // between two starts on one host
+  // Fleet-wide caps, enforced by the coordinator when it dispatches: checks
+  // in flight at once across all workers; 0 = no cap. Per address counts
+  // the addresses of the host's latest result, when one is known.
+  uint32_t fleet_max_per_host = 8;
+  uint32_t fleet_max_per_domain = 32;
+  uint32_t fleet_max_per_address = 64;
 
   friend bool operator==(const PolitenessConfig&,
                          const PolitenessConfig&) = default;
@@ -133,6 +139,15 @@ struct CoordinatorConfig {
   // Without keys the daemon refuses a non-loopback TCP endpoint unless this
   // is true.
   bool allow_plaintext = false;
+  // A batch that sets no maximum result age re-checks URLs whose result is
+  // older than this (seconds; 0 = probe every URL again).
+  uint32_t max_result_age_s = 86400;
+  // Located URLs are checked again this long after their latest check
+  // (seconds); 0 = no periodic re-checks.
+  uint32_t recheck_interval_s = 0;
+  // `hostlocator purge` without --older-than removes what is older than
+  // this many days; 0 = keep everything.
+  uint32_t retention_days = 0;
 
   friend bool operator==(const CoordinatorConfig&,
                          const CoordinatorConfig&) = default;

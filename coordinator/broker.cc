@@ -23,7 +23,8 @@ Broker::Broker(zmq::context_t* context, Store* store, BrokerOptions options,
     : socket_(*context, zmq::socket_type::router),
       store_(store),
       options_(std::move(options)),
-      clock_(std::move(clock)) {
+      clock_(std::move(clock)),
+      politeness_(options_.politeness) {
   socket_.set(zmq::sockopt::linger, 0);
   socket_.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(kMaxMessageBytes));
   // Replies to a peer that vanished are dropped, not queued forever.
@@ -73,7 +74,12 @@ Status Broker::Serve(const std::function<bool()>& done, bool dispatch) {
   next_heartbeat_ms_ = clock_() + options_.heartbeat_interval_ms;
   while (true) {
     int64_t now = clock_();
-    if (dispatch) HL_RETURN_IF_ERROR(Dispatch(now));
+    if (dispatch) {
+      auto rechecks = store_->QueueDueRechecks(now);
+      if (!rechecks.ok()) return rechecks.status();
+      stats_.rechecks_queued += *rechecks;
+      HL_RETURN_IF_ERROR(Dispatch(now));
+    }
     if (done()) return Status::Ok();
     const int64_t wait = std::clamp<int64_t>(NextDeadline(now) - now, 0,
                                              options_.heartbeat_interval_ms);
@@ -158,7 +164,7 @@ BrokerSnapshot Broker::snapshot() const {
 }
 
 int64_t Broker::NextDeadline(int64_t now) const {
-  int64_t next = next_heartbeat_ms_;
+  int64_t next = std::min(next_heartbeat_ms_, store_->next_recheck_ms());
   if (!lease_deadlines_.empty()) {
     next = std::min(next, lease_deadlines_.begin()->first);
   }
@@ -248,24 +254,51 @@ Status Broker::HandleResult(const pb::JobResult& result, int64_t now) {
     latency_ms =
         now - (lease->second.deadline_ms - int64_t{options_.lease_timeout_ms});
     if (auto holder = peers_.find(lease->second.peer); holder != peers_.end()) {
-      holder->second.jobs.erase(job_id);
       ++holder->second.results;
     }
-    lease_deadlines_.erase({lease->second.deadline_ms, job_id});
-    leases_.erase(lease);
   }
-  RecordResult(result.observation(), latency_ms);
-  if (sink_) sink_(*stored, result.observation());
+  EndLease(job_id);
+  const pb::Observation& obs = result.observation();
+  if (obs.addresses_size() > 0) {
+    std::vector<std::string> addresses;
+    for (const auto& address : obs.addresses())
+      addresses.push_back(address.ip());
+    politeness_.LearnAddresses(obs.host(), std::move(addresses));
+  }
+  RecordResult(obs, latency_ms);
+  if (sink_) sink_(*stored, obs);
   return Status::Ok();
 }
 
 Status Broker::Dispatch(int64_t now) {
+  if (held_by_caps_ && store_->pending_count() == pending_when_held_) {
+    return Status::Ok();
+  }
+  held_by_caps_ = false;
   for (auto& [peer, state] : peers_) {
     while (state.credit > 0 && store_->pending_count() > 0) {
       const size_t want =
           std::min<size_t>(state.credit, options_.max_jobs_per_message);
-      auto jobs = store_->LeasePending(want, now);
+      std::unordered_map<uint64_t, DispatchTarget> targets;
+      bool passed_over = false;
+      auto jobs = store_->LeasePending(
+          want, now,
+          [&](const pb::JobRecord& job) {
+            DispatchTarget target = politeness_.Resolve(TargetOfUrl(job.url()));
+            if (!politeness_.Admits(target)) {
+              passed_over = true;
+              return false;
+            }
+            politeness_.Start(target);
+            targets.emplace(job.job_id(), std::move(target));
+            return true;
+          },
+          options_.politeness_look_ahead);
       if (!jobs.ok()) return jobs.status();
+      if (passed_over && jobs->size() < want) {
+        held_by_caps_ = true;
+        pending_when_held_ = store_->pending_count();
+      }
       if (jobs->empty()) return Status::Ok();
       pb::Envelope envelope;
       auto* batch = envelope.mutable_jobs();
@@ -277,7 +310,8 @@ Status Broker::Dispatch(int64_t now) {
         out->set_attempt(job.attempts());
         out->set_lease_deadline_unix_ms(deadline);
         *out->mutable_context() = job.context();
-        leases_[job.job_id()] = Lease{peer, job.attempts(), deadline};
+        leases_[job.job_id()] = Lease{peer, job.attempts(), deadline,
+                                      std::move(targets[job.job_id()])};
         lease_deadlines_.emplace(deadline, job.job_id());
         state.jobs.insert(job.job_id());
         state.owed.insert(job.job_id());
@@ -290,15 +324,22 @@ Status Broker::Dispatch(int64_t now) {
   return Status::Ok();
 }
 
-Status Broker::Release(uint64_t job_id, const std::string& why,
-                       bool count_attempt, int64_t now) {
+bool Broker::EndLease(uint64_t job_id) {
   auto lease = leases_.find(job_id);
-  if (lease == leases_.end()) return Status::Ok();
+  if (lease == leases_.end()) return false;
   if (auto holder = peers_.find(lease->second.peer); holder != peers_.end()) {
     holder->second.jobs.erase(job_id);
   }
   lease_deadlines_.erase({lease->second.deadline_ms, job_id});
+  politeness_.Finish(lease->second.target);
+  held_by_caps_ = false;
   leases_.erase(lease);
+  return true;
+}
+
+Status Broker::Release(uint64_t job_id, const std::string& why,
+                       bool count_attempt, int64_t now) {
+  if (!EndLease(job_id)) return Status::Ok();
   HL_RETURN_IF_ERROR(
       store_->Requeue(job_id, why, options_.max_attempts, count_attempt, now));
   auto job = store_->GetJob(job_id);

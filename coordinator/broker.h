@@ -16,6 +16,12 @@
 // reconnection do not inflate the credit; the worker grants the credit of
 // such jobs with another READY). Single-threaded: Run owns the socket and the
 // store.
+//
+// Scheduling: jobs are leased in queue (id) order, except that a job whose
+// host, registrable domain or known address is at its fleet-wide cap
+// (FleetPoliteness, coordinator/scheduler.h) stays queued while up to
+// politeness_look_ahead jobs behind it are considered. Periodic re-checks
+// that fall due are queued as the broker serves.
 #pragma once
 
 #include <array>
@@ -35,6 +41,7 @@
 #include "common/clock.h"
 #include "common/proto/hostlocator.pb.h"
 #include "common/status.h"
+#include "coordinator/scheduler.h"
 #include "coordinator/store.h"
 
 namespace hl::coordinator {
@@ -49,6 +56,10 @@ struct BrokerOptions {
   // CURVE server secret key (Z85); empty for plain text. With a key, the
   // context needs a ZAP handler (coordinator/zap.h) to admit workers.
   std::string curve_secret_key;
+  PolitenessCaps politeness;  // fleet-wide; all 0: no cap
+  // Queue entries looked at beyond what is leased when passing over jobs at
+  // a cap.
+  uint32_t politeness_look_ahead = 4096;
 };
 
 struct BrokerStats {
@@ -59,6 +70,7 @@ struct BrokerStats {
   uint64_t dead_lettered = 0;
   uint64_t workers_lost = 0;
   uint64_t refused_messages = 0;  // malformed, oversized, wrong version
+  uint64_t rechecks_queued = 0;   // periodic re-checks that fell due
 };
 
 // A latency histogram with fixed buckets (upper bounds in milliseconds; a
@@ -142,6 +154,7 @@ class Broker {
     std::string peer;
     uint32_t attempt = 0;
     int64_t deadline_ms = 0;
+    DispatchTarget target;  // as counted by politeness_
   };
 
   Status Serve(const std::function<bool()>& done, bool dispatch);
@@ -149,6 +162,9 @@ class Broker {
                        int64_t now);
   Status HandleResult(const pb::JobResult& result, int64_t now);
   Status Dispatch(int64_t now);
+  // Forgets the lease of `job_id` (its peer's share, deadline and politeness
+  // count); false when there is none.
+  bool EndLease(uint64_t job_id);
   Status ExpireLeases(int64_t now);
   Status ReapSilentPeers(int64_t now);
   // Ends a lease and re-queues the job. A job a worker hands back when it
@@ -173,6 +189,12 @@ class Broker {
   std::unordered_map<uint64_t, Lease> leases_;
   // (deadline, job id) of every lease, earliest first.
   std::set<std::pair<int64_t, uint64_t>> lease_deadlines_;
+  FleetPoliteness politeness_;
+  // Set when a dispatch passed over jobs at a cap and found nothing more to
+  // lease, with the pending count then: the queue is not scanned again until
+  // a lease ends (freeing a slot) or the pending count changes.
+  bool held_by_caps_ = false;
+  uint64_t pending_when_held_ = 0;
   int64_t next_heartbeat_ms_ = 0;
   BrokerStats stats_;
   BrokerSnapshot figures_;  // results_by_status, errors, latencies

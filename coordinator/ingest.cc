@@ -65,7 +65,8 @@ Result<IngestSummary> IngestBatch(Store& store, InputReader& reader,
   }
   auto run = store.BeginRun(std::move(record), now_ms);
   if (!run.ok()) return run.status();
-  auto ingest = store.StartIngest(run->run_id(), now_ms);
+  auto ingest =
+      store.StartIngest(run->run_id(), now_ms, spec.max_result_age_ms);
   uint64_t lines = 0, rejected = 0;
   auto commit_if_full = [&]() -> Status {
     return ingest->pending_lines() >= kLinesPerCommit ? ingest->Commit()

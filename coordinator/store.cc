@@ -4,14 +4,17 @@
 #include <rocksdb/db.h>
 #include <rocksdb/options.h>
 #include <rocksdb/table.h>
+#include <rocksdb/utilities/checkpoint.h>
 #include <rocksdb/write_batch.h>
 #include <sys/stat.h>
 
 #include <algorithm>
 #include <charconv>
 #include <filesystem>
+#include <unordered_set>
 
 #include "common/request_context.h"
+#include "coordinator/scheduler.h"
 
 namespace hl::coordinator {
 namespace {
@@ -20,6 +23,7 @@ constexpr char kMetaSchemaVersion[] = "schema_version";
 constexpr char kMetaNextJobId[] = "next_job_id";
 constexpr char kMetaNextRunId[] = "next_run_id";
 
+// In the order of the handles Open assigns (handles_[i] is names[i]).
 const std::vector<std::string>& ColumnFamilyNames() {
   static const std::vector<std::string> names = {
       rocksdb::kDefaultColumnFamilyName,
@@ -29,8 +33,9 @@ const std::vector<std::string>& ColumnFamilyNames() {
       "queue",
       "results",
       "runs",
+      "lines",
       "audit",
-      "lines"};
+      "due"};
   return names;
 }
 
@@ -66,6 +71,16 @@ std::string LineKey(uint64_t run_id, uint64_t line) {
   AppendU64(&k, line);
   return k;
 }
+std::string DueKey(int64_t due_ms, uint64_t job_id) {
+  std::string k = U64Key(static_cast<uint64_t>(due_ms));
+  AppendU64(&k, job_id);
+  return k;
+}
+// When the job's latest check was stored; 0 before the first.
+int64_t LastCheckMs(const pb::JobRecord& job) {
+  if (job.last_check_unix_ms() > 0) return job.last_check_unix_ms();
+  return job.checks() > 0 ? job.updated_unix_ms() : 0;
+}
 
 Status FromRocks(const rocksdb::Status& s, std::string_view what) {
   if (s.ok()) return Status::Ok();
@@ -90,15 +105,24 @@ Status Parse(const std::string& bytes, Message* out, std::string_view what) {
 
 }  // namespace
 
-Result<std::unique_ptr<Store>> Store::Open(const std::string& dir) {
-  return OpenMode(dir, /*read_only=*/false);
+StorePolicy StorePolicyOf(const Config& config) {
+  return {.default_max_result_age_ms =
+              int64_t{config.coordinator.max_result_age_s} * 1000,
+          .recheck_interval_ms =
+              int64_t{config.coordinator.recheck_interval_s} * 1000};
+}
+
+Result<std::unique_ptr<Store>> Store::Open(const std::string& dir,
+                                           StorePolicy policy) {
+  return OpenMode(dir, policy, /*read_only=*/false);
 }
 
 Result<std::unique_ptr<Store>> Store::OpenReadOnly(const std::string& dir) {
-  return OpenMode(dir, /*read_only=*/true);
+  return OpenMode(dir, StorePolicy{}, /*read_only=*/true);
 }
 
 Result<std::unique_ptr<Store>> Store::OpenMode(const std::string& dir,
+                                               StorePolicy policy,
                                                bool read_only) {
   std::error_code ec;
   if (!read_only) std::filesystem::create_directories(dir, ec);
@@ -139,6 +163,7 @@ Result<std::unique_ptr<Store>> Store::OpenMode(const std::string& dir,
     families.emplace_back(name, cf);
   }
   std::unique_ptr<Store> store(new Store());
+  store->policy_ = policy;
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s =
       read_only
@@ -155,6 +180,7 @@ Result<std::unique_ptr<Store>> Store::OpenMode(const std::string& dir,
   store->runs_ = store->handles_[6];
   store->lines_ = store->handles_[7];
   store->audit_ = store->handles_[8];
+  store->due_ = store->handles_[9];
   HL_RETURN_IF_ERROR(store->Init(read_only));
   return store;
 }
@@ -199,6 +225,14 @@ Status Store::Init(bool read_only) {
   last->SeekToLast();
   if (last->Valid()) next_audit_seq_ = ReadU64(last->key().ToStringView()) + 1;
   HL_RETURN_IF_ERROR(FromRocks(last->status(), "cannot read the audit log"));
+  std::unique_ptr<rocksdb::Iterator> due(
+      db_->NewIterator(rocksdb::ReadOptions(), due_));
+  due->SeekToFirst();
+  if (due->Valid()) {
+    next_due_ms_ = static_cast<int64_t>(ReadU64(due->key().ToStringView()));
+  }
+  HL_RETURN_IF_ERROR(
+      FromRocks(due->status(), "cannot read the re-check index"));
   return CountStates();
 }
 
@@ -221,6 +255,24 @@ Status Store::PutJob(rocksdb::WriteBatch* batch, const pb::JobRecord& job) {
   std::string bytes;
   if (!job.SerializeToString(&bytes)) return Internal("job encode failed");
   return FromRocks(batch->Put(jobs_, U64Key(job.job_id()), bytes), "batch put");
+}
+
+void Store::ClearDue(rocksdb::WriteBatch* batch, pb::JobRecord* job) {
+  if (job->recheck_due_unix_ms() == 0) return;
+  batch->Delete(due_, DueKey(job->recheck_due_unix_ms(), job->job_id()));
+  job->set_recheck_due_unix_ms(0);
+}
+
+Status Store::QueueForCheck(rocksdb::WriteBatch* batch, pb::JobRecord* job,
+                            int64_t now_ms) {
+  ClearDue(batch, job);
+  job->set_state(pb::JOB_STATE_PENDING);
+  job->set_attempts(0);
+  job->set_updated_unix_ms(now_ms);
+  HL_RETURN_IF_ERROR(PutJob(batch, *job));
+  batch->Put(queue_, U64Key(job->job_id()), "");
+  queue_floor_ = std::min(queue_floor_, job->job_id());
+  return Status::Ok();
 }
 
 Result<uint64_t> Store::RecoverLeases(int64_t now_ms) {
@@ -269,15 +321,21 @@ Status Store::FinishIngest(pb::RunRecord run) {
 }
 
 std::unique_ptr<Store::Ingest> Store::StartIngest(uint64_t run_id,
-                                                  int64_t now_ms) {
-  return std::unique_ptr<Ingest>(new Ingest(this, run_id, now_ms));
+                                                  int64_t now_ms,
+                                                  int64_t max_result_age_ms) {
+  return std::unique_ptr<Ingest>(
+      new Ingest(this, run_id, now_ms,
+                 max_result_age_ms < 0 ? policy_.default_max_result_age_ms
+                                       : max_result_age_ms));
 }
 
-Store::Ingest::Ingest(Store* store, uint64_t run_id, int64_t now_ms)
+Store::Ingest::Ingest(Store* store, uint64_t run_id, int64_t now_ms,
+                      int64_t max_age_ms)
     : store_(store),
       ingest_lock_(store->ingest_mu_),
       run_id_(run_id),
       now_ms_(now_ms),
+      max_age_ms_(max_age_ms),
       batch_(std::make_unique<rocksdb::WriteBatch>()) {}
 
 Store::Ingest::~Ingest() = default;
@@ -314,14 +372,9 @@ Status Store::Ingest::AddUrl(uint64_t line, const std::string& input,
       job_id = **found;
       auto job = store_->GetJob(job_id);
       if (!job.ok()) return job.status();
-      if (job->state() == pb::JOB_STATE_DEAD) {
-        job->set_state(pb::JOB_STATE_PENDING);
-        job->set_attempts(0);
-        job->set_updated_unix_ms(now_ms_);
-        HL_RETURN_IF_ERROR(store_->PutJob(batch_.get(), *job));
-        batch_->Put(store_->queue_, U64Key(job_id), "");
-        ++queued_in_batch_;
-        lowest_requeued_ = std::min(lowest_requeued_, job_id);
+      if (DecideKnownJob(job->state(), LastCheckMs(*job), max_age_ms_,
+                         now_ms_) == KnownJobAction::kRecheck) {
+        rechecks_.push_back(job_id);
       }
       ++reused_jobs_;
     } else {
@@ -339,7 +392,6 @@ Status Store::Ingest::AddUrl(uint64_t line, const std::string& input,
       HL_RETURN_IF_ERROR(store_->PutJob(batch_.get(), job));
       batch_->Put(store_->url_index_, key, U64Key(job_id));
       batch_->Put(store_->queue_, U64Key(job_id), "");
-      batch_->Put(store_->meta_, kMetaNextJobId, U64Key(store_->next_job_id_));
       ++new_jobs_;
       ++queued_in_batch_;
     }
@@ -355,10 +407,23 @@ Status Store::Ingest::AddUrl(uint64_t line, const std::string& input,
 Status Store::Ingest::Commit() {
   if (lines_in_batch_ == 0) return Status::Ok();
   std::lock_guard lock(store_->mu_);
+  for (uint64_t job_id : rechecks_) {
+    auto job = store_->GetJob(job_id);
+    if (!job.ok()) return job.status();
+    if (DecideKnownJob(job->state(), LastCheckMs(*job), max_age_ms_, now_ms_) !=
+        KnownJobAction::kRecheck) {
+      continue;
+    }
+    HL_RETURN_IF_ERROR(store_->QueueForCheck(batch_.get(), &*job, now_ms_));
+    ++queued_in_batch_;
+  }
+  // The job counter once per group, not once per new job.
+  if (!batch_urls_.empty()) {
+    batch_->Put(store_->meta_, kMetaNextJobId, U64Key(store_->next_job_id_));
+  }
   HL_RETURN_IF_ERROR(store_->Write(batch_.get(), /*sync=*/true));
   store_->pending_count_ += queued_in_batch_;
-  store_->queue_floor_ = std::min(store_->queue_floor_, lowest_requeued_);
-  lowest_requeued_ = UINT64_MAX;
+  rechecks_.clear();
   queued_in_batch_ = 0;
   batch_->Clear();
   batch_urls_.clear();
@@ -404,6 +469,26 @@ Result<std::optional<pb::Observation>> Store::LatestResult(
   pb::Observation obs;
   HL_RETURN_IF_ERROR(Parse(it->value().ToString(), &obs, "result"));
   return std::optional<pb::Observation>(std::move(obs));
+}
+
+Result<std::vector<pb::Observation>> Store::History(uint64_t job_id) const {
+  std::vector<pb::Observation> checks;
+  const std::string prefix = U64Key(job_id);
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(rocksdb::ReadOptions(), results_));
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix);
+       it->Next()) {
+    HL_RETURN_IF_ERROR(
+        Parse(it->value().ToString(), &checks.emplace_back(), "result"));
+  }
+  HL_RETURN_IF_ERROR(FromRocks(it->status(), "result scan failed"));
+  return checks;
+}
+
+Result<std::optional<uint64_t>> Store::FindJobId(
+    const std::string& normalized_url,
+    const pb::RequestContext& context) const {
+  return FindJob(JobKey(normalized_url, context));
 }
 
 Result<pb::RunRecord> Store::GetRun(uint64_t run_id) const {
@@ -494,24 +579,34 @@ Status Store::ForEachAudit(
 }
 
 Result<std::vector<pb::JobRecord>> Store::LeasePending(size_t max,
-                                                       int64_t now_ms) {
+                                                       int64_t now_ms,
+                                                       const LeaseFilter& admit,
+                                                       size_t look_ahead) {
   std::lock_guard lock(mu_);
   std::vector<pb::JobRecord> leased;
   if (max == 0 || pending_count_ == 0) return leased;
   rocksdb::WriteBatch batch;
   std::unique_ptr<rocksdb::Iterator> it(
       db_->NewIterator(rocksdb::ReadOptions(), queue_));
-  for (it->Seek(U64Key(queue_floor_)); it->Valid() && leased.size() < max;
-       it->Next()) {
+  bool passed_over = false;  // the floor stays at the first job passed over
+  size_t looked_at = 0;
+  for (it->Seek(U64Key(queue_floor_));
+       it->Valid() && leased.size() < max && looked_at < max + look_ahead;
+       it->Next(), ++looked_at) {
     const uint64_t job_id = ReadU64(it->key().ToStringView());
     auto job = GetJob(job_id);
     if (!job.ok()) return job.status();
+    if (admit && !admit(*job)) {
+      if (!passed_over) queue_floor_ = job_id;
+      passed_over = true;
+      continue;
+    }
     job->set_state(pb::JOB_STATE_LEASED);
     job->set_attempts(job->attempts() + 1);
     job->set_updated_unix_ms(now_ms);
     HL_RETURN_IF_ERROR(PutJob(&batch, *job));
     batch.Delete(queue_, it->key());
-    queue_floor_ = job_id + 1;
+    if (!passed_over) queue_floor_ = job_id + 1;
     leased.push_back(std::move(job).value());
   }
   HL_RETURN_IF_ERROR(FromRocks(it->status(), "queue scan failed"));
@@ -573,10 +668,206 @@ Result<pb::JobRecord> Store::StoreResult(uint64_t job_id, uint32_t attempt,
   job->set_state(pb::JOB_STATE_DONE);
   job->set_last_error("");
   job->set_updated_unix_ms(now_ms);
+  job->set_last_check_unix_ms(now_ms);
+  ClearDue(&batch, &*job);
+  const bool recheck =
+      policy_.recheck_interval_ms > 0 && observation.status() == "located";
+  if (recheck) {
+    job->set_recheck_due_unix_ms(now_ms + policy_.recheck_interval_ms);
+    batch.Put(due_, DueKey(job->recheck_due_unix_ms(), job_id), "");
+  }
   HL_RETURN_IF_ERROR(PutJob(&batch, *job));
   HL_RETURN_IF_ERROR(Write(&batch, /*sync=*/false));
   leased_count_ -= std::min<uint64_t>(leased_count_, 1);
+  if (recheck) {
+    next_due_ms_ = std::min(next_due_ms_, job->recheck_due_unix_ms());
+  }
   return job;
+}
+
+Result<uint64_t> Store::QueueDueRechecks(int64_t now_ms, size_t max) {
+  std::lock_guard lock(mu_);
+  if (now_ms < next_due_ms_) return uint64_t{0};
+  rocksdb::WriteBatch batch;
+  uint64_t queued = 0;
+  size_t looked_at = 0;
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(rocksdb::ReadOptions(), due_));
+  for (it->SeekToFirst(); it->Valid() && looked_at < max;
+       it->Next(), ++looked_at) {
+    const std::string_view key = it->key().ToStringView();
+    const auto due_ms = static_cast<int64_t>(ReadU64(key));
+    if (due_ms > now_ms) break;
+    const uint64_t job_id = ReadU64(key.substr(8));
+    auto job = GetJob(job_id);
+    if (!job.ok()) return job.status();
+    if (job->state() != pb::JOB_STATE_DONE ||
+        job->recheck_due_unix_ms() != due_ms) {
+      batch.Delete(due_, it->key());  // stale: the job moved on
+      continue;
+    }
+    HL_RETURN_IF_ERROR(QueueForCheck(&batch, &*job, now_ms));
+    ++queued;
+  }
+  HL_RETURN_IF_ERROR(FromRocks(it->status(), "re-check index scan failed"));
+  next_due_ms_ = it->Valid()
+                     ? static_cast<int64_t>(ReadU64(it->key().ToStringView()))
+                     : INT64_MAX;
+  if (batch.Count() == 0) return queued;
+  HL_RETURN_IF_ERROR(Write(&batch, /*sync=*/false));
+  pending_count_ += queued;
+  return queued;
+}
+
+int64_t Store::next_recheck_ms() const {
+  std::lock_guard lock(mu_);
+  return next_due_ms_;
+}
+
+namespace {
+
+// Writes `batch` once it holds many operations, so a purge of millions of
+// records does not build one huge batch.
+constexpr size_t kPurgeOpsPerWrite = 16384;
+
+}  // namespace
+
+Result<PurgeCounts> Store::Purge(int64_t cutoff_ms, bool dry_run,
+                                 const std::string& actor, int64_t now_ms) {
+  PurgeCounts counts;
+  {
+    std::lock_guard ingest_lock(ingest_mu_);
+    std::lock_guard lock(mu_);
+    rocksdb::WriteBatch batch;
+    auto flush = [&](bool force) -> Status {
+      if (dry_run || batch.Count() == 0) return Status::Ok();
+      if (!force && batch.Count() < kPurgeOpsPerWrite) return Status::Ok();
+      HL_RETURN_IF_ERROR(Write(&batch, /*sync=*/true));
+      batch.Clear();
+      return Status::Ok();
+    };
+    // Runs: purged ones go with their lines; kept ones keep their jobs.
+    std::unordered_set<uint64_t> kept_jobs;
+    std::vector<uint64_t> purged_runs;
+    std::unique_ptr<rocksdb::Iterator> runs(
+        db_->NewIterator(rocksdb::ReadOptions(), runs_));
+    for (runs->SeekToFirst(); runs->Valid(); runs->Next()) {
+      pb::RunRecord run;
+      HL_RETURN_IF_ERROR(Parse(runs->value().ToString(), &run, "run"));
+      const bool purge = run.started_unix_ms() < cutoff_ms;
+      if (purge) purged_runs.push_back(run.run_id());
+      HL_RETURN_IF_ERROR(
+          ForEachLine(run.run_id(), [&](const pb::LineRecord& line) {
+            if (purge) {
+              ++counts.lines;
+            } else if (line.job_id() != 0) {
+              kept_jobs.insert(line.job_id());
+            }
+            return Status::Ok();
+          }));
+    }
+    HL_RETURN_IF_ERROR(FromRocks(runs->status(), "run scan failed"));
+    for (uint64_t run_id : purged_runs) {
+      ++counts.runs;
+      batch.Delete(runs_, U64Key(run_id));
+      batch.DeleteRange(lines_, U64Key(run_id), U64Key(run_id + 1));
+    }
+    HL_RETURN_IF_ERROR(flush(/*force=*/true));
+    // Jobs: unreferenced finished ones go whole; the others lose their old
+    // checks except the latest.
+    std::unique_ptr<rocksdb::Iterator> jobs(
+        db_->NewIterator(rocksdb::ReadOptions(), jobs_));
+    for (jobs->SeekToFirst(); jobs->Valid(); jobs->Next()) {
+      pb::JobRecord job;
+      HL_RETURN_IF_ERROR(Parse(jobs->value().ToString(), &job, "job"));
+      const uint64_t id = job.job_id();
+      const bool finished = job.state() == pb::JOB_STATE_DONE ||
+                            job.state() == pb::JOB_STATE_DEAD;
+      if (finished && !kept_jobs.contains(id)) {
+        ++counts.jobs;
+        counts.results += job.checks();
+        ClearDue(&batch, &job);
+        batch.Delete(jobs_, U64Key(id));
+        batch.Delete(url_index_, JobKey(job.url(), job.context()));
+        batch.DeleteRange(results_, U64Key(id), U64Key(id + 1));
+      } else if (job.checks() > 1) {
+        auto checks = History(id);
+        if (!checks.ok()) return checks.status();
+        for (uint32_t check = 0; check + 1 < checks->size(); ++check) {
+          if ((*checks)[check].checked_at_unix_ms() >= cutoff_ms) continue;
+          ++counts.results;
+          batch.Delete(results_, ResultKey(id, check));
+        }
+      }
+      HL_RETURN_IF_ERROR(flush(/*force=*/false));
+    }
+    HL_RETURN_IF_ERROR(FromRocks(jobs->status(), "job scan failed"));
+    HL_RETURN_IF_ERROR(flush(/*force=*/true));
+  }
+  if (dry_run) return counts;
+  auto audited = AppendAudit(actor, "purge",
+                             "before " + std::to_string(cutoff_ms) + " ms: " +
+                                 std::to_string(counts.runs) + " runs, " +
+                                 std::to_string(counts.lines) + " lines, " +
+                                 std::to_string(counts.results) + " results, " +
+                                 std::to_string(counts.jobs) + " jobs",
+                             now_ms);
+  if (!audited.ok()) return audited.status();
+  return counts;
+}
+
+Status Store::Checkpoint(const std::string& dest, const std::string& actor,
+                         int64_t now_ms) {
+  std::error_code ec;
+  if (std::filesystem::exists(dest, ec)) {
+    return FailedPrecondition("backup destination " + dest +
+                              " exists; name a new folder");
+  }
+  auto audited = AppendAudit(actor, "backup", "to " + dest, now_ms);
+  if (!audited.ok()) return audited.status();
+  rocksdb::Checkpoint* raw = nullptr;
+  HL_RETURN_IF_ERROR(FromRocks(rocksdb::Checkpoint::Create(db_.get(), &raw),
+                               "cannot start a backup"));
+  std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);
+  // Flushes the memtables first: the copy needs no WAL replay.
+  HL_RETURN_IF_ERROR(FromRocks(checkpoint->CreateCheckpoint(dest),
+                               "cannot write the backup to " + dest));
+  ::chmod(dest.c_str(), 0700);
+  return Status::Ok();
+}
+
+Result<std::unique_ptr<Store>> Store::Restore(const std::string& backup_dir,
+                                              const std::string& data_dir,
+                                              StorePolicy policy) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::exists(fs::path(backup_dir) / "CURRENT", ec)) {
+    return FailedPrecondition(backup_dir +
+                              " is not a hostlocator backup (no RocksDB "
+                              "CURRENT file); give the folder that "
+                              "`hostlocator backup --to` wrote");
+  }
+  if (fs::exists(data_dir, ec) && !fs::is_empty(data_dir, ec)) {
+    return FailedPrecondition("data folder " + data_dir +
+                              " is not empty; restore into a new or empty "
+                              "folder");
+  }
+  auto empty_data_dir = [&] {
+    std::error_code ignored;
+    for (const auto& entry : fs::directory_iterator(data_dir, ignored)) {
+      fs::remove_all(entry.path(), ignored);
+    }
+  };
+  fs::create_directories(data_dir, ec);
+  if (!ec) fs::copy(backup_dir, data_dir, fs::copy_options::recursive, ec);
+  if (ec) {
+    empty_data_dir();
+    return FailedPrecondition("cannot copy " + backup_dir + " to " + data_dir +
+                              ": " + ec.message());
+  }
+  auto store = Open(data_dir, policy);
+  if (!store.ok()) empty_data_dir();
+  return store;
 }
 
 }  // namespace hl::coordinator

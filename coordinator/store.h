@@ -11,8 +11,16 @@
 //   runs       u64 run_id -> RunRecord
 //   lines      u64 run_id . u64 line -> LineRecord
 //   audit      u64 seq -> AuditRecord (append-only, synced)
+//   due        u64 due_ms . u64 job_id -> "" (periodic re-checks, soonest
+//              first; mirrored by JobRecord.recheck_due_unix_ms)
 //
-// Invariants: a job is in `queue` iff its state is PENDING; each state
+// The `due` family and the JobRecord fields last_check_unix_ms and
+// recheck_due_unix_ms were added without a version change: a folder written
+// before them opens as it is (the family is created empty; a DONE job
+// without last_check_unix_ms counts from its updated_unix_ms).
+//
+// Invariants: a job is in `queue` iff its state is PENDING; a job has a
+// `due` entry iff recheck_due_unix_ms is set, only while DONE; each state
 // transition is one WriteBatch; ingested lines are synced to the WAL before
 // Ingest::Commit returns (a submission is acknowledged only when durable).
 // Thread-safe: the broker thread and API threads share one Store. Job state
@@ -32,6 +40,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/config.h"
 #include "common/proto/hostlocator.pb.h"
 #include "common/status.h"
 
@@ -47,15 +56,45 @@ namespace pb = ::hostlocator::v1;
 
 inline constexpr uint32_t kStoreSchemaVersion = 1;
 
+// Store-wide policies (config [coordinator]).
+struct StorePolicy {
+  // A batch that sets no maximum result age accepts results this old.
+  int64_t default_max_result_age_ms = int64_t{86400} * 1000;
+  // A located URL is queued again this long after its latest check (its
+  // `due` entry); 0: no periodic re-checks.
+  int64_t recheck_interval_ms = 0;
+};
+
+// The policy of config [coordinator].
+StorePolicy StorePolicyOf(const Config& config);
+
+// What a purge removed (or, dry, would remove).
+struct PurgeCounts {
+  uint64_t runs = 0;
+  uint64_t lines = 0;
+  uint64_t results = 0;
+  uint64_t jobs = 0;
+};
+
+// Admits a pending job for leasing; jobs it refuses stay queued.
+using LeaseFilter = std::function<bool(const pb::JobRecord&)>;
+
 class Store {
  public:
   // Opens or creates the store in `dir` (created with mode 0700). A store
   // written with another schema version is refused with a clear message.
-  static Result<std::unique_ptr<Store>> Open(const std::string& dir);
+  static Result<std::unique_ptr<Store>> Open(const std::string& dir,
+                                             StorePolicy policy = {});
   // Opens an existing store read-only: a snapshot of what is written at
   // the time of the call, readable while another process serves it (tests
   // poll progress this way). Writes fail.
   static Result<std::unique_ptr<Store>> OpenReadOnly(const std::string& dir);
+  // Copies the checkpoint in `backup_dir` (made by Checkpoint) into
+  // `data_dir`, which must be missing or empty, and opens it (so its schema
+  // version is checked). On an error `data_dir` is left empty.
+  static Result<std::unique_ptr<Store>> Restore(const std::string& backup_dir,
+                                                const std::string& data_dir,
+                                                StorePolicy policy = {});
   ~Store();
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
@@ -78,6 +117,10 @@ class Store {
     // probed with `context` (JobKey is the identity). A job that is DONE is
     // reused without a new probe; a DEAD one is re-queued with its attempt
     // count reset.
+    // A known job is joined or queued for a new check as DecideKnownJob
+    // (coordinator/scheduler.h) says for the ingest's maximum result age;
+    // the decision is re-taken under the job mutex at Commit, so a job
+    // queued meanwhile (a periodic re-check) is not queued twice.
     Status AddUrl(uint64_t line, const std::string& input,
                   const std::string& normalized_url,
                   const pb::RequestContext& context);
@@ -90,26 +133,41 @@ class Store {
 
    private:
     friend class Store;
-    Ingest(Store* store, uint64_t run_id, int64_t now_ms);
+    Ingest(Store* store, uint64_t run_id, int64_t now_ms, int64_t max_age_ms);
     Status PutLine(const pb::LineRecord& line);
     Store* store_;
     std::unique_lock<std::mutex> ingest_lock_;
     uint64_t run_id_;
     int64_t now_ms_;
+    int64_t max_age_ms_;
+    // Known jobs to queue for a new check at Commit.
+    std::vector<uint64_t> rechecks_;
     std::unique_ptr<rocksdb::WriteBatch> batch_;
     // Job keys given a job in this uncommitted batch (not yet readable).
     std::unordered_map<std::string, uint64_t> batch_urls_;
     size_t lines_in_batch_ = 0;
     uint64_t queued_in_batch_ = 0;
-    uint64_t lowest_requeued_ = UINT64_MAX;  // in this batch
     uint64_t new_jobs_ = 0;
     uint64_t reused_jobs_ = 0;
   };
-  std::unique_ptr<Ingest> StartIngest(uint64_t run_id, int64_t now_ms);
+  // `max_result_age_ms` is the batch's (0: probe every URL now); negative:
+  // the policy's default.
+  std::unique_ptr<Ingest> StartIngest(uint64_t run_id, int64_t now_ms,
+                                      int64_t max_result_age_ms = -1);
 
   // Takes up to `max` pending jobs in id order and marks them LEASED with
-  // attempts incremented.
-  Result<std::vector<pb::JobRecord>> LeasePending(size_t max, int64_t now_ms);
+  // attempts incremented. With `admit`, jobs it refuses stay queued and are
+  // passed over: at most max + look_ahead queue entries are looked at, so a
+  // refused head of the queue does not hold back the jobs behind it.
+  Result<std::vector<pb::JobRecord>> LeasePending(size_t max, int64_t now_ms,
+                                                  const LeaseFilter& admit = {},
+                                                  size_t look_ahead = 0);
+  // Queues (at most `max`) DONE jobs whose periodic re-check is due at
+  // `now_ms`, reading only the due part of the `due` index. Returns how many
+  // were queued.
+  Result<uint64_t> QueueDueRechecks(int64_t now_ms, size_t max = 4096);
+  // When the soonest periodic re-check is due; INT64_MAX when none is.
+  int64_t next_recheck_ms() const;
   // Returns a LEASED job to the queue, or to DEAD when its attempts reached
   // `max_attempts`. `error` becomes last_error. With count_attempt false
   // (the job was handed back unstarted) the lease does not use an attempt.
@@ -125,6 +183,13 @@ class Store {
   Result<pb::JobRecord> GetJob(uint64_t job_id) const;
   // The newest check of a job, if any.
   Result<std::optional<pb::Observation>> LatestResult(uint64_t job_id) const;
+  // Every check of a job kept by retention, oldest first; each observation
+  // carries its time (checked_at_unix_ms) and status.
+  Result<std::vector<pb::Observation>> History(uint64_t job_id) const;
+  // The job of a normalised URL probed with `context`, if known.
+  Result<std::optional<uint64_t>> FindJobId(
+      const std::string& normalized_url,
+      const pb::RequestContext& context) const;
   Result<pb::RunRecord> GetRun(uint64_t run_id) const;
   // The newest run, NotFound when there is none.
   Result<pb::RunRecord> LatestRun() const;
@@ -148,17 +213,40 @@ class Store {
       uint64_t from_seq,
       const std::function<Status(const pb::AuditRecord&)>& fn) const;
 
+  // Retention: removes the runs started before `cutoff_ms` with their
+  // lines, the jobs no remaining run refers to (unless PENDING or LEASED)
+  // with all their results, and of the remaining jobs every check before
+  // cutoff_ms except the latest (a kept run's report still has its result).
+  // Unless `dry_run`, records "purge" with the counts in the audit log as
+  // `actor`. Waits for a running ingest to finish.
+  Result<PurgeCounts> Purge(int64_t cutoff_ms, bool dry_run,
+                            const std::string& actor, int64_t now_ms);
+  // Writes a consistent copy of the store (a RocksDB checkpoint: hard links
+  // where possible) to `dest`, which must not exist, while the store stays
+  // in use. Records "backup" in the audit log first, so the copy holds its
+  // own record.
+  Status Checkpoint(const std::string& dest, const std::string& actor,
+                    int64_t now_ms);
+
   uint64_t pending_count() const;
   uint64_t leased_count() const;
 
  private:
   Store() = default;
   static Result<std::unique_ptr<Store>> OpenMode(const std::string& dir,
+                                                 StorePolicy policy,
                                                  bool read_only);
   Status Init(bool read_only);
   Status Write(rocksdb::WriteBatch* batch, bool sync);
   Result<std::optional<uint64_t>> FindJob(const std::string& key) const;
   Status PutJob(rocksdb::WriteBatch* batch, const pb::JobRecord& job);
+  // Makes a DONE or DEAD `job` PENDING for a new check (attempts reset,
+  // queue entry added, due entry removed) in `batch`; the caller holds mu_
+  // and counts the pending job once the batch is written.
+  Status QueueForCheck(rocksdb::WriteBatch* batch, pb::JobRecord* job,
+                       int64_t now_ms);
+  // Drops the job's `due` entry, if any, in `batch`.
+  void ClearDue(rocksdb::WriteBatch* batch, pb::JobRecord* job);
   Status CountStates();
 
   std::unique_ptr<rocksdb::DB> db_;
@@ -182,6 +270,10 @@ class Store {
   uint64_t queue_floor_ = 0;
   uint64_t pending_count_ = 0;
   uint64_t leased_count_ = 0;
+  StorePolicy policy_;
+  // Lower bound of the soonest `due` key (INT64_MAX: none).
+  int64_t next_due_ms_ = INT64_MAX;
+  rocksdb::ColumnFamilyHandle* due_ = nullptr;
 };
 
 }  // namespace hl::coordinator

@@ -221,12 +221,24 @@ TEST(ConfigTest, ValidFiles) {
        }},
       {"coordinator values",
        "[coordinator]\nlease_timeout_ms = 60000\nheartbeat_interval_ms = 10\n"
-       "heartbeat_liveness = 1\nmax_attempts = 100\n",
+       "heartbeat_liveness = 1\nmax_attempts = 100\nmax_result_age_s = 0\n"
+       "recheck_interval_s = 604800\nretention_days = 365\n",
        [](const Config& c) {
          EXPECT_EQ(c.coordinator.lease_timeout_ms, 60000u);
          EXPECT_EQ(c.coordinator.heartbeat_interval_ms, 10u);
          EXPECT_EQ(c.coordinator.heartbeat_liveness, 1u);
          EXPECT_EQ(c.coordinator.max_attempts, 100u);
+         EXPECT_EQ(c.coordinator.max_result_age_s, 0u);
+         EXPECT_EQ(c.coordinator.recheck_interval_s, 604800u);
+         EXPECT_EQ(c.coordinator.retention_days, 365u);
+       }},
+      {"fleet politeness values",
+       "[politeness]\nfleet_max_per_host = 0\nfleet_max_per_domain = 5\n"
+       "fleet_max_per_address = 100000\n",
+       [](const Config& c) {
+         EXPECT_EQ(c.politeness.fleet_max_per_host, 0u);
+         EXPECT_EQ(c.politeness.fleet_max_per_domain, 5u);
+         EXPECT_EQ(c.politeness.fleet_max_per_address, 100000u);
        }},
       {"dotted keys and inline tables",
        "http.timeout_ms = 20000\nworker = { threads = 4 }\n",
@@ -344,6 +356,12 @@ TEST(ConfigTest, ErrorsNameTheKeyAndWhatIsExpected) {
        {"\"worker.secret_key_file\"", "\"worker.coordinator_public_key_file\"",
         "hostlocator keys generate"}},
       {"[coordinator]\nmax_attempts = 101\n", {"\"coordinator.max_attempts\""}},
+      {"[coordinator]\nretention_days = 100001\n",
+       {"\"coordinator.retention_days\""}},
+      {"[coordinator]\nrecheck_interval_s = -1\n",
+       {"\"coordinator.recheck_interval_s\""}},
+      {"[politeness]\nfleet_max_per_host = 100001\n",
+       {"\"politeness.fleet_max_per_host\""}},
       {"[worker]\nthreads = 257\n", {"\"worker.threads\"", "from 0 to 256"}},
       {"[worker]\nmax_in_flight = 0\n", {"\"worker.max_in_flight\""}},
       {"[worker]\nthreads = 5000000000\n",

@@ -424,3 +424,37 @@ TEST(ZapTest, DecidesFromTheAuthorisedKeys) {
 
 }  // namespace
 }  // namespace hl::coordinator
+
+namespace hl::coordinator {
+namespace {
+
+// With periodic re-checks on, a located job comes back to the worker once
+// its interval has passed, and each check is kept in its history.
+TEST_F(BrokerTest, QueuesPeriodicRechecksAsTheyFallDue) {
+  store_.reset();
+  store_ = std::move(Store::Open(dir_.string(), {.recheck_interval_ms = 200}))
+               .value();
+  AddUrls(1);
+  StartBroker(BrokerOptions{});
+  FakeWorker worker(&context_, endpoint_);
+  worker.Ready(1);
+  for (int check = 1; check <= 2; ++check) {
+    auto jobs = worker.ReceiveJobs(3s);
+    ASSERT_EQ(jobs.size(), 1u) << "check " << check;
+    EXPECT_EQ(jobs[0].job_id(), 1u);
+    EXPECT_EQ(jobs[0].attempt(), 1u);  // a re-check starts a new attempt count
+    worker.Result(jobs[0]);
+  }
+  const auto deadline = std::chrono::steady_clock::now() + 3s;
+  while (sunk_.load() < 2 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(5ms);
+  }
+  StopBroker();
+  EXPECT_GE(broker_->stats().rechecks_queued, 1u);
+  auto history = store_->History(1);
+  ASSERT_TRUE(history.ok());
+  EXPECT_EQ(history->size(), 2u);
+}
+
+}  // namespace
+}  // namespace hl::coordinator

@@ -1,0 +1,103 @@
+#include "coordinator/scheduler.h"
+
+#include "common/net/url.h"
+
+namespace hl::coordinator {
+
+KnownJobAction DecideKnownJob(pb::JobState state, int64_t last_check_ms,
+                              int64_t max_age_ms, int64_t now_ms) {
+  switch (state) {
+    case pb::JOB_STATE_PENDING:
+    case pb::JOB_STATE_LEASED:
+      return KnownJobAction::kJoin;
+    case pb::JOB_STATE_DONE:
+      if (max_age_ms <= 0 || last_check_ms <= 0) {
+        return KnownJobAction::kRecheck;
+      }
+      return now_ms - last_check_ms > max_age_ms ? KnownJobAction::kRecheck
+                                                 : KnownJobAction::kJoin;
+    default:
+      return KnownJobAction::kRecheck;
+  }
+}
+
+PolitenessCaps PolitenessCapsOf(const Config& config) {
+  return {.per_host = config.politeness.fleet_max_per_host,
+          .per_domain = config.politeness.fleet_max_per_domain,
+          .per_address = config.politeness.fleet_max_per_address};
+}
+
+DispatchTarget TargetOfUrl(std::string_view normalized_url) {
+  DispatchTarget target;
+  auto url = net::NormalizeUrl(normalized_url);
+  if (!url.ok()) return target;
+  target.host = std::move(url->host);
+  target.domain = std::move(url->registrable_domain);
+  return target;
+}
+
+DispatchTarget FleetPoliteness::Resolve(DispatchTarget target) const {
+  if (auto it = known_.find(target.host); it != known_.end()) {
+    target.addresses = it->second;
+  }
+  return target;
+}
+
+bool FleetPoliteness::Below(const Counts& counts, const std::string& key,
+                            uint32_t cap) {
+  if (cap == 0) return true;
+  auto it = counts.find(key);
+  return it == counts.end() || it->second < cap;
+}
+
+void FleetPoliteness::Add(Counts& counts, const std::string& key, int delta) {
+  auto [it, inserted] = counts.try_emplace(key, 0);
+  if (delta < 0 && it->second <= static_cast<uint32_t>(-delta)) {
+    counts.erase(it);
+    return;
+  }
+  it->second += delta;
+}
+
+bool FleetPoliteness::Admits(const DispatchTarget& target) const {
+  if (!Below(hosts_, target.host, caps_.per_host)) return false;
+  if (!target.domain.empty() &&
+      !Below(domains_, target.domain, caps_.per_domain)) {
+    return false;
+  }
+  for (const auto& address : target.addresses) {
+    if (!Below(addresses_, address, caps_.per_address)) return false;
+  }
+  return true;
+}
+
+void FleetPoliteness::Start(const DispatchTarget& target) {
+  Add(hosts_, target.host, 1);
+  if (!target.domain.empty()) Add(domains_, target.domain, 1);
+  for (const auto& address : target.addresses) Add(addresses_, address, 1);
+}
+
+void FleetPoliteness::Finish(const DispatchTarget& target) {
+  Add(hosts_, target.host, -1);
+  if (!target.domain.empty()) Add(domains_, target.domain, -1);
+  for (const auto& address : target.addresses) Add(addresses_, address, -1);
+}
+
+void FleetPoliteness::LearnAddresses(const std::string& host,
+                                     std::vector<std::string> addresses) {
+  auto [it, inserted] = known_.try_emplace(host);
+  it->second = std::move(addresses);
+  if (!inserted) return;
+  known_order_.push_back(host);
+  if (known_order_.size() > kMaxKnownHosts) {
+    known_.erase(known_order_.front());
+    known_order_.pop_front();
+  }
+}
+
+uint32_t FleetPoliteness::in_flight_on_host(const std::string& host) const {
+  auto it = hosts_.find(host);
+  return it == hosts_.end() ? 0 : it->second;
+}
+
+}  // namespace hl::coordinator

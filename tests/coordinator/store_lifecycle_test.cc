@@ -1,0 +1,329 @@
+// The store over time: freshness of known results, periodic re-checks and
+// history, the politeness filter of leasing, retention, backup and restore.
+#include <gtest/gtest.h>
+#include <rocksdb/db.h>
+
+#include <filesystem>
+#include <map>
+
+#include "coordinator/store.h"
+
+namespace hl::coordinator {
+namespace {
+
+constexpr int64_t kHour = 3600 * 1000;
+
+class StoreLifecycleTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    base_ = std::filesystem::temp_directory_path() /
+            ("hl-store-life-" + std::to_string(::getpid()) + "-" +
+             ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(base_);
+    dir_ = base_ / "data";
+  }
+  void TearDown() override { std::filesystem::remove_all(base_); }
+
+  std::unique_ptr<Store> OpenStore(StorePolicy policy = {},
+                                   std::filesystem::path dir = {}) {
+    auto store = Store::Open((dir.empty() ? dir_ : dir).string(), policy);
+    EXPECT_TRUE(store.ok()) << store.status().ToString();
+    return std::move(store).value();
+  }
+
+  // Ingests `urls` as one run at `now` with the batch's `max_age_ms`.
+  static pb::RunRecord Submit(Store& store,
+                              const std::vector<std::string>& urls, int64_t now,
+                              int64_t max_age_ms = -1) {
+    auto run = store.BeginRun(pb::RunRecord(), now);
+    EXPECT_TRUE(run.ok());
+    auto ingest = store.StartIngest(run->run_id(), now, max_age_ms);
+    for (size_t i = 0; i < urls.size(); ++i) {
+      EXPECT_TRUE(
+          ingest->AddUrl(i + 1, urls[i], urls[i], pb::RequestContext()).ok());
+    }
+    EXPECT_TRUE(ingest->Commit().ok());
+    return *run;
+  }
+
+  // Leases every pending job and stores a result with `status` for each.
+  static std::vector<uint64_t> ProbeAll(Store& store, int64_t now,
+                                        const std::string& status = "located") {
+    auto leased = store.LeasePending(1000, now);
+    EXPECT_TRUE(leased.ok());
+    std::vector<uint64_t> ids;
+    for (const auto& job : *leased) {
+      pb::Observation obs;
+      obs.set_url(job.url());
+      obs.set_status(status);
+      obs.set_checked_at_unix_ms(now);
+      EXPECT_TRUE(
+          store.StoreResult(job.job_id(), job.attempts(), obs, now).ok());
+      ids.push_back(job.job_id());
+    }
+    return ids;
+  }
+
+  static std::vector<int64_t> CheckTimes(Store& store, uint64_t job_id) {
+    auto history = store.History(job_id);
+    EXPECT_TRUE(history.ok());
+    std::vector<int64_t> times;
+    for (const auto& obs : *history) times.push_back(obs.checked_at_unix_ms());
+    return times;
+  }
+
+  std::filesystem::path base_;
+  std::filesystem::path dir_;
+};
+
+TEST_F(StoreLifecycleTest, FreshResultIsSharedStaleOneIsRechecked) {
+  auto store = OpenStore({.default_max_result_age_ms = 10 * kHour});
+  const int64_t t0 = 100 * kHour;
+  Submit(*store, {"http://a/"}, t0);
+  const uint64_t a = ProbeAll(*store, t0).at(0);
+
+  // Second batch an hour later: fresh under the default, shared.
+  Submit(*store, {"http://a/"}, t0 + kHour);
+  EXPECT_EQ(store->pending_count(), 0u);
+  // A batch that accepts results up to 30 minutes old: re-checked.
+  Submit(*store, {"http://a/"}, t0 + kHour, kHour / 2);
+  EXPECT_EQ(store->pending_count(), 1u);
+  // A third batch while the re-check waits joins it (not queued twice).
+  Submit(*store, {"http://a/", "http://a/"}, t0 + kHour, 0);
+  EXPECT_EQ(store->pending_count(), 1u);
+  ProbeAll(*store, t0 + 2 * kHour);
+  EXPECT_EQ(CheckTimes(*store, a), (std::vector<int64_t>{t0, t0 + 2 * kHour}));
+  auto latest = store->LatestResult(a);
+  ASSERT_TRUE(latest.ok() && latest->has_value());
+  EXPECT_EQ((*latest)->checked_at_unix_ms(), t0 + 2 * kHour);
+
+  // Past the default age (10 h after the latest check): re-checked.
+  Submit(*store, {"http://a/"}, t0 + 12 * kHour + 1);
+  EXPECT_EQ(store->pending_count(), 1u);
+}
+
+TEST_F(StoreLifecycleTest, PeriodicRechecksOfLocatedUrlsAppendToHistory) {
+  StorePolicy policy{.recheck_interval_ms = kHour};
+  auto store = OpenStore(policy);
+  const int64_t t0 = 100 * kHour;
+  Submit(*store, {"http://located/", "http://failed/"}, t0);
+  auto leased = store->LeasePending(10, t0);
+  ASSERT_TRUE(leased.ok() && leased->size() == 2);
+  for (const auto& job : *leased) {
+    pb::Observation obs;
+    obs.set_status(job.url() == "http://located/" ? "located" : "error");
+    obs.set_checked_at_unix_ms(t0);
+    ASSERT_TRUE(store->StoreResult(job.job_id(), 1, obs, t0).ok());
+  }
+  const uint64_t located = (*leased)[0].job_id();
+  EXPECT_EQ(store->next_recheck_ms(), t0 + kHour);
+  auto none = store->QueueDueRechecks(t0 + kHour - 1);
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(*none, 0u);
+
+  for (int round = 1; round <= 3; ++round) {
+    const int64_t due = t0 + round * kHour;
+    auto queued = store->QueueDueRechecks(due);
+    ASSERT_TRUE(queued.ok());
+    EXPECT_EQ(*queued, 1u) << "round " << round;  // only the located URL
+    EXPECT_EQ(store->pending_count(), 1u);
+    ProbeAll(*store, due);
+  }
+  EXPECT_EQ(
+      CheckTimes(*store, located),
+      (std::vector<int64_t>{t0, t0 + kHour, t0 + 2 * kHour, t0 + 3 * kHour}));
+  // The schedule survives reopening.
+  store.reset();
+  store = OpenStore(policy);
+  EXPECT_EQ(store->next_recheck_ms(), t0 + 4 * kHour);
+  auto queued = store->QueueDueRechecks(t0 + 4 * kHour);
+  ASSERT_TRUE(queued.ok());
+  EXPECT_EQ(*queued, 1u);
+}
+
+TEST_F(StoreLifecycleTest, AResubmissionReplacesTheDueRecheck) {
+  auto store = OpenStore({.recheck_interval_ms = kHour});
+  const int64_t t0 = 100 * kHour;
+  Submit(*store, {"http://a/"}, t0);
+  ProbeAll(*store, t0);
+  Submit(*store, {"http://a/"}, t0 + 1, 0);  // probe now
+  auto queued = store->QueueDueRechecks(t0 + kHour);
+  ASSERT_TRUE(queued.ok());
+  EXPECT_EQ(*queued, 0u);  // the job is pending already: not queued twice
+  EXPECT_EQ(store->pending_count(), 1u);
+}
+
+TEST_F(StoreLifecycleTest, LeaseFilterPassesOverRefusedJobsWithinLookAhead) {
+  auto store = OpenStore();
+  Submit(*store,
+         {"http://busy/1", "http://busy/2", "http://busy/3", "http://free/1",
+          "http://free/2"},
+         1000);
+  auto not_busy = [](const pb::JobRecord& job) {
+    return !job.url().starts_with("http://busy/");
+  };
+  // Looking at 1 + 2 entries only: none of the free ones is reached.
+  auto leased = store->LeasePending(1, 2000, not_busy, 2);
+  ASSERT_TRUE(leased.ok());
+  EXPECT_TRUE(leased->empty());
+  leased = store->LeasePending(2, 2000, not_busy, 3);
+  ASSERT_TRUE(leased.ok());
+  ASSERT_EQ(leased->size(), 2u);
+  EXPECT_EQ((*leased)[0].url(), "http://free/1");
+  EXPECT_EQ((*leased)[1].url(), "http://free/2");
+  // The passed-over jobs are still first in line.
+  leased = store->LeasePending(10, 2000);
+  ASSERT_TRUE(leased.ok());
+  ASSERT_EQ(leased->size(), 3u);
+  EXPECT_EQ((*leased)[0].url(), "http://busy/1");
+  EXPECT_EQ(store->pending_count(), 0u);
+}
+
+TEST_F(StoreLifecycleTest, PurgeRemovesOldRunsUnreferencedJobsAndOldChecks) {
+  auto store = OpenStore({.default_max_result_age_ms = 0});
+  const int64_t old_time = 10 * kHour, new_time = 100 * kHour;
+  Submit(*store, {"http://only-old/", "http://both/"}, old_time);
+  ProbeAll(*store, old_time);
+  const auto kept = Submit(*store, {"http://both/", "http://new/"}, new_time);
+  ProbeAll(*store, new_time);
+  auto both = store->FindJobId("http://both/", pb::RequestContext());
+  ASSERT_TRUE(both.ok() && both->has_value());
+  auto only_old = store->FindJobId("http://only-old/", pb::RequestContext());
+  ASSERT_TRUE(only_old.ok() && only_old->has_value());
+  EXPECT_EQ(CheckTimes(*store, **both).size(), 2u);
+
+  auto dry = store->Purge(50 * kHour, /*dry_run=*/true, "tester", new_time);
+  ASSERT_TRUE(dry.ok()) << dry.status().ToString();
+  EXPECT_EQ(dry->runs, 1u);
+  EXPECT_EQ(dry->lines, 2u);
+  EXPECT_EQ(dry->jobs, 1u);
+  EXPECT_EQ(dry->results, 2u);         // only-old's check, both's older check
+  EXPECT_TRUE(store->GetRun(1).ok());  // nothing removed
+
+  auto purged = store->Purge(50 * kHour, /*dry_run=*/false, "tester", new_time);
+  ASSERT_TRUE(purged.ok());
+  EXPECT_EQ(purged->runs, dry->runs);
+  EXPECT_EQ(purged->results, dry->results);
+  EXPECT_EQ(store->GetRun(1).status().code(), StatusCode::kNotFound);
+  EXPECT_TRUE(store->GetRun(kept.run_id()).ok());
+  EXPECT_EQ(store->GetJob(**only_old).status().code(), StatusCode::kNotFound);
+  auto gone = store->FindJobId("http://only-old/", pb::RequestContext());
+  ASSERT_TRUE(gone.ok());
+  EXPECT_FALSE(gone->has_value());
+  EXPECT_EQ(CheckTimes(*store, **both), (std::vector<int64_t>{new_time}));
+  auto latest = store->LatestResult(**both);
+  ASSERT_TRUE(latest.ok() && latest->has_value());
+
+  std::vector<pb::AuditRecord> audit;
+  ASSERT_TRUE(store
+                  ->ForEachAudit(1,
+                                 [&](const pb::AuditRecord& r) {
+                                   audit.push_back(r);
+                                   return Status::Ok();
+                                 })
+                  .ok());
+  ASSERT_EQ(audit.size(), 1u);  // the dry run is not recorded
+  EXPECT_EQ(audit[0].action(), "purge");
+  EXPECT_EQ(audit[0].actor(), "tester");
+  EXPECT_NE(audit[0].detail().find("1 runs, 2 lines, 2 results, 1 jobs"),
+            std::string::npos)
+      << audit[0].detail();
+
+  // A later submission of the purged URL makes a new job.
+  Submit(*store, {"http://only-old/"}, new_time + 1);
+  EXPECT_EQ(store->pending_count(), 1u);
+}
+
+TEST_F(StoreLifecycleTest, BackupWhileInUseThenRestoreShowsTheBackedUpState) {
+  auto store = OpenStore();
+  Submit(*store, {"http://a/"}, 1000);
+  ProbeAll(*store, 2000);
+  const auto backup = base_ / "backup";
+  ASSERT_TRUE(store->Checkpoint(backup.string(), "tester", 3000).ok());
+  // The destination must be new.
+  EXPECT_EQ(store->Checkpoint(backup.string(), "tester", 3000).code(),
+            StatusCode::kFailedPrecondition);
+  Submit(*store, {"http://b/"}, 4000);  // after the backup
+  store.reset();
+
+  const auto restored_dir = base_ / "restored";
+  auto restored =
+      Store::Restore(backup.string(), restored_dir.string(), StorePolicy());
+  ASSERT_TRUE(restored.ok()) << restored.status().ToString();
+  auto latest = (*restored)->LatestRun();
+  ASSERT_TRUE(latest.ok());
+  EXPECT_EQ(latest->run_id(), 1u);
+  auto b = (*restored)->FindJobId("http://b/", pb::RequestContext());
+  ASSERT_TRUE(b.ok());
+  EXPECT_FALSE(b->has_value());
+  auto a = (*restored)->FindJobId("http://a/", pb::RequestContext());
+  ASSERT_TRUE(a.ok() && a->has_value());
+  auto result = (*restored)->LatestResult(**a);
+  ASSERT_TRUE(result.ok() && result->has_value());
+  std::vector<std::string> actions;
+  ASSERT_TRUE((*restored)
+                  ->ForEachAudit(1,
+                                 [&](const pb::AuditRecord& r) {
+                                   actions.push_back(r.action());
+                                   return Status::Ok();
+                                 })
+                  .ok());
+  EXPECT_EQ(actions, std::vector<std::string>{"backup"});
+  restored->reset();
+
+  // A non-empty target is refused and left as it was.
+  auto refused = Store::Restore(backup.string(), dir_.string(), StorePolicy());
+  EXPECT_EQ(refused.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(refused.status().message().find("not empty"), std::string::npos);
+  auto original = OpenStore();
+  auto b_still = original->FindJobId("http://b/", pb::RequestContext());
+  ASSERT_TRUE(b_still.ok());
+  EXPECT_TRUE(b_still->has_value());
+  // A folder that is no backup is refused clearly.
+  auto not_backup = Store::Restore((base_ / "nothing").string(),
+                                   (base_ / "x").string(), StorePolicy());
+  EXPECT_NE(not_backup.status().message().find("not a hostlocator backup"),
+            std::string::npos);
+}
+
+// Each family holds what its name says, so folders written before a family
+// was added (the audit log, the re-check index) keep their lines and runs.
+TEST_F(StoreLifecycleTest, EachColumnFamilyHoldsWhatItsNameSays) {
+  {
+    auto store = OpenStore({.recheck_interval_ms = kHour});
+    Submit(*store, {"http://a/", "http://b/"}, 1000);
+    ProbeAll(*store, 2000);
+    ASSERT_TRUE(store->AppendAudit("tester", "export", "", 3000).ok());
+  }
+  rocksdb::DBOptions options;
+  std::vector<std::string> names;
+  ASSERT_TRUE(
+      rocksdb::DB::ListColumnFamilies(options, dir_.string(), &names).ok());
+  std::vector<rocksdb::ColumnFamilyDescriptor> families;
+  for (const auto& n : names) {
+    families.emplace_back(n, rocksdb::ColumnFamilyOptions());
+  }
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* db = nullptr;
+  ASSERT_TRUE(rocksdb::DB::OpenForReadOnly(options, dir_.string(), families,
+                                           &handles, &db)
+                  .ok());
+  std::map<std::string, int> entries;
+  for (size_t i = 0; i < names.size(); ++i) {
+    std::unique_ptr<rocksdb::Iterator> it(
+        db->NewIterator(rocksdb::ReadOptions(), handles[i]));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) ++entries[names[i]];
+  }
+  for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
+  delete db;
+  EXPECT_EQ(entries["lines"], 2);
+  EXPECT_EQ(entries["audit"], 1);
+  EXPECT_EQ(entries["runs"], 1);
+  EXPECT_EQ(entries["jobs"], 2);
+  EXPECT_EQ(entries["results"], 2);
+  EXPECT_EQ(entries["due"], 2);
+  EXPECT_EQ(entries["queue"], 0);
+}
+
+}  // namespace
+}  // namespace hl::coordinator
