@@ -144,10 +144,13 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& dir) {
   store->lines_ = store->handles_[7];
   store->audit_ = store->handles_[8];
   HL_RETURN_IF_ERROR(store->Init());
+  store->memory_trace_ =
+      StoreMemoryTrace::StartFromEnvironment(raw, store->handles_);
   return store;
 }
 
 Store::~Store() {
+  memory_trace_.reset();  // reads db_
   if (!db_) return;
   for (auto* h : handles_) db_->DestroyColumnFamilyHandle(h);
   db_->Close();
