@@ -95,6 +95,12 @@ void StoreMemoryTrace::WriteSample(int64_t t_ms) {
                ? static_cast<int64_t>(value / 1024)
                : -1;
   };
+  auto count = [this](const char* property) -> int64_t {
+    uint64_t value = 0;
+    return db_->GetAggregatedIntProperty(property, &value)
+               ? static_cast<int64_t>(value)
+               : -1;
+  };
   auto db_wide = [this](const char* property, uint64_t scale) -> int64_t {
     uint64_t value = 0;
     return db_->GetIntProperty(property, &value)
@@ -115,7 +121,8 @@ void StoreMemoryTrace::WriteSample(int64_t t_ms) {
   fmt::print(out_,
              "t_ms={} rss_kb={} memtables={} table_readers={} block_cache={} "
              "block_cache_pinned={} sst_files={} flushes={} compactions={} "
-             "je_allocated={} je_resident={} je_retained={}\n",
+             "je_allocated={} je_resident={} je_retained={} "
+             "immutable_memtables={} write_stopped={} delayed_write_rate={}\n",
              t_ms, ResidentKb(), aggregated("rocksdb.size-all-mem-tables"),
              aggregated("rocksdb.estimate-table-readers-mem"),
              db_wide("rocksdb.block-cache-usage", 1024),
@@ -123,7 +130,10 @@ void StoreMemoryTrace::WriteSample(int64_t t_ms) {
              db_wide("rocksdb.num-running-flushes", 1),
              db_wide("rocksdb.num-running-compactions", 1),
              JemallocKb("stats.allocated"), JemallocKb("stats.resident"),
-             JemallocKb("stats.retained"));
+             JemallocKb("stats.retained"),
+             count("rocksdb.num-immutable-mem-table"),
+             db_wide("rocksdb.is-write-stopped", 1),
+             db_wide("rocksdb.actual-delayed-write-rate", 1024));
   std::fflush(out_);
 }
 

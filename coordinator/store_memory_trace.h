@@ -10,7 +10,11 @@
 // `table_readers` (rocksdb.estimate-table-readers-mem), `block_cache` and
 // `block_cache_pinned` (the shared cache's usage), `sst_files`, `flushes`
 // and `compactions` running; with jemalloc, its `je_allocated`,
-// `je_resident` and `je_retained` bytes' worth in KB (kilobytes throughout).
+// `je_resident` and `je_retained` (sizes in KB, -1 when unknown); then
+// `immutable_memtables` waiting for their flush, `write_stopped` (1 while
+// RocksDB stops writes) and `delayed_write_rate` (KB/s, 0 unless writes are
+// slowed down): a stalled store write holds up the coordinator, and the
+// results waiting for it are held in memory.
 #pragma once
 
 #include <condition_variable>

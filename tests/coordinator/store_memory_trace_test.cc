@@ -84,7 +84,8 @@ TEST_F(StoreMemoryTraceTest, WritesAFirstAndALastSampleOfEveryField) {
     for (const char* key :
          {"t_ms", "rss_kb", "memtables", "table_readers", "block_cache",
           "block_cache_pinned", "sst_files", "flushes", "compactions",
-          "je_allocated", "je_resident", "je_retained"}) {
+          "je_allocated", "je_resident", "je_retained", "immutable_memtables",
+          "write_stopped", "delayed_write_rate"}) {
       EXPECT_TRUE(fields.contains(key)) << key << " missing in " << line;
     }
     EXPECT_GT(fields["rss_kb"], 0) << line;
