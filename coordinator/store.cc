@@ -140,10 +140,12 @@ Result<std::unique_ptr<Store>> Store::OpenMode(const std::string& dir,
   // Memory stays bounded whatever the batch size: memtables of all column
   // families together flush at kMemtableBudget, and one block cache serves
   // them all (RocksDB's defaults give each family its own, and results
-  // alone would grow to several 64 MB memtables). bench/README.md has the
-  // figures.
+  // alone would grow to several 64 MB memtables). The cache fills with the
+  // blocks a run touches until it reaches its capacity, so its capacity is
+  // what a long run adds to a short one: small enough to be full early in
+  // any run keeps the resident set flat. bench/README.md has the figures.
   constexpr size_t kMemtableBudget = 32 << 20;
-  constexpr size_t kBlockCache = 16 << 20;
+  constexpr size_t kBlockCache = 4 << 20;
   options.db_write_buffer_size = kMemtableBudget;
   rocksdb::BlockBasedTableOptions table;
   table.block_cache = rocksdb::NewLRUCache(kBlockCache);
@@ -182,10 +184,15 @@ Result<std::unique_ptr<Store>> Store::OpenMode(const std::string& dir,
   store->audit_ = store->handles_[8];
   store->due_ = store->handles_[9];
   HL_RETURN_IF_ERROR(store->Init(read_only));
+  if (!read_only) {
+    store->memory_trace_ =
+        StoreMemoryTrace::StartFromEnvironment(raw, store->handles_);
+  }
   return store;
 }
 
 Store::~Store() {
+  memory_trace_.reset();  // reads db_
   if (!db_) return;
   for (auto* h : handles_) db_->DestroyColumnFamilyHandle(h);
   db_->Close();

@@ -43,6 +43,7 @@
 #include "common/config.h"
 #include "common/proto/hostlocator.pb.h"
 #include "common/status.h"
+#include "coordinator/store_memory_trace.h"
 
 namespace rocksdb {
 class DB;
@@ -250,6 +251,7 @@ class Store {
   Status CountStates();
 
   std::unique_ptr<rocksdb::DB> db_;
+  std::unique_ptr<StoreMemoryTrace> memory_trace_;  // null unless enabled
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
   rocksdb::ColumnFamilyHandle* meta_ = nullptr;
   rocksdb::ColumnFamilyHandle* jobs_ = nullptr;
