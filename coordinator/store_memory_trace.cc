@@ -60,6 +60,9 @@ StoreMemoryTrace::StoreMemoryTrace(
     std::FILE* out)
     : db_(db), families_(std::move(families)), out_(out) {
   std::fprintf(out_, "# pid=%d\n", static_cast<int>(::getpid()));
+  // The first sample is written here, so a store closed at once still has
+  // a first and a last one.
+  WriteSample(0);
   thread_ = std::thread([this] { Run(); });
 }
 
@@ -81,7 +84,7 @@ void StoreMemoryTrace::Run() {
         .count();
   };
   std::unique_lock<std::mutex> lock(mu_);
-  for (auto next = start;; next += kPeriod) {
+  for (auto next = start + kPeriod;; next += kPeriod) {
     if (wake_.wait_until(lock, next, [this] { return stop_; })) break;
     WriteSample(elapsed_ms());
   }
