@@ -232,14 +232,8 @@ int Run(const RunOptions& options) {
       static_cast<unsigned long long>(ingested->reused_jobs));
 
   zmq::context_t context;
-  coordinator::BrokerOptions broker_options;
-  broker_options.endpoint = "inproc://hostlocator-broker";
-  broker_options.heartbeat_interval_ms =
-      config->coordinator.heartbeat_interval_ms;
-  broker_options.heartbeat_liveness = config->coordinator.heartbeat_liveness;
-  broker_options.lease_timeout_ms = config->coordinator.lease_timeout_ms;
-  broker_options.max_attempts = config->coordinator.max_attempts;
-  broker_options.politeness = coordinator::PolitenessCapsOf(*config);
+  const coordinator::BrokerOptions broker_options =
+      coordinator::BrokerOptionsFrom(*config, "inproc://hostlocator-broker");
   coordinator::Broker broker(&context, store->get(), broker_options,
                              SystemClockMs);
   if (Status s = broker.Bind(); !s.ok()) {

@@ -308,6 +308,14 @@ std::vector<Section> Schema(const Reader& r, Config* c) {
         {"coordinator_public_key_file",
          path(&c->worker.coordinator_public_key_file)},
         {"allow_plaintext", boolean(&c->worker.allow_plaintext)}}},
+      {"api",
+       {{"address", non_empty(&c->api.address)},
+        {"port", count(1, 65535, &c->api.port)},
+        {"tokens_file", path(&c->api.tokens_file)},
+        {"tls_cert_file", path(&c->api.tls_cert_file)},
+        {"tls_key_file", path(&c->api.tls_key_file)},
+        {"max_request_mb", count(1, 4096, &c->api.max_request_mb)},
+        {"threads", count(1, 256, &c->api.threads)}}},
       {"run",
        {{"data_dir", non_empty(&c->run.data_dir)},
         {"output_dir", non_empty(&c->run.output_dir)}}},
@@ -489,6 +497,13 @@ std::string CanonicalText(const Config& c) {
   AppendLine("worker.coordinator_public_key_file",
              c.worker.coordinator_public_key_file, &out);
   AppendLine("worker.allow_plaintext", c.worker.allow_plaintext, &out);
+  AppendLine("api.address", c.api.address, &out);
+  AppendLine("api.port", c.api.port, &out);
+  AppendLine("api.tokens_file", c.api.tokens_file, &out);
+  AppendLine("api.tls_cert_file", c.api.tls_cert_file, &out);
+  AppendLine("api.tls_key_file", c.api.tls_key_file, &out);
+  AppendLine("api.max_request_mb", c.api.max_request_mb, &out);
+  AppendLine("api.threads", c.api.threads, &out);
   AppendLine("run.data_dir", c.run.data_dir, &out);
   AppendLine("run.output_dir", c.run.output_dir, &out);
   return out;

@@ -176,6 +176,22 @@ struct WorkerConfig {
   friend bool operator==(const WorkerConfig&, const WorkerConfig&) = default;
 };
 
+// The coordinator daemon's HTTP API (coordinator/api.h, docs/api.md).
+struct ApiConfig {
+  std::string address = "127.0.0.1";  // loopback unless told otherwise
+  uint32_t port = 8480;
+  // Named tokens with roles (`hostlocator tokens add`), mode 0600. Empty:
+  // the daemon serves no API.
+  std::string tokens_file;
+  // Both set: HTTPS; both empty: plain HTTP.
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  uint32_t max_request_mb = 256;  // larger requests get 413
+  uint32_t threads = 8;           // request threads
+
+  friend bool operator==(const ApiConfig&, const ApiConfig&) = default;
+};
+
 struct RunConfig {
   std::string data_dir = "hostlocator-data";
   std::string output_dir = "hostlocator-out";
@@ -193,6 +209,7 @@ struct Config {
   ReferralConfig referral;
   CoordinatorConfig coordinator;
   WorkerConfig worker;
+  ApiConfig api;
   RunConfig run;
   // SHA-256 (hex) of the canonical form of the effective configuration;
   // recorded in every result.

@@ -18,6 +18,18 @@ void LatencyHistogram::Record(int64_t ms) {
   sum_ms += static_cast<uint64_t>(ms);
 }
 
+BrokerOptions BrokerOptionsFrom(const Config& config,
+                                const std::string& endpoint) {
+  BrokerOptions options;
+  options.endpoint = endpoint;
+  options.heartbeat_interval_ms = config.coordinator.heartbeat_interval_ms;
+  options.heartbeat_liveness = config.coordinator.heartbeat_liveness;
+  options.lease_timeout_ms = config.coordinator.lease_timeout_ms;
+  options.max_attempts = config.coordinator.max_attempts;
+  options.politeness = PolitenessCapsOf(config);
+  return options;
+}
+
 Broker::Broker(zmq::context_t* context, Store* store, BrokerOptions options,
                Clock clock)
     : socket_(*context, zmq::socket_type::router),

@@ -39,6 +39,7 @@
 #include <zmq_addon.hpp>
 
 #include "common/clock.h"
+#include "common/config.h"
 #include "common/proto/hostlocator.pb.h"
 #include "common/status.h"
 #include "coordinator/scheduler.h"
@@ -104,6 +105,11 @@ struct BrokerSnapshot {
   LatencyHistogram result_latency;  // lease to stored result
   LatencyHistogram http_latency;    // the HEAD exchange (http.elapsed_ms)
 };
+
+// The broker settings of [coordinator] and the fleet politeness caps of
+// [politeness] for `endpoint`, without CURVE.
+BrokerOptions BrokerOptionsFrom(const Config& config,
+                                const std::string& endpoint);
 
 // Called on the broker thread after a result is stored.
 using ResultSink =

@@ -7,17 +7,6 @@
 
 namespace hl::coordinator {
 
-BrokerOptions BrokerOptionsFrom(const Config& config,
-                                const std::string& endpoint) {
-  BrokerOptions options;
-  options.endpoint = endpoint;
-  options.heartbeat_interval_ms = config.coordinator.heartbeat_interval_ms;
-  options.heartbeat_liveness = config.coordinator.heartbeat_liveness;
-  options.lease_timeout_ms = config.coordinator.lease_timeout_ms;
-  options.max_attempts = config.coordinator.max_attempts;
-  return options;
-}
-
 Result<std::unique_ptr<CoordinatorDaemon>> CoordinatorDaemon::Start(
     const Config& config, const std::string& data_dir) {
   const CoordinatorConfig& c = config.coordinator;
@@ -50,7 +39,7 @@ Result<std::unique_ptr<CoordinatorDaemon>> CoordinatorDaemon::Start(
     spdlog::info("CURVE on: coordinator key {}, {} worker keys authorised",
                  KeyFingerprint(pair->public_z85), workers->size());
   }
-  auto store = Store::Open(data_dir);
+  auto store = Store::Open(data_dir, StorePolicyOf(config));
   if (!store.ok()) return store.status();
   daemon->store_ = std::move(store).value();
   auto recovered = daemon->store_->RecoverLeases(SystemClockMs());
@@ -62,6 +51,28 @@ Result<std::unique_ptr<CoordinatorDaemon>> CoordinatorDaemon::Start(
   daemon->broker_ = std::make_unique<Broker>(
       &daemon->context_, daemon->store_.get(), options, SystemClockMs);
   HL_RETURN_IF_ERROR(daemon->broker_->Bind());
+  if (!config.api.tokens_file.empty()) {
+    ApiOptions api;
+    api.bind_address = config.api.address;
+    api.port = static_cast<uint16_t>(config.api.port);
+    api.tokens_file = config.api.tokens_file;
+    api.tls_cert_file = config.api.tls_cert_file;
+    api.tls_key_file = config.api.tls_key_file;
+    api.data_dir = data_dir;
+    api.max_request_bytes = size_t{config.api.max_request_mb} << 20;
+    api.threads = config.api.threads;
+    api.config_digest = config.digest;
+    Broker* broker = daemon->broker_.get();
+    daemon->api_ = std::make_unique<ApiServer>(
+        daemon->store_.get(), [broker] { return broker->snapshot(); }, api,
+        SystemClockMs);
+    HL_RETURN_IF_ERROR(daemon->api_->Start());
+    spdlog::info("API on {}://{}:{}",
+                 api.tls_cert_file.empty() ? "http" : "https", api.bind_address,
+                 daemon->api_->port());
+  } else {
+    spdlog::info("no API: set api.tokens_file to serve it");
+  }
   spdlog::info("coordinator listening on {}: {} jobs pending", c.listen,
                daemon->store_->pending_count());
   return daemon;
@@ -71,6 +82,7 @@ CoordinatorDaemon::~CoordinatorDaemon() = default;
 
 Status CoordinatorDaemon::Serve(const std::atomic<bool>& stop) {
   Status served = broker_->Run(stop, /*until_drained=*/false);
+  if (api_) api_->Stop();
   if (Status s = broker_->Farewell("coordinator stopping"); served.ok()) {
     served = s;
   }

@@ -2,9 +2,9 @@
 // only wires it to the command line): the store, the broker on the
 // configured endpoint, CURVE with a ZAP handler, and a clean stop.
 //
-// Threads: Serve runs the broker on the calling thread, which owns the
-// Store; an API server added beside it shares context() but must hand its
-// store work to that thread. The ZAP handler has its own thread.
+// Threads: Serve runs the broker on the calling thread; the HTTP API (when
+// api.tokens_file is set) serves on its own threads and shares the Store,
+// which is thread-safe. The ZAP handler has its own thread.
 #pragma once
 
 #include <atomic>
@@ -14,15 +14,12 @@
 
 #include "common/config.h"
 #include "common/status.h"
+#include "coordinator/api.h"
 #include "coordinator/broker.h"
 #include "coordinator/store.h"
 #include "coordinator/zap.h"
 
 namespace hl::coordinator {
-
-// The broker settings of [coordinator] for `endpoint`, without CURVE.
-BrokerOptions BrokerOptionsFrom(const Config& config,
-                                const std::string& endpoint);
 
 class CoordinatorDaemon {
  public:
@@ -35,8 +32,9 @@ class CoordinatorDaemon {
       const Config& config, const std::string& data_dir);
   ~CoordinatorDaemon();
 
-  // Serves workers until `stop` becomes true, then tells them it stops
-  // (their leased jobs go back to the queue) and logs the counters.
+  // Serves workers (and the API) until `stop` becomes true, then stops the
+  // API, tells the workers it stops (their leased jobs go back to the
+  // queue) and logs the counters.
   Status Serve(const std::atomic<bool>& stop);
 
   zmq::context_t& context() { return context_; }
@@ -51,6 +49,9 @@ class CoordinatorDaemon {
   std::unique_ptr<ZapHandler> zap_;
   std::unique_ptr<Store> store_;
   std::unique_ptr<Broker> broker_;
+  // Null when api.tokens_file is empty; its threads use the broker and the
+  // store, so it is destroyed (stopped) first.
+  std::unique_ptr<ApiServer> api_;
 };
 
 }  // namespace hl::coordinator

@@ -286,7 +286,7 @@ TEST(ConfigTest, ErrorsNameTheKeyAndWhatIsExpected) {
        {"test.toml:1:1: ", "unknown key \"timeout\"",
         "known sections: resolver, http, safety, politeness, geo, providers, "
         "referral, "
-        "coordinator, worker, run"}},
+        "coordinator, worker, api, run"}},
       {"[http]\ntimeout = 5\n",
        {"test.toml:2:1: ", "unknown key \"http.timeout\"",
         "(known keys in [http]: connect_timeout_ms, timeout_ms, user_agent, "

@@ -2,10 +2,12 @@
 hostlocator-worker daemons, started here on loopback ports chosen here (or in
 network namespaces created here), probing the sandbox internet.
 
-Work is submitted with `fleet_tool seed` (the store API; the HTTP API comes
-later) and progress read with `fleet_tool status` (a read-only store open
-beside the serving coordinator). Every process a test starts is killed and
-every namespace it creates is deleted when it ends, pass or fail.
+Work is submitted with `fleet_tool seed` (the store API, while the
+coordinator is down or beside it) or through the coordinator's HTTP API
+(`hostlocator submit --server`, ApiTest), and progress read with
+`fleet_tool status` (a read-only store open beside the serving coordinator).
+Every process a test starts is killed and every namespace it creates is
+deleted when it ends, pass or fail.
 
 A missing prerequisite (binary, knotd, nginx, `ip netns`) is a failure,
 never a skip."""
@@ -26,6 +28,7 @@ import sys
 import tempfile
 import time
 import unittest
+import urllib.request
 from pathlib import Path
 
 SOURCE_DIR = Path(os.environ.get("HL_SOURCE_DIR",
@@ -35,7 +38,7 @@ sys.path.insert(0, str(SOURCE_DIR / "scripts"))
 sys.dont_write_bytecode = True
 import sandbox  # noqa: E402
 
-HOSTLOCATOR = str(BINARY_DIR / "cli" / "hostlocator")
+HOSTLOCATOR = os.environ.get("HL_HOSTLOCATOR", str(BINARY_DIR / "cli" / "hostlocator"))
 COORDINATOR = os.environ.get(
     "HL_COORDINATOR", str(BINARY_DIR / "coordinator" / "hostlocator-coordinator"))
 WORKER = os.environ.get("HL_WORKER",
@@ -516,6 +519,83 @@ class NetnsTest(FleetCase):
         self.assertGreater(int(m.group(1)), 0, "w3 held no lease")
         self.assertEqual(log.count("refused"), log.count("refused messages 0") +
                          log.count("refused worker keys 0"), log)
+
+
+class ApiTest(FleetCase):
+    """The coordinator daemon with its HTTP API: a batch submitted with
+    `hostlocator submit --server` is acknowledged (its rejected lines named
+    by number), the coordinator is killed with -9 right after the
+    acknowledgement and restarted, and every acknowledged URL completes;
+    `status`, `results` and /metrics answer through the same API."""
+
+    def api_config(self, port: int) -> str:
+        f = self.fleet
+        tokens = f.tmp / "tokens"
+        secret = subprocess.run(
+            [HOSTLOCATOR, "tokens", "add", "analyst", "--roles",
+             "submit,read,export", "--file", str(tokens)],
+            capture_output=True, text=True, timeout=30, check=True).stdout
+        token_file = f.tmp / "analyst.token"
+        token_file.write_text(secret.strip() + "\n", encoding="utf-8")
+        token_file.chmod(0o600)
+        self.token_file = str(token_file)
+        return f.config("api", heartbeat_toml() +
+                        f"\n[api]\nport = {port}\ntokens_file = \"{tokens}\"\n")
+
+    def cli(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+        return subprocess.run([HOSTLOCATOR, *args, "--token-file",
+                               self.token_file], capture_output=True,
+                              text=True, timeout=timeout)
+
+    def test_acknowledged_batch_survives_a_coordinator_crash(self) -> None:
+        f = self.fleet
+        n = 24
+        urls = Path(f.slow_urls("api", n))
+        urls.write_text(urls.read_text(encoding="utf-8") +
+                        "ftp://files.example/a.zip\nnot a url\n",
+                        encoding="utf-8")
+        port = free_port()
+        server = f"http://127.0.0.1:{port}"
+        config = self.api_config(port)
+        endpoint = f"tcp://127.0.0.1:{free_port()}"
+        coordinator = f.coordinator(config, endpoint)
+        self.assertIn(f"API on http://127.0.0.1:{port}", f.log("coordinator"))
+        submitted = self.cli("submit", str(urls), "--server", server,
+                             "--case", "CASE-1", "--no-wait")
+        self.assertEqual(submitted.returncode, 0, submitted.stderr)
+        out = submitted.stdout
+        self.assertRegex(out, rf"line {n + 1}\b.*unsupported scheme")
+        self.assertRegex(out, rf"line {n + 2}\b.*missing scheme")
+        # Acknowledged means durable: kill -9 before any worker took a job.
+        coordinator.kill()
+        coordinator.wait(timeout=10)
+        self.assertEqual(f.status()["jobs"], n)
+        coordinator = f.coordinator(config, endpoint, "coordinator-2")
+        f.worker(config, endpoint, "w1", in_flight=12)
+        f.worker(config, endpoint, "w2", in_flight=12)
+        waited = self.cli("submit", str(urls), "--server", server,
+                          timeout=120)
+        self.assertEqual(waited.returncode, 0, waited.stderr)
+        wait_until(lambda: f.done() == n, 60, "every job done")
+        status = self.cli("status", "1", "--server", server)
+        self.assertEqual(status.returncode, 0, status.stderr)
+        self.assertIn(str(n), status.stdout)
+        results = self.cli("results", "--batch", "1", "--server", server)
+        self.assertEqual(results.returncode, 0, results.stderr)
+        located = [line for line in results.stdout.splitlines()
+                   if '"status":"located"' in line]
+        self.assertEqual(len(located), n, results.stdout[-2000:])
+        request = urllib.request.Request(
+            f"{server}/metrics", headers={
+                "Authorization": "Bearer " +
+                Path(self.token_file).read_text(encoding="utf-8").strip()})
+        metrics = urllib.request.urlopen(request, timeout=10).read().decode()
+        self.assertIn("hostlocator_", metrics)
+        self.assertNotIn("sandbox", metrics, "a host name in /metrics")
+        self.assertEqual(f.stop(coordinator), 0)
+        self.assert_all_done_once(n)
+        self.assertNotIn("slow.sandbox-jp.test", f.log("coordinator") +
+                         f.log("coordinator-2"), "a host name in the log")
 
 
 if __name__ == "__main__":
