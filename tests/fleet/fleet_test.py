@@ -103,7 +103,12 @@ class Fleet:
         text = Path(base or self.sb.config).read_text(encoding="utf-8") \
             if (base or self.sb) else ""
         path = self.tmp / f"{name}.toml"
-        path.write_text(text + "\n" + extra, encoding="utf-8")
+        # These tests put a whole batch on one host to keep every worker
+        # busy; the fleet-wide politeness caps (tested on their own in
+        # FleetPolitenessEndToEnd) would hold most of it back.
+        no_fleet_caps = ("\n[politeness]\nfleet_max_per_host = 0\n"
+                         "fleet_max_per_domain = 0\nfleet_max_per_address = 0\n")
+        path.write_text(text + "\n" + extra + no_fleet_caps, encoding="utf-8")
         return str(path)
 
     def slow_urls(self, prefix: str, n: int) -> str:
