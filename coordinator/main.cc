@@ -55,7 +55,10 @@ int main(int argc, char** argv) {
 
   auto config = hl::LoadConfiguration(config_path);
   if (!config.ok()) return Fail(config.status().message(), 2);
-  if (!listen.empty()) config->coordinator.listen = listen;
+  if (!listen.empty()) {
+    config->coordinator.listen = listen;
+    config->digest = hl::ConfigDigest(*config);
+  }
   if (data_dir.empty()) data_dir = config->run.data_dir;
 
   std::signal(SIGTERM, OnSignal);
