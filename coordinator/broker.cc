@@ -118,6 +118,7 @@ Status Broker::Serve(const std::function<bool()>& done, bool dispatch) {
           HandleMessage(frames[0].to_string(), frames[1].to_string(), now));
     }
     now = clock_();
+    HL_RETURN_IF_ERROR(FlushResults(now));
     if (now >= next_heartbeat_ms_) {
       pb::Envelope heartbeat;
       heartbeat.mutable_heartbeat()->set_interval_ms(
@@ -201,7 +202,8 @@ Status Broker::HandleMessage(const std::string& peer,
     }
     return Status::Ok();
   }
-  const pb::Envelope& envelope = *decoded;
+  pb::Envelope& envelope = *decoded;
+  if (!envelope.has_result()) HL_RETURN_IF_ERROR(FlushResults(now));
   auto it = peers_.find(peer);
   if (envelope.has_ready()) {
     if (it == peers_.end()) it = peers_.try_emplace(peer).first;
@@ -216,7 +218,8 @@ Status Broker::HandleMessage(const std::string& peer,
   if (it == peers_.end()) {
     // Not registered (or forgotten as silent): a result may still be
     // current; anything else waits for the worker's READY.
-    if (envelope.has_result()) return HandleResult(envelope.result(), now);
+    if (envelope.has_result())
+      HandleResult(std::move(*envelope.mutable_result()));
     return Status::Ok();
   }
   Peer& state = it->second;
@@ -227,7 +230,8 @@ Status Broker::HandleMessage(const std::string& peer,
           state.credit < UINT32_MAX) {
         ++state.credit;
       }
-      return HandleResult(envelope.result(), now);
+      HandleResult(std::move(*envelope.mutable_result()));
+      return Status::Ok();
     case pb::Envelope::kHeartbeat:
       return Status::Ok();
     case pb::Envelope::kDisconnect:
@@ -248,37 +252,52 @@ Status Broker::HandleMessage(const std::string& peer,
   }
 }
 
-Status Broker::HandleResult(const pb::JobResult& result, int64_t now) {
-  const uint64_t job_id = result.job_id();
-  Result<pb::JobRecord> stored =
-      store_->StoreResult(job_id, result.attempt(), result.observation(), now);
-  const StatusCode code = stored.status().code();
-  if (code == StatusCode::kAlreadyExists || code == StatusCode::kNotFound) {
-    ++stats_.duplicate_results;
-    spdlog::debug("dropped a late result for job {}: {}", job_id,
-                  stored.status().message());
-    return Status::Ok();
+void Broker::HandleResult(pb::JobResult result) {
+  round_.push_back(std::move(result));
+}
+
+Status Broker::FlushResults(int64_t now) {
+  if (round_.empty()) return Status::Ok();
+  std::vector<Store::ResultIn> in;
+  in.reserve(round_.size());
+  for (const auto& result : round_) {
+    in.push_back({result.job_id(), result.attempt(), &result.observation()});
   }
-  if (!stored.ok()) return stored.status();
-  ++stats_.results;
-  int64_t latency_ms = -1;
-  if (auto lease = leases_.find(job_id); lease != leases_.end()) {
-    latency_ms =
-        now - (lease->second.deadline_ms - int64_t{options_.lease_timeout_ms});
-    if (auto holder = peers_.find(lease->second.peer); holder != peers_.end()) {
-      ++holder->second.results;
+  auto outcomes = store_->StoreResults(in, now);
+  if (!outcomes.ok()) return outcomes.status();
+  for (size_t i = 0; i < round_.size(); ++i) {
+    const uint64_t job_id = round_[i].job_id();
+    const Result<pb::JobRecord>& stored = (*outcomes)[i];
+    const StatusCode code = stored.status().code();
+    if (code == StatusCode::kAlreadyExists || code == StatusCode::kNotFound) {
+      ++stats_.duplicate_results;
+      spdlog::debug("dropped a late result for job {}: {}", job_id,
+                    stored.status().message());
+      continue;
     }
+    if (!stored.ok()) return stored.status();
+    ++stats_.results;
+    int64_t latency_ms = -1;
+    if (auto lease = leases_.find(job_id); lease != leases_.end()) {
+      latency_ms = now - (lease->second.deadline_ms -
+                          int64_t{options_.lease_timeout_ms});
+      if (auto holder = peers_.find(lease->second.peer);
+          holder != peers_.end()) {
+        ++holder->second.results;
+      }
+    }
+    EndLease(job_id);
+    const pb::Observation& obs = round_[i].observation();
+    if (obs.addresses_size() > 0) {
+      std::vector<std::string> addresses;
+      for (const auto& address : obs.addresses())
+        addresses.push_back(address.ip());
+      politeness_.LearnAddresses(obs.host(), std::move(addresses));
+    }
+    RecordResult(obs, latency_ms);
+    if (sink_) sink_(*stored, obs);
   }
-  EndLease(job_id);
-  const pb::Observation& obs = result.observation();
-  if (obs.addresses_size() > 0) {
-    std::vector<std::string> addresses;
-    for (const auto& address : obs.addresses())
-      addresses.push_back(address.ip());
-    politeness_.LearnAddresses(obs.host(), std::move(addresses));
-  }
-  RecordResult(obs, latency_ms);
-  if (sink_) sink_(*stored, obs);
+  round_.clear();
   return Status::Ok();
 }
 

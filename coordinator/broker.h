@@ -166,7 +166,14 @@ class Broker {
   Status Serve(const std::function<bool()>& done, bool dispatch);
   Status HandleMessage(const std::string& peer, const std::string& payload,
                        int64_t now);
-  Status HandleResult(const pb::JobResult& result, int64_t now);
+  // Results are taken in rounds: those read before the broker next blocks
+  // wait in round_ and are stored by FlushResults in one write, before any
+  // other message of the round that could end a lease is handled (a
+  // DISCONNECT) and before timers or dispatch run. A result whose job is
+  // not leased at its attempt, also a second one in the same round, is
+  // dropped and counted.
+  void HandleResult(pb::JobResult result);
+  Status FlushResults(int64_t now);
   Status Dispatch(int64_t now);
   // Forgets the lease of `job_id` (its peer's share, deadline and politeness
   // count); false when there is none.
@@ -191,6 +198,7 @@ class Broker {
   BrokerOptions options_;
   Clock clock_;
   ResultSink sink_;
+  std::vector<pb::JobResult> round_;   // results not yet stored
   std::map<std::string, Peer> peers_;  // by ZeroMQ routing id
   std::unordered_map<uint64_t, Lease> leases_;
   // (deadline, job id) of every lease, earliest first.

@@ -6,9 +6,12 @@
 namespace hl::coordinator {
 namespace {
 
-// Lines per synced WriteBatch: large enough for group commit, small enough
-// that an interrupted upload keeps most of what was read.
-constexpr size_t kLinesPerCommit = 4096;
+// Lines per synced WriteBatch: large enough that the fsync of each group
+// costs little beside its memtable inserts (with 4,096 the ingest thread
+// spent much of its wall time waiting on fsync; bench/README.md), small
+// enough (about 1.3 MB of lines) that an interrupted upload keeps most of
+// what was read.
+constexpr size_t kLinesPerCommit = 32768;
 
 // Calls `accepted(line, normalised_url, context)` or `rejected(rejection)`
 // for each line; returns the reader's or a callback's error.

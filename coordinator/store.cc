@@ -2,6 +2,7 @@
 
 #include <rocksdb/cache.h>
 #include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
 #include <rocksdb/options.h>
 #include <rocksdb/table.h>
 #include <rocksdb/utilities/checkpoint.h>
@@ -155,13 +156,22 @@ Result<std::unique_ptr<Store>> Store::OpenMode(const std::string& dir,
   table.pin_l0_filter_and_index_blocks_in_cache = true;
   std::shared_ptr<rocksdb::TableFactory> table_factory(
       rocksdb::NewBlockBasedTableFactory(table));
+  // Every submitted URL is looked up in url_index, and a new one is found in
+  // no table: a Bloom filter answers that without reading a data block. Its
+  // blocks (about 1.25 bytes a URL) stay in the table readers, outside the
+  // small cache, which they would otherwise keep evicting and re-reading.
+  rocksdb::BlockBasedTableOptions url_table = table;
+  url_table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  url_table.cache_index_and_filter_blocks = false;
+  std::shared_ptr<rocksdb::TableFactory> url_table_factory(
+      rocksdb::NewBlockBasedTableFactory(url_table));
   std::vector<rocksdb::ColumnFamilyDescriptor> families;
   for (const auto& name : ColumnFamilyNames()) {
     rocksdb::ColumnFamilyOptions cf;
     cf.OptimizeLevelStyleCompaction(kMemtableBudget);
     cf.max_write_buffer_number = 2;
     cf.min_write_buffer_number_to_merge = 1;
-    cf.table_factory = table_factory;
+    cf.table_factory = name == "url_index" ? url_table_factory : table_factory;
     families.emplace_back(name, cf);
   }
   std::unique_ptr<Store> store(new Store());
@@ -302,6 +312,7 @@ Result<uint64_t> Store::RecoverLeases(int64_t now_ms) {
   HL_RETURN_IF_ERROR(FromRocks(it->status(), "cannot scan jobs"));
   if (recovered == 0) return recovered;
   HL_RETURN_IF_ERROR(Write(&batch, /*sync=*/true));
+  leased_.clear();
   queue_floor_ = 0;
   pending_count_ += recovered;
   return recovered;
@@ -620,6 +631,7 @@ Result<std::vector<pb::JobRecord>> Store::LeasePending(size_t max,
   if (leased.empty()) return leased;
   // A lost lease write only means the job is dispatched again after a crash.
   HL_RETURN_IF_ERROR(Write(&batch, /*sync=*/false));
+  for (const auto& job : leased) leased_.insert_or_assign(job.job_id(), job);
   pending_count_ -= std::min<uint64_t>(pending_count_, leased.size());
   leased_count_ += leased.size();
   return leased;
@@ -629,7 +641,7 @@ Status Store::Requeue(uint64_t job_id, const std::string& error,
                       uint32_t max_attempts, bool count_attempt,
                       int64_t now_ms) {
   std::lock_guard lock(mu_);
-  auto job = GetJob(job_id);
+  auto job = CurrentJob(job_id);
   if (!job.ok()) return job.status();
   if (job->state() != pb::JOB_STATE_LEASED) {
     return FailedPrecondition("job " + std::to_string(job_id) +
@@ -646,6 +658,7 @@ Status Store::Requeue(uint64_t job_id, const std::string& error,
   HL_RETURN_IF_ERROR(PutJob(&batch, *job));
   if (!dead) batch.Put(queue_, U64Key(job_id), "");
   HL_RETURN_IF_ERROR(Write(&batch, /*sync=*/false));
+  leased_.erase(job_id);
   leased_count_ -= std::min<uint64_t>(leased_count_, 1);
   if (!dead) {
     ++pending_count_;
@@ -654,42 +667,80 @@ Status Store::Requeue(uint64_t job_id, const std::string& error,
   return Status::Ok();
 }
 
+Result<pb::JobRecord> Store::CurrentJob(uint64_t job_id) const {
+  if (auto it = leased_.find(job_id); it != leased_.end()) return it->second;
+  return GetJob(job_id);
+}
+
 Result<pb::JobRecord> Store::StoreResult(uint64_t job_id, uint32_t attempt,
                                          const pb::Observation& observation,
                                          int64_t now_ms) {
+  auto stored = StoreResults({{job_id, attempt, &observation}}, now_ms);
+  if (!stored.ok()) return stored.status();
+  return std::move(stored->front());
+}
+
+Result<std::vector<Result<pb::JobRecord>>> Store::StoreResults(
+    const std::vector<ResultIn>& results, int64_t now_ms) {
   std::lock_guard lock(mu_);
-  auto job = GetJob(job_id);
-  if (!job.ok()) return job.status();
-  if (job->state() != pb::JOB_STATE_LEASED || job->attempts() != attempt) {
-    return Status(StatusCode::kAlreadyExists,
-                  "job " + std::to_string(job_id) + " attempt " +
-                      std::to_string(attempt) + " is not the current lease");
-  }
+  std::vector<Result<pb::JobRecord>> outcomes;
+  outcomes.reserve(results.size());
   rocksdb::WriteBatch batch;
+  uint64_t done = 0;
+  int64_t soonest_due = INT64_MAX;
+  // Jobs this call completed: a later result for one of them is a duplicate.
+  std::unordered_set<uint64_t> completed;
   std::string bytes;
-  if (!observation.SerializeToString(&bytes)) {
-    return Internal("observation encode failed");
+  for (const ResultIn& in : results) {
+    const auto duplicate = [&] {
+      return Status(StatusCode::kAlreadyExists,
+                    "job " + std::to_string(in.job_id) + " attempt " +
+                        std::to_string(in.attempt) +
+                        " is not the current lease");
+    };
+    if (completed.count(in.job_id)) {
+      outcomes.push_back(duplicate());
+      continue;
+    }
+    auto job = CurrentJob(in.job_id);
+    if (!job.ok() && job.status().code() != StatusCode::kNotFound) {
+      return job.status();
+    }
+    if (!job.ok()) {
+      outcomes.push_back(job.status());
+      continue;
+    }
+    if (job->state() != pb::JOB_STATE_LEASED || job->attempts() != in.attempt) {
+      outcomes.push_back(duplicate());
+      continue;
+    }
+    if (!in.observation->SerializeToString(&bytes)) {
+      return Internal("observation encode failed");
+    }
+    batch.Put(results_, ResultKey(in.job_id, job->checks()), bytes);
+    job->set_checks(job->checks() + 1);
+    job->set_state(pb::JOB_STATE_DONE);
+    job->set_last_error("");
+    job->set_updated_unix_ms(now_ms);
+    job->set_last_check_unix_ms(now_ms);
+    ClearDue(&batch, &*job);
+    if (policy_.recheck_interval_ms > 0 &&
+        in.observation->status() == "located") {
+      job->set_recheck_due_unix_ms(now_ms + policy_.recheck_interval_ms);
+      batch.Put(due_, DueKey(job->recheck_due_unix_ms(), in.job_id), "");
+      soonest_due = std::min(soonest_due, job->recheck_due_unix_ms());
+    }
+    HL_RETURN_IF_ERROR(PutJob(&batch, *job));
+    completed.insert(in.job_id);
+    ++done;
+    outcomes.push_back(std::move(job));
   }
-  batch.Put(results_, ResultKey(job_id, job->checks()), bytes);
-  job->set_checks(job->checks() + 1);
-  job->set_state(pb::JOB_STATE_DONE);
-  job->set_last_error("");
-  job->set_updated_unix_ms(now_ms);
-  job->set_last_check_unix_ms(now_ms);
-  ClearDue(&batch, &*job);
-  const bool recheck =
-      policy_.recheck_interval_ms > 0 && observation.status() == "located";
-  if (recheck) {
-    job->set_recheck_due_unix_ms(now_ms + policy_.recheck_interval_ms);
-    batch.Put(due_, DueKey(job->recheck_due_unix_ms(), job_id), "");
-  }
-  HL_RETURN_IF_ERROR(PutJob(&batch, *job));
+  if (done == 0) return outcomes;
   HL_RETURN_IF_ERROR(Write(&batch, /*sync=*/false));
-  leased_count_ -= std::min<uint64_t>(leased_count_, 1);
-  if (recheck) {
-    next_due_ms_ = std::min(next_due_ms_, job->recheck_due_unix_ms());
-  }
-  return job;
+  for (uint64_t job_id : completed) leased_.erase(job_id);
+  leased_count_ -= std::min(leased_count_, done);
+  next_due_ms_ = std::min(next_due_ms_, soonest_due);
+  return outcomes;
 }
 
 Result<uint64_t> Store::QueueDueRechecks(int64_t now_ms, size_t max) {

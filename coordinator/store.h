@@ -180,6 +180,18 @@ class Store {
   Result<pb::JobRecord> StoreResult(uint64_t job_id, uint32_t attempt,
                                     const pb::Observation& observation,
                                     int64_t now_ms);
+  // One result offered to StoreResults.
+  struct ResultIn {
+    uint64_t job_id = 0;
+    uint32_t attempt = 0;
+    const pb::Observation* observation = nullptr;
+  };
+  // StoreResult for each of `results` in order, all written in one
+  // WriteBatch: one outcome per result, as StoreResult would return it had
+  // they been stored one after the other (a second result for a job in the
+  // same call is kAlreadyExists). A non-OK return stores none of them.
+  Result<std::vector<Result<pb::JobRecord>>> StoreResults(
+      const std::vector<ResultIn>& results, int64_t now_ms);
 
   Result<pb::JobRecord> GetJob(uint64_t job_id) const;
   // The newest check of a job, if any.
@@ -249,6 +261,8 @@ class Store {
   // Drops the job's `due` entry, if any, in `batch`.
   void ClearDue(rocksdb::WriteBatch* batch, pb::JobRecord* job);
   Status CountStates();
+  // The job `job_id` as stored: from leased_ when it is there, else read.
+  Result<pb::JobRecord> CurrentJob(uint64_t job_id) const;
 
   std::unique_ptr<rocksdb::DB> db_;
   std::unique_ptr<StoreMemoryTrace> memory_trace_;  // null unless enabled
@@ -272,6 +286,10 @@ class Store {
   uint64_t queue_floor_ = 0;
   uint64_t pending_count_ = 0;
   uint64_t leased_count_ = 0;
+  // The record of every job this process leased and that is still LEASED,
+  // equal to what `jobs` holds for it: results and re-queues of leased
+  // jobs (the hot path) need no read. Bounded by the jobs in flight.
+  std::unordered_map<uint64_t, pb::JobRecord> leased_;
   StorePolicy policy_;
   // Lower bound of the soonest `due` key (INT64_MAX: none).
   int64_t next_due_ms_ = INT64_MAX;

@@ -128,6 +128,70 @@ TEST_F(StoreTest, LeasesInIdOrderAndStoresResultsIdempotently) {
   EXPECT_FALSE(none->has_value());
 }
 
+// One call, one write: each result gets the outcome it would have had
+// alone, in order; what was stored survives a reopen.
+TEST_F(StoreTest, StoresTheResultsOfARoundTogether) {
+  uint64_t a = 0, b = 0, c = 0;
+  pb::Observation obs;
+  obs.set_status("located");
+  {
+    auto store = OpenStore();
+    IngestRun(*store, {"http://a/", "http://b/", "http://c/"});
+    auto leased = store->LeasePending(3, 1000);
+    ASSERT_TRUE(leased.ok());
+    ASSERT_EQ(leased->size(), 3u);
+    a = (*leased)[0].job_id();
+    b = (*leased)[1].job_id();
+    c = (*leased)[2].job_id();
+    // c goes back to the queue and is leased again: attempt 1 is stale.
+    ASSERT_TRUE(store->Requeue(c, "lease expired", 3, true, 1500).ok());
+    ASSERT_EQ(store->LeasePending(1, 1600)->at(0).attempts(), 2u);
+    struct Case {
+      uint64_t job_id;
+      uint32_t attempt;
+      StatusCode want;
+    };
+    const std::vector<Case> cases = {
+        {a, 1, StatusCode::kOk},
+        {a, 1, StatusCode::kAlreadyExists},  // repeated in the round
+        {b, 2, StatusCode::kAlreadyExists},  // not the current attempt
+        {b, 1, StatusCode::kOk},
+        {c, 1, StatusCode::kAlreadyExists},  // an earlier lease
+        {c, 2, StatusCode::kOk},
+        {999, 1, StatusCode::kNotFound},
+    };
+    std::vector<Store::ResultIn> in;
+    for (const Case& k : cases) in.push_back({k.job_id, k.attempt, &obs});
+    auto outcomes = store->StoreResults(in, 2000);
+    ASSERT_TRUE(outcomes.ok());
+    ASSERT_EQ(outcomes->size(), cases.size());
+    for (size_t i = 0; i < cases.size(); ++i) {
+      EXPECT_EQ((*outcomes)[i].status().code(), cases[i].want) << "case " << i;
+      if ((*outcomes)[i].ok()) {
+        EXPECT_EQ((*outcomes)[i]->job_id(), cases[i].job_id);
+        EXPECT_EQ((*outcomes)[i]->state(), pb::JOB_STATE_DONE);
+      }
+    }
+    EXPECT_EQ(store->leased_count(), 0u);
+    EXPECT_EQ(store->pending_count(), 0u);
+    // Nothing is left to store twice.
+    EXPECT_EQ(store->StoreResult(c, 2, obs, 2100).status().code(),
+              StatusCode::kAlreadyExists);
+  }
+  auto store = OpenStore();
+  for (uint64_t id : {a, b, c}) {
+    auto job = store->GetJob(id);
+    ASSERT_TRUE(job.ok());
+    EXPECT_EQ(job->state(), pb::JOB_STATE_DONE) << "job " << id;
+    EXPECT_EQ(job->checks(), 1u) << "job " << id;
+    EXPECT_EQ(job->last_error(), "") << "job " << id;
+    auto history = store->History(id);
+    ASSERT_TRUE(history.ok());
+    EXPECT_EQ(history->size(), 1u) << "job " << id;
+  }
+  EXPECT_EQ(*store->RecoverLeases(3000), 0u);
+}
+
 TEST_F(StoreTest, RequeueUntilAttemptCapThenDead) {
   auto store = OpenStore();
   IngestRun(*store, {"http://a/"});
