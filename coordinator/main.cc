@@ -1,7 +1,6 @@
 // `hostlocator-coordinator`: the coordinator daemon (coordinator/daemon.h).
 // Exit codes: 0 stopped by SIGTERM/SIGINT; 1 runtime failure; 2 bad
 // command line or configuration.
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
@@ -10,6 +9,7 @@
 #include <cstdio>
 
 #include "common/config.h"
+#include "common/daemon_cli.h"
 #include "common/process.h"
 #include "coordinator/daemon.h"
 
@@ -41,17 +41,11 @@ int main(int argc, char** argv) {
   app.add_option("--data", data_dir, "data folder (overrides run.data_dir)");
   app.add_option("--listen", listen,
                  "endpoint for workers (overrides coordinator.listen)");
-  app.add_option("--log-level", log_level,
-                 "trace, debug, info, warn, error, off")
-      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}))
-      ->capture_default_str();
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : 2;
+  hl::AddLogLevelOption(app, &log_level);
+  if (auto code = hl::ParseDaemonCommandLine(app, argc, argv, "coordinator",
+                                             log_level)) {
+    return *code;
   }
-  spdlog::set_default_logger(spdlog::stderr_color_mt("coordinator"));
-  spdlog::set_level(spdlog::level::from_str(log_level));
 
   auto config = hl::LoadConfiguration(config_path);
   if (!config.ok()) return Fail(config.status().message(), 2);

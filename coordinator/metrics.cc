@@ -102,27 +102,27 @@ std::string FormatMetrics(const MetricsInput& in) {
         stats.refused_messages);
   w.One("hostlocator_workers_connected", "gauge", "Workers connected now.",
         in.broker.workers.size());
-  w.Family("hostlocator_worker_results_total", "counter",
-           "Results stored from each connected worker.");
-  for (const auto& worker : in.broker.workers) {
-    w.Sample("hostlocator_worker_results_total",
-             "worker=\"" + EscapeLabelValue(worker.name) + "\"",
-             worker.results);
-  }
-  w.Family("hostlocator_worker_in_flight", "gauge",
-           "Jobs leased to each connected worker.");
-  for (const auto& worker : in.broker.workers) {
-    w.Sample("hostlocator_worker_in_flight",
-             "worker=\"" + EscapeLabelValue(worker.name) + "\"",
-             worker.in_flight);
-  }
-  w.Family("hostlocator_worker_last_seen_seconds", "gauge",
-           "Seconds since each connected worker was last heard from.");
-  for (const auto& worker : in.broker.workers) {
-    w.Sample("hostlocator_worker_last_seen_seconds",
-             "worker=\"" + EscapeLabelValue(worker.name) + "\"",
-             std::max<int64_t>(0, in.now_ms - worker.last_seen_ms) / 1000.0);
-  }
+  // One sample per connected worker; the worker's name is its only label.
+  auto per_worker = [&](const char* name, const char* type, const char* help,
+                        auto value) {
+    w.Family(name, type, help);
+    for (const auto& worker : in.broker.workers) {
+      w.Sample(name, "worker=\"" + EscapeLabelValue(worker.name) + "\"",
+               value(worker));
+    }
+  };
+  per_worker("hostlocator_worker_results_total", "counter",
+             "Results stored from each connected worker.",
+             [](const WorkerFigures& worker) { return worker.results; });
+  per_worker("hostlocator_worker_in_flight", "gauge",
+             "Jobs leased to each connected worker.",
+             [](const WorkerFigures& worker) { return worker.in_flight; });
+  per_worker("hostlocator_worker_last_seen_seconds", "gauge",
+             "Seconds since each connected worker was last heard from.",
+             [&](const WorkerFigures& worker) {
+               return std::max<int64_t>(0, in.now_ms - worker.last_seen_ms) /
+                      1000.0;
+             });
   w.Histogram("hostlocator_result_latency_seconds",
               "From lease to stored result.", in.broker.result_latency);
   w.Histogram("hostlocator_http_duration_seconds",

@@ -4,7 +4,6 @@
 // failure; 2 bad command line, configuration or missing data; 3 refused by
 // the coordinator (another protocol version, or told to go): restarting
 // does not help.
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -18,6 +17,7 @@
 #include "common/clock.h"
 #include "common/config.h"
 #include "common/curve.h"
+#include "common/daemon_cli.h"
 #include "common/process.h"
 #include "worker/probe_setup.h"
 #include "worker/worker.h"
@@ -71,17 +71,11 @@ int main(int argc, char** argv) {
                  "this worker's name in results and coordinator logs "
                  "(threads add /N)")
       ->capture_default_str();
-  app.add_option("--log-level", log_level,
-                 "trace, debug, info, warn, error, off")
-      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}))
-      ->capture_default_str();
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : 2;
+  hl::AddLogLevelOption(app, &log_level);
+  if (auto code =
+          hl::ParseDaemonCommandLine(app, argc, argv, "worker", log_level)) {
+    return *code;
   }
-  spdlog::set_default_logger(spdlog::stderr_color_mt("worker"));
-  spdlog::set_level(spdlog::level::from_str(log_level));
 
   auto config = hl::LoadConfiguration(config_path);
   if (!config.ok()) return Fail(config.status().message(), 2);
