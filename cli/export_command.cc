@@ -1,6 +1,9 @@
 // `hostlocator export`: the lines of a run from a local data folder or the
 // coordinator's API, as CSV or JSON Lines, through the API's formatter
-// (coordinator/queries.h) either way.
+// (coordinator/queries.h) either way; with `--by jurisdiction`, the referral
+// packages of a run from a local data folder
+// (coordinator/referral_package.h).
+#include <cctype>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -9,7 +12,9 @@
 #include "cli/client_commands.h"
 #include "cli/commands.h"
 #include "cli/setup.h"
+#include "common/clock.h"
 #include "coordinator/queries.h"
+#include "coordinator/referral_package.h"
 #include "coordinator/store.h"
 
 namespace hl::cli {
@@ -24,11 +29,99 @@ struct ExportOptions {
   uint64_t run_id = 0;     // 0: the newest run
   std::string server;      // the coordinator's API instead of data_dir
   std::string token_file;  // with server
+  // --by jurisdiction: referral packages into package_dir.
+  std::string by;
+  std::string package_dir;
+  std::vector<std::string> countries;
+  std::vector<std::string> statuses;
+  std::string from;  // checked-at bounds, ParseUtcTime forms
+  std::string to;
 };
 
+constexpr int64_t kDayMs = 86'400'000;
+
+// The filter of the command line; --to with a date alone includes that day.
+Result<coordinator::PackageFilter> FilterOf(const ExportOptions& options) {
+  coordinator::PackageFilter filter;
+  if (!options.from.empty()) {
+    auto from = coordinator::ParseUtcTime(options.from);
+    if (!from.ok()) return from.status();
+    filter.checked_from_ms = *from;
+  }
+  if (!options.to.empty()) {
+    auto to = coordinator::ParseUtcTime(options.to);
+    if (!to.ok()) return to.status();
+    filter.checked_to_ms = *to + (options.to.size() == 10 ? kDayMs : 0);
+  }
+  for (const std::string& c : options.countries) {
+    if (c != coordinator::kUnattributed &&
+        (c.size() != 2 || !std::isupper(static_cast<unsigned char>(c[0])) ||
+         !std::isupper(static_cast<unsigned char>(c[1])))) {
+      return InvalidArgument("--country " + c +
+                             ": use an ISO 3166 code such as DE, or "
+                             "unattributed");
+    }
+    filter.countries.insert(c);
+  }
+  filter.statuses.insert(options.statuses.begin(), options.statuses.end());
+  return filter;
+}
+
+int ExportPackages(const ExportOptions& options, coordinator::Store& store,
+                   const pb::RunRecord& run) {
+  auto filter = FilterOf(options);
+  if (!filter.ok()) {
+    PrintError(filter.status().message());
+    return kExitUsage;
+  }
+  coordinator::PackageOptions packages;
+  packages.filter = *std::move(filter);
+  packages.generated_at_ms = SystemClockMs();
+  packages.tool_version = HL_VERSION;
+  packages.runs = {run};
+  auto summary = coordinator::WriteReferralPackages(
+      store, run, options.package_dir, std::move(packages));
+  if (!summary.ok()) {
+    PrintError(summary.status().message());
+    return summary.status().code() == StatusCode::kFailedPrecondition
+               ? kExitUsage
+               : kExitFailure;
+  }
+  std::printf("batch %llu: %llu of %llu lines in %zu referral packages",
+              static_cast<unsigned long long>(run.run_id()),
+              static_cast<unsigned long long>(summary->lines_selected),
+              static_cast<unsigned long long>(summary->lines_seen),
+              summary->packages.size());
+  for (const auto& p : summary->packages) {
+    std::printf(" %s %llu", p.key.c_str(),
+                static_cast<unsigned long long>(p.lines));
+  }
+  if (summary->lines_pending > 0) {
+    std::printf("; %llu lines without a result yet are not included",
+                static_cast<unsigned long long>(summary->lines_pending));
+  }
+  std::printf("\nindex: %s/index.html\n", options.package_dir.c_str());
+  return kExitOk;
+}
+
 int Export(const ExportOptions& options) {
+  const bool packages = !options.by.empty();
+  if (packages && (options.package_dir.empty() || !options.server.empty())) {
+    PrintError(
+        "export --by jurisdiction needs --out DIR and a local --data folder "
+        "(not --server)");
+    return kExitUsage;
+  }
+  if (!packages && (!options.package_dir.empty() ||
+                    !options.countries.empty() || !options.statuses.empty() ||
+                    !options.from.empty() || !options.to.empty())) {
+    PrintError(
+        "--out, --country, --status, --from and --to go with --by "
+        "jurisdiction");
+    return kExitUsage;
+  }
   std::ofstream file;
-  if (options.output != "-") {
+  if (!packages && options.output != "-") {
     file.open(options.output, std::ios::out | std::ios::trunc);
     if (!file) {
       PrintError("cannot write " + options.output);
@@ -65,6 +158,7 @@ int Export(const ExportOptions& options) {
     PrintError(run.status().message() + " in " + options.data_dir);
     return kExitUsage;
   }
+  if (packages) return ExportPackages(options, **store, *run);
   const auto format = options.format == "csv"
                           ? coordinator::ExportFormat::kCsv
                           : coordinator::ExportFormat::kJsonl;
@@ -95,7 +189,8 @@ void AddExportCommand(CLI::App& app, int* exit_code) {
   CLI::App* cmd = app.add_subcommand(
       "export",
       "Write the results of a run (one record per input line) from a local "
-      "data folder.");
+      "data folder or the coordinator, or with --by jurisdiction its "
+      "referral packages (one per hosting country, CSV, JSON and HTML).");
   cmd->add_option("--data", options->data_dir, "data folder")
       ->capture_default_str();
   cmd->add_option("--format", options->format, "csv or jsonl")
@@ -110,6 +205,23 @@ void AddExportCommand(CLI::App& app, int* exit_code) {
                   "run number (default: the newest run)");
   cmd->add_option("-o,--output", options->output, "output file; - is stdout")
       ->capture_default_str();
+  cmd->add_option("--by", options->by,
+                  "jurisdiction: write referral packages into --out")
+      ->check(CLI::IsMember({"jurisdiction"}));
+  cmd->add_option("--out", options->package_dir,
+                  "with --by: a new or empty folder for the packages");
+  cmd->add_option("--country", options->countries,
+                  "with --by: only these packages (ISO code, or "
+                  "unattributed); repeatable");
+  cmd->add_option("--status", options->statuses,
+                  "with --by: only lines of this status; repeatable")
+      ->check(CLI::IsMember({"located", "unresolved", "error", "rejected"}));
+  cmd->add_option("--from", options->from,
+                  "with --by: only results checked at or after this UTC time "
+                  "(YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ)");
+  cmd->add_option("--to", options->to,
+                  "with --by: only results checked before this UTC time; a "
+                  "date alone includes that whole day");
   cmd->callback([options, exit_code] { *exit_code = Export(*options); });
 }
 

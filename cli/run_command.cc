@@ -141,7 +141,11 @@ int ValidateOnly(const RunOptions& options) {
 Result<coordinator::ReportSummary> WriteReports(const coordinator::Store& store,
                                                 const pb::RunRecord& run,
                                                 const std::string& dir) {
-  auto writer = coordinator::RunReportWriter::Create(dir);
+  coordinator::PackageOptions packages;
+  packages.generated_at_ms = SystemClockMs();
+  packages.tool_version = HL_VERSION;
+  packages.runs = {run};
+  auto writer = coordinator::RunReportWriter::Create(dir, std::move(packages));
   if (!writer.ok()) return writer.status();
   HL_RETURN_IF_ERROR(store.ForEachLine(
       run.run_id(), [&](const pb::LineRecord& line) -> Status {
@@ -167,9 +171,9 @@ void PrintSummary(const coordinator::ReportSummary& summary,
                 static_cast<unsigned long long>(stats.lines));
   }
   std::printf(
-      "\nresults: %s/results.jsonl\nreports: %s/countries.csv, "
-      "%s/by-country/\n",
-      dir.c_str(), dir.c_str(), dir.c_str());
+      "\nresults: %s/results.jsonl\nreports: %s/countries.csv\nreferral "
+      "packages: %s/referrals/index.html (%zu packages)\n",
+      dir.c_str(), dir.c_str(), dir.c_str(), summary.packages.packages.size());
 }
 
 int Run(const RunOptions& options) {

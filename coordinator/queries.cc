@@ -15,10 +15,10 @@ bool Stopped(const Status& s) {
   return s.code() == StatusCode::kResourceExhausted && s.message() == "stop";
 }
 
-// The outcome of a line: its newest result, or none when rejected or dead.
-// Returns false for a line whose job has no outcome yet.
-Result<bool> Outcome(const Store& store, const pb::LineRecord& line,
-                     std::optional<pb::Observation>* obs) {
+}  // namespace
+
+Result<bool> LineOutcome(const Store& store, const pb::LineRecord& line,
+                         std::optional<pb::Observation>* obs) {
   obs->reset();
   if (line.job_id() == 0) return true;
   auto latest = store.LatestResult(line.job_id());
@@ -29,8 +29,6 @@ Result<bool> Outcome(const Store& store, const pb::LineRecord& line,
   if (!job.ok()) return job.status();
   return job->state() == pb::JOB_STATE_DEAD;
 }
-
-}  // namespace
 
 Result<BatchStatus> GetBatchStatus(const Store& store, uint64_t run_id) {
   auto run = store.GetRun(run_id);
@@ -115,7 +113,7 @@ Result<std::string> ResultsPageJson(const Store& store,
             next = ResultCursor{run_id, line.line()};
             return Stop();
           }
-          auto has_outcome = Outcome(store, line, &obs);
+          auto has_outcome = LineOutcome(store, line, &obs);
           if (!has_outcome.ok()) return has_outcome.status();
           if (!*has_outcome) return Status::Ok();
           const pb::Observation* p = obs ? &*obs : nullptr;
@@ -159,7 +157,7 @@ Result<bool> AppendExportChunk(const Store& store, uint64_t run_id,
           ended = false;
           return Stop();
         }
-        auto has_outcome = Outcome(store, line, &obs);
+        auto has_outcome = LineOutcome(store, line, &obs);
         if (!has_outcome.ok()) return has_outcome.status();
         const pb::Observation* p = obs ? &*obs : nullptr;
         if (csv) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "common/status.h"
@@ -24,6 +25,12 @@ struct BatchStatus {
     return run.ingest_complete() && pending == 0 && in_flight == 0;
   }
 };
+
+// The outcome of a line: *obs is its newest result, or empty when the line
+// was rejected or its job dead-lettered. Returns false for a line whose job
+// has no outcome yet.
+Result<bool> LineOutcome(const Store& store, const pb::LineRecord& line,
+                         std::optional<pb::Observation>* obs);
 
 // Counts the lines of batch `run_id` by the state of their job.
 Result<BatchStatus> GetBatchStatus(const Store& store, uint64_t run_id);

@@ -1,7 +1,6 @@
 #include "coordinator/reports.h"
 
 #include <algorithm>
-#include <cctype>
 #include <charconv>
 #include <filesystem>
 
@@ -125,10 +124,9 @@ void AppendCsvRow(const pb::LineRecord& line, const pb::Observation* obs,
 }
 
 Result<std::unique_ptr<RunReportWriter>> RunReportWriter::Create(
-    const std::string& dir) {
+    const std::string& dir, PackageOptions packages) {
   std::error_code ec;
-  std::filesystem::create_directories(std::filesystem::path(dir) / "by-country",
-                                      ec);
+  std::filesystem::create_directories(dir, ec);
   if (ec)
     return FailedPrecondition("cannot create " + dir + ": " + ec.message());
   std::unique_ptr<RunReportWriter> w(new RunReportWriter(dir));
@@ -136,31 +134,16 @@ Result<std::unique_ptr<RunReportWriter>> RunReportWriter::Create(
   const std::filesystem::path base(dir);
   HL_RETURN_IF_ERROR(OpenFile(base / "results.jsonl", &w->jsonl_, &files));
   HL_RETURN_IF_ERROR(OpenFile(base / "results.csv", &w->csv_, &files));
-  HL_RETURN_IF_ERROR(
-      OpenFile(base / "unattributed.csv", &w->unattributed_, &files));
   w->csv_ << CsvHeader() << "\n";
-  w->unattributed_ << CsvHeader() << "\n";
+  packages.replace = true;
+  auto package_writer = ReferralPackageWriter::Create(
+      (base / "referrals").string(), std::move(packages));
+  if (!package_writer.ok()) return package_writer.status();
+  w->packages_ = std::move(package_writer).value();
   return w;
 }
 
 RunReportWriter::~RunReportWriter() = default;
-
-Result<std::ofstream*> RunReportWriter::CountryFile(
-    const std::string& country) {
-  if (country.size() != 2 || !std::isupper(country[0]) ||
-      !std::isupper(country[1])) {
-    return Internal("\"" + ToValidUtf8(country) +
-                    "\" is not an ISO 3166 country code");
-  }
-  auto [it, inserted] = country_files_.try_emplace(country);
-  if (inserted) {
-    HL_RETURN_IF_ERROR(OpenFile(
-        std::filesystem::path(dir_) / "by-country" / (country + ".csv"),
-        &it->second, &summary_.files));
-    it->second << CsvHeader() << "\n";
-  }
-  return &it->second;
-}
 
 void RunReportWriter::FlushRecords() {
   jsonl_.write(records_.data(), static_cast<std::streamsize>(records_.size()));
@@ -177,11 +160,9 @@ Status RunReportWriter::Add(const pb::LineRecord& line,
   row_.clear();
   AppendCsvRow(line, obs, &row_);
   row_ += '\n';
-  const auto row_size = static_cast<std::streamsize>(row_.size());
-  csv_.write(row_.data(), row_size);
-  if (obs == nullptr || obs->verdict().hosting_countries().empty()) {
-    unattributed_.write(row_.data(), row_size);
-  } else {
+  csv_.write(row_.data(), static_cast<std::streamsize>(row_.size()));
+  HL_RETURN_IF_ERROR(packages_->Add(line, obs));
+  if (obs != nullptr && !obs->verdict().hosting_countries().empty()) {
     // A job's lines share its observation, so its countries are counted
     // once, on its first line.
     const uint64_t job = line.job_id();
@@ -191,9 +172,6 @@ Status RunReportWriter::Add(const pb::LineRecord& line,
     const bool new_job = !job_counted_[job];
     job_counted_[job] = true;
     for (const auto& country : obs->verdict().hosting_countries()) {
-      auto file = CountryFile(country);
-      if (!file.ok()) return file.status();
-      (*file)->write(row_.data(), row_size);
       auto& stats = summary_.by_country[country];
       ++stats.lines;
       stats.jobs += new_job ? 1 : 0;
@@ -246,12 +224,20 @@ Result<ReportSummary> RunReportWriter::Finish() {
       OpenFile(base / "ATTRIBUTION.txt", &attribution, &summary_.files));
   attribution << "Data sources used for these results:\n";
   for (const auto& text : attributions_) attribution << "- " << text << "\n";
-  std::vector<std::ofstream*> files = {&jsonl_, &csv_, &unattributed_,
-                                       &countries, &attribution};
-  for (auto& [country, f] : country_files_) files.push_back(&f);
-  for (std::ofstream* f : files) {
+  for (std::ofstream* f : {&jsonl_, &csv_, &countries, &attribution}) {
     f->flush();
     if (!*f) return Unavailable("writing the report in " + dir_ + " failed");
+  }
+  auto packages = packages_->Finish();
+  if (!packages.ok()) return packages.status();
+  summary_.packages = *std::move(packages);
+  for (const PackageSummary& p : summary_.packages.packages) {
+    for (const PackageFile& f : p.files) {
+      summary_.files.push_back((base / "referrals" / f.path).string());
+    }
+  }
+  for (const PackageFile& f : summary_.packages.index_files) {
+    summary_.files.push_back((base / "referrals" / f.path).string());
   }
   return summary_;
 }

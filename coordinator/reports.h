@@ -5,10 +5,9 @@
 //                        (docs/result-format.md)
 //   results.csv          the same lines, flat (CsvHeader() columns)
 //   countries.csv        per hosting country: lines, unique URLs, networks
-//   by-country/CC.csv    the lines hosted in country CC (a URL hosted in
-//                        several countries is in each), for referral
-//   unattributed.csv     lines with no hosting country (rejected,
-//                        unresolved, error, .onion)
+//   referrals/           the referral packages, one per primary
+//                        jurisdiction plus "unattributed"
+//                        (coordinator/referral_package.h)
 //   ATTRIBUTION.txt      the data sources' licence attributions
 #pragma once
 
@@ -23,6 +22,7 @@
 
 #include "common/proto/hostlocator.pb.h"
 #include "common/status.h"
+#include "coordinator/referral_package.h"
 
 namespace hl::coordinator {
 
@@ -51,13 +51,15 @@ struct ReportSummary {
   };
   std::map<std::string, Country> by_country;
   std::vector<std::string> files;
+  PackageSetSummary packages;
 };
 
 class RunReportWriter {
  public:
-  // Creates `dir` (and by-country/) and opens every file.
+  // Creates `dir` and opens every file; the referral packages go to
+  // dir/referrals/ (replacing what is there) with `packages`.
   static Result<std::unique_ptr<RunReportWriter>> Create(
-      const std::string& dir);
+      const std::string& dir, PackageOptions packages);
   ~RunReportWriter();
 
   // Lines must come in line order. `obs` is null for rejected lines and for
@@ -67,14 +69,12 @@ class RunReportWriter {
 
  private:
   explicit RunReportWriter(std::string dir) : dir_(std::move(dir)) {}
-  // The open by-country file of `country`, which must be an ISO code.
-  Result<std::ofstream*> CountryFile(const std::string& country);
   // Writes the buffered records to results.jsonl and empties the buffer.
   void FlushRecords();
 
   std::string dir_;
-  std::ofstream jsonl_, csv_, unattributed_;
-  std::map<std::string, std::ofstream> country_files_;
+  std::ofstream jsonl_, csv_;
+  std::unique_ptr<ReferralPackageWriter> packages_;
   std::set<std::string> attributions_;
   ReportSummary summary_;
   // Reused between lines: results.jsonl records not yet written (flushed

@@ -17,6 +17,8 @@ packages=(
   python3 curl ca-certificates mmdb-bin iproute2 procps
   # benchmarks (bench/): the DNS server's ceiling, CPU pinning, peak RSS
   dnsperf util-linux time
+  # the referral packages' HTML is tested in headless Chromium
+  chromium
 )
 
 missing=()

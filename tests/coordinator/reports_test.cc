@@ -101,7 +101,7 @@ class RunReportWriterTest : public ::testing::Test {
 };
 
 TEST_F(RunReportWriterTest, WritesEveryFile) {
-  auto writer = RunReportWriter::Create(dir_.string());
+  auto writer = RunReportWriter::Create(dir_.string(), PackageOptions{});
   ASSERT_TRUE(writer.ok()) << writer.status().ToString();
   pb::LineRecord rejected;
   rejected.set_line(1);
@@ -134,14 +134,14 @@ TEST_F(RunReportWriterTest, WritesEveryFile) {
   EXPECT_EQ(summary->by_status["located"], 200u);
   EXPECT_EQ(ReadFile(dir_ / "results.jsonl"), jsonl);
   EXPECT_EQ(ReadFile(dir_ / "results.csv"), csv);
-  const std::string header = CsvHeader() + "\n";
-  std::string de_rows, unattributed_rows;
-  for (int i = 0; i < 100; ++i) {
-    unattributed_rows += Row(rejected, nullptr) + "\n";
-    de_rows += Row(de, &obs) + "\n" + Row(de_again, &obs) + "\n";
-  }
-  EXPECT_EQ(ReadFile(dir_ / "by-country" / "DE.csv"), header + de_rows);
-  EXPECT_EQ(ReadFile(dir_ / "unattributed.csv"), header + unattributed_rows);
+  // The referral packages, through the one package writer.
+  ASSERT_EQ(summary->packages.packages.size(), 2u);
+  EXPECT_EQ(summary->packages.packages[0].key, "DE");
+  EXPECT_EQ(summary->packages.packages[0].lines, 200u);
+  EXPECT_EQ(summary->packages.packages[1].key, "unattributed");
+  EXPECT_EQ(summary->packages.packages[1].lines, 100u);
+  EXPECT_TRUE(std::filesystem::exists(dir_ / "referrals" / "DE" / "DE.html"));
+  EXPECT_TRUE(std::filesystem::exists(dir_ / "referrals" / "index.html"));
   EXPECT_EQ(ReadFile(dir_ / "countries.csv"),
             "country,lines,unique_urls,networks\nDE,200,1,AS64500 Hoster\n");
   EXPECT_EQ(ReadFile(dir_ / "ATTRIBUTION.txt"),

@@ -174,10 +174,31 @@ class RunEndToEndTest(unittest.TestCase):
                 expected_lines[c] = expected_lines.get(c, 0) + 1
         self.assertEqual({c: int(r["lines"]) for c, r in rows.items()},
                          expected_lines)
-        for country, n in expected_lines.items():
-            with open(os.path.join(self.run_dir, "by-country",
-                                   f"{country}.csv"), encoding="utf-8") as f:
-                self.assertEqual(len(list(csv.DictReader(f))), n, country)
+        # The referral packages: one per primary jurisdiction, each line of
+        # the run in at least one (unattributed when it has none).
+        with open(os.path.join(self.run_dir, "referrals", "index.json"),
+                  encoding="utf-8") as f:
+            index = json.load(f)
+        self.assertEqual(index["lines_seen"], len(self.doc["lines"]))
+        self.assertEqual(index["lines_selected"], len(self.doc["lines"]))
+        for package in index["packages"]:
+            key = package["key"]
+            with open(os.path.join(self.run_dir, "referrals", key,
+                                   f"{key}.csv"), encoding="utf-8") as f:
+                self.assertEqual(len(list(csv.DictReader(f))),
+                                 package["lines"], key)
+            for name in ("json", "html"):
+                self.assertTrue(os.path.exists(os.path.join(
+                    self.run_dir, "referrals", key, f"{key}.{name}")))
+        expected_packages: dict[str, int] = {}
+        for record in self.records():
+            verdict = record.get("verdict") or {}
+            keys = (verdict.get("jurisdiction") or {}).get(
+                "primary_countries") or ["unattributed"]
+            for key in keys:
+                expected_packages[key] = expected_packages.get(key, 0) + 1
+        self.assertEqual({p["key"]: p["lines"] for p in index["packages"]},
+                         expected_packages)
         with open(os.path.join(self.run_dir, "ATTRIBUTION.txt"),
                   encoding="utf-8") as f:
             self.assertIn("synthetic", f.read())
