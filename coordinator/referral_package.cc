@@ -9,6 +9,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "common/ascii.h"
 #include "common/jurisdiction.h"
 #include "common/record_json.h"
 #include "common/utf8.h"
@@ -38,7 +39,10 @@ table{border-collapse:collapse;width:100%;margin:6px 0 12px}
 th,td{border:1px solid var(--line);padding:4px 7px;text-align:left;vertical-align:top}
 th{background:var(--head);font-weight:600}
 td.n,th.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-.url,.mono{font-family:"DejaVu Sans Mono","Liberation Mono",monospace;font-size:12.5px;overflow-wrap:anywhere;word-break:break-all}
+.url,.mono{font-family:"DejaVu Sans Mono","Liberation Mono",monospace;font-size:12.5px;overflow-wrap:anywhere}
+.url{word-break:break-all}
+.nowrap{white-space:nowrap}
+table.headers td:first-child,table.tls th{width:150px}
 .cols{display:flex;gap:24px;flex-wrap:wrap;align-items:flex-start}
 .cols>*{flex:1 1 380px}
 .tag{display:inline-block;padding:0 6px;border-radius:3px;background:var(--head);border:1px solid var(--line);font-size:12px}
@@ -475,7 +479,7 @@ void RenderUrlRow(const pb::LineRecord& line, const pb::Observation* obs,
   }
   *out += "</td>";
   Elem("td", j.confidence(), out);
-  Elem("td", UtcTime(obs->checked_at_unix_ms()), out, "mono");
+  Elem("td", UtcTime(obs->checked_at_unix_ms()), out, "mono nowrap");
   *out += "</tr>\n";
 }
 
@@ -549,8 +553,7 @@ void RenderHttp(const pb::HttpObservation& http, std::string* out) {
     for (const auto& h : http.headers()) {
       *out += "<tr>";
       Elem("td", h.name(), out, "mono");
-      const bool location =
-          h.name().size() == 8 && (h.name()[0] == 'l' || h.name()[0] == 'L');
+      const bool location = EqualsIgnoreCaseAscii(h.name(), "location");
       Elem("td", location ? DefangUrl(h.value()) : h.value(), out, "url");
       *out += "</tr>";
     }
@@ -563,7 +566,7 @@ void RenderTls(const pb::TlsObservation& tls, std::string* out) {
     *out += "none";
     return;
   }
-  *out += "<table><tbody><tr><th>SHA-256</th>";
+  *out += "<table class=\"tls\"><tbody><tr><th>SHA-256</th>";
   Elem("td", HexLower(tls.sha256()), out, "mono");
   *out += "</tr><tr><th>Subject</th>";
   Elem("td", tls.subject(), out, "mono");
@@ -576,11 +579,13 @@ void RenderTls(const pb::TlsObservation& tls, std::string* out) {
   for (const auto& s : tls.san_ip()) sans += (sans.empty() ? "" : ", ") + s;
   *out += "</tr><tr><th>Names</th>";
   Elem("td", sans, out, "url");
-  *out += "</tr><tr><th>Valid</th>";
-  Elem("td",
-       UtcTime(tls.not_before_unix() * 1000) + " to " +
-           UtcTime(tls.not_after_unix() * 1000),
-       out);
+  if (tls.not_after_unix() != 0) {
+    *out += "</tr><tr><th>Valid</th>";
+    Elem("td",
+         UtcTime(tls.not_before_unix() * 1000) + " to " +
+             UtcTime(tls.not_after_unix() * 1000),
+         out);
+  }
   *out += "</tr><tr><th>Verified</th>";
   Elem("td",
        tls.verified() ? std::string("yes")
@@ -748,10 +753,14 @@ void RenderEvidence(const pb::LineRecord& line, const pb::Observation* obs,
     *out += "</dd>";
   }
   Dt("Record", out);
-  H("hostlocator " + obs->tool_version() + ", worker " +
-        ToValidUtf8(obs->worker()) + ", configuration " +
-        obs->config_digest().substr(0, 16),
-    out);
+  std::string record = "hostlocator " + obs->tool_version();
+  if (!obs->worker().empty()) {
+    record += ", worker " + ToValidUtf8(obs->worker());
+  }
+  if (!obs->config_digest().empty()) {
+    record += ", configuration " + obs->config_digest().substr(0, 16);
+  }
+  H(record, out);
   *out += "</dd></dl></article>\n";
 }
 
