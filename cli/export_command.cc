@@ -3,7 +3,6 @@
 // (coordinator/queries.h) either way; with `--by jurisdiction`, the referral
 // packages of a run from a local data folder
 // (coordinator/referral_package.h).
-#include <cctype>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -38,38 +37,10 @@ struct ExportOptions {
   std::string to;
 };
 
-constexpr int64_t kDayMs = 86'400'000;
-
-// The filter of the command line; --to with a date alone includes that day.
-Result<coordinator::PackageFilter> FilterOf(const ExportOptions& options) {
-  coordinator::PackageFilter filter;
-  if (!options.from.empty()) {
-    auto from = coordinator::ParseUtcTime(options.from);
-    if (!from.ok()) return from.status();
-    filter.checked_from_ms = *from;
-  }
-  if (!options.to.empty()) {
-    auto to = coordinator::ParseUtcTime(options.to);
-    if (!to.ok()) return to.status();
-    filter.checked_to_ms = *to + (options.to.size() == 10 ? kDayMs : 0);
-  }
-  for (const std::string& c : options.countries) {
-    if (c != coordinator::kUnattributed &&
-        (c.size() != 2 || !std::isupper(static_cast<unsigned char>(c[0])) ||
-         !std::isupper(static_cast<unsigned char>(c[1])))) {
-      return InvalidArgument("--country " + c +
-                             ": use an ISO 3166 code such as DE, or "
-                             "unattributed");
-    }
-    filter.countries.insert(c);
-  }
-  filter.statuses.insert(options.statuses.begin(), options.statuses.end());
-  return filter;
-}
-
 int ExportPackages(const ExportOptions& options, coordinator::Store& store,
                    const pb::RunRecord& run) {
-  auto filter = FilterOf(options);
+  auto filter = coordinator::MakePackageFilter(
+      options.from, options.to, options.countries, options.statuses);
   if (!filter.ok()) {
     PrintError(filter.status().message());
     return kExitUsage;

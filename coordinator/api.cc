@@ -14,6 +14,7 @@
 #include "coordinator/ingest.h"
 #include "coordinator/metrics.h"
 #include "coordinator/queries.h"
+#include "coordinator/referral_package.h"
 #include "coordinator/tokens.h"
 
 namespace hl::coordinator {
@@ -311,6 +312,10 @@ class ApiServer::Impl {
           [this](const httplib::Request& req, httplib::Response& res) {
             if (auto token = Authorize(req, res)) Export(*token, req, res);
           });
+    s.Get(R"(/api/v1/batches/(\d+)/referrals/([A-Za-z]+\.[a-z]+))",
+          [this](const httplib::Request& req, httplib::Response& res) {
+            if (auto token = Authorize(req, res)) Referrals(*token, req, res);
+          });
     s.Get("/api/v1/results",
           [this](const httplib::Request& req, httplib::Response& res) {
             if (Authorize(req, res)) Results(req, res);
@@ -440,6 +445,42 @@ class ApiServer::Impl {
           if (*ended) sink.done();
           return true;
         });
+  }
+
+  // One file of a batch's referral packages (coordinator/referral_package.h),
+  // filtered by the from, to, country and status parameters as `hostlocator
+  // export --by jurisdiction` filters.
+  void Referrals(const TokenEntry& token, const httplib::Request& req,
+                 httplib::Response& res) {
+    const auto id = BatchId(req);
+    if (!id) return Fail(res, NotFound("no such batch"));
+    auto run = store_->GetRun(*id);
+    if (!run.ok()) return Fail(res, run.status());
+    const auto values = [&](const char* name) {
+      std::vector<std::string> out;
+      for (size_t i = 0; i < req.get_param_value_count(name); ++i) {
+        out.push_back(req.get_param_value(name, i));
+      }
+      return out;
+    };
+    auto filter = MakePackageFilter(req.get_param_value("from"),
+                                    req.get_param_value("to"),
+                                    values("country"), values("status"));
+    if (!filter.ok()) return Fail(res, filter.status());
+    const std::string file = req.matches[2];
+    PackageOptions options;
+    options.filter = *std::move(filter);
+    options.generated_at_ms = clock_();
+    options.tool_version = HL_VERSION;
+    options.runs = {*run};
+    auto body = ReferralPackageFile(*store_, *run, file, std::move(options));
+    if (!body.ok()) return Fail(res, body.status());
+    Audit(token.name, "export",
+          "batch " + std::to_string(*id) + " referral package " + file);
+    const std::string ext = file.substr(file.rfind('.') + 1);
+    res.set_content(*std::move(body), ext == "html" ? "text/html; charset=utf-8"
+                                      : ext == "csv" ? "text/csv; charset=utf-8"
+                                                     : kJson);
   }
 
   void Metrics(httplib::Response& res) {

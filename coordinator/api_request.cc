@@ -173,7 +173,9 @@ std::optional<Role> RequiredRole(std::string_view method,
   constexpr std::string_view kBatches = "/api/v1/batches";
   if (path == "/api/v1/health") return std::nullopt;
   if (method == "POST" && path == kBatches) return Role::kSubmit;
-  if (path.starts_with(kBatches) && path.ends_with("/export")) {
+  if (path.starts_with(kBatches) &&
+      (path.ends_with("/export") ||
+       path.find("/referrals/") != std::string_view::npos)) {
     return Role::kExport;
   }
   // Status, results and metrics. (A path no handler serves is answered 404

@@ -1,6 +1,7 @@
 #include "coordinator/referral_package.h"
 
 #include <openssl/evp.h>
+#include <stdlib.h>
 
 #include <algorithm>
 #include <charconv>
@@ -165,35 +166,32 @@ void CountTarget(const pb::ReferralTarget& t,
 }
 
 // The abuse channels an observation names: providers recognised, provider
-// referral targets, the registrar's RDAP contact.
+// referral targets, the registrar's RDAP contact; each contact once (the
+// first who names it), sorted.
 std::vector<std::string> AbuseContacts(const pb::Observation& obs) {
   std::vector<std::string> out;
+  std::set<std::string> seen;
+  const auto add = [&](const std::string& who, const std::string& contact,
+                       std::string_view note) {
+    if (contact.empty() || !seen.insert(contact).second) return;
+    out.push_back(who + ": " + ToValidUtf8(contact) + std::string(note));
+  };
   for (const auto& p : obs.providers()) {
-    if (!p.abuse().empty()) {
-      out.push_back("provider " + ProviderLabel(p) + ": " +
-                    ToValidUtf8(p.abuse()));
-    }
+    add("provider " + ProviderLabel(p), p.abuse(), "");
   }
   for (const auto& t : obs.verdict().jurisdiction().referrals()) {
     if (t.kind() != "provider") continue;
     for (const std::string* c : {&t.email(), &t.phone(), &t.website()}) {
-      if (!c->empty()) {
-        out.push_back("provider " + ToValidUtf8(t.name()) + ": " +
-                      ToValidUtf8(*c));
-      }
+      add("provider " + ToValidUtf8(t.name()), *c, "");
     }
   }
   const pb::DomainRegistration& r = obs.registration();
-  for (const std::string* c : {&r.abuse_email(), &r.abuse_phone()}) {
-    if (!c->empty()) {
-      out.push_back(
-          "registrar " +
-          ToValidUtf8(r.registrar().empty() ? r.domain() : r.registrar()) +
-          ": " + ToValidUtf8(*c) + " (RDAP)");
-    }
-  }
+  const std::string registrar =
+      "registrar " +
+      ToValidUtf8(r.registrar().empty() ? r.domain() : r.registrar());
+  add(registrar, r.abuse_email(), " (RDAP)");
+  add(registrar, r.abuse_phone(), " (RDAP)");
   std::sort(out.begin(), out.end());
-  out.erase(std::unique(out.begin(), out.end()), out.end());
   return out;
 }
 
@@ -216,27 +214,25 @@ std::string Joined(const google::protobuf::RepeatedPtrField<std::string>& v,
 
 // ------------------------------------------------------------------ sinks
 
-class FileSink : public PackageFileSink {
+// SHA-256 and size of what passes through; the file or memory sinks below
+// add where the bytes go.
+class DigestingSink : public PackageFileSink {
  public:
-  FileSink(std::string relative, std::ofstream out)
-      : relative_(std::move(relative)),
-        out_(std::move(out)),
-        md_(EVP_MD_CTX_new()) {
+  explicit DigestingSink(std::string relative)
+      : relative_(std::move(relative)), md_(EVP_MD_CTX_new()) {
     EVP_DigestInit_ex(md_, EVP_sha256(), nullptr);
   }
-  ~FileSink() override { EVP_MD_CTX_free(md_); }
+  ~DigestingSink() override { EVP_MD_CTX_free(md_); }
 
   Status Write(std::string_view bytes, bool) override {
-    out_.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
     EVP_DigestUpdate(md_, bytes.data(), bytes.size());
     bytes_ += bytes.size();
-    if (!out_) return Unavailable("writing " + relative_ + " failed");
-    return Status::Ok();
+    return Put(bytes) ? Status::Ok()
+                      : Unavailable("writing " + relative_ + " failed");
   }
 
   Result<PackageFile> Finish() override {
-    out_.close();
-    if (!out_) return Unavailable("writing " + relative_ + " failed");
+    if (!Close()) return Unavailable("writing " + relative_ + " failed");
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int len = 0;
     EVP_DigestFinal_ex(md_, md, &len);
@@ -245,11 +241,51 @@ class FileSink : public PackageFileSink {
         HexLower(std::string_view(reinterpret_cast<const char*>(md), len))};
   }
 
+ protected:
+  // Where the bytes go; false on failure.
+  virtual bool Put(std::string_view bytes) = 0;
+  virtual bool Close() = 0;
+
  private:
   std::string relative_;
-  std::ofstream out_;
   EVP_MD_CTX* md_;
   uint64_t bytes_ = 0;
+};
+
+class FileSink : public DigestingSink {
+ public:
+  FileSink(std::string relative, std::ofstream out)
+      : DigestingSink(std::move(relative)), out_(std::move(out)) {}
+
+ protected:
+  bool Put(std::string_view bytes) override {
+    out_.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    return static_cast<bool>(out_);
+  }
+  bool Close() override {
+    out_.close();
+    return static_cast<bool>(out_);
+  }
+
+ private:
+  std::ofstream out_;
+};
+
+// Keeps the bytes in *keep, or only digests them when `keep` is null.
+class MemorySink : public DigestingSink {
+ public:
+  MemorySink(std::string relative, std::string* keep)
+      : DigestingSink(std::move(relative)), keep_(keep) {}
+
+ protected:
+  bool Put(std::string_view bytes) override {
+    if (keep_ != nullptr) keep_->append(bytes);
+    return true;
+  }
+  bool Close() override { return true; }
+
+ private:
+  std::string* keep_;
 };
 
 // ---------------------------------------------------------------- rendering
@@ -1007,6 +1043,42 @@ Result<int64_t> ParseUtcTime(std::string_view text) {
          ((h * 60 + mi) * 60 + s) * 1000LL + ms;
 }
 
+Result<PackageFilter> MakePackageFilter(
+    std::string_view from, std::string_view to,
+    const std::vector<std::string>& countries,
+    const std::vector<std::string>& statuses) {
+  constexpr int64_t kDayMs = 86'400'000;
+  PackageFilter filter;
+  if (!from.empty()) {
+    auto ms = ParseUtcTime(from);
+    if (!ms.ok()) return ms.status();
+    filter.checked_from_ms = *ms;
+  }
+  if (!to.empty()) {
+    auto ms = ParseUtcTime(to);
+    if (!ms.ok()) return ms.status();
+    filter.checked_to_ms = *ms + (to.size() == 10 ? kDayMs : 0);
+  }
+  for (const std::string& c : countries) {
+    if (c != kUnattributed && !IsCountryCode(c)) {
+      return InvalidArgument("\"" + ToValidUtf8(c) +
+                             "\" is not a package: use an ISO 3166 code such "
+                             "as DE, or unattributed");
+    }
+    filter.countries.insert(c);
+  }
+  for (const std::string& status : statuses) {
+    if (status != "located" && status != "unresolved" && status != "error" &&
+        status != "rejected") {
+      return InvalidArgument("\"" + ToValidUtf8(status) +
+                             "\" is not a status: use located, unresolved, "
+                             "error or rejected");
+    }
+    filter.statuses.insert(status);
+  }
+  return filter;
+}
+
 Result<std::unique_ptr<PackageFileSink>> MakeFilePackageSink(
     const std::string& dir, const std::string& relative_path) {
   const fs::path path = fs::path(dir) / relative_path;
@@ -1407,6 +1479,52 @@ Result<PackageSetSummary> WriteReferralPackages(const Store& store,
         return (*writer)->Add(line, obs ? &*obs : nullptr);
       }));
   return (*writer)->Finish();
+}
+
+Result<std::string> ReferralPackageFile(const Store& store,
+                                        const pb::RunRecord& run,
+                                        std::string_view file,
+                                        PackageOptions options) {
+  std::string wanted(file);
+  std::string key;
+  if (file != "index.json" && file != "index.html") {
+    const size_t dot = file.rfind('.');
+    key = std::string(file.substr(0, dot == std::string_view::npos ? 0 : dot));
+    const std::string_view ext =
+        dot == std::string_view::npos ? "" : file.substr(dot + 1);
+    if ((key != kUnattributed && !IsCountryCode(key)) ||
+        (ext != "csv" && ext != "json" && ext != "html")) {
+      return InvalidArgument(
+          "\"" + ToValidUtf8(file) +
+          "\" is not a package file: use index.json, index.html or "
+          "CC.csv, CC.json, CC.html (CC an ISO code or unattributed)");
+    }
+    wanted = key + "/" + std::string(file);
+  }
+  char work[] = "/tmp/hostlocator-package-XXXXXX";
+  if (::mkdtemp(work) == nullptr) {
+    return Unavailable("cannot create a temporary folder in /tmp");
+  }
+  std::string body;
+  bool found = false;
+  options.replace = true;
+  options.sink_factory =
+      [&](const std::string&,
+          const std::string& path) -> Result<std::unique_ptr<PackageFileSink>> {
+    const bool keep = path == wanted;
+    found = found || keep;
+    return std::unique_ptr<PackageFileSink>(
+        new MemorySink(path, keep ? &body : nullptr));
+  };
+  auto written = WriteReferralPackages(store, run, work, std::move(options));
+  std::error_code ec;
+  fs::remove_all(work, ec);
+  if (!written.ok()) return written.status();
+  if (!found) {
+    return NotFound("no line of batch " + std::to_string(run.run_id()) +
+                    " is in package " + key);
+  }
+  return body;
 }
 
 }  // namespace hl::coordinator

@@ -78,6 +78,16 @@ std::vector<std::string> SelectedKeys(const PackageFilter& filter,
 // into Unix milliseconds; InvalidArgument naming the expected forms.
 Result<int64_t> ParseUtcTime(std::string_view text);
 
+// The filter of a command line or API request. `from` and `to` are
+// ParseUtcTime forms or "" (no bound); `from` is inclusive, `to` exclusive,
+// except that a date alone given to `to` includes that whole day.
+// `countries` are ISO codes or "unattributed"; `statuses` LineStatus values.
+// InvalidArgument with a message naming the value and the accepted forms.
+Result<PackageFilter> MakePackageFilter(
+    std::string_view from, std::string_view to,
+    const std::vector<std::string>& countries,
+    const std::vector<std::string>& statuses);
+
 // One finished package file.
 struct PackageFile {
   std::string path;  // relative to the package set's folder
@@ -187,5 +197,17 @@ Result<PackageSetSummary> WriteReferralPackages(const Store& store,
                                                 const pb::RunRecord& run,
                                                 const std::string& dir,
                                                 PackageOptions options);
+
+// One file of batch `run`'s packages, for a download (the API): `file` is
+// "index.json", "index.html" or "KEY.EXT" (KEY an ISO code or
+// "unattributed", EXT csv, json or html). The whole set is written as
+// WriteReferralPackages would, so the file is byte for byte what the
+// export writes with the same options; the other files are only hashed and
+// the HTML work files go to a temporary folder that is removed.
+// InvalidArgument for another name, NotFound when the package has no line.
+Result<std::string> ReferralPackageFile(const Store& store,
+                                        const pb::RunRecord& run,
+                                        std::string_view file,
+                                        PackageOptions options);
 
 }  // namespace hl::coordinator

@@ -156,6 +156,8 @@ TEST(ApiRequestTest, EachEndpointNeedsItsRole) {
       {"POST", "/api/v1/batches", Role::kSubmit},
       {"GET", "/api/v1/batches/3", Role::kRead},
       {"GET", "/api/v1/batches/3/export", Role::kExport},
+      {"GET", "/api/v1/batches/3/referrals/DE.html", Role::kExport},
+      {"GET", "/api/v1/batches/3/referrals/index.json", Role::kExport},
       {"GET", "/api/v1/results", Role::kRead},
       {"GET", "/metrics", Role::kRead},
       {"GET", "/anything/else", Role::kRead},

@@ -335,6 +335,46 @@ TEST_F(ApiTest, SubmitFollowPageAndExport) {
               f == ExportFormat::kCsv ? 8 : 7);
   }
 
+  // The referral packages, one file at a time, as the export writes them.
+  const std::string referrals =
+      "/api/v1/batches/" + std::to_string(batch) + "/referrals/";
+  auto index_json =
+      client_->Get((referrals + "index.json").c_str(), As("exporter"));
+  ASSERT_TRUE(index_json && index_json->status == 200)
+      << (index_json ? index_json->body : "");
+  uint64_t de_lines = 0;
+  const Json index_doc = Json::parse(index_json->body);
+  for (const Json& p : index_doc["packages"]) {
+    if (p["key"] == "DE") de_lines = p["lines"].get<uint64_t>();
+  }
+  EXPECT_EQ(de_lines, 3u);
+  auto de_html = client_->Get((referrals + "DE.html?status=located").c_str(),
+                              As("exporter"));
+  ASSERT_TRUE(de_html && de_html->status == 200)
+      << (de_html ? de_html->body : "");
+  EXPECT_EQ(de_html->get_header_value("Content-Type"),
+            "text/html; charset=utf-8");
+  size_t rows = 0;
+  for (size_t at = 0;
+       (at = de_html->body.find("class=\"url-row\"", at)) != std::string::npos;
+       ++at) {
+    ++rows;
+  }
+  EXPECT_EQ(rows, 3u);
+  auto de_csv = client_->Get((referrals + "DE.csv").c_str(), As("exporter"));
+  ASSERT_TRUE(de_csv && de_csv->status == 200);
+  EXPECT_EQ(std::count(de_csv->body.begin(), de_csv->body.end(), '\n'), 4);
+  for (const auto& [path, status] :
+       {std::pair{"ZZ.csv", 404}, std::pair{"DE.exe", 400},
+        std::pair{"DE.csv?from=yesterday", 400}}) {
+    auto refused = client_->Get((referrals + path).c_str(), As("exporter"));
+    ASSERT_TRUE(refused);
+    EXPECT_EQ(refused->status, status) << path;
+  }
+  auto forbidden = client_->Get((referrals + "DE.csv").c_str(), As("reader"));
+  ASSERT_TRUE(forbidden);
+  EXPECT_EQ(forbidden->status, 403);
+
   auto missing = client_->Get("/api/v1/batches/999", As("reader"));
   ASSERT_TRUE(missing);
   EXPECT_EQ(missing->status, 404);

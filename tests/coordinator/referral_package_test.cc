@@ -247,6 +247,37 @@ TEST(ParseUtcTimeTest, FromTable) {
   }
 }
 
+TEST(MakePackageFilterTest, FromTable) {
+  constexpr int64_t kNov29 = 1795910400000;
+  const struct {
+    std::string from, to;
+    std::vector<std::string> countries, statuses;
+    bool ok;
+    int64_t from_ms, to_ms;
+  } cases[] = {
+      {"", "", {}, {}, true, INT64_MIN, INT64_MAX},
+      {"2026-11-29", "", {}, {}, true, kNov29, INT64_MAX},
+      // A date alone as the upper bound includes that day.
+      {"", "2026-11-29", {}, {}, true, INT64_MIN, kNov29 + 86'400'000},
+      {"", "2026-11-29T00:00:01Z", {}, {}, true, INT64_MIN, kNov29 + 1000},
+      {"yesterday", "", {}, {}, false, 0, 0},
+      {"", "2026-02-30", {}, {}, false, 0, 0},
+      {"", "", {"DE", "unattributed"}, {"located"}, true, INT64_MIN, INT64_MAX},
+      {"", "", {"de"}, {}, false, 0, 0},
+      {"", "", {"../etc"}, {}, false, 0, 0},
+      {"", "", {}, {"pending"}, false, 0, 0},
+  };
+  for (const auto& c : cases) {
+    auto f = MakePackageFilter(c.from, c.to, c.countries, c.statuses);
+    ASSERT_EQ(f.ok(), c.ok) << c.from << " " << c.to;
+    if (!c.ok) continue;
+    EXPECT_EQ(f->checked_from_ms, c.from_ms);
+    EXPECT_EQ(f->checked_to_ms, c.to_ms);
+    EXPECT_EQ(f->countries.size(), c.countries.size());
+    EXPECT_EQ(f->statuses.size(), c.statuses.size());
+  }
+}
+
 // A sink that counts what it is given, in front of the file sink.
 class CountingSink : public PackageFileSink {
  public:
