@@ -27,9 +27,8 @@ int Refresh(const RefreshOptions& options) {
   }
   const std::string dir =
       options.dir.empty() ? config->rdap.bootstrap_dir : options.dir;
-  auto fetched = rdap::RefreshBootstrap(options.base_url, dir,
-                                        config->rdap.timeout_ms,
-                                        SystemClockMs());
+  auto fetched = rdap::RefreshBootstrap(
+      options.base_url, dir, config->rdap.timeout_ms, SystemClockMs());
   if (!fetched.ok()) {
     PrintError("rdap refresh: " + fetched.status().message());
     return kExitFailure;
@@ -46,8 +45,9 @@ int Refresh(const RefreshOptions& options) {
 
 void AddRdapCommand(CLI::App& app, int* exit_code) {
   CLI::App* rdap = app.add_subcommand(
-      "rdap", "RDAP data: the bootstrap files that say which registry "
-              "server answers for an address, an AS or a domain.");
+      "rdap",
+      "RDAP data: the bootstrap files that say which registry "
+      "server answers for an address, an AS or a domain.");
   rdap->require_subcommand(1);
   auto options = std::make_shared<RefreshOptions>();
   CLI::App* refresh = rdap->add_subcommand(
@@ -58,13 +58,13 @@ void AddRdapCommand(CLI::App& app, int* exit_code) {
   refresh->add_option("-c,--config", options->config,
                       "configuration file (default: $HOSTLOCATOR_CONFIG, "
                       "else built-in defaults)");
-  refresh->add_option("--base-url", options->base_url,
-                      "where the files are published")
+  refresh
+      ->add_option("--base-url", options->base_url,
+                   "where the files are published")
       ->capture_default_str();
   refresh->add_option("--dir", options->dir,
                       "directory to write (default: rdap.bootstrap_dir)");
-  refresh->callback(
-      [options, exit_code] { *exit_code = Refresh(*options); });
+  refresh->callback([options, exit_code] { *exit_code = Refresh(*options); });
 }
 
 }  // namespace hl::cli

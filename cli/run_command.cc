@@ -233,7 +233,8 @@ int Run(const RunOptions& options) {
     std::printf("resuming: %llu interrupted probes re-queued\n",
                 static_cast<unsigned long long>(*recovered));
   }
-  auto enrichment = coordinator::EnrichmentService::Start(store->get(), *config);
+  auto enrichment =
+      coordinator::EnrichmentService::Start(store->get(), *config);
   if (!enrichment.ok()) {
     PrintError(enrichment.status().message());
     return kExitUsage;

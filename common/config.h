@@ -14,8 +14,8 @@
 //   "[2001:db8::53]:53"), CIDRs in net::Cidr::ToString() form;
 // - relative [geo] paths, http.ca_file, providers.file and
 //   referral.directory written in the
-//   file and rdap.bootstrap_dir resolve against base_dir (the file's directory for
-//   LoadConfigFile); defaults not written in the file and
+//   file and rdap.bootstrap_dir resolve against base_dir (the file's directory
+//   for LoadConfigFile); defaults not written in the file and
 //   run.data_dir/run.output_dir stay as they are, relative to the working
 //   directory;
 // - digest is set to ConfigDigest() of the result.

@@ -1,7 +1,6 @@
 #include "common/rdap_client.h"
 
 #include <curl/curl.h>
-
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -164,10 +163,9 @@ Result<std::string> Client::Fetch(const std::string& base,
   }
   auto next = next_allowed_ms_.find(base);
   if (next != next_allowed_ms_.end() && now < next->second) {
-    return ResourceExhausted("RDAP server " + base +
-                             " rate limit: next request in " +
-                             std::to_string(next->second - now) + " ms (" +
-                             url + ")");
+    return ResourceExhausted(
+        "RDAP server " + base + " rate limit: next request in " +
+        std::to_string(next->second - now) + " ms (" + url + ")");
   }
   next_allowed_ms_[base] = now + options_.min_interval_ms;
   Result<Response> r = Get(url, options_);
@@ -288,7 +286,8 @@ Result<std::vector<FetchedRegistry>> RefreshBootstrap(
   std::vector<std::string> bodies;
   Bootstrap check;
   for (Registry registry : kRegistries) {
-    const std::string url = base + std::string(RegistryName(registry)) + ".json";
+    const std::string url =
+        base + std::string(RegistryName(registry)) + ".json";
     Result<Response> r = Get(url, options);
     if (!r.ok()) return r.status();
     if (r->status != 200) {
@@ -305,7 +304,8 @@ Result<std::vector<FetchedRegistry>> RefreshBootstrap(
   }
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
-  if (ec) return FailedPrecondition("cannot create " + dir + ": " + ec.message());
+  if (ec)
+    return FailedPrecondition("cannot create " + dir + ": " + ec.message());
   std::string sources =
       "# RDAP bootstrap files\n\nFetched by `hostlocator rdap refresh` from " +
       base + " on " + FormatRfc3339Ms(now_ms) +

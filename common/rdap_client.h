@@ -78,8 +78,8 @@ class MemoryRdapCache : public RdapCache {
 };
 
 struct ClientOptions {
-  uint32_t timeout_ms = 10000;        // whole request
-  int64_t ttl_ms = 24 * 3600 * 1000;  // how long an answer is reused
+  uint32_t timeout_ms = 10000;            // whole request
+  int64_t ttl_ms = 24 * 3600 * 1000;      // how long an answer is reused
   int64_t negative_ttl_ms = 3600 * 1000;  // how long a 404 is reused
   // Least time between two requests to one server (by base URL).
   uint32_t min_interval_ms = 1000;

@@ -48,8 +48,7 @@ Result<std::unique_ptr<CoordinatorDaemon>> CoordinatorDaemon::Start(
     spdlog::info("re-queued {} jobs leased by the previous process",
                  *recovered);
   }
-  auto enrichment =
-      EnrichmentService::Start(daemon->store_.get(), config);
+  auto enrichment = EnrichmentService::Start(daemon->store_.get(), config);
   if (!enrichment.ok()) return enrichment.status();
   daemon->enrichment_ = std::move(enrichment).value();
   if (daemon->enrichment_) {

@@ -83,9 +83,8 @@ void ApplyEnrichment(const EnrichmentFacts& facts, int64_t now_ms,
         n->set_as_source(a.autnum->server);
       }
       if (failure(a.autnum.status())) {
-        rdap->add_notes(
-            Note("AS" + std::to_string(a.asn) + " registry entry",
-                 a.autnum.status()));
+        rdap->add_notes(Note("AS" + std::to_string(a.asn) + " registry entry",
+                             a.autnum.status()));
       }
     }
     SetCountries(obs->mutable_addresses(), a.ip, n->country(),
@@ -109,12 +108,13 @@ void ApplyEnrichment(const EnrichmentFacts& facts, int64_t now_ms,
       reg->set_source(d->server);
     }
     if (failure(d.status())) {
-      rdap->add_notes(Note("registration of " +
-                               obs->verdict().jurisdiction().registrable_domain(),
-                           d.status()));
+      rdap->add_notes(
+          Note("registration of " +
+                   obs->verdict().jurisdiction().registrable_domain(),
+               d.status()));
     }
   }
-  rdap->set_state(failed == 0        ? "complete"
+  rdap->set_state(failed == 0       ? "complete"
                   : failed == asked ? "unavailable"
                                     : "partial");
   rdap->set_enriched_unix_ms(now_ms);
@@ -197,8 +197,8 @@ Result<std::unique_ptr<EnrichmentService>> EnrichmentService::Start(
   service->client_ = std::make_unique<rdap::Client>(
       std::move(bootstrap).value(), service->cache_.get(), SystemClockMs,
       options);
-  service->enricher_ = std::make_unique<Enricher>(
-      store, service->client_.get(), SystemClockMs, description);
+  service->enricher_ = std::make_unique<Enricher>(store, service->client_.get(),
+                                                  SystemClockMs, description);
   service->thread_ = std::thread([s = service.get()] { s->Loop(); });
   return service;
 }

@@ -38,8 +38,8 @@ void StoreRdapCache::Put(const std::string& key, const std::string& body,
   (void)store_->PutRdapCache("u" + key, value);
 }
 
-std::optional<std::string> StoreRdapCache::FindNetwork(
-    const net::IpAddress& ip, int64_t now_ms) {
+std::optional<std::string> StoreRdapCache::FindNetwork(const net::IpAddress& ip,
+                                                       int64_t now_ms) {
   const std::string key = rdap::AddressKey(ip);
   auto entry = store_->SeekRdapCache("n" + key, "n" + key.substr(0, 1));
   if (!entry.ok() || !entry->has_value()) return std::nullopt;

@@ -812,8 +812,8 @@ Result<std::vector<Store::EnrichmentItem>> Store::PendingEnrichment(
     item.job_id = ReadU64(key);
     item.check = static_cast<uint32_t>(ReadU64(key.substr(8)));
     std::string bytes;
-    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), results_,
-                                 std::string(key), &bytes);
+    rocksdb::Status s =
+        db_->Get(rocksdb::ReadOptions(), results_, std::string(key), &bytes);
     if (s.IsNotFound()) {
       stale.Delete(enrich_, it->key());
       continue;
@@ -859,14 +859,15 @@ Status Store::CompleteEnrichment(uint64_t job_id, uint32_t check,
 Result<std::optional<std::string>> Store::GetRdapCache(
     const std::string& key) const {
   std::string value;
-  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), rdap_cache_, key, &value);
+  rocksdb::Status s =
+      db_->Get(rocksdb::ReadOptions(), rdap_cache_, key, &value);
   if (s.IsNotFound()) return std::optional<std::string>();
   HL_RETURN_IF_ERROR(FromRocks(s, "cannot read the RDAP cache"));
   return std::optional<std::string>(std::move(value));
 }
 
-Result<std::optional<std::pair<std::string, std::string>>>
-Store::SeekRdapCache(const std::string& key, const std::string& prefix) const {
+Result<std::optional<std::pair<std::string, std::string>>> Store::SeekRdapCache(
+    const std::string& key, const std::string& prefix) const {
   using Entry = std::optional<std::pair<std::string, std::string>>;
   std::unique_ptr<rocksdb::Iterator> it(
       db_->NewIterator(rocksdb::ReadOptions(), rdap_cache_));

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <map>
 #include <sstream>
+#include <chrono>
 #include <thread>
 
 #include "common/rdap_client.h"
@@ -60,7 +61,10 @@ class RdapRefreshTest : public ::testing::Test {
     port_ = server_.bind_to_any_port("127.0.0.1");
     ASSERT_GT(port_, 0);
     thread_ = std::thread([this] { server_.listen_after_bind(); });
-    server_.wait_until_ready();
+    // stop() only stops a server that runs.
+    while (!server_.is_running()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
     dir_ = std::filesystem::temp_directory_path() /
            ("hl-rdap-refresh-" + std::to_string(::getpid()) + "-" +
             ::testing::UnitTest::GetInstance()->current_test_info()->name());
@@ -119,7 +123,8 @@ TEST_F(RdapRefreshTest, AMissingFileChangesNothing) {
   files_.erase("/rdap/dns.json");
   auto fetched = Refresh();
   ASSERT_FALSE(fetched.ok());
-  EXPECT_THAT(fetched.status().message(), HasSubstr("dns.json answered HTTP 404"));
+  EXPECT_THAT(fetched.status().message(),
+              HasSubstr("dns.json answered HTTP 404"));
   ExpectUnchanged();
 }
 

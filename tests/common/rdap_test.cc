@@ -92,11 +92,14 @@ TEST(RdapBootstrapTest, ErrorsNameTheFileAndThePlace) {
       {rdap::Registry::kIpv4, "[]", "b.json: not a JSON object"},
       {rdap::Registry::kIpv4, "{", "b.json: not JSON"},
       {rdap::Registry::kIpv4, R"({"services": []})", "publication"},
-      {rdap::Registry::kIpv4, RegistryFile(R"([[["10.0.0.0/33"], ["https://a/"]]])"),
+      {rdap::Registry::kIpv4,
+       RegistryFile(R"([[["10.0.0.0/33"], ["https://a/"]]])"),
        "b.json: services[0]: "},
-      {rdap::Registry::kIpv4, RegistryFile(R"([[["2001:db8::/32"], ["https://a/"]]])"),
+      {rdap::Registry::kIpv4,
+       RegistryFile(R"([[["2001:db8::/32"], ["https://a/"]]])"),
        "not an IPv4 prefix"},
-      {rdap::Registry::kIpv6, RegistryFile(R"([[["10.0.0.0/8"], ["https://a/"]]])"),
+      {rdap::Registry::kIpv6,
+       RegistryFile(R"([[["10.0.0.0/8"], ["https://a/"]]])"),
        "not an IPv6 prefix"},
       {rdap::Registry::kIpv4, RegistryFile(R"([["10.0.0.0/8"]])"),
        "services[0]: not a pair"},
@@ -208,13 +211,13 @@ class RdapClientTest : public ::testing::Test {
     auto url = [](const std::unique_ptr<HttpTestServer>& s) {
       return "\"http://127.0.0.1:" + std::to_string(s->port()) + "/\"";
     };
-    Result<Bootstrap> b = MakeBootstrap(
-        "[[[\"203.0.113.0/25\"], [" + url(ok_) +
-            "]], [[\"203.0.113.128/25\"], [" + url(missing_) +
-            "]], [[\"198.51.100.0/24\"], [" + url(busy_) +
-            "]], [[\"192.0.2.0/24\"], [" + url(garbage_) + "]]]",
-        "[[[\"com\"], [" + url(domain_) + "]]]", "[]",
-        "[[[\"64500\"], [" + url(autnum_) + "]]]");
+    Result<Bootstrap> b =
+        MakeBootstrap("[[[\"203.0.113.0/25\"], [" + url(ok_) +
+                          "]], [[\"203.0.113.128/25\"], [" + url(missing_) +
+                          "]], [[\"198.51.100.0/24\"], [" + url(busy_) +
+                          "]], [[\"192.0.2.0/24\"], [" + url(garbage_) + "]]]",
+                      "[[[\"com\"], [" + url(domain_) + "]]]", "[]",
+                      "[[[\"64500\"], [" + url(autnum_) + "]]]");
     ASSERT_TRUE(b.ok()) << b.status().message();
     ClientOptions options;
     options.ttl_ms = 60000;

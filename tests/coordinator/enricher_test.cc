@@ -90,8 +90,10 @@ TEST(PlanEnrichmentTest, FinalHopAddressesOnceAndTheRegistrableDomain) {
     hop->set_pinned_ip("198.51.100.1");
     hop->mutable_http()->set_status(200);
     Conclude(&o);
-    cases.push_back({"redirect: the last hop, duplicates once", o,
-                     {"198.51.100.1", "2001:db8::1"}, "example.net"});
+    cases.push_back({"redirect: the last hop, duplicates once",
+                     o,
+                     {"198.51.100.1", "2001:db8::1"},
+                     "example.net"});
   }
   {
     pb::Observation o = Located();
@@ -99,7 +101,8 @@ TEST(PlanEnrichmentTest, FinalHopAddressesOnceAndTheRegistrableDomain) {
       o.add_addresses()->set_ip("192.0.2." + std::to_string(20 + i));
     }
     o.add_addresses()->set_ip("not an address");
-    cases.push_back({"at most kMaxEnrichedAddresses", o,
+    cases.push_back({"at most kMaxEnrichedAddresses",
+                     o,
                      {"192.0.2.10", "192.0.2.20", "192.0.2.21", "192.0.2.22",
                       "192.0.2.23", "192.0.2.24", "192.0.2.25", "192.0.2.26"},
                      "example.com"});
@@ -162,8 +165,10 @@ TEST(ApplyEnrichmentTest, FactsDecideTheConfidenceAndFailuresAreNotes) {
     pb::Observation o = Located();
     EXPECT_EQ(o.verdict().jurisdiction().confidence(), "low") << c.name;
     EnrichmentFacts facts;
-    facts.addresses.push_back({.ip = "192.0.2.10", .asn = 64501,
-                               .network = c.network, .autnum = c.autnum});
+    facts.addresses.push_back({.ip = "192.0.2.10",
+                               .asn = 64501,
+                               .network = c.network,
+                               .autnum = c.autnum});
     facts.domain = c.domain;
     facts.bootstrap = "ipv4 2019-06-07T19:00:02Z";
     ApplyEnrichment(facts, 1'800'000'000'000, &o);
@@ -209,8 +214,10 @@ TEST(ApplyEnrichmentTest, IsIdempotentAndKeepsTheReferrals) {
   t->set_country("DE");
   t->set_kind("hotline");
   EnrichmentFacts facts;
-  facts.addresses.push_back({.ip = "192.0.2.10", .asn = 64501,
-                             .network = Net("DE"), .autnum = As("SG")});
+  facts.addresses.push_back({.ip = "192.0.2.10",
+                             .asn = 64501,
+                             .network = Net("DE"),
+                             .autnum = As("SG")});
   ApplyEnrichment(facts, 1, &o);
   const pb::Observation once = o;
   ApplyEnrichment(facts, 1, &o);
@@ -297,7 +304,8 @@ TEST_F(EnricherTest, StoredResultsArePendingUntilEnriched) {
 
   TableLookup lookup;
   lookup.networks["192.0.2.10"] = "DE";
-  Enricher enricher(store.get(), &lookup, [this] { return now_ms_; }, "b");
+  Enricher enricher(
+      store.get(), &lookup, [this] { return now_ms_; }, "b");
   auto step = enricher.Step();
   ASSERT_TRUE(step.ok()) << step.status().message();
   EXPECT_EQ(step->completed, 3u);
@@ -316,7 +324,8 @@ TEST_F(EnricherTest, ARateLimitedLookupLeavesTheResultPending) {
   StoreResults(*store, 1);
   TableLookup lookup;
   lookup.exhausted = 1;
-  Enricher enricher(store.get(), &lookup, [this] { return now_ms_; }, "b");
+  Enricher enricher(
+      store.get(), &lookup, [this] { return now_ms_; }, "b");
   auto step = enricher.Step();
   ASSERT_TRUE(step.ok());
   EXPECT_EQ(step->completed, 0u);
@@ -335,7 +344,8 @@ TEST_F(EnricherTest, PendingEnrichmentSurvivesARestart) {
   auto store = Open();
   EXPECT_EQ(*store->CountPendingEnrichment(), 2u);
   TableLookup lookup;
-  Enricher enricher(store.get(), &lookup, [this] { return now_ms_; }, "b");
+  Enricher enricher(
+      store.get(), &lookup, [this] { return now_ms_; }, "b");
   EXPECT_EQ(enricher.Step()->completed, 2u);
   auto r = store->LatestResult(2);
   ASSERT_TRUE(r.ok() && r->has_value());
@@ -375,8 +385,7 @@ TEST_F(EnricherTest, StoreCacheHonoursExpiryAndRanges) {
   EXPECT_EQ(cache.FindNetwork(ip("192.0.3.0"), now_ms_), std::nullopt);
   EXPECT_EQ(cache.FindNetwork(ip("2001:db8::1"), now_ms_), "v6");
   EXPECT_EQ(cache.FindNetwork(ip("2001:db8::1:0"), now_ms_), std::nullopt);
-  EXPECT_EQ(cache.FindNetwork(ip("192.0.2.77"), now_ms_ + 1000),
-            std::nullopt);
+  EXPECT_EQ(cache.FindNetwork(ip("192.0.2.77"), now_ms_ + 1000), std::nullopt);
   // The cache is the store's: it outlives the process.
   store.reset();
   store = Open();
