@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <map>
 
+#include "common/jurisdiction.h"
 #include "common/verdict.h"
 #include "coordinator/rdap_cache.h"
 
