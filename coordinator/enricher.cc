@@ -150,17 +150,19 @@ Result<Enricher::StepOutcome> Enricher::Step(size_t max) {
     auto defer = [&](const Status& s) {
       deferred = deferred || s.code() == StatusCode::kResourceExhausted;
     };
+    // After a deferral the item's other lookups wait for its next pass too.
     for (const EnrichmentPlan::Address& a : plan.addresses) {
+      if (deferred) break;
       EnrichmentFacts::Address facts_a{.ip = a.ip, .asn = a.asn};
       facts_a.network = lookup_->LookupIp(*net::IpAddress::Parse(a.ip));
       defer(facts_a.network.status());
-      if (a.asn != 0) {
+      if (a.asn != 0 && !deferred) {
         facts_a.autnum = lookup_->LookupAsn(a.asn);
         defer(facts_a.autnum.status());
       }
       facts.addresses.push_back(std::move(facts_a));
     }
-    if (!plan.domain.empty()) {
+    if (!plan.domain.empty() && !deferred) {
       facts.domain = lookup_->LookupDomain(plan.domain);
       defer(facts.domain->status());
     }

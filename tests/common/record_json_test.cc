@@ -108,13 +108,14 @@ pb::Observation FullObservation() {
 
 TEST(RecordJsonTest, ObservationFieldsInDocumentedOrder) {
   Json j = ObservationToJson(FullObservation());
-  EXPECT_THAT(Keys(j), ElementsAreArray(
-                           {"url", "host", "context", "status", "error", "dns",
-                            "addresses", "pinned_ip", "http", "redirects",
-                            "redirect_error", "providers", "verdict",
-                            "checked_at", "data_sources", "tool_version",
-                            "config_digest", "worker", "registration",
-                            "rdap"}));
+  EXPECT_THAT(
+      Keys(j),
+      ElementsAreArray(
+          {"url",           "host",       "context",        "status",
+           "error",         "dns",        "addresses",      "pinned_ip",
+           "http",          "redirects",  "redirect_error", "providers",
+           "verdict",       "checked_at", "data_sources",   "tool_version",
+           "config_digest", "worker",     "registration",   "rdap"}));
   EXPECT_EQ(j["providers"], Json::parse(R"([{
     "name": "Cloudflare", "category": "cdn", "country": "US",
     "abuse": "https://abuse.cloudflare.com/",

@@ -331,6 +331,7 @@ TEST_F(EnricherTest, ARateLimitedLookupLeavesTheResultPending) {
   ASSERT_TRUE(step.ok());
   EXPECT_EQ(step->completed, 0u);
   EXPECT_EQ(step->deferred, 1u);
+  EXPECT_EQ(lookup.asked, 1);  // the rest of the item waits as well
   EXPECT_EQ(*store->CountPendingEnrichment(), 1u);
   step = enricher.Step();
   EXPECT_EQ(step->completed, 1u);
