@@ -5,11 +5,11 @@
 #include <httplib.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <sstream>
-#include <chrono>
 #include <thread>
 
 #include "common/rdap_client.h"
