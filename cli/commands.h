@@ -22,6 +22,8 @@ void AddExportCommand(CLI::App& app, int* exit_code);
 void AddGeodbCommand(CLI::App& app, int* exit_code);
 void AddTokensCommand(CLI::App& app, int* exit_code);
 void AddKeysCommand(CLI::App& app, int* exit_code);
+// rdap refresh
+void AddRdapCommand(CLI::App& app, int* exit_code);
 // purge, backup, restore
 void AddStoreCommands(CLI::App& app, int* exit_code);
 

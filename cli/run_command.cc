@@ -12,6 +12,7 @@
 #include "common/process.h"
 #include "common/verdict.h"
 #include "coordinator/broker.h"
+#include "coordinator/enricher.h"
 #include "coordinator/ingest.h"
 #include "coordinator/reports.h"
 #include "coordinator/store.h"
@@ -157,6 +158,28 @@ Result<coordinator::ReportSummary> WriteReports(const coordinator::Store& store,
   return (*writer)->Finish();
 }
 
+// Waits until no result awaits RDAP enrichment, at most `max_wait_s`
+// seconds (or until interrupted). Returns how many still wait.
+Result<uint64_t> WaitForEnrichment(const coordinator::Store& store,
+                                   uint32_t max_wait_s) {
+  const int64_t deadline = worker::SteadyClockMs() + int64_t{max_wait_s} * 1000;
+  bool announced = false;
+  while (true) {
+    auto pending = store.CountPendingEnrichment();
+    if (!pending.ok() || *pending == 0 || worker::SteadyClockMs() >= deadline ||
+        g_interrupted.load()) {
+      return pending;
+    }
+    if (!announced) {
+      std::printf("\nRDAP: enriching %llu results (at most %u s)\n",
+                  static_cast<unsigned long long>(*pending), max_wait_s);
+      std::fflush(stdout);
+      announced = true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
 void PrintSummary(const coordinator::ReportSummary& summary,
                   const std::string& dir) {
   std::printf("\n%llu lines:", static_cast<unsigned long long>(summary.lines));
@@ -213,6 +236,12 @@ int Run(const RunOptions& options) {
   if (*recovered > 0) {
     std::printf("resuming: %llu interrupted probes re-queued\n",
                 static_cast<unsigned long long>(*recovered));
+  }
+  auto enrichment =
+      coordinator::EnrichmentService::Start(store->get(), *config);
+  if (!enrichment.ok()) {
+    PrintError(enrichment.status().message());
+    return kExitUsage;
   }
   std::signal(SIGINT, OnSignal);
   std::signal(SIGTERM, OnSignal);
@@ -299,6 +328,21 @@ int Run(const RunOptions& options) {
         static_cast<unsigned long long>(probed),
         static_cast<unsigned long long>(to_probe));
     return kExitInterrupted;
+  }
+  if (*enrichment) {
+    auto pending = WaitForEnrichment(**store, config->rdap.max_wait_s);
+    if (!pending.ok()) {
+      PrintError(pending.status().message());
+      return kExitFailure;
+    }
+    if (*pending > 0) {
+      std::printf(
+          "\nRDAP: %llu results still wait for enrichment after %u s "
+          "(rdap.max_wait_s); their rdap.state is \"pending\" in the reports "
+          "and the coordinator enriches them on its next start\n",
+          static_cast<unsigned long long>(*pending), config->rdap.max_wait_s);
+    }
+    enrichment->reset();
   }
   const std::string dir = (std::filesystem::path(config->run.output_dir) /
                            ("run-" + std::to_string(run.run_id())))

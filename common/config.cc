@@ -250,6 +250,32 @@ std::vector<Section> Schema(const Reader& r, Config* c) {
                [](std::string_view s) { return s.empty() || IsCountryCode(s); },
                &c->referral.home_country);
          }}}},
+      {"rdap",
+       {{"enabled", boolean(&c->rdap.enabled)},
+        {"bootstrap_dir",
+         [&r, c](const toml::node& n, const std::string& path) {
+           return r.Path(n, path, false, &c->rdap.bootstrap_dir);
+         }},
+        {"cache_ttl_s",
+         [&r, c](const toml::node& n, const std::string& path) {
+           return r.Uint(n, path, 1, 30 * 86400, "seconds",
+                         &c->rdap.cache_ttl_s);
+         }},
+        {"negative_cache_ttl_s",
+         [&r, c](const toml::node& n, const std::string& path) {
+           return r.Uint(n, path, 1, 30 * 86400, "seconds",
+                         &c->rdap.negative_cache_ttl_s);
+         }},
+        {"timeout_ms", timeout(&c->rdap.timeout_ms)},
+        {"min_interval_ms",
+         [&r, c](const toml::node& n, const std::string& path) {
+           return r.Uint(n, path, 0, 3600000, "milliseconds",
+                         &c->rdap.min_interval_ms);
+         }},
+        {"max_wait_s",
+         [&r, c](const toml::node& n, const std::string& path) {
+           return r.Uint(n, path, 0, 86400, "seconds", &c->rdap.max_wait_s);
+         }}}},
       {"coordinator",
        {{"lease_timeout_ms",
          [&r, c](const toml::node& n, const std::string& path) {
@@ -470,6 +496,13 @@ std::string CanonicalText(const Config& c) {
   AppendLine("providers.file", c.providers.file, &out);
   AppendLine("referral.directory", c.referral.directory, &out);
   AppendLine("referral.home_country", c.referral.home_country, &out);
+  AppendLine("rdap.enabled", c.rdap.enabled, &out);
+  AppendLine("rdap.bootstrap_dir", c.rdap.bootstrap_dir, &out);
+  AppendLine("rdap.cache_ttl_s", c.rdap.cache_ttl_s, &out);
+  AppendLine("rdap.negative_cache_ttl_s", c.rdap.negative_cache_ttl_s, &out);
+  AppendLine("rdap.timeout_ms", c.rdap.timeout_ms, &out);
+  AppendLine("rdap.min_interval_ms", c.rdap.min_interval_ms, &out);
+  AppendLine("rdap.max_wait_s", c.rdap.max_wait_s, &out);
   AppendLine("coordinator.lease_timeout_ms", c.coordinator.lease_timeout_ms,
              &out);
   AppendLine("coordinator.heartbeat_interval_ms",
@@ -522,6 +555,8 @@ Config DefaultConfig() {
       (std::filesystem::path(kDefaultConfigDir) / "providers.toml").string();
   c.referral.directory =
       (std::filesystem::path(kDefaultConfigDir) / "referral.toml").string();
+  c.rdap.bootstrap_dir =
+      (std::filesystem::path(kDefaultConfigDir) / "rdap").string();
   c.digest = ConfigDigest(c);
   return c;
 }

@@ -14,8 +14,8 @@
 //   "[2001:db8::53]:53"), CIDRs in net::Cidr::ToString() form;
 // - relative [geo] paths, http.ca_file, providers.file and
 //   referral.directory written in the
-//   file resolve against base_dir (the file's directory for
-//   LoadConfigFile); defaults not written in the file and
+//   file and rdap.bootstrap_dir resolve against base_dir (the file's directory
+//   for LoadConfigFile); defaults not written in the file and
 //   run.data_dir/run.output_dir stay as they are, relative to the working
 //   directory;
 // - digest is set to ConfigDigest() of the result.
@@ -124,6 +124,25 @@ struct ReferralConfig {
                          const ReferralConfig&) = default;
 };
 
+// RDAP enrichment by the coordinator (coordinator/enricher.h).
+struct RdapConfig {
+  bool enabled = true;
+  // The directory of IANA's four bootstrap files (ipv4.json, ipv6.json,
+  // asn.json, dns.json). DefaultConfig(): rdap/ in kDefaultConfigDir.
+  std::string bootstrap_dir;
+  uint32_t cache_ttl_s = 86400;          // an answer is reused this long
+  uint32_t negative_cache_ttl_s = 3600;  // a "no such record" (404) likewise
+  uint32_t timeout_ms = 10000;           // one request
+  // Least time between two requests to one RDAP server, fleet-wide.
+  uint32_t min_interval_ms = 1000;
+  // `hostlocator run` waits at most this long after probing for its
+  // results' enrichment before writing reports (which then name the
+  // results without RDAP facts).
+  uint32_t max_wait_s = 120;
+
+  friend bool operator==(const RdapConfig&, const RdapConfig&) = default;
+};
+
 struct CoordinatorConfig {
   uint32_t lease_timeout_ms = 120000;
   uint32_t heartbeat_interval_ms = 1000;
@@ -207,6 +226,7 @@ struct Config {
   geo::GeoConfig geo;
   ProvidersConfig providers;
   ReferralConfig referral;
+  RdapConfig rdap;
   CoordinatorConfig coordinator;
   WorkerConfig worker;
   ApiConfig api;

@@ -1,6 +1,7 @@
 #include "common/rdap.h"
 
 #include <algorithm>
+#include <charconv>
 #include <nlohmann/json.hpp>
 
 #include "common/ascii.h"
@@ -30,24 +31,27 @@ std::string PreferredUrl(const Json& urls) {
   return chosen;
 }
 
-// Calls `entry(text, url)` for each entry of each service of `registry`
-// ("name" in messages).
+// Calls `entry(text, url, where)` for each entry of each service of a
+// registry file.
 Status ForEachEntry(
-    const Json& root, const std::string& name, const std::string& origin,
+    const Json& root, const std::string& origin,
     const std::function<Status(const std::string&, const std::string&,
                                const std::string&)>& entry) {
   auto bad = [&](const std::string& where, const std::string& what) {
     return InvalidArgument(origin + ": " + where + ": " + what);
   };
-  if (!root.contains(name) || !root[name].is_object()) {
-    return bad(name,
-               "missing or not an object (a bootstrap file as IANA "
-               "publishes it)");
+  if (!root.is_object()) {
+    return InvalidArgument(origin +
+                           ": not a JSON object (a bootstrap file as IANA "
+                           "publishes it)");
   }
-  const Json& services = (root[name])["services"];
-  if (!services.is_array()) return bad(name + ".services", "not an array");
+  if (!root.contains("publication") || !root["publication"].is_string()) {
+    return bad("publication", "missing or not a string");
+  }
+  const Json& services = root["services"];
+  if (!services.is_array()) return bad("services", "missing or not an array");
   for (size_t i = 0; i < services.size(); ++i) {
-    const std::string where = name + ".services[" + std::to_string(i) + "]";
+    const std::string where = "services[" + std::to_string(i) + "]";
     const Json& s = services[i];
     if (!s.is_array() || s.size() != 2 || !s[0].is_array() ||
         !s[1].is_array()) {
@@ -61,6 +65,24 @@ Status ForEachEntry(
     }
   }
   return Status::Ok();
+}
+
+// "N" or "N-M" (RFC 9224 section 5.3); nullopt when malformed.
+std::optional<std::pair<uint32_t, uint32_t>> AsnRange(std::string_view text) {
+  auto number = [](std::string_view t) -> std::optional<uint32_t> {
+    uint32_t v = 0;
+    auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
+    if (ec != std::errc() || end != t.data() + t.size() || t.empty()) {
+      return std::nullopt;
+    }
+    return v;
+  };
+  const size_t dash = text.find('-');
+  auto first = number(text.substr(0, dash));
+  auto last =
+      dash == std::string_view::npos ? first : number(text.substr(dash + 1));
+  if (!first || !last || *last < *first) return std::nullopt;
+  return std::make_pair(*first, *last);
 }
 
 // The vCard property `name` of a jCard ("vcardArray"), or nullptr.
@@ -93,11 +115,7 @@ std::string VcardCountry(const Json& entity) {
   if (adr == nullptr || !(*adr)[1].is_object()) return "";
   auto cc = (*adr)[1].find("cc");
   if (cc == (*adr)[1].end() || !cc->is_string()) return "";
-  std::string country = cc->get<std::string>();
-  for (char& c : country) {
-    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
-  }
-  return country;
+  return ToUpperAscii(cc->get<std::string>());
 }
 
 bool HasRole(const Json& entity, std::string_view role) {
@@ -143,49 +161,88 @@ Result<Json> ParseObject(std::string_view body, const std::string& server,
 
 }  // namespace
 
-Result<Bootstrap> Bootstrap::Parse(std::string_view json,
+std::string_view RegistryName(Registry registry) {
+  switch (registry) {
+    case Registry::kIpv4:
+      return "ipv4";
+    case Registry::kIpv6:
+      return "ipv6";
+    case Registry::kAsn:
+      return "asn";
+    case Registry::kDns:
+      return "dns";
+  }
+  return "";
+}
+
+Result<std::string> Bootstrap::Add(Registry registry, std::string_view json,
                                    const std::string& origin) {
   Json root = Json::parse(json, nullptr, /*allow_exceptions=*/false);
-  if (root.is_discarded() || !root.is_object()) {
-    return InvalidArgument(origin + ": not a JSON object");
+  if (root.is_discarded()) {
+    return InvalidArgument(origin + ": not JSON");
   }
+  std::vector<IpService> ip;
+  std::vector<AsnService> asn;
+  std::vector<DomainService> dns;
+  const bool v4 = registry == Registry::kIpv4;
+  HL_RETURN_IF_ERROR(ForEachEntry(
+      root, origin,
+      [&](const std::string& entry, const std::string& url,
+          const std::string& where) -> Status {
+        auto bad = [&](const std::string& what) {
+          return InvalidArgument(origin + ": " + where + ": " + what);
+        };
+        switch (registry) {
+          case Registry::kIpv4:
+          case Registry::kIpv6: {
+            Result<net::Cidr> cidr = net::Cidr::Parse(entry);
+            if (!cidr.ok()) return bad(cidr.status().message());
+            if (cidr->base().is_v4() != v4) {
+              return bad(entry + " is not an IPv" + (v4 ? "4" : "6") +
+                         " prefix");
+            }
+            ip.push_back({*cidr, url});
+            return Status::Ok();
+          }
+          case Registry::kAsn: {
+            auto range = AsnRange(entry);
+            if (!range) return bad("\"" + entry + "\" is not N or N-M");
+            asn.push_back({range->first, range->second, url});
+            return Status::Ok();
+          }
+          case Registry::kDns:
+            dns.push_back({ToLowerAscii(Trim(entry, '.')), url});
+            return Status::Ok();
+        }
+        return Status::Ok();
+      }));
+  ip_.insert(ip_.end(), ip.begin(), ip.end());
+  asn_.insert(asn_.end(), asn.begin(), asn.end());
+  dns_.insert(dns_.end(), dns.begin(), dns.end());
+  std::string publication = root["publication"].get<std::string>();
+  publication_[static_cast<size_t>(registry)] = publication;
+  return publication;
+}
+
+Result<Bootstrap> Bootstrap::Load(const std::string& dir) {
   Bootstrap b;
-  b.source_ = Member(root, "source");
-  b.retrieved_ = Member(root, "retrieved");
-  if (b.source_.empty() || b.retrieved_.empty()) {
-    return InvalidArgument(origin +
-                           ": \"source\" and \"retrieved\" (the date the "
-                           "registries were taken) are required");
+  for (Registry registry : kRegistries) {
+    const std::string path =
+        dir + "/" + std::string(RegistryName(registry)) + ".json";
+    Result<std::string> text =
+        toml_reader::ReadFile(path, "the RDAP bootstrap file");
+    if (!text.ok()) return text.status();
+    Result<std::string> added = b.Add(registry, *text, path);
+    if (!added.ok()) return added.status();
   }
-  for (const char* family : {"ipv4", "ipv6"}) {
-    HL_RETURN_IF_ERROR(
-        ForEachEntry(root, family, origin,
-                     [&](const std::string& entry, const std::string& url,
-                         const std::string& where) {
-                       Result<net::Cidr> cidr = net::Cidr::Parse(entry);
-                       if (!cidr.ok()) {
-                         return InvalidArgument(origin + ": " + where + ": " +
-                                                cidr.status().message());
-                       }
-                       b.ip_.push_back({*cidr, url});
-                       return Status::Ok();
-                     }));
-  }
-  HL_RETURN_IF_ERROR(
-      ForEachEntry(root, "dns", origin,
-                   [&](const std::string& entry, const std::string& url,
-                       const std::string&) {
-                     b.dns_.push_back({ToLowerAscii(Trim(entry, '.')), url});
-                     return Status::Ok();
-                   }));
   return b;
 }
 
-Result<Bootstrap> Bootstrap::Load(const std::string& path) {
-  Result<std::string> text =
-      toml_reader::ReadFile(path, "the RDAP bootstrap file");
-  if (!text.ok()) return text.status();
-  return Parse(*text, path);
+std::optional<std::string> Bootstrap::ForAsn(uint32_t asn) const {
+  for (const AsnService& s : asn_) {
+    if (asn >= s.first && asn <= s.last) return s.url;
+  }
+  return std::nullopt;
 }
 
 std::optional<std::string> Bootstrap::ForIp(const net::IpAddress& ip) const {
@@ -225,10 +282,7 @@ Result<Network> ParseNetwork(std::string_view body, const std::string& server) {
   n.server = server;
   n.handle = Member(j, "handle");
   n.name = Member(j, "name");
-  n.country = Member(j, "country");
-  for (char& c : n.country) {
-    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
-  }
+  n.country = ToUpperAscii(Member(j, "country"));
   n.start_address = Member(j, "startAddress");
   n.end_address = Member(j, "endAddress");
   if (const Json* registrant = FindEntity(j, "registrant")) {
@@ -257,6 +311,23 @@ Result<Domain> ParseDomain(std::string_view body, const std::string& server) {
     }
   }
   return d;
+}
+
+Result<Autnum> ParseAutnum(std::string_view body, const std::string& server) {
+  Result<Json> parsed = ParseObject(body, server, "autnum");
+  if (!parsed.ok()) return parsed.status();
+  const Json& j = *parsed;
+  Autnum a;
+  a.server = server;
+  a.handle = Member(j, "handle");
+  a.name = Member(j, "name");
+  a.country = ToUpperAscii(Member(j, "country"));
+  if (a.country.empty()) {
+    if (const Json* registrant = FindEntity(j, "registrant")) {
+      a.country = VcardCountry(*registrant);
+    }
+  }
+  return a;
 }
 
 }  // namespace hl::rdap

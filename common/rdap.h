@@ -14,32 +14,51 @@
 
 namespace hl::rdap {
 
-// The bootstrap registries, in IANA's format, with where and when they
-// were taken (config/rdap-bootstrap.json): a JSON object with "source",
-// "retrieved" ("YYYY-MM-DD") and "ipv4", "ipv6", "dns", each a bootstrap
-// file exactly as IANA publishes it ({"description", "publication",
-// "services": [[[entries...], [urls...]], ...], "version"}).
+// The four bootstrap registries of RFC 9224 (IANA's ipv4.json, ipv6.json,
+// asn.json, dns.json), each a file exactly as IANA publishes it:
+// {"description", "publication", "services": [[[entries...], [urls...]],
+// ...], "version"}. config/rdap/ holds the shipped copies and SOURCES.md
+// says where and when they were taken.
+enum class Registry { kIpv4, kIpv6, kAsn, kDns };
+inline constexpr Registry kRegistries[] = {Registry::kIpv4, Registry::kIpv6,
+                                           Registry::kAsn, Registry::kDns};
+// "ipv4", "ipv6", "asn", "dns": the registry's file is NAME.json.
+std::string_view RegistryName(Registry registry);
+
 class Bootstrap {
  public:
-  // Errors name `origin` and what is wrong ("ipv4.services[3]: ...").
-  static Result<Bootstrap> Parse(std::string_view json,
-                                 const std::string& origin);
-  static Result<Bootstrap> Load(const std::string& path);
+  // Reads DIR/ipv4.json, ipv6.json, asn.json and dns.json.
+  static Result<Bootstrap> Load(const std::string& dir);
+
+  // Checks one registry file and adds its services. Errors are
+  // InvalidArgument naming `origin` and the place ("services[3]: ...");
+  // on error nothing is added. Returns the file's "publication".
+  Result<std::string> Add(Registry registry, std::string_view json,
+                          const std::string& origin);
 
   // The base URL (ending in '/') of the server for `ip`: the longest
   // matching prefix; an https URL is preferred over http. nullopt when no
   // entry covers it.
   std::optional<std::string> ForIp(const net::IpAddress& ip) const;
+  // Likewise for an AS number (the range that holds it).
+  std::optional<std::string> ForAsn(uint32_t asn) const;
   // Likewise for a domain: the longest matching label suffix ("co.uk"
   // before "uk"), any case, trailing dot ignored.
   std::optional<std::string> ForDomain(std::string_view domain) const;
 
-  const std::string& source() const { return source_; }
-  const std::string& retrieved() const { return retrieved_; }
+  // The "publication" of a registry file added; "" when none was.
+  const std::string& publication(Registry registry) const {
+    return publication_[static_cast<size_t>(registry)];
+  }
 
  private:
   struct IpService {
     net::Cidr prefix;
+    std::string url;
+  };
+  struct AsnService {
+    uint32_t first = 0;
+    uint32_t last = 0;
     std::string url;
   };
   struct DomainService {
@@ -47,9 +66,9 @@ class Bootstrap {
     std::string url;
   };
   std::vector<IpService> ip_;
+  std::vector<AsnService> asn_;
   std::vector<DomainService> dns_;
-  std::string source_;
-  std::string retrieved_;
+  std::string publication_[4];
 };
 
 // What an "ip network" answer says.
@@ -63,6 +82,14 @@ struct Network {
   std::string abuse_phone;
   std::string start_address;
   std::string end_address;
+};
+
+// What an "autnum" answer says.
+struct Autnum {
+  std::string server;   // the URL the answer came from
+  std::string handle;   // "AS64500"
+  std::string name;     // the AS name
+  std::string country;  // "country" member, else the registrant's "cc"
 };
 
 // What a "domain" answer says.
@@ -80,5 +107,6 @@ struct Domain {
 // optional members leave fields empty.
 Result<Network> ParseNetwork(std::string_view body, const std::string& server);
 Result<Domain> ParseDomain(std::string_view body, const std::string& server);
+Result<Autnum> ParseAutnum(std::string_view body, const std::string& server);
 
 }  // namespace hl::rdap

@@ -461,6 +461,37 @@ void Registration(const pb::Observation& obs, JsonWriter* w) {
   w->EndObject();
 }
 
+void Rdap(const pb::Observation& obs, JsonWriter* w) {
+  if (!obs.has_rdap()) return w->Null();
+  const pb::RdapFacts& r = obs.rdap();
+  w->BeginObject();
+  w->Key("state").StringOrNull(r.state());
+  w->Key("networks").BeginArray();
+  for (const pb::RdapNetwork& n : r.networks()) {
+    w->BeginObject();
+    w->Key("ip").StringOrNull(n.ip());
+    w->Key("handle").StringOrNull(n.handle());
+    w->Key("name").StringOrNull(n.name());
+    w->Key("organisation").StringOrNull(n.organisation());
+    w->Key("country").StringOrNull(n.country());
+    w->Key("abuse_email").StringOrNull(n.abuse_email());
+    w->Key("abuse_phone").StringOrNull(n.abuse_phone());
+    w->Key("start_address").StringOrNull(n.start_address());
+    w->Key("end_address").StringOrNull(n.end_address());
+    w->Key("source").StringOrNull(n.source());
+    w->Key("asn").UintOrNull(n.asn());
+    w->Key("as_name").StringOrNull(n.as_name());
+    w->Key("registry_country").StringOrNull(n.registry_country());
+    w->Key("as_source").StringOrNull(n.as_source());
+    w->EndObject();
+  }
+  w->EndArray();
+  w->Key("notes").StringArray(r.notes());
+  w->Key("enriched_at").TimeOrNull(r.enriched_unix_ms());
+  w->Key("bootstrap").StringOrNull(r.bootstrap());
+  w->EndObject();
+}
+
 void DataSource(const pb::DataSource& d, JsonWriter* w) {
   w->BeginObject();
   w->Key("role").StringOrNull(d.role());
@@ -546,6 +577,7 @@ void ObservationFields(const pb::Observation& obs, bool with_reason,
   w->Key("config_digest").StringOrNull(obs.config_digest());
   w->Key("worker").StringOrNull(obs.worker());
   Registration(obs, &w->Key("registration"));
+  Rdap(obs, &w->Key("rdap"));
 }
 
 }  // namespace
@@ -583,7 +615,7 @@ void AppendResultRecordJson(const pb::LineRecord& line,
   for (std::string_view key :
        {"dns", "addresses", "pinned_ip", "http", "redirects", "redirect_error",
         "providers", "verdict", "checked_at", "data_sources", "tool_version",
-        "config_digest", "worker", "registration"}) {
+        "config_digest", "worker", "registration", "rdap"}) {
     w.Key(key).Null();
   }
   w.EndObject();

@@ -360,6 +360,42 @@ pb::Observation FinalHopView(const pb::Observation& obs) {
   return view;
 }
 
+void ReviseJurisdiction(pb::Observation* obs) {
+  pb::Verdict* verdict = obs->mutable_verdict();
+  const pb::Jurisdiction old = verdict->jurisdiction();
+  pb::Jurisdiction revised = DecideJurisdiction(*obs);
+  *revised.mutable_referrals() = old.referrals();
+  revised.set_directory_unverified(old.directory_unverified());
+  revised.set_referral_warning(old.referral_warning());
+  revised.set_home_country(old.home_country());
+
+  // The summary and its disagreements, as AddJurisdiction wrote them.
+  std::vector<std::string> replacement = {DescribeJurisdiction(revised)};
+  for (const std::string& d : revised.disagreements()) {
+    replacement.push_back("disagreement: " + d);
+  }
+  const std::string old_summary = DescribeJurisdiction(old);
+  google::protobuf::RepeatedPtrField<std::string> reasons;
+  bool replaced = false;
+  for (int i = 0; i < verdict->reasons_size(); ++i) {
+    if (!replaced && verdict->reasons(i) == old_summary) {
+      for (const std::string& r : replacement) *reasons.Add() = r;
+      replaced = true;
+      while (i + 1 < verdict->reasons_size() &&
+             verdict->reasons(i + 1).starts_with("disagreement: ")) {
+        ++i;
+      }
+      continue;
+    }
+    *reasons.Add() = verdict->reasons(i);
+  }
+  if (!replaced) {
+    for (const std::string& r : replacement) *reasons.Add() = r;
+  }
+  *verdict->mutable_reasons() = std::move(reasons);
+  *verdict->mutable_jurisdiction() = std::move(revised);
+}
+
 void Conclude(pb::Observation* obs) {
   if (obs->redirects_size() == 0) {
     ConcludeHop(obs);

@@ -48,6 +48,15 @@ namespace hl {
 // stopped when it stopped early.
 void Conclude(hostlocator::v1::Observation* observation);
 
+// Decides the jurisdiction of a concluded observation again after facts
+// that only the decision reads changed (AddressInfo.rdap_country and
+// registry_country, registration): verdict.jurisdiction is replaced, its
+// referral fields (referrals, directory_unverified, referral_warning,
+// home_country) kept - the primary countries they were routed from do not
+// depend on those facts - and the jurisdiction summary and "disagreement:"
+// reasons that Conclude wrote are replaced in place. Pure; idempotent.
+void ReviseJurisdiction(hostlocator::v1::Observation* observation);
+
 // The observation as seen from its last hop: host, dns, addresses,
 // pinned_ip and http of the last redirect followed (the observation itself
 // when none was), without the redirects.

@@ -48,6 +48,13 @@ Result<std::unique_ptr<CoordinatorDaemon>> CoordinatorDaemon::Start(
     spdlog::info("re-queued {} jobs leased by the previous process",
                  *recovered);
   }
+  auto enrichment = EnrichmentService::Start(daemon->store_.get(), config);
+  if (!enrichment.ok()) return enrichment.status();
+  daemon->enrichment_ = std::move(enrichment).value();
+  if (daemon->enrichment_) {
+    spdlog::info("RDAP enrichment on (bootstrap {})",
+                 config.rdap.bootstrap_dir);
+  }
   daemon->broker_ = std::make_unique<Broker>(
       &daemon->context_, daemon->store_.get(), options, SystemClockMs);
   HL_RETURN_IF_ERROR(daemon->broker_->Bind());
@@ -83,6 +90,7 @@ CoordinatorDaemon::~CoordinatorDaemon() = default;
 Status CoordinatorDaemon::Serve(const std::atomic<bool>& stop) {
   Status served = broker_->Run(stop, /*until_drained=*/false);
   if (api_) api_->Stop();
+  enrichment_.reset();
   if (Status s = broker_->Farewell("coordinator stopping"); served.ok()) {
     served = s;
   }

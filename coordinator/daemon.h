@@ -4,7 +4,8 @@
 //
 // Threads: Serve runs the broker on the calling thread; the HTTP API (when
 // api.tokens_file is set) serves on its own threads and shares the Store,
-// which is thread-safe. The ZAP handler has its own thread.
+// which is thread-safe. The ZAP handler has its own thread, and so has the
+// RDAP enrichment (coordinator/enricher.h) when rdap.enabled is set.
 #pragma once
 
 #include <atomic>
@@ -16,6 +17,7 @@
 #include "common/status.h"
 #include "coordinator/api.h"
 #include "coordinator/broker.h"
+#include "coordinator/enricher.h"
 #include "coordinator/store.h"
 #include "coordinator/zap.h"
 
@@ -49,6 +51,8 @@ class CoordinatorDaemon {
   std::unique_ptr<ZapHandler> zap_;
   std::unique_ptr<Store> store_;
   std::unique_ptr<Broker> broker_;
+  // Null when rdap.enabled is false; uses the store.
+  std::unique_ptr<EnrichmentService> enrichment_;
   // Null when api.tokens_file is empty; its threads use the broker and the
   // store, so it is destroyed (stopped) first.
   std::unique_ptr<ApiServer> api_;

@@ -36,7 +36,9 @@ const std::vector<std::string>& ColumnFamilyNames() {
       "runs",
       "lines",
       "audit",
-      "due"};
+      "due",
+      "enrich",
+      "rdap_cache"};
   return names;
 }
 
@@ -83,6 +85,16 @@ int64_t LastCheckMs(const pb::JobRecord& job) {
   return job.checks() > 0 ? job.updated_unix_ms() : 0;
 }
 
+// An Observation holding only rdap.state "pending", serialised.
+const std::string& PendingRdapBytes() {
+  static const std::string bytes = [] {
+    pb::Observation o;
+    o.mutable_rdap()->set_state("pending");
+    return o.SerializeAsString();
+  }();
+  return bytes;
+}
+
 Status FromRocks(const rocksdb::Status& s, std::string_view what) {
   if (s.ok()) return Status::Ok();
   std::string msg = std::string(what) + ": " + s.ToString();
@@ -110,7 +122,8 @@ StorePolicy StorePolicyOf(const Config& config) {
   return {.default_max_result_age_ms =
               int64_t{config.coordinator.max_result_age_s} * 1000,
           .recheck_interval_ms =
-              int64_t{config.coordinator.recheck_interval_s} * 1000};
+              int64_t{config.coordinator.recheck_interval_s} * 1000,
+          .enrich_results = config.rdap.enabled};
 }
 
 Result<std::unique_ptr<Store>> Store::Open(const std::string& dir,
@@ -193,6 +206,8 @@ Result<std::unique_ptr<Store>> Store::OpenMode(const std::string& dir,
   store->lines_ = store->handles_[7];
   store->audit_ = store->handles_[8];
   store->due_ = store->handles_[9];
+  store->enrich_ = store->handles_[10];
+  store->rdap_cache_ = store->handles_[11];
   HL_RETURN_IF_ERROR(store->Init(read_only));
   if (!read_only) {
     store->memory_trace_ =
@@ -717,6 +732,12 @@ Result<std::vector<Result<pb::JobRecord>>> Store::StoreResults(
     if (!in.observation->SerializeToString(&bytes)) {
       return Internal("observation encode failed");
     }
+    if (policy_.enrich_results) {
+      // Parsing concatenated messages merges them: the stored result says
+      // rdap.state "pending" without copying the observation.
+      bytes += PendingRdapBytes();
+      batch.Put(enrich_, ResultKey(in.job_id, job->checks()), "");
+    }
     batch.Put(results_, ResultKey(in.job_id, job->checks()), bytes);
     job->set_checks(job->checks() + 1);
     job->set_state(pb::JOB_STATE_DONE);
@@ -775,6 +796,91 @@ Result<uint64_t> Store::QueueDueRechecks(int64_t now_ms, size_t max) {
   HL_RETURN_IF_ERROR(Write(&batch, /*sync=*/false));
   pending_count_ += queued;
   return queued;
+}
+
+Result<std::vector<Store::EnrichmentItem>> Store::PendingEnrichment(
+    size_t max, uint64_t after_job, uint32_t after_check) {
+  std::vector<EnrichmentItem> items;
+  rocksdb::WriteBatch stale;
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(rocksdb::ReadOptions(), enrich_));
+  const std::string start = ResultKey(after_job, after_check);
+  for (it->Seek(start); it->Valid() && items.size() < max; it->Next()) {
+    const std::string_view key = it->key().ToStringView();
+    if (key == start && (after_job != 0 || after_check != 0)) continue;
+    EnrichmentItem item;
+    item.job_id = ReadU64(key);
+    item.check = static_cast<uint32_t>(ReadU64(key.substr(8)));
+    std::string bytes;
+    rocksdb::Status s =
+        db_->Get(rocksdb::ReadOptions(), results_, std::string(key), &bytes);
+    if (s.IsNotFound()) {
+      stale.Delete(enrich_, it->key());
+      continue;
+    }
+    HL_RETURN_IF_ERROR(FromRocks(s, "cannot read a result to enrich"));
+    HL_RETURN_IF_ERROR(Parse(bytes, &item.observation, "result"));
+    items.push_back(std::move(item));
+  }
+  HL_RETURN_IF_ERROR(FromRocks(it->status(), "enrichment index scan failed"));
+  if (stale.Count() > 0) HL_RETURN_IF_ERROR(Write(&stale, /*sync=*/false));
+  return items;
+}
+
+Result<uint64_t> Store::CountPendingEnrichment(uint64_t limit) const {
+  uint64_t n = 0;
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(rocksdb::ReadOptions(), enrich_));
+  for (it->SeekToFirst(); it->Valid() && n < limit; it->Next()) ++n;
+  HL_RETURN_IF_ERROR(FromRocks(it->status(), "enrichment index scan failed"));
+  return n;
+}
+
+Status Store::CompleteEnrichment(uint64_t job_id, uint32_t check,
+                                 const pb::Observation& observation) {
+  const std::string key = ResultKey(job_id, check);
+  // Under the job mutex, so a purge cannot remove the result between the
+  // check and the write.
+  std::lock_guard lock(mu_);
+  rocksdb::WriteBatch batch;
+  batch.Delete(enrich_, key);
+  std::string bytes;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), results_, key, &bytes);
+  if (!s.IsNotFound()) {
+    HL_RETURN_IF_ERROR(FromRocks(s, "cannot read a result to enrich"));
+    if (!observation.SerializeToString(&bytes)) {
+      return Internal("observation encode failed");
+    }
+    batch.Put(results_, key, bytes);
+  }
+  return Write(&batch, /*sync=*/false);
+}
+
+Result<std::optional<std::string>> Store::GetRdapCache(
+    const std::string& key) const {
+  std::string value;
+  rocksdb::Status s =
+      db_->Get(rocksdb::ReadOptions(), rdap_cache_, key, &value);
+  if (s.IsNotFound()) return std::optional<std::string>();
+  HL_RETURN_IF_ERROR(FromRocks(s, "cannot read the RDAP cache"));
+  return std::optional<std::string>(std::move(value));
+}
+
+Result<std::optional<std::pair<std::string, std::string>>> Store::SeekRdapCache(
+    const std::string& key, const std::string& prefix) const {
+  using Entry = std::optional<std::pair<std::string, std::string>>;
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(rocksdb::ReadOptions(), rdap_cache_));
+  it->Seek(key);
+  HL_RETURN_IF_ERROR(FromRocks(it->status(), "cannot read the RDAP cache"));
+  if (!it->Valid() || !it->key().starts_with(prefix)) return Entry();
+  return Entry(std::make_pair(it->key().ToString(), it->value().ToString()));
+}
+
+Status Store::PutRdapCache(const std::string& key, const std::string& value) {
+  rocksdb::WriteBatch batch;
+  batch.Put(rdap_cache_, key, value);
+  return Write(&batch, /*sync=*/false);
 }
 
 int64_t Store::next_recheck_ms() const {

@@ -13,7 +13,13 @@
 //   audit      u64 seq -> AuditRecord (append-only, synced)
 //   due        u64 due_ms . u64 job_id -> "" (periodic re-checks, soonest
 //              first; mirrored by JobRecord.recheck_due_unix_ms)
+//   enrich     u64 job_id . u32 check -> "" (results awaiting RDAP
+//              enrichment, coordinator/enricher.h)
+//   rdap_cache key -> RdapCacheEntry (RDAP answers with their expiry;
+//              coordinator/rdap_cache.h owns the key layout)
 //
+// The `enrich` and `rdap_cache` families were added the same way (created
+// empty in an older folder).
 // The `due` family and the JobRecord fields last_check_unix_ms and
 // recheck_due_unix_ms were added without a version change: a folder written
 // before them opens as it is (the family is created empty; a DONE job
@@ -64,6 +70,9 @@ struct StorePolicy {
   // A located URL is queued again this long after its latest check (its
   // `due` entry); 0: no periodic re-checks.
   int64_t recheck_interval_ms = 0;
+  // Every stored result also gets an `enrich` entry, in the same
+  // WriteBatch (config rdap.enabled).
+  bool enrich_results = false;
 };
 
 // The policy of config [coordinator].
@@ -241,6 +250,33 @@ class Store {
   Status Checkpoint(const std::string& dest, const std::string& actor,
                     int64_t now_ms);
 
+  // One result awaiting enrichment.
+  struct EnrichmentItem {
+    uint64_t job_id = 0;
+    uint32_t check = 0;
+    pb::Observation observation;
+  };
+  // Up to `max` results awaiting enrichment, in (job, check) order from
+  // (after_job, after_check) exclusive; an entry whose result is gone (a
+  // purge) is dropped on the way.
+  Result<std::vector<EnrichmentItem>> PendingEnrichment(
+      size_t max, uint64_t after_job = 0, uint32_t after_check = 0);
+  // How many results await enrichment (stops counting at `limit`).
+  Result<uint64_t> CountPendingEnrichment(uint64_t limit = UINT64_MAX) const;
+  // Replaces the stored result (job, check) with `observation` and drops
+  // its `enrich` entry, in one WriteBatch. A result purged meanwhile is
+  // not written back.
+  Status CompleteEnrichment(uint64_t job_id, uint32_t check,
+                            const pb::Observation& observation);
+
+  // The `rdap_cache` family: a value by key, the first entry whose key is
+  // >= `key` and starts with `prefix`, and a write (not synced: a lost
+  // entry is asked again).
+  Result<std::optional<std::string>> GetRdapCache(const std::string& key) const;
+  Result<std::optional<std::pair<std::string, std::string>>> SeekRdapCache(
+      const std::string& key, const std::string& prefix) const;
+  Status PutRdapCache(const std::string& key, const std::string& value);
+
   uint64_t pending_count() const;
   uint64_t leased_count() const;
 
@@ -294,6 +330,8 @@ class Store {
   // Lower bound of the soonest `due` key (INT64_MAX: none).
   int64_t next_due_ms_ = INT64_MAX;
   rocksdb::ColumnFamilyHandle* due_ = nullptr;
+  rocksdb::ColumnFamilyHandle* enrich_ = nullptr;
+  rocksdb::ColumnFamilyHandle* rdap_cache_ = nullptr;
 };
 
 }  // namespace hl::coordinator

@@ -95,6 +95,24 @@ GEO_RANGES: dict[int, tuple[str, int, str]] = {
 # An IPv6 documentation prefix, for the AAAA record of a dual-stack host.
 GEO_V6 = ("2001:db8:de::/48", "DE", 64501, "Sandbox Hosting DE GmbH")
 
+# RDAP facts the sandbox's RDAP server gives (served by the hostile-server
+# process; the bootstrap in DIR/rdap points there). Third octet -> the
+# network record's country; AS number -> its registry entry's country.
+# With GEO_RANGES: DE, FR, NL and US agree (confidence "high"); JP's AS is
+# registered in SG (confidence "medium", one disagreement).
+RDAP_NETWORK_COUNTRY: dict[int, str] = {1: "DE", 2: "FR", 3: "NL", 4: "US",
+                                        5: "JP", 9: "US"}
+RDAP_REGISTRY_COUNTRY: dict[int, str] = {64501: "DE", 64502: "FR",
+                                         64503: "NL", 64504: "US",
+                                         64505: "SG", 64506: "SE",
+                                         64509: "US"}
+# The network server of 127.N.6.0/24 (SE) answers 429 with Retry-After;
+# addresses in no listed range get 404; the registration of
+# sandbox-nl.test is malformed JSON; of hoster.example 404. Every other
+# sandbox-XX.test domain is registered with "Sandbox Registrar XX".
+RDAP_BUSY_OCTET = 6
+RDAP_MALFORMED_DOMAIN = "sandbox-nl.test"
+
 ONION_HOST = ("hlsandboxonionservicefordemo" + "a" * 56)[:55] + "d.onion"
 
 
@@ -128,6 +146,8 @@ class Sandbox:
     geo_error: str
     geo_country_mmdb: str
     geo_asn_mmdb: str
+    rdap_url: str                 # base URL of the sandbox RDAP server
+    rdap_bootstrap_dir: str
     start_seconds: float
     started_unix: float
 
@@ -1034,10 +1054,105 @@ allow_cidrs = [{_toml_str(str(plan.subnet))}]
 country = [{_toml_str(str(d / "geo" / "country.mmdb"))}]
 asn = [{_toml_str(str(d / "geo" / "asn.mmdb"))}]
 
+[rdap]
+# The sandbox's RDAP server (see RDAP_* in scripts/sandbox.py).
+bootstrap_dir = {_toml_str(str(d / "rdap"))}
+timeout_ms = 2000
+min_interval_ms = 0
+max_wait_s = 60
+
 [run]
 data_dir = {_toml_str(str(d / "data"))}
 output_dir = {_toml_str(str(d / "out"))}
 """
+
+
+def _rdap_bootstrap(d: Path, plan: Plan, base: str) -> None:
+    """DIR/rdap/{ipv4,ipv6,asn,dns}.json in IANA's format, pointing at the
+    sandbox RDAP server: /rir/ for numbers, /busy/ for the 429 range,
+    /registry/ for domains."""
+    rdap = d / "rdap"
+    rdap.mkdir(parents=True, exist_ok=True)
+
+    def registry(services: list) -> str:
+        return json.dumps({"description": "hostlocator sandbox",
+                           "publication": "2026-01-01T00:00:00Z",
+                           "services": services, "version": "1.0"}, indent=1)
+    files = {
+        "ipv4": [[[str(plan.subnet)], [base + "rir/"]],
+                 [[f"127.{plan.n}.{RDAP_BUSY_OCTET}.0/24"], [base + "busy/"]]],
+        "ipv6": [[[GEO_V6[0]], [base + "rir/"]]],
+        "asn": [[[f"{min(RDAP_REGISTRY_COUNTRY)}-{max(RDAP_REGISTRY_COUNTRY)}"],
+                 [base + "rir/"]]],
+        "dns": [[["test", "example"], [base + "registry/"]]],
+    }
+    for name, services in files.items():
+        (rdap / f"{name}.json").write_text(registry(services) + "\n")
+
+
+def _vcard(fn: str, email: str = "", cc: str = "") -> list:
+    props: list = [["version", {}, "text", "4.0"], ["fn", {}, "text", fn]]
+    if email:
+        props.append(["email", {}, "text", email])
+    if cc:
+        props.append(["adr", {"cc": cc}, "text", ["", "", "", "", "", "", ""]])
+    return ["vcard", props]
+
+
+def rdap_answer(n: int, path: str) -> tuple[int, str]:
+    """(HTTP status, body) of the sandbox RDAP server for a request path."""
+    parts = path.strip("/").split("/")
+    if len(parts) != 3:
+        return 404, json.dumps({"errorCode": 404})
+    base, kind, key = parts
+    if base == "busy":
+        return 429, json.dumps({"errorCode": 429})
+    if base == "rir" and kind == "ip":
+        try:
+            ip = ipaddress.ip_address(key)
+        except ValueError:
+            return 400, json.dumps({"errorCode": 400})
+        if ip in ipaddress.ip_network(GEO_V6[0]):
+            net, cc = ipaddress.ip_network(GEO_V6[0]), GEO_V6[1]
+        else:
+            third = int(key.split(".")[2]) if ip.version == 4 else -1
+            cc = RDAP_NETWORK_COUNTRY.get(third)
+            if ip.version != 4 or not key.startswith(f"127.{n}.") or cc is None:
+                return 404, json.dumps({"errorCode": 404})
+            net = ipaddress.ip_network(f"127.{n}.{third}.0/24")
+        label = cc.lower()
+        return 200, json.dumps({
+            "objectClassName": "ip network", "handle": f"SANDBOX-{cc}-NET",
+            "startAddress": str(net[0]), "endAddress": str(net[-1]),
+            "name": f"SANDBOX-{cc}", "country": cc,
+            "entities": [
+                {"objectClassName": "entity", "roles": ["registrant"],
+                 "vcardArray": _vcard(f"Sandbox Network {cc}")},
+                {"objectClassName": "entity", "roles": ["abuse"],
+                 "vcardArray": _vcard("Abuse", f"abuse@net-{label}.sandbox.test")}]})
+    if base == "rir" and kind == "autnum" and key.isdigit():
+        cc = RDAP_REGISTRY_COUNTRY.get(int(key))
+        if cc is None:
+            return 404, json.dumps({"errorCode": 404})
+        return 200, json.dumps({"objectClassName": "autnum",
+                                "handle": f"AS{key}", "name": f"SANDBOX-AS{key}",
+                                "country": cc})
+    if base == "registry" and kind == "domain":
+        if key == RDAP_MALFORMED_DOMAIN:
+            return 200, "{not json"
+        label = key.split(".")[0]
+        if not (label.startswith("sandbox-") and key.endswith(".test")):
+            return 404, json.dumps({"errorCode": 404})
+        cc = label[len("sandbox-"):].upper()
+        return 200, json.dumps({
+            "objectClassName": "domain", "ldhName": key,
+            "entities": [{"objectClassName": "entity", "roles": ["registrar"],
+                          "vcardArray": _vcard(f"Sandbox Registrar {cc}", cc=cc),
+                          "entities": [{"objectClassName": "entity",
+                                        "roles": ["abuse"],
+                                        "vcardArray": _vcard(
+                                            "Abuse", "abuse@registrar.sandbox.test")}]}]})
+    return 404, json.dumps({"errorCode": 404})
 
 
 # --------------------------------------------------------------- processes
@@ -1512,6 +1627,36 @@ def hostile_main(spec_path: str) -> int:
         threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.2},
                          daemon=True).start()
 
+    rdap = spec.get("rdap")
+    if rdap:
+        import http.server
+
+        class RdapHandler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                status, body = rdap_answer(rdap["n"], self.path)
+                data = body.encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/rdap+json")
+                self.send_header("Content-Length", str(len(data)))
+                if status == 429:
+                    self.send_header("Retry-After", "1")
+                self.end_headers()
+                self.wfile.write(data)
+                with log_lock:
+                    logf.write(f"rdap GET {self.path} {status}\n")
+
+            def log_message(self, *args) -> None:
+                pass
+
+        class RdapServer(http.server.ThreadingHTTPServer):
+            daemon_threads = True
+            allow_reuse_address = False
+
+        rdap_srv = RdapServer((rdap["address"], rdap["port"]), RdapHandler)
+        servers.append(rdap_srv)
+        threading.Thread(target=rdap_srv.serve_forever,
+                         kwargs={"poll_interval": 0.2}, daemon=True).start()
+
     def on_term(signum, frame):
         stop_event.set()
     signal.signal(signal.SIGTERM, on_term)
@@ -1673,7 +1818,7 @@ def start(dir: str | os.PathLike, hostlocator: str | os.PathLike | None = None,
 def _start(d: Path, t0: float, hostlocator, die_with_parent: bool,
            http_port: int, https_port: int, dns_port: int, subnet_octet: int,
            nginx_workers: int, require_geo: bool, quiet: bool) -> Sandbox:
-    for sub in ("knot", "nginx", "hostile", "run", "geo", "tls"):
+    for sub in ("knot", "nginx", "hostile", "run", "geo", "tls", "rdap"):
         shutil.rmtree(d / sub, ignore_errors=True)
     for sub in ("knot/zones", "knot/db", "knot/run", "nginx/tmp", "hostile",
                 "run", "data", "out"):
@@ -1708,9 +1853,10 @@ def _start(d: Path, t0: float, hostlocator, die_with_parent: bool,
                 raise
             continue
         plan = build_plan(n, hp, sp, dp, echo is not None)
+        rdap_port = _free_port([plan.dns_address], avoid={dp, hp, sp})
         if attempt == 0:
             _make_tls(d, plan)
-        _write_server_files(d, plan, echo, nginx_workers, control)
+        _write_server_files(d, plan, echo, nginx_workers, control, rdap_port)
         procs: dict[str, subprocess.Popen] = {}
         try:
             procs["knotd"] = _spawn(
@@ -1743,6 +1889,8 @@ def _start(d: Path, t0: float, hostlocator, die_with_parent: bool,
     geo_error = _build_geo(d, binary, csvs)
     if geo_error and require_geo:
         raise SandboxError("geolocation databases: " + geo_error)
+    rdap_url = f"http://{plan.dns_address}:{rdap_port}/"
+    _rdap_bootstrap(d, plan, rdap_url)
     urls_text, doc = expected_document(plan)
     (d / "urls.txt").write_text(urls_text, encoding="utf-8")
     (d / "expected.json").write_text(
@@ -1762,6 +1910,7 @@ def _start(d: Path, t0: float, hostlocator, die_with_parent: bool,
         geo_ready=not geo_error, geo_error=geo_error,
         geo_country_mmdb=str(d / "geo" / "country.mmdb"),
         geo_asn_mmdb=str(d / "geo" / "asn.mmdb"),
+        rdap_url=rdap_url, rdap_bootstrap_dir=str(d / "rdap"),
         start_seconds=round(time.monotonic() - t0, 3), started_unix=time.time())
     (d / STATE_FILE).write_text(json.dumps(dataclasses.asdict(sb), indent=2,
                                            ensure_ascii=False) + "\n")
@@ -1771,7 +1920,7 @@ def _start(d: Path, t0: float, hostlocator, die_with_parent: bool,
 
 
 def _write_server_files(d: Path, plan: Plan, echo: str | None, workers: int,
-                        control: str) -> None:
+                        control: str, rdap_port: int) -> None:
     for f in (d / "knot" / "zones").glob("*"):
         f.unlink()
     for zone, recs in plan.zones.items():
@@ -1786,6 +1935,7 @@ def _write_server_files(d: Path, plan: Plan, echo: str | None, workers: int,
             {"address": ep.address, "port": ep.port, "vhosts": ep.vhosts,
              "country": geo_of(plan, ep.address)["country"] or "??"}
             for ep in plan.endpoints.values() if ep.server == "hostile"],
+        "rdap": {"address": plan.dns_address, "port": rdap_port, "n": plan.n},
     }
     (d / "hostile" / "spec.json").write_text(json.dumps(hostile, indent=2))
 

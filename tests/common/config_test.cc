@@ -31,6 +31,7 @@ void ExpectSameFields(const Config& actual, const Config& expected) {
   EXPECT_EQ(actual.geo.asn, expected.geo.asn);
   EXPECT_EQ(actual.geo.city, expected.geo.city);
   EXPECT_EQ(actual.providers, expected.providers);
+  EXPECT_EQ(actual.rdap, expected.rdap);
   EXPECT_EQ(actual.coordinator, expected.coordinator);
   EXPECT_EQ(actual.run, expected.run);
 }
@@ -58,6 +59,13 @@ TEST(ConfigTest, DefaultsAreDocumentedValues) {
   EXPECT_EQ(c.resolver.mode, ResolverMode::kRoundRobin);
   EXPECT_EQ(c.resolver.max_in_flight, 256u);
   EXPECT_EQ(c.http.max_in_flight, 1000u);
+  EXPECT_TRUE(c.rdap.enabled);
+  EXPECT_EQ(c.rdap.bootstrap_dir, std::string(HL_SOURCE_DIR) + "/config/rdap");
+  EXPECT_EQ(c.rdap.cache_ttl_s, 86400u);
+  EXPECT_EQ(c.rdap.negative_cache_ttl_s, 3600u);
+  EXPECT_EQ(c.rdap.timeout_ms, 10000u);
+  EXPECT_EQ(c.rdap.min_interval_ms, 1000u);
+  EXPECT_EQ(c.rdap.max_wait_s, 120u);
   EXPECT_EQ(c.http.proxy, "");
   EXPECT_FALSE(c.http.require_proxy);
   EXPECT_EQ(c.politeness.max_per_host, 4u);
@@ -107,6 +115,19 @@ struct ValidCase {
 
 TEST(ConfigTest, ValidFiles) {
   const std::vector<ValidCase> cases = {
+      {"rdap settings, the bootstrap relative to the file",
+       "[rdap]\nenabled = false\nbootstrap_dir = \"iana\"\ncache_ttl_s = 60\n"
+       "negative_cache_ttl_s = 5\ntimeout_ms = 3000\nmin_interval_ms = 0\n"
+       "max_wait_s = 0\n",
+       [](const Config& c) {
+         EXPECT_FALSE(c.rdap.enabled);
+         EXPECT_EQ(c.rdap.bootstrap_dir, std::string(kBase) + "/iana");
+         EXPECT_EQ(c.rdap.cache_ttl_s, 60u);
+         EXPECT_EQ(c.rdap.negative_cache_ttl_s, 5u);
+         EXPECT_EQ(c.rdap.timeout_ms, 3000u);
+         EXPECT_EQ(c.rdap.min_interval_ms, 0u);
+         EXPECT_EQ(c.rdap.max_wait_s, 0u);
+       }},
       {"resolver servers are canonicalised",
        "[resolver]\nservers = [\"192.0.2.53:53\", \"[2001:DB8:0::53]:5353\"]\n"
        "timeout_ms = 1\ntries = 10\n",
@@ -285,8 +306,16 @@ TEST(ConfigTest, ErrorsNameTheKeyAndWhatIsExpected) {
       {"timeout = 5\n",
        {"test.toml:1:1: ", "unknown key \"timeout\"",
         "known sections: resolver, http, safety, politeness, geo, providers, "
-        "referral, "
+        "referral, rdap, "
         "coordinator, worker, api, run"}},
+      {"[rdap]\ncache_ttl_s = 0\n",
+       {"test.toml:2:15: ", "bad value for \"rdap.cache_ttl_s\"",
+        "expected an integer from 1 to 2592000 (seconds)"}},
+      {"[rdap]\nenabled = \"yes\"\n", {"bad value for \"rdap.enabled\""}},
+      {"[rdap]\nbootstrap = \"x\"\n",
+       {"unknown key \"rdap.bootstrap\"",
+        "enabled, bootstrap_dir, cache_ttl_s, negative_cache_ttl_s, "
+        "timeout_ms, min_interval_ms, max_wait_s"}},
       {"[http]\ntimeout = 5\n",
        {"test.toml:2:1: ", "unknown key \"http.timeout\"",
         "(known keys in [http]: connect_timeout_ms, timeout_ms, user_agent, "

@@ -31,29 +31,39 @@ net::IpAddress Ip(const std::string& text) {
   return *net::IpAddress::Parse(text);
 }
 
-// A bootstrap document with the given ipv4 and dns services (JSON arrays).
-std::string BootstrapJson(const std::string& ipv4, const std::string& dns,
-                          const std::string& ipv6 = "[]") {
-  auto registry = [](const std::string& services) {
-    return R"({"description": "test", "publication": "2026-11-29T00:00:00Z",
-               "version": "1.0", "services": )" +
-           services + "}";
-  };
-  return R"({"source": "test", "retrieved": "2026-11-29", "ipv4": )" +
-         registry(ipv4) + R"(, "ipv6": )" + registry(ipv6) + R"(, "dns": )" +
-         registry(dns) + "}";
+// A registry file in IANA's format with the given services (a JSON array).
+std::string RegistryFile(const std::string& services) {
+  return R"({"description": "test", "publication": "2026-11-29T00:00:00Z",
+             "version": "1.0", "services": )" +
+         services + "}";
+}
+
+// A bootstrap with the given ipv4, dns, ipv6 and asn services.
+Result<Bootstrap> MakeBootstrap(const std::string& ipv4, const std::string& dns,
+                                const std::string& ipv6 = "[]",
+                                const std::string& asn = "[]") {
+  Bootstrap b;
+  for (const auto& [registry, services] :
+       std::vector<std::pair<rdap::Registry, std::string>>{
+           {rdap::Registry::kIpv4, ipv4},
+           {rdap::Registry::kIpv6, ipv6},
+           {rdap::Registry::kAsn, asn},
+           {rdap::Registry::kDns, dns}}) {
+    Result<std::string> added = b.Add(registry, RegistryFile(services), "test");
+    if (!added.ok()) return added.status();
+  }
+  return b;
 }
 
 TEST(RdapBootstrapTest, LongestMatchAndHttpsFirst) {
-  Result<Bootstrap> b = Bootstrap::Parse(
-      BootstrapJson(
-          R"([[["10.0.0.0/8"], ["http://a.example/", "https://a.example/"]],
-              [["10.1.0.0/16"], ["https://b.example/rdap"]]])",
-          R"([[["uk"], ["https://uk.example/"]],
-              [["co.uk", "org.uk"], ["https://co-uk.example/"]],
-              [["com"], ["http://com.example/"]]])",
-          R"([[["2001:db8::/32"], ["https://v6.example/"]]])"),
-      "test.json");
+  Result<Bootstrap> b = MakeBootstrap(
+      R"([[["10.0.0.0/8"], ["http://a.example/", "https://a.example/"]],
+          [["10.1.0.0/16"], ["https://b.example/rdap"]]])",
+      R"([[["uk"], ["https://uk.example/"]],
+          [["co.uk", "org.uk"], ["https://co-uk.example/"]],
+          [["com"], ["http://com.example/"]]])",
+      R"([[["2001:db8::/32"], ["https://v6.example/"]]])",
+      R"([[["1-1876", "64500"], ["https://asn.example/"]]])");
   ASSERT_TRUE(b.ok()) << b.status().message();
   EXPECT_EQ(b->ForIp(Ip("10.2.3.4")), "https://a.example/");
   EXPECT_EQ(b->ForIp(Ip("10.1.3.4")), "https://b.example/rdap/");
@@ -65,43 +75,69 @@ TEST(RdapBootstrapTest, LongestMatchAndHttpsFirst) {
   EXPECT_EQ(b->ForDomain("example.com"), "http://com.example/");
   EXPECT_EQ(b->ForDomain("example.notcom"), std::nullopt);
   EXPECT_EQ(b->ForDomain("example.de"), std::nullopt);
-  EXPECT_EQ(b->source(), "test");
-  EXPECT_EQ(b->retrieved(), "2026-11-29");
+  EXPECT_EQ(b->ForAsn(1), "https://asn.example/");
+  EXPECT_EQ(b->ForAsn(1876), "https://asn.example/");
+  EXPECT_EQ(b->ForAsn(1877), std::nullopt);
+  EXPECT_EQ(b->ForAsn(64500), "https://asn.example/");
+  EXPECT_EQ(b->publication(rdap::Registry::kDns), "2026-11-29T00:00:00Z");
 }
 
 TEST(RdapBootstrapTest, ErrorsNameTheFileAndThePlace) {
-  const std::vector<std::pair<std::string, std::string>> cases = {
-      {"[]", "b.json: not a JSON object"},
-      {R"({"ipv4": {}})", "\"source\" and \"retrieved\""},
-      {BootstrapJson(R"([[["10.0.0.0/33"], ["https://a/"]]])", "[]"),
-       "b.json: ipv4.services[0]: "},
-      {BootstrapJson(R"([["10.0.0.0/8"]])", "[]"),
-       "ipv4.services[0]: not a pair"},
-      {BootstrapJson("[]", R"([[["com"], []]])"), "dns.services[0]: no URL"},
+  struct Case {
+    rdap::Registry registry;
+    std::string json;
+    std::string part;
   };
-  for (const auto& [json, part] : cases) {
-    Result<Bootstrap> b = Bootstrap::Parse(json, "b.json");
-    ASSERT_FALSE(b.ok()) << json;
-    EXPECT_THAT(b.status().message(), HasSubstr(part));
+  const std::vector<Case> cases = {
+      {rdap::Registry::kIpv4, "[]", "b.json: not a JSON object"},
+      {rdap::Registry::kIpv4, "{", "b.json: not JSON"},
+      {rdap::Registry::kIpv4, R"({"services": []})", "publication"},
+      {rdap::Registry::kIpv4,
+       RegistryFile(R"([[["10.0.0.0/33"], ["https://a/"]]])"),
+       "b.json: services[0]: "},
+      {rdap::Registry::kIpv4,
+       RegistryFile(R"([[["2001:db8::/32"], ["https://a/"]]])"),
+       "not an IPv4 prefix"},
+      {rdap::Registry::kIpv6,
+       RegistryFile(R"([[["10.0.0.0/8"], ["https://a/"]]])"),
+       "not an IPv6 prefix"},
+      {rdap::Registry::kIpv4, RegistryFile(R"([["10.0.0.0/8"]])"),
+       "services[0]: not a pair"},
+      {rdap::Registry::kAsn, RegistryFile(R"([[["9-1"], ["https://a/"]]])"),
+       "\"9-1\" is not N or N-M"},
+      {rdap::Registry::kDns, RegistryFile(R"([[["com"], []]])"),
+       "services[0]: no URL"},
+  };
+  for (const Case& c : cases) {
+    Bootstrap b;
+    Result<std::string> added = b.Add(c.registry, c.json, "b.json");
+    ASSERT_FALSE(added.ok()) << c.json;
+    EXPECT_THAT(added.status().message(), HasSubstr(c.part)) << c.json;
   }
 }
 
 TEST(RdapBootstrapTest, ShippedBootstrapCoversTheFiveRirsAndCommonTlds) {
-  Result<Bootstrap> b = Bootstrap::Load(std::string(HL_SOURCE_DIR) +
-                                        "/config/rdap-bootstrap.json");
+  Result<Bootstrap> b =
+      Bootstrap::Load(std::string(HL_SOURCE_DIR) + "/config/rdap");
   ASSERT_TRUE(b.ok()) << b.status().message();
-  EXPECT_THAT(b->source(), HasSubstr("IANA"));
-  EXPECT_EQ(b->retrieved().size(), 10u);
+  for (rdap::Registry r : rdap::kRegistries) {
+    EXPECT_EQ(b->publication(r).size(), 20u) << RegistryName(r);
+  }
   EXPECT_EQ(b->ForIp(Ip("193.0.6.139")), "https://rdap.db.ripe.net/");
-  EXPECT_EQ(b->ForIp(Ip("8.8.8.8")), std::nullopt);  // legacy, not listed
+  EXPECT_EQ(b->ForIp(Ip("8.8.8.8")), "https://rdap.arin.net/registry/");
   EXPECT_EQ(b->ForIp(Ip("24.1.1.1")), "https://rdap.arin.net/registry/");
   EXPECT_EQ(b->ForIp(Ip("1.1.1.1")), "https://rdap.apnic.net/");
   EXPECT_EQ(b->ForIp(Ip("200.1.1.1")), "https://rdap.lacnic.net/rdap/");
   EXPECT_EQ(b->ForIp(Ip("41.1.1.1")), "https://rdap.afrinic.net/rdap/");
   EXPECT_EQ(b->ForIp(Ip("2a00:1450::1")), "https://rdap.db.ripe.net/");
+  EXPECT_EQ(b->ForIp(Ip("2600::1")), "https://rdap.arin.net/registry/");
+  EXPECT_EQ(b->ForAsn(4134), "https://rdap.apnic.net/");
   EXPECT_EQ(b->ForDomain("example.com"), "https://rdap.verisign.com/com/v1/");
+  EXPECT_EQ(b->ForDomain("example.net"), "https://rdap.verisign.com/net/v1/");
   EXPECT_EQ(b->ForDomain("example.org"),
-            "https://rdap.publicinterestregistry.org/rdap/");
+            "https://rdap.publicinterestregistry.net/rdap/org/");
+  EXPECT_EQ(b->ForDomain("example.com.br"), "https://rdap.registro.br/");
+  EXPECT_EQ(b->ForDomain("example.cz"), "https://rdap.nic.cz/");
 }
 
 TEST(RdapParseTest, Network) {
@@ -169,20 +205,23 @@ class RdapClientTest : public ::testing::Test {
         "127.0.0.1", HttpResponse("200 OK", "<html>not rdap</html>"));
     domain_ = HttpTestServer::Start(
         "127.0.0.1", HttpResponse("200 OK", Fixture("domain.json")));
-    ASSERT_TRUE(ok_ && missing_ && busy_ && garbage_ && domain_);
+    autnum_ = HttpTestServer::Start(
+        "127.0.0.1", HttpResponse("200 OK", Fixture("autnum.json")));
+    ASSERT_TRUE(ok_ && missing_ && busy_ && garbage_ && domain_ && autnum_);
     auto url = [](const std::unique_ptr<HttpTestServer>& s) {
       return "\"http://127.0.0.1:" + std::to_string(s->port()) + "/\"";
     };
-    Result<Bootstrap> b = Bootstrap::Parse(
-        BootstrapJson("[[[\"203.0.113.0/25\"], [" + url(ok_) +
+    Result<Bootstrap> b =
+        MakeBootstrap("[[[\"203.0.113.0/25\"], [" + url(ok_) +
                           "]], [[\"203.0.113.128/25\"], [" + url(missing_) +
                           "]], [[\"198.51.100.0/24\"], [" + url(busy_) +
                           "]], [[\"192.0.2.0/24\"], [" + url(garbage_) + "]]]",
-                      "[[[\"com\"], [" + url(domain_) + "]]]"),
-        "loopback");
+                      "[[[\"com\"], [" + url(domain_) + "]]]", "[]",
+                      "[[[\"64500\"], [" + url(autnum_) + "]]]");
     ASSERT_TRUE(b.ok()) << b.status().message();
     ClientOptions options;
     options.ttl_ms = 60000;
+    options.negative_ttl_ms = 10000;
     options.min_interval_ms = 1000;
     options.backoff_ms = 5000;
     client_ = std::make_unique<Client>(
@@ -191,11 +230,12 @@ class RdapClientTest : public ::testing::Test {
 
   int64_t now_ms_ = 1'800'000'000'000;
   MemoryRdapCache cache_;
-  std::unique_ptr<HttpTestServer> ok_, missing_, busy_, garbage_, domain_;
+  std::unique_ptr<HttpTestServer> ok_, missing_, busy_, garbage_, domain_,
+      autnum_;
   std::unique_ptr<Client> client_;
 };
 
-TEST_F(RdapClientTest, NetworkAnswerIsParsedAndCachedForItsTtl) {
+TEST_F(RdapClientTest, NetworkAnswerServesItsRangeForItsTtl) {
   Result<Network> n = client_->LookupIp(Ip("203.0.113.7"));
   ASSERT_TRUE(n.ok()) << n.status().message();
   EXPECT_EQ(n->country, "NL");
@@ -203,27 +243,52 @@ TEST_F(RdapClientTest, NetworkAnswerIsParsedAndCachedForItsTtl) {
   EXPECT_THAT(ok_->first_request(), HasSubstr("GET /ip/203.0.113.7 HTTP/1.1"));
   EXPECT_THAT(ok_->first_request(), HasSubstr("Accept: application/rdap+json"));
 
-  // From the cache: no request, even inside the rate-limit interval.
+  // Every address of the answer's range 203.0.113.0-255 comes from the
+  // cache: no request, even inside the rate-limit interval.
   ASSERT_TRUE(client_->LookupIp(Ip("203.0.113.7")).ok());
-  // Another address of that server inside the interval: refused locally.
-  Result<Network> limited = client_->LookupIp(Ip("203.0.113.8"));
-  ASSERT_FALSE(limited.ok());
-  EXPECT_EQ(limited.status().code(), StatusCode::kUnavailable);
-  EXPECT_THAT(limited.status().message(), HasSubstr("rate limit"));
-  now_ms_ += 1000;
+  ASSERT_TRUE(client_->LookupIp(Ip("203.0.113.99")).ok());
+  // After the TTL the server is asked again.
+  now_ms_ += 59999;
   ASSERT_TRUE(client_->LookupIp(Ip("203.0.113.8")).ok());
-  // After the TTL the first answer is asked for again.
-  now_ms_ += 60000;
-  ASSERT_TRUE(client_->LookupIp(Ip("203.0.113.7")).ok());
+  now_ms_ += 1;
+  ASSERT_TRUE(client_->LookupIp(Ip("203.0.113.8")).ok());
   ok_->Stop();
-  EXPECT_EQ(ok_->accepted(), 3);
+  EXPECT_EQ(ok_->accepted(), 2);
 }
 
-TEST_F(RdapClientTest, NotFoundIsFinal) {
+TEST_F(RdapClientTest, LocalIntervalIsResourceExhausted) {
+  ASSERT_TRUE(client_->LookupDomain("example.com").ok());
+  Result<Domain> limited = client_->LookupDomain("other.com");
+  ASSERT_FALSE(limited.ok());
+  EXPECT_EQ(limited.status().code(), StatusCode::kResourceExhausted);
+  EXPECT_THAT(limited.status().message(), HasSubstr("rate limit"));
+  now_ms_ += 1000;
+  EXPECT_TRUE(client_->LookupDomain("other.com").ok());
+}
+
+TEST_F(RdapClientTest, NotFoundIsFinalAndCachedForTheNegativeTtl) {
   Result<Network> n = client_->LookupIp(Ip("203.0.113.200"));
   ASSERT_FALSE(n.ok());
   EXPECT_EQ(n.status().code(), StatusCode::kNotFound);
   EXPECT_THAT(n.status().message(), HasSubstr("/ip/203.0.113.200"));
+  now_ms_ += 9999;
+  EXPECT_EQ(client_->LookupIp(Ip("203.0.113.200")).status().code(),
+            StatusCode::kNotFound);
+  now_ms_ += 1;
+  EXPECT_EQ(client_->LookupIp(Ip("203.0.113.200")).status().code(),
+            StatusCode::kNotFound);
+  missing_->Stop();
+  EXPECT_EQ(missing_->accepted(), 2);
+}
+
+TEST_F(RdapClientTest, AutnumAnswer) {
+  Result<Autnum> a = client_->LookupAsn(64500);
+  ASSERT_TRUE(a.ok()) << a.status().message();
+  EXPECT_EQ(a->handle, "AS64500");
+  EXPECT_EQ(a->country, "NL");
+  EXPECT_THAT(autnum_->first_request(), HasSubstr("GET /autnum/64500 "));
+  EXPECT_EQ(client_->LookupAsn(64501).status().code(),
+            StatusCode::kFailedPrecondition);
 }
 
 TEST_F(RdapClientTest, TooManyRequestsBlocksTheServerForRetryAfter) {
@@ -235,7 +300,8 @@ TEST_F(RdapClientTest, TooManyRequestsBlocksTheServerForRetryAfter) {
   now_ms_ += 29000;
   Result<Network> again = client_->LookupIp(Ip("198.51.100.10"));
   ASSERT_FALSE(again.ok());
-  EXPECT_THAT(again.status().message(), HasSubstr("rate limit"));
+  EXPECT_EQ(again.status().code(), StatusCode::kUnavailable);
+  EXPECT_THAT(again.status().message(), HasSubstr("asked to wait 1000 ms"));
   now_ms_ += 1000;
   EXPECT_THAT(client_->LookupIp(Ip("198.51.100.10")).status().message(),
               HasSubstr("429"));

@@ -108,12 +108,14 @@ pb::Observation FullObservation() {
 
 TEST(RecordJsonTest, ObservationFieldsInDocumentedOrder) {
   Json j = ObservationToJson(FullObservation());
-  EXPECT_THAT(Keys(j), ElementsAreArray(
-                           {"url", "host", "context", "status", "error", "dns",
-                            "addresses", "pinned_ip", "http", "redirects",
-                            "redirect_error", "providers", "verdict",
-                            "checked_at", "data_sources", "tool_version",
-                            "config_digest", "worker", "registration"}));
+  EXPECT_THAT(
+      Keys(j),
+      ElementsAreArray(
+          {"url",           "host",       "context",        "status",
+           "error",         "dns",        "addresses",      "pinned_ip",
+           "http",          "redirects",  "redirect_error", "providers",
+           "verdict",       "checked_at", "data_sources",   "tool_version",
+           "config_digest", "worker",     "registration",   "rdap"}));
   EXPECT_EQ(j["providers"], Json::parse(R"([{
     "name": "Cloudflare", "category": "cdn", "country": "US",
     "abuse": "https://abuse.cloudflare.com/",
@@ -271,7 +273,7 @@ TEST(RecordJsonTest, ResultRecordStartsWithTheLine) {
            "dns",        "addresses",      "pinned_ip",    "http",
            "redirects",  "redirect_error", "providers",    "verdict",
            "checked_at", "data_sources",   "tool_version", "config_digest",
-           "worker",     "registration"}));
+           "worker",     "registration",   "rdap"}));
   EXPECT_EQ(j["line"], 7);
   EXPECT_EQ(j["status"], "located");
   EXPECT_EQ(j["reason"], nullptr);
@@ -296,7 +298,37 @@ TEST(RecordJsonTest, RejectedLine) {
       R"("redirects":null,"redirect_error":null,)"
       R"("providers":null,"verdict":null,"checked_at":null,"data_sources":null,)"
       R"("tool_version":null,"config_digest":null,"worker":null,)"
-      R"("registration":null})");
+      R"("registration":null,"rdap":null})");
+}
+
+TEST(RecordJsonTest, RdapFacts) {
+  pb::Observation obs;
+  google::protobuf::TextFormat::ParseFromString(R"(
+    rdap {
+      state: "partial"
+      networks { ip: "192.0.2.7" handle: "NET-1" country: "DE" asn: 64500
+                 registry_country: "DE" abuse_email: "abuse@hoster.example"
+                 start_address: "192.0.2.0" end_address: "192.0.2.255"
+                 source: "https://rdap.example/ip/192.0.2.7" }
+      notes: "rdap: registration of example.de unavailable: timeout"
+      enriched_unix_ms: 1800000000000
+      bootstrap: "ipv4 2019-06-07T19:00:02Z"
+    })",
+                                                &obs);
+  Json j = ObservationToJson(obs);
+  EXPECT_EQ(j["rdap"], Json::parse(R"({
+    "state": "partial",
+    "networks": [{"ip": "192.0.2.7", "handle": "NET-1", "name": null,
+                  "organisation": null, "country": "DE",
+                  "abuse_email": "abuse@hoster.example", "abuse_phone": null,
+                  "start_address": "192.0.2.0", "end_address": "192.0.2.255",
+                  "source": "https://rdap.example/ip/192.0.2.7", "asn": 64500,
+                  "as_name": null, "registry_country": "DE",
+                  "as_source": null}],
+    "notes": ["rdap: registration of example.de unavailable: timeout"],
+    "enriched_at": "2027-01-15T08:00:00.000Z",
+    "bootstrap": "ipv4 2019-06-07T19:00:02Z"})"));
+  EXPECT_EQ(ObservationToJson(pb::Observation())["rdap"], nullptr);
 }
 
 TEST(RecordJsonTest, RejectedLineWithoutDetail) {
@@ -316,7 +348,7 @@ TEST(RecordJsonTest, LineWithoutObservationHasNullFields) {
   Json j = Record(line, nullptr);
   EXPECT_EQ(j["status"], nullptr);
   EXPECT_EQ(j["url"], nullptr);
-  EXPECT_EQ(Keys(j).size(), 22u);
+  EXPECT_EQ(Keys(j).size(), 23u);
 }
 
 TEST(RecordJsonTest, JurisdictionAndRegistration) {

@@ -17,6 +17,7 @@ import re
 import resource
 import shutil
 import signal
+import socket
 import ssl
 import subprocess
 import sys
@@ -112,6 +113,86 @@ class RunEndToEndTest(unittest.TestCase):
                 outcome = self.doc["outcomes"][rec["normalized"]]
                 self.assertEqual(sandbox.check_record(outcome, record), [],
                                  json.dumps(record, indent=1)[:3000])
+
+    def test_rdap_facts_and_confidence(self) -> None:
+        """The coordinator's RDAP enrichment: the sandbox RDAP server's
+        facts are in the records and decide the confidence (high where
+        geolocation, the network record and the AS registry agree; medium
+        with the disagreement named where the JP AS is registered in SG)."""
+        records = {r["url"]: r for r in self.records() if r.get("url")}
+        self.assertNotIn("still wait for enrichment", self.proc.stdout)
+        shop = records[self.sb.url("shop.sandbox-de.test")]
+        rdap = shop["rdap"]
+        self.assertEqual(rdap["state"], "complete", json.dumps(rdap))
+        self.assertEqual(rdap["notes"], [])
+        pinned = [n for n in rdap["networks"] if n["ip"] == shop["pinned_ip"]]
+        self.assertEqual(len(pinned), 1, json.dumps(rdap))
+        self.assertEqual(pinned[0]["country"], "DE")
+        self.assertEqual(pinned[0]["registry_country"], "DE")
+        self.assertEqual(pinned[0]["abuse_email"], "abuse@net-de.sandbox.test")
+        self.assertEqual(pinned[0]["start_address"],
+                         f"127.{self.sb.subnet_octet}.1.0")
+        self.assertTrue(pinned[0]["source"].startswith(self.sb.rdap_url))
+        self.assertEqual(shop["registration"]["registrar"],
+                         "Sandbox Registrar DE")
+        self.assertEqual(shop["registration"]["domain"], "sandbox-de.test")
+        answering = [a for a in shop["addresses"] if a["ip"] == shop["pinned_ip"]]
+        self.assertEqual(answering[0]["rdap_country"], "DE")
+        self.assertEqual(answering[0]["registry_country"], "DE")
+        j = shop["verdict"]["jurisdiction"]
+        self.assertEqual(j["confidence"], "high")
+        self.assertEqual(j["disagreements"], [])
+        self.assertEqual(j["registrar"], "Sandbox Registrar DE")
+        self.assertIn("jurisdiction: hosted DE (confidence high)",
+                      shop["verdict"]["reasons"])
+        for host, country in (("blog.sandbox-fr.test", "FR"),
+                              ("app.sandbox-us.test", "US")):
+            with self.subTest(host=host):
+                r = [rec for url, rec in records.items()
+                     if rec["host"] == host][0]
+                self.assertEqual(r["verdict"]["jurisdiction"]["confidence"],
+                                 "high", json.dumps(r["rdap"]))
+                self.assertEqual(r["verdict"]["jurisdiction"]
+                                 ["primary_countries"], [country])
+
+        jp = records[self.sb.url("www.sandbox-jp.test")]
+        j = jp["verdict"]["jurisdiction"]
+        self.assertEqual(j["confidence"], "medium", json.dumps(jp["rdap"]))
+        self.assertTrue(any("the ASN registry says SG" in d
+                            for d in j["disagreements"]), j["disagreements"])
+        self.assertTrue(any(r.startswith("disagreement: ")
+                            for r in jp["verdict"]["reasons"]))
+
+    def test_rdap_failures_never_fail_a_result(self) -> None:
+        """429 (the SE network server), 404 (an address in no RDAP
+        network) and a malformed answer (sandbox-nl.test's registration)
+        are notes on the result, which keeps its status."""
+        records = {r["url"]: r for r in self.records() if r.get("url")}
+        for rec in records.values():
+            with self.subTest(url=rec["url"]):
+                self.assertIn(rec["rdap"]["state"],
+                              ("complete", "partial", "unavailable"))
+                outcome = self.doc["outcomes"][rec["url"]]
+                self.assertEqual(rec["status"], outcome["status"])
+        body = [r for r in records.values()
+                if r["host"] == "body.sandbox-se.test"][0]
+        self.assertEqual(body["rdap"]["state"], "partial")
+        self.assertTrue(any("429" in n for n in body["rdap"]["notes"]),
+                        body["rdap"]["notes"])
+        files = records[self.sb.url("files.sandbox-nl.test", "/a/b.html?c=d&e=f")]
+        self.assertEqual(files["status"], "located")
+        self.assertEqual(files["rdap"]["state"], "partial")
+        self.assertTrue(any("registration of sandbox-nl.test unavailable" in n
+                            and "malformed" in n
+                            for n in files["rdap"]["notes"]),
+                        files["rdap"]["notes"])
+        self.assertIsNone(files["registration"])
+        self.assertEqual(files["verdict"]["jurisdiction"]["confidence"], "high")
+        nowhere = records[self.sb.url("nowhere.sandbox-nl.test")]
+        net = nowhere["rdap"]["networks"][0]
+        self.assertIsNone(net["country"])  # 404: no record, not a failure
+        self.assertFalse(any("network of" in n
+                             for n in nowhere["rdap"]["notes"]))
 
     def test_certificates_recorded_not_enforced(self) -> None:
         """http.tls holds the certificate nginx sent (its SHA-256 is one of
@@ -307,6 +388,61 @@ def assert_no_core_dumps(test: unittest.TestCase, pid: int) -> None:
     test.assertRegex(limits, r"(?m)^Max core file size\s+0\s+0\s+bytes",
                      limits)
     test.assertEqual(os.stat(f"/proc/{pid}").st_uid, 0)
+
+
+class RdapUnreachableTest(unittest.TestCase):
+    """An RDAP server that does not answer (nothing listens) fails no
+    probe: every result is stored, its rdap.state "unavailable" with a
+    note per lookup, and the run ends normally."""
+
+    def test_unreachable_rdap_fails_nothing(self) -> None:
+        tmp = tempfile.mkdtemp(prefix="hl-run-rdap-")
+        try:
+            sb = start_sandbox(tmp)
+            # A bootstrap pointing at a closed loopback port.
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                closed = s.getsockname()[1]
+            dead = Path(tmp) / "dead-rdap"
+            dead.mkdir()
+            for name in ("ipv4", "ipv6", "asn", "dns"):
+                doc = json.loads((Path(sb.rdap_bootstrap_dir) /
+                                  f"{name}.json").read_text())
+                for service in doc["services"]:
+                    service[1] = [f"http://127.0.0.1:{closed}/"]
+                (dead / f"{name}.json").write_text(json.dumps(doc))
+            config = Path(tmp) / "dead.toml"
+            config.write_text(Path(sb.config).read_text().replace(
+                json.dumps(sb.rdap_bootstrap_dir), json.dumps(str(dead))))
+            urls = Path(tmp) / "urls.txt"
+            urls.write_text(sb.url("shop.sandbox-de.test") + "\n" +
+                            sb.url("www.sandbox-jp.test") + "\n")
+            out = os.path.join(tmp, "out")
+            proc = subprocess.run(
+                [HOSTLOCATOR, "run", "--config", str(config), "--data",
+                 os.path.join(tmp, "data"), "--out", out, str(urls)],
+                capture_output=True, text=True, timeout=120)
+            self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
+            with open(os.path.join(out, "run-1", "results.jsonl"),
+                      encoding="utf-8") as f:
+                records = [json.loads(line) for line in f]
+            self.assertEqual(len(records), 2)
+            for r in records:
+                with self.subTest(url=r["url"]):
+                    self.assertEqual(r["status"], "located")
+                    self.assertEqual(r["rdap"]["state"], "unavailable")
+                    # each address's network and AS entry, the registration
+                    asked = sum(1 + (1 if n["asn"] else 0)
+                                for n in r["rdap"]["networks"]) + 1
+                    self.assertEqual(len(r["rdap"]["notes"]), asked,
+                                     r["rdap"]["notes"])
+                    self.assertTrue(all("unavailable: RDAP request to" in n
+                                        for n in r["rdap"]["notes"]))
+                    self.assertEqual(
+                        r["verdict"]["jurisdiction"]["confidence"], "low")
+        finally:
+            sandbox.stop(os.path.join(tmp, "sandbox"))
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 class ResumeAfterKillTest(unittest.TestCase):

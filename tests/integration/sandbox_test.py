@@ -117,6 +117,33 @@ class SandboxTest(unittest.TestCase):
             self.assertEqual(pid, sb.pids[name])
             self.assertTrue(sandbox._alive(pid), name)
 
+    def test_rdap_server_and_bootstrap(self) -> None:
+        """The bootstrap in DIR/rdap sends the sandbox's numbers and domains
+        to its RDAP server, which answers as RDAP_* in sandbox.py say."""
+        import urllib.error
+        import urllib.request
+        with open(self.sb.config, "rb") as f:
+            cfg = tomllib.load(f)
+        self.assertEqual(cfg["rdap"]["bootstrap_dir"], self.sb.rdap_bootstrap_dir)
+        ipv4 = json.loads((Path(self.sb.rdap_bootstrap_dir) / "ipv4.json")
+                          .read_text())
+        self.assertEqual(ipv4["services"][0][0], [self.sb.subnet])
+
+        def get(path: str) -> tuple[int, str]:
+            try:
+                with urllib.request.urlopen(self.sb.rdap_url + path,
+                                            timeout=5) as r:
+                    return r.status, r.read().decode()
+            except urllib.error.HTTPError as e:
+                return e.code, e.read().decode()
+        shop = self.sb.hosts["shop.sandbox-de.test"][0]
+        status, body = get(f"rir/ip/{shop}")
+        self.assertEqual(status, 200)
+        self.assertEqual(json.loads(body)["country"], "DE")
+        self.assertEqual(get(f"busy/ip/{shop}")[0], 429)
+        self.assertEqual(json.loads(get("rir/autnum/64505")[1])["country"], "SG")
+        self.assertEqual(get("registry/domain/hoster.example")[0], 404)
+
     def test_hostlocator_toml(self) -> None:
         with open(self.sb.config, "rb") as f:
             cfg = tomllib.load(f)
@@ -135,6 +162,9 @@ class SandboxTest(unittest.TestCase):
                             "heartbeat_liveness", "max_attempts"},
             "worker": {"threads", "max_in_flight", "dns_only",
                        "probe_timeout_ms"},
+            "rdap": {"enabled", "bootstrap_dir", "cache_ttl_s",
+                     "negative_cache_ttl_s", "timeout_ms", "min_interval_ms",
+                     "max_wait_s"},
             "run": {"data_dir", "output_dir"},
         }
         for section, keys in cfg.items():

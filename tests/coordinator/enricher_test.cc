@@ -1,0 +1,400 @@
+#include "coordinator/enricher.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <map>
+
+#include "common/jurisdiction.h"
+#include "common/verdict.h"
+#include "coordinator/rdap_cache.h"
+
+namespace hl::coordinator {
+namespace {
+
+using ::testing::HasSubstr;
+
+// A located observation of www.example.com answered from `ip`, whose
+// geolocation says `country` and AS `asn`; concluded.
+pb::Observation Located(const std::string& ip = "192.0.2.10",
+                        const std::string& country = "DE",
+                        uint32_t asn = 64501) {
+  pb::Observation o;
+  o.set_url("http://www.example.com/");
+  o.set_host("www.example.com");
+  o.mutable_dns()->add_cname_chain("www.example.com");
+  o.mutable_dns()->add_addresses()->set_ip(ip);
+  pb::AddressInfo* a = o.add_addresses();
+  a->set_ip(ip);
+  a->set_country(country);
+  a->set_asn(asn);
+  o.set_pinned_ip(ip);
+  o.mutable_http()->set_status(200);
+  o.mutable_http()->set_connected_ip(ip);
+  Conclude(&o);
+  return o;
+}
+
+rdap::Network Net(const std::string& country) {
+  rdap::Network n;
+  n.server = "https://rir.example/ip/192.0.2.10";
+  n.handle = "NET-1";
+  n.name = "EXAMPLE-NET";
+  n.organisation = "Example Hosting";
+  n.country = country;
+  n.abuse_email = "abuse@hosting.example";
+  n.start_address = "192.0.2.0";
+  n.end_address = "192.0.2.255";
+  return n;
+}
+
+rdap::Autnum As(const std::string& country) {
+  rdap::Autnum a;
+  a.server = "https://rir.example/autnum/64501";
+  a.handle = "AS64501";
+  a.name = "EXAMPLE-AS";
+  a.country = country;
+  return a;
+}
+
+rdap::Domain Registration() {
+  rdap::Domain d;
+  d.server = "https://registry.example/domain/example.com";
+  d.name = "example.com";
+  d.registrar = "Example Registrar";
+  d.registrar_country = "US";
+  d.abuse_email = "abuse@registrar.example";
+  return d;
+}
+
+TEST(PlanEnrichmentTest, FinalHopAddressesOnceAndTheRegistrableDomain) {
+  struct Case {
+    std::string name;
+    pb::Observation obs;
+    std::vector<std::string> ips;
+    std::string domain;
+  };
+  std::vector<Case> cases;
+  cases.push_back({"one address", Located(), {"192.0.2.10"}, "example.com"});
+  {
+    pb::Observation o = Located();
+    pb::Hop* hop = o.add_redirects();
+    hop->set_url("http://cdn.example.net/x");
+    hop->set_host("cdn.example.net");
+    for (const char* ip : {"198.51.100.1", "2001:db8::1", "198.51.100.1"}) {
+      pb::AddressInfo* a = hop->add_addresses();
+      a->set_ip(ip);
+      a->set_asn(64502);
+    }
+    hop->set_pinned_ip("198.51.100.1");
+    hop->mutable_http()->set_status(200);
+    Conclude(&o);
+    cases.push_back({"redirect: the last hop, duplicates once",
+                     o,
+                     {"198.51.100.1", "2001:db8::1"},
+                     "example.net"});
+  }
+  {
+    pb::Observation o = Located();
+    for (int i = 0; i < 12; ++i) {
+      o.add_addresses()->set_ip("192.0.2." + std::to_string(20 + i));
+    }
+    o.add_addresses()->set_ip("not an address");
+    cases.push_back({"at most kMaxEnrichedAddresses",
+                     o,
+                     {"192.0.2.10", "192.0.2.20", "192.0.2.21", "192.0.2.22",
+                      "192.0.2.23", "192.0.2.24", "192.0.2.25", "192.0.2.26"},
+                     "example.com"});
+  }
+  {
+    pb::Observation o;
+    o.set_url("http://192.0.2.7/");
+    o.set_host("192.0.2.7");
+    o.add_addresses()->set_ip("192.0.2.7");
+    o.set_pinned_ip("192.0.2.7");
+    o.mutable_http()->set_status(200);
+    Conclude(&o);
+    cases.push_back({"IP literal: no domain", o, {"192.0.2.7"}, ""});
+  }
+  {
+    pb::Observation o;
+    o.set_url("http://gone.example.org/");
+    o.set_host("gone.example.org");
+    o.mutable_dns()->mutable_error()->set_error_class("nxdomain");
+    Conclude(&o);
+    cases.push_back({"NXDOMAIN: the domain only", o, {}, "example.org"});
+  }
+  for (const Case& c : cases) {
+    const EnrichmentPlan plan = PlanEnrichment(c.obs);
+    std::vector<std::string> ips;
+    for (const auto& a : plan.addresses) ips.push_back(a.ip);
+    EXPECT_EQ(ips, c.ips) << c.name;
+    EXPECT_EQ(plan.domain, c.domain) << c.name;
+  }
+}
+
+TEST(ApplyEnrichmentTest, FactsDecideTheConfidenceAndFailuresAreNotes) {
+  struct Case {
+    std::string name;
+    Result<rdap::Network> network;
+    Result<rdap::Autnum> autnum;
+    Result<rdap::Domain> domain;
+    std::string state;
+    std::string confidence;
+    size_t notes;
+    std::string disagreement;  // a part of one, "" for none
+  };
+  const std::vector<Case> cases = {
+      {"all agree", Net("DE"), As("DE"), Registration(), "complete", "high", 0,
+       ""},
+      {"registry differs", Net("DE"), As("SG"), Registration(), "complete",
+       "medium", 0, "the ASN registry"},
+      {"network differs", Net("NL"), As("DE"), Registration(), "complete",
+       "medium", 0, "the RDAP network record"},
+      {"no network record (404)", NotFound("no RDAP record"), As("DE"),
+       Registration(), "complete", "medium", 0, ""},
+      {"network unavailable (429)",
+       Unavailable("RDAP server answered 429 for https://rir.example/ip/x"),
+       As("DE"), Registration(), "partial", "medium", 1, ""},
+      {"everything fails", DataLoss("malformed RDAP answer"),
+       Unavailable("timeout"), FailedPrecondition("no server for example.com"),
+       "unavailable", "low", 3, ""},
+  };
+  for (const Case& c : cases) {
+    pb::Observation o = Located();
+    EXPECT_EQ(o.verdict().jurisdiction().confidence(), "low") << c.name;
+    EnrichmentFacts facts;
+    facts.addresses.push_back({.ip = "192.0.2.10",
+                               .asn = 64501,
+                               .network = c.network,
+                               .autnum = c.autnum});
+    facts.domain = c.domain;
+    facts.bootstrap = "ipv4 2019-06-07T19:00:02Z";
+    ApplyEnrichment(facts, 1'800'000'000'000, &o);
+    const pb::Jurisdiction& j = o.verdict().jurisdiction();
+    EXPECT_EQ(o.rdap().state(), c.state) << c.name;
+    EXPECT_EQ(j.confidence(), c.confidence) << c.name;
+    ASSERT_EQ(static_cast<size_t>(o.rdap().notes_size()), c.notes) << c.name;
+    for (const std::string& note : o.rdap().notes()) {
+      EXPECT_THAT(note, HasSubstr("rdap: ")) << c.name;
+      EXPECT_THAT(note, HasSubstr(" unavailable: ")) << c.name;
+    }
+    if (!c.disagreement.empty()) {
+      ASSERT_EQ(j.disagreements_size(), 2) << c.name;
+      EXPECT_THAT(j.disagreements(0) + j.disagreements(1),
+                  HasSubstr(c.disagreement))
+          << c.name;
+    }
+    EXPECT_EQ(o.rdap().enriched_unix_ms(), 1'800'000'000'000) << c.name;
+    EXPECT_EQ(o.rdap().bootstrap(), "ipv4 2019-06-07T19:00:02Z");
+    ASSERT_EQ(o.rdap().networks_size(), 1);
+    EXPECT_EQ(o.addresses(0).rdap_country(), o.rdap().networks(0).country());
+    EXPECT_EQ(o.addresses(0).registry_country(),
+              o.rdap().networks(0).registry_country());
+    EXPECT_EQ(o.registration().registrar(),
+              c.domain.ok() ? "Example Registrar" : "")
+        << c.name;
+    // The reasons say the revised decision once, and nothing of the old.
+    int summaries = 0;
+    int current = 0;
+    for (const std::string& r : o.verdict().reasons()) {
+      summaries += r.starts_with("jurisdiction: ");
+      current += r == DescribeJurisdiction(j);
+    }
+    EXPECT_EQ(summaries, 1) << c.name;
+    EXPECT_EQ(current, 1) << c.name;
+  }
+}
+
+TEST(ApplyEnrichmentTest, IsIdempotentAndKeepsTheReferrals) {
+  pb::Observation o = Located();
+  pb::ReferralTarget* t =
+      o.mutable_verdict()->mutable_jurisdiction()->add_referrals();
+  t->set_country("DE");
+  t->set_kind("hotline");
+  EnrichmentFacts facts;
+  facts.addresses.push_back({.ip = "192.0.2.10",
+                             .asn = 64501,
+                             .network = Net("DE"),
+                             .autnum = As("SG")});
+  ApplyEnrichment(facts, 1, &o);
+  const pb::Observation once = o;
+  ApplyEnrichment(facts, 1, &o);
+  EXPECT_EQ(o.SerializeAsString(), once.SerializeAsString());
+  ASSERT_EQ(o.verdict().jurisdiction().referrals_size(), 1);
+  EXPECT_EQ(o.verdict().jurisdiction().referrals(0).kind(), "hotline");
+}
+
+// Answers from tables; counts the questions.
+class TableLookup : public rdap::Lookup {
+ public:
+  Result<rdap::Network> LookupIp(const net::IpAddress& ip) override {
+    ++asked;
+    if (exhausted > 0) {
+      --exhausted;
+      return ResourceExhausted("rate limit");
+    }
+    auto it = networks.find(ip.ToString());
+    if (it == networks.end()) return NotFound("no record");
+    return Net(it->second);
+  }
+  Result<rdap::Autnum> LookupAsn(uint32_t) override {
+    ++asked;
+    return As("DE");
+  }
+  Result<rdap::Domain> LookupDomain(const std::string&) override {
+    ++asked;
+    return Registration();
+  }
+  std::map<std::string, std::string> networks;
+  int exhausted = 0;
+  int asked = 0;
+};
+
+class EnricherTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("hl-enricher-test-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::unique_ptr<Store> Open() {
+    auto store = Store::Open(dir_.string(), {.enrich_results = true});
+    EXPECT_TRUE(store.ok()) << store.status().message();
+    return std::move(store).value();
+  }
+
+  // Ingests `n` URLs, leases them and stores Located() for each.
+  void StoreResults(Store& store, int n) {
+    auto run = store.BeginRun(pb::RunRecord(), 1000);
+    ASSERT_TRUE(run.ok());
+    auto ingest = store.StartIngest(run->run_id(), 1000);
+    for (int i = 0; i < n; ++i) {
+      const std::string url = "http://h" + std::to_string(i) + ".example.com/";
+      ASSERT_TRUE(ingest->AddUrl(i + 1, url, url, pb::RequestContext()).ok());
+    }
+    ASSERT_TRUE(ingest->Commit().ok());
+    ingest.reset();
+    auto leased = store.LeasePending(n, 2000);
+    ASSERT_TRUE(leased.ok());
+    const pb::Observation obs = Located();
+    for (const pb::JobRecord& job : *leased) {
+      ASSERT_TRUE(
+          store.StoreResult(job.job_id(), job.attempts(), obs, 3000).ok());
+    }
+  }
+
+  std::filesystem::path dir_;
+  int64_t now_ms_ = 1'800'000'000'000;
+};
+
+TEST_F(EnricherTest, StoredResultsArePendingUntilEnriched) {
+  auto store = Open();
+  StoreResults(*store, 3);
+  auto pending = store->CountPendingEnrichment();
+  ASSERT_TRUE(pending.ok());
+  EXPECT_EQ(*pending, 3u);
+  auto before = store->LatestResult(1);
+  ASSERT_TRUE(before.ok() && before->has_value());
+  EXPECT_EQ((*before)->rdap().state(), "pending");
+
+  TableLookup lookup;
+  lookup.networks["192.0.2.10"] = "DE";
+  Enricher enricher(
+      store.get(), &lookup, [this] { return now_ms_; }, "b");
+  auto step = enricher.Step();
+  ASSERT_TRUE(step.ok()) << step.status().message();
+  EXPECT_EQ(step->completed, 3u);
+  EXPECT_EQ(*store->CountPendingEnrichment(), 0u);
+  auto after = store->LatestResult(1);
+  ASSERT_TRUE(after.ok() && after->has_value());
+  EXPECT_EQ((*after)->rdap().state(), "complete");
+  EXPECT_EQ((*after)->verdict().jurisdiction().confidence(), "high");
+  EXPECT_EQ((*after)->registration().registrar(), "Example Registrar");
+  EXPECT_EQ((*after)->rdap().enriched_unix_ms(), now_ms_);
+  EXPECT_EQ(enricher.Step()->completed, 0u);
+}
+
+TEST_F(EnricherTest, ARateLimitedLookupLeavesTheResultPending) {
+  auto store = Open();
+  StoreResults(*store, 1);
+  TableLookup lookup;
+  lookup.exhausted = 1;
+  Enricher enricher(
+      store.get(), &lookup, [this] { return now_ms_; }, "b");
+  auto step = enricher.Step();
+  ASSERT_TRUE(step.ok());
+  EXPECT_EQ(step->completed, 0u);
+  EXPECT_EQ(step->deferred, 1u);
+  EXPECT_EQ(lookup.asked, 1);  // the rest of the item waits as well
+  EXPECT_EQ(*store->CountPendingEnrichment(), 1u);
+  step = enricher.Step();
+  EXPECT_EQ(step->completed, 1u);
+  EXPECT_EQ(*store->CountPendingEnrichment(), 0u);
+}
+
+TEST_F(EnricherTest, PendingEnrichmentSurvivesARestart) {
+  {
+    auto store = Open();
+    StoreResults(*store, 2);
+  }
+  auto store = Open();
+  EXPECT_EQ(*store->CountPendingEnrichment(), 2u);
+  TableLookup lookup;
+  Enricher enricher(
+      store.get(), &lookup, [this] { return now_ms_; }, "b");
+  EXPECT_EQ(enricher.Step()->completed, 2u);
+  auto r = store->LatestResult(2);
+  ASSERT_TRUE(r.ok() && r->has_value());
+  // No network record (404) is a fact: complete, the country unknown.
+  EXPECT_EQ((*r)->rdap().state(), "complete");
+  EXPECT_EQ((*r)->addresses(0).rdap_country(), "");
+  EXPECT_EQ((*r)->addresses(0).registry_country(), "DE");
+}
+
+TEST_F(EnricherTest, WithoutTheSettingNothingIsPending) {
+  auto store = Store::Open(dir_.string());
+  ASSERT_TRUE(store.ok());
+  StoreResults(**store, 1);
+  EXPECT_EQ(*(*store)->CountPendingEnrichment(), 0u);
+  EXPECT_FALSE((*(*store)->LatestResult(1))->has_rdap());
+}
+
+TEST_F(EnricherTest, StoreCacheHonoursExpiryAndRanges) {
+  auto store = Open();
+  StoreRdapCache cache(store.get());
+  cache.Put("https://x/domain/a.com", "body", now_ms_ + 1000);
+  cache.Put("https://x/domain/b.com", "", now_ms_ + 500);  // a 404
+  EXPECT_EQ(cache.Get("https://x/domain/a.com", now_ms_ + 999), "body");
+  EXPECT_EQ(cache.Get("https://x/domain/a.com", now_ms_ + 1000), std::nullopt);
+  EXPECT_EQ(cache.Get("https://x/domain/b.com", now_ms_), "");
+  EXPECT_EQ(cache.Get("https://x/domain/b.com", now_ms_ + 500), std::nullopt);
+  EXPECT_EQ(cache.Get("https://x/domain/c.com", now_ms_), std::nullopt);
+
+  auto ip = [](const char* text) { return *net::IpAddress::Parse(text); };
+  cache.PutNetwork(ip("192.0.2.0"), ip("192.0.2.255"), "net", now_ms_ + 1000);
+  cache.PutNetwork(ip("2001:db8::"), ip("2001:db8::ffff"), "v6",
+                   now_ms_ + 1000);
+  EXPECT_EQ(cache.FindNetwork(ip("192.0.2.0"), now_ms_), "net");
+  EXPECT_EQ(cache.FindNetwork(ip("192.0.2.77"), now_ms_), "net");
+  EXPECT_EQ(cache.FindNetwork(ip("192.0.2.255"), now_ms_), "net");
+  EXPECT_EQ(cache.FindNetwork(ip("192.0.1.255"), now_ms_), std::nullopt);
+  EXPECT_EQ(cache.FindNetwork(ip("192.0.3.0"), now_ms_), std::nullopt);
+  EXPECT_EQ(cache.FindNetwork(ip("2001:db8::1"), now_ms_), "v6");
+  EXPECT_EQ(cache.FindNetwork(ip("2001:db8::1:0"), now_ms_), std::nullopt);
+  EXPECT_EQ(cache.FindNetwork(ip("192.0.2.77"), now_ms_ + 1000), std::nullopt);
+  // The cache is the store's: it outlives the process.
+  store.reset();
+  store = Open();
+  StoreRdapCache reopened(store.get());
+  EXPECT_EQ(reopened.FindNetwork(ip("192.0.2.9"), now_ms_), "net");
+  EXPECT_EQ(reopened.Get("https://x/domain/a.com", now_ms_), "body");
+}
+
+}  // namespace
+}  // namespace hl::coordinator
