@@ -12,6 +12,7 @@
 #include "cli/commands.h"
 #include "cli/setup.h"
 #include "common/clock.h"
+#include "common/version.h"
 #include "coordinator/queries.h"
 #include "coordinator/referral_package.h"
 #include "coordinator/store.h"
@@ -48,7 +49,7 @@ int ExportPackages(const ExportOptions& options, coordinator::Store& store,
   coordinator::PackageOptions packages;
   packages.filter = *std::move(filter);
   packages.generated_at_ms = SystemClockMs();
-  packages.tool_version = HL_VERSION;
+  packages.tool_version = std::string(hl::ToolVersion());
   packages.runs = {run};
   auto summary = coordinator::WriteReferralPackages(
       store, run, options.package_dir, std::move(packages));

@@ -8,6 +8,7 @@
 #include "cli/client_commands.h"
 #include "cli/commands.h"
 #include "common/process.h"
+#include "common/version.h"
 
 // jemalloc (linked into this binary outside sanitizer builds) reads its
 // options here: freed pages go back to the system after 1 s instead of 10,
@@ -29,7 +30,7 @@ int main(int argc, char** argv) {
       "hostlocator: where is a reported URL hosted, and which jurisdiction "
       "does it fall under? No content is ever downloaded.",
       "hostlocator"};
-  app.set_version_flag("--version", HL_VERSION);
+  app.set_version_flag("--version", std::string(hl::ToolVersion()));
   app.footer(
       "Exit codes: 0 every input line ended with an outcome; 1 runtime "
       "failure; 2 bad command line, configuration or missing data; 130 "

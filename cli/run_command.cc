@@ -11,6 +11,7 @@
 #include "common/clock.h"
 #include "common/process.h"
 #include "common/verdict.h"
+#include "common/version.h"
 #include "coordinator/broker.h"
 #include "coordinator/enricher.h"
 #include "coordinator/ingest.h"
@@ -144,7 +145,7 @@ Result<coordinator::ReportSummary> WriteReports(const coordinator::Store& store,
                                                 const std::string& dir) {
   coordinator::PackageOptions packages;
   packages.generated_at_ms = SystemClockMs();
-  packages.tool_version = HL_VERSION;
+  packages.tool_version = std::string(hl::ToolVersion());
   packages.runs = {run};
   auto writer = coordinator::RunReportWriter::Create(dir, std::move(packages));
   if (!writer.ok()) return writer.status();

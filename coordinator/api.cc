@@ -10,6 +10,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 
+#include "common/version.h"
 #include "coordinator/api_request.h"
 #include "coordinator/ingest.h"
 #include "coordinator/metrics.h"
@@ -471,7 +472,7 @@ class ApiServer::Impl {
     PackageOptions options;
     options.filter = *std::move(filter);
     options.generated_at_ms = clock_();
-    options.tool_version = HL_VERSION;
+    options.tool_version = std::string(hl::ToolVersion());
     options.runs = {*run};
     auto body = ReferralPackageFile(*store_, *run, file, std::move(options));
     if (!body.ok()) return Fail(res, body.status());

@@ -11,6 +11,7 @@
 #include "common/config.h"
 #include "common/daemon_cli.h"
 #include "common/process.h"
+#include "common/version.h"
 #include "coordinator/daemon.h"
 
 namespace {
@@ -33,7 +34,7 @@ int main(int argc, char** argv) {
       "hostlocator-coordinator: the job store and the broker that hands "
       "jobs to hostlocator-worker daemons. Stops cleanly on SIGTERM.",
       "hostlocator-coordinator"};
-  app.set_version_flag("--version", HL_VERSION);
+  app.set_version_flag("--version", std::string(hl::ToolVersion()));
   std::string config_path, data_dir, listen, log_level = "info";
   app.add_option("-c,--config", config_path,
                  "configuration file (default: $HOSTLOCATOR_CONFIG, else "

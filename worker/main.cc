@@ -19,6 +19,7 @@
 #include "common/curve.h"
 #include "common/daemon_cli.h"
 #include "common/process.h"
+#include "common/version.h"
 #include "worker/probe_setup.h"
 #include "worker/worker.h"
 
@@ -51,7 +52,7 @@ int main(int argc, char** argv) {
       "out. SIGTERM drains: probes under way finish and are reported, the "
       "rest goes back to the queue.",
       "hostlocator-worker"};
-  app.set_version_flag("--version", HL_VERSION);
+  app.set_version_flag("--version", std::string(hl::ToolVersion()));
   std::string connect, config_path, name = HostName(), log_level = "info";
   uint32_t threads = 0, in_flight = 0;
   app.add_option("--connect", connect,

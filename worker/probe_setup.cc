@@ -4,6 +4,7 @@
 #include <thread>
 
 #include "common/clock.h"
+#include "common/version.h"
 
 namespace hl::worker {
 
@@ -33,7 +34,8 @@ ProberFactory MakeProberFactory(const Config& config, const ProbeData& data,
                                 const std::string& worker_name) {
   return [config, data, worker_name](EventLoop* loop) {
     return Prober::Create(config, data.geo, data.providers,
-                          ProberContext{HL_VERSION, config.digest, worker_name},
+                          ProberContext{std::string(hl::ToolVersion()),
+                                        config.digest, worker_name},
                           SystemClockMs, loop, data.referrals);
   };
 }
