@@ -94,8 +94,9 @@ void AddExportCommand(CLI::App& app, int* exit_code) {
   auto options = std::make_shared<ExportOptions>();
   CLI::App* cmd = app.add_subcommand(
       "export",
-      "Write the results of a run (one record per input line) from a local "
-      "data folder.");
+      "Write the results of a run (one record per input line), read from a "
+      "local data folder (--data) or through the coordinator's API "
+      "(--server).");
   cmd->add_option("--data", options->data_dir, "data folder")
       ->capture_default_str();
   cmd->add_option("--format", options->format, "csv or jsonl")

@@ -14,6 +14,7 @@
 #include "coordinator/broker.h"
 #include "coordinator/ingest.h"
 #include "coordinator/reports.h"
+#include "coordinator/retention.h"
 #include "coordinator/store.h"
 #include "worker/worker.h"
 
@@ -209,6 +210,15 @@ int Run(const RunOptions& options) {
   if (*recovered > 0) {
     std::printf("resuming: %llu interrupted probes re-queued\n",
                 static_cast<unsigned long long>(*recovered));
+  }
+  // Retention applies at the start of each run (the daemon, periodically).
+  auto purged =
+      coordinator::RetentionSchedule(
+          store->get(), config->coordinator.retention_days, SystemClockMs)
+          .RunIfDue();
+  if (!purged.ok()) {
+    PrintError(purged.status().message());
+    return kExitFailure;
   }
   std::signal(SIGINT, OnSignal);
   std::signal(SIGTERM, OnSignal);
