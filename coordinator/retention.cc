@@ -22,7 +22,9 @@ RetentionSchedule::RetentionSchedule(Store* store, uint32_t retention_days,
 
 Result<std::optional<PurgeCounts>> RetentionSchedule::RunIfDue() {
   const int64_t now = clock_();
-  if (!enabled() || now < next_due_ms_) return std::nullopt;
+  if (!enabled() || now < next_due_ms_) {
+    return std::optional<PurgeCounts>();
+  }
   next_due_ms_ = now + period_ms_;
   auto counts =
       store_->Purge(now - retention_ms_, /*dry_run=*/false, "coordinator", now);

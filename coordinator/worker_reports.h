@@ -13,6 +13,8 @@
 
 namespace hl::coordinator {
 
+namespace pb = ::hostlocator::v1;
+
 // One worker process as its last report described it.
 struct ReportedWorker {
   std::string name;  // the process's --name
