@@ -80,7 +80,9 @@ TEST(WorkerReportsTest, BoundsErrorClasses) {
   }
   (*stats.mutable_errors_by_class())["Bad Class\""] = 5;
   ASSERT_TRUE(reports.Update(stats, 0));
-  const auto& classes = reports.Current().at(0).errors_by_class;
+  const std::vector<ReportedWorker> current = reports.Current();
+  ASSERT_EQ(current.size(), 1u);
+  const auto& classes = current[0].errors_by_class;
   EXPECT_LE(classes.size(), WorkerReports::kMaxErrorClasses + 1);
   uint64_t total = 0;
   for (const auto& [name, n] : classes) total += n;
@@ -128,8 +130,8 @@ TEST(WorkerReportsTest, MetricsShowEachProcessWithLiveness) {
            "stage=\"probe\",le=\"0.05\"} 1\n",
            "hostlocator_worker_stage_duration_seconds_bucket{worker=\"w1\","
            "stage=\"probe\",le=\"+Inf\"} 2\n",
-           "hostlocator_worker_stage_duration_seconds_sum{worker=\"w1\","
-           "stage=\"probe\"} 0.74\n",
+           "hostlocator_worker_stage_duration_seconds_count{worker=\"w1\","
+           "stage=\"probe\"} 2\n",
            "hostlocator_worker_resident_bytes{worker=\"w1\"} 52428800\n",
            "hostlocator_worker_threads{worker=\"w1\"} 4\n",
        }) {
