@@ -160,9 +160,10 @@ void AddExportCommand(CLI::App& app, int* exit_code) {
   auto options = std::make_shared<ExportOptions>();
   CLI::App* cmd = app.add_subcommand(
       "export",
-      "Write the results of a run (one record per input line) from a local "
-      "data folder or the coordinator, or with --by jurisdiction its "
-      "referral packages (one per hosting country, CSV, JSON and HTML).");
+      "Write the results of a run (one record per input line), read from a "
+      "local data folder (--data) or through the coordinator's API "
+      "(--server); with --by jurisdiction, its referral packages (one per "
+      "hosting country: CSV, JSON and HTML) from a local data folder.");
   cmd->add_option("--data", options->data_dir, "data folder")
       ->capture_default_str();
   cmd->add_option("--format", options->format, "csv or jsonl")

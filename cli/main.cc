@@ -10,15 +10,6 @@
 #include "common/process.h"
 #include "common/version.h"
 
-// jemalloc (linked into this binary outside sanitizer builds) reads its
-// options here: freed pages go back to the system after 1 s instead of 10,
-// which keeps a worker's resident set near its working set (bench/README.md:
-// about 30 MB less with 2,000 URLs in flight, no loss of speed).
-extern "C" {
-extern const char* malloc_conf;
-const char* malloc_conf = "dirty_decay_ms:1000,muzzy_decay_ms:0";
-}
-
 int main(int argc, char** argv) {
   // Before anything is read: no command leaves a core file behind.
   if (hl::Status status = hl::DisableCoreDumps(); !status.ok()) {

@@ -16,6 +16,7 @@
 #include "coordinator/enricher.h"
 #include "coordinator/ingest.h"
 #include "coordinator/reports.h"
+#include "coordinator/retention.h"
 #include "coordinator/store.h"
 #include "worker/worker.h"
 
@@ -237,6 +238,15 @@ int Run(const RunOptions& options) {
   if (*recovered > 0) {
     std::printf("resuming: %llu interrupted probes re-queued\n",
                 static_cast<unsigned long long>(*recovered));
+  }
+  // Retention applies at the start of each run (the daemon, periodically).
+  auto purged =
+      coordinator::RetentionSchedule(
+          store->get(), config->coordinator.retention_days, SystemClockMs)
+          .RunIfDue();
+  if (!purged.ok()) {
+    PrintError(purged.status().message());
+    return kExitFailure;
   }
   auto enrichment =
       coordinator::EnrichmentService::Start(store->get(), *config);

@@ -1,6 +1,7 @@
 // Process-wide protections set once at start-up.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include "common/status.h"
@@ -19,5 +20,13 @@ Status DisableCoreDumps();
 // The login name of the effective user ("uid N" when it has none): who
 // submitted a batch from the command line, for the batch record.
 std::string CurrentUserName();
+
+struct ProcessUsage {
+  uint64_t resident_bytes = 0;
+  uint32_t threads = 0;
+};
+// This process's resident set and thread count (/proc/self/stat); zeros
+// when it cannot be read.
+ProcessUsage CurrentProcessUsage();
 
 }  // namespace hl

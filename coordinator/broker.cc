@@ -6,17 +6,9 @@
 #include <vector>
 
 #include "common/protocol.h"
+#include "coordinator/metrics.h"
 
 namespace hl::coordinator {
-
-void LatencyHistogram::Record(int64_t ms) {
-  ms = std::max<int64_t>(ms, 0);
-  for (size_t i = 0; i < kBoundsMs.size(); ++i) {
-    if (ms <= kBoundsMs[i]) ++below[i];
-  }
-  ++count;
-  sum_ms += static_cast<uint64_t>(ms);
-}
 
 BrokerOptions BrokerOptionsFrom(const Config& config,
                                 const std::string& endpoint) {
@@ -36,7 +28,9 @@ Broker::Broker(zmq::context_t* context, Store* store, BrokerOptions options,
       store_(store),
       options_(std::move(options)),
       clock_(std::move(clock)),
-      politeness_(options_.politeness) {
+      politeness_(options_.politeness),
+      reports_(int64_t{options_.heartbeat_interval_ms} *
+               options_.heartbeat_liveness * kReportGraceSilences) {
   socket_.set(zmq::sockopt::linger, 0);
   socket_.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(kMaxMessageBytes));
   // Replies to a peer that vanished are dropped, not queued forever.
@@ -125,6 +119,8 @@ Status Broker::Serve(const std::function<bool()>& done, bool dispatch) {
           options_.heartbeat_interval_ms);
       for (const auto& [peer, state] : peers_) Send(peer, heartbeat);
       next_heartbeat_ms_ = now + options_.heartbeat_interval_ms;
+      reports_.Expire(now);
+      reports_changed_ = true;
     }
     HL_RETURN_IF_ERROR(ReapSilentPeers(now));
     HL_RETURN_IF_ERROR(ExpireLeases(now));
@@ -136,16 +132,7 @@ void Broker::RecordResult(const pb::Observation& observation,
                           int64_t latency_ms) {
   const auto bounded = [](std::map<std::string, uint64_t>& counts,
                           const std::string& key) {
-    const bool plain =
-        !key.empty() && std::all_of(key.begin(), key.end(), [](char c) {
-          return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
-        });
-    if (plain && (counts.count(key) ||
-                  counts.size() < BrokerSnapshot::kMaxErrorClasses)) {
-      ++counts[key];
-    } else {
-      ++counts["other"];
-    }
+    CountBounded(counts, key, 1, BrokerSnapshot::kMaxErrorClasses);
   };
   bounded(figures_.results_by_status, observation.status());
   if (!observation.error().error_class().empty()) {
@@ -164,6 +151,12 @@ void Broker::Publish() {
   published_.errors_by_class = figures_.errors_by_class;
   published_.result_latency = figures_.result_latency;
   published_.http_latency = figures_.http_latency;
+  published_.live_window_ms =
+      int64_t{options_.heartbeat_interval_ms} * options_.heartbeat_liveness;
+  if (reports_changed_) {
+    published_.reported = reports_.Current();
+    reports_changed_ = false;
+  }
   published_.workers.clear();
   for (const auto& [id, peer] : peers_) {
     published_.workers.push_back(
@@ -233,6 +226,10 @@ Status Broker::HandleMessage(const std::string& peer,
       HandleResult(std::move(*envelope.mutable_result()));
       return Status::Ok();
     case pb::Envelope::kHeartbeat:
+      if (envelope.heartbeat().has_stats() &&
+          reports_.Update(envelope.heartbeat().stats(), now)) {
+        reports_changed_ = true;
+      }
       return Status::Ok();
     case pb::Envelope::kDisconnect:
       spdlog::info("worker {} leaves: {}", state.name,

@@ -40,10 +40,12 @@
 
 #include "common/clock.h"
 #include "common/config.h"
+#include "common/latency_histogram.h"
 #include "common/proto/hostlocator.pb.h"
 #include "common/status.h"
 #include "coordinator/scheduler.h"
 #include "coordinator/store.h"
+#include "coordinator/worker_reports.h"
 
 namespace hl::coordinator {
 
@@ -74,17 +76,6 @@ struct BrokerStats {
   uint64_t rechecks_queued = 0;   // periodic re-checks that fell due
 };
 
-// A latency histogram with fixed buckets (upper bounds in milliseconds; a
-// last, implicit +Inf bucket), cumulative as Prometheus exposes it.
-struct LatencyHistogram {
-  static constexpr std::array<int64_t, 10> kBoundsMs = {
-      10, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000};
-  std::array<uint64_t, kBoundsMs.size()> below{};  // observations <= bound
-  uint64_t count = 0;
-  uint64_t sum_ms = 0;
-  void Record(int64_t ms);
-};
-
 // One connected worker as the broker sees it.
 struct WorkerFigures {
   std::string name;
@@ -104,7 +95,16 @@ struct BrokerSnapshot {
   std::map<std::string, uint64_t> errors_by_class;
   LatencyHistogram result_latency;  // lease to stored result
   LatencyHistogram http_latency;    // the HEAD exchange (http.elapsed_ms)
+  // What worker processes reported in their heartbeats, the latest per
+  // process; a process silent for kReportGraceSilences silence windows is
+  // dropped. Live (heard within one silence window) per live_window_ms.
+  std::vector<ReportedWorker> reported;
+  int64_t live_window_ms = 0;
 };
+
+// Silence windows (heartbeat interval x liveness) after which a worker
+// process's reported figures disappear from /metrics.
+inline constexpr int64_t kReportGraceSilences = 12;
 
 // The broker settings of [coordinator] and the fleet politeness caps of
 // [politeness] for `endpoint`, without CURVE.
@@ -212,6 +212,8 @@ class Broker {
   int64_t next_heartbeat_ms_ = 0;
   BrokerStats stats_;
   BrokerSnapshot figures_;  // results_by_status, errors, latencies
+  WorkerReports reports_;
+  bool reports_changed_ = false;  // since the last Publish
   mutable std::mutex published_mu_;
   BrokerSnapshot published_;  // guarded by published_mu_
 };

@@ -2,6 +2,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <chrono>
+#include <thread>
+
 #include "common/clock.h"
 #include "common/curve.h"
 
@@ -42,6 +46,7 @@ Result<std::unique_ptr<CoordinatorDaemon>> CoordinatorDaemon::Start(
   auto store = Store::Open(data_dir, StorePolicyOf(config));
   if (!store.ok()) return store.status();
   daemon->store_ = std::move(store).value();
+  daemon->retention_days_ = c.retention_days;
   auto recovered = daemon->store_->RecoverLeases(SystemClockMs());
   if (!recovered.ok()) return recovered.status();
   if (*recovered > 0) {
@@ -87,8 +92,36 @@ Result<std::unique_ptr<CoordinatorDaemon>> CoordinatorDaemon::Start(
 
 CoordinatorDaemon::~CoordinatorDaemon() = default;
 
+void CoordinatorDaemon::ApplyRetention(RetentionSchedule& schedule) {
+  std::unique_lock lock(retention_mu_);
+  while (!retention_stop_) {
+    lock.unlock();
+    if (auto purged = schedule.RunIfDue(); !purged.ok()) {
+      spdlog::error("retention: purge failed: {}", purged.status().message());
+    }
+    lock.lock();
+    const int64_t wait_ms =
+        std::max<int64_t>(0, schedule.next_due_ms() - SystemClockMs());
+    retention_cv_.wait_for(lock, std::chrono::milliseconds(wait_ms),
+                           [&] { return retention_stop_; });
+  }
+}
+
 Status CoordinatorDaemon::Serve(const std::atomic<bool>& stop) {
+  RetentionSchedule schedule(store_.get(), retention_days_, SystemClockMs);
+  std::thread retention;
+  if (schedule.enabled()) {
+    retention = std::thread([&] { ApplyRetention(schedule); });
+  }
   Status served = broker_->Run(stop, /*until_drained=*/false);
+  if (retention.joinable()) {
+    {
+      std::lock_guard lock(retention_mu_);
+      retention_stop_ = true;
+    }
+    retention_cv_.notify_all();
+    retention.join();
+  }
   if (api_) api_->Stop();
   enrichment_.reset();
   if (Status s = broker_->Farewell("coordinator stopping"); served.ok()) {

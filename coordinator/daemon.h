@@ -9,7 +9,9 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <zmq.hpp>
 
@@ -18,6 +20,7 @@
 #include "coordinator/api.h"
 #include "coordinator/broker.h"
 #include "coordinator/enricher.h"
+#include "coordinator/retention.h"
 #include "coordinator/store.h"
 #include "coordinator/zap.h"
 
@@ -36,7 +39,10 @@ class CoordinatorDaemon {
 
   // Serves workers (and the API) until `stop` becomes true, then stops the
   // API, tells the workers it stops (their leased jobs go back to the
-  // queue) and logs the counters.
+  // queue) and logs the counters. With coordinator.retention_days set, a
+  // thread purges what is older at start and every
+  // RetentionSchedule::kPurgePeriodMs (a failed purge is logged, serving
+  // goes on).
   Status Serve(const std::atomic<bool>& stop);
 
   zmq::context_t& context() { return context_; }
@@ -45,6 +51,8 @@ class CoordinatorDaemon {
 
  private:
   CoordinatorDaemon() = default;
+  // Runs `schedule` until retention_stop_.
+  void ApplyRetention(RetentionSchedule& schedule);
 
   // Members in construction order; destroyed in reverse, the context last.
   zmq::context_t context_;
@@ -56,6 +64,10 @@ class CoordinatorDaemon {
   // Null when api.tokens_file is empty; its threads use the broker and the
   // store, so it is destroyed (stopped) first.
   std::unique_ptr<ApiServer> api_;
+  uint32_t retention_days_ = 0;
+  std::mutex retention_mu_;
+  std::condition_variable retention_cv_;
+  bool retention_stop_ = false;  // guarded by retention_mu_
 };
 
 }  // namespace hl::coordinator

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 
 #include "coordinator/broker.h"
@@ -19,6 +20,12 @@ struct MetricsInput {
 };
 
 std::string FormatMetrics(const MetricsInput& input);
+
+// Adds n to counts[key]. A key that is not plain ([a-z0-9_]+), or that
+// would be the (max_keys + 1)-th, counts under "other": label values stay
+// few and safe whatever a result or a worker says.
+void CountBounded(std::map<std::string, uint64_t>& counts,
+                  const std::string& key, uint64_t n, size_t max_keys);
 
 // `value` escaped for a label value (backslash, double quote, newline).
 std::string EscapeLabelValue(std::string_view value);

@@ -4,13 +4,13 @@
 #include <rocksdb/metadata.h>
 #include <spdlog/fmt/fmt.h>
 #include <spdlog/spdlog.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
+
+#include "common/process.h"
 
 // jemalloc's control interface, present only when the binary links
 // jemalloc (not in sanitizer builds or the tests).
@@ -23,11 +23,7 @@ namespace {
 constexpr auto kPeriod = std::chrono::seconds(1);
 
 int64_t ResidentKb() {
-  std::ifstream statm("/proc/self/statm");
-  int64_t size = 0;
-  int64_t resident = 0;
-  if (!(statm >> size >> resident)) return -1;
-  return resident * (::sysconf(_SC_PAGESIZE) / 1024);
+  return static_cast<int64_t>(CurrentProcessUsage().resident_bytes / 1024);
 }
 
 // A jemalloc statistic in KB, -1 without jemalloc.

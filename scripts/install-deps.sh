@@ -1,7 +1,21 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages hostlocator needs to build, test and run.
 # Idempotent: installs only what is missing. Run as root (or with sudo).
+#   scripts/install-deps.sh             everything: build, test, run
+#   scripts/install-deps.sh --runtime   only the shared libraries the three
+#                                       binaries load and the CA bundle
+#                                       (docker/Dockerfile's run stage)
 set -euo pipefail
+
+# What `ldd` shows the binaries load (their own dependencies follow), and
+# the trust store the worker verifies certificates against. RocksDB is
+# linked statically; its compression libraries are listed.
+runtime=(
+  libcurl4 libzmq5 libmaxminddb0 libc-ares2 libidn2-0 libpsl5 libprotobuf32
+  libtomlplusplus3 libspdlog1.10 libfmt9 libcpp-httplib0.11 libssl3
+  libjemalloc2 libsnappy1v5 liblz4-1 libzstd1 libbz2-1.0 zlib1g
+  ca-certificates
+)
 
 packages=(
   # toolchain
@@ -21,6 +35,12 @@ packages=(
   chromium
 )
 
+case "${1:-}" in
+  "") ;;
+  --runtime) packages=("${runtime[@]}") ;;
+  *) echo "usage: $0 [--runtime]" >&2; exit 2 ;;
+esac
+
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
@@ -29,7 +49,7 @@ done
 # npm fetches the geolocation data. Machines that ship Node.js from another
 # repository already have npm inside the nodejs package; Debian's own npm
 # package conflicts with that, so only install it when npm is absent.
-command -v npm >/dev/null 2>&1 || missing+=(npm)
+[ "${1:-}" = --runtime ] || command -v npm >/dev/null 2>&1 || missing+=(npm)
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#packages[@]} packages present"
   exit 0

@@ -119,12 +119,15 @@ int main(int argc, char** argv) {
   const uint32_t count = hl::worker::WorkerThreads(*config);
   std::vector<hl::Status> outcomes(count);
   std::vector<std::thread> loops;
+  hl::worker::WorkerStatsBoard stats(name, count);
   spdlog::info("worker {}: {} threads x {} in flight, coordinator {}", name,
                count, base.capacity, connect);
   for (uint32_t i = 0; i < count; ++i) {
     loops.emplace_back([&, i] {
       hl::worker::WorkerOptions options = base;
       options.name = count == 1 ? name : name + "/" + std::to_string(i + 1);
+      options.stats = &stats;
+      options.stats_slot = i;
       hl::worker::Worker worker(
           &context, options,
           hl::worker::MakeProberFactory(*config, *data, options.name),

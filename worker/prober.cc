@@ -209,6 +209,12 @@ Prober::~Prober() = default;
 
 size_t Prober::in_flight() const { return impl_->tasks.size(); }
 
+Prober::Load Prober::load() const {
+  return {.probes = impl_->tasks.size(),
+          .dns = impl_->dns->in_flight(),
+          .http = impl_->http->in_flight()};
+}
+
 void Prober::Probe(const std::string& url, const pb::RequestContext& context,
                    Done done) {
   auto task = std::make_unique<Impl::Task>();

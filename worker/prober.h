@@ -76,6 +76,14 @@ class Prober {
 
   size_t in_flight() const;
 
+  // What is under way on this prober's loop now.
+  struct Load {
+    size_t probes = 0;  // in_flight()
+    size_t dns = 0;     // DNS messages sent, not yet answered
+    size_t http = 0;    // HEAD exchanges running
+  };
+  Load load() const;
+
  private:
   Prober() = default;
   struct Impl;

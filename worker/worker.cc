@@ -188,7 +188,6 @@ class Session {
       if (!dealer_->send(zmq::buffer(bytes), zmq::send_flags::dontwait)) {
         return;
       }
-      last_sent_ = clock_();
     } catch (const zmq::error_t& e) {
       Fail(e);
       return;
@@ -247,7 +246,12 @@ class Session {
         prober_->Probe(
             job.url(), job.context(),
             [this, job_id = job.job_id(), attempt = job.attempt(),
-             generation = generation_](pb::Observation obs) {
+             generation = generation_,
+             started = clock_()](pb::Observation obs) {
+              if (options_.stats != nullptr) {
+                options_.stats->RecordResult(options_.stats_slot, obs,
+                                             clock_() - started);
+              }
               pb::Envelope result;
               result.mutable_result()->set_job_id(job_id);
               result.mutable_result()->set_attempt(attempt);
@@ -301,10 +305,19 @@ class Session {
            recent_results_.front().first < last_heard_ - Silence()) {
       recent_results_.pop_front();
     }
-    if (now - last_sent_ >= heartbeat_ms_) {
+    if (options_.stats != nullptr) {
+      options_.stats->SetLoad(options_.stats_slot, prober_->load());
+    }
+    if (now - last_heartbeat_ >= heartbeat_ms_) {
       pb::Envelope heartbeat;
-      heartbeat.mutable_heartbeat();
+      if (options_.stats != nullptr) {
+        *heartbeat.mutable_heartbeat()->mutable_stats() =
+            options_.stats->Report();
+      } else {
+        heartbeat.mutable_heartbeat();
+      }
       Send(heartbeat);
+      last_heartbeat_ = now;
     }
     if (!draining_ && (coordinator_left_ || now - last_heard_ > Silence())) {
       if (!coordinator_left_) {
@@ -341,7 +354,7 @@ class Session {
   int64_t drain_started_ = 0;
   bool drain_expired_ = false;
   int64_t last_heard_ = 0;
-  int64_t last_sent_ = 0;
+  int64_t last_heartbeat_ = 0;  // sent every heartbeat_ms_, busy or not
   // (time sent, encoded RESULT) of results that may not have arrived.
   std::deque<std::pair<int64_t, std::string>> recent_results_;
   Status outcome_;

@@ -1,8 +1,9 @@
 // The worker side of the coordinator protocol: a ZeroMQ DEALER that
 // announces its capacity and runs every job it receives through one
 // Prober, all on one EventLoop (the DEALER through its ZMQ_FD), with
-// heartbeats both ways. One Worker per thread; `hostlocator run --threads
-// N` starts N of them.
+// heartbeats both ways (a worker's every heartbeat interval, carrying its
+// process's figures when it has a WorkerStatsBoard). One Worker per thread;
+// `hostlocator run --threads N` starts N of them.
 #pragma once
 
 #include <atomic>
@@ -15,6 +16,7 @@
 #include "common/status.h"
 #include "worker/event_loop.h"
 #include "worker/prober.h"
+#include "worker/worker_stats.h"
 
 namespace hl::worker {
 
@@ -35,6 +37,10 @@ struct WorkerOptions {
   std::string curve_public_key;
   std::string curve_secret_key;
   std::string curve_server_key;
+  // The process's figures, reported with every heartbeat (and this thread's
+  // slot in it); none: heartbeats carry no figures.
+  WorkerStatsBoard* stats = nullptr;
+  size_t stats_slot = 0;
 };
 
 // Exponential backoff with equal jitter: the n-th reconnection in a row

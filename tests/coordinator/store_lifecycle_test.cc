@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <map>
 
+#include "coordinator/retention.h"
 #include "coordinator/store.h"
 
 namespace hl::coordinator {
@@ -323,6 +324,73 @@ TEST_F(StoreLifecycleTest, EachColumnFamilyHoldsWhatItsNameSays) {
   EXPECT_EQ(entries["results"], 2);
   EXPECT_EQ(entries["due"], 2);
   EXPECT_EQ(entries["queue"], 0);
+}
+
+}  // namespace
+}  // namespace hl::coordinator
+
+namespace hl::coordinator {
+namespace {
+
+// The coordinator applies retention_days by itself: at once, then once a
+// period; each purge audited as "coordinator".
+TEST_F(StoreLifecycleTest, RetentionSchedulePurgesWhenDue) {
+  auto store = OpenStore({.default_max_result_age_ms = 0});
+  const pb::RunRecord first = Submit(*store, {"http://a/", "http://b/"}, 0);
+  ProbeAll(*store, 0);
+  const pb::RunRecord second = Submit(*store, {"http://c/"}, 30 * kHour);
+  ProbeAll(*store, 30 * kHour);
+
+  int64_t now = 60 * kHour;
+  RetentionSchedule schedule(
+      store.get(), /*retention_days=*/2, [&] { return now; },
+      /*period_ms=*/kHour);
+  auto purged = schedule.RunIfDue();  // cutoff 12 h: the first run only
+  ASSERT_TRUE(purged.ok()) << purged.status().ToString();
+  ASSERT_TRUE(purged->has_value());
+  EXPECT_EQ((*purged)->runs, 1u);
+  EXPECT_EQ((*purged)->jobs, 2u);
+  EXPECT_EQ(store->GetRun(first.run_id()).status().code(),
+            StatusCode::kNotFound);
+  EXPECT_TRUE(store->GetRun(second.run_id()).ok());
+  EXPECT_EQ(schedule.next_due_ms(), 61 * kHour);
+
+  now = 61 * kHour - 1;  // not yet due
+  purged = schedule.RunIfDue();
+  ASSERT_TRUE(purged.ok());
+  EXPECT_FALSE(purged->has_value());
+
+  now = 79 * kHour;  // cutoff 31 h: the second run has aged
+  purged = schedule.RunIfDue();
+  ASSERT_TRUE(purged.ok() && purged->has_value());
+  EXPECT_EQ((*purged)->runs, 1u);
+  EXPECT_EQ(store->GetRun(second.run_id()).status().code(),
+            StatusCode::kNotFound);
+
+  std::vector<std::string> audit;
+  ASSERT_TRUE(store
+                  ->ForEachAudit(1,
+                                 [&](const pb::AuditRecord& r) {
+                                   audit.push_back(r.actor() + " " +
+                                                   r.action());
+                                   return Status::Ok();
+                                 })
+                  .ok());
+  EXPECT_EQ(audit, (std::vector<std::string>{"coordinator purge",
+                                             "coordinator purge"}));
+}
+
+TEST_F(StoreLifecycleTest, RetentionScheduleOffNeverPurges) {
+  auto store = OpenStore();
+  Submit(*store, {"http://a/"}, 0);
+  int64_t now = 1000 * 24 * kHour;
+  RetentionSchedule schedule(store.get(), /*retention_days=*/0,
+                             [&] { return now; });
+  EXPECT_FALSE(schedule.enabled());
+  auto purged = schedule.RunIfDue();
+  ASSERT_TRUE(purged.ok());
+  EXPECT_FALSE(purged->has_value());
+  EXPECT_TRUE(store->GetRun(1).ok());
 }
 
 }  // namespace

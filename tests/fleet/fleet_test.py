@@ -594,13 +594,126 @@ class ApiTest(FleetCase):
             f"{server}/metrics", headers={
                 "Authorization": "Bearer " +
                 Path(self.token_file).read_text(encoding="utf-8").strip()})
-        metrics = urllib.request.urlopen(request, timeout=10).read().decode()
+
+        def scrape() -> str:
+            return urllib.request.urlopen(request, timeout=10).read().decode()
+
+        def reported(metrics: str, family: str) -> dict[str, float]:
+            return {m.group(1): float(m.group(2)) for m in re.finditer(
+                rf'^{family}{{worker="([^"]+)"}} (\S+)$', metrics, re.M)}
+
+        # Each worker's own figures reach /metrics through its heartbeats.
+        wait_until(lambda: sum(reported(scrape(),
+                                        "hostlocator_worker_completed_total")
+                               .values()) == n, 10,
+                   "the workers' heartbeats to report every probe")
+        metrics = scrape()
+        completed = reported(metrics, "hostlocator_worker_completed_total")
+        self.assertEqual(set(completed), {"w1", "w2"}, metrics)
+        self.assertTrue(all(v > 0 for v in completed.values()), completed)
+        self.assertEqual(reported(metrics, "hostlocator_worker_up"),
+                         {"w1": 1, "w2": 1})
+        for family in ("hostlocator_worker_resident_bytes",
+                       "hostlocator_worker_threads"):
+            values = reported(metrics, family)
+            self.assertEqual(set(values), {"w1", "w2"}, family)
+            self.assertTrue(all(v > 0 for v in values.values()), values)
+        self.assertEqual(reported(metrics,
+                                  "hostlocator_worker_probes_in_flight"),
+                         {"w1": 0, "w2": 0})
+        probes = sum(float(m.group(1)) for m in re.finditer(
+            r'^hostlocator_worker_stage_duration_seconds_count'
+            r'{worker="w[12]",stage="probe"} (\S+)$', metrics, re.M))
+        self.assertEqual(probes, n, metrics)
         self.assertIn("hostlocator_", metrics)
         self.assertNotIn("sandbox", metrics, "a host name in /metrics")
         self.assertEqual(f.stop(coordinator), 0)
         self.assert_all_done_once(n)
         self.assertNotIn("slow.sandbox-jp.test", f.log("coordinator") +
                          f.log("coordinator-2"), "a host name in the log")
+
+
+
+class StoreCommandsTest(FleetCase):
+    """`hostlocator backup`, `restore` and `purge` on the data folder of
+    real runs, a folder of an unknown schema version refused, and the
+    coordinator daemon applying retention_days at start."""
+
+    def hl(self, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([HOSTLOCATOR, *args], capture_output=True,
+                              text=True, timeout=120)
+
+    def run_batch(self, data: str, name: str, urls: list[str]) -> None:
+        f = self.fleet
+        path = f.tmp / f"{name}.txt"
+        path.write_text("".join(u + "\n" for u in urls), encoding="utf-8")
+        ran = self.hl("run", "--config", f.sb.config, "--threads", "1",
+                      "--data", data, "--out", str(f.tmp / f"out-{name}"),
+                      str(path))
+        self.assertEqual(ran.returncode, 0, ran.stdout + ran.stderr)
+
+    def results(self, data: str, batch: str) -> list[str]:
+        out = self.hl("results", "--batch", batch, "--data", data)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        return out.stdout.splitlines()
+
+    def test_backup_restore_purge_and_schema(self) -> None:
+        f = self.fleet
+        data, copy = str(f.tmp / "data1"), str(f.tmp / "data2")
+        backup = str(f.tmp / "backup")
+        self.run_batch(data, "first", [f.sb.url("shop.sandbox-de.test", "/a"),
+                                       f.sb.url("shop.sandbox-de.test", "/b")])
+        first_done = time.time()
+        original = self.results(data, "1")
+        self.assertEqual(len(original), 2, original)
+
+        done = self.hl("backup", "--data", data, "--to", backup)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        done = self.hl("restore", "--from", backup, "--data", copy)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertEqual(self.results(copy, "1"), original)
+        refused = self.hl("restore", "--from", backup, "--data", data)
+        self.assertEqual(refused.returncode, 2, refused.stderr)
+        self.assertIn("is not empty; restore into a new or empty",
+                      refused.stderr)
+
+        # A second batch a few seconds later; purge what is older than it.
+        time.sleep(max(0.0, first_done + 4 - time.time()))
+        second_start = time.time()
+        self.run_batch(copy, "second",
+                       [f.sb.url("shop.sandbox-de.test", "/c")])
+        older = int(time.time() - second_start) + 2
+        purged = self.hl("purge", "--data", copy, "--older-than", f"{older}s")
+        self.assertEqual(purged.returncode, 0, purged.stderr)
+        self.assertIn("purged 1 batches, 2 lines", purged.stdout)
+        gone = self.hl("status", "1", "--data", copy)
+        self.assertNotEqual(gone.returncode, 0, gone.stdout)
+        self.assertEqual(len(self.results(copy, "2")), 1)
+        self.assertEqual(self.results(data, "1"), original, "source touched")
+
+        # The daemon applies retention_days when it starts (hourly after).
+        config = f.config("retention", "[coordinator]\nretention_days = 1\n")
+        coordinator = f.start("coordinator", [
+            COORDINATOR, "--config", config, "--data", copy, "--listen",
+            f"tcp://127.0.0.1:{free_port()}"])
+        wait_until(lambda: "retention: purged" in f.log("coordinator"), 20,
+                   "the coordinator's purge")
+        self.assertEqual(f.stop(coordinator), 0)
+        self.assertRegex(f.log("coordinator"),
+                         r"retention: purged 0 batches, 0 lines, \d+ results, "
+                         r"0 URLs older than 1 days")
+        self.assertEqual(len(self.results(copy, "2")), 1)
+
+        set_schema = subprocess.run([FLEET_TOOL, "set-schema", data, "99"],
+                                    capture_output=True, text=True, timeout=30)
+        self.assertEqual(set_schema.returncode, 0, set_schema.stderr)
+        for args in (["results", "--batch", "1", "--data", data],
+                     ["backup", "--data", data, "--to", str(f.tmp / "b2")],
+                     ["purge", "--data", data, "--older-than", "1d"]):
+            refused = self.hl(*args)
+            self.assertNotEqual(refused.returncode, 0, args)
+            self.assertIn("written with store schema version 99",
+                          refused.stderr, args)
 
 
 if __name__ == "__main__":

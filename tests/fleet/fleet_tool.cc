@@ -16,10 +16,15 @@
 //                                        binds a ROUTER, answers a worker's
 //                                        first message with another protocol
 //                                        version
+//   fleet_tool set-schema DATA_DIR N     writes store schema version N into
+//                                        a data folder (no store open)
+#include <rocksdb/db.h>
+
 #include <chrono>
 #include <cstdio>
 #include <map>
 #include <string>
+#include <vector>
 #include <zmq.hpp>
 
 #include "common/clock.h"
@@ -176,6 +181,32 @@ int ForeignCoordinator(const std::string& endpoint) {
   return 0;
 }
 
+int SetSchema(const std::string& dir, const std::string& version) {
+  rocksdb::DBOptions options;
+  std::vector<std::string> names;
+  rocksdb::Status s = rocksdb::DB::ListColumnFamilies(options, dir, &names);
+  std::vector<rocksdb::ColumnFamilyDescriptor> families;
+  for (const auto& name : names) {
+    families.emplace_back(name, rocksdb::ColumnFamilyOptions());
+  }
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* db = nullptr;
+  if (s.ok()) s = rocksdb::DB::Open(options, dir, families, &handles, &db);
+  for (size_t i = 0; s.ok() && i < names.size(); ++i) {
+    if (names[i] == "meta") {
+      s = db->Put(rocksdb::WriteOptions(), handles[i], "schema_version",
+                  version);
+    }
+  }
+  for (auto* handle : handles) db->DestroyColumnFamilyHandle(handle);
+  delete db;
+  if (!s.ok()) {
+    std::fprintf(stderr, "%s\n", s.ToString().c_str());
+    return 1;
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -187,9 +218,10 @@ int main(int argc, char** argv) {
   if (command == "foreign-coordinator" && argc == 3) {
     return ForeignCoordinator(argv[2]);
   }
+  if (command == "set-schema" && argc == 4) return SetSchema(argv[2], argv[3]);
   std::fprintf(stderr,
                "usage: fleet_tool seed DATA_DIR URLS | status DATA_DIR | "
                "garbage ENDPOINT | foreign-worker ENDPOINT | "
-               "foreign-coordinator ENDPOINT\n");
+               "foreign-coordinator ENDPOINT | set-schema DATA_DIR N\n");
   return 2;
 }

@@ -332,3 +332,52 @@ TEST_F(WorkerTest, ReconnectsAfterTheCoordinatorSaysItStops) {
 
 }  // namespace
 }  // namespace hl::worker
+
+namespace hl::worker {
+namespace {
+
+// A worker with a stats board reports its process's figures in a heartbeat
+// every interval, also while it is busy: the probe under way is counted,
+// then its completion.
+TEST_F(WorkerTest, HeartbeatsCarryTheProcessFigures) {
+  zmq::context_t context;
+  zmq::socket_t router = BindRouter(context, 5000);
+  WorkerStatsBoard board("w-stats", 1);
+  WorkerOptions options = Options(/*capacity=*/2, /*heartbeat_ms=*/50);
+  options.stats = &board;
+  Worker worker(&context, options, Factory(), SteadyClockMs);
+  std::atomic<bool> stop{false};
+  std::thread thread([&] { EXPECT_TRUE(worker.Run(stop).ok()); });
+
+  std::string peer;
+  std::optional<pb::Envelope> ready = Receive(router, &peer);
+  ASSERT_TRUE(ready.has_value() && ready->has_ready());
+  SendJobs(router, peer, 1);  // 600 ms: the resolver never answers
+  router.set(zmq::sockopt::rcvtimeo, 100);
+  uint64_t most_in_flight = 0;
+  uint64_t last_sequence = 0;
+  std::optional<pb::WorkerStats> finished;
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (std::chrono::steady_clock::now() < deadline && !finished) {
+    std::string from;
+    std::optional<pb::Envelope> message = Receive(router, &from);
+    if (!message || !message->has_heartbeat()) continue;
+    ASSERT_TRUE(message->heartbeat().has_stats());
+    const pb::WorkerStats& stats = message->heartbeat().stats();
+    EXPECT_EQ(stats.process_name(), "w-stats");
+    EXPECT_GT(stats.sequence(), last_sequence);
+    last_sequence = stats.sequence();
+    most_in_flight = std::max(most_in_flight, stats.probes_in_flight());
+    if (stats.completed() == 1) finished = stats;
+  }
+  stop = true;
+  thread.join();
+  EXPECT_EQ(most_in_flight, 1u);
+  ASSERT_TRUE(finished.has_value()) << "no report of the finished probe";
+  EXPECT_EQ(finished->errors_by_class().at("dns_timeout"), 1u);
+  EXPECT_GT(finished->resident_bytes(), 0u);
+}
+
+}  // namespace
+}  // namespace hl::worker
