@@ -24,6 +24,7 @@ struct ExportOptions {
   uint64_t run_id = 0;     // 0: the newest run
   std::string server;      // the coordinator's API instead of data_dir
   std::string token_file;  // with server
+  std::string config;      // its [history] settings apply to data_dir
 };
 
 int Export(const ExportOptions& options) {
@@ -54,6 +55,11 @@ int Export(const ExportOptions& options) {
                "; name the folder of an earlier run with --data");
     return kExitUsage;
   }
+  auto config = LoadConfiguration(options.config);
+  if (!config.ok()) {
+    PrintError(config.status().message());
+    return kExitUsage;
+  }
   auto store = coordinator::Store::Open(options.data_dir);
   if (!store.ok()) {
     PrintError(store.status().message());
@@ -72,8 +78,9 @@ int Export(const ExportOptions& options) {
   uint64_t next_line = 0;
   std::string text;
   while (true) {
-    auto ended = coordinator::AppendExportChunk(**store, run->run_id(), format,
-                                                1 << 16, &next_line, &text);
+    auto ended =
+        coordinator::AppendExportChunk(**store, run->run_id(), format, 1 << 16,
+                                       &next_line, &text, config->history);
     if (!ended.ok()) {
       PrintError(ended.status().message());
       return kExitFailure;
@@ -106,6 +113,9 @@ void AddExportCommand(CLI::App& app, int* exit_code) {
                   "(needs --token-file and --run)");
   cmd->add_option("--token-file", options->token_file,
                   "file whose first line is the API token (mode 0600)");
+  cmd->add_option("-c,--config", options->config,
+                  "configuration file whose [history] settings apply with "
+                  "--data (default: $HOSTLOCATOR_CONFIG, else the defaults)");
   cmd->add_option("--run", options->run_id,
                   "run number (default: the newest run)");
   cmd->add_option("-o,--output", options->output, "output file; - is stdout")

@@ -328,7 +328,8 @@ TEST_F(ApiTest, SubmitFollowPageAndExport) {
     EXPECT_EQ(exported->get_header_value("Transfer-Encoding"), "chunked");
     std::string local;
     uint64_t next = 0;
-    while (!*AppendExportChunk(*store_, batch, f, 16, &next, &local)) {
+    while (!*AppendExportChunk(*store_, batch, f, 16, &next, &local,
+                               HistorySettings{})) {
     }
     EXPECT_EQ(exported->body, local) << format;
     EXPECT_EQ(std::count(local.begin(), local.end(), '\n'),
