@@ -566,7 +566,7 @@ void HistoryFields(const HistorySummary* h, JsonWriter* w) {
   w->Key("last_seen_online").TimeOrNull(h->last_seen_online_ms);
   w->Key("online_since").TimeOrNull(h->online_since_ms);
   w->Key("down_since").TimeOrNull(h->down_since_ms);
-  if (h->first_seen_online_ms == 0) {
+  if (h->provider.empty()) {  // never online
     w->Key("online_ms").Null();
   } else {
     w->Key("online_ms").Int(h->online_ms);

@@ -314,9 +314,9 @@ Result<std::string> TakedownJson(const Store& store,
     auto checks = store.History(job_id);
     if (!checks.ok()) return checks.status();
     HistorySummary h = AnalyseHistory(*checks, settings);
-    if (query.run_id == 0 && (h.first_seen_online_ms < query.from_ms ||
-                              h.first_seen_online_ms >= query.to_ms ||
-                              h.first_seen_online_ms == 0)) {
+    if (query.run_id == 0 && (h.provider.empty() ||  // never online
+                              h.first_seen_online_ms < query.from_ms ||
+                              h.first_seen_online_ms >= query.to_ms)) {
       return Status::Ok();
     }
     summaries.push_back(std::move(h));

@@ -32,6 +32,7 @@ void ExpectSameFields(const Config& actual, const Config& expected) {
   EXPECT_EQ(actual.geo.city, expected.geo.city);
   EXPECT_EQ(actual.providers, expected.providers);
   EXPECT_EQ(actual.coordinator, expected.coordinator);
+  EXPECT_EQ(actual.history, expected.history);
   EXPECT_EQ(actual.run, expected.run);
 }
 
@@ -232,6 +233,22 @@ TEST(ConfigTest, ValidFiles) {
          EXPECT_EQ(c.coordinator.recheck_interval_s, 604800u);
          EXPECT_EQ(c.coordinator.retention_days, 365u);
        }},
+      {"history values",
+       "[history]\nflux_min_addresses = 20\nflux_min_answer_addresses = 8\n"
+       "flux_max_ttl_s = 0\nflux_min_networks = 1\nflux_min_countries = 2\n"
+       "geo_max_age_days = 7\nasn_max_age_days = 14\n"
+       "providers_max_age_days = 365\n",
+       [](const Config& c) {
+         EXPECT_EQ(c.history.flux_min_addresses, 20u);
+         EXPECT_EQ(c.history.flux_min_answer_addresses, 8u);
+         EXPECT_EQ(c.history.flux_max_ttl_s, 0u);
+         EXPECT_EQ(c.history.flux_min_networks, 1u);
+         EXPECT_EQ(c.history.flux_min_countries, 2u);
+         EXPECT_EQ(c.history.geo_max_age_days, 7u);
+         EXPECT_EQ(c.history.asn_max_age_days, 14u);
+         EXPECT_EQ(c.history.providers_max_age_days, 365u);
+         EXPECT_NE(c.digest, DefaultConfig().digest);
+       }},
       {"fleet politeness values",
        "[politeness]\nfleet_max_per_host = 0\nfleet_max_per_domain = 5\n"
        "fleet_max_per_address = 100000\n",
@@ -286,7 +303,7 @@ TEST(ConfigTest, ErrorsNameTheKeyAndWhatIsExpected) {
        {"test.toml:1:1: ", "unknown key \"timeout\"",
         "known sections: resolver, http, safety, politeness, geo, providers, "
         "referral, "
-        "coordinator, worker, api, run"}},
+        "coordinator, history, worker, api, run"}},
       {"[http]\ntimeout = 5\n",
        {"test.toml:2:1: ", "unknown key \"http.timeout\"",
         "(known keys in [http]: connect_timeout_ms, timeout_ms, user_agent, "
@@ -358,6 +375,10 @@ TEST(ConfigTest, ErrorsNameTheKeyAndWhatIsExpected) {
       {"[coordinator]\nmax_attempts = 101\n", {"\"coordinator.max_attempts\""}},
       {"[coordinator]\nretention_days = 100001\n",
        {"\"coordinator.retention_days\""}},
+      {"[history]\ngeo_max_age_days = 0\n", {"\"history.geo_max_age_days\""}},
+      {"[history]\nflux_max_ttl_s = 86401\n", {"\"history.flux_max_ttl_s\""}},
+      {"[history]\nflux_min_networks = 0\n", {"\"history.flux_min_networks\""}},
+      {"[history]\nfast_flux = true\n", {"history.fast_flux"}},
       {"[coordinator]\nrecheck_interval_s = -1\n",
        {"\"coordinator.recheck_interval_s\""}},
       {"[politeness]\nfleet_max_per_host = 100001\n",

@@ -510,7 +510,9 @@ TEST(HistoryTest, FastFluxIndicator) {
     EXPECT_EQ(f.max_answer_addresses, c.answer) << c.name;
     EXPECT_EQ(f.networks, c.networks) << c.name;
     EXPECT_EQ(f.countries, c.countries) << c.name;
-    if (f.suspected) EXPECT_GE(f.evidence.size(), 3u) << c.name;
+    if (f.suspected) {
+      EXPECT_GE(f.evidence.size(), 3u) << c.name;
+    }
   }
   const FastFlux f =
       AnalyseHistory(std::vector{FluxCheck(kT0, 1, 6, 60, 4, 1)}, {}).fast_flux;

@@ -171,7 +171,9 @@ TEST(ApiRequestTest, ParsesUtcTimes) {
   for (const auto& c : cases) {
     auto ms = ParseUtcTime(c.text);
     ASSERT_EQ(ms.ok(), c.ok) << c.text;
-    if (c.ok) EXPECT_EQ(*ms, c.ms) << c.text;
+    if (c.ok) {
+      EXPECT_EQ(*ms, c.ms) << c.text;
+    }
   }
 }
 
