@@ -8,8 +8,15 @@
 //   hl_coordinator_bench queue [--jobs N] [--dir D]
 //     N URLs (default 10,000,000) written to a list file, then ingested
 //     (queued, not dispatched); prints the time and the peak RSS.
+//   hl_coordinator_bench export [--jobs N] [--rechecked R] [--dir D]
+//     N URLs (default 200,000) ingested and given a located observation of
+//     a typical size, one in R (default 10; 0: none) a second check; then
+//     the run is exported (coordinator/queries.h, as `hostlocator export`
+//     and the API do) as JSON Lines and as CSV; prints each time.
 //
-// The data folder (default: a new folder under /tmp) is deleted at the end.
+// The data folder (default: a new folder under /tmp) is deleted at the end
+// unless --keep 1 is given (then `hostlocator export --data D` of another
+// build can be timed on the same store).
 #include <sys/resource.h>
 
 #include <atomic>
@@ -26,6 +33,7 @@
 #include "common/protocol.h"
 #include "coordinator/broker.h"
 #include "coordinator/ingest.h"
+#include "coordinator/queries.h"
 #include "coordinator/store.h"
 
 namespace hl::coordinator {
@@ -197,20 +205,141 @@ int Queue(uint64_t jobs, const std::string& dir) {
   return leased.ok() ? 0 : 1;
 }
 
+// A located observation of a typical size: a CNAME, two addresses, a
+// HEAD answer with a few headers, a provider, a verdict and data sources.
+pb::Observation TypicalObservation(const std::string& url, int64_t now_ms) {
+  pb::Observation obs;
+  obs.set_url(url);
+  obs.set_host(url.substr(7, url.find('/', 7) - 7));
+  obs.set_status("located");
+  obs.set_checked_at_unix_ms(now_ms);
+  auto* dns = obs.mutable_dns();
+  dns->add_cname_chain(obs.host());
+  dns->add_cname_chain("edge.hoster.example");
+  for (const char* ip : {"192.0.2.1", "192.0.2.2"}) {
+    auto* a = dns->add_addresses();
+    a->set_ip(ip);
+    a->set_ttl(300);
+    auto* info = obs.add_addresses();
+    info->set_ip(ip);
+    info->set_country("DE");
+    info->set_asn(64500);
+    info->set_as_org("Example Hosting GmbH");
+    info->set_network("192.0.2.0/24");
+  }
+  obs.set_pinned_ip("192.0.2.1");
+  auto* http = obs.mutable_http();
+  http->set_method("HEAD");
+  http->set_request_url(url);
+  http->set_status(200);
+  http->set_http_version("1.1");
+  for (const auto& [name, value] :
+       {std::pair{"Server", "nginx"}, std::pair{"Content-Type", "text/html"},
+        std::pair{"Date", "Sun, 29 Nov 2026 10:00:00 GMT"}}) {
+    auto* h = http->add_headers();
+    h->set_name(name);
+    h->set_value(value);
+  }
+  http->set_connected_ip("192.0.2.1");
+  http->set_connected_port(80);
+  obs.add_providers()->set_name("Example Hosting");
+  obs.mutable_verdict()->add_hosting_countries("DE");
+  obs.mutable_verdict()->add_reasons("HTTP HEAD answered from 192.0.2.1 (DE)");
+  auto* source = obs.add_data_sources();
+  source->set_role("country");
+  source->set_build_epoch(now_ms / 1000 - 86400);
+  source->set_sha256(std::string(64, 'a'));
+  obs.set_tool_version("bench");
+  return obs;
+}
+
+// Leases everything pending and stores a typical observation for each.
+Status AnswerAll(Store& store, int64_t now_ms) {
+  while (true) {
+    auto leased = store.LeasePending(4096, now_ms);
+    if (!leased.ok()) return leased.status();
+    if (leased->empty()) return Status::Ok();
+    std::vector<pb::Observation> observations;
+    observations.reserve(leased->size());
+    std::vector<Store::ResultIn> in;
+    for (const pb::JobRecord& job : *leased) {
+      observations.push_back(TypicalObservation(job.url(), now_ms));
+    }
+    for (size_t i = 0; i < leased->size(); ++i) {
+      in.push_back(
+          {(*leased)[i].job_id(), (*leased)[i].attempts(), &observations[i]});
+    }
+    auto stored = store.StoreResults(in, now_ms);
+    if (!stored.ok()) return stored.status();
+  }
+}
+
+int Export(uint64_t jobs, uint64_t rechecked, const std::string& dir) {
+  auto store = Store::Open(dir);
+  if (!store.ok()) return 1;
+  std::string list;
+  for (uint64_t i = 0; i < jobs; ++i) list += UrlOf(i);
+  auto reader = InputReader::FromText(list);
+  if (!reader.ok()) return 1;
+  const int64_t now = SystemClockMs();
+  auto ingested =
+      IngestBatch(**store, **reader, BatchSpec{}, now, RejectionSink());
+  if (!ingested.ok() || !AnswerAll(**store, now).ok()) return 1;
+  if (rechecked > 0) {
+    // Submitted again with maximum age 0: every R-th URL is checked again.
+    std::string again;
+    for (uint64_t i = 0; i < jobs; i += rechecked) again += UrlOf(i);
+    auto second = InputReader::FromText(again);
+    BatchSpec spec;
+    spec.max_result_age_ms = 0;
+    if (!second.ok() ||
+        !IngestBatch(**store, **second, spec, now + 1000, RejectionSink())
+             .ok() ||
+        !AnswerAll(**store, now + 3'600'000).ok()) {
+      return 1;
+    }
+  }
+  const uint64_t run = ingested->run.run_id();
+  for (auto [name, format] : {std::pair{"jsonl", ExportFormat::kJsonl},
+                              std::pair{"csv", ExportFormat::kCsv}}) {
+    const auto start = std::chrono::steady_clock::now();
+    uint64_t next_line = 0;
+    uint64_t bytes = 0;
+    std::string chunk;
+    while (true) {
+      auto ended = AppendExportChunk(**store, run, format, 1 << 16, &next_line,
+                                     &chunk, HistorySettings{});
+      if (!ended.ok()) return 1;
+      bytes += chunk.size();
+      chunk.clear();
+      if (*ended) break;
+    }
+    const double s = Seconds(std::chrono::steady_clock::now() - start).count();
+    std::printf(
+        "export %s: %llu lines (one in %llu checked twice), %.1f MB in "
+        "%.2f s = %.0f lines/s\n",
+        name, static_cast<unsigned long long>(jobs),
+        static_cast<unsigned long long>(rechecked), bytes / 1e6, s, jobs / s);
+  }
+  return 0;
+}
+
 }  // namespace
 }  // namespace hl::coordinator
 
 int main(int argc, char** argv) {
   if (argc < 2) {
     std::fprintf(stderr,
-                 "usage: %s throughput|queue [--jobs N] [--workers W] "
-                 "[--dir D]\n",
+                 "usage: %s throughput|queue|export [--jobs N] [--workers W] "
+                 "[--rechecked R] [--dir D] [--keep 1]\n",
                  argv[0]);
     return 2;
   }
   const std::string mode = argv[1];
   uint64_t jobs = mode == "queue" ? 10'000'000 : 200'000;
   int workers = 4;
+  uint64_t rechecked = 10;
+  bool keep = false;
   std::string dir = (std::filesystem::temp_directory_path() /
                      ("hl-coordinator-bench-" + std::to_string(::getpid())))
                         .string();
@@ -219,11 +348,14 @@ int main(int argc, char** argv) {
     if (flag == "--jobs") jobs = std::stoull(argv[i + 1]);
     if (flag == "--workers") workers = std::stoi(argv[i + 1]);
     if (flag == "--dir") dir = argv[i + 1];
+    if (flag == "--rechecked") rechecked = std::stoull(argv[i + 1]);
+    if (flag == "--keep") keep = std::string(argv[i + 1]) == "1";
   }
   int rc = 2;
   if (mode == "throughput")
     rc = hl::coordinator::Throughput(jobs, workers, dir);
   if (mode == "queue") rc = hl::coordinator::Queue(jobs, dir);
-  std::filesystem::remove_all(dir);
+  if (mode == "export") rc = hl::coordinator::Export(jobs, rechecked, dir);
+  if (!keep) std::filesystem::remove_all(dir);
   return rc;
 }

@@ -42,6 +42,7 @@ struct Source {
   std::string server;
   std::string token_file;
   std::string data_dir;
+  std::string config;  // with data_dir: its [history] settings
 };
 
 void AddSourceOptions(CLI::App* cmd, Source* source) {
@@ -51,6 +52,9 @@ void AddSourceOptions(CLI::App* cmd, Source* source) {
                   "file whose first line is the API token (mode 0600)");
   auto* data = cmd->add_option("--data", source->data_dir,
                                "read a local data folder instead");
+  cmd->add_option("-c,--config", source->config,
+                  "configuration file whose [history] settings apply with "
+                  "--data (default: $HOSTLOCATOR_CONFIG, else the defaults)");
   server->excludes(data);
   data->excludes(server);
 }
@@ -59,6 +63,7 @@ void AddSourceOptions(CLI::App* cmd, Source* source) {
 struct Backend {
   std::unique_ptr<ApiClient> client;
   std::unique_ptr<coordinator::Store> store;
+  HistorySettings history;  // with store
 };
 
 Result<Backend> Open(const Source& source) {
@@ -77,6 +82,9 @@ Result<Backend> Open(const Source& source) {
         "name the coordinator with --server or a local data folder with "
         "--data");
   }
+  auto config = LoadConfiguration(source.config);
+  if (!config.ok()) return config.status();
+  backend.history = config->history;
   auto store = coordinator::Store::Open(source.data_dir);
   if (!store.ok()) return store.status();
   backend.store = std::move(store).value();
@@ -217,6 +225,8 @@ struct ResultsOptions {
   uint64_t batch = 0;
   std::string country;
   std::string status;
+  std::string event;
+  std::string state;
 };
 
 int PrintResults(const ResultsOptions& o) {
@@ -224,6 +234,8 @@ int PrintResults(const ResultsOptions& o) {
   if (o.batch) query.emplace("batch", std::to_string(o.batch));
   if (!o.country.empty()) query.emplace("country", o.country);
   if (!o.status.empty()) query.emplace("status", o.status);
+  if (!o.event.empty()) query.emplace("event", o.event);
+  if (!o.state.empty()) query.emplace("state", o.state);
   query.emplace("limit", std::to_string(coordinator::kMaxResultsPage));
   auto backend = Open(o.source);
   if (!backend.ok()) return Report(backend.status());
@@ -234,7 +246,7 @@ int PrintResults(const ResultsOptions& o) {
         [&](const coordinator::Store& store) -> Result<std::string> {
           auto parsed = coordinator::ParseResultsQuery(query);
           if (!parsed.ok()) return parsed.status();
-          return coordinator::ResultsPageJson(store, *parsed);
+          return coordinator::ResultsPageJson(store, *parsed, backend->history);
         });
     if (!body.ok()) return Report(body.status());
     auto page = ParseBody(*body);
@@ -247,7 +259,196 @@ int PrintResults(const ResultsOptions& o) {
   }
 }
 
+struct HistoryOptions {
+  Source source;
+  std::string subject;  // URL or job number
+  bool json = false;
+};
+
+int PrintHistory(const HistoryOptions& o) {
+  auto backend = Open(o.source);
+  if (!backend.ok()) return Report(backend.status());
+  const bool is_job =
+      o.subject.find_first_not_of("0123456789") == std::string::npos;
+  auto body = Fetch(
+      *backend,
+      [&](ApiClient& client) {
+        return client.Get("/api/v1/history",
+                          {{is_job ? "job" : "url", o.subject}});
+      },
+      [&](const coordinator::Store& store) -> Result<std::string> {
+        auto job = coordinator::FindHistoryJob(store, o.subject);
+        if (!job.ok()) return job.status();
+        return coordinator::HistoryJson(store, *job, backend->history);
+      });
+  if (!body.ok()) return Report(body.status());
+  auto doc = ParseBody(*body);
+  if (!doc.ok()) return Report(doc.status());
+  if (o.json) {
+    std::printf("%s\n", doc->dump(2).c_str());
+  } else {
+    std::printf("%s", FormatHistory(*doc).c_str());
+  }
+  return kExitOk;
+}
+
+struct TakedownOptions {
+  Source source;
+  uint64_t batch = 0;
+  std::string from;
+  std::string to;
+  bool json = false;
+};
+
+int PrintTakedown(const TakedownOptions& o) {
+  Query query;
+  if (o.batch) query.emplace("batch", std::to_string(o.batch));
+  if (!o.from.empty()) query.emplace("from", o.from);
+  if (!o.to.empty()) query.emplace("to", o.to);
+  auto backend = Open(o.source);
+  if (!backend.ok()) return Report(backend.status());
+  auto body = Fetch(
+      *backend,
+      [&](ApiClient& client) {
+        return client.Get("/api/v1/reports/takedown", query);
+      },
+      [&](const coordinator::Store& store) -> Result<std::string> {
+        auto params = coordinator::ParseTakedownParams(query);
+        if (!params.ok()) return params.status();
+        return coordinator::TakedownJson(store, *params, backend->history);
+      });
+  if (!body.ok()) return Report(body.status());
+  auto doc = ParseBody(*body);
+  if (!doc.ok()) return Report(doc.status());
+  if (o.json) {
+    std::printf("%s\n", doc->dump(2).c_str());
+  } else {
+    std::printf("%s", FormatTakedown(*doc).c_str());
+  }
+  return kExitOk;
+}
+
+// "" for null, else the string.
+std::string Text(const nlohmann::ordered_json& v) {
+  return v.is_string() ? v.get<std::string>() : "";
+}
+
+std::string Joined(const nlohmann::ordered_json& values) {
+  std::string out;
+  for (const auto& v : values) {
+    if (!out.empty()) out += ",";
+    out += v.get<std::string>();
+  }
+  return out.empty() ? "-" : out;
+}
+
+// A duration given in milliseconds (or null: "-").
+std::string Duration(const nlohmann::ordered_json& ms) {
+  return ms.is_number() ? FormatDuration(ms.get<int64_t>()) : "-";
+}
+
 }  // namespace
+
+std::string FormatDuration(int64_t ms) {
+  char buf[48];
+  const int64_t s = ms / 1000;
+  if (s < 60) {
+    std::snprintf(buf, sizeof buf, "%.1fs", static_cast<double>(ms) / 1000);
+  } else if (s < 3600) {
+    std::snprintf(buf, sizeof buf, "%lldm %llds",
+                  static_cast<long long>(s / 60),
+                  static_cast<long long>(s % 60));
+  } else if (s < 86400) {
+    std::snprintf(buf, sizeof buf, "%lldh %lldm",
+                  static_cast<long long>(s / 3600),
+                  static_cast<long long>(s / 60 % 60));
+  } else {
+    std::snprintf(buf, sizeof buf, "%lldd %lldh",
+                  static_cast<long long>(s / 86400),
+                  static_cast<long long>(s / 3600 % 24));
+  }
+  return buf;
+}
+
+std::string FormatHistory(const nlohmann::ordered_json& h) {
+  std::string out = "job " + std::to_string(h["job_id"].get<uint64_t>()) +
+                    ": " + h["url"].get<std::string>() + "\nchecks:\n";
+  char line[512];
+  for (const auto& c : h["checks"]) {
+    std::snprintf(line, sizeof line, "  %s  %-11s %-20s %-6s %s%s%s\n",
+                  c["checked_at"].get<std::string>().c_str(),
+                  c["state"].get<std::string>().c_str(),
+                  c["reason"].get<std::string>().c_str(),
+                  Joined(c["countries"]).c_str(), Joined(c["networks"]).c_str(),
+                  c["provider"].is_string() ? " " : "",
+                  Text(c["provider"]).empty()
+                      ? ""
+                      : ("[" + Text(c["provider"]) + "]").c_str());
+    out += line;
+  }
+  out += "events:\n";
+  for (const auto& e : h["events"]) {
+    out +=
+        "  " + e["at"].get<std::string>() + "  " + e["kind"].get<std::string>();
+    if (!e["reason"].get<std::string>().empty() && e["kind"] == "down") {
+      out += " (" + e["reason"].get<std::string>() + ")";
+    }
+    std::string changes;
+    for (const auto& c : e["changes"]) {
+      if (!changes.empty()) changes += "; ";
+      changes += c["what"].get<std::string>() + " " +
+                 (Text(c["from"]).empty() ? "-" : Text(c["from"])) + " -> " +
+                 (Text(c["to"]).empty() ? "-" : Text(c["to"]));
+    }
+    if (!changes.empty()) out += ": " + changes;
+    out += "\n";
+  }
+  const auto& s = h["summary"];
+  out += "summary: " + s["state"].get<std::string>() + ", " +
+         std::to_string(s["checks"].get<uint64_t>()) + " checks, moved " +
+         std::to_string(s["moved"].get<uint64_t>()) + ", down " +
+         std::to_string(s["down"].get<uint64_t>()) + ", online " +
+         Duration(s["online_ms"]) + ", time to takedown " +
+         Duration(s["time_to_takedown_ms"]) + "\n";
+  const auto& flux = h["fast_flux"];
+  out += std::string("fast flux: ") +
+         (flux["suspected"].get<bool>() ? "suspected" : "not suspected");
+  for (const auto& e : flux["evidence"]) {
+    out += "; " + e.get<std::string>();
+  }
+  out += "\n";
+  for (const auto& w : h["warnings"]) out += w.get<std::string>() + "\n";
+  return out;
+}
+
+std::string FormatTakedown(const nlohmann::ordered_json& t) {
+  std::string out;
+  if (t["batch_id"].is_number()) {
+    out += "batch " + std::to_string(t["batch_id"].get<uint64_t>());
+  } else {
+    out +=
+        "URLs first seen online from " +
+        (t["from"].is_string() ? t["from"].get<std::string>() : "the start") +
+        " to " + (t["to"].is_string() ? t["to"].get<std::string>() : "now");
+  }
+  out += ": " + std::to_string(t["urls"].get<uint64_t>()) + " URLs\n";
+  char line[512];
+  std::snprintf(line, sizeof line, "%-40s %6s %10s %12s %10s %10s\n",
+                "provider", "urls", "taken down", "still online", "median",
+                "p90");
+  out += line;
+  for (const auto& p : t["providers"]) {
+    std::snprintf(
+        line, sizeof line, "%-40s %6llu %10llu %12llu %10s %10s\n",
+        p["provider"].get<std::string>().c_str(),
+        static_cast<unsigned long long>(p["urls"].get<uint64_t>()),
+        static_cast<unsigned long long>(p["taken_down"].get<uint64_t>()),
+        static_cast<unsigned long long>(p["still_online"].get<uint64_t>()),
+        Duration(p["median_ms"]).c_str(), Duration(p["p90_ms"]).c_str());
+    out += line;
+  }
+  return out;
+}
 
 std::string FormatBatchStatus(const nlohmann::ordered_json& s) {
   const auto& st = s["states"];
@@ -318,8 +519,40 @@ void AddClientCommands(CLI::App& app, int* exit_code) {
                   "only lines hosted in this country (ISO code)");
   cmd->add_option("--status", results->status,
                   "located, unresolved, error or rejected");
+  cmd->add_option("--event", results->event,
+                  "only URLs whose history has this event: moved, down, "
+                  "back_up");
+  cmd->add_option("--state", results->state,
+                  "only URLs in this state now: online, down, unreachable");
   AddSourceOptions(cmd, &results->source);
   cmd->callback([results, exit_code] { *exit_code = PrintResults(*results); });
+
+  auto history = std::make_shared<HistoryOptions>();
+  cmd = app.add_subcommand(
+      "history",
+      "Print every check of a URL and what changed: moved, down, back up, "
+      "time to takedown, fast flux, stale data.");
+  cmd->add_option("URL_OR_JOB", history->subject,
+                  "the URL as submitted, or its job number")
+      ->required();
+  cmd->add_flag("--json", history->json, "print the API's JSON");
+  AddSourceOptions(cmd, &history->source);
+  cmd->callback([history, exit_code] { *exit_code = PrintHistory(*history); });
+
+  auto takedown = std::make_shared<TakedownOptions>();
+  cmd = app.add_subcommand(
+      "takedown",
+      "Time to takedown per hosting provider, over a batch or the URLs first "
+      "seen online in a time range.");
+  cmd->add_option("--batch", takedown->batch, "the URLs of this batch");
+  cmd->add_option("--from", takedown->from,
+                  "first seen online from (UTC date or time, inclusive)");
+  cmd->add_option("--to", takedown->to,
+                  "first seen online before (UTC date or time)");
+  cmd->add_flag("--json", takedown->json, "print the API's JSON");
+  AddSourceOptions(cmd, &takedown->source);
+  cmd->callback(
+      [takedown, exit_code] { *exit_code = PrintTakedown(*takedown); });
 }
 
 Status ExportFromServer(const std::string& server,

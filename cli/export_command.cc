@@ -36,6 +36,7 @@ struct ExportOptions {
   std::vector<std::string> statuses;
   std::string from;  // checked-at bounds, ParseUtcTime forms
   std::string to;
+  std::string config;      // its [history] settings apply to data_dir
 };
 
 int ExportPackages(const ExportOptions& options, coordinator::Store& store,
@@ -119,6 +120,11 @@ int Export(const ExportOptions& options) {
                "; name the folder of an earlier run with --data");
     return kExitUsage;
   }
+  auto config = LoadConfiguration(options.config);
+  if (!config.ok()) {
+    PrintError(config.status().message());
+    return kExitUsage;
+  }
   auto store = coordinator::Store::Open(options.data_dir);
   if (!store.ok()) {
     PrintError(store.status().message());
@@ -138,8 +144,9 @@ int Export(const ExportOptions& options) {
   uint64_t next_line = 0;
   std::string text;
   while (true) {
-    auto ended = coordinator::AppendExportChunk(**store, run->run_id(), format,
-                                                1 << 16, &next_line, &text);
+    auto ended =
+        coordinator::AppendExportChunk(**store, run->run_id(), format, 1 << 16,
+                                       &next_line, &text, config->history);
     if (!ended.ok()) {
       PrintError(ended.status().message());
       return kExitFailure;
@@ -174,6 +181,9 @@ void AddExportCommand(CLI::App& app, int* exit_code) {
                   "(needs --token-file and --run)");
   cmd->add_option("--token-file", options->token_file,
                   "file whose first line is the API token (mode 0600)");
+  cmd->add_option("-c,--config", options->config,
+                  "configuration file whose [history] settings apply with "
+                  "--data (default: $HOSTLOCATOR_CONFIG, else the defaults)");
   cmd->add_option("--run", options->run_id,
                   "run number (default: the newest run)");
   cmd->add_option("-o,--output", options->output, "output file; - is stdout")

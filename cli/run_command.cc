@@ -15,6 +15,7 @@
 #include "coordinator/broker.h"
 #include "coordinator/enricher.h"
 #include "coordinator/ingest.h"
+#include "coordinator/queries.h"
 #include "coordinator/reports.h"
 #include "coordinator/retention.h"
 #include "coordinator/store.h"
@@ -141,21 +142,22 @@ int ValidateOnly(const RunOptions& options) {
   return kExitOk;
 }
 
-Result<coordinator::ReportSummary> WriteReports(const coordinator::Store& store,
-                                                const pb::RunRecord& run,
-                                                const std::string& dir) {
+Result<coordinator::ReportSummary> WriteReports(
+    const coordinator::Store& store, const pb::RunRecord& run,
+    const std::string& dir, const HistorySettings& settings) {
   coordinator::PackageOptions packages;
   packages.generated_at_ms = SystemClockMs();
   packages.tool_version = std::string(hl::ToolVersion());
   packages.runs = {run};
   auto writer = coordinator::RunReportWriter::Create(dir, std::move(packages));
   if (!writer.ok()) return writer.status();
+  coordinator::LineOutcome outcome;
   HL_RETURN_IF_ERROR(store.ForEachLine(
       run.run_id(), [&](const pb::LineRecord& line) -> Status {
-        if (line.job_id() == 0) return (*writer)->Add(line, nullptr);
-        auto obs = store.LatestResult(line.job_id());
-        if (!obs.ok()) return obs.status();
-        return (*writer)->Add(line, obs->has_value() ? &**obs : nullptr);
+        auto read = coordinator::ReadOutcome(store, line, &settings, &outcome);
+        if (!read.ok()) return read.status();
+        return (*writer)->Add(line, outcome.latest ? &*outcome.latest : nullptr,
+                              outcome.history ? &*outcome.history : nullptr);
       }));
   return (*writer)->Finish();
 }
@@ -358,7 +360,7 @@ int Run(const RunOptions& options) {
   const std::string dir = (std::filesystem::path(config->run.output_dir) /
                            ("run-" + std::to_string(run.run_id())))
                               .string();
-  auto summary = WriteReports(**store, run, dir);
+  auto summary = WriteReports(**store, run, dir, config->history);
   if (!summary.ok()) {
     PrintError(summary.status().message());
     return kExitFailure;

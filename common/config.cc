@@ -101,6 +101,11 @@ std::vector<Section> Schema(const Reader& r, Config* c) {
       return r.Uint(n, path, min, max, "", out);
     };
   };
+  auto days = [&r](uint32_t* out) {
+    return [&r, out](const toml::node& n, const std::string& path) {
+      return r.Uint(n, path, 1, 100000, "days", out);
+    };
+  };
   auto non_empty = [&r](std::string* out) {
     return [&r, out](const toml::node& n, const std::string& path) {
       return r.String(
@@ -318,6 +323,21 @@ std::vector<Section> Schema(const Reader& r, Config* c) {
            return r.Uint(n, path, 0, 100000, "days",
                          &c->coordinator.retention_days);
          }}}},
+      {"history",
+       {{"flux_min_addresses",
+         count(1, 100000, &c->history.flux_min_addresses)},
+        {"flux_min_answer_addresses",
+         count(1, 100000, &c->history.flux_min_answer_addresses)},
+        {"flux_max_ttl_s",
+         [&r, c](const toml::node& n, const std::string& path) {
+           return r.Uint(n, path, 0, 86400, "seconds",
+                         &c->history.flux_max_ttl_s);
+         }},
+        {"flux_min_networks", count(1, 100000, &c->history.flux_min_networks)},
+        {"flux_min_countries", count(1, 1000, &c->history.flux_min_countries)},
+        {"geo_max_age_days", days(&c->history.geo_max_age_days)},
+        {"asn_max_age_days", days(&c->history.asn_max_age_days)},
+        {"providers_max_age_days", days(&c->history.providers_max_age_days)}}},
       {"worker",
        {{"threads", count(0, 256, &c->worker.threads)},
         {"max_in_flight", count(1, 20000, &c->worker.max_in_flight)},
@@ -522,6 +542,16 @@ std::string CanonicalText(const Config& c) {
   AppendLine("coordinator.recheck_interval_s", c.coordinator.recheck_interval_s,
              &out);
   AppendLine("coordinator.retention_days", c.coordinator.retention_days, &out);
+  AppendLine("history.flux_min_addresses", c.history.flux_min_addresses, &out);
+  AppendLine("history.flux_min_answer_addresses",
+             c.history.flux_min_answer_addresses, &out);
+  AppendLine("history.flux_max_ttl_s", c.history.flux_max_ttl_s, &out);
+  AppendLine("history.flux_min_networks", c.history.flux_min_networks, &out);
+  AppendLine("history.flux_min_countries", c.history.flux_min_countries, &out);
+  AppendLine("history.geo_max_age_days", c.history.geo_max_age_days, &out);
+  AppendLine("history.asn_max_age_days", c.history.asn_max_age_days, &out);
+  AppendLine("history.providers_max_age_days", c.history.providers_max_age_days,
+             &out);
   AppendLine("worker.threads", c.worker.threads, &out);
   AppendLine("worker.max_in_flight", c.worker.max_in_flight, &out);
   AppendLine("worker.dns_only", c.worker.dns_only, &out);

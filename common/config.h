@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "common/geo/geo.h"
+#include "common/history.h"
 #include "common/net/ip.h"
 #include "common/status.h"
 
@@ -231,6 +232,8 @@ struct Config {
   WorkerConfig worker;
   ApiConfig api;
   RunConfig run;
+  // [history]: fast-flux thresholds and data ages (common/history.h).
+  HistorySettings history;
   // SHA-256 (hex) of the canonical form of the effective configuration;
   // recorded in every result.
   std::string digest;

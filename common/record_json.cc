@@ -580,16 +580,64 @@ void ObservationFields(const pb::Observation& obs, bool with_reason,
   Rdap(obs, &w->Key("rdap"));
 }
 
+// The record's "history", "stale_data" and "warnings"; null without `h`.
+void HistoryFields(const HistorySummary* h, JsonWriter* w) {
+  if (h == nullptr) {
+    for (std::string_view key : {"history", "stale_data", "warnings"}) {
+      w->Key(key).Null();
+    }
+    return;
+  }
+  w->Key("history").BeginObject();
+  w->Key("checks").Uint(h->checks);
+  w->Key("state").String(CheckStateName(h->state));
+  w->Key("moved").Uint(h->moves);
+  w->Key("down").Uint(h->downs);
+  w->Key("back_up").Uint(h->back_ups);
+  w->Key("first_seen_online").TimeOrNull(h->first_seen_online_ms);
+  w->Key("last_seen_online").TimeOrNull(h->last_seen_online_ms);
+  w->Key("online_since").TimeOrNull(h->online_since_ms);
+  w->Key("down_since").TimeOrNull(h->down_since_ms);
+  if (h->provider.empty()) {  // never online
+    w->Key("online_ms").Null();
+  } else {
+    w->Key("online_ms").Int(h->online_ms);
+  }
+  if (h->time_to_takedown_ms < 0) {
+    w->Key("time_to_takedown_ms").Null();
+  } else {
+    w->Key("time_to_takedown_ms").Int(h->time_to_takedown_ms);
+  }
+  w->Key("provider").StringOrNull(h->provider);
+  w->Key("fast_flux").Bool(h->fast_flux.suspected);
+  w->EndObject();
+  w->Key("stale_data").BeginArray();
+  for (const StaleSource& s : h->stale_data) {
+    w->BeginObject();
+    w->Key("role").String(s.role);
+    w->Key("build_date").Time(s.build_unix_ms);
+    w->Key("age_days").Int(s.age_days);
+    w->Key("max_age_days").Uint(s.max_age_days);
+    w->EndObject();
+  }
+  w->EndArray();
+  w->Key("warnings").BeginArray();
+  for (const StaleSource& s : h->stale_data) w->String(StaleWarning(s));
+  w->EndArray();
+}
+
 }  // namespace
 
 void AppendResultRecordJson(const pb::LineRecord& line,
-                            const pb::Observation* obs, std::string* out) {
+                            const pb::Observation* obs, std::string* out,
+                            const HistorySummary* history) {
   JsonWriter w(out);
   w.BeginObject();
   w.Key("input").String(line.input());
   w.Key("line").Uint(line.line());
   if (line.rejection().empty() && obs != nullptr) {
     ObservationFields(*obs, /*with_reason=*/true, &w);
+    HistoryFields(history, &w);
     w.EndObject();
     return;
   }
@@ -618,6 +666,7 @@ void AppendResultRecordJson(const pb::LineRecord& line,
         "config_digest", "worker", "registration", "rdap"}) {
     w.Key(key).Null();
   }
+  HistoryFields(nullptr, &w);
   w.EndObject();
 }
 

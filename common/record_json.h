@@ -19,6 +19,7 @@
 #include <string>
 #include <string_view>
 
+#include "common/history.h"
 #include "common/proto/hostlocator.pb.h"
 
 namespace hl {
@@ -32,9 +33,13 @@ namespace hl {
 // without observation (obs == nullptr) has null observation fields, status
 // included. Text is repaired by the ToValidUtf8 rules and escaped per
 // RFC 8259; *out is only appended to, so one buffer can serve many records.
+// `history` (AnalyseHistory of the job's checks, `obs` the latest) fills
+// the last fields, "history", "stale_data" and "warnings"; they are null
+// without it.
 void AppendResultRecordJson(const hostlocator::v1::LineRecord& line,
                             const hostlocator::v1::Observation* obs,
-                            std::string* out);
+                            std::string* out,
+                            const HistorySummary* history = nullptr);
 
 // The whole observation, as printed by `hostlocator lookup`: the same
 // writer's text parsed back (for printing and tests, not for bulk output).

@@ -321,6 +321,14 @@ class ApiServer::Impl {
           [this](const httplib::Request& req, httplib::Response& res) {
             if (Authorize(req, res)) Results(req, res);
           });
+    s.Get("/api/v1/history",
+          [this](const httplib::Request& req, httplib::Response& res) {
+            if (Authorize(req, res)) History(req, res);
+          });
+    s.Get("/api/v1/reports/takedown",
+          [this](const httplib::Request& req, httplib::Response& res) {
+            if (Authorize(req, res)) Takedown(req, res);
+          });
     s.Get("/metrics",
           [this](const httplib::Request& req, httplib::Response& res) {
             if (Authorize(req, res)) Metrics(res);
@@ -406,9 +414,33 @@ class ApiServer::Impl {
         return Fail(res, run.status());
       }
     }
-    auto page = ResultsPageJson(*store_, *query);
+    auto page = ResultsPageJson(*store_, *query, options_.history);
     if (!page.ok()) return Fail(res, page.status());
     res.set_content(*std::move(page), kJson);
+  }
+
+  void History(const httplib::Request& req, httplib::Response& res) {
+    const std::string subject =
+        req.has_param("job")   ? req.get_param_value("job")
+        : req.has_param("url") ? req.get_param_value("url")
+                               : "";
+    if (subject.empty()) {
+      return Fail(res, InvalidArgument("name the URL with ?url=... or the job "
+                                       "with ?job=N"));
+    }
+    auto job = FindHistoryJob(*store_, subject);
+    if (!job.ok()) return Fail(res, job.status());
+    auto body = HistoryJson(*store_, *job, options_.history);
+    if (!body.ok()) return Fail(res, body.status());
+    res.set_content(*std::move(body), kJson);
+  }
+
+  void Takedown(const httplib::Request& req, httplib::Response& res) {
+    auto params = ParseTakedownParams(req.params);
+    if (!params.ok()) return Fail(res, params.status());
+    auto body = TakedownJson(*store_, *params, options_.history);
+    if (!body.ok()) return Fail(res, body.status());
+    res.set_content(*std::move(body), kJson);
   }
 
   void Export(const TokenEntry& token, const httplib::Request& req,
@@ -433,8 +465,9 @@ class ApiServer::Impl {
         format == "csv" ? "text/csv; charset=utf-8" : "application/x-ndjson",
         [this, run_id, f, next_line](size_t, httplib::DataSink& sink) {
           std::string chunk;
-          auto ended = AppendExportChunk(*store_, run_id, f, kExportChunkBytes,
-                                         next_line.get(), &chunk);
+          auto ended =
+              AppendExportChunk(*store_, run_id, f, kExportChunkBytes,
+                                next_line.get(), &chunk, options_.history);
           if (!ended.ok()) {
             spdlog::error("api: export of batch {} failed: {}", run_id,
                           ended.status().message());

@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "common/clock.h"
+#include "common/history.h"
 #include "common/status.h"
 #include "coordinator/broker.h"
 #include "coordinator/store.h"
@@ -40,6 +41,7 @@ struct ApiOptions {
   uint32_t read_timeout_ms = 30000;
   uint32_t write_timeout_ms = 30000;
   std::string config_digest;  // recorded in each submitted batch
+  HistorySettings history;    // results, history and takedown figures
 };
 
 // The broker's figures, read on an API thread.

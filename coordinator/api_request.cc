@@ -1,6 +1,7 @@
 #include "coordinator/api_request.h"
 
 #include <charconv>
+#include <chrono>
 #include <nlohmann/json.hpp>
 
 namespace hl::coordinator {
@@ -134,6 +135,18 @@ Result<ResultsQuery> ParseResultsQuery(const QueryParams& params) {
     }
     query.status = *status;
   }
+  if (const auto* event = Param(params, "event")) {
+    if (*event != "moved" && *event != "down" && *event != "back_up") {
+      return InvalidArgument("event is one of moved, down, back_up");
+    }
+    query.event = *event;
+  }
+  if (const auto* state = Param(params, "state")) {
+    if (*state != "online" && *state != "down" && *state != "unreachable") {
+      return InvalidArgument("state is one of online, down, unreachable");
+    }
+    query.state = *state;
+  }
   if (const auto* limit = Param(params, "limit")) {
     auto n = ParseU64(*limit);
     if (!n || *n == 0 || *n > kMaxResultsPage) {
@@ -153,6 +166,73 @@ Result<ResultsQuery> ParseResultsQuery(const QueryParams& params) {
     query.from = {query.run_id, 0};
   }
   return query;
+}
+
+Result<int64_t> ParseUtcTime(std::string_view text) {
+  const auto bad = [&] {
+    return InvalidArgument("bad time \"" + std::string(text) +
+                           "\": write a UTC date, 2026-11-29, or a time, "
+                           "2026-11-29T08:30:00Z");
+  };
+  const auto digits = [&](size_t at, size_t n) -> std::optional<uint64_t> {
+    if (at + n > text.size()) return std::nullopt;
+    return ParseU64(text.substr(at, n));
+  };
+  const auto y = digits(0, 4), mo = digits(5, 2), d = digits(8, 2);
+  if (text.size() < 10 || text[4] != '-' || text[7] != '-' || !y || !mo || !d) {
+    return bad();
+  }
+  using namespace std::chrono;
+  const year_month_day date{year(static_cast<int>(*y)),
+                            month(static_cast<unsigned>(*mo)),
+                            day(static_cast<unsigned>(*d))};
+  if (!date.ok()) return bad();
+  int64_t ms =
+      duration_cast<milliseconds>(sys_days(date).time_since_epoch()).count();
+  if (text.size() == 10) return ms;
+  const auto h = digits(11, 2), mi = digits(14, 2), s = digits(17, 2);
+  if (text.size() < 20 || text[10] != 'T' || text[13] != ':' ||
+      text[16] != ':' || text.back() != 'Z' || !h || !mi || !s || *h > 23 ||
+      *mi > 59 || *s > 60) {
+    return bad();
+  }
+  std::string_view fraction = text.substr(19, text.size() - 20);
+  int64_t frac_ms = 0;
+  if (!fraction.empty()) {
+    if (fraction[0] != '.' || fraction.size() < 2) return bad();
+    fraction.remove_prefix(1);
+    const auto f = ParseU64(fraction.substr(0, 3));
+    if (!f || !ParseU64(fraction)) return bad();
+    frac_ms = static_cast<int64_t>(*f);
+    for (size_t n = std::min<size_t>(fraction.size(), 3); n < 3; ++n) {
+      frac_ms *= 10;
+    }
+  }
+  return ms + static_cast<int64_t>((*h * 60 + *mi) * 60 + *s) * 1000 + frac_ms;
+}
+
+Result<TakedownParams> ParseTakedownParams(const QueryParams& params) {
+  TakedownParams out;
+  if (const auto* batch = Param(params, "batch")) {
+    auto id = ParseU64(*batch);
+    if (!id || *id == 0) return InvalidArgument("bad batch \"" + *batch + "\"");
+    out.run_id = *id;
+  }
+  for (const auto& [key, field] :
+       {std::pair{"from", &out.from_ms}, std::pair{"to", &out.to_ms}}) {
+    if (const auto* v = Param(params, key)) {
+      if (out.run_id != 0) {
+        return InvalidArgument("give a batch or a time range, not both");
+      }
+      auto ms = ParseUtcTime(*v);
+      if (!ms.ok()) return ms.status();
+      *field = *ms;
+    }
+  }
+  if (out.from_ms >= out.to_ms) {
+    return InvalidArgument("the time range is empty: from must be before to");
+  }
+  return out;
 }
 
 Result<SubmitParams> ParseSubmitParams(const QueryParams& params) {

@@ -39,16 +39,33 @@ std::string EncodeCursor(const ResultCursor& cursor);
 Result<ResultCursor> DecodeCursor(std::string_view text);
 
 // GET /api/v1/results parameters: batch (optional), country (ISO code),
-// status (located|unresolved|error|rejected), cursor, limit.
+// status (located|unresolved|error|rejected), event (moved|down|back_up:
+// the URL's history has one), state (online|down|unreachable: its latest
+// conclusive check, common/history.h), cursor, limit.
 struct ResultsQuery {
   uint64_t run_id = 0;  // 0: every batch, oldest first
   std::string country;  // upper case; "" any
   std::string status;   // "" any
+  std::string event;    // "" any
+  std::string state;    // "" any
   ResultCursor from;
   size_t limit = 100;
 };
 inline constexpr size_t kMaxResultsPage = 1000;
 Result<ResultsQuery> ParseResultsQuery(const QueryParams& params);
+
+// A time parameter: "YYYY-MM-DD" (midnight UTC) or RFC 3339 UTC
+// "YYYY-MM-DDTHH:MM:SSZ" (fraction allowed) -> Unix milliseconds.
+Result<int64_t> ParseUtcTime(std::string_view text);
+
+// GET /api/v1/reports/takedown parameters: batch, or from/to (times as
+// ParseUtcTime; from inclusive, to exclusive). Neither: every URL.
+struct TakedownParams {
+  uint64_t run_id = 0;
+  int64_t from_ms = 0;
+  int64_t to_ms = INT64_MAX;
+};
+Result<TakedownParams> ParseTakedownParams(const QueryParams& params);
 
 // Submission parameters: case, referer, user_agent, max_age.
 struct SubmitParams {

@@ -74,6 +74,7 @@ Result<std::unique_ptr<CoordinatorDaemon>> CoordinatorDaemon::Start(
     api.max_request_bytes = size_t{config.api.max_request_mb} << 20;
     api.threads = config.api.threads;
     api.config_digest = config.digest;
+    api.history = config.history;
     Broker* broker = daemon->broker_.get();
     daemon->api_ = std::make_unique<ApiServer>(
         daemon->store_.get(), [broker] { return broker->snapshot(); }, api,

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <nlohmann/json.hpp>
+#include <unordered_set>
 
+#include "common/net/url.h"
 #include "common/record_json.h"
 #include "coordinator/reports.h"
 
@@ -15,19 +17,52 @@ bool Stopped(const Status& s) {
   return s.code() == StatusCode::kResourceExhausted && s.message() == "stop";
 }
 
+// Whether the history has an event of kind `name`.
+bool HasEvent(const HistorySummary& h, std::string_view name) {
+  return std::any_of(h.events.begin(), h.events.end(), [&](const auto& e) {
+    return EventKindName(e.kind) == name;
+  });
+}
+
+// Whether a line with outcome `o` passes the history filters of `query`.
+bool HistoryMatches(const ResultsQuery& query, const LineOutcome& o) {
+  if (query.event.empty() && query.state.empty()) return true;
+  if (!o.history) return false;
+  if (!query.event.empty() && !HasEvent(*o.history, query.event)) return false;
+  return query.state.empty() || CheckStateName(o.history->state) == query.state;
+}
+
+using Json = nlohmann::ordered_json;
+
+std::string Dump(const Json& doc) {
+  return doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 }  // namespace
 
-Result<bool> LineOutcome(const Store& store, const pb::LineRecord& line,
-                         std::optional<pb::Observation>* obs) {
-  obs->reset();
+Result<bool> ReadOutcome(const Store& store, const pb::LineRecord& line,
+                         const HistorySettings* settings, LineOutcome* out) {
+  out->latest.reset();
+  out->history.reset();
   if (line.job_id() == 0) return true;
-  auto latest = store.LatestResult(line.job_id());
+  uint32_t check = 0;
+  auto latest = store.LatestResult(line.job_id(), &check);
   if (!latest.ok()) return latest.status();
-  *obs = std::move(latest).value();
-  if (obs->has_value()) return true;
-  auto job = store.GetJob(line.job_id());
-  if (!job.ok()) return job.status();
-  return job->state() == pb::JOB_STATE_DEAD;
+  out->latest = std::move(latest).value();
+  if (!out->latest) {
+    auto job = store.GetJob(line.job_id());
+    if (!job.ok()) return job.status();
+    return job->state() == pb::JOB_STATE_DEAD;
+  }
+  if (settings == nullptr) return true;
+  if (check == 0) {
+    out->history = AnalyseHistory({&*out->latest, 1}, *settings);
+    return true;
+  }
+  auto checks = store.History(line.job_id());
+  if (!checks.ok()) return checks.status();
+  out->history = AnalyseHistory(*checks, *settings);
+  return true;
 }
 
 Result<BatchStatus> GetBatchStatus(const Store& store, uint64_t run_id) {
@@ -90,7 +125,8 @@ std::string BatchStatusJson(const BatchStatus& status) {
 }
 
 Result<std::string> ResultsPageJson(const Store& store,
-                                    const ResultsQuery& query) {
+                                    const ResultsQuery& query,
+                                    const HistorySettings& settings) {
   uint64_t last_run = query.run_id;
   if (last_run == 0) {
     auto latest = store.LatestRun();
@@ -102,7 +138,7 @@ Result<std::string> ResultsPageJson(const Store& store,
   std::string body = "{\"records\":[";
   size_t count = 0;
   std::optional<ResultCursor> next;
-  std::optional<pb::Observation> obs;
+  LineOutcome outcome;
   for (uint64_t run_id = std::max<uint64_t>(query.from.run_id, 1);
        run_id <= last_run && !next; ++run_id) {
     const uint64_t from = run_id == query.from.run_id ? query.from.line : 0;
@@ -113,13 +149,15 @@ Result<std::string> ResultsPageJson(const Store& store,
             next = ResultCursor{run_id, line.line()};
             return Stop();
           }
-          auto has_outcome = LineOutcome(store, line, &obs);
+          auto has_outcome = ReadOutcome(store, line, &settings, &outcome);
           if (!has_outcome.ok()) return has_outcome.status();
           if (!*has_outcome) return Status::Ok();
-          const pb::Observation* p = obs ? &*obs : nullptr;
+          const pb::Observation* p =
+              outcome.latest ? &*outcome.latest : nullptr;
           if (!query.status.empty() && LineStatus(line, p) != query.status) {
             return Status::Ok();
           }
+          if (!HistoryMatches(query, outcome)) return Status::Ok();
           if (!query.country.empty()) {
             if (p == nullptr) return Status::Ok();
             const auto& countries = p->verdict().hosting_countries();
@@ -129,7 +167,8 @@ Result<std::string> ResultsPageJson(const Store& store,
             }
           }
           if (count++) body += ',';
-          AppendResultRecordJson(line, p, &body);
+          AppendResultRecordJson(line, p, &body,
+                                 outcome.history ? &*outcome.history : nullptr);
           return Status::Ok();
         },
         from);
@@ -143,12 +182,13 @@ Result<std::string> ResultsPageJson(const Store& store,
 
 Result<bool> AppendExportChunk(const Store& store, uint64_t run_id,
                                ExportFormat format, size_t min_bytes,
-                               uint64_t* next_line, std::string* out) {
+                               uint64_t* next_line, std::string* out,
+                               const HistorySettings& settings) {
   const bool csv = format == ExportFormat::kCsv;
   const size_t start = out->size();
   if (csv && *next_line == 0) *out += CsvHeader() + "\n";
   bool ended = true;
-  std::optional<pb::Observation> obs;
+  LineOutcome outcome;
   Status s = store.ForEachLine(
       run_id,
       [&](const pb::LineRecord& line) -> Status {
@@ -157,13 +197,14 @@ Result<bool> AppendExportChunk(const Store& store, uint64_t run_id,
           ended = false;
           return Stop();
         }
-        auto has_outcome = LineOutcome(store, line, &obs);
+        auto has_outcome = ReadOutcome(store, line, &settings, &outcome);
         if (!has_outcome.ok()) return has_outcome.status();
-        const pb::Observation* p = obs ? &*obs : nullptr;
+        const pb::Observation* p = outcome.latest ? &*outcome.latest : nullptr;
+        const HistorySummary* h = outcome.history ? &*outcome.history : nullptr;
         if (csv) {
-          AppendCsvRow(line, p, out);
+          AppendCsvRow(line, p, out, h);
         } else {
-          AppendResultRecordJson(line, p, out);
+          AppendResultRecordJson(line, p, out, h);
         }
         *out += '\n';
         return Status::Ok();
@@ -172,6 +213,156 @@ Result<bool> AppendExportChunk(const Store& store, uint64_t run_id,
   if (!s.ok() && !Stopped(s)) return s;
   if (ended) *next_line = UINT64_MAX;
   return ended;
+}
+
+Result<uint64_t> FindHistoryJob(const Store& store,
+                                const std::string& url_or_job) {
+  if (!url_or_job.empty() &&
+      url_or_job.find_first_not_of("0123456789") == std::string::npos) {
+    const uint64_t id = std::strtoull(url_or_job.c_str(), nullptr, 10);
+    auto job = store.GetJob(id);
+    if (!job.ok()) return job.status();
+    return id;
+  }
+  auto url = net::NormalizeUrl(url_or_job);
+  if (!url.ok()) {
+    return InvalidArgument(
+        "\"" + url_or_job + "\" is neither a job number nor a URL (" +
+        std::string(net::UrlRejectionReason(url.error().reason)) + ")");
+  }
+  auto id = store.FindJobId(url->url, pb::RequestContext());
+  if (!id.ok()) return id.status();
+  if (!*id) {
+    return NotFound("no checks of " + url->url +
+                    " (with the default request context); give the job "
+                    "number to see another context's history");
+  }
+  return **id;
+}
+
+Result<std::string> HistoryJson(const Store& store, uint64_t job_id,
+                                const HistorySettings& settings) {
+  auto job = store.GetJob(job_id);
+  if (!job.ok()) return job.status();
+  auto checks = store.History(job_id);
+  if (!checks.ok()) return checks.status();
+  const HistorySummary h = AnalyseHistory(*checks, settings);
+  Json rows = Json::array();
+  for (size_t i = 0; i < checks->size(); ++i) {
+    const pb::Observation& obs = (*checks)[i];
+    const CheckClass c = ClassifyCheck(obs);
+    const Placement place = PlacementOf(obs);
+    Json addresses = Json::array();
+    for (const auto& a : obs.dns().addresses()) {
+      addresses.push_back({{"ip", a.ip()}, {"ttl", a.ttl()}});
+    }
+    rows.push_back({{"check", i},
+                    {"checked_at", FormatRfc3339Ms(obs.checked_at_unix_ms())},
+                    {"status", obs.status()},
+                    {"state", CheckStateName(c.state)},
+                    {"reason", c.reason},
+                    {"countries", place.countries},
+                    {"networks", place.networks},
+                    {"provider", place.provider.empty() ? Json(nullptr)
+                                                        : Json(place.provider)},
+                    {"addresses", std::move(addresses)}});
+  }
+  Json events = Json::array();
+  for (const HistoryEvent& e : h.events) {
+    Json changes = Json::array();
+    for (const Change& c : e.changes) {
+      changes.push_back({{"what", c.what}, {"from", c.from}, {"to", c.to}});
+    }
+    events.push_back({{"kind", EventKindName(e.kind)},
+                      {"at", FormatRfc3339Ms(e.at_ms)},
+                      {"check", e.check},
+                      {"reason", e.reason},
+                      {"changes", std::move(changes)}});
+  }
+  // The summary as result records carry it.
+  pb::LineRecord line;
+  std::string record;
+  const pb::Observation empty;
+  AppendResultRecordJson(line, checks->empty() ? &empty : &checks->back(),
+                         &record, &h);
+  const Json parsed = Json::parse(record);
+  Json doc = {
+      {"job_id", job_id},
+      {"url", job->url()},
+      {"checks", std::move(rows)},
+      {"events", std::move(events)},
+      {"summary", parsed["history"]},
+      {"fast_flux",
+       {{"suspected", h.fast_flux.suspected},
+        {"distinct_addresses", h.fast_flux.distinct_addresses},
+        {"max_answer_addresses", h.fast_flux.max_answer_addresses},
+        {"min_ttl_s", h.fast_flux.min_ttl_s < 0 ? Json(nullptr)
+                                                : Json(h.fast_flux.min_ttl_s)},
+        {"networks", h.fast_flux.networks},
+        {"countries", h.fast_flux.countries},
+        {"evidence", h.fast_flux.evidence}}},
+      {"stale_data", parsed["stale_data"]},
+      {"warnings", parsed["warnings"]},
+  };
+  return Dump(doc);
+}
+
+Result<std::string> TakedownJson(const Store& store,
+                                 const TakedownParams& query,
+                                 const HistorySettings& settings) {
+  std::vector<HistorySummary> summaries;
+  const auto add = [&](uint64_t job_id) -> Status {
+    auto checks = store.History(job_id);
+    if (!checks.ok()) return checks.status();
+    HistorySummary h = AnalyseHistory(*checks, settings);
+    if (query.run_id == 0 && (h.provider.empty() ||  // never online
+                              h.first_seen_online_ms < query.from_ms ||
+                              h.first_seen_online_ms >= query.to_ms)) {
+      return Status::Ok();
+    }
+    summaries.push_back(std::move(h));
+    return Status::Ok();
+  };
+  if (query.run_id != 0) {
+    auto run = store.GetRun(query.run_id);
+    if (!run.ok()) return run.status();
+    std::unordered_set<uint64_t> seen;
+    HL_RETURN_IF_ERROR(
+        store.ForEachLine(query.run_id, [&](const pb::LineRecord& line) {
+          if (line.job_id() == 0 || !seen.insert(line.job_id()).second) {
+            return Status::Ok();
+          }
+          return add(line.job_id());
+        }));
+  } else {
+    HL_RETURN_IF_ERROR(store.ForEachJob([&](const pb::JobRecord& job) {
+      return job.checks() == 0 ? Status::Ok() : add(job.job_id());
+    }));
+  }
+  const auto ms_or_null = [](int64_t ms) {
+    return ms < 0 ? Json(nullptr) : Json(ms);
+  };
+  Json providers = Json::array();
+  for (const ProviderTakedown& p : TakedownByProvider(summaries)) {
+    providers.push_back({{"provider", p.provider},
+                         {"urls", p.urls},
+                         {"taken_down", p.taken_down},
+                         {"still_online", p.still_online},
+                         {"median_ms", ms_or_null(p.median_ms)},
+                         {"p90_ms", ms_or_null(p.p90_ms)}});
+  }
+  Json doc = {
+      {"batch_id", query.run_id == 0 ? Json(nullptr) : Json(query.run_id)},
+      {"from", query.run_id != 0 || query.from_ms == 0
+                   ? Json(nullptr)
+                   : Json(FormatRfc3339Ms(query.from_ms))},
+      {"to", query.run_id != 0 || query.to_ms == INT64_MAX
+                 ? Json(nullptr)
+                 : Json(FormatRfc3339Ms(query.to_ms))},
+      {"urls", summaries.size()},
+      {"providers", std::move(providers)},
+  };
+  return Dump(doc);
 }
 
 }  // namespace hl::coordinator

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 
+#include "common/history.h"
 #include "common/status.h"
 #include "coordinator/api_request.h"
 #include "coordinator/store.h"
@@ -26,23 +27,50 @@ struct BatchStatus {
   }
 };
 
-// The outcome of a line: *obs is its newest result, or empty when the line
-// was rejected or its job dead-lettered. Returns false for a line whose job
-// has no outcome yet.
-Result<bool> LineOutcome(const Store& store, const pb::LineRecord& line,
-                         std::optional<pb::Observation>* obs);
-
 // Counts the lines of batch `run_id` by the state of their job.
 Result<BatchStatus> GetBatchStatus(const Store& store, uint64_t run_id);
 // The JSON body of GET /api/v1/batches/ID.
 std::string BatchStatusJson(const BatchStatus& status);
+
+// The outcome of one line: its job's latest check and the summary of the
+// job's history (records and reports carry both).
+struct LineOutcome {
+  std::optional<pb::Observation> latest;  // none: rejected, or dead
+  std::optional<HistorySummary> history;  // set with `latest`
+};
+// Reads the outcome of `line` into *out; false for a line whose job has no
+// outcome yet. Only a job with more than one check has its whole history
+// read; the summary of a single check is taken from the latest result. With
+// `settings` null no summary is made and no history read.
+Result<bool> ReadOutcome(const Store& store, const pb::LineRecord& line,
+                         const HistorySettings* settings, LineOutcome* out);
 
 // The JSON body of GET /api/v1/results: {"records": [result records
 // (docs/result-format.md)], "next_cursor": "..." or null}. Only lines with
 // an outcome are listed (rejected, a stored result, or dead); a line still
 // queued is skipped, so page a batch once its status says complete.
 Result<std::string> ResultsPageJson(const Store& store,
-                                    const ResultsQuery& query);
+                                    const ResultsQuery& query,
+                                    const HistorySettings& settings);
+
+// The job of `url_or_job`: a job number, or a URL (normalised, probed with
+// the default request context). NotFound / InvalidArgument say what to do.
+Result<uint64_t> FindHistoryJob(const Store& store,
+                                const std::string& url_or_job);
+// The JSON body of GET /api/v1/history: the job, every check in order
+// (time, state, reason, countries, networks, provider, addresses), the
+// events, the summary, the fast-flux evidence (docs/api.md).
+Result<std::string> HistoryJson(const Store& store, uint64_t job_id,
+                                const HistorySettings& settings);
+
+// The JSON body of GET /api/v1/reports/takedown: per hosting provider the
+// URLs seen online, taken down, still online, and the median and 90th
+// percentile time to takedown (TakedownByProvider), over the URLs of batch
+// query.run_id, or (run_id 0) every URL first seen online in
+// [from_ms, to_ms).
+Result<std::string> TakedownJson(const Store& store,
+                                 const TakedownParams& query,
+                                 const HistorySettings& settings);
 
 enum class ExportFormat { kCsv, kJsonl };
 // Appends the export of batch `run_id` from line `*next_line` on to *out
@@ -51,6 +79,7 @@ enum class ExportFormat { kCsv, kJsonl };
 // *next_line is 0. Memory stays near `min_bytes` whatever the batch's size.
 Result<bool> AppendExportChunk(const Store& store, uint64_t run_id,
                                ExportFormat format, size_t min_bytes,
-                               uint64_t* next_line, std::string* out);
+                               uint64_t* next_line, std::string* out,
+                               const HistorySettings& settings);
 
 }  // namespace hl::coordinator

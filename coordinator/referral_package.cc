@@ -1467,16 +1467,17 @@ Result<PackageSetSummary> WriteReferralPackages(const Store& store,
                                                 PackageOptions options) {
   auto writer = ReferralPackageWriter::Create(dir, std::move(options));
   if (!writer.ok()) return writer.status();
-  std::optional<pb::Observation> obs;
+  LineOutcome outcome;
   HL_RETURN_IF_ERROR(store.ForEachLine(
       run.run_id(), [&](const pb::LineRecord& line) -> Status {
-        auto has_outcome = LineOutcome(store, line, &obs);
+        auto has_outcome = ReadOutcome(store, line, nullptr, &outcome);
         if (!has_outcome.ok()) return has_outcome.status();
         if (!*has_outcome) {
           (*writer)->AddPending();
           return Status::Ok();
         }
-        return (*writer)->Add(line, obs ? &*obs : nullptr);
+        return (*writer)->Add(line,
+                              outcome.latest ? &*outcome.latest : nullptr);
       }));
   return (*writer)->Finish();
 }

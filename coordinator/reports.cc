@@ -80,11 +80,43 @@ std::string LineStatus(const pb::LineRecord& line, const pb::Observation* obs) {
 
 std::string CsvHeader() {
   return "line,input,url,status,error_class,hosting_countries,ip,country,asn,"
-         "as_org,network,http_status,checked_at";
+         "as_org,network,http_status,checked_at,checks,history_state,moved,"
+         "down,online_since,down_since,fast_flux,warnings";
 }
 
+namespace {
+
+// The history columns of CsvHeader(), after a ','; empty without `h`.
+void AppendHistoryColumns(const HistorySummary* h, std::string* out) {
+  if (h == nullptr) {
+    *out += ",,,,,,,,";
+    return;
+  }
+  *out += ',';
+  AppendUint(h->checks, out);
+  *out += ',';
+  *out += CheckStateName(h->state);
+  *out += ',';
+  AppendUint(h->moves, out);
+  *out += ',';
+  AppendUint(h->downs, out);
+  *out += ',';
+  if (h->online_since_ms != 0) AppendRfc3339Ms(h->online_since_ms, out);
+  *out += ',';
+  if (h->down_since_ms != 0) AppendRfc3339Ms(h->down_since_ms, out);
+  *out += h->fast_flux.suspected ? ",true," : ",false,";
+  std::string warnings;
+  for (const StaleSource& s : h->stale_data) {
+    if (!warnings.empty()) warnings += "; ";
+    warnings += StaleWarning(s);
+  }
+  AppendCsvField(warnings, out);
+}
+
+}  // namespace
+
 void AppendCsvRow(const pb::LineRecord& line, const pb::Observation* obs,
-                  std::string* out) {
+                  std::string* out, const HistorySummary* history) {
   AppendUint(line.line(), out);
   *out += ',';
   AppendCsvField(line.input(), out);
@@ -94,6 +126,7 @@ void AppendCsvRow(const pb::LineRecord& line, const pb::Observation* obs,
     *out += LineStatus(line, obs);
     *out += line.rejection().empty() ? ",not_probed" : ",rejected";
     *out += ",,,,,,,,";
+    AppendHistoryColumns(nullptr, out);
     return;
   }
   AppendCsvField(obs->url(), out);
@@ -121,6 +154,7 @@ void AppendCsvRow(const pb::LineRecord& line, const pb::Observation* obs,
   if (obs->http().status() != 0) *out += std::to_string(obs->http().status());
   *out += ',';
   AppendRfc3339Ms(obs->checked_at_unix_ms(), out);
+  AppendHistoryColumns(history, out);
 }
 
 Result<std::unique_ptr<RunReportWriter>> RunReportWriter::Create(
@@ -151,14 +185,15 @@ void RunReportWriter::FlushRecords() {
 }
 
 Status RunReportWriter::Add(const pb::LineRecord& line,
-                            const pb::Observation* obs) {
+                            const pb::Observation* obs,
+                            const HistorySummary* history) {
   ++summary_.lines;
   ++summary_.by_status[LineStatus(line, obs)];
-  AppendResultRecordJson(line, obs, &records_);
+  AppendResultRecordJson(line, obs, &records_, history);
   records_ += '\n';
   if (records_.size() >= kRecordBlock) FlushRecords();
   row_.clear();
-  AppendCsvRow(line, obs, &row_);
+  AppendCsvRow(line, obs, &row_, history);
   row_ += '\n';
   csv_.write(row_.data(), static_cast<std::streamsize>(row_.size()));
   HL_RETURN_IF_ERROR(packages_->Add(line, obs));

@@ -20,6 +20,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/history.h"
 #include "common/proto/hostlocator.pb.h"
 #include "common/status.h"
 #include "coordinator/referral_package.h"
@@ -30,9 +31,12 @@ namespace pb = ::hostlocator::v1;
 
 // The flat CSV form of one line's outcome.
 std::string CsvHeader();
-// The CsvHeader() columns of one line appended to *out (no newline).
+// The CsvHeader() columns of one line appended to *out (no newline). The
+// history columns (checks, history_state, moved, down, online_since,
+// down_since, fast_flux, warnings) come from `history` and are empty
+// without it.
 void AppendCsvRow(const pb::LineRecord& line, const pb::Observation* obs,
-                  std::string* out);
+                  std::string* out, const HistorySummary* history = nullptr);
 // `value` appended to *out as one CSV field: RFC 4180 quoting when needed;
 // invalid UTF-8 repaired; a leading = + - @ TAB or CR neutralised with ' so
 // spreadsheets do not run it as a formula.
@@ -64,7 +68,9 @@ class RunReportWriter {
 
   // Lines must come in line order. `obs` is null for rejected lines and for
   // jobs without a result (dead-lettered).
-  Status Add(const pb::LineRecord& line, const pb::Observation* obs);
+  // `history` summarises the job's checks (ReadOutcome), null with `obs`.
+  Status Add(const pb::LineRecord& line, const pb::Observation* obs,
+             const HistorySummary* history);
   Result<ReportSummary> Finish();
 
  private:

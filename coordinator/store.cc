@@ -488,7 +488,7 @@ Result<pb::JobRecord> Store::GetJob(uint64_t job_id) const {
 }
 
 Result<std::optional<pb::Observation>> Store::LatestResult(
-    uint64_t job_id) const {
+    uint64_t job_id, uint32_t* check) const {
   std::unique_ptr<rocksdb::Iterator> it(
       db_->NewIterator(rocksdb::ReadOptions(), results_));
   it->SeekForPrev(ResultKey(job_id, UINT32_MAX));
@@ -501,6 +501,10 @@ Result<std::optional<pb::Observation>> Store::LatestResult(
   }
   pb::Observation obs;
   HL_RETURN_IF_ERROR(Parse(it->value().ToString(), &obs, "result"));
+  if (check != nullptr) {
+    // The last 4 key bytes, read as a number.
+    *check = static_cast<uint32_t>(ReadU64(it->key().ToStringView().substr(8)));
+  }
   return std::optional<pb::Observation>(std::move(obs));
 }
 

@@ -203,8 +203,12 @@ class Store {
       const std::vector<ResultIn>& results, int64_t now_ms);
 
   Result<pb::JobRecord> GetJob(uint64_t job_id) const;
-  // The newest check of a job, if any.
-  Result<std::optional<pb::Observation>> LatestResult(uint64_t job_id) const;
+  // The newest check of a job, if any. With `check`, also its index among
+  // the job's results (0: the first; indices stay as they were when a purge
+  // removes older checks), so a caller knows without a read whether the
+  // job has more than one check.
+  Result<std::optional<pb::Observation>> LatestResult(
+      uint64_t job_id, uint32_t* check = nullptr) const;
   // Every check of a job kept by retention, oldest first; each observation
   // carries its time (checked_at_unix_ms) and status.
   Result<std::vector<pb::Observation>> History(uint64_t job_id) const;

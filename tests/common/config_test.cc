@@ -33,6 +33,7 @@ void ExpectSameFields(const Config& actual, const Config& expected) {
   EXPECT_EQ(actual.providers, expected.providers);
   EXPECT_EQ(actual.rdap, expected.rdap);
   EXPECT_EQ(actual.coordinator, expected.coordinator);
+  EXPECT_EQ(actual.history, expected.history);
   EXPECT_EQ(actual.run, expected.run);
 }
 
@@ -253,6 +254,22 @@ TEST(ConfigTest, ValidFiles) {
          EXPECT_EQ(c.coordinator.recheck_interval_s, 604800u);
          EXPECT_EQ(c.coordinator.retention_days, 365u);
        }},
+      {"history values",
+       "[history]\nflux_min_addresses = 20\nflux_min_answer_addresses = 8\n"
+       "flux_max_ttl_s = 0\nflux_min_networks = 1\nflux_min_countries = 2\n"
+       "geo_max_age_days = 7\nasn_max_age_days = 14\n"
+       "providers_max_age_days = 365\n",
+       [](const Config& c) {
+         EXPECT_EQ(c.history.flux_min_addresses, 20u);
+         EXPECT_EQ(c.history.flux_min_answer_addresses, 8u);
+         EXPECT_EQ(c.history.flux_max_ttl_s, 0u);
+         EXPECT_EQ(c.history.flux_min_networks, 1u);
+         EXPECT_EQ(c.history.flux_min_countries, 2u);
+         EXPECT_EQ(c.history.geo_max_age_days, 7u);
+         EXPECT_EQ(c.history.asn_max_age_days, 14u);
+         EXPECT_EQ(c.history.providers_max_age_days, 365u);
+         EXPECT_NE(c.digest, DefaultConfig().digest);
+       }},
       {"fleet politeness values",
        "[politeness]\nfleet_max_per_host = 0\nfleet_max_per_domain = 5\n"
        "fleet_max_per_address = 100000\n",
@@ -307,7 +324,7 @@ TEST(ConfigTest, ErrorsNameTheKeyAndWhatIsExpected) {
        {"test.toml:1:1: ", "unknown key \"timeout\"",
         "known sections: resolver, http, safety, politeness, geo, providers, "
         "referral, rdap, "
-        "coordinator, worker, api, run"}},
+        "coordinator, history, worker, api, run"}},
       {"[rdap]\ncache_ttl_s = 0\n",
        {"test.toml:2:15: ", "bad value for \"rdap.cache_ttl_s\"",
         "expected an integer from 1 to 2592000 (seconds)"}},
@@ -387,6 +404,10 @@ TEST(ConfigTest, ErrorsNameTheKeyAndWhatIsExpected) {
       {"[coordinator]\nmax_attempts = 101\n", {"\"coordinator.max_attempts\""}},
       {"[coordinator]\nretention_days = 100001\n",
        {"\"coordinator.retention_days\""}},
+      {"[history]\ngeo_max_age_days = 0\n", {"\"history.geo_max_age_days\""}},
+      {"[history]\nflux_max_ttl_s = 86401\n", {"\"history.flux_max_ttl_s\""}},
+      {"[history]\nflux_min_networks = 0\n", {"\"history.flux_min_networks\""}},
+      {"[history]\nfast_flux = true\n", {"history.fast_flux"}},
       {"[coordinator]\nrecheck_interval_s = -1\n",
        {"\"coordinator.recheck_interval_s\""}},
       {"[politeness]\nfleet_max_per_host = 100001\n",

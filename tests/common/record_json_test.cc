@@ -273,7 +273,8 @@ TEST(RecordJsonTest, ResultRecordStartsWithTheLine) {
            "dns",        "addresses",      "pinned_ip",    "http",
            "redirects",  "redirect_error", "providers",    "verdict",
            "checked_at", "data_sources",   "tool_version", "config_digest",
-           "worker",     "registration",   "rdap"}));
+           "worker",     "registration",   "rdap",         "history",
+           "stale_data", "warnings"}));
   EXPECT_EQ(j["line"], 7);
   EXPECT_EQ(j["status"], "located");
   EXPECT_EQ(j["reason"], nullptr);
@@ -298,7 +299,8 @@ TEST(RecordJsonTest, RejectedLine) {
       R"("redirects":null,"redirect_error":null,)"
       R"("providers":null,"verdict":null,"checked_at":null,"data_sources":null,)"
       R"("tool_version":null,"config_digest":null,"worker":null,)"
-      R"("registration":null,"rdap":null})");
+      R"("registration":null,"rdap":null,"history":null,)"
+      R"("stale_data":null,"warnings":null})");
 }
 
 TEST(RecordJsonTest, RdapFacts) {
@@ -348,7 +350,38 @@ TEST(RecordJsonTest, LineWithoutObservationHasNullFields) {
   Json j = Record(line, nullptr);
   EXPECT_EQ(j["status"], nullptr);
   EXPECT_EQ(j["url"], nullptr);
-  EXPECT_EQ(Keys(j).size(), 23u);
+  EXPECT_EQ(Keys(j).size(), 26u);
+}
+
+TEST(RecordJsonTest, HistorySummaryAndStaleDataWarnings) {
+  pb::LineRecord line;
+  line.set_line(3);
+  line.set_input("http://www.example.com/");
+  pb::Observation first = FullObservation();
+  pb::Observation gone = FullObservation();
+  gone.set_checked_at_unix_ms(first.checked_at_unix_ms() + 7'200'000);
+  gone.mutable_http()->set_status(410);
+  // FullObservation's country data was built on 2026-01-01, 330 days
+  // before its check.
+  const std::vector<pb::Observation> checks = {first, gone};
+  const HistorySummary h = AnalyseHistory(checks, HistorySettings{});
+  std::string text;
+  AppendResultRecordJson(line, &gone, &text, &h);
+  const Json j = Json::parse(text);
+  EXPECT_EQ(j["history"], Json::parse(R"({
+    "checks": 2, "state": "down", "moved": 0, "down": 1, "back_up": 0,
+    "first_seen_online": "2026-11-29T02:01:32.123Z",
+    "last_seen_online": "2026-11-29T02:01:32.123Z",
+    "online_since": null, "down_since": "2026-11-29T04:01:32.123Z",
+    "online_ms": 7200000, "time_to_takedown_ms": 7200000,
+    "provider": "Cloudflare", "fast_flux": false})"));
+  EXPECT_EQ(j["stale_data"], Json::parse(R"([{"role": "country",
+    "build_date": "2026-01-01T00:00:00.000Z", "age_days": 332,
+    "max_age_days": 30}])"));
+  ASSERT_EQ(j["warnings"].size(), 1u);
+  EXPECT_THAT(j["warnings"][0].get<std::string>(),
+              ::testing::StartsWith("warning: geolocation data (country) was "
+                                    "332 days old at the check"));
 }
 
 TEST(RecordJsonTest, JurisdictionAndRegistration) {

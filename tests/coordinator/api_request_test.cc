@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdint>
+#include <string>
 #include <vector>
 
 namespace hl::coordinator {
@@ -133,6 +135,66 @@ TEST(ApiRequestTest, ParsesResultsQueries) {
   }
 }
 
+TEST(ApiRequestTest, ParsesHistoryFiltersOfResults) {
+  auto q = ParseResultsQuery({{"event", "moved"}, {"state", "down"}});
+  ASSERT_TRUE(q.ok());
+  EXPECT_EQ(q->event, "moved");
+  EXPECT_EQ(q->state, "down");
+  EXPECT_EQ(ParseResultsQuery({{"event", "back_up"}})->event, "back_up");
+  EXPECT_EQ(ParseResultsQuery({{"state", "unreachable"}})->state,
+            "unreachable");
+  EXPECT_FALSE(ParseResultsQuery({{"event", "online"}}).ok());
+  EXPECT_FALSE(ParseResultsQuery({{"state", "gone"}}).ok());
+}
+
+TEST(ApiRequestTest, ParsesUtcTimes) {
+  struct Case {
+    std::string text;
+    bool ok;
+    int64_t ms;
+  };
+  const std::vector<Case> cases = {
+      {"2027-01-15", true, 1'800'000'000'000 - 8 * 3'600'000},
+      {"2027-01-15T08:00:00Z", true, 1'800'000'000'000},
+      {"2027-01-15T08:00:00.5Z", true, 1'800'000'000'500},
+      {"2027-01-15T08:00:00.123Z", true, 1'800'000'000'123},
+      {"2027-01-15T08:00:00.1239Z", true, 1'800'000'000'123},
+      {"1970-01-01", true, 0},
+      {"2027-02-30", false, 0},
+      {"2027-01-15T24:00:00Z", false, 0},
+      {"2027-01-15T08:00:00", false, 0},
+      {"2027-01-15T08:00:00+01:00", false, 0},
+      {"2027-01-15T08:00:00.Z", false, 0},
+      {"15.01.2027", false, 0},
+      {"", false, 0},
+  };
+  for (const auto& c : cases) {
+    auto ms = ParseUtcTime(c.text);
+    ASSERT_EQ(ms.ok(), c.ok) << c.text;
+    if (c.ok) {
+      EXPECT_EQ(*ms, c.ms) << c.text;
+    }
+  }
+}
+
+TEST(ApiRequestTest, ParsesTakedownParameters) {
+  auto all = ParseTakedownParams({});
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(all->run_id, 0u);
+  EXPECT_EQ(all->from_ms, 0);
+  EXPECT_EQ(all->to_ms, INT64_MAX);
+  EXPECT_EQ(ParseTakedownParams({{"batch", "4"}})->run_id, 4u);
+  auto range =
+      ParseTakedownParams({{"from", "2027-01-15"}, {"to", "2027-01-16"}});
+  ASSERT_TRUE(range.ok());
+  EXPECT_EQ(range->to_ms - range->from_ms, 86'400'000);
+  EXPECT_FALSE(
+      ParseTakedownParams({{"batch", "4"}, {"from", "2027-01-15"}}).ok());
+  EXPECT_FALSE(
+      ParseTakedownParams({{"from", "2027-01-16"}, {"to", "2027-01-15"}}).ok());
+  EXPECT_FALSE(ParseTakedownParams({{"batch", "0"}}).ok());
+}
+
 TEST(ApiRequestTest, ParsesSubmitParameters) {
   auto p = ParseSubmitParams({{"case", "R-1"},
                               {"max_age", "2h"},
@@ -159,6 +221,8 @@ TEST(ApiRequestTest, EachEndpointNeedsItsRole) {
       {"GET", "/api/v1/batches/3/referrals/DE.html", Role::kExport},
       {"GET", "/api/v1/batches/3/referrals/index.json", Role::kExport},
       {"GET", "/api/v1/results", Role::kRead},
+      {"GET", "/api/v1/history", Role::kRead},
+      {"GET", "/api/v1/reports/takedown", Role::kRead},
       {"GET", "/metrics", Role::kRead},
       {"GET", "/anything/else", Role::kRead},
       {"POST", "/api/v1/batches/3", Role::kRead},

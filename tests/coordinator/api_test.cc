@@ -20,6 +20,8 @@
 #include <thread>
 
 #include "common/protocol.h"
+#include "coordinator/ingest.h"
+#include "coordinator/input.h"
 #include "coordinator/queries.h"
 #include "coordinator/tokens.h"
 
@@ -328,7 +330,8 @@ TEST_F(ApiTest, SubmitFollowPageAndExport) {
     EXPECT_EQ(exported->get_header_value("Transfer-Encoding"), "chunked");
     std::string local;
     uint64_t next = 0;
-    while (!*AppendExportChunk(*store_, batch, f, 16, &next, &local)) {
+    while (!*AppendExportChunk(*store_, batch, f, 16, &next, &local,
+                               HistorySettings{})) {
     }
     EXPECT_EQ(exported->body, local) << format;
     EXPECT_EQ(std::count(local.begin(), local.end(), '\n'),
@@ -562,6 +565,10 @@ TEST_F(ApiTest, CliThroughTheServerPrintsWhatTheDataFolderGives) {
       {"results --status rejected", "reader"},
       {"export --run 1 --format csv", "exporter"},
       {"export --run 1 --format jsonl", "exporter"},
+      {"history http://A1.de.test/", "reader"},
+      {"history 1 --json", "reader"},
+      {"takedown --batch 1", "reader"},
+      {"results --state online", "reader"},
   };
   std::vector<std::string> remote;
   for (const auto& [command, token] : commands) {
@@ -573,6 +580,13 @@ TEST_F(ApiTest, CliThroughTheServerPrintsWhatTheDataFolderGives) {
   EXPECT_NE(remote[0].find("case REF-9"), std::string::npos);
   EXPECT_EQ(std::count(remote[1].begin(), remote[1].end(), '\n'), 7);
   EXPECT_EQ(std::count(remote[2].begin(), remote[2].end(), '\n'), 3);
+  EXPECT_NE(remote[6].find("job 1: http://a1.de.test/"), std::string::npos)
+      << remote[6];
+  EXPECT_NE(remote[8].find("batch 1: 4 URLs"), std::string::npos) << remote[8];
+  // Lines 1, 4, 7 and 8 are online; line 6 failed without an address
+  // (nxdomain at the top level, unreachable by the history rules).
+  EXPECT_EQ(std::count(remote[9].begin(), remote[9].end(), '\n'), 4)
+      << remote[9];
 
   // Refusals, plainly.
   Ran forbidden = Cli("submit " + (dir_ / "list.txt").string() + server +
@@ -600,6 +614,123 @@ TEST_F(ApiTest, CliThroughTheServerPrintsWhatTheDataFolderGives) {
   EXPECT_NE(unreachable.err.find("cannot reach the coordinator"),
             std::string::npos)
       << unreachable.err;
+}
+
+// Checks every URL of `urls` at `at_ms` (a submission with maximum age 0),
+// storing the observation `answer` gives for each.
+void CheckAll(
+    Store& store, const std::string& urls, int64_t at_ms,
+    const std::function<pb::Observation(const std::string&)>& answer) {
+  auto reader = InputReader::FromText(urls);
+  ASSERT_TRUE(reader.ok());
+  BatchSpec spec;
+  spec.max_result_age_ms = 0;
+  ASSERT_TRUE(IngestBatch(store, **reader, spec, at_ms, RejectionSink()).ok());
+  auto leased = store.LeasePending(100, at_ms);
+  ASSERT_TRUE(leased.ok());
+  for (const pb::JobRecord& job : *leased) {
+    pb::Observation obs = answer(job.url());
+    obs.set_url(job.url());
+    obs.set_checked_at_unix_ms(at_ms);
+    ASSERT_TRUE(
+        store.StoreResult(job.job_id(), job.attempts(), obs, at_ms).ok());
+  }
+}
+
+pb::Observation HostedIn(const std::string& country, uint32_t asn) {
+  pb::Observation obs;
+  obs.set_status("located");
+  obs.set_pinned_ip("192.0.2.1");
+  auto* a = obs.add_addresses();
+  a->set_ip("192.0.2.1");
+  a->set_country(country);
+  a->set_asn(asn);
+  obs.mutable_http()->set_status(200);
+  obs.mutable_verdict()->add_hosting_countries(country);
+  return obs;
+}
+
+TEST_F(ApiTest, HistoryTakedownAndHistoryFilters) {
+  // a: DE, then NL, then gone (410); b: DE throughout.
+  const std::string urls = "http://a.test/\nhttp://b.test/\n";
+  const int64_t t0 = 1'800'000'000'000;
+  CheckAll(*store_, urls, t0,
+           [](const std::string&) { return HostedIn("DE", 64500); });
+  CheckAll(*store_, urls, t0 + 3'600'000, [](const std::string& url) {
+    return HostedIn(url == "http://a.test/" ? "NL" : "DE",
+                    url == "http://a.test/" ? 64501 : 64500);
+  });
+  CheckAll(*store_, urls, t0 + 7'200'000, [](const std::string& url) {
+    pb::Observation obs = HostedIn(url == "http://a.test/" ? "NL" : "DE",
+                                   url == "http://a.test/" ? 64501 : 64500);
+    if (url == "http://a.test/") obs.mutable_http()->set_status(410);
+    return obs;
+  });
+  StartAll();
+
+  auto history =
+      client_->Get("/api/v1/history?url=http://A.test", As("reader"));
+  ASSERT_TRUE(history && history->status == 200)
+      << (history ? history->body : "");
+  const Json h = Json::parse(history->body);
+  EXPECT_EQ(h["url"], "http://a.test/");
+  ASSERT_EQ(h["checks"].size(), 3u);
+  ASSERT_EQ(h["events"].size(), 3u);
+  EXPECT_EQ(h["events"][1]["kind"], "moved");
+  EXPECT_EQ(h["events"][1]["at"], "2027-01-15T09:00:00.000Z");
+  EXPECT_EQ(h["events"][1]["changes"][0],
+            Json::parse(R"({"what":"country","from":"DE","to":"NL"})"));
+  EXPECT_EQ(h["events"][2]["kind"], "down");
+  EXPECT_EQ(h["events"][2]["reason"], "http_410");
+  EXPECT_EQ(h["summary"]["time_to_takedown_ms"], 7'200'000);
+  EXPECT_EQ(h["summary"]["provider"], "AS64501");
+
+  int pages = 0;
+  const auto moved = AllResults("&batch=3&event=moved", 10, &pages);
+  ASSERT_EQ(moved.size(), 1u);
+  EXPECT_EQ(moved[0]["url"], "http://a.test/");
+  EXPECT_EQ(moved[0]["history"]["down"], 1);
+  const auto online = AllResults("&batch=3&state=online", 10, &pages);
+  ASSERT_EQ(online.size(), 1u);
+  EXPECT_EQ(online[0]["url"], "http://b.test/");
+  EXPECT_EQ(online[0]["history"]["online_ms"], 7'200'000);
+  EXPECT_TRUE(AllResults("&event=back_up", 10, &pages).empty());
+
+  auto takedown =
+      client_->Get("/api/v1/reports/takedown?batch=1", As("reader"));
+  ASSERT_TRUE(takedown && takedown->status == 200);
+  const Json t = Json::parse(takedown->body);
+  EXPECT_EQ(t["urls"], 2);
+  ASSERT_EQ(t["providers"].size(), 2u);
+  EXPECT_EQ(t["providers"][0],
+            Json::parse(R"({"provider":"AS64500","urls":1,"taken_down":0,
+                            "still_online":1,"median_ms":null,
+                            "p90_ms":null})"));
+  EXPECT_EQ(t["providers"][1]["median_ms"], 7'200'000);
+  // A date range: a.test and b.test were first seen online at t0.
+  auto range = client_->Get(
+      "/api/v1/reports/takedown?from=2027-01-15&to=2027-01-15T08:00:00.001Z",
+      As("reader"));
+  ASSERT_TRUE(range && range->status == 200) << (range ? range->body : "");
+  EXPECT_EQ(Json::parse(range->body)["urls"], 2);
+  range =
+      client_->Get("/api/v1/reports/takedown?from=2027-01-16", As("reader"));
+  ASSERT_TRUE(range && range->status == 200);
+  EXPECT_EQ(Json::parse(range->body)["urls"], 0);
+
+  for (const char* bad :
+       {"/api/v1/history", "/api/v1/history?url=ftp://x/",
+        "/api/v1/results?event=gone", "/api/v1/results?state=up",
+        "/api/v1/reports/takedown?from=yesterday",
+        "/api/v1/reports/takedown?batch=1&from=2027-01-01"}) {
+    auto res = client_->Get(bad, As("reader"));
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 400) << bad << ": " << res->body;
+  }
+  auto unknown =
+      client_->Get("/api/v1/history?url=http://never.test/", As("reader"));
+  ASSERT_TRUE(unknown);
+  EXPECT_EQ(unknown->status, 404) << unknown->body;
 }
 
 TEST_F(ApiTest, ServesHttpsWhenGivenACertificate) {

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -19,9 +20,10 @@ std::string Field(std::string_view value) {
   return out;
 }
 
-std::string Row(const pb::LineRecord& line, const pb::Observation* obs) {
+std::string Row(const pb::LineRecord& line, const pb::Observation* obs,
+                const HistorySummary* history = nullptr) {
   std::string out;
-  AppendCsvRow(line, obs, &out);
+  AppendCsvRow(line, obs, &out, history);
   return out;
 }
 
@@ -72,9 +74,11 @@ TEST(CsvRowTest, LinesWithoutObservation) {
   line.set_line(4);
   line.set_input("ftp://x,y");
   line.set_rejection("unsupported scheme");
-  EXPECT_EQ(Row(line, nullptr), "4,\"ftp://x,y\",,rejected,rejected,,,,,,,,");
+  EXPECT_EQ(Row(line, nullptr),
+            "4,\"ftp://x,y\",,rejected,rejected,,,,,,,,,,,,,,,,");
   line.clear_rejection();
-  EXPECT_EQ(Row(line, nullptr), "4,\"ftp://x,y\",,error,not_probed,,,,,,,,");
+  EXPECT_EQ(Row(line, nullptr),
+            "4,\"ftp://x,y\",,error,not_probed,,,,,,,,,,,,,,,,");
 }
 
 TEST(CsvRowTest, LocatedLine) {
@@ -85,7 +89,32 @@ TEST(CsvRowTest, LocatedLine) {
   EXPECT_EQ(Row(line, &obs),
             "1,http://a.example/,http://a.example/,located,,DE,203.0.113.7,"
             "DE,64500,\"'=Evil, Inc.\",203.0.113.0/24,200,"
-            "2026-11-29T02:01:32.123Z");
+            "2026-11-29T02:01:32.123Z,,,,,,,,");
+}
+
+TEST(CsvRowTest, HistoryColumns) {
+  pb::LineRecord line;
+  line.set_line(1);
+  line.set_input("http://a.example/");
+  const pb::Observation first = Located("DE", "203.0.113.7", "Hoster");
+  pb::Observation gone = first;
+  gone.set_checked_at_unix_ms(first.checked_at_unix_ms() + 60'000);
+  gone.mutable_http()->set_status(410);
+  auto* source = gone.add_data_sources();
+  source->set_role("asn");
+  source->set_build_epoch(first.checked_at_unix_ms() / 1000 - 40 * 86400);
+  const std::vector<pb::Observation> checks = {first, gone};
+  const HistorySummary h = AnalyseHistory(checks, {});
+  const std::string row = Row(line, &gone, &h);
+  EXPECT_TRUE(row.ends_with(
+      ",2,down,0,1,,2026-11-29T02:02:32.123Z,false,warning: ASN data (asn) "
+      "was 40 days old at the check (limit 30 days): run "
+      "scripts/fetch-geodata.sh"))
+      << row;
+  // As many fields as the header: no field here holds a comma.
+  const std::string header = CsvHeader();
+  EXPECT_EQ(std::count(row.begin(), row.end(), ','),
+            std::count(header.begin(), header.end(), ','));
 }
 
 class RunReportWriterTest : public ::testing::Test {
@@ -114,6 +143,7 @@ TEST_F(RunReportWriterTest, WritesEveryFile) {
   pb::LineRecord de_again = de;
   de_again.set_line(3);
   const pb::Observation obs = Located("DE", "203.0.113.7", "Hoster");
+  const HistorySummary history = AnalyseHistory({&obs, 1}, {});
   std::string jsonl;
   std::string csv = CsvHeader() + "\n";
   // Enough lines that results.jsonl is written in several blocks.
@@ -121,10 +151,11 @@ TEST_F(RunReportWriterTest, WritesEveryFile) {
     for (const auto& [line, o] :
          {std::pair{&rejected, static_cast<const pb::Observation*>(nullptr)},
           std::pair{&de, &obs}, std::pair{&de_again, &obs}}) {
-      ASSERT_TRUE((*writer)->Add(*line, o).ok());
-      AppendResultRecordJson(*line, o, &jsonl);
+      const HistorySummary* h = o ? &history : nullptr;
+      ASSERT_TRUE((*writer)->Add(*line, o, h).ok());
+      AppendResultRecordJson(*line, o, &jsonl, h);
       jsonl += '\n';
-      csv += Row(*line, o) + "\n";
+      csv += Row(*line, o, h) + "\n";
     }
   }
   auto summary = (*writer)->Finish();
