@@ -12,7 +12,7 @@ enum ExitCode : int {
   kExitOk = 0,            // every input line ended with an outcome
   kExitFailure = 1,       // a runtime failure (store, network setup, I/O)
   kExitUsage = 2,         // bad command line or configuration
-  kExitVerifyFailed = 3,  // reserved for `verify`
+  kExitVerifyFailed = 3,  // `verify`: the export is not intact
   kExitInterrupted = 130  // SIGINT/SIGTERM; rerun to resume
 };
 
@@ -22,6 +22,7 @@ void AddExportCommand(CLI::App& app, int* exit_code);
 void AddGeodbCommand(CLI::App& app, int* exit_code);
 void AddTokensCommand(CLI::App& app, int* exit_code);
 void AddKeysCommand(CLI::App& app, int* exit_code);
+void AddVerifyCommand(CLI::App& app, int* exit_code);
 // purge, backup, restore
 void AddStoreCommands(CLI::App& app, int* exit_code);
 

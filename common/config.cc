@@ -291,7 +291,8 @@ std::vector<Section> Schema(const Reader& r, Config* c) {
          [&r, c](const toml::node& n, const std::string& path) {
            return r.Uint(n, path, 0, 100000, "days",
                          &c->coordinator.retention_days);
-         }}}},
+         }},
+        {"signing_key_file", path(&c->coordinator.signing_key_file)}}},
       {"worker",
        {{"threads", count(0, 256, &c->worker.threads)},
         {"max_in_flight", count(1, 20000, &c->worker.max_in_flight)},
@@ -489,6 +490,8 @@ std::string CanonicalText(const Config& c) {
   AppendLine("coordinator.recheck_interval_s", c.coordinator.recheck_interval_s,
              &out);
   AppendLine("coordinator.retention_days", c.coordinator.retention_days, &out);
+  AppendLine("coordinator.signing_key_file", c.coordinator.signing_key_file,
+             &out);
   AppendLine("worker.threads", c.worker.threads, &out);
   AppendLine("worker.max_in_flight", c.worker.max_in_flight, &out);
   AppendLine("worker.dns_only", c.worker.dns_only, &out);

@@ -62,6 +62,7 @@ Result<std::unique_ptr<CoordinatorDaemon>> CoordinatorDaemon::Start(
     api.max_request_bytes = size_t{config.api.max_request_mb} << 20;
     api.threads = config.api.threads;
     api.config_digest = config.digest;
+    api.signing_key_file = config.coordinator.signing_key_file;
     Broker* broker = daemon->broker_.get();
     daemon->api_ = std::make_unique<ApiServer>(
         daemon->store_.get(), [broker] { return broker->snapshot(); }, api,

@@ -4,7 +4,9 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
+#include <utility>
 
 #include "common/status.h"
 #include "coordinator/api_request.h"
@@ -38,12 +40,18 @@ Result<std::string> ResultsPageJson(const Store& store,
                                     const ResultsQuery& query);
 
 enum class ExportFormat { kCsv, kJsonl };
+// The data sources that exported records cite, each once (by role and
+// SHA-256), for the export's manifest.
+using DataSourceSet =
+    std::map<std::pair<std::string, std::string>, pb::DataSource>;
 // Appends the export of batch `run_id` from line `*next_line` on to *out
 // until `min_bytes` were appended or the batch ends (then returns true);
 // *next_line moves past what was appended. The CSV header comes first when
 // *next_line is 0. Memory stays near `min_bytes` whatever the batch's size.
+// With `sources`, the data sources of the appended records are added.
 Result<bool> AppendExportChunk(const Store& store, uint64_t run_id,
                                ExportFormat format, size_t min_bytes,
-                               uint64_t* next_line, std::string* out);
+                               uint64_t* next_line, std::string* out,
+                               DataSourceSet* sources = nullptr);
 
 }  // namespace hl::coordinator
