@@ -201,7 +201,8 @@ Result<SignedManifest> ParseManifest(std::string_view text) {
   if (text.empty() || text.back() != '\n') {
     return invalid("it does not end with a line end");
   }
-  const size_t last = text.rfind('\n', text.size() - 2);
+  const size_t last = text.size() >= 2 ? text.rfind('\n', text.size() - 2)
+                                       : std::string_view::npos;
   const size_t sig_start = last == std::string_view::npos ? 0 : last + 1;
   std::string_view sig_line =
       text.substr(sig_start, text.size() - 1 - sig_start);

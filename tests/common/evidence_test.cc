@@ -321,7 +321,8 @@ TEST_F(VerifyTest, ManifestRoundTrips) {
 TEST(ManifestParseTest, RefusesMalformedText) {
   const std::string sig =
       std::string(kSignaturePrefix) + std::string(86, 'A') + "==\n";
-  const std::string deep = std::string(100000, '[') + "\n" + sig;
+  const std::string deep =
+      std::string(100000, '[') + std::string(100000, ']') + "\n" + sig;
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"", "does not end with a line end"},
       {"\n", "its last line is not"},

@@ -321,7 +321,7 @@ TEST(RecordJsonTest, LineWithoutObservationHasNullFields) {
   Json j = Record(line, nullptr);
   EXPECT_EQ(j["status"], nullptr);
   EXPECT_EQ(j["url"], nullptr);
-  EXPECT_EQ(Keys(j).size(), 22u);
+  EXPECT_EQ(Keys(j).size(), 23u);
 }
 
 TEST(RecordJsonTest, JurisdictionAndRegistration) {
