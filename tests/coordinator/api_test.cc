@@ -6,6 +6,7 @@
 // compared with the same commands reading the data folder.
 #include "coordinator/api.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
 #include <spdlog/sinks/ostream_sink.h>
@@ -409,7 +410,10 @@ TEST_F(ApiTest, RefusalsAreLoggedAndAuditedWithoutSecrets) {
   // Submissions and exports are audited under the token's name.
   Json ack = Submit("http://a.test/\n");
   WaitComplete(ack["batch_id"].get<uint64_t>());
-  ASSERT_TRUE(client_->Get("/api/v1/batches/1/export", As("exporter")));
+  auto exported = client_->Get("/api/v1/batches/1/export", As("exporter"));
+  ASSERT_TRUE(exported);
+  const std::string id = exported->get_header_value("X-Hostlocator-Export");
+  EXPECT_EQ(id.size(), 32u);
   audit.clear();
   ASSERT_TRUE(store_
                   ->ForEachAudit(6,
@@ -420,9 +424,17 @@ TEST_F(ApiTest, RefusalsAreLoggedAndAuditedWithoutSecrets) {
                                    return Status::Ok();
                                  })
                   .ok());
-  EXPECT_EQ(audit, (std::vector<std::string>{
-                       "submitter submit batch 1: 1 lines, 0 rejected",
-                       "exporter export batch 1 as jsonl"}));
+  ASSERT_EQ(audit.size(), 3u);
+  EXPECT_EQ(audit[0], "submitter submit batch 1: 1 lines, 0 rejected");
+  EXPECT_EQ(audit[1], "exporter export batch 1 as jsonl export " + id);
+  // The signed export: its chain head and the manifest's digest.
+  EXPECT_THAT(audit[2], ::testing::MatchesRegex(
+                            "exporter export-signed batch 1 format=jsonl "
+                            "export " +
+                            id +
+                            " file batch-1.jsonl lines 1 chain_head "
+                            "[0-9a-f]{64} manifest_sha256 [0-9a-f]{64} key "
+                            "[0-9a-f]{16}"));
 }
 
 TEST_F(ApiTest, MetricsAreValidPrometheusTextWithoutHosts) {
