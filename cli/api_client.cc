@@ -102,13 +102,20 @@ Result<std::string> ApiClient::Post(
 Status ApiClient::GetStream(
     const std::string& path,
     const std::multimap<std::string, std::string>& query,
-    const std::function<bool(const char*, size_t)>& sink) {
+    const std::function<bool(const char*, size_t)>& sink,
+    std::multimap<std::string, std::string>* headers) {
   int status = 0;
   std::string error_body;
   auto res = client_->Get(
       WithQuery(path, query),
       [&](const httplib::Response& r) {
         status = r.status;
+        if (headers != nullptr) {
+          headers->clear();
+          for (const auto& [name, value] : r.headers) {
+            headers->emplace(name, value);
+          }
+        }
         return true;
       },
       [&](const char* data, size_t size) {

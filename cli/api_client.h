@@ -31,10 +31,12 @@ class ApiClient {
                            const std::multimap<std::string, std::string>& query,
                            const std::string& body,
                            const std::string& content_type);
-  // Streams a 2xx body to `sink` as it arrives.
+  // Streams a 2xx body to `sink` as it arrives; with `headers`, the
+  // response's headers are stored there before the first byte.
   Status GetStream(const std::string& path,
                    const std::multimap<std::string, std::string>& query,
-                   const std::function<bool(const char*, size_t)>& sink);
+                   const std::function<bool(const char*, size_t)>& sink,
+                   std::multimap<std::string, std::string>* headers = nullptr);
 
  private:
   ApiClient() = default;

@@ -11,12 +11,15 @@
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 #include <thread>
 
 #include "cli/api_client.h"
 #include "cli/commands.h"
 #include "cli/setup.h"
+#include "common/evidence.h"
+#include "coordinator/export_evidence.h"
 #include "coordinator/queries.h"
 
 namespace hl::cli {
@@ -557,15 +560,60 @@ void AddClientCommands(CLI::App& app, int* exit_code) {
 
 Status ExportFromServer(const std::string& server,
                         const std::string& token_file, uint64_t batch,
-                        const std::string& format, std::ostream& out) {
+                        const std::string& format, std::ostream& out,
+                        std::ostream* chain, std::string* manifest) {
   auto client = ApiClient::Create(server, token_file);
   if (!client.ok()) return client.status();
-  return (*client)->GetStream(
+  const auto f = format == "csv" ? coordinator::ExportFormat::kCsv
+                                 : coordinator::ExportFormat::kJsonl;
+  std::multimap<std::string, std::string> headers;
+  std::optional<evidence::LineChain> lines;
+  const evidence::LineChain::LineFn on_line =
+      [chain](uint64_t, const std::string& hex) { *chain << hex << '\n'; };
+  HL_RETURN_IF_ERROR((*client)->GetStream(
       "/api/v1/batches/" + std::to_string(batch) + "/export",
-      {{"format", format}}, [&](const char* data, size_t size) {
+      {{"format", format}},
+      [&](const char* data, size_t size) {
+        if (chain != nullptr) {
+          if (!lines) {
+            auto id = headers.find("X-Hostlocator-Export");
+            lines.emplace(
+                evidence::ChainSeed({id == headers.end() ? "" : id->second,
+                                     batch, coordinator::ExportParameters(f),
+                                     coordinator::ExportFileName(batch, f)}));
+          }
+          lines->Update(std::string_view(data, size), on_line);
+        }
         out.write(data, static_cast<std::streamsize>(size));
         return static_cast<bool>(out);
-      });
+      },
+      &headers));
+  if (chain == nullptr) return Status::Ok();
+  auto id = headers.find("X-Hostlocator-Export");
+  if (id == headers.end()) {
+    return FailedPrecondition(
+        "the coordinator at " + server +
+        " does not sign exports (no X-Hostlocator-Export header); upgrade it "
+        "or export to stdout");
+  }
+  if (!lines)
+    lines.emplace(evidence::ChainSeed({id->second, batch,
+                                       coordinator::ExportParameters(f),
+                                       coordinator::ExportFileName(batch, f)}));
+  auto text = (*client)->Get("/api/v1/exports/" + id->second + "/manifest", {});
+  if (!text.ok()) return text.status();
+  auto parsed = evidence::ParseManifest(*text);
+  if (!parsed.ok()) return parsed.status();
+  const evidence::ManifestFile& signed_file = parsed->manifest.files.front();
+  if (lines->partial_line() || signed_file.lines != lines->lines() ||
+      signed_file.chain_head != lines->head()) {
+    return DataLoss("the export received (" + std::to_string(lines->lines()) +
+                    " lines) is not what the coordinator signed (" +
+                    std::to_string(signed_file.lines) +
+                    " lines): it was cut in transit; export again");
+  }
+  *manifest = *std::move(text);
+  return Status::Ok();
 }
 
 }  // namespace hl::cli

@@ -26,9 +26,13 @@ std::string FormatTakedown(const nlohmann::ordered_json& takedown);
 // 4.2s, 12m 5s, 3h 20m, 2d 4h.
 std::string FormatDuration(int64_t ms);
 
-// Streams GET /api/v1/batches/ID/export to `out`.
+// Streams GET /api/v1/batches/ID/export to `out`. With `chain`, each
+// line's chain value goes there (FILE.chain) and *manifest receives the
+// coordinator's signed manifest, checked to sign exactly the bytes received.
 Status ExportFromServer(const std::string& server,
                         const std::string& token_file, uint64_t batch,
-                        const std::string& format, std::ostream& out);
+                        const std::string& format, std::ostream& out,
+                        std::ostream* chain = nullptr,
+                        std::string* manifest = nullptr);
 
 }  // namespace hl::cli

@@ -12,7 +12,7 @@ enum ExitCode : int {
   kExitOk = 0,            // every input line ended with an outcome
   kExitFailure = 1,       // a runtime failure (store, network setup, I/O)
   kExitUsage = 2,         // bad command line or configuration
-  kExitVerifyFailed = 3,  // reserved for `verify`
+  kExitVerifyFailed = 3,  // `verify`: the export is not intact
   kExitInterrupted = 130  // SIGINT/SIGTERM; rerun to resume
 };
 
@@ -24,6 +24,7 @@ void AddTokensCommand(CLI::App& app, int* exit_code);
 void AddKeysCommand(CLI::App& app, int* exit_code);
 // rdap refresh
 void AddRdapCommand(CLI::App& app, int* exit_code);
+void AddVerifyCommand(CLI::App& app, int* exit_code);
 // purge, backup, restore
 void AddStoreCommands(CLI::App& app, int* exit_code);
 

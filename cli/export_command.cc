@@ -1,7 +1,10 @@
 // `hostlocator export`: the lines of a run from a local data folder or the
 // coordinator's API, as CSV or JSON Lines, through the API's formatter
-// (coordinator/queries.h) either way; with `--by jurisdiction`, the referral
-// packages of a run from a local data folder
+// (coordinator/queries.h) either way. Written to a file FILE, the export
+// is hash-chained (FILE.chain) and comes with a signed manifest
+// (FILE.manifest, docs/evidence.md): from a data folder signed with its
+// signing key, through the API by the coordinator. With `--by jurisdiction`,
+// the referral packages of a run from a local data folder
 // (coordinator/referral_package.h).
 #include <cstdio>
 #include <filesystem>
@@ -12,7 +15,11 @@
 #include "cli/commands.h"
 #include "cli/setup.h"
 #include "common/clock.h"
+#include "common/evidence.h"
+#include "common/process.h"
+#include "common/signing.h"
 #include "common/version.h"
+#include "coordinator/export_evidence.h"
 #include "coordinator/queries.h"
 #include "coordinator/referral_package.h"
 #include "coordinator/store.h"
@@ -36,7 +43,9 @@ struct ExportOptions {
   std::vector<std::string> statuses;
   std::string from;  // checked-at bounds, ParseUtcTime forms
   std::string to;
-  std::string config;      // its [history] settings apply to data_dir
+  std::string config;       // its [history] settings apply to data_dir
+  std::string signing_key;  // "": coordinator.signing_key_file, else
+                            // DATA/signing.key
 };
 
 int ExportPackages(const ExportOptions& options, coordinator::Store& store,
@@ -77,6 +86,33 @@ int ExportPackages(const ExportOptions& options, coordinator::Store& store,
   return kExitOk;
 }
 
+// FILE.chain and FILE.manifest beside an export FILE; none for stdout.
+struct EvidenceFiles {
+  std::ofstream chain;
+  std::string manifest_path;
+  bool enabled() const { return !manifest_path.empty(); }
+  void OnLine(uint64_t, const std::string& hex) { chain << hex << '\n'; }
+};
+
+Status OpenEvidenceFiles(const std::string& output, EvidenceFiles* files) {
+  if (output == "-") return Status::Ok();
+  const std::string chain = output + std::string(evidence::kChainSuffix);
+  files->chain.open(chain, std::ios::out | std::ios::trunc);
+  if (!files->chain) return Unavailable("cannot write " + chain);
+  files->manifest_path = output + std::string(evidence::kManifestSuffix);
+  return Status::Ok();
+}
+
+Status WriteManifest(EvidenceFiles& files, const std::string& text) {
+  files.chain.close();
+  if (!files.chain) return Unavailable("writing the .chain file failed");
+  std::ofstream out(files.manifest_path, std::ios::out | std::ios::trunc);
+  out << text;
+  out.close();
+  if (!out) return Unavailable("cannot write " + files.manifest_path);
+  return Status::Ok();
+}
+
 int Export(const ExportOptions& options) {
   const bool packages = !options.by.empty();
   if (packages && (options.package_dir.empty() || !options.server.empty())) {
@@ -94,10 +130,16 @@ int Export(const ExportOptions& options) {
     return kExitUsage;
   }
   std::ofstream file;
+  EvidenceFiles evidence_files;
   if (!packages && options.output != "-") {
     file.open(options.output, std::ios::out | std::ios::trunc);
     if (!file) {
       PrintError("cannot write " + options.output);
+      return kExitFailure;
+    }
+    if (Status s = OpenEvidenceFiles(options.output, &evidence_files);
+        !s.ok()) {
+      PrintError(s.message());
       return kExitFailure;
     }
   }
@@ -107,8 +149,13 @@ int Export(const ExportOptions& options) {
       PrintError("export --server needs --token-file and --run");
       return kExitUsage;
     }
-    Status s = ExportFromServer(options.server, options.token_file,
-                                options.run_id, options.format, out);
+    std::string manifest;
+    Status s = ExportFromServer(
+        options.server, options.token_file, options.run_id, options.format, out,
+        evidence_files.enabled() ? &evidence_files.chain : nullptr, &manifest);
+    if (s.ok() && evidence_files.enabled()) {
+      s = WriteManifest(evidence_files, manifest);
+    }
     if (!s.ok()) {
       PrintError(s.message());
       return kExitFailure;
@@ -140,25 +187,71 @@ int Export(const ExportOptions& options) {
   const auto format = options.format == "csv"
                           ? coordinator::ExportFormat::kCsv
                           : coordinator::ExportFormat::kJsonl;
+  std::optional<SigningKey> key;
+  if (evidence_files.enabled()) {
+    const std::string path =
+        !options.signing_key.empty() ? options.signing_key
+        : !config->coordinator.signing_key_file.empty()
+            ? config->coordinator.signing_key_file
+            : coordinator::DefaultSigningKeyPath(options.data_dir);
+    bool created = false;
+    auto loaded = LoadOrCreateSigningKey(path, &created);
+    if (!loaded.ok()) {
+      PrintError(loaded.status().message());
+      return kExitFailure;
+    }
+    if (created) {
+      std::fprintf(stderr,
+                   "hostlocator: created the export signing key %s (mode "
+                   "0600) and %s; key fingerprint %s\n",
+                   path.c_str(), PublicKeyPathFor(path).c_str(),
+                   SigningKeyFingerprint(loaded->public_raw()).c_str());
+    }
+    key = *std::move(loaded);
+  }
+  coordinator::ExportEvidence evidence(
+      *run, coordinator::ExportParameters(format), "cli:" + CurrentUserName(),
+      SystemClockMs());
+  if (Status s =
+          evidence.AddFile(coordinator::ExportFileName(run->run_id(), format),
+                           format == coordinator::ExportFormat::kCsv ? 1 : 0);
+      !s.ok()) {
+    PrintError(s.message());
+    return kExitFailure;
+  }
+  const evidence::LineChain::LineFn on_line =
+      [&evidence_files](uint64_t line, const std::string& hex) {
+        evidence_files.OnLine(line, hex);
+      };
   // The API's export, chunk by chunk: the same bytes either way.
   uint64_t next_line = 0;
   std::string text;
   while (true) {
-    auto ended =
-        coordinator::AppendExportChunk(**store, run->run_id(), format, 1 << 16,
-                                       &next_line, &text, config->history);
+    auto ended = coordinator::AppendExportChunk(
+        **store, run->run_id(), format, 1 << 16, &next_line, &text,
+        config->history, evidence.sources());
     if (!ended.ok()) {
       PrintError(ended.status().message());
       return kExitFailure;
     }
     out.write(text.data(), static_cast<std::streamsize>(text.size()));
+    if (key) evidence.Update(text, on_line);
     text.clear();
     if (!out) {
       PrintError("writing the export failed");
       return kExitFailure;
     }
-    if (*ended) return kExitOk;
+    if (*ended) break;
   }
+  if (!key) return kExitOk;
+  auto manifest = evidence.Finish(store->get(), *key, SystemClockMs());
+  Status s = manifest.ok() ? WriteManifest(evidence_files, *manifest)
+                           : manifest.status();
+  if (!s.ok()) {
+    PrintError(s.message());
+    return kExitFailure;
+  }
+  return kExitOk;
 }
 
 }  // namespace
@@ -186,8 +279,16 @@ void AddExportCommand(CLI::App& app, int* exit_code) {
                   "--data (default: $HOSTLOCATOR_CONFIG, else the defaults)");
   cmd->add_option("--run", options->run_id,
                   "run number (default: the newest run)");
-  cmd->add_option("-o,--output", options->output, "output file; - is stdout")
+  cmd->add_option("-o,--output", options->output,
+                  "output file FILE, written with FILE.chain and the signed "
+                  "FILE.manifest (check with `hostlocator verify`); - is "
+                  "stdout, without them")
       ->capture_default_str();
+  cmd->add_option("--signing-key", options->signing_key,
+                  "Ed25519 key that signs the manifest of a local export "
+                  "(default: coordinator.signing_key_file of the "
+                  "configuration, else signing.key in the data folder, "
+                  "created on the first export)");
   cmd->add_option("--by", options->by,
                   "jurisdiction: write referral packages into --out")
       ->check(CLI::IsMember({"jurisdiction"}));

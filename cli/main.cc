@@ -45,6 +45,7 @@ int main(int argc, char** argv) {
   hl::cli::AddClientCommands(app, &exit_code);
   hl::cli::AddKeysCommand(app, &exit_code);
   hl::cli::AddRdapCommand(app, &exit_code);
+  hl::cli::AddVerifyCommand(app, &exit_code);
   hl::cli::AddStoreCommands(app, &exit_code);
   try {
     app.parse(argc, argv);

@@ -322,7 +322,8 @@ std::vector<Section> Schema(const Reader& r, Config* c) {
          [&r, c](const toml::node& n, const std::string& path) {
            return r.Uint(n, path, 0, 100000, "days",
                          &c->coordinator.retention_days);
-         }}}},
+         }},
+        {"signing_key_file", path(&c->coordinator.signing_key_file)}}},
       {"history",
        {{"flux_min_addresses",
          count(1, 100000, &c->history.flux_min_addresses)},
@@ -542,6 +543,8 @@ std::string CanonicalText(const Config& c) {
   AppendLine("coordinator.recheck_interval_s", c.coordinator.recheck_interval_s,
              &out);
   AppendLine("coordinator.retention_days", c.coordinator.retention_days, &out);
+  AppendLine("coordinator.signing_key_file", c.coordinator.signing_key_file,
+             &out);
   AppendLine("history.flux_min_addresses", c.history.flux_min_addresses, &out);
   AppendLine("history.flux_min_answer_addresses",
              c.history.flux_min_answer_addresses, &out);

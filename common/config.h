@@ -168,6 +168,10 @@ struct CoordinatorConfig {
   // `hostlocator purge` without --older-than removes what is older than
   // this many days; 0 = keep everything.
   uint32_t retention_days = 0;
+  // The Ed25519 key (PEM, mode 0600) that signs export manifests; created
+  // with its .pub on the first export when missing. "": signing.key in the
+  // data folder.
+  std::string signing_key_file;
 
   friend bool operator==(const CoordinatorConfig&,
                          const CoordinatorConfig&) = default;

@@ -1,8 +1,5 @@
 #include "common/curve.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <zmq.h>
 
 #include <algorithm>
@@ -15,6 +12,7 @@
 #include <sstream>
 
 #include "common/digest.h"
+#include "common/key_file.h"
 
 namespace hl {
 namespace {
@@ -54,32 +52,6 @@ Result<std::string> ReadKeyLine(const std::string& path,
   return line;
 }
 
-Status WriteNewFile(const fs::path& path, const std::string& text,
-                    mode_t mode) {
-  const int fd =
-      ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-  if (fd < 0) {
-    const int err = errno;
-    if (err == EEXIST) {
-      return Status(
-          StatusCode::kAlreadyExists,
-          path.string() + " exists; remove it or choose another --name");
-    }
-    return Unavailable("cannot create " + path.string() + ": " +
-                       std::strerror(err));
-  }
-  const bool written = ::write(fd, text.data(), text.size()) ==
-                           static_cast<ssize_t>(text.size()) &&
-                       ::fchmod(fd, mode) == 0 && ::fsync(fd) == 0;
-  const int err = errno;
-  ::close(fd);
-  if (!written) {
-    return Unavailable("cannot write " + path.string() + ": " +
-                       std::strerror(err));
-  }
-  return Status::Ok();
-}
-
 }  // namespace
 
 Result<CurveKeyPair> GenerateCurveKeyPair() {
@@ -96,49 +68,15 @@ Result<CurveKeyPair> GenerateCurveKeyPair() {
 
 Result<CurveKeyPair> WriteCurveKeyFiles(const std::string& dir,
                                         const std::string& name) {
-  const bool valid_name =
-      !name.empty() && name != "." && name != ".." &&
-      std::all_of(name.begin(), name.end(), [](unsigned char c) {
-        return std::isalnum(c) || c == '.' || c == '_' || c == '-';
-      });
-  if (!valid_name) {
-    return InvalidArgument("key name \"" + name +
-                           "\" must be letters, digits, '.', '_' or '-'");
-  }
-  std::error_code ec;
-  if (!fs::exists(dir, ec)) {
-    fs::create_directories(dir, ec);
-    if (ec) {
-      return Unavailable("cannot create " + dir + ": " + ec.message());
-    }
-    fs::permissions(dir, fs::perms::owner_all, ec);
-  }
   auto pair = GenerateCurveKeyPair();
   if (!pair.ok()) return pair.status();
-  const fs::path key = fs::path(dir) / (name + ".key");
-  const fs::path pub = fs::path(dir) / (name + ".pub");
-  if (fs::exists(pub, ec)) {
-    return Status(StatusCode::kAlreadyExists,
-                  pub.string() + " exists; remove it or choose another --name");
-  }
-  HL_RETURN_IF_ERROR(WriteNewFile(key, pair->secret_z85 + "\n", 0600));
-  if (Status s = WriteNewFile(pub, pair->public_z85 + "\n", 0644); !s.ok()) {
-    fs::remove(key, ec);
-    return s;
-  }
+  HL_RETURN_IF_ERROR(WriteKeyPairFiles(dir, name, pair->secret_z85 + "\n",
+                                       pair->public_z85 + "\n"));
   return pair;
 }
 
 Result<CurveKeyPair> ReadSecretKeyFile(const std::string& path) {
-  struct stat st;
-  if (::stat(path.c_str(), &st) != 0) {
-    return NotFound("cannot read the secret key file " + path + ": " +
-                    std::strerror(errno));
-  }
-  if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
-    return FailedPrecondition("the secret key file " + path +
-                              " may be read by others; run chmod 600 " + path);
-  }
+  HL_RETURN_IF_ERROR(CheckOwnerOnly(path, "secret key file"));
   auto secret = ReadKeyLine(path, "secret key");
   if (!secret.ok()) return secret.status();
   char public_z85[kZ85KeyChars + 1];

@@ -570,6 +570,7 @@ void ObservationFields(const pb::Observation& obs, bool with_reason,
     w->Key("verdict").Null();
   }
   w->Key("checked_at").TimeOrNull(obs.checked_at_unix_ms());
+  w->Key("finished_at").TimeOrNull(obs.finished_at_unix_ms());
   w->Key("data_sources").BeginArray();
   for (const pb::DataSource& d : obs.data_sources()) DataSource(d, w);
   w->EndArray();
@@ -662,12 +663,19 @@ void AppendResultRecordJson(const pb::LineRecord& line,
   }
   for (std::string_view key :
        {"dns", "addresses", "pinned_ip", "http", "redirects", "redirect_error",
-        "providers", "verdict", "checked_at", "data_sources", "tool_version",
-        "config_digest", "worker", "registration", "rdap"}) {
+        "providers", "verdict", "checked_at", "finished_at", "data_sources",
+        "tool_version", "config_digest", "worker", "registration", "rdap"}) {
     w.Key(key).Null();
   }
   HistoryFields(nullptr, &w);
   w.EndObject();
+}
+
+nlohmann::ordered_json DataSourceToJson(const pb::DataSource& d) {
+  std::string text;
+  JsonWriter w(&text);
+  DataSource(d, &w);
+  return nlohmann::ordered_json::parse(text);
 }
 
 nlohmann::ordered_json ObservationToJson(const pb::Observation& obs) {

@@ -46,6 +46,10 @@ void AppendResultRecordJson(const hostlocator::v1::LineRecord& line,
 nlohmann::ordered_json ObservationToJson(
     const hostlocator::v1::Observation& obs);
 
+// A data source (MMDB, provider signatures, referral directory) as it
+// appears in a record's "data_sources".
+nlohmann::ordered_json DataSourceToJson(const hostlocator::v1::DataSource& d);
+
 // RFC 3339 UTC with milliseconds, e.g. "2026-11-29T02:01:32.123Z". Exact
 // for the years 0000 to 9999 (negative values are before 1970).
 std::string FormatRfc3339Ms(int64_t unix_ms);

@@ -12,6 +12,7 @@
 
 #include "common/version.h"
 #include "coordinator/api_request.h"
+#include "coordinator/export_evidence.h"
 #include "coordinator/ingest.h"
 #include "coordinator/metrics.h"
 #include "coordinator/queries.h"
@@ -23,6 +24,9 @@ namespace {
 
 constexpr char kJson[] = "application/json";
 constexpr size_t kExportChunkBytes = 64 * 1024;
+// Signed manifests kept for clients to fetch after their export, newest
+// last; an older one is exported again.
+constexpr size_t kKeptManifests = 256;
 
 // A fixed number of threads and a bounded queue: when the queue is full the
 // accepting thread waits, so connections beyond it wait in the kernel's
@@ -317,6 +321,14 @@ class ApiServer::Impl {
           [this](const httplib::Request& req, httplib::Response& res) {
             if (auto token = Authorize(req, res)) Referrals(*token, req, res);
           });
+    s.Get(R"(/api/v1/exports/([0-9a-f]{32})/manifest)",
+          [this](const httplib::Request& req, httplib::Response& res) {
+            if (Authorize(req, res)) ManifestOf(req, res);
+          });
+    s.Get("/api/v1/signing-key",
+          [this](const httplib::Request& req, httplib::Response& res) {
+            if (Authorize(req, res)) PublicSigningKey(res);
+          });
     s.Get("/api/v1/results",
           [this](const httplib::Request& req, httplib::Response& res) {
             if (Authorize(req, res)) Results(req, res);
@@ -447,31 +459,55 @@ class ApiServer::Impl {
               httplib::Response& res) {
     const auto id = BatchId(req);
     if (!id) return Fail(res, NotFound("no such batch"));
-    if (auto run = store_->GetRun(*id); !run.ok()) {
-      return Fail(res, run.status());
-    }
+    auto run = store_->GetRun(*id);
+    if (!run.ok()) return Fail(res, run.status());
     const std::string format =
         req.has_param("format") ? req.get_param_value("format") : "jsonl";
     if (format != "csv" && format != "jsonl") {
       return Fail(res, InvalidArgument("format is csv or jsonl"));
     }
-    Audit(token.name, "export",
-          "batch " + std::to_string(*id) + " as " + format);
+    auto key = SigningKeyForExport();
+    if (!key.ok()) return Fail(res, key.status());
     const ExportFormat f =
         format == "csv" ? ExportFormat::kCsv : ExportFormat::kJsonl;
+    auto evidence = std::make_shared<ExportEvidence>(*run, ExportParameters(f),
+                                                     token.name, clock_());
+    if (Status s = evidence->AddFile(ExportFileName(*id, f),
+                                     f == ExportFormat::kCsv ? 1 : 0);
+        !s.ok()) {
+      return Fail(res, s);
+    }
+    Audit(token.name, "export",
+          "batch " + std::to_string(*id) + " as " + format + " export " +
+              evidence->export_id());
+    res.set_header("X-Hostlocator-Export", evidence->export_id());
     auto next_line = std::make_shared<uint64_t>(0);
     const uint64_t run_id = *id;
     res.set_chunked_content_provider(
         format == "csv" ? "text/csv; charset=utf-8" : "application/x-ndjson",
-        [this, run_id, f, next_line](size_t, httplib::DataSink& sink) {
+        [this, run_id, f, next_line, evidence, key = *key](
+            size_t, httplib::DataSink& sink) {
           std::string chunk;
           auto ended =
               AppendExportChunk(*store_, run_id, f, kExportChunkBytes,
-                                next_line.get(), &chunk, options_.history);
+                                next_line.get(), &chunk, options_.history,
+                                evidence->sources());
           if (!ended.ok()) {
             spdlog::error("api: export of batch {} failed: {}", run_id,
                           ended.status().message());
             return false;  // the client sees a truncated chunked body
+          }
+          evidence->Update(chunk);
+          if (*ended) {
+            // Signed before the last bytes go out, so a client that has
+            // the whole body can fetch the manifest.
+            auto manifest = evidence->Finish(store_, key, clock_());
+            if (!manifest.ok()) {
+              spdlog::error("api: signing export {} failed: {}",
+                            evidence->export_id(), manifest.status().message());
+              return false;
+            }
+            KeepManifest(evidence->export_id(), *std::move(manifest));
           }
           if (!chunk.empty() && !sink.write(chunk.data(), chunk.size())) {
             return false;
@@ -517,6 +553,64 @@ class ApiServer::Impl {
                                                      : kJson);
   }
 
+  // The signing key, loaded (or created) on the first export.
+  Result<SigningKey> SigningKeyForExport() {
+    std::lock_guard lock(evidence_mu_);
+    if (signing_key_) return *signing_key_;
+    std::string path = options_.signing_key_file;
+    if (path.empty()) {
+      if (options_.data_dir.empty()) {
+        return FailedPrecondition(
+            "the coordinator has no signing key configured "
+            "(coordinator.signing_key_file)");
+      }
+      path = DefaultSigningKeyPath(options_.data_dir);
+    }
+    bool created = false;
+    auto key = LoadOrCreateSigningKey(path, &created);
+    if (!key.ok()) {
+      spdlog::error("api: export signing key: {}", key.status().message());
+      return Status(StatusCode::kInternal,
+                    "the coordinator cannot load its export signing key; "
+                    "see its log");
+    }
+    const std::string fingerprint = SigningKeyFingerprint(key->public_raw());
+    if (created) {
+      spdlog::info(
+          "created the export signing key {} (mode 0600) and {}; key "
+          "fingerprint {}",
+          path, PublicKeyPathFor(path), fingerprint);
+    } else {
+      spdlog::info("export signing key {} (fingerprint {})", path, fingerprint);
+    }
+    signing_key_ = *key;
+    return key;
+  }
+
+  void KeepManifest(const std::string& export_id, std::string text) {
+    std::lock_guard lock(evidence_mu_);
+    manifests_.emplace_back(export_id, std::move(text));
+    if (manifests_.size() > kKeptManifests) manifests_.pop_front();
+  }
+
+  void ManifestOf(const httplib::Request& req, httplib::Response& res) {
+    const std::string& id = req.matches[1];
+    std::lock_guard lock(evidence_mu_);
+    for (const auto& [export_id, text] : manifests_) {
+      if (export_id == id) {
+        return res.set_content(text, "text/plain; charset=utf-8");
+      }
+    }
+    Fail(res, NotFound("no signed manifest for export " + id +
+                       " (not finished, or too old: export again)"));
+  }
+
+  void PublicSigningKey(httplib::Response& res) {
+    auto key = SigningKeyForExport();
+    if (!key.ok()) return Fail(res, key.status());
+    res.set_content(key->PublicPem(), "application/x-pem-file");
+  }
+
   void Metrics(httplib::Response& res) {
     MetricsInput input;
     input.queue_depth = store_->pending_count();
@@ -535,6 +629,10 @@ class ApiServer::Impl {
   std::mutex tokens_mu_;
   TokenTable tokens_;  // guarded by tokens_mu_
   std::pair<int64_t, int64_t> token_stamp_{-1, -1};
+  std::mutex evidence_mu_;
+  std::optional<SigningKey> signing_key_;  // guarded by evidence_mu_
+  // (export id, signed manifest), oldest first; guarded by evidence_mu_.
+  std::deque<std::pair<std::string, std::string>> manifests_;
 };
 
 ApiServer::ApiServer(Store* store, FiguresSource figures, ApiOptions options,

@@ -4,7 +4,11 @@
 // (HTTPS when a certificate and key are configured), bound to loopback by
 // default. Every endpoint but /api/v1/health needs a bearer token whose
 // roles allow it (coordinator/tokens.h); refusals are logged and audited,
-// as is each submission and export. Handlers share the Store with the
+// as is each submission and export. Each export is hash-chained and its
+// manifest signed (coordinator/export_evidence.h): the response names the
+// export in the X-Hostlocator-Export header, and GET
+// /api/v1/exports/ID/manifest answers the signed manifest once the export
+// was sent whole. Handlers share the Store with the
 // broker thread (the Store is thread-safe) and read the broker's figures
 // through `figures`.
 #pragma once
@@ -42,6 +46,10 @@ struct ApiOptions {
   uint32_t write_timeout_ms = 30000;
   std::string config_digest;  // recorded in each submitted batch
   HistorySettings history;    // results, history and takedown figures
+  // The Ed25519 key that signs export manifests (common/signing.h); created
+  // with its .pub on the first export when missing. "" with a data_dir:
+  // DATA/signing.key.
+  std::string signing_key_file;
 };
 
 // The broker's figures, read on an API thread.

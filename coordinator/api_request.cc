@@ -258,6 +258,7 @@ std::optional<Role> RequiredRole(std::string_view method,
        path.find("/referrals/") != std::string_view::npos)) {
     return Role::kExport;
   }
+  if (path.starts_with("/api/v1/exports/")) return Role::kExport;
   // Status, results and metrics. (A path no handler serves is answered 404
   // by the server before any token check.)
   return Role::kRead;

@@ -75,6 +75,7 @@ Result<std::unique_ptr<CoordinatorDaemon>> CoordinatorDaemon::Start(
     api.threads = config.api.threads;
     api.config_digest = config.digest;
     api.history = config.history;
+    api.signing_key_file = config.coordinator.signing_key_file;
     Broker* broker = daemon->broker_.get();
     daemon->api_ = std::make_unique<ApiServer>(
         daemon->store_.get(), [broker] { return broker->snapshot(); }, api,

@@ -183,7 +183,8 @@ Result<std::string> ResultsPageJson(const Store& store,
 Result<bool> AppendExportChunk(const Store& store, uint64_t run_id,
                                ExportFormat format, size_t min_bytes,
                                uint64_t* next_line, std::string* out,
-                               const HistorySettings& settings) {
+                               const HistorySettings& settings,
+                               DataSourceSet* sources) {
   const bool csv = format == ExportFormat::kCsv;
   const size_t start = out->size();
   if (csv && *next_line == 0) *out += CsvHeader() + "\n";
@@ -201,6 +202,11 @@ Result<bool> AppendExportChunk(const Store& store, uint64_t run_id,
         if (!has_outcome.ok()) return has_outcome.status();
         const pb::Observation* p = outcome.latest ? &*outcome.latest : nullptr;
         const HistorySummary* h = outcome.history ? &*outcome.history : nullptr;
+        if (p != nullptr && sources != nullptr) {
+          for (const pb::DataSource& d : p->data_sources()) {
+            sources->try_emplace({d.role(), d.sha256()}, d);
+          }
+        }
         if (csv) {
           AppendCsvRow(line, p, out, h);
         } else {

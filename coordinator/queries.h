@@ -5,7 +5,9 @@
 
 #include <cstdint>
 #include <optional>
+#include <map>
 #include <string>
+#include <utility>
 
 #include "common/history.h"
 #include "common/status.h"
@@ -73,13 +75,19 @@ Result<std::string> TakedownJson(const Store& store,
                                  const HistorySettings& settings);
 
 enum class ExportFormat { kCsv, kJsonl };
+// The data sources that exported records cite, each once (by role and
+// SHA-256), for the export's manifest.
+using DataSourceSet =
+    std::map<std::pair<std::string, std::string>, pb::DataSource>;
 // Appends the export of batch `run_id` from line `*next_line` on to *out
 // until `min_bytes` were appended or the batch ends (then returns true);
 // *next_line moves past what was appended. The CSV header comes first when
 // *next_line is 0. Memory stays near `min_bytes` whatever the batch's size.
+// With `sources`, the data sources of the appended records are added.
 Result<bool> AppendExportChunk(const Store& store, uint64_t run_id,
                                ExportFormat format, size_t min_bytes,
                                uint64_t* next_line, std::string* out,
-                               const HistorySettings& settings);
+                               const HistorySettings& settings,
+                               DataSourceSet* sources = nullptr);
 
 }  // namespace hl::coordinator

@@ -198,6 +198,21 @@ Result<std::unique_ptr<Prober>> Prober::Create(
   signatures.set_build_epoch(DateEpoch(providers->newest_verified_on));
   signatures.set_path(providers->path);
   signatures.set_sha256(providers->sha256);
+  if (impl.referrals != nullptr) {
+    const ReferralDirectory& directory = impl.referrals->directory;
+    std::string newest;
+    for (const ReferralEntry& target : directory.targets) {
+      newest = std::max(newest, target.verified_on);
+    }
+    pb::DataSource& source = impl.data_sources.emplace_back();
+    source.set_role("referrals");
+    source.set_database_type(directory.verified
+                                 ? "hostlocator-referrals"
+                                 : "hostlocator-referrals (unverified)");
+    source.set_build_epoch(DateEpoch(newest));
+    source.set_path(directory.path);
+    source.set_sha256(directory.sha256);
+  }
   impl.geo = std::move(geo);
   impl.providers = std::move(providers);
   impl.dns = std::move(dns).value();
@@ -499,6 +514,7 @@ void Prober::Impl::Finish(Task& task) {
 
 void Prober::Impl::Complete(Task& task) {
   if (task.deadline) loop->Cancel(*task.deadline);
+  task.obs.set_finished_at_unix_ms(clock());
   Done done = std::move(task.done);
   pb::Observation result = std::move(task.obs);
   tasks.erase(task.id);

@@ -144,6 +144,7 @@ TEST(ConfigTest, ValidFiles) {
        "secret_key_file = \"keys/c.key\"\n"
        "authorized_keys = [\"keys/workers\", \"/etc/w.pub\"]\n"
        "allow_plaintext = true\n"
+       "signing_key_file = \"keys/signing.key\"\n"
        "[worker]\nsecret_key_file = \"keys/w.key\"\n"
        "coordinator_public_key_file = \"keys/c.pub\"\n",
        [](const Config& c) {
@@ -154,6 +155,8 @@ TEST(ConfigTest, ValidFiles) {
                    (std::vector<std::string>{
                        std::string(kBase) + "/keys/workers", "/etc/w.pub"}));
          EXPECT_TRUE(c.coordinator.allow_plaintext);
+         EXPECT_EQ(c.coordinator.signing_key_file,
+                   std::string(kBase) + "/keys/signing.key");
          EXPECT_EQ(c.worker.coordinator_public_key_file,
                    std::string(kBase) + "/keys/c.pub");
        }},

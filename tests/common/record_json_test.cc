@@ -96,6 +96,7 @@ pb::Observation FullObservation() {
     }
     verdict { hosting_countries: "DE" reasons: "HTTP HEAD answered" }
     checked_at_unix_ms: 1795917692123
+    finished_at_unix_ms: 1795917692456
     data_sources { role: "country" database_type: "DBIP-Country-Lite"
                    build_epoch: 1767225600 path: "data/geo/c.mmdb"
                    attribution: "IP Geolocation by DB-IP" }
@@ -108,14 +109,14 @@ pb::Observation FullObservation() {
 
 TEST(RecordJsonTest, ObservationFieldsInDocumentedOrder) {
   Json j = ObservationToJson(FullObservation());
-  EXPECT_THAT(
-      Keys(j),
-      ElementsAreArray(
-          {"url",           "host",       "context",        "status",
-           "error",         "dns",        "addresses",      "pinned_ip",
-           "http",          "redirects",  "redirect_error", "providers",
-           "verdict",       "checked_at", "data_sources",   "tool_version",
-           "config_digest", "worker",     "registration",   "rdap"}));
+  EXPECT_THAT(Keys(j), ElementsAreArray(
+                           {"url",          "host",           "context",
+                            "status",       "error",          "dns",
+                            "addresses",    "pinned_ip",      "http",
+                            "redirects",    "redirect_error", "providers",
+                            "verdict",      "checked_at",     "finished_at",
+                            "data_sources", "tool_version",   "config_digest",
+                            "worker",       "registration",   "rdap"}));
   EXPECT_EQ(j["providers"], Json::parse(R"([{
     "name": "Cloudflare", "category": "cdn", "country": "US",
     "abuse": "https://abuse.cloudflare.com/",
@@ -203,6 +204,7 @@ TEST(RecordJsonTest, ObservationValues) {
   EXPECT_EQ(j["http"]["timings"], Json::parse(R"({"connect_ms": 1.5,
     "tls_ms": 4.25, "first_byte_ms": 9.0, "total_ms": 9.001})"));
   EXPECT_EQ(j["checked_at"], "2026-11-29T02:01:32.123Z");
+  EXPECT_EQ(j["finished_at"], "2026-11-29T02:01:32.456Z");
   EXPECT_EQ(j["data_sources"][0]["build_date"], "2026-01-01T00:00:00.000Z");
   EXPECT_EQ(j["worker"], "w1");
 }
@@ -268,13 +270,13 @@ TEST(RecordJsonTest, ResultRecordStartsWithTheLine) {
   EXPECT_THAT(
       Keys(j),
       ElementsAreArray(
-          {"input",      "line",           "url",          "host",
-           "context",    "status",         "reason",       "error",
-           "dns",        "addresses",      "pinned_ip",    "http",
-           "redirects",  "redirect_error", "providers",    "verdict",
-           "checked_at", "data_sources",   "tool_version", "config_digest",
-           "worker",     "registration",   "rdap",         "history",
-           "stale_data", "warnings"}));
+          {"input",         "line",           "url",          "host",
+           "context",       "status",         "reason",       "error",
+           "dns",           "addresses",      "pinned_ip",    "http",
+           "redirects",     "redirect_error", "providers",    "verdict",
+           "checked_at",    "finished_at",    "data_sources", "tool_version",
+           "config_digest", "worker",         "registration", "rdap",
+           "history",       "stale_data",     "warnings"}));
   EXPECT_EQ(j["line"], 7);
   EXPECT_EQ(j["status"], "located");
   EXPECT_EQ(j["reason"], nullptr);
@@ -297,7 +299,8 @@ TEST(RecordJsonTest, RejectedLine) {
       R"("error":{"class":"rejected","message":"unsupported scheme: ftp"},)"
       R"("dns":null,"addresses":null,"pinned_ip":null,"http":null,)"
       R"("redirects":null,"redirect_error":null,)"
-      R"("providers":null,"verdict":null,"checked_at":null,"data_sources":null,)"
+      R"("providers":null,"verdict":null,"checked_at":null,)"
+      R"("finished_at":null,"data_sources":null,)"
       R"("tool_version":null,"config_digest":null,"worker":null,)"
       R"("registration":null,"rdap":null,"history":null,)"
       R"("stale_data":null,"warnings":null})");
@@ -350,7 +353,7 @@ TEST(RecordJsonTest, LineWithoutObservationHasNullFields) {
   Json j = Record(line, nullptr);
   EXPECT_EQ(j["status"], nullptr);
   EXPECT_EQ(j["url"], nullptr);
-  EXPECT_EQ(Keys(j).size(), 26u);
+  EXPECT_EQ(Keys(j).size(), 27u);
 }
 
 TEST(RecordJsonTest, HistorySummaryAndStaleDataWarnings) {

@@ -6,6 +6,7 @@
 // compared with the same commands reading the data folder.
 #include "coordinator/api.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
 #include <spdlog/sinks/ostream_sink.h>
@@ -19,6 +20,7 @@
 #include <sstream>
 #include <thread>
 
+#include "common/evidence.h"
 #include "common/protocol.h"
 #include "coordinator/ingest.h"
 #include "coordinator/input.h"
@@ -451,7 +453,10 @@ TEST_F(ApiTest, RefusalsAreLoggedAndAuditedWithoutSecrets) {
   // Submissions and exports are audited under the token's name.
   Json ack = Submit("http://a.test/\n");
   WaitComplete(ack["batch_id"].get<uint64_t>());
-  ASSERT_TRUE(client_->Get("/api/v1/batches/1/export", As("exporter")));
+  auto exported = client_->Get("/api/v1/batches/1/export", As("exporter"));
+  ASSERT_TRUE(exported);
+  const std::string id = exported->get_header_value("X-Hostlocator-Export");
+  EXPECT_EQ(id.size(), 32u);
   audit.clear();
   ASSERT_TRUE(store_
                   ->ForEachAudit(6,
@@ -462,9 +467,17 @@ TEST_F(ApiTest, RefusalsAreLoggedAndAuditedWithoutSecrets) {
                                    return Status::Ok();
                                  })
                   .ok());
-  EXPECT_EQ(audit, (std::vector<std::string>{
-                       "submitter submit batch 1: 1 lines, 0 rejected",
-                       "exporter export batch 1 as jsonl"}));
+  ASSERT_EQ(audit.size(), 3u);
+  EXPECT_EQ(audit[0], "submitter submit batch 1: 1 lines, 0 rejected");
+  EXPECT_EQ(audit[1], "exporter export batch 1 as jsonl export " + id);
+  // The signed export: its chain head and the manifest's digest.
+  EXPECT_THAT(audit[2], ::testing::MatchesRegex(
+                            "exporter export-signed batch 1 format=jsonl "
+                            "export " +
+                            id +
+                            " file batch-1.jsonl lines 1 chain_head "
+                            "[0-9a-f]{64} manifest_sha256 [0-9a-f]{64} key "
+                            "[0-9a-f]{16}"));
 }
 
 TEST_F(ApiTest, MetricsAreValidPrometheusTextWithoutHosts) {
@@ -766,6 +779,119 @@ TEST_F(ApiTest, ServesHttpsWhenGivenACertificate) {
   httplib::Client plain("127.0.0.1", server.port());
   EXPECT_FALSE(plain.Get("/api/v1/health"));
   server.Stop();
+}
+
+// The chain of custody end to end: an export through the API and one from
+// the data folder are chained and signed with the data folder's key
+// (created on the first export, mode 0600), `verify` and the shell recipe
+// accept them and refuse a changed line or another key, and the audit log
+// says who exported what.
+TEST_F(ApiTest, ExportsAreSignedAndVerify) {
+  StartAll();
+  std::ofstream(dir_ / "list.txt") << kList;
+  const std::string server =
+      " --server http://127.0.0.1:" + std::to_string(server_->port()) +
+      " --token-file ";
+  Ran submitted = Cli("submit " + (dir_ / "list.txt").string() + server +
+                      TokenFile("submitter"));
+  ASSERT_EQ(submitted.exit_code, 0) << submitted.err;
+  const std::string pub = data_dir_ + "/signing.pub";
+  const std::string verify = "verify --pubkey " + pub + " ";
+  for (auto [format, lines] : {std::pair{"jsonl", "7 lines (7 records)"},
+                               std::pair{"csv", "8 lines (7 records)"}}) {
+    const std::string remote = (dir_ / "remote.").string() + format;
+    Ran exported = Cli("export --run 1 --format " + std::string(format) +
+                       " -o " + remote + server + TokenFile("exporter"));
+    ASSERT_EQ(exported.exit_code, 0) << exported.err;
+    Ran ok = Cli(verify + remote);
+    EXPECT_EQ(ok.exit_code, 0) << ok.err;
+    EXPECT_EQ(ok.out.rfind("OK " + remote + ": " + lines, 0), 0u) << ok.out;
+  }
+  struct stat st;
+  ASSERT_EQ(::stat((data_dir_ + "/signing.key").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  EXPECT_NE(log_->str().find("created the export signing key"),
+            std::string::npos);
+  auto served = client_->Get("/api/v1/signing-key", As("reader"));
+  ASSERT_TRUE(served && served->status == 200);
+  EXPECT_EQ(served->body, ReadFile(pub));
+  auto unknown =
+      client_->Get("/api/v1/exports/00000000000000000000000000000000/manifest",
+                   As("exporter"));
+  ASSERT_TRUE(unknown);
+  EXPECT_EQ(unknown->status, 404);
+  auto unauthorised =
+      client_->Get("/api/v1/exports/00000000000000000000000000000000/manifest",
+                   As("reader"));
+  ASSERT_TRUE(unauthorised);
+  EXPECT_EQ(unauthorised->status, 403);
+
+  // The audit log holds each signed export's chain head, as its exporter.
+  auto manifest = evidence::ParseManifest(ReadFile(
+      dir_ / ("remote.jsonl" + std::string(evidence::kManifestSuffix))));
+  ASSERT_TRUE(manifest.ok()) << manifest.status().message();
+  const std::string head = manifest->manifest.files[0].chain_head;
+  bool audited = false;
+  ASSERT_TRUE(store_
+                  ->ForEachAudit(1,
+                                 [&](const pb::AuditRecord& r) {
+                                   if (r.action() == "export-signed" &&
+                                       r.actor() == "exporter" &&
+                                       r.detail().find(head) !=
+                                           std::string::npos) {
+                                     audited = true;
+                                   }
+                                   return Status::Ok();
+                                 })
+                  .ok());
+  EXPECT_TRUE(audited);
+  EXPECT_EQ(ReadFile(dir_ / "remote.jsonl.chain")
+                .substr(ReadFile(dir_ / "remote.jsonl.chain").size() - 65, 64),
+            head);
+
+  StopAll();
+  // From the data folder: the same bytes, signed with the same key.
+  const std::string local = (dir_ / "local.jsonl").string();
+  Ran exported = Cli("export --run 1 -o " + local + " --data " + data_dir_);
+  ASSERT_EQ(exported.exit_code, 0) << exported.err;
+  EXPECT_EQ(ReadFile(local), ReadFile(dir_ / "remote.jsonl"));
+  Ran ok = Cli(verify + local);
+  EXPECT_EQ(ok.exit_code, 0) << ok.err;
+  const std::string script = std::string(HL_SOURCE_DIR) +
+                             "/scripts/verify-export.sh " + local + " " +
+                             local + ".manifest " + pub;
+  EXPECT_EQ(std::system((script + " >/dev/null").c_str()), 0) << script;
+
+  // A changed line: named; the recipe fails too.
+  std::string text = ReadFile(local);
+  const size_t at = text.find("b.nl.test");
+  ASSERT_NE(at, std::string::npos);
+  const auto line = std::count(text.begin(), text.begin() + at, '\n') + 1;
+  text[at] = 'B';
+  std::ofstream(local, std::ios::trunc) << text;
+  Ran changed = Cli(verify + local);
+  EXPECT_EQ(changed.exit_code, 3);
+  EXPECT_NE(changed.err.find("line " + std::to_string(line) +
+                             ": differs from the signed chain"),
+            std::string::npos)
+      << changed.err;
+  EXPECT_NE(std::system((script + " >/dev/null").c_str()), 0);
+
+  // Another key: refused, naming both.
+  Ran generated =
+      Cli("keys generate --signing --out " + dir_.string() + " --name other");
+  ASSERT_EQ(generated.exit_code, 0) << generated.err;
+  ASSERT_EQ(::stat((dir_ / "other.key").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  Ran other = Cli("verify --pubkey " + (dir_ / "other.pub").string() + " " +
+                  (dir_ / "remote.jsonl").string());
+  EXPECT_EQ(other.exit_code, 3);
+  EXPECT_NE(other.err.find("not the public key given"), std::string::npos)
+      << other.err;
+  Ran no_manifest = Cli(verify + (dir_ / "list.txt").string());
+  EXPECT_EQ(no_manifest.exit_code, 2);
+  EXPECT_NE(no_manifest.err.find("cannot read the manifest"), std::string::npos)
+      << no_manifest.err;
 }
 
 }  // namespace

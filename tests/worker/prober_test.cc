@@ -777,6 +777,36 @@ TEST_F(ProberTest, RejectedUrlIsAnError) {
   EXPECT_EQ(obs.checked_at_unix_ms(), kNow);
 }
 
+// Evidence every result carries: start and end of the probe, and the
+// referral directory beside the other data sources.
+TEST_F(ProberTest, RecordsFinishTimeAndReferralDirectory) {
+  auto routing = std::make_shared<ReferralRouting>();
+  routing->home_country = "DE";
+  routing->directory.path = "/etc/hostlocator/referral.toml";
+  routing->directory.sha256 = std::string(64, 'a');
+  for (const char* date : {"2026-03-01", "2026-05-02", ""}) {
+    routing->directory.targets.emplace_back().verified_on = date;
+  }
+  int64_t now = kNow;
+  auto prober = Prober::Create(
+      BaseConfig(), geo_, providers_, {}, [&now] { return now++; }, loop_.get(),
+      routing);
+  ASSERT_TRUE(prober.ok()) << prober.status().ToString();
+  const pb::Observation obs = Run(
+      std::move(prober).value(),
+      "http://duckduckgogg42xjoc72x3sjasowoarfbgcmvfimaftt6twagswzczad.onion/");
+
+  EXPECT_EQ(obs.checked_at_unix_ms(), kNow);
+  EXPECT_GT(obs.finished_at_unix_ms(), obs.checked_at_unix_ms());
+  ASSERT_EQ(obs.data_sources_size(), 4);
+  const pb::DataSource& referrals = obs.data_sources(3);
+  EXPECT_EQ(referrals.role(), "referrals");
+  EXPECT_EQ(referrals.database_type(), "hostlocator-referrals (unverified)");
+  EXPECT_EQ(referrals.path(), "/etc/hostlocator/referral.toml");
+  EXPECT_EQ(referrals.sha256(), std::string(64, 'a'));
+  EXPECT_EQ(referrals.build_epoch(), 1777680000);  // 2026-05-02
+}
+
 TEST(ProberCreateTest, NeedsAGeolocator) {
   auto loop = EventLoop::Create().value();
   auto prober = Prober::Create(
