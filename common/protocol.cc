@@ -59,7 +59,10 @@ bool ForEachField(CodedInputStream& in,
 // Runs `body` on the length-delimited field at `in` as a nested message.
 bool Nested(CodedInputStream& in, const std::function<bool()>& body) {
   int length = 0;
-  if (!in.ReadVarintSizeAsInt(&length)) return false;
+  // PushLimit would clamp a length past the enclosing limit.
+  if (!in.ReadVarintSizeAsInt(&length) || length > in.BytesUntilLimit()) {
+    return false;
+  }
   const CodedInputStream::Limit limit = in.PushLimit(length);
   if (!body() || in.BytesUntilLimit() != 0) return false;
   in.PopLimit(limit);
