@@ -123,7 +123,7 @@ int Throughput(uint64_t jobs, int workers, const std::string& dir) {
   // commits groups of lines while the broker leases what is committed.
   std::atomic<bool> stop{false};
   uint64_t stored = 0;
-  broker.set_result_sink([&](const pb::JobRecord&, const pb::Observation&) {
+  broker.set_result_sink([&](const pb::JobRecord&, std::string_view) {
     if (++stored == jobs) stop = true;
   });
   const auto start = std::chrono::steady_clock::now();

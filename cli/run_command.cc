@@ -3,6 +3,7 @@
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -289,9 +290,11 @@ int Run(const RunOptions& options) {
   const uint64_t to_probe = (*store)->pending_count();
   uint64_t probed = 0;
   const int width = static_cast<int>(std::to_string(to_probe).size());
-  broker.set_result_sink([&](const pb::JobRecord&, const pb::Observation& obs) {
+  broker.set_result_sink([&](const pb::JobRecord&, std::string_view stored) {
     ++probed;
     if (options.quiet) return;
+    pb::Observation obs;
+    obs.ParseFromArray(stored.data(), static_cast<int>(stored.size()));
     std::printf(
         "[%*llu/%llu] %s\n", width, static_cast<unsigned long long>(probed),
         static_cast<unsigned long long>(to_probe), VerdictLine(obs).c_str());

@@ -1,19 +1,27 @@
 #include "common/protocol.h"
 
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/wire_format_lite.h>
+
+#include <functional>
+
+#include "common/utf8.h"
+
 namespace hl {
+namespace {
 
-std::string EncodeEnvelope(hostlocator::v1::Envelope envelope) {
-  envelope.set_protocol_version(kProtocolVersion);
-  return envelope.SerializeAsString();
-}
+namespace pb = ::hostlocator::v1;
+using google::protobuf::internal::WireFormatLite;
+using google::protobuf::io::CodedInputStream;
 
-Result<hostlocator::v1::Envelope> DecodeEnvelope(std::string_view bytes) {
+template <typename Message>
+Result<Message> Decode(std::string_view bytes) {
   if (bytes.size() > kMaxMessageBytes) {
     return InvalidArgument("message of " + std::to_string(bytes.size()) +
                            " bytes exceeds the limit of " +
                            std::to_string(kMaxMessageBytes));
   }
-  hostlocator::v1::Envelope envelope;
+  Message envelope;
   if (!envelope.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
     return InvalidArgument("undecodable message");
   }
@@ -24,10 +32,127 @@ Result<hostlocator::v1::Envelope> DecodeEnvelope(std::string_view bytes) {
         ", this side speaks version " + std::to_string(kProtocolVersion) +
         "; run the same hostlocator release on coordinator and workers");
   }
-  if (envelope.body_case() == hostlocator::v1::Envelope::BODY_NOT_SET) {
+  if (envelope.body_case() == Message::BODY_NOT_SET) {
     return InvalidArgument("message without a body");
   }
   return envelope;
+}
+
+// Calls on_field(field number, wire type) for each field of the message
+// that `in` holds up to its limit; on_field reads the field, or returns
+// false to have it skipped. False when the structure does not hold.
+bool ForEachField(CodedInputStream& in,
+                  const std::function<bool(int, WireFormatLite::WireType,
+                                           bool* read)>& on_field) {
+  while (true) {
+    const uint32_t tag = in.ReadTag();
+    // 0: the limit reached, or a malformed tag.
+    if (tag == 0) return in.BytesUntilLimit() == 0;
+    const int number = WireFormatLite::GetTagFieldNumber(tag);
+    const WireFormatLite::WireType type = WireFormatLite::GetTagWireType(tag);
+    bool read = false;
+    if (!on_field(number, type, &read)) return false;
+    if (!read && !WireFormatLite::SkipField(&in, tag)) return false;
+  }
+}
+
+// Runs `body` on the length-delimited field at `in` as a nested message.
+bool Nested(CodedInputStream& in, const std::function<bool()>& body) {
+  int length = 0;
+  // PushLimit would clamp a length past the enclosing limit.
+  if (!in.ReadVarintSizeAsInt(&length) || length > in.BytesUntilLimit()) {
+    return false;
+  }
+  const CodedInputStream::Limit limit = in.PushLimit(length);
+  if (!body() || in.BytesUntilLimit() != 0) return false;
+  in.PopLimit(limit);
+  return true;
+}
+
+bool ReadBytes(CodedInputStream& in, std::string* out) {
+  int length = 0;
+  return in.ReadVarintSizeAsInt(&length) && in.ReadString(out, length);
+}
+
+constexpr auto kDelimited = WireFormatLite::WIRETYPE_LENGTH_DELIMITED;
+
+// Reads field `number` of the nested message at `in` as a string (the last
+// occurrence wins, as in a parse).
+bool NestedString(CodedInputStream& in, int number, std::string* out) {
+  return Nested(in, [&] {
+    return ForEachField(in,
+                        [&](int n, WireFormatLite::WireType type, bool* read) {
+                          if (n != number) return true;
+                          *read = true;
+                          return type == kDelimited && ReadBytes(in, out);
+                        });
+  });
+}
+
+}  // namespace
+
+std::string EncodeEnvelope(hostlocator::v1::Envelope envelope) {
+  envelope.set_protocol_version(kProtocolVersion);
+  return envelope.SerializeAsString();
+}
+
+Result<hostlocator::v1::Envelope> DecodeEnvelope(std::string_view bytes) {
+  return Decode<pb::Envelope>(bytes);
+}
+
+Result<pb::InboundEnvelope> DecodeInbound(std::string_view bytes) {
+  return Decode<pb::InboundEnvelope>(bytes);
+}
+
+Result<ObservationSummary> SummarizeObservation(std::string_view bytes) {
+  ObservationSummary summary;
+  if (bytes.size() > kMaxMessageBytes) {
+    return InvalidArgument("observation exceeds the message limit");
+  }
+  CodedInputStream in(reinterpret_cast<const uint8_t*>(bytes.data()),
+                      static_cast<int>(bytes.size()));
+  in.PushLimit(static_cast<int>(bytes.size()));
+  const bool ok = ForEachField(
+      in, [&](int number, WireFormatLite::WireType type, bool* read) {
+        switch (number) {
+          case pb::Observation::kHostFieldNumber:
+            *read = true;
+            return type == kDelimited && ReadBytes(in, &summary.host);
+          case pb::Observation::kStatusFieldNumber:
+            *read = true;
+            return type == kDelimited && ReadBytes(in, &summary.status);
+          case pb::Observation::kErrorFieldNumber:
+            *read = true;
+            return type == kDelimited &&
+                   NestedString(in, pb::ErrorInfo::kErrorClassFieldNumber,
+                                &summary.error_class);
+          case pb::Observation::kAddressesFieldNumber:
+            *read = true;
+            return type == kDelimited &&
+                   NestedString(in, pb::AddressInfo::kIpFieldNumber,
+                                &summary.addresses.emplace_back());
+          case pb::Observation::kHttpFieldNumber:
+            *read = true;
+            return type == kDelimited && Nested(in, [&] {
+                     return ForEachField(
+                         in, [&](int n, WireFormatLite::WireType t, bool* r) {
+                           if (n !=
+                               pb::HttpObservation::kElapsedMsFieldNumber) {
+                             return true;
+                           }
+                           *r = true;
+                           return t == WireFormatLite::WIRETYPE_VARINT &&
+                                  in.ReadVarint32(&summary.http_elapsed_ms);
+                         });
+                   });
+          default:
+            return true;
+        }
+      });
+  if (!ok || !IsValidUtf8(summary.status)) {
+    return InvalidArgument("undecodable observation");
+  }
+  return summary;
 }
 
 }  // namespace hl

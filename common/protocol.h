@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/proto/hostlocator.pb.h"
 #include "common/status.h"
@@ -24,5 +25,26 @@ std::string EncodeEnvelope(hostlocator::v1::Envelope envelope);
 // kFailedPrecondition (message naming both versions) for another protocol
 // version.
 Result<hostlocator::v1::Envelope> DecodeEnvelope(std::string_view bytes);
+
+// DecodeEnvelope for the coordinator: a RESULT's observation is left
+// serialized (InboundEnvelope), to be checked with SummarizeObservation.
+Result<hostlocator::v1::InboundEnvelope> DecodeInbound(std::string_view bytes);
+
+// What the coordinator reads of an observation it stores without decoding.
+struct ObservationSummary {
+  std::string host;
+  std::string status;
+  std::string error_class;             // error.error_class
+  uint32_t http_elapsed_ms = 0;        // http.elapsed_ms
+  std::vector<std::string> addresses;  // addresses[].ip, in order
+};
+
+// Reads the fields of ObservationSummary from a serialized Observation and
+// checks the wire structure of the whole top level and of every nested
+// message it reads (error, addresses, http): tags, wire types and lengths
+// within bounds, `status` valid UTF-8. Nested messages it does not read
+// (dns, verdict, ...) are skipped whole, unchecked inside: the worker that
+// wrote them speaks this protocol version. Fails with kInvalidArgument.
+Result<ObservationSummary> SummarizeObservation(std::string_view bytes);
 
 }  // namespace hl

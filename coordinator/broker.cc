@@ -31,6 +31,9 @@ Broker::Broker(zmq::context_t* context, Store* store, BrokerOptions options,
       politeness_(options_.politeness),
       reports_(int64_t{options_.heartbeat_interval_ms} *
                options_.heartbeat_liveness * kReportGraceSilences) {
+  fleet_capped_ = options_.politeness.per_host > 0 ||
+                  options_.politeness.per_domain > 0 ||
+                  options_.politeness.per_address > 0;
   socket_.set(zmq::sockopt::linger, 0);
   socket_.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(kMaxMessageBytes));
   // Replies to a peer that vanished are dropped, not queued forever.
@@ -52,8 +55,8 @@ Status Broker::Bind() {
   return Status::Ok();
 }
 
-void Broker::Send(const std::string& peer, const pb::Envelope& envelope) {
-  const std::string bytes = EncodeEnvelope(envelope);
+void Broker::Send(const std::string& peer, pb::Envelope envelope) {
+  const std::string bytes = EncodeEnvelope(std::move(envelope));
   try {
     socket_.send(zmq::buffer(peer), zmq::send_flags::sndmore);
     socket_.send(zmq::buffer(bytes), zmq::send_flags::dontwait);
@@ -128,19 +131,19 @@ Status Broker::Serve(const std::function<bool()>& done, bool dispatch) {
   }
 }
 
-void Broker::RecordResult(const pb::Observation& observation,
+void Broker::RecordResult(const ObservationSummary& observation,
                           int64_t latency_ms) {
   const auto bounded = [](std::map<std::string, uint64_t>& counts,
                           const std::string& key) {
     CountBounded(counts, key, 1, BrokerSnapshot::kMaxErrorClasses);
   };
-  bounded(figures_.results_by_status, observation.status());
-  if (!observation.error().error_class().empty()) {
-    bounded(figures_.errors_by_class, observation.error().error_class());
+  bounded(figures_.results_by_status, observation.status);
+  if (!observation.error_class.empty()) {
+    bounded(figures_.errors_by_class, observation.error_class);
   }
   if (latency_ms >= 0) figures_.result_latency.Record(latency_ms);
-  if (observation.has_http() && observation.http().elapsed_ms() > 0) {
-    figures_.http_latency.Record(observation.http().elapsed_ms());
+  if (observation.http_elapsed_ms > 0) {
+    figures_.http_latency.Record(observation.http_elapsed_ms);
   }
 }
 
@@ -184,7 +187,7 @@ int64_t Broker::NextDeadline(int64_t now) const {
 
 Status Broker::HandleMessage(const std::string& peer,
                              const std::string& payload, int64_t now) {
-  auto decoded = DecodeEnvelope(payload);
+  auto decoded = DecodeInbound(payload);
   if (!decoded.ok()) {
     ++stats_.refused_messages;
     spdlog::warn("refused a worker message: {}", decoded.status().message());
@@ -195,7 +198,7 @@ Status Broker::HandleMessage(const std::string& peer,
     }
     return Status::Ok();
   }
-  pb::Envelope& envelope = *decoded;
+  pb::InboundEnvelope& envelope = *decoded;
   if (!envelope.has_result()) HL_RETURN_IF_ERROR(FlushResults(now));
   auto it = peers_.find(peer);
   if (envelope.has_ready()) {
@@ -218,20 +221,20 @@ Status Broker::HandleMessage(const std::string& peer,
   Peer& state = it->second;
   state.last_seen_ms = now;
   switch (envelope.body_case()) {
-    case pb::Envelope::kResult:
+    case pb::InboundEnvelope::kResult:
       if (state.owed.erase(envelope.result().job_id()) > 0 &&
           state.credit < UINT32_MAX) {
         ++state.credit;
       }
       HandleResult(std::move(*envelope.mutable_result()));
       return Status::Ok();
-    case pb::Envelope::kHeartbeat:
+    case pb::InboundEnvelope::kHeartbeat:
       if (envelope.heartbeat().has_stats() &&
           reports_.Update(envelope.heartbeat().stats(), now)) {
         reports_changed_ = true;
       }
       return Status::Ok();
-    case pb::Envelope::kDisconnect:
+    case pb::InboundEnvelope::kDisconnect:
       spdlog::info("worker {} leaves: {}", state.name,
                    envelope.disconnect().reason());
       for (uint64_t job_id :
@@ -249,21 +252,29 @@ Status Broker::HandleMessage(const std::string& peer,
   }
 }
 
-void Broker::HandleResult(pb::JobResult result) {
-  round_.push_back(std::move(result));
+void Broker::HandleResult(pb::SerializedJobResult result) {
+  auto summary = SummarizeObservation(result.observation());
+  if (!summary.ok()) {
+    ++stats_.refused_messages;
+    spdlog::warn("refused the result of job {}: {}", result.job_id(),
+                 summary.status().message());
+    return;
+  }
+  round_.push_back({std::move(result), std::move(summary).value()});
 }
 
 Status Broker::FlushResults(int64_t now) {
   if (round_.empty()) return Status::Ok();
   std::vector<Store::ResultIn> in;
   in.reserve(round_.size());
-  for (const auto& result : round_) {
-    in.push_back({result.job_id(), result.attempt(), &result.observation()});
+  for (const RoundResult& r : round_) {
+    in.push_back({r.result.job_id(), r.result.attempt(), r.result.observation(),
+                  r.summary.status == "located"});
   }
   auto outcomes = store_->StoreResults(in, now);
   if (!outcomes.ok()) return outcomes.status();
   for (size_t i = 0; i < round_.size(); ++i) {
-    const uint64_t job_id = round_[i].job_id();
+    const uint64_t job_id = round_[i].result.job_id();
     const Result<pb::JobRecord>& stored = (*outcomes)[i];
     const StatusCode code = stored.status().code();
     if (code == StatusCode::kAlreadyExists || code == StatusCode::kNotFound) {
@@ -284,15 +295,12 @@ Status Broker::FlushResults(int64_t now) {
       }
     }
     EndLease(job_id);
-    const pb::Observation& obs = round_[i].observation();
-    if (obs.addresses_size() > 0) {
-      std::vector<std::string> addresses;
-      for (const auto& address : obs.addresses())
-        addresses.push_back(address.ip());
-      politeness_.LearnAddresses(obs.host(), std::move(addresses));
+    ObservationSummary& summary = round_[i].summary;
+    if (options_.politeness.per_address > 0 && !summary.addresses.empty()) {
+      politeness_.LearnAddresses(summary.host, std::move(summary.addresses));
     }
-    RecordResult(obs, latency_ms);
-    if (sink_) sink_(*stored, obs);
+    RecordResult(summary, latency_ms);
+    if (sink_) sink_(*stored, round_[i].result.observation());
   }
   round_.clear();
   return Status::Ok();
@@ -309,19 +317,19 @@ Status Broker::Dispatch(int64_t now) {
           std::min<size_t>(state.credit, options_.max_jobs_per_message);
       std::unordered_map<uint64_t, DispatchTarget> targets;
       bool passed_over = false;
-      auto jobs = store_->LeasePending(
-          want, now,
-          [&](const pb::JobRecord& job) {
-            DispatchTarget target = politeness_.Resolve(TargetOfUrl(job.url()));
-            if (!politeness_.Admits(target)) {
-              passed_over = true;
-              return false;
-            }
-            politeness_.Start(target);
-            targets.emplace(job.job_id(), std::move(target));
-            return true;
-          },
-          options_.politeness_look_ahead);
+      const LeaseFilter admit = [&](const pb::JobRecord& job) {
+        DispatchTarget target = politeness_.Resolve(TargetOfUrl(job.url()));
+        if (!politeness_.Admits(target)) {
+          passed_over = true;
+          return false;
+        }
+        politeness_.Start(target);
+        targets.emplace(job.job_id(), std::move(target));
+        return true;
+      };
+      auto jobs =
+          store_->LeasePending(want, now, fleet_capped_ ? admit : LeaseFilter(),
+                               options_.politeness_look_ahead);
       if (!jobs.ok()) return jobs.status();
       if (passed_over && jobs->size() < want) {
         held_by_caps_ = true;
@@ -346,7 +354,7 @@ Status Broker::Dispatch(int64_t now) {
       }
       state.credit -= static_cast<uint32_t>(jobs->size());
       stats_.dispatched += jobs->size();
-      Send(peer, envelope);
+      Send(peer, std::move(envelope));
     }
   }
   return Status::Ok();
@@ -359,7 +367,7 @@ bool Broker::EndLease(uint64_t job_id) {
     holder->second.jobs.erase(job_id);
   }
   lease_deadlines_.erase({lease->second.deadline_ms, job_id});
-  politeness_.Finish(lease->second.target);
+  if (fleet_capped_) politeness_.Finish(lease->second.target);
   held_by_caps_ = false;
   leases_.erase(lease);
   return true;

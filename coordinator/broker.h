@@ -32,6 +32,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -42,6 +43,7 @@
 #include "common/config.h"
 #include "common/latency_histogram.h"
 #include "common/proto/hostlocator.pb.h"
+#include "common/protocol.h"
 #include "common/status.h"
 #include "coordinator/scheduler.h"
 #include "coordinator/store.h"
@@ -111,9 +113,11 @@ inline constexpr int64_t kReportGraceSilences = 12;
 BrokerOptions BrokerOptionsFrom(const Config& config,
                                 const std::string& endpoint);
 
-// Called on the broker thread after a result is stored.
+// Called on the broker thread after a result is stored, with the job as
+// stored and the observation serialized (an Observation message, as the
+// worker sent it and the store wrote it).
 using ResultSink =
-    std::function<void(const pb::JobRecord&, const pb::Observation&)>;
+    std::function<void(const pb::JobRecord&, std::string_view observation)>;
 
 class Broker {
  public:
@@ -171,8 +175,10 @@ class Broker {
   // other message of the round that could end a lease is handled (a
   // DISCONNECT) and before timers or dispatch run. A result whose job is
   // not leased at its attempt, also a second one in the same round, is
-  // dropped and counted.
-  void HandleResult(pb::JobResult result);
+  // dropped and counted. The observation is stored as the worker serialized
+  // it; one whose structure does not hold (SummarizeObservation) is refused
+  // like a malformed message, its lease left to expire.
+  void HandleResult(pb::SerializedJobResult result);
   Status FlushResults(int64_t now);
   Status Dispatch(int64_t now);
   // Forgets the lease of `job_id` (its peer's share, deadline and politeness
@@ -186,10 +192,10 @@ class Broker {
   // workers ends in DEAD.
   Status Release(uint64_t job_id, const std::string& why, bool count_attempt,
                  int64_t now);
-  void Send(const std::string& peer, const pb::Envelope& envelope);
+  void Send(const std::string& peer, pb::Envelope envelope);
   int64_t NextDeadline(int64_t now) const;
   // Counts a stored result in the figures /metrics shows.
-  void RecordResult(const pb::Observation& observation, int64_t latency_ms);
+  void RecordResult(const ObservationSummary& observation, int64_t latency_ms);
   // Copies the figures into published_ for snapshot().
   void Publish();
 
@@ -198,7 +204,15 @@ class Broker {
   BrokerOptions options_;
   Clock clock_;
   ResultSink sink_;
-  std::vector<pb::JobResult> round_;   // results not yet stored
+  // A result read and checked, not yet stored.
+  struct RoundResult {
+    pb::SerializedJobResult result;
+    ObservationSummary summary;
+  };
+  std::vector<RoundResult> round_;
+  // Any fleet-wide cap set: without one, dispatch filters nothing and
+  // nothing is counted.
+  bool fleet_capped_ = false;
   std::map<std::string, Peer> peers_;  // by ZeroMQ routing id
   std::unordered_map<uint64_t, Lease> leases_;
   // (deadline, job id) of every lease, earliest first.

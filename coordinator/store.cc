@@ -694,7 +694,9 @@ Result<pb::JobRecord> Store::CurrentJob(uint64_t job_id) const {
 Result<pb::JobRecord> Store::StoreResult(uint64_t job_id, uint32_t attempt,
                                          const pb::Observation& observation,
                                          int64_t now_ms) {
-  auto stored = StoreResults({{job_id, attempt, &observation}}, now_ms);
+  const std::string bytes = observation.SerializeAsString();
+  auto stored = StoreResults(
+      {{job_id, attempt, bytes, observation.status() == "located"}}, now_ms);
   if (!stored.ok()) return stored.status();
   return std::move(stored->front());
 }
@@ -709,7 +711,7 @@ Result<std::vector<Result<pb::JobRecord>>> Store::StoreResults(
   int64_t soonest_due = INT64_MAX;
   // Jobs this call completed: a later result for one of them is a duplicate.
   std::unordered_set<uint64_t> completed;
-  std::string bytes;
+  std::string bytes;  // an observation marked pending enrichment
   for (const ResultIn& in : results) {
     const auto duplicate = [&] {
       return Status(StatusCode::kAlreadyExists,
@@ -733,24 +735,25 @@ Result<std::vector<Result<pb::JobRecord>>> Store::StoreResults(
       outcomes.push_back(duplicate());
       continue;
     }
-    if (!in.observation->SerializeToString(&bytes)) {
-      return Internal("observation encode failed");
-    }
+    const std::string_view observation = in.observation;
     if (policy_.enrich_results) {
       // Parsing concatenated messages merges them: the stored result says
-      // rdap.state "pending" without copying the observation.
+      // rdap.state "pending" without decoding the observation.
+      bytes.assign(observation);
       bytes += PendingRdapBytes();
       batch.Put(enrich_, ResultKey(in.job_id, job->checks()), "");
+      batch.Put(results_, ResultKey(in.job_id, job->checks()), bytes);
+    } else {
+      batch.Put(results_, ResultKey(in.job_id, job->checks()),
+                rocksdb::Slice(observation.data(), observation.size()));
     }
-    batch.Put(results_, ResultKey(in.job_id, job->checks()), bytes);
     job->set_checks(job->checks() + 1);
     job->set_state(pb::JOB_STATE_DONE);
     job->set_last_error("");
     job->set_updated_unix_ms(now_ms);
     job->set_last_check_unix_ms(now_ms);
     ClearDue(&batch, &*job);
-    if (policy_.recheck_interval_ms > 0 &&
-        in.observation->status() == "located") {
+    if (policy_.recheck_interval_ms > 0 && in.located) {
       job->set_recheck_due_unix_ms(now_ms + policy_.recheck_interval_ms);
       batch.Put(due_, DueKey(job->recheck_due_unix_ms(), in.job_id), "");
       soonest_due = std::min(soonest_due, job->recheck_due_unix_ms());

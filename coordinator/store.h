@@ -43,6 +43,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -189,11 +190,15 @@ class Store {
   Result<pb::JobRecord> StoreResult(uint64_t job_id, uint32_t attempt,
                                     const pb::Observation& observation,
                                     int64_t now_ms);
-  // One result offered to StoreResults.
+  // One result offered to StoreResults: the observation serialized, as a
+  // worker sent it (stored byte for byte; the caller has checked its
+  // structure, common/protocol.h SummarizeObservation), and whether its
+  // status is "located" (which schedules the periodic re-check).
   struct ResultIn {
     uint64_t job_id = 0;
     uint32_t attempt = 0;
-    const pb::Observation* observation = nullptr;
+    std::string_view observation;
+    bool located = false;
   };
   // StoreResult for each of `results` in order, all written in one
   // WriteBatch: one outcome per result, as StoreResult would return it had

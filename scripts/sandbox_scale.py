@@ -254,12 +254,16 @@ ca_file = {s(str(d / "tls" / "ca.pem"))}
 max_in_flight = {http_in_flight}
 
 # The benchmark measures the engine's speed, not politeness (tested
-# elsewhere): caps at their maxima, no interval, so they never throttle the
-# distinct hosts of the URL lists.
+# elsewhere): the worker's caps at their maxima, no interval, and no
+# fleet-wide caps, so they never throttle the URL lists (whose hosts all
+# share the registrable domain {ZONE}).
 [politeness]
 max_per_host = {POLITENESS_MAX_PER_HOST}
 max_per_address = {POLITENESS_MAX_PER_ADDRESS}
 min_host_interval_ms = 0
+fleet_max_per_host = 0
+fleet_max_per_domain = 0
+fleet_max_per_address = 0
 
 [safety]
 allow_cidrs = [{s(subnet)}]

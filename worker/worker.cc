@@ -257,7 +257,8 @@ class Session {
               result.mutable_result()->set_attempt(attempt);
               *result.mutable_result()->mutable_observation() = std::move(obs);
               --in_flight_;
-              recent_results_.emplace_back(clock_(), EncodeEnvelope(result));
+              recent_results_.emplace_back(clock_(),
+                                           EncodeEnvelope(std::move(result)));
               SendBytes(recent_results_.back().second);
               // A job of an earlier connection: this connection's READY did
               // not count its credit, so grant it now.

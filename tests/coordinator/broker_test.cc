@@ -119,7 +119,7 @@ class BrokerTest : public ::testing::Test {
     ASSERT_TRUE(broker_->Bind().ok());
     endpoint_ = broker_->bound_endpoint();
     broker_->set_result_sink(
-        [this](const pb::JobRecord&, const pb::Observation&) { ++sunk_; });
+        [this](const pb::JobRecord&, std::string_view) { ++sunk_; });
     thread_ = std::thread([this, until_drained] {
       run_status_ = broker_->Run(stop_, until_drained);
       finished_ = true;

@@ -75,7 +75,10 @@ TEST(FleetPolitenessEndToEnd, OneHostNeverSeesMoreThanTheCap) {
   Broker broker(&context, store->get(), options, SystemClockMs);
   ASSERT_TRUE(broker.Bind().ok());
   uint32_t located = 0;
-  broker.set_result_sink([&](const pb::JobRecord&, const pb::Observation& o) {
+  broker.set_result_sink([&](const pb::JobRecord&, std::string_view stored) {
+    pb::Observation o;
+    ASSERT_TRUE(
+        o.ParseFromArray(stored.data(), static_cast<int>(stored.size())));
     if (o.http().status() == 200) ++located;
   });
 

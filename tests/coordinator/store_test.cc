@@ -161,7 +161,10 @@ TEST_F(StoreTest, StoresTheResultsOfARoundTogether) {
         {999, 1, StatusCode::kNotFound},
     };
     std::vector<Store::ResultIn> in;
-    for (const Case& k : cases) in.push_back({k.job_id, k.attempt, &obs});
+    const std::string bytes = obs.SerializeAsString();
+    for (const Case& k : cases) {
+      in.push_back({k.job_id, k.attempt, bytes, obs.status() == "located"});
+    }
     auto outcomes = store->StoreResults(in, 2000);
     ASSERT_TRUE(outcomes.ok());
     ASSERT_EQ(outcomes->size(), cases.size());

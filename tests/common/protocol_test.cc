@@ -1,0 +1,110 @@
+#include "common/protocol.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace hl {
+namespace {
+
+namespace pb = ::hostlocator::v1;
+
+pb::Observation FullObservation() {
+  pb::Observation obs;
+  obs.set_url("http://www.example.com/");
+  obs.set_host("www.example.com");
+  obs.set_status("error");
+  obs.mutable_error()->set_error_class("connect_failed");
+  obs.mutable_error()->set_message("refused");
+  obs.mutable_dns()->add_queries()->set_type("A");
+  for (const char* ip : {"192.0.2.1", "2001:db8::1"}) {
+    pb::AddressInfo* address = obs.add_addresses();
+    address->set_ip(ip);
+    address->set_country("NL");
+  }
+  obs.mutable_http()->set_status(200);
+  obs.mutable_http()->set_elapsed_ms(37);
+  obs.mutable_http()->add_headers()->set_name("server");
+  obs.mutable_verdict()->add_reasons("a reason");
+  obs.add_data_sources()->set_role("country");
+  obs.set_worker("w1");
+  return obs;
+}
+
+TEST(SummarizeObservationTest, ReadsWhatTheCoordinatorNeeds) {
+  auto summary = SummarizeObservation(FullObservation().SerializeAsString());
+  ASSERT_TRUE(summary.ok()) << summary.status().message();
+  EXPECT_EQ(summary->host, "www.example.com");
+  EXPECT_EQ(summary->status, "error");
+  EXPECT_EQ(summary->error_class, "connect_failed");
+  EXPECT_EQ(summary->http_elapsed_ms, 37u);
+  EXPECT_EQ(summary->addresses,
+            (std::vector<std::string>{"192.0.2.1", "2001:db8::1"}));
+}
+
+TEST(SummarizeObservationTest, EmptyObservationHasEmptySummary) {
+  auto summary = SummarizeObservation("");
+  ASSERT_TRUE(summary.ok());
+  EXPECT_TRUE(summary->status.empty());
+  EXPECT_TRUE(summary->addresses.empty());
+  EXPECT_EQ(summary->http_elapsed_ms, 0u);
+}
+
+// Every cut of a valid encoding, and a few corruptions of it, are refused
+// (the store would otherwise keep a record that no reader can decode).
+TEST(SummarizeObservationTest, RefusesBrokenStructure) {
+  const std::string good = FullObservation().SerializeAsString();
+  for (size_t cut = 1; cut < good.size(); ++cut) {
+    const std::string truncated = good.substr(0, cut);
+    pb::Observation parsed;
+    if (parsed.ParseFromString(truncated)) continue;  // a field boundary
+    EXPECT_FALSE(SummarizeObservation(truncated).ok()) << "cut at " << cut;
+  }
+  struct Case {
+    const char* name;
+    std::string bytes;
+  };
+  const std::vector<Case> cases = {
+      {"tag 0", std::string("\x00\x01", 2)},
+      {"end group without start", "\x0c"},
+      {"length past the end",
+       "\x12\x7f"
+       "abc"},
+      {"status not UTF-8", "\x1a\x02\xc3\x28"},
+      {"status as varint", "\x18\x01"},
+      {"http elapsed_ms as bytes", "\x42\x03\x52\x01x"},
+      {"error length past its message",
+       "\x22\x05\x0a\x09"
+       "abcd"},
+  };
+  for (const Case& c : cases) {
+    EXPECT_FALSE(SummarizeObservation(c.bytes).ok()) << c.name;
+  }
+}
+
+TEST(DecodeInboundTest, KeepsTheObservationAsSent) {
+  pb::Envelope envelope;
+  envelope.mutable_result()->set_job_id(7);
+  envelope.mutable_result()->set_attempt(2);
+  *envelope.mutable_result()->mutable_observation() = FullObservation();
+  auto inbound = DecodeInbound(EncodeEnvelope(envelope));
+  ASSERT_TRUE(inbound.ok()) << inbound.status().message();
+  ASSERT_TRUE(inbound->has_result());
+  EXPECT_EQ(inbound->result().job_id(), 7u);
+  EXPECT_EQ(inbound->result().attempt(), 2u);
+  EXPECT_EQ(inbound->result().observation(),
+            FullObservation().SerializeAsString());
+
+  pb::Envelope ready;
+  ready.mutable_ready()->set_capacity(5);
+  auto decoded = DecodeInbound(EncodeEnvelope(ready));
+  ASSERT_TRUE(decoded.ok());
+  EXPECT_EQ(decoded->ready().capacity(), 5u);
+
+  ready.set_protocol_version(kProtocolVersion + 1);
+  EXPECT_EQ(DecodeInbound(ready.SerializeAsString()).status().code(),
+            StatusCode::kFailedPrecondition);
+}
+
+}  // namespace
+}  // namespace hl
