@@ -259,15 +259,16 @@ Status AnswerAll(Store& store, int64_t now_ms) {
     auto leased = store.LeasePending(4096, now_ms);
     if (!leased.ok()) return leased.status();
     if (leased->empty()) return Status::Ok();
-    std::vector<pb::Observation> observations;
+    std::vector<std::string> observations;
     observations.reserve(leased->size());
     std::vector<Store::ResultIn> in;
     for (const pb::JobRecord& job : *leased) {
-      observations.push_back(TypicalObservation(job.url(), now_ms));
+      observations.push_back(
+          TypicalObservation(job.url(), now_ms).SerializeAsString());
     }
     for (size_t i = 0; i < leased->size(); ++i) {
-      in.push_back(
-          {(*leased)[i].job_id(), (*leased)[i].attempts(), &observations[i]});
+      in.push_back({(*leased)[i].job_id(), (*leased)[i].attempts(),
+                    observations[i], /*located=*/true});
     }
     auto stored = store.StoreResults(in, now_ms);
     if (!stored.ok()) return stored.status();

@@ -4,6 +4,8 @@
 #include <chrono>
 #include <nlohmann/json.hpp>
 
+#include "common/utf8.h"
+
 namespace hl::coordinator {
 namespace {
 
@@ -170,9 +172,9 @@ Result<ResultsQuery> ParseResultsQuery(const QueryParams& params) {
 
 Result<int64_t> ParseUtcTime(std::string_view text) {
   const auto bad = [&] {
-    return InvalidArgument("bad time \"" + std::string(text) +
-                           "\": write a UTC date, 2026-11-29, or a time, "
-                           "2026-11-29T08:30:00Z");
+    return InvalidArgument("bad time \"" + ToValidUtf8(text) +
+                           "\": write a UTC date YYYY-MM-DD (2026-11-29) or "
+                           "time YYYY-MM-DDTHH:MM:SSZ (2026-11-29T08:30:00Z)");
   };
   const auto digits = [&](size_t at, size_t n) -> std::optional<uint64_t> {
     if (at + n > text.size()) return std::nullopt;

@@ -4,6 +4,7 @@
 
 #include "common/digest.h"
 #include "common/record_json.h"
+#include "common/version.h"
 
 namespace hl::coordinator {
 
@@ -24,7 +25,7 @@ ExportEvidence::ExportEvidence(const pb::RunRecord& run, std::string parameters,
                                std::string exported_by, int64_t now_ms) {
   manifest_.export_id = evidence::NewExportId();
   manifest_.created_at = FormatRfc3339Ms(now_ms);
-  manifest_.tool_version = HL_VERSION;
+  manifest_.tool_version = std::string(hl::ToolVersion());
   manifest_.exported_by = std::move(exported_by);
   manifest_.batch_id = run.run_id();
   manifest_.batch = {

@@ -15,6 +15,7 @@
 #include "common/record_json.h"
 #include "common/utf8.h"
 #include "common/verdict.h"
+#include "coordinator/api_request.h"
 #include "coordinator/html_text.h"
 #include "coordinator/queries.h"
 #include "coordinator/reports.h"
@@ -1000,47 +1001,6 @@ std::vector<std::string> SelectedKeys(const PackageFilter& filter,
     if (filter.countries.contains(k)) out.push_back(k);
   }
   return out;
-}
-
-Result<int64_t> ParseUtcTime(std::string_view text) {
-  const auto bad = [&] {
-    return InvalidArgument("\"" + ToValidUtf8(text) +
-                           "\" is not a UTC time: use YYYY-MM-DD or "
-                           "YYYY-MM-DDTHH:MM:SSZ");
-  };
-  const auto number = [&](size_t pos, size_t len, int* v) {
-    if (pos + len > text.size()) return false;
-    const char* b = text.data() + pos;
-    const auto r = std::from_chars(b, b + len, *v);
-    return r.ec == std::errc() && r.ptr == b + len;
-  };
-  int y, mo, d, h = 0, mi = 0, s = 0, ms = 0;
-  if (text.size() < 10 || text[4] != '-' || text[7] != '-' ||
-      !number(0, 4, &y) || !number(5, 2, &mo) || !number(8, 2, &d)) {
-    return bad();
-  }
-  if (text.size() > 10) {
-    if ((text[10] != 'T' && text[10] != 't') || text.size() < 20 ||
-        text[13] != ':' || text[16] != ':' || !number(11, 2, &h) ||
-        !number(14, 2, &mi) || !number(17, 2, &s)) {
-      return bad();
-    }
-    size_t pos = 19;
-    if (text[pos] == '.') {
-      if (!number(pos + 1, 3, &ms)) return bad();
-      pos += 4;
-    }
-    if (pos + 1 != text.size() || (text[pos] != 'Z' && text[pos] != 'z')) {
-      return bad();
-    }
-  }
-  using namespace std::chrono;
-  const year_month_day date{year{y}, month{static_cast<unsigned>(mo)},
-                            day{static_cast<unsigned>(d)}};
-  if (!date.ok() || h > 23 || mi > 59 || s > 59) return bad();
-  return duration_cast<milliseconds>(sys_days{date}.time_since_epoch())
-             .count() +
-         ((h * 60 + mi) * 60 + s) * 1000LL + ms;
 }
 
 Result<PackageFilter> MakePackageFilter(

@@ -74,15 +74,12 @@ bool PassesFilter(const PackageFilter& filter, const pb::LineRecord& line,
 std::vector<std::string> SelectedKeys(const PackageFilter& filter,
                                       const std::vector<std::string>& keys);
 
-// Parses "YYYY-MM-DD" (00:00 UTC) or RFC 3339 "YYYY-MM-DDTHH:MM:SS[.mmm]Z"
-// into Unix milliseconds; InvalidArgument naming the expected forms.
-Result<int64_t> ParseUtcTime(std::string_view text);
-
 // The filter of a command line or API request. `from` and `to` are
-// ParseUtcTime forms or "" (no bound); `from` is inclusive, `to` exclusive,
-// except that a date alone given to `to` includes that whole day.
-// `countries` are ISO codes or "unattributed"; `statuses` LineStatus values.
-// InvalidArgument with a message naming the value and the accepted forms.
+// ParseUtcTime forms (coordinator/api_request.h) or "" (no bound); `from` is
+// inclusive, `to` exclusive, except that a date alone given to `to` includes
+// that whole day. `countries` are ISO codes or "unattributed"; `statuses`
+// LineStatus values. InvalidArgument with a message naming the value and the
+// accepted forms.
 Result<PackageFilter> MakePackageFilter(
     std::string_view from, std::string_view to,
     const std::vector<std::string>& countries,

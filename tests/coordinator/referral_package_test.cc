@@ -214,39 +214,6 @@ TEST(PackageFilterTest, FromTable) {
   EXPECT_EQ(SelectedKeys(all, {"FR"}), std::vector<std::string>{"FR"});
 }
 
-TEST(ParseUtcTimeTest, FromTable) {
-  const struct {
-    std::string in;
-    int64_t ms;  // -1: invalid
-  } cases[] = {
-      {"1970-01-01", 0},
-      {"2026-11-29", 1795910400000},
-      {"2026-11-29T02:01:32Z", 1795917692000},
-      {"2026-11-29T02:01:32.123Z", 1795917692123},
-      {"2024-02-29", 1709164800000},
-      {"2023-02-29", -1},
-      {"2026-13-01", -1},
-      {"2026-11-29T24:00:00Z", -1},
-      {"2026-11-29T02:01:32", -1},
-      {"2026-11-29T02:01:32+01:00", -1},
-      {"29.11.2026", -1},
-      {"2026-11-2", -1},
-      {"", -1},
-  };
-  for (const auto& c : cases) {
-    auto got = ParseUtcTime(c.in);
-    if (c.ms < 0) {
-      EXPECT_FALSE(got.ok()) << c.in;
-      if (!got.ok()) {
-        EXPECT_NE(got.status().message().find("YYYY-MM-DD"), std::string::npos);
-      }
-    } else {
-      ASSERT_TRUE(got.ok()) << c.in << ": " << got.status().ToString();
-      EXPECT_EQ(*got, c.ms) << c.in;
-    }
-  }
-}
-
 TEST(MakePackageFilterTest, FromTable) {
   constexpr int64_t kNov29 = 1795910400000;
   const struct {
