@@ -111,6 +111,20 @@ Result<Json> ParseBody(const std::string& body) {
   return doc;
 }
 
+// Prints the JSON document `body` as indented JSON or through `format`.
+int PrintDocument(const Result<std::string>& body, bool json,
+                  std::string (*format)(const nlohmann::ordered_json&)) {
+  if (!body.ok()) return Report(body.status());
+  auto doc = ParseBody(*body);
+  if (!doc.ok()) return Report(doc.status());
+  if (json) {
+    std::printf("%s\n", doc->dump(2).c_str());
+  } else {
+    std::printf("%s", format(*doc).c_str());
+  }
+  return kExitOk;
+}
+
 struct SubmitOptions {
   std::string file;
   Source source;
@@ -284,15 +298,7 @@ int PrintHistory(const HistoryOptions& o) {
         if (!job.ok()) return job.status();
         return coordinator::HistoryJson(store, *job, backend->history);
       });
-  if (!body.ok()) return Report(body.status());
-  auto doc = ParseBody(*body);
-  if (!doc.ok()) return Report(doc.status());
-  if (o.json) {
-    std::printf("%s\n", doc->dump(2).c_str());
-  } else {
-    std::printf("%s", FormatHistory(*doc).c_str());
-  }
-  return kExitOk;
+  return PrintDocument(body, o.json, FormatHistory);
 }
 
 struct TakedownOptions {
@@ -320,15 +326,7 @@ int PrintTakedown(const TakedownOptions& o) {
         if (!params.ok()) return params.status();
         return coordinator::TakedownJson(store, *params, backend->history);
       });
-  if (!body.ok()) return Report(body.status());
-  auto doc = ParseBody(*body);
-  if (!doc.ok()) return Report(doc.status());
-  if (o.json) {
-    std::printf("%s\n", doc->dump(2).c_str());
-  } else {
-    std::printf("%s", FormatTakedown(*doc).c_str());
-  }
-  return kExitOk;
+  return PrintDocument(body, o.json, FormatTakedown);
 }
 
 // "" for null, else the string.
