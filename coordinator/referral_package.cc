@@ -186,6 +186,12 @@ std::vector<std::string> AbuseContacts(const pb::Observation& obs) {
       add("provider " + ToValidUtf8(t.name()), *c, "");
     }
   }
+  for (const pb::RdapNetwork& n : obs.rdap().networks()) {
+    const std::string network =
+        "network " + ToValidUtf8(n.name().empty() ? n.handle() : n.name());
+    add(network, n.abuse_email(), " (RDAP)");
+    add(network, n.abuse_phone(), " (RDAP)");
+  }
   const pb::DomainRegistration& r = obs.registration();
   const std::string registrar =
       "registrar " +

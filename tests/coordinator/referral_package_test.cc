@@ -299,6 +299,9 @@ constexpr char kHostileObservation[] = R"(
   providers { name: "Hoster" category: "hosting" country: "DE"
               abuse: "abuse@hoster.example" }
   data_sources { role: "country" attribution: "IP data by X" }
+  rdap { state: "complete"
+         networks { ip: "203.0.113.7" name: "HOSTER-NET"
+                    abuse_email: "noc@hoster-net.example" } }
 )";
 
 TEST_F(PackageWriterTest, GroupsEscapesAndFeedsOneSinkPerFile) {
@@ -352,8 +355,9 @@ TEST_F(PackageWriterTest, GroupsEscapesAndFeedsOneSinkPerFile) {
   ASSERT_EQ(summary->packages[0].secondary_targets.size(), 1u);
   EXPECT_TRUE(summary->packages[0].directory_unverified);
   EXPECT_EQ(summary->packages[0].abuse_contacts,
-            std::set<std::string>{
-                "provider Hoster (hosting, DE): abuse@hoster.example"});
+            (std::set<std::string>{
+                "network HOSTER-NET: noc@hoster-net.example (RDAP)",
+                "provider Hoster (hosting, DE): abuse@hoster.example"}));
 
   // One record per line through the sink of each CSV and JSON file.
   EXPECT_EQ(records["DE/DE.csv"], 2);
