@@ -48,8 +48,43 @@ struct ExportOptions {
                             // DATA/signing.key
 };
 
+// The key that signs a local export: --signing-key, else the
+// configuration's coordinator.signing_key_file, else DATA/signing.key
+// (created on first use, and said so on stderr).
+Result<SigningKey> LocalSigningKey(const ExportOptions& options,
+                                   const Config& config) {
+  const std::string path =
+      !options.signing_key.empty() ? options.signing_key
+      : !config.coordinator.signing_key_file.empty()
+          ? config.coordinator.signing_key_file
+          : coordinator::DefaultSigningKeyPath(options.data_dir);
+  bool created = false;
+  auto key = LoadOrCreateSigningKey(path, &created);
+  if (key.ok() && created) {
+    std::fprintf(stderr,
+                 "hostlocator: created the export signing key %s (mode "
+                 "0600) and %s; key fingerprint %s\n",
+                 path.c_str(), PublicKeyPathFor(path).c_str(),
+                 SigningKeyFingerprint(key->public_raw()).c_str());
+  }
+  return key;
+}
+
+// "by=jurisdiction" and the filters of a package export, for its manifest.
+std::string PackageParameters(const ExportOptions& options) {
+  std::string out = "by=jurisdiction";
+  const auto add = [&](const char* name, const std::string& value) {
+    if (!value.empty()) out += std::string(" ") + name + "=" + value;
+  };
+  add("from", options.from);
+  add("to", options.to);
+  for (const auto& c : options.countries) add("country", c);
+  for (const auto& st : options.statuses) add("status", st);
+  return out;
+}
+
 int ExportPackages(const ExportOptions& options, coordinator::Store& store,
-                   const pb::RunRecord& run) {
+                   const pb::RunRecord& run, const Config& config) {
   auto filter = coordinator::MakePackageFilter(
       options.from, options.to, options.countries, options.statuses);
   if (!filter.ok()) {
@@ -83,6 +118,30 @@ int ExportPackages(const ExportOptions& options, coordinator::Store& store,
                 static_cast<unsigned long long>(summary->lines_pending));
   }
   std::printf("\nindex: %s/index.html\n", options.package_dir.c_str());
+  auto key = LocalSigningKey(options, config);
+  if (!key.ok()) {
+    PrintError(key.status().message());
+    return kExitFailure;
+  }
+  auto manifest = coordinator::SignPackageSet(
+      options.package_dir, *summary, run, PackageParameters(options),
+      "cli:" + CurrentUserName(), &store, *key, SystemClockMs());
+  const std::string manifest_path =
+      (std::filesystem::path(options.package_dir) /
+       coordinator::kPackageManifestName)
+          .string();
+  if (!manifest.ok()) {
+    PrintError(manifest.status().message());
+    return kExitFailure;
+  }
+  std::ofstream out(manifest_path, std::ios::out | std::ios::trunc);
+  out << *manifest;
+  out.close();
+  if (!out) {
+    PrintError("cannot write " + manifest_path);
+    return kExitFailure;
+  }
+  std::printf("signed manifest: %s\n", manifest_path.c_str());
   return kExitOk;
 }
 
@@ -183,29 +242,16 @@ int Export(const ExportOptions& options) {
     PrintError(run.status().message() + " in " + options.data_dir);
     return kExitUsage;
   }
-  if (packages) return ExportPackages(options, **store, *run);
+  if (packages) return ExportPackages(options, **store, *run, *config);
   const auto format = options.format == "csv"
                           ? coordinator::ExportFormat::kCsv
                           : coordinator::ExportFormat::kJsonl;
   std::optional<SigningKey> key;
   if (evidence_files.enabled()) {
-    const std::string path =
-        !options.signing_key.empty() ? options.signing_key
-        : !config->coordinator.signing_key_file.empty()
-            ? config->coordinator.signing_key_file
-            : coordinator::DefaultSigningKeyPath(options.data_dir);
-    bool created = false;
-    auto loaded = LoadOrCreateSigningKey(path, &created);
+    auto loaded = LocalSigningKey(options, *config);
     if (!loaded.ok()) {
       PrintError(loaded.status().message());
       return kExitFailure;
-    }
-    if (created) {
-      std::fprintf(stderr,
-                   "hostlocator: created the export signing key %s (mode "
-                   "0600) and %s; key fingerprint %s\n",
-                   path.c_str(), PublicKeyPathFor(path).c_str(),
-                   SigningKeyFingerprint(loaded->public_raw()).c_str());
     }
     key = *std::move(loaded);
   }

@@ -77,8 +77,9 @@ int Verify(const VerifyOptions& options) {
        .chain_index = chain ? &chain : nullptr,
        .manifest_text = text,
        .public_key = *key,
-       .file_name =
-           std::filesystem::path(options.export_file).filename().string()});
+       .file_name = std::filesystem::path(options.export_file)
+                        .lexically_normal()
+                        .generic_string()});
   if (!verified.ok()) {
     PrintError("verify " + options.export_file + ": " +
                verified.status().message());

@@ -16,6 +16,7 @@
 #include "common/signing.h"
 #include "common/status.h"
 #include "coordinator/queries.h"
+#include "coordinator/referral_package.h"
 #include "coordinator/store.h"
 
 namespace hl::coordinator {
@@ -64,5 +65,20 @@ class ExportEvidence {
   uint64_t header_lines_ = 0;
   DataSourceSet sources_;
 };
+
+// The name of a package set's manifest in its folder.
+inline constexpr char kPackageManifestName[] = "packages.manifest";
+
+// Signs the files of the referral package set `set` written under `dir`
+// (the index and every package file, read back and chained line by line,
+// named by their path under `dir`; records are counted for the CSV files,
+// the JSON and HTML documents list none), audits it like an export and
+// returns the signed manifest text (to go to dir/kPackageManifestName).
+Result<std::string> SignPackageSet(const std::string& dir,
+                                   const PackageSetSummary& set,
+                                   const pb::RunRecord& run,
+                                   std::string parameters,
+                                   std::string exported_by, Store* store,
+                                   const SigningKey& key, int64_t now_ms);
 
 }  // namespace hl::coordinator

@@ -165,13 +165,43 @@ class ReferralPackageHtmlTest(unittest.TestCase):
                 path = os.path.join(self.out, f["path"])
                 self.assertEqual(os.path.getsize(path), f["bytes"], f)
 
+    def verify(self, path: str, out: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [HOSTLOCATOR, "verify", path, "--manifest",
+             os.path.join(out, "packages.manifest"), "--pubkey",
+             os.path.join(self.data, "signing.pub")],
+            capture_output=True, text=True, timeout=30)
+
+    def test_packages_are_signed_and_verify(self) -> None:
+        self.assertIn("signed manifest:", self.export.stdout)
+        for name in ["index.json", "index.html", "DE/DE.csv", "DE/DE.json",
+                     "DE/DE.html", "unattributed/unattributed.csv"]:
+            r = self.verify(os.path.join(self.out, name), self.out)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertTrue(r.stdout.startswith("OK "), r.stdout)
+        tampered = os.path.join(self.tmp, "tampered")
+        shutil.copytree(self.out, tampered)
+        csv = os.path.join(tampered, "DE", "DE.csv")
+        with open(csv, "a", encoding="utf-8") as f:
+            f.write("9,appended\n")
+        r = self.verify(csv, tampered)
+        self.assertEqual(r.returncode, 3, r.stdout + r.stderr)
+        html = os.path.join(tampered, "DE", "DE.html")
+        with open(html, encoding="utf-8") as f:
+            text = f.read()
+        with open(html, "w", encoding="utf-8") as f:
+            f.write(text.replace("eco Beschwerdestelle", "eco Beschwerdestele"))
+        r = self.verify(html, tampered)
+        self.assertEqual(r.returncode, 3, r.stdout + r.stderr)
+
     def test_filters(self) -> None:
         out = os.path.join(self.tmp, "de-located")
         r = self.run_export("--out", out, "--country", "DE", "--status",
                             "located")
         self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertEqual(sorted(os.listdir(out)), ["DE", "index.html",
-                                                   "index.json"])
+        self.assertEqual(sorted(os.listdir(out)),
+                         ["DE", "index.html", "index.json",
+                          "packages.manifest"])
         self.assertEqual(len(self.package("DE", out)["records"]), 4)
 
         out = os.path.join(self.tmp, "recent")
@@ -183,7 +213,8 @@ class ReferralPackageHtmlTest(unittest.TestCase):
         r = self.run_export("--out", out, "--to", "2026-11-20")
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(sorted(os.listdir(out)),
-                         ["index.html", "index.json", "unattributed"])
+                         ["index.html", "index.json", "packages.manifest",
+                          "unattributed"])
         self.assertEqual(
             [x["url"] for x in self.package("unattributed", out)["records"]],
             ["http://gone.fixture.test/"])
