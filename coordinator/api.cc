@@ -488,10 +488,9 @@ class ApiServer::Impl {
         [this, run_id, f, next_line, evidence, key = *key](
             size_t, httplib::DataSink& sink) {
           std::string chunk;
-          auto ended =
-              AppendExportChunk(*store_, run_id, f, kExportChunkBytes,
-                                next_line.get(), &chunk, options_.history,
-                                evidence->sources());
+          auto ended = AppendExportChunk(*store_, run_id, f, kExportChunkBytes,
+                                         next_line.get(), &chunk,
+                                         options_.history, evidence->sources());
           if (!ended.ok()) {
             spdlog::error("api: export of batch {} failed: {}", run_id,
                           ended.status().message());
