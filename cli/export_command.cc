@@ -4,13 +4,18 @@
 // is hash-chained (FILE.chain) and comes with a signed manifest
 // (FILE.manifest, docs/evidence.md): from a data folder signed with its
 // signing key, through the API by the coordinator. With `--by jurisdiction`,
-// the referral packages of a run from a local data folder
-// (coordinator/referral_package.h).
+// the referral packages of a run (coordinator/referral_package.h), each
+// file with its FILE.chain and the set's signed packages.manifest: written
+// from a data folder, or received from the API as one archive and verified
+// against the coordinator's key before anything is written.
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <set>
+#include <sstream>
 
+#include "cli/api_client.h"
 #include "cli/client_commands.h"
 #include "cli/commands.h"
 #include "cli/setup.h"
@@ -29,6 +34,37 @@ namespace {
 
 namespace pb = ::hostlocator::v1;
 
+// A package set as received: its manifest verifies with `public_key`, every
+// file it lists is intact, and it holds nothing else (the manifest and the
+// listed files' .chain aside).
+Status CheckPackageSet(const evidence::FileSet& files,
+                       const std::string& public_key) {
+  auto manifest_file = files.find(coordinator::kPackageManifestName);
+  if (manifest_file == files.end()) {
+    return DataLoss(std::string("it has no ") +
+                    coordinator::kPackageManifestName);
+  }
+  auto manifest = evidence::VerifyFileSet(
+      manifest_file->second, public_key,
+      [&](const std::string& name) -> std::unique_ptr<std::istream> {
+        auto it = files.find(name);
+        if (it == files.end()) return nullptr;
+        return std::make_unique<std::istringstream>(it->second);
+      });
+  if (!manifest.ok()) return manifest.status();
+  std::set<std::string> expected = {coordinator::kPackageManifestName};
+  for (const auto& f : manifest->files) {
+    expected.insert(f.name);
+    expected.insert(f.name + std::string(evidence::kChainSuffix));
+  }
+  for (const auto& [name, data] : files) {
+    if (!expected.contains(name)) {
+      return DataLoss(name + " is not in the signed manifest");
+    }
+  }
+  return Status::Ok();
+}
+
 struct ExportOptions {
   std::string data_dir = "hostlocator-data";
   std::string format = "jsonl";
@@ -46,42 +82,8 @@ struct ExportOptions {
   std::string config;       // its [history] settings apply to data_dir
   std::string signing_key;  // "": coordinator.signing_key_file, else
                             // DATA/signing.key
+  std::string pubkey;       // --by with --server: the key to verify with
 };
-
-// The key that signs a local export: --signing-key, else the
-// configuration's coordinator.signing_key_file, else DATA/signing.key
-// (created on first use, and said so on stderr).
-Result<SigningKey> LocalSigningKey(const ExportOptions& options,
-                                   const Config& config) {
-  const std::string path =
-      !options.signing_key.empty() ? options.signing_key
-      : !config.coordinator.signing_key_file.empty()
-          ? config.coordinator.signing_key_file
-          : coordinator::DefaultSigningKeyPath(options.data_dir);
-  bool created = false;
-  auto key = LoadOrCreateSigningKey(path, &created);
-  if (key.ok() && created) {
-    std::fprintf(stderr,
-                 "hostlocator: created the export signing key %s (mode "
-                 "0600) and %s; key fingerprint %s\n",
-                 path.c_str(), PublicKeyPathFor(path).c_str(),
-                 SigningKeyFingerprint(key->public_raw()).c_str());
-  }
-  return key;
-}
-
-// "by=jurisdiction" and the filters of a package export, for its manifest.
-std::string PackageParameters(const ExportOptions& options) {
-  std::string out = "by=jurisdiction";
-  const auto add = [&](const char* name, const std::string& value) {
-    if (!value.empty()) out += std::string(" ") + name + "=" + value;
-  };
-  add("from", options.from);
-  add("to", options.to);
-  for (const auto& c : options.countries) add("country", c);
-  for (const auto& st : options.statuses) add("status", st);
-  return out;
-}
 
 int ExportPackages(const ExportOptions& options, coordinator::Store& store,
                    const pb::RunRecord& run, const Config& config) {
@@ -91,11 +93,23 @@ int ExportPackages(const ExportOptions& options, coordinator::Store& store,
     PrintError(filter.status().message());
     return kExitUsage;
   }
+  auto key = LocalSigningKey(options.signing_key, config, options.data_dir);
+  if (!key.ok()) {
+    PrintError(key.status().message());
+    return kExitFailure;
+  }
+  coordinator::PackageSetEvidence evidence(
+      run,
+      coordinator::PackageParameters(options.from, options.to,
+                                     options.countries, options.statuses),
+      "cli:" + CurrentUserName(), SystemClockMs(), /*chain_files=*/true);
   coordinator::PackageOptions packages;
   packages.filter = *std::move(filter);
   packages.generated_at_ms = SystemClockMs();
   packages.tool_version = std::string(hl::ToolVersion());
   packages.runs = {run};
+  packages.history = config.history;
+  packages.sink_factory = evidence.Wrap(coordinator::MakeFilePackageSink);
   auto summary = coordinator::WriteReferralPackages(
       store, run, options.package_dir, std::move(packages));
   if (!summary.ok()) {
@@ -118,30 +132,95 @@ int ExportPackages(const ExportOptions& options, coordinator::Store& store,
                 static_cast<unsigned long long>(summary->lines_pending));
   }
   std::printf("\nindex: %s/index.html\n", options.package_dir.c_str());
-  auto key = LocalSigningKey(options, config);
-  if (!key.ok()) {
-    PrintError(key.status().message());
-    return kExitFailure;
-  }
-  auto manifest = coordinator::SignPackageSet(
-      options.package_dir, *summary, run, PackageParameters(options),
-      "cli:" + CurrentUserName(), &store, *key, SystemClockMs());
-  const std::string manifest_path =
-      (std::filesystem::path(options.package_dir) /
-       coordinator::kPackageManifestName)
-          .string();
+  auto manifest = evidence.Finish(*summary, &store, *key, SystemClockMs());
   if (!manifest.ok()) {
     PrintError(manifest.status().message());
     return kExitFailure;
   }
-  std::ofstream out(manifest_path, std::ios::out | std::ios::trunc);
-  out << *manifest;
-  out.close();
-  if (!out) {
-    PrintError("cannot write " + manifest_path);
+  auto manifest_path =
+      coordinator::WritePackageManifest(options.package_dir, *manifest);
+  if (!manifest_path.ok()) {
+    PrintError(manifest_path.status().message());
     return kExitFailure;
   }
-  std::printf("signed manifest: %s\n", manifest_path.c_str());
+  std::printf("signed manifest: %s\n", manifest_path->c_str());
+  return kExitOk;
+}
+
+// The referral packages through the coordinator's API: the whole set in one
+// archive, checked against the coordinator's signing key before any file is
+// written.
+int ExportPackagesFromServer(const ExportOptions& options) {
+  std::error_code ec;
+  if (std::filesystem::exists(options.package_dir, ec) &&
+      !std::filesystem::is_empty(options.package_dir, ec)) {
+    PrintError(options.package_dir +
+               " is not empty; name a new folder for the referral packages");
+    return kExitUsage;
+  }
+  auto client = ApiClient::Create(options.server, options.token_file);
+  if (!client.ok()) {
+    PrintError(client.status().message());
+    return kExitUsage;
+  }
+  // A copy of the coordinator's key the user trusts, else the one it serves.
+  Result<std::string> key = InvalidArgument("");
+  if (!options.pubkey.empty()) {
+    key = ReadSigningPublicKey(options.pubkey);
+  } else {
+    auto pem = (*client)->Get("/api/v1/signing-key", {});
+    key = pem.ok() ? ParseSigningPublicKey(*pem)
+                   : Result<std::string>(
+                         Status(pem.status().code(),
+                                "cannot get the coordinator's signing key (" +
+                                    pem.status().message() +
+                                    "); give its public key with --pubkey"));
+  }
+  if (!key.ok()) {
+    PrintError(key.status().message());
+    return kExitUsage;
+  }
+  std::multimap<std::string, std::string> query;
+  if (!options.from.empty()) query.emplace("from", options.from);
+  if (!options.to.empty()) query.emplace("to", options.to);
+  for (const auto& c : options.countries) query.emplace("country", c);
+  for (const auto& st : options.statuses) query.emplace("status", st);
+  auto body =
+      (*client)->Get("/api/v1/batches/" + std::to_string(options.run_id) +
+                         "/referrals/" + coordinator::kPackageArchiveName,
+                     query);
+  if (!body.ok()) {
+    PrintError(body.status().message());
+    return kExitFailure;
+  }
+  auto files = evidence::ReadTar(*body);
+  Status checked = files.ok() ? CheckPackageSet(*files, *key) : files.status();
+  if (!checked.ok()) {
+    PrintError("the referral packages received from " + options.server +
+               " are not what the coordinator signed, nothing was written: " +
+               checked.message());
+    return kExitVerifyFailed;
+  }
+  for (const auto& [name, data] : *files) {
+    const std::filesystem::path path =
+        std::filesystem::path(options.package_dir) / name;
+    std::filesystem::create_directories(path.parent_path(), ec);
+    std::ofstream out(path, std::ios::out | std::ios::trunc | std::ios::binary);
+    out.write(data.data(), static_cast<std::streamsize>(data.size()));
+    out.close();
+    if (ec || !out) {
+      PrintError("cannot write " + path.string());
+      return kExitFailure;
+    }
+  }
+  std::printf(
+      "batch %llu: %zu files of referral packages in %s, verified against "
+      "the coordinator's signing key %s\nindex: %s/index.html\nsigned "
+      "manifest: %s/%s\n",
+      static_cast<unsigned long long>(options.run_id), files->size(),
+      options.package_dir.c_str(), SigningKeyFingerprint(*key).c_str(),
+      options.package_dir.c_str(), options.package_dir.c_str(),
+      coordinator::kPackageManifestName);
   return kExitOk;
 }
 
@@ -174,10 +253,8 @@ Status WriteManifest(EvidenceFiles& files, const std::string& text) {
 
 int Export(const ExportOptions& options) {
   const bool packages = !options.by.empty();
-  if (packages && (options.package_dir.empty() || !options.server.empty())) {
-    PrintError(
-        "export --by jurisdiction needs --out DIR and a local --data folder "
-        "(not --server)");
+  if (packages && options.package_dir.empty()) {
+    PrintError("export --by jurisdiction needs --out DIR");
     return kExitUsage;
   }
   if (!packages && (!options.package_dir.empty() ||
@@ -208,6 +285,7 @@ int Export(const ExportOptions& options) {
       PrintError("export --server needs --token-file and --run");
       return kExitUsage;
     }
+    if (packages) return ExportPackagesFromServer(options);
     std::string manifest;
     Status s = ExportFromServer(
         options.server, options.token_file, options.run_id, options.format, out,
@@ -248,7 +326,8 @@ int Export(const ExportOptions& options) {
                           : coordinator::ExportFormat::kJsonl;
   std::optional<SigningKey> key;
   if (evidence_files.enabled()) {
-    auto loaded = LocalSigningKey(options, *config);
+    auto loaded =
+        LocalSigningKey(options.signing_key, *config, options.data_dir);
     if (!loaded.ok()) {
       PrintError(loaded.status().message());
       return kExitFailure;
@@ -309,7 +388,7 @@ void AddExportCommand(CLI::App& app, int* exit_code) {
       "Write the results of a run (one record per input line), read from a "
       "local data folder (--data) or through the coordinator's API "
       "(--server); with --by jurisdiction, its referral packages (one per "
-      "hosting country: CSV, JSON and HTML) from a local data folder.");
+      "hosting country: CSV, JSON and HTML), signed as one set.");
   cmd->add_option("--data", options->data_dir, "data folder")
       ->capture_default_str();
   cmd->add_option("--format", options->format, "csv or jsonl")
@@ -335,6 +414,11 @@ void AddExportCommand(CLI::App& app, int* exit_code) {
                   "(default: coordinator.signing_key_file of the "
                   "configuration, else signing.key in the data folder, "
                   "created on the first export)");
+  cmd->add_option("--pubkey", options->pubkey,
+                  "with --by and --server: the coordinator's public key "
+                  "(PEM) the received packages must verify with (default: "
+                  "the key it serves at /api/v1/signing-key, which needs the "
+                  "read role)");
   cmd->add_option("--by", options->by,
                   "jurisdiction: write referral packages into --out")
       ->check(CLI::IsMember({"jurisdiction"}));

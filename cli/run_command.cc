@@ -15,6 +15,7 @@
 #include "common/version.h"
 #include "coordinator/broker.h"
 #include "coordinator/enricher.h"
+#include "coordinator/export_evidence.h"
 #include "coordinator/ingest.h"
 #include "coordinator/queries.h"
 #include "coordinator/reports.h"
@@ -143,24 +144,44 @@ int ValidateOnly(const RunOptions& options) {
   return kExitOk;
 }
 
-Result<coordinator::ReportSummary> WriteReports(
-    const coordinator::Store& store, const pb::RunRecord& run,
-    const std::string& dir, const HistorySettings& settings) {
+// The run's reports; its referral packages are signed as one set with the
+// local signing key (docs/evidence.md).
+Result<coordinator::ReportSummary> WriteReports(coordinator::Store& store,
+                                                const pb::RunRecord& run,
+                                                const std::string& dir,
+                                                const Config& config) {
+  auto key = LocalSigningKey("", config, config.run.data_dir);
+  if (!key.ok()) return key.status();
+  coordinator::PackageSetEvidence evidence(
+      run, "by=jurisdiction", "cli:" + CurrentUserName(), SystemClockMs(),
+      /*chain_files=*/true);
   coordinator::PackageOptions packages;
   packages.generated_at_ms = SystemClockMs();
   packages.tool_version = std::string(hl::ToolVersion());
   packages.runs = {run};
+  packages.history = config.history;
+  packages.sink_factory = evidence.Wrap(coordinator::MakeFilePackageSink);
   auto writer = coordinator::RunReportWriter::Create(dir, std::move(packages));
   if (!writer.ok()) return writer.status();
   coordinator::LineOutcome outcome;
   HL_RETURN_IF_ERROR(store.ForEachLine(
       run.run_id(), [&](const pb::LineRecord& line) -> Status {
-        auto read = coordinator::ReadOutcome(store, line, &settings, &outcome);
+        auto read =
+            coordinator::ReadOutcome(store, line, &config.history, &outcome);
         if (!read.ok()) return read.status();
         return (*writer)->Add(line, outcome.latest ? &*outcome.latest : nullptr,
                               outcome.history ? &*outcome.history : nullptr);
       }));
-  return (*writer)->Finish();
+  auto summary = (*writer)->Finish();
+  if (!summary.ok()) return summary.status();
+  auto manifest =
+      evidence.Finish(summary->packages, &store, *key, SystemClockMs());
+  if (!manifest.ok()) return manifest.status();
+  auto path = coordinator::WritePackageManifest(
+      (std::filesystem::path(dir) / "referrals").string(), *manifest);
+  if (!path.ok()) return path.status();
+  summary->files.push_back(*path);
+  return summary;
 }
 
 // Waits until no result awaits RDAP enrichment, at most `max_wait_s`
@@ -200,7 +221,8 @@ void PrintSummary(const coordinator::ReportSummary& summary,
   }
   std::printf(
       "\nresults: %s/results.jsonl\nreports: %s/countries.csv\nreferral "
-      "packages: %s/referrals/index.html (%zu packages)\n",
+      "packages: %s/referrals/index.html (%zu packages, signed: "
+      "referrals/packages.manifest)\n",
       dir.c_str(), dir.c_str(), dir.c_str(), summary.packages.packages.size());
 }
 
@@ -363,7 +385,7 @@ int Run(const RunOptions& options) {
   const std::string dir = (std::filesystem::path(config->run.output_dir) /
                            ("run-" + std::to_string(run.run_id())))
                               .string();
-  auto summary = WriteReports(**store, run, dir, config->history);
+  auto summary = WriteReports(**store, run, dir, *config);
   if (!summary.ok()) {
     PrintError(summary.status().message());
     return kExitFailure;

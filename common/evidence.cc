@@ -4,10 +4,14 @@
 #include <openssl/rand.h>
 
 #include <array>
+#include <cstdio>
 #include <optional>
+#include <set>
+#include <sstream>
 
 #include "common/digest.h"
 #include "common/record_json.h"
+#include "common/utf8.h"
 
 namespace hl::evidence {
 namespace {
@@ -373,6 +377,179 @@ std::string DescribeVerified(const VerifySummary& s, std::string_view file) {
          "..., batch " + std::to_string(s.manifest.batch_id) + ", export " +
          s.manifest.export_id + ", signed " + s.manifest.created_at +
          " by key " + s.manifest.key_fingerprint.substr(0, 16) + "...";
+}
+
+namespace {
+
+constexpr size_t kTarBlock = 512;
+constexpr size_t kTarName = 100;
+constexpr size_t kTarSizeAt = 124;
+constexpr size_t kTarChecksumAt = 148;
+constexpr size_t kTarTypeAt = 156;
+constexpr size_t kTarMagicAt = 257;
+constexpr size_t kTarPrefixAt = 345;
+constexpr size_t kTarPrefix = 155;
+
+// The header checksum: every byte, the checksum field counted as spaces.
+uint32_t TarChecksum(std::string_view header) {
+  uint32_t sum = 0;
+  for (size_t i = 0; i < kTarBlock; ++i) {
+    const bool field = i >= kTarChecksumAt && i < kTarChecksumAt + 8;
+    sum += field ? ' ' : static_cast<unsigned char>(header[i]);
+  }
+  return sum;
+}
+
+void PutOctal(uint64_t value, size_t at, size_t width, std::string* header) {
+  // width - 1 digits and a NUL.
+  std::snprintf(header->data() + at, width, "%0*llo",
+                static_cast<int>(width - 1),
+                static_cast<unsigned long long>(value));
+}
+
+// An octal field: optional leading spaces, digits, then NULs or spaces.
+std::optional<uint64_t> GetOctal(std::string_view field) {
+  size_t i = 0;
+  while (i < field.size() && field[i] == ' ') ++i;
+  uint64_t value = 0;
+  size_t digits = 0;
+  for (; i < field.size() && field[i] >= '0' && field[i] <= '7'; ++i) {
+    if (++digits > 21) return std::nullopt;
+    value = value * 8 + static_cast<uint64_t>(field[i] - '0');
+  }
+  if (digits == 0) return std::nullopt;
+  for (; i < field.size(); ++i) {
+    if (field[i] != '\0' && field[i] != ' ') return std::nullopt;
+  }
+  return value;
+}
+
+std::string_view CField(std::string_view field) {
+  return field.substr(0, std::min(field.find('\0'), field.size()));
+}
+
+bool SafeName(std::string_view name) {
+  if (name.empty() || name.front() == '/' ||
+      name.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstu"
+                             "vwxyz0123456789._/-") != std::string_view::npos) {
+    return false;
+  }
+  size_t start = 0;
+  while (start <= name.size()) {
+    const size_t end = std::min(name.find('/', start), name.size());
+    const std::string_view part = name.substr(start, end - start);
+    if (part.empty() || part == "." || part == "..") return false;
+    start = end + 1;
+  }
+  return true;
+}
+
+}  // namespace
+
+Result<std::string> WriteTar(const FileSet& files, int64_t mtime_s) {
+  std::string out;
+  for (const auto& [name, data] : files) {
+    if (name.size() > kTarName || !SafeName(name)) {
+      return InvalidArgument("\"" + name + "\" cannot be an archive name");
+    }
+    std::string header(kTarBlock, '\0');
+    name.copy(header.data(), name.size());
+    PutOctal(0644, 100, 8, &header);
+    PutOctal(0, 108, 8, &header);
+    PutOctal(0, 116, 8, &header);
+    PutOctal(data.size(), kTarSizeAt, 12, &header);
+    PutOctal(static_cast<uint64_t>(std::max<int64_t>(mtime_s, 0)), 136, 12,
+             &header);
+    header[kTarTypeAt] = '0';
+    std::string_view(
+        "ustar\0"
+        "00",
+        8)
+        .copy(header.data() + kTarMagicAt, 8);
+    PutOctal(TarChecksum(header), kTarChecksumAt, 7, &header);
+    header[kTarChecksumAt + 7] = ' ';
+    out += header;
+    out += data;
+    out.append((kTarBlock - data.size() % kTarBlock) % kTarBlock, '\0');
+  }
+  out.append(2 * kTarBlock, '\0');
+  return out;
+}
+
+Result<FileSet> ReadTar(std::string_view archive) {
+  auto invalid = [](const std::string& why) {
+    return InvalidArgument("not a package archive: " + why);
+  };
+  FileSet files;
+  size_t at = 0;
+  while (true) {
+    if (archive.size() - at < kTarBlock) {
+      return invalid("it ends without its end blocks (cut short)");
+    }
+    const std::string_view header = archive.substr(at, kTarBlock);
+    if (header.find_first_not_of('\0') == std::string_view::npos) break;
+    const auto checksum = GetOctal(header.substr(kTarChecksumAt, 8));
+    if (!checksum || *checksum != TarChecksum(header)) {
+      return invalid("a header at byte " + std::to_string(at) +
+                     " has a bad checksum");
+    }
+    if (!header.substr(kTarMagicAt).starts_with("ustar")) {
+      return invalid("a header at byte " + std::to_string(at) +
+                     " is not ustar");
+    }
+    std::string name(CField(header.substr(0, kTarName)));
+    const std::string_view prefix =
+        CField(header.substr(kTarPrefixAt, kTarPrefix));
+    if (!prefix.empty()) name = std::string(prefix) + "/" + name;
+    const auto size = GetOctal(header.substr(kTarSizeAt, 12));
+    if (!size)
+      return invalid("a header at byte " + std::to_string(at) + " has no size");
+    at += kTarBlock;
+    if (*size > archive.size() - at) {
+      return invalid("\"" + ToValidUtf8(name) + "\" runs past the end");
+    }
+    const char type = header[kTarTypeAt];
+    const bool directory = type == '5';
+    if (type != '0' && type != '\0' && !directory) {
+      return invalid("\"" + ToValidUtf8(name) + "\" is not a regular file");
+    }
+    if (directory && !name.empty() && name.back() == '/') name.pop_back();
+    if (!SafeName(name)) {
+      return invalid("\"" + ToValidUtf8(name) + "\" is not a safe name");
+    }
+    if (!directory &&
+        !files.emplace(name, std::string(archive.substr(at, *size))).second) {
+      return invalid("\"" + name + "\" is there twice");
+    }
+    at += *size + (kTarBlock - *size % kTarBlock) % kTarBlock;
+    if (at > archive.size()) return invalid("it is cut in a file");
+  }
+  return files;
+}
+
+Result<Manifest> VerifyFileSet(std::string_view manifest_text,
+                               std::string_view public_key,
+                               const FileOpener& open) {
+  auto parsed = ParseManifest(manifest_text);
+  if (!parsed.ok()) return parsed.status();
+  for (const ManifestFile& f : parsed->manifest.files) {
+    std::unique_ptr<std::istream> data = open(f.name);
+    if (data == nullptr) {
+      return Tampered(f.name + ": missing (the manifest lists it)");
+    }
+    std::unique_ptr<std::istream> chain =
+        open(f.name + std::string(kChainSuffix));
+    auto verified = VerifyExport({.data = data.get(),
+                                  .chain_index = chain.get(),
+                                  .manifest_text = manifest_text,
+                                  .public_key = public_key,
+                                  .file_name = f.name});
+    if (!verified.ok()) {
+      return Status(verified.status().code(),
+                    f.name + ": " + verified.status().message());
+    }
+  }
+  return std::move(parsed->manifest);
 }
 
 }  // namespace hl::evidence

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <functional>
 #include <istream>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -150,5 +151,34 @@ Result<VerifySummary> VerifyExport(const VerifyInput& input);
 // signed AT by key F...": the one-line summary `verify` prints.
 std::string DescribeVerified(const VerifySummary& summary,
                              std::string_view file);
+
+// ------------------------------------------------------------- file sets
+
+// The files of a set (a referral package set) by their path under the
+// set's folder.
+using FileSet = std::map<std::string, std::string>;
+
+// The set as a POSIX ustar archive (`tar x` unpacks it): every file a
+// regular file, mode 0644, modified at `mtime_s`, in name order. Names are
+// at most 100 bytes (package paths are far shorter); a longer one is
+// kInvalidArgument.
+Result<std::string> WriteTar(const FileSet& files, int64_t mtime_s);
+// The regular files of a ustar archive (directory entries are skipped).
+// Never trusts its input: kInvalidArgument naming what is wrong for a cut
+// or malformed header, a bad checksum, a size past the end, another entry
+// type, a duplicate, or a name that is empty, absolute, has a ".." part or
+// characters outside [A-Za-z0-9._/-].
+Result<FileSet> ReadTar(std::string_view archive);
+
+// Opens file `name` of a set; null when the set has no such file.
+using FileOpener =
+    std::function<std::unique_ptr<std::istream>(const std::string& name)>;
+// Checks every file a manifest lists (VerifyExport, with NAME.chain when
+// `open` finds one): the first failure is kDataLoss naming the file and
+// what is wrong (a listed file that is missing included), or the
+// manifest's kInvalidArgument. Returns the manifest.
+Result<Manifest> VerifyFileSet(std::string_view manifest_text,
+                               std::string_view public_key,
+                               const FileOpener& open);
 
 }  // namespace hl::evidence

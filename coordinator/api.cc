@@ -24,9 +24,6 @@ namespace {
 
 constexpr char kJson[] = "application/json";
 constexpr size_t kExportChunkBytes = 64 * 1024;
-// Signed manifests kept for clients to fetch after their export, newest
-// last; an older one is exported again.
-constexpr size_t kKeptManifests = 256;
 
 // A fixed number of threads and a bounded queue: when the queue is full the
 // accepting thread waits, so connections beyond it wait in the kernel's
@@ -317,7 +314,7 @@ class ApiServer::Impl {
           [this](const httplib::Request& req, httplib::Response& res) {
             if (auto token = Authorize(req, res)) Export(*token, req, res);
           });
-    s.Get(R"(/api/v1/batches/(\d+)/referrals/([A-Za-z]+\.[a-z]+))",
+    s.Get(R"(/api/v1/batches/(\d+)/referrals/([A-Za-z]+\.[a-z]+(\.chain)?))",
           [this](const httplib::Request& req, httplib::Response& res) {
             if (auto token = Authorize(req, res)) Referrals(*token, req, res);
           });
@@ -506,7 +503,13 @@ class ApiServer::Impl {
                             evidence->export_id(), manifest.status().message());
               return false;
             }
-            KeepManifest(evidence->export_id(), *std::move(manifest));
+            if (Status kept = store_->PutExportManifest(evidence->export_id(),
+                                                        *manifest, clock_());
+                !kept.ok()) {
+              spdlog::error("api: keeping the manifest of export {} failed: {}",
+                            evidence->export_id(), kept.message());
+              return false;
+            }
           }
           if (!chunk.empty() && !sink.write(chunk.data(), chunk.size())) {
             return false;
@@ -517,8 +520,10 @@ class ApiServer::Impl {
   }
 
   // One file of a batch's referral packages (coordinator/referral_package.h),
-  // filtered by the from, to, country and status parameters as `hostlocator
-  // export --by jurisdiction` filters.
+  // or the whole set as packages.tar, filtered by the from, to, country and
+  // status parameters as `hostlocator export --by jurisdiction` filters. The
+  // set is signed as one export (docs/evidence.md); its id is in the
+  // X-Hostlocator-Export header and its manifest is kept in the store.
   void Referrals(const TokenEntry& token, const httplib::Request& req,
                  httplib::Response& res) {
     const auto id = BatchId(req);
@@ -532,24 +537,57 @@ class ApiServer::Impl {
       }
       return out;
     };
-    auto filter = MakePackageFilter(req.get_param_value("from"),
-                                    req.get_param_value("to"),
-                                    values("country"), values("status"));
+    const std::string from = req.get_param_value("from");
+    const std::string to = req.get_param_value("to");
+    auto filter =
+        MakePackageFilter(from, to, values("country"), values("status"));
     if (!filter.ok()) return Fail(res, filter.status());
     const std::string file = req.matches[2];
+    const bool archive = file == kPackageArchiveName;
+    auto path =
+        archive ? Result<std::string>(std::string()) : PackageFilePath(file);
+    if (!path.ok()) return Fail(res, path.status());
+    auto key = SigningKeyForExport();
+    if (!key.ok()) return Fail(res, key.status());
     PackageOptions options;
     options.filter = *std::move(filter);
     options.generated_at_ms = clock_();
     options.tool_version = std::string(hl::ToolVersion());
     options.runs = {*run};
-    auto body = ReferralPackageFile(*store_, *run, file, std::move(options));
-    if (!body.ok()) return Fail(res, body.status());
+    options.history = options_.history;
+    auto set = SignedReferralPackages(
+        store_, *run, std::move(options),
+        PackageParameters(from, to, values("country"), values("status")),
+        token.name, *key, clock_(),
+        [&](const std::string& p) { return archive || p == *path; });
+    if (!set.ok()) return Fail(res, set.status());
+    const std::string& manifest = set->files[kPackageManifestName];
+    if (Status kept =
+            store_->PutExportManifest(set->export_id, manifest, clock_());
+        !kept.ok()) {
+      return Fail(res, kept);
+    }
     Audit(token.name, "export",
-          "batch " + std::to_string(*id) + " referral package " + file);
+          "batch " + std::to_string(*id) + " referral package " + file +
+              " export " + set->export_id);
+    res.set_header("X-Hostlocator-Export", set->export_id);
+    if (archive) {
+      auto tar = evidence::WriteTar(set->files, clock_() / 1000);
+      if (!tar.ok()) return Fail(res, tar.status());
+      return res.set_content(*std::move(tar), "application/x-tar");
+    }
+    auto it = set->files.find(*path);
+    if (it == set->files.end()) {
+      return Fail(res,
+                  NotFound("no line of batch " + std::to_string(*id) +
+                           " is in package " + file.substr(0, file.find('.'))));
+    }
     const std::string ext = file.substr(file.rfind('.') + 1);
-    res.set_content(*std::move(body), ext == "html" ? "text/html; charset=utf-8"
-                                      : ext == "csv" ? "text/csv; charset=utf-8"
-                                                     : kJson);
+    res.set_content(std::move(it->second),
+                    ext == "html"   ? "text/html; charset=utf-8"
+                    : ext == "csv"  ? "text/csv; charset=utf-8"
+                    : ext == "json" ? kJson
+                                    : "text/plain; charset=utf-8");
   }
 
   // The signing key, loaded (or created) on the first export.
@@ -586,22 +624,15 @@ class ApiServer::Impl {
     return key;
   }
 
-  void KeepManifest(const std::string& export_id, std::string text) {
-    std::lock_guard lock(evidence_mu_);
-    manifests_.emplace_back(export_id, std::move(text));
-    if (manifests_.size() > kKeptManifests) manifests_.pop_front();
-  }
-
   void ManifestOf(const httplib::Request& req, httplib::Response& res) {
     const std::string& id = req.matches[1];
-    std::lock_guard lock(evidence_mu_);
-    for (const auto& [export_id, text] : manifests_) {
-      if (export_id == id) {
-        return res.set_content(text, "text/plain; charset=utf-8");
-      }
+    auto text = store_->GetExportManifest(id);
+    if (!text.ok()) return Fail(res, text.status());
+    if (!*text) {
+      return Fail(res, NotFound("no signed manifest for export " + id +
+                                " (not finished, or purged: export again)"));
     }
-    Fail(res, NotFound("no signed manifest for export " + id +
-                       " (not finished, or too old: export again)"));
+    res.set_content(**std::move(text), "text/plain; charset=utf-8");
   }
 
   void PublicSigningKey(httplib::Response& res) {
@@ -630,8 +661,6 @@ class ApiServer::Impl {
   std::pair<int64_t, int64_t> token_stamp_{-1, -1};
   std::mutex evidence_mu_;
   std::optional<SigningKey> signing_key_;  // guarded by evidence_mu_
-  // (export id, signed manifest), oldest first; guarded by evidence_mu_.
-  std::deque<std::pair<std::string, std::string>> manifests_;
 };
 
 ApiServer::ApiServer(Store* store, FiguresSource figures, ApiOptions options,

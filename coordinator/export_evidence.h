@@ -7,6 +7,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -51,6 +53,13 @@ class ExportEvidence {
   const std::string& head() const { return chain_->head(); }
   uint64_t lines() const { return chain_->lines(); }
 
+  // Lists a file chained elsewhere (a file of a package set, written
+  // alongside others): `chain` must be ChainFor(name) fed the whole file.
+  Status ListFile(const std::string& name, evidence::LineChain& chain,
+                  uint64_t records);
+  // A fresh chain of file `name` of this export.
+  evidence::LineChain ChainFor(const std::string& name) const;
+
   // Signs the manifest and appends "export-signed" to the audit log as
   // `manifest_.exported_by`. kFailedPrecondition when a file ends in a cut
   // line (an export always ends its lines).
@@ -61,6 +70,7 @@ class ExportEvidence {
   Status CloseFile();
 
   evidence::Manifest manifest_;
+  std::string file_name_;  // of the current file (AddFile)
   std::optional<evidence::LineChain> chain_;
   uint64_t header_lines_ = 0;
   DataSourceSet sources_;
@@ -69,16 +79,67 @@ class ExportEvidence {
 // The name of a package set's manifest in its folder.
 inline constexpr char kPackageManifestName[] = "packages.manifest";
 
-// Signs the files of the referral package set `set` written under `dir`
-// (the index and every package file, read back and chained line by line,
-// named by their path under `dir`; records are counted for the CSV files,
-// the JSON and HTML documents list none), audits it like an export and
-// returns the signed manifest text (to go to dir/kPackageManifestName).
-Result<std::string> SignPackageSet(const std::string& dir,
-                                   const PackageSetSummary& set,
-                                   const pb::RunRecord& run,
-                                   std::string parameters,
-                                   std::string exported_by, Store* store,
-                                   const SigningKey& key, int64_t now_ms);
+// Writes `text` to dir/kPackageManifestName; returns that path.
+Result<std::string> WritePackageManifest(const std::string& dir,
+                                         std::string_view text);
+
+// "by=jurisdiction" and the filters of a package export as given (from, to,
+// each country, each status), the parameters its manifest names.
+std::string PackageParameters(std::string_view from, std::string_view to,
+                              const std::vector<std::string>& countries,
+                              const std::vector<std::string>& statuses);
+
+// The chain of custody of one referral package set, taken while the
+// package writer writes it (one pass, no second read): Wrap puts a chaining
+// sink in front of every file sink, so each file is chained line by line as
+// its bytes go out and, with `chain_files`, its chain values go to
+// FILE.chain through the same inner factory. Files are listed in the
+// manifest in the order they are finished, by their path under the set's
+// folder; `records` counts the writes the writer marks as records (CSV rows,
+// JSON result records; none for HTML and the index). Finish adds the data
+// sources the set's records cite (PackageSetSummary::data_sources), signs
+// and audits like ExportEvidence.
+class PackageSetEvidence {
+ public:
+  PackageSetEvidence(const pb::RunRecord& run, std::string parameters,
+                     std::string exported_by, int64_t now_ms, bool chain_files);
+  ~PackageSetEvidence();
+
+  const std::string& export_id() const;
+  // A factory for PackageOptions::sink_factory. The factory refers to this
+  // object, which must outlive the writer.
+  PackageSinkFactory Wrap(PackageSinkFactory inner);
+  // Signs the files finished so far. kFailedPrecondition when one is still
+  // open or ends in a cut line.
+  Result<std::string> Finish(const PackageSetSummary& set, Store* store,
+                             const SigningKey& key, int64_t now_ms);
+
+ private:
+  class ChainingSink;
+  std::unique_ptr<ExportEvidence> evidence_;
+  bool chain_files_;
+  uint64_t open_files_ = 0;
+};
+
+// The name under which the API serves a whole package set as a ustar
+// archive (evidence::WriteTar).
+inline constexpr char kPackageArchiveName[] = "packages.tar";
+
+// A signed package set held in memory (the API's downloads).
+struct SignedPackageSet {
+  std::string export_id;
+  // The files `keep` selected, by path: package files, their FILE.chain,
+  // and kPackageManifestName (always kept).
+  evidence::FileSet files;
+  PackageSetSummary summary;
+};
+// Batch `run`'s referral packages (WriteReferralPackages with `options`;
+// its sink_factory is replaced), chained and signed as one set by
+// `exported_by` with its FILE.chain files; the HTML work files go to a
+// temporary folder that is removed.
+Result<SignedPackageSet> SignedReferralPackages(
+    Store* store, const pb::RunRecord& run, PackageOptions options,
+    std::string parameters, std::string exported_by, const SigningKey& key,
+    int64_t now_ms, const std::function<bool(const std::string&)>& keep);
 
 }  // namespace hl::coordinator

@@ -1,7 +1,6 @@
 #include "coordinator/referral_package.h"
 
 #include <openssl/evp.h>
-#include <stdlib.h>
 
 #include <algorithm>
 #include <charconv>
@@ -638,7 +637,7 @@ void RenderTls(const pb::TlsObservation& tls, std::string* out) {
 }
 
 void RenderEvidence(const pb::LineRecord& line, const pb::Observation* obs,
-                    std::string* out) {
+                    const std::vector<StaleSource>& stale, std::string* out) {
   *out += "<article class=\"evidence\" id=\"evidence-";
   AppendUint(line.line(), out);
   *out += "\"><h3>Line ";
@@ -804,7 +803,50 @@ void RenderEvidence(const pb::LineRecord& line, const pb::Observation* obs,
     record += ", configuration " + obs->config_digest().substr(0, 16);
   }
   H(record, out);
-  *out += "</dd></dl></article>\n";
+  *out += "</dd>";
+  if (!stale.empty()) {
+    Dt("Stale data", out);
+    for (const StaleSource& source : stale) {
+      *out += "<div class=\"stale\">";
+      H(StaleWarning(source), out);
+      *out += "</div>";
+    }
+    *out += "</dd>";
+  }
+  *out += "</dl></article>\n";
+}
+
+// A banner naming each role of stale data, how many of `lines` it concerns
+// and the oldest.
+void RenderStaleBanner(const std::map<std::string, StaleTally>& stale,
+                       uint64_t lines, std::string* out) {
+  if (stale.empty()) return;
+  *out +=
+      "<div class=\"warning stale-data\" role=\"alert\"><strong>Stale "
+      "data.</strong> Some results were judged with data older than the "
+      "configured age ([history] in the configuration); their countries and "
+      "networks may be out of date. Re-check those URLs after updating the "
+      "data.<ul>";
+  for (const auto& [role, tally] : stale) {
+    *out += "<li>";
+    H(StaleWarning(tally.oldest) + " (the oldest; " +
+          std::to_string(tally.lines) + " of " + std::to_string(lines) +
+          " lines)",
+      out);
+    *out += "</li>";
+  }
+  *out += "</ul></div>\n";
+}
+
+nlohmann::ordered_json StaleJson(const std::map<std::string, StaleTally>& s) {
+  nlohmann::ordered_json out = nlohmann::ordered_json::object();
+  for (const auto& [role, tally] : s) {
+    out[role] = {{"lines", tally.lines},
+                 {"oldest_age_days", tally.oldest.age_days},
+                 {"max_age_days", tally.oldest.max_age_days},
+                 {"warning", StaleWarning(tally.oldest)}};
+  }
+  return out;
 }
 
 void RenderFooter(const std::set<std::string>& attributions, std::string* out) {
@@ -968,6 +1010,18 @@ Status CopyFileTo(const fs::path& path, PackageFileSink* sink) {
 }  // namespace
 
 // ------------------------------------------------------------ pure parts
+
+void TallyStale(const std::vector<StaleSource>& stale,
+                std::map<std::string, StaleTally>* tally) {
+  std::set<std::string> roles;
+  for (const StaleSource& source : stale) {
+    StaleTally& t = (*tally)[source.role];
+    if (roles.insert(source.role).second) ++t.lines;
+    if (t.oldest.role.empty() || source.age_days > t.oldest.age_days) {
+      t.oldest = source;
+    }
+  }
+}
 
 std::vector<std::string> PackageKeys(const pb::LineRecord& line,
                                      const pb::Observation* obs) {
@@ -1166,11 +1220,16 @@ Status ReferralPackageWriter::Add(const pb::LineRecord& line,
   AppendReferralCsvRow(line, obs, run_id, &csv_row);
   AppendResultRecordJson(line, obs, &record);
   RenderUrlRow(line, obs, &html_row);
-  RenderEvidence(line, obs, &evidence);
+  const std::vector<StaleSource> stale =
+      obs != nullptr && options_.history ? StaleData(*obs, *options_.history)
+                                         : std::vector<StaleSource>{};
+  TallyStale(stale, &set_.stale);
+  RenderEvidence(line, obs, stale, &evidence);
   std::vector<std::string> abuse;
   if (obs != nullptr) {
     abuse = AbuseContacts(*obs);
     for (const auto& source : obs->data_sources()) {
+      set_.data_sources.try_emplace({source.role(), source.sha256()}, source);
       if (!source.attribution().empty()) {
         attributions_.insert(ToValidUtf8(source.attribution()));
       }
@@ -1210,6 +1269,7 @@ Status ReferralPackageWriter::Add(const pb::LineRecord& line,
                     (sec.country().empty() ? "?" : sec.country())];
     }
     s.abuse_contacts.insert(abuse.begin(), abuse.end());
+    TallyStale(stale, &s.stale);
     if (j.directory_unverified() && !s.directory_unverified) {
       s.directory_unverified = true;
       s.referral_warning = ToValidUtf8(j.referral_warning());
@@ -1238,7 +1298,8 @@ Result<PackageSetSummary> ReferralPackageWriter::Finish() {
         {"secondary_jurisdictions", s.secondary},
         {"abuse_contacts", s.abuse_contacts},
         {"directory_unverified", s.directory_unverified},
-        {"referral_warning", s.referral_warning}};
+        {"referral_warning", s.referral_warning},
+        {"stale_data", StaleJson(s.stale)}};
     HL_RETURN_IF_ERROR(
         p->json->Write("\n],\n\"summary\":" + Dump(summary) + "}\n", false));
     auto csv = p->csv->Finish();
@@ -1262,6 +1323,7 @@ Result<PackageSetSummary> ReferralPackageWriter::Finish() {
     RenderMeta(options_, &text);
     text += "</header>\n";
     if (s.directory_unverified) RenderWarning(s.referral_warning, &text);
+    RenderStaleBanner(s.stale, s.lines, &text);
     if (key != kUnattributed) {
       text += "<section><h2>Refer to</h2>\n";
       if (s.targets.empty()) {
@@ -1362,6 +1424,7 @@ Result<PackageSetSummary> ReferralPackageWriter::Finish() {
       {"lines_seen", set_.lines_seen},
       {"lines_selected", set_.lines_selected},
       {"lines_pending", set_.lines_pending},
+      {"stale_data", StaleJson(set_.stale)},
       {"packages", packages}};
   auto index_json = options_.sink_factory(dir_, "index.json");
   if (!index_json.ok()) return index_json.status();
@@ -1380,6 +1443,7 @@ Result<PackageSetSummary> ReferralPackageWriter::Finish() {
       break;
     }
   }
+  RenderStaleBanner(set_.stale, set_.lines_selected, &text);
   text += "<section><h2>Summary</h2><div class=\"cols\"><div>";
   text += "<table class=\"summary\"><tbody><tr><th>Lines in packages</th>";
   NumCell(set_.lines_selected, &text);
@@ -1448,50 +1512,40 @@ Result<PackageSetSummary> WriteReferralPackages(const Store& store,
   return (*writer)->Finish();
 }
 
-Result<std::string> ReferralPackageFile(const Store& store,
-                                        const pb::RunRecord& run,
-                                        std::string_view file,
-                                        PackageOptions options) {
-  std::string wanted(file);
-  std::string key;
-  if (file != "index.json" && file != "index.html") {
-    const size_t dot = file.rfind('.');
-    key = std::string(file.substr(0, dot == std::string_view::npos ? 0 : dot));
-    const std::string_view ext =
-        dot == std::string_view::npos ? "" : file.substr(dot + 1);
-    if ((key != kUnattributed && !IsCountryCode(key)) ||
-        (ext != "csv" && ext != "json" && ext != "html")) {
-      return InvalidArgument(
-          "\"" + ToValidUtf8(file) +
-          "\" is not a package file: use index.json, index.html or "
-          "CC.csv, CC.json, CC.html (CC an ISO code or unattributed)");
-    }
-    wanted = key + "/" + std::string(file);
+Result<std::string> PackageFilePath(std::string_view file) {
+  std::string_view name = file;
+  const bool chain = name.ends_with(".chain");
+  if (chain) name.remove_suffix(std::string_view(".chain").size());
+  if (file == "packages.manifest" || name == "index.json" ||
+      name == "index.html") {
+    return std::string(file);
   }
-  char work[] = "/tmp/hostlocator-package-XXXXXX";
-  if (::mkdtemp(work) == nullptr) {
-    return Unavailable("cannot create a temporary folder in /tmp");
+  const size_t dot = name.find('.');
+  const std::string key(
+      name.substr(0, dot == std::string_view::npos ? 0 : dot));
+  const std::string_view ext =
+      dot == std::string_view::npos ? "" : name.substr(dot + 1);
+  if ((key != kUnattributed && !IsCountryCode(key)) ||
+      (ext != "csv" && ext != "json" && ext != "html")) {
+    return InvalidArgument(
+        "\"" + ToValidUtf8(file) +
+        "\" is not a package file: use index.json, index.html, CC.csv, "
+        "CC.json or CC.html (CC an ISO code or unattributed), any of them "
+        "with .chain, packages.manifest or packages.tar");
   }
-  std::string body;
-  bool found = false;
-  options.replace = true;
-  options.sink_factory =
-      [&](const std::string&,
+  return key + "/" + std::string(file);
+}
+
+PackageSinkFactory MakeMemoryPackageSinks(
+    std::map<std::string, std::string>* files,
+    std::function<bool(const std::string& path)> keep) {
+  return
+      [files, keep = std::move(keep)](
+          const std::string&,
           const std::string& path) -> Result<std::unique_ptr<PackageFileSink>> {
-    const bool keep = path == wanted;
-    found = found || keep;
-    return std::unique_ptr<PackageFileSink>(
-        new MemorySink(path, keep ? &body : nullptr));
-  };
-  auto written = WriteReferralPackages(store, run, work, std::move(options));
-  std::error_code ec;
-  fs::remove_all(work, ec);
-  if (!written.ok()) return written.status();
-  if (!found) {
-    return NotFound("no line of batch " + std::to_string(run.run_id()) +
-                    " is in package " + key);
-  }
-  return body;
+        return std::unique_ptr<PackageFileSink>(
+            new MemorySink(path, keep(path) ? &(*files)[path] : nullptr));
+      };
 }
 
 }  // namespace hl::coordinator

@@ -28,11 +28,13 @@
 #include <limits>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "common/history.h"
 #include "common/proto/hostlocator.pb.h"
 #include "common/status.h"
 
@@ -125,7 +127,20 @@ struct PackageOptions {
   // non-empty `dir` is refused, so no package of an earlier export lingers.
   bool replace = false;
   PackageSinkFactory sink_factory = MakeFilePackageSink;
+  // Judges each result's data ages (StaleData, common/history.h): stale
+  // sources get a banner in the package and the index, and a line in the
+  // URL's evidence. Not judged when unset.
+  std::optional<HistorySettings> history;
 };
+
+// The lines whose results were judged with stale data of one role.
+struct StaleTally {
+  uint64_t lines = 0;
+  StaleSource oldest;  // the oldest such source at its check
+};
+// Adds one line's stale sources to `tally` (by role).
+void TallyStale(const std::vector<StaleSource>& stale,
+                std::map<std::string, StaleTally>* tally);
 
 struct PackageSummary {
   std::string key;  // ISO code or "unattributed"
@@ -146,7 +161,8 @@ struct PackageSummary {
   // "who: contact (source)", e.g. provider and registrar abuse channels.
   std::set<std::string> abuse_contacts;
   bool directory_unverified = false;
-  std::string referral_warning;  // of the first unverified line
+  std::string referral_warning;             // of the first unverified line
+  std::map<std::string, StaleTally> stale;  // by role
   std::vector<PackageFile> files;
 };
 
@@ -156,6 +172,10 @@ struct PackageSetSummary {
   uint64_t lines_selected = 0;           // lines in at least one package
   uint64_t lines_pending = 0;            // without an outcome yet (skipped)
   std::vector<PackageFile> index_files;
+  std::map<std::string, StaleTally> stale;  // of the selected lines, by role
+  // The data sources the selected lines' results cite, each once, by role
+  // and SHA-256 (a DataSourceSet, coordinator/queries.h).
+  std::map<std::pair<std::string, std::string>, pb::DataSource> data_sources;
 };
 
 class ReferralPackageWriter {
@@ -195,16 +215,16 @@ Result<PackageSetSummary> WriteReferralPackages(const Store& store,
                                                 const std::string& dir,
                                                 PackageOptions options);
 
-// One file of batch `run`'s packages, for a download (the API): `file` is
-// "index.json", "index.html" or "KEY.EXT" (KEY an ISO code or
-// "unattributed", EXT csv, json or html). The whole set is written as
-// WriteReferralPackages would, so the file is byte for byte what the
-// export writes with the same options; the other files are only hashed and
-// the HTML work files go to a temporary folder that is removed.
-// InvalidArgument for another name, NotFound when the package has no line.
-Result<std::string> ReferralPackageFile(const Store& store,
-                                        const pb::RunRecord& run,
-                                        std::string_view file,
-                                        PackageOptions options);
+// The path under the set's folder of a package file named as the API names
+// it: "index.json", "index.html", "KEY.EXT" (KEY an ISO code or
+// "unattributed", EXT csv, json or html: "KEY/KEY.EXT"), any of these with
+// ".chain", and "packages.manifest". InvalidArgument for another name.
+Result<std::string> PackageFilePath(std::string_view file);
+
+// Sinks that keep in memory, in (*files)[path], the files `keep` selects,
+// and only digest the others (the API's downloads).
+PackageSinkFactory MakeMemoryPackageSinks(
+    std::map<std::string, std::string>* files,
+    std::function<bool(const std::string& path)> keep);
 
 }  // namespace hl::coordinator

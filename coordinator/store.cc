@@ -23,6 +23,8 @@ namespace {
 constexpr char kMetaSchemaVersion[] = "schema_version";
 constexpr char kMetaNextJobId[] = "next_job_id";
 constexpr char kMetaNextRunId[] = "next_run_id";
+// + export id: 8 bytes of signing time (U64Key), then the manifest text.
+constexpr std::string_view kMetaExportManifest = "export_manifest/";
 
 // In the order of the handles Open assigns (handles_[i] is names[i]).
 const std::vector<std::string>& ColumnFamilyNames() {
@@ -974,17 +976,56 @@ Result<PurgeCounts> Store::Purge(int64_t cutoff_ms, bool dry_run,
     }
     HL_RETURN_IF_ERROR(FromRocks(jobs->status(), "job scan failed"));
     HL_RETURN_IF_ERROR(flush(/*force=*/true));
+    std::unique_ptr<rocksdb::Iterator> manifests(
+        db_->NewIterator(rocksdb::ReadOptions(), meta_));
+    for (manifests->Seek(kMetaExportManifest);
+         manifests->Valid() &&
+         manifests->key().starts_with(rocksdb::Slice(
+             kMetaExportManifest.data(), kMetaExportManifest.size()));
+         manifests->Next()) {
+      const rocksdb::Slice value = manifests->value();
+      if (value.size() >= 8 && static_cast<int64_t>(ReadU64(std::string_view(
+                                   value.data(), value.size()))) >= cutoff_ms) {
+        continue;
+      }
+      ++counts.manifests;
+      batch.Delete(meta_, manifests->key());
+    }
+    HL_RETURN_IF_ERROR(FromRocks(manifests->status(), "manifest scan failed"));
+    HL_RETURN_IF_ERROR(flush(/*force=*/true));
   }
   if (dry_run) return counts;
-  auto audited = AppendAudit(actor, "purge",
-                             "before " + std::to_string(cutoff_ms) + " ms: " +
-                                 std::to_string(counts.runs) + " runs, " +
-                                 std::to_string(counts.lines) + " lines, " +
-                                 std::to_string(counts.results) + " results, " +
-                                 std::to_string(counts.jobs) + " jobs",
-                             now_ms);
+  auto audited =
+      AppendAudit(actor, "purge",
+                  "before " + std::to_string(cutoff_ms) +
+                      " ms: " + std::to_string(counts.runs) + " runs, " +
+                      std::to_string(counts.lines) + " lines, " +
+                      std::to_string(counts.results) + " results, " +
+                      std::to_string(counts.jobs) + " jobs, " +
+                      std::to_string(counts.manifests) + " export manifests",
+                  now_ms);
   if (!audited.ok()) return audited.status();
   return counts;
+}
+
+Status Store::PutExportManifest(const std::string& export_id,
+                                const std::string& text, int64_t signed_ms) {
+  rocksdb::WriteBatch batch;
+  batch.Put(meta_, std::string(kMetaExportManifest) + export_id,
+            U64Key(static_cast<uint64_t>(signed_ms)) + text);
+  return Write(&batch, /*sync=*/true);
+}
+
+Result<std::optional<std::string>> Store::GetExportManifest(
+    const std::string& export_id) const {
+  std::string value;
+  rocksdb::Status s =
+      db_->Get(rocksdb::ReadOptions(), meta_,
+               std::string(kMetaExportManifest) + export_id, &value);
+  if (s.IsNotFound()) return std::optional<std::string>();
+  HL_RETURN_IF_ERROR(FromRocks(s, "cannot read an export manifest"));
+  if (value.size() < 8) return DataLoss("a stored export manifest is cut");
+  return std::optional<std::string>(value.substr(8));
 }
 
 Status Store::Checkpoint(const std::string& dest, const std::string& actor,

@@ -85,6 +85,7 @@ struct PurgeCounts {
   uint64_t lines = 0;
   uint64_t results = 0;
   uint64_t jobs = 0;
+  uint64_t manifests = 0;  // signed export manifests
 };
 
 // Admits a pending job for leasing; jobs it refuses stay queued.
@@ -285,6 +286,15 @@ class Store {
   Result<std::optional<std::pair<std::string, std::string>>> SeekRdapCache(
       const std::string& key, const std::string& prefix) const;
   Status PutRdapCache(const std::string& key, const std::string& value);
+
+  // Signed export manifests by export id (the API serves them after the
+  // export, also after a restart): small records in the `meta` family under
+  // the prefix "export_manifest/", with the time they were signed; a purge
+  // removes those signed before its cutoff. Synced.
+  Status PutExportManifest(const std::string& export_id,
+                           const std::string& text, int64_t signed_ms);
+  Result<std::optional<std::string>> GetExportManifest(
+      const std::string& export_id) const;
 
   uint64_t pending_count() const;
   uint64_t leased_count() const;

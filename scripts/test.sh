@@ -31,7 +31,7 @@ UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir "$root/build-asan" --output-on-failure -j 2 --timeout 900
 
 step "fuzz targets (clang libFuzzer): corpus replay"
-HL_TARGETS=url_fuzz "$root/scripts/build.sh" "$root/build-fuzz" -DCMAKE_C_COMPILER=clang \
+HL_TARGETS="url_fuzz evidence_fuzz" "$root/scripts/build.sh" "$root/build-fuzz" -DCMAKE_C_COMPILER=clang \
   -DCMAKE_CXX_COMPILER=clang++ -DHL_FUZZ=ON -DCMAKE_BUILD_TYPE=Debug
 ctest --test-dir "$root/build-fuzz" --output-on-failure -R '_fuzz' --timeout 600
 

@@ -5,7 +5,12 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <stdlib.h>
 
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <sstream>
 #include <string>
@@ -394,6 +399,207 @@ TEST(ManifestParseTest, RefusesMalformedText) {
     EXPECT_EQ(parsed.status().code(), StatusCode::kInvalidArgument);
     EXPECT_THAT(parsed.status().message(), HasSubstr(message))
         << text.substr(0, 80);
+  }
+}
+
+// ------------------------------------------------------------ file sets
+
+TEST(TarTest, RoundTripsAndTarReadsIt) {
+  const FileSet files = {{"index.json", "{}\n"},
+                         {"DE/DE.csv", "a,b\n1,2\n"},
+                         {"DE/DE.csv.chain", std::string(65, 'a')},
+                         {"empty", ""},
+                         {"big", std::string(1500, 'x')}};
+  auto tar = WriteTar(files, 1795824000);
+  ASSERT_TRUE(tar.ok()) << tar.status().message();
+  EXPECT_EQ(tar->size() % 512, 0u);
+  auto back = ReadTar(*tar);
+  ASSERT_TRUE(back.ok()) << back.status().message();
+  EXPECT_EQ(*back, files);
+  // GNU tar reads it: the same names and bytes.
+  char dir[] = "/tmp/hl-tar-test-XXXXXX";
+  ASSERT_NE(::mkdtemp(dir), nullptr);
+  const std::string archive = std::string(dir) + "/set.tar";
+  std::ofstream(archive, std::ios::binary) << *tar;
+  const std::string cmd = "tar -xOf " + archive + " DE/DE.csv";
+  FILE* pipe = ::popen(cmd.c_str(), "r");
+  ASSERT_NE(pipe, nullptr);
+  std::string out(64, '\0');
+  out.resize(std::fread(out.data(), 1, out.size(), pipe));
+  EXPECT_EQ(::pclose(pipe), 0);
+  EXPECT_EQ(out, "a,b\n1,2\n");
+  std::filesystem::remove_all(dir);
+
+  auto long_name = WriteTar({{std::string(101, 'n'), ""}}, 0);
+  EXPECT_FALSE(long_name.ok());
+  EXPECT_FALSE(WriteTar({{"../up", ""}}, 0).ok());
+}
+
+TEST(TarTest, RefusesHostileArchives) {
+  const std::string good = WriteTar({{"DE/DE.csv", "a\n"}}, 0).value();
+  // A header with `name` and `type`, its checksum fixed unless `broken`.
+  const auto with = [&](const std::string& name, char type, bool broken) {
+    std::string t = good;
+    std::fill(t.begin(), t.begin() + 100, '\0');
+    name.copy(t.data(), std::min<size_t>(name.size(), 100));
+    t[156] = type;
+    uint32_t sum = 0;
+    for (size_t i = 0; i < 512; ++i) {
+      sum += (i >= 148 && i < 156) ? ' ' : static_cast<unsigned char>(t[i]);
+    }
+    std::snprintf(t.data() + 148, 8, "%06o", sum + (broken ? 1 : 0));
+    return t;
+  };
+  struct Case {
+    const char* name;
+    std::string archive;
+    const char* message;
+  } cases[] = {
+      {"empty", "", "cut short"},
+      {"header cut", good.substr(0, 300), "cut short"},
+      {"data cut", good.substr(0, 514), "cut in a file"},
+      {"no end blocks", good.substr(0, 1024), "cut short"},
+      {"bad checksum", with("DE/DE.csv", '0', true), "bad checksum"},
+      {"absolute", with("/etc/passwd", '0', false), "not a safe name"},
+      {"dot dot", with("DE/../../x", '0', false), "not a safe name"},
+      {"space", with("DE/a b", '0', false), "not a safe name"},
+      {"empty name", with("", '0', false), "not a safe name"},
+      {"symlink", with("DE/link", '2', false), "not a regular file"},
+      {"not ustar",
+       [&] {
+         std::string t = good;
+         t[257] = 'x';
+         return t;
+       }(),
+       "bad checksum"},
+      {"twice", good.substr(0, 1024) + good, "there twice"},
+      {"huge size",
+       [&] {
+         std::string t = with("DE/DE.csv", '0', false);
+         std::memcpy(t.data() + 124, "77777777777", 11);
+         uint32_t sum = 0;
+         for (size_t i = 0; i < 512; ++i) {
+           sum +=
+               (i >= 148 && i < 156) ? ' ' : static_cast<unsigned char>(t[i]);
+         }
+         std::snprintf(t.data() + 148, 8, "%06o", sum);
+         return t;
+       }(),
+       "runs past the end"},
+  };
+  for (const Case& c : cases) {
+    auto read = ReadTar(c.archive);
+    ASSERT_FALSE(read.ok()) << c.name;
+    EXPECT_THAT(read.status().message(), HasSubstr(c.message)) << c.name;
+  }
+  EXPECT_TRUE(ReadTar(good).ok());
+}
+
+// A signed set of three files, damaged in each way `verify` must catch.
+class VerifyFileSetTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    files_ = {{"index.json", "{\"packages\":1}\n"},
+              {"DE/DE.csv",
+               "url,country\nhxxp://a,DE\nhxxp://b,DE\n"
+               "hxxp://c,DE\n"},
+              {"DE/DE.html", "<html>\n<p>DE</p>\n</html>\n"}};
+    manifest_.export_id = std::string(32, 'e');
+    manifest_.created_at = "2026-11-29T10:00:00.000Z";
+    manifest_.tool_version = "test";
+    manifest_.exported_by = "test";
+    manifest_.batch_id = 2;
+    manifest_.parameters = "by=jurisdiction";
+    manifest_.key_fingerprint = SigningKeyFingerprint(key_.public_raw());
+    for (const auto& [name, data] : files_) {
+      LineChain chain(
+          ChainSeed({manifest_.export_id, 2, "by=jurisdiction", name}));
+      std::string index;
+      chain.Update(
+          data, [&](uint64_t, const std::string& hex) { index += hex + "\n"; });
+      ManifestFile& f = manifest_.files.emplace_back();
+      f.name = name;
+      f.lines = chain.lines();
+      f.bytes = chain.bytes();
+      f.chain_head = chain.head();
+      f.sha256 = chain.FileSha256();
+      chains_[name + std::string(kChainSuffix)] = index;
+    }
+    signed_ = SignManifest(manifest_, key_).value();
+  }
+
+  Result<Manifest> Check(const FileSet& files, const std::string& manifest) {
+    return VerifyFileSet(
+        manifest, key_.public_raw(),
+        [&](const std::string& name) -> std::unique_ptr<std::istream> {
+          auto it = files.find(name);
+          if (it == files.end()) it = chains_.find(name);
+          if (it == chains_.end()) return nullptr;
+          return std::make_unique<std::istringstream>(it->second);
+        });
+  }
+
+  SigningKey key_ = SigningKey::Generate().value();
+  FileSet files_;
+  FileSet chains_;
+  Manifest manifest_;
+  std::string signed_;
+};
+
+TEST_F(VerifyFileSetTest, EveryTamperOfAPackageFileIsNamed) {
+  struct Case {
+    const char* name;
+    std::function<void(FileSet&)> files;
+    std::function<void(std::string&)> manifest;
+    const char* message;  // "": intact
+  } cases[] = {
+      {"intact", nullptr, nullptr, ""},
+      {"changed", [](FileSet& f) { f["DE/DE.csv"][20] = 'X'; }, nullptr,
+       "DE/DE.csv: line 2: differs from the signed chain"},
+      {"removed",
+       [](FileSet& f) {
+         std::string& t = f["DE/DE.csv"];
+         t.erase(t.find("hxxp://b"), 12);
+       },
+       nullptr, "DE/DE.csv: line 3: differs"},
+      {"reordered",
+       [](FileSet& f) {
+         f["DE/DE.csv"] =
+             "url,country\nhxxp://b,DE\nhxxp://a,DE\nhxxp://c,DE\n";
+       },
+       nullptr, "DE/DE.csv: line 2: differs"},
+      {"appended", [](FileSet& f) { f["DE/DE.html"] += "<p>more</p>\n"; },
+       nullptr, "DE/DE.html: line 4: appended after the 3 signed lines"},
+      {"truncated",
+       [](FileSet& f) { f["DE/DE.csv"].resize(f["DE/DE.csv"].size() - 4); },
+       nullptr, "DE/DE.csv: line 4: cut short"},
+      {"file removed", [](FileSet& f) { f.erase("index.json"); }, nullptr,
+       "index.json: missing"},
+      {"bad signature", nullptr,
+       [](std::string& m) { m[m.find("by=jurisdiction")] = 'B'; },
+       "bad signature"},
+      {"signature replaced", nullptr,
+       [](std::string& m) {
+         const size_t at = m.rfind(std::string(kSignaturePrefix));
+         char& c = m[at + kSignaturePrefix.size() + 3];
+         c = c == 'A' ? 'B' : 'A';
+       },
+       "bad signature"},
+  };
+  for (const Case& c : cases) {
+    FileSet files = files_;
+    std::string manifest = signed_;
+    if (c.files) c.files(files);
+    if (c.manifest) c.manifest(manifest);
+    auto verified = Check(files, manifest);
+    if (std::string(c.message).empty()) {
+      ASSERT_TRUE(verified.ok()) << c.name << verified.status().message();
+      EXPECT_EQ(verified->files.size(), 3u);
+      continue;
+    }
+    ASSERT_FALSE(verified.ok()) << c.name;
+    EXPECT_EQ(verified.status().code(), StatusCode::kDataLoss) << c.name;
+    EXPECT_THAT(verified.status().message(), HasSubstr(c.message)) << c.name;
   }
 }
 

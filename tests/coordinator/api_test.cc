@@ -22,6 +22,7 @@
 
 #include "common/evidence.h"
 #include "common/protocol.h"
+#include "common/signing.h"
 #include "coordinator/ingest.h"
 #include "coordinator/input.h"
 #include "coordinator/queries.h"
@@ -892,6 +893,103 @@ TEST_F(ApiTest, ExportsAreSignedAndVerify) {
   EXPECT_EQ(no_manifest.exit_code, 2);
   EXPECT_NE(no_manifest.err.find("cannot read the manifest"), std::string::npos)
       << no_manifest.err;
+}
+
+// Referral packages through the API: the whole set in one archive, checked
+// against the coordinator's key by `export --by jurisdiction --server`; one
+// file signed as part of its set, its manifest kept in the store over a
+// restart until a purge.
+TEST_F(ApiTest, ReferralPackagesAreSignedAndTheirManifestsKept) {
+  StartAll();
+  std::ofstream(dir_ / "list.txt") << kList;
+  const std::string server =
+      " --server http://127.0.0.1:" + std::to_string(server_->port()) +
+      " --token-file ";
+  Ran submitted = Cli("submit " + (dir_ / "list.txt").string() + server +
+                      TokenFile("submitter"));
+  ASSERT_EQ(submitted.exit_code, 0) << submitted.err;
+  const std::string pub = data_dir_ + "/signing.pub";
+  const std::string remote = (dir_ / "remote").string();
+  // With the key the coordinator serves (the read role: admin has it).
+  Ran exported = Cli("export --by jurisdiction --run 1 --out " + remote +
+                     server + TokenFile("boss"));
+  ASSERT_EQ(exported.exit_code, 0) << exported.err;
+  EXPECT_NE(exported.out.find("verified against the coordinator's signing "
+                              "key"),
+            std::string::npos)
+      << exported.out;
+  for (const char* file : {"packages.manifest", "index.html", "DE/DE.csv",
+                           "DE/DE.csv.chain", "NL/NL.html"}) {
+    EXPECT_TRUE(std::filesystem::exists(remote + "/" + file)) << file;
+  }
+  Ran folder = Cli("verify --pubkey " + pub + " " + remote);
+  EXPECT_EQ(folder.exit_code, 0) << folder.err;
+  EXPECT_EQ(folder.out.rfind("OK " + remote + ": ", 0), 0u) << folder.out;
+  Ran one = Cli("verify --pubkey " + pub + " " + remote + "/DE/DE.csv");
+  EXPECT_EQ(one.exit_code, 0) << one.err;
+  EXPECT_NE(one.out.find("4 lines (3 records)"), std::string::npos) << one.out;
+  // The same filters as from a data folder; a folder in use is refused.
+  const std::string de_only = (dir_ / "de-only").string();
+  // With a copy of the key given; without it, the export role alone cannot
+  // fetch the key.
+  Ran no_key = Cli("export --by jurisdiction --run 1 --out " + de_only +
+                   server + TokenFile("exporter"));
+  EXPECT_EQ(no_key.exit_code, 2);
+  EXPECT_NE(no_key.err.find("give its public key with --pubkey"),
+            std::string::npos)
+      << no_key.err;
+  Ran filtered =
+      Cli("export --by jurisdiction --run 1 --country DE --out " + de_only +
+          " --pubkey " + pub + server + TokenFile("exporter"));
+  ASSERT_EQ(filtered.exit_code, 0) << filtered.err;
+  EXPECT_TRUE(std::filesystem::exists(de_only + "/DE/DE.csv"));
+  EXPECT_FALSE(std::filesystem::exists(de_only + "/NL"));
+  Ran again = Cli("export --by jurisdiction --run 1 --out " + remote + server +
+                  TokenFile("exporter"));
+  EXPECT_EQ(again.exit_code, 2);
+  EXPECT_NE(again.err.find("is not empty"), std::string::npos) << again.err;
+  // Changed after the export: named.
+  std::string csv = ReadFile(remote + "/DE/DE.csv");
+  csv[csv.size() - 2] = '#';
+  std::ofstream(remote + "/DE/DE.csv", std::ios::trunc) << csv;
+  Ran changed = Cli("verify --pubkey " + pub + " " + remote);
+  EXPECT_EQ(changed.exit_code, 3);
+  EXPECT_NE(changed.err.find("DE/DE.csv: line 4: differs"), std::string::npos)
+      << changed.err;
+
+  const std::string referrals = "/api/v1/batches/1/referrals/";
+  auto de = client_->Get((referrals + "DE.csv").c_str(), As("exporter"));
+  ASSERT_TRUE(de && de->status == 200);
+  const std::string id = de->get_header_value("X-Hostlocator-Export");
+  ASSERT_EQ(id.size(), 32u);
+  auto chain =
+      client_->Get((referrals + "DE.csv.chain").c_str(), As("exporter"));
+  ASSERT_TRUE(chain && chain->status == 200);
+  EXPECT_EQ(chain->body.size(), 4u * 65);
+
+  StopAll();
+  store_ = std::move(Store::Open(data_dir_)).value();
+  stop_ = false;
+  StartAll();
+  auto manifest = client_->Get(("/api/v1/exports/" + id + "/manifest").c_str(),
+                               As("exporter"));
+  ASSERT_TRUE(manifest && manifest->status == 200);
+  std::istringstream data(de->body);
+  auto verified =
+      evidence::VerifyExport({.data = &data,
+                              .manifest_text = manifest->body,
+                              .public_key = ReadSigningPublicKey(pub).value(),
+                              .file_name = "DE/DE.csv"});
+  EXPECT_TRUE(verified.ok()) << verified.status().message();
+
+  auto purged =
+      store_->Purge(SystemClockMs() + 1000, false, "test", SystemClockMs());
+  ASSERT_TRUE(purged.ok());
+  EXPECT_GE(purged->manifests, 3u);
+  auto gone = client_->Get(("/api/v1/exports/" + id + "/manifest").c_str(),
+                           As("exporter"));
+  ASSERT_TRUE(gone);
+  EXPECT_EQ(gone->status, 404);
 }
 
 }  // namespace

@@ -6,10 +6,15 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "common/evidence.h"
+#include "common/signing.h"
+#include "coordinator/export_evidence.h"
 #include "coordinator/html_text.h"
+#include "coordinator/store.h"
 
 namespace hl::coordinator {
 namespace {
@@ -442,6 +447,133 @@ TEST_F(PackageWriterTest, FiltersAndRefusesAFolderInUse) {
   options.replace = true;
   EXPECT_TRUE(ReferralPackageWriter::Create(dir_.string(), options).ok());
   EXPECT_TRUE(fs::is_empty(dir_));
+}
+
+TEST(TallyStaleTest, FromTable) {
+  const StaleSource country{"country", 1, 40, 30};
+  const StaleSource older{"country", 1, 90, 30};
+  const StaleSource asn{"asn", 1, 31, 30};
+  struct Case {
+    const char* name;
+    std::vector<std::vector<StaleSource>> lines;
+    // role -> (lines, oldest age in days)
+    std::map<std::string, std::pair<uint64_t, int64_t>> want;
+  } cases[] = {
+      {"nothing stale", {{}, {}}, {}},
+      {"one line", {{country}}, {{"country", {1, 40}}}},
+      {"the oldest is kept",
+       {{country}, {older}, {country}},
+       {{"country", {3, 90}}}},
+      {"roles apart",
+       {{country, asn}, {asn}},
+       {{"country", {1, 40}}, {"asn", {2, 31}}}},
+      {"a role twice in one line counts once",
+       {{country, older}},
+       {{"country", {1, 90}}}},
+  };
+  for (const Case& c : cases) {
+    std::map<std::string, StaleTally> tally;
+    for (const auto& line : c.lines) TallyStale(line, &tally);
+    std::map<std::string, std::pair<uint64_t, int64_t>> got;
+    for (const auto& [role, t] : tally) {
+      got[role] = {t.lines, t.oldest.age_days};
+    }
+    EXPECT_EQ(got, c.want) << c.name;
+  }
+}
+
+// The package set chained as it is written, one .chain per file, signed
+// with the data sources its records cite; stale data shown as a banner.
+TEST_F(PackageWriterTest, SignedAsWrittenWithAStaleDataBanner) {
+  auto store = Store::Open((dir_ / "store").string());
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  const SigningKey key = SigningKey::Generate().value();
+  pb::RunRecord run;
+  run.set_run_id(5);
+  PackageSetEvidence evidence(run, "by=jurisdiction", "test", 1795917692123,
+                              /*chain_files=*/true);
+  PackageOptions options;
+  options.generated_at_ms = 1795917692123;
+  options.tool_version = "test";
+  options.runs = {run};
+  options.history = HistorySettings{};  // geolocation: 30 days
+  options.sink_factory = evidence.Wrap(MakeFilePackageSink);
+  const fs::path out = dir_ / "packages";
+  auto writer = ReferralPackageWriter::Create(out.string(), options);
+  ASSERT_TRUE(writer.ok()) << writer.status().ToString();
+  // Checked 2026-11-29; the DE line's geolocation built 45 days before.
+  const pb::Observation de = Obs(R"(url: "http://de.example/"
+      status: "located" checked_at_unix_ms: 1795917692123
+      data_sources { role: "country" build_epoch: 1792029692
+                     sha256: "aaaa" attribution: "Old geo" }
+      verdict { hosting_countries: "DE" jurisdiction {
+        attribution: "hosted" primary_countries: "DE" } })");
+  const pb::Observation fr = Obs(R"(url: "http://fr.example/"
+      status: "located" checked_at_unix_ms: 1795917692123
+      data_sources { role: "country" build_epoch: 1795831292
+                     sha256: "bbbb" }
+      verdict { hosting_countries: "FR" jurisdiction {
+        attribution: "hosted" primary_countries: "FR" } })");
+  ASSERT_TRUE((*writer)->Add(Line(1, 1, "http://de.example/"), &de).ok());
+  ASSERT_TRUE((*writer)->Add(Line(2, 2, "http://fr.example/"), &fr).ok());
+  ASSERT_TRUE((*writer)->Add(Line(3, 1, "http://de.example/"), &de).ok());
+  auto set = (*writer)->Finish();
+  ASSERT_TRUE(set.ok()) << set.status().ToString();
+  auto text = evidence.Finish(*set, store->get(), key, 1795917692123);
+  ASSERT_TRUE(text.ok()) << text.status().ToString();
+
+  auto parsed = evidence::ParseManifest(*text);
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  const evidence::Manifest& m = parsed->manifest;
+  EXPECT_EQ(m.export_id, evidence.export_id());
+  EXPECT_EQ(m.parameters, "by=jurisdiction");
+  std::map<std::string, uint64_t> records;
+  for (const auto& f : m.files) {
+    records[f.name] = f.records;
+    EXPECT_TRUE(fs::exists(out / (f.name + ".chain"))) << f.name;
+  }
+  EXPECT_EQ(records, (std::map<std::string, uint64_t>{{"DE/DE.csv", 2},
+                                                      {"DE/DE.json", 2},
+                                                      {"DE/DE.html", 0},
+                                                      {"FR/FR.csv", 1},
+                                                      {"FR/FR.json", 1},
+                                                      {"FR/FR.html", 0},
+                                                      {"index.json", 0},
+                                                      {"index.html", 0}}));
+  ASSERT_EQ(m.data_sources.size(), 2u);
+  EXPECT_EQ(m.data_sources[0]["sha256"], "aaaa");
+  EXPECT_EQ(m.data_sources[0]["role"], "country");
+  auto verified = evidence::VerifyFileSet(
+      *text, key.public_raw(),
+      [&](const std::string& name) -> std::unique_ptr<std::istream> {
+        auto in = std::make_unique<std::ifstream>(out / name, std::ios::binary);
+        if (!*in) return nullptr;
+        return in;
+      });
+  EXPECT_TRUE(verified.ok()) << verified.status().ToString();
+  // The .chain values are the chain: the last one is the signed head.
+  for (const auto& f : m.files) {
+    const std::string chain = ReadFile(out / (f.name + ".chain"));
+    EXPECT_EQ(chain.size(), 65 * f.lines) << f.name;
+    EXPECT_EQ(chain.substr(chain.size() - 65, 64), f.chain_head) << f.name;
+  }
+
+  const std::string de_html = ReadFile(out / "DE" / "DE.html");
+  EXPECT_NE(de_html.find("class=\"warning stale-data\""), std::string::npos);
+  EXPECT_NE(de_html.find("geolocation data (country) was 45 days old at the "
+                         "check (limit 30 days)"),
+            std::string::npos);
+  EXPECT_NE(de_html.find("2 of 2 lines"), std::string::npos);
+  EXPECT_NE(de_html.find("<div class=\"stale\">"), std::string::npos);
+  const std::string fr_html = ReadFile(out / "FR" / "FR.html");
+  EXPECT_EQ(fr_html.find("stale-data"), std::string::npos);
+  EXPECT_EQ(fr_html.find("class=\"stale\""), std::string::npos);
+  const std::string index = ReadFile(out / "index.html");
+  EXPECT_NE(index.find("class=\"warning stale-data\""), std::string::npos);
+  EXPECT_NE(index.find("2 of 3 lines"), std::string::npos);
+  const auto index_json = nlohmann::json::parse(ReadFile(out / "index.json"));
+  EXPECT_EQ(index_json["stale_data"]["country"]["lines"], 2);
+  EXPECT_EQ(index_json["stale_data"]["country"]["oldest_age_days"], 45);
 }
 
 }  // namespace

@@ -120,7 +120,13 @@ const std::map<std::string, std::string>& Fixtures() {
          }
          tool_version: "fixture"
          worker: "fixture-1"
-         data_sources { role: "country" attribution: "Synthetic fixture data" })pb"},
+         # Built 49 days before the check: stale (limit 30 days).
+         data_sources {
+           role: "country"
+           attribution: "Synthetic fixture data"
+           build_epoch: 1791590400
+           sha256: "5eed0000000000000000000000000000000000000000000000000000000000f1"
+         })pb"},
       {"http://cdn.fixture.test/start", R"pb(
          url: "http://cdn.fixture.test/start"
          host: "cdn.fixture.test"

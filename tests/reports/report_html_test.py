@@ -165,34 +165,108 @@ class ReferralPackageHtmlTest(unittest.TestCase):
                 path = os.path.join(self.out, f["path"])
                 self.assertEqual(os.path.getsize(path), f["bytes"], f)
 
-    def verify(self, path: str, out: str) -> subprocess.CompletedProcess:
+    def verify(self, path: str, manifest: str | None = None
+               ) -> subprocess.CompletedProcess:
         return subprocess.run(
-            [HOSTLOCATOR, "verify", path, "--manifest",
-             os.path.join(out, "packages.manifest"), "--pubkey",
-             os.path.join(self.data, "signing.pub")],
+            [HOSTLOCATOR, "verify", path, "--pubkey",
+             os.path.join(self.data, "signing.pub"),
+             *(["--manifest", manifest] if manifest else [])],
             capture_output=True, text=True, timeout=30)
 
     def test_packages_are_signed_and_verify(self) -> None:
         self.assertIn("signed manifest:", self.export.stdout)
+        with open(os.path.join(self.out, "packages.manifest"), "rb") as f:
+            manifest = json.loads(f.read().rsplit(b"\n", 2)[0])
+        # The data sources the records cite, the tool version, every file.
+        self.assertIn("5eed" + "0" * 58 + "f1",
+                      [d.get("sha256") for d in manifest["data_sources"]])
+        self.assertTrue(manifest["tool_version"])
+        names = {f["name"] for f in manifest["files"]}
+        self.assertEqual(len(names), 2 + 3 * len(self.index["packages"]))
         for name in ["index.json", "index.html", "DE/DE.csv", "DE/DE.json",
                      "DE/DE.html", "unattributed/unattributed.csv"]:
-            r = self.verify(os.path.join(self.out, name), self.out)
+            self.assertIn(name, names)
+            self.assertTrue(os.path.exists(os.path.join(self.out,
+                                                        name + ".chain")))
+            # The manifest is found from the file's folder.
+            r = self.verify(os.path.join(self.out, name))
             self.assertEqual(r.returncode, 0, r.stderr)
             self.assertTrue(r.stdout.startswith("OK "), r.stdout)
-        tampered = os.path.join(self.tmp, "tampered")
-        shutil.copytree(self.out, tampered)
-        csv = os.path.join(tampered, "DE", "DE.csv")
-        with open(csv, "a", encoding="utf-8") as f:
-            f.write("9,appended\n")
-        r = self.verify(csv, tampered)
-        self.assertEqual(r.returncode, 3, r.stdout + r.stderr)
-        html = os.path.join(tampered, "DE", "DE.html")
-        with open(html, encoding="utf-8") as f:
-            text = f.read()
-        with open(html, "w", encoding="utf-8") as f:
-            f.write(text.replace("eco Beschwerdestelle", "eco Beschwerdestele"))
-        r = self.verify(html, tampered)
-        self.assertEqual(r.returncode, 3, r.stdout + r.stderr)
+        r = self.verify(self.out)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertTrue(r.stdout.startswith(f"OK {self.out}: {len(names)} "
+                                            "files"), r.stdout)
+
+    def test_every_tamper_of_a_package_file_fails_verify(self) -> None:
+        def edit_lines(path: str, change) -> None:
+            with open(path, "rb") as f:
+                lines = f.read().split(b"\n")[:-1]
+            with open(path, "wb") as f:
+                f.write(b"".join(x + b"\n" for x in change(lines)))
+
+        def cut(path: str) -> None:
+            with open(path, "rb+") as f:
+                f.truncate(os.path.getsize(path) - 7)
+
+        def resign(path: str) -> None:
+            with open(path, "rb") as f:
+                text = f.read()
+            with open(path, "wb") as f:
+                f.write(text.replace(b'"by=jurisdiction"', b'"by=country"'))
+
+        csv = os.path.join("DE", "DE.csv")
+        html = os.path.join("DE", "DE.html")
+        cases = [
+            # name, file, change, message of `verify FOLDER`
+            ("changed", html,
+             lambda p: edit_lines(p, lambda ls: [
+                 x.replace(b"eco Beschwerdestelle", b"eco Beschwerdestele")
+                 for x in ls]), "DE/DE.html: line "),
+            ("removed", csv, lambda p: edit_lines(p, lambda ls: ls[:2] + ls[3:]),
+             "DE/DE.csv: line 3: differs"),
+            ("reordered", csv,
+             lambda p: edit_lines(p, lambda ls: [ls[0], ls[2], ls[1]] + ls[3:]),
+             "DE/DE.csv: line 2: differs"),
+            ("appended", csv,
+             lambda p: edit_lines(p, lambda ls: ls + [b"9,appended"]),
+             "DE/DE.csv: line 6: appended after the 5 signed lines"),
+            ("truncated", csv, cut, "DE/DE.csv: line 5: cut short"),
+            ("file removed", csv, os.remove, "DE/DE.csv: missing"),
+            ("bad signature", "packages.manifest", resign, "bad signature"),
+        ]
+        for name, file, change, message in cases:
+            with self.subTest(tamper=name):
+                tampered = os.path.join(self.tmp, "tampered-" +
+                                        name.replace(" ", "-"))
+                shutil.copytree(self.out, tampered)
+                change(os.path.join(tampered, file))
+                r = self.verify(tampered)
+                self.assertEqual(r.returncode, 3, r.stdout + r.stderr)
+                self.assertIn(message, r.stderr)
+                if file != "packages.manifest" and name != "file removed":
+                    r = self.verify(os.path.join(tampered, file))
+                    self.assertEqual(r.returncode, 3, r.stdout + r.stderr)
+
+    def test_stale_data_banner(self) -> None:
+        de = self.package("DE")
+        self.assertEqual(de["summary"]["stale_data"]["country"]["lines"], 2)
+        self.assertEqual(
+            de["summary"]["stale_data"]["country"]["oldest_age_days"], 49)
+        self.assertEqual(self.package("US")["summary"]["stale_data"], {})
+        for page, lines in ((os.path.join(self.out, "DE", "DE.html"),
+                             "2 of 4 lines"),
+                            (os.path.join(self.out, "index.html"),
+                             "2 of 7 lines")):
+            dom = self.check_page(page)
+            banners = dom.with_class("div", "stale-data")
+            self.assertEqual(len(banners), 1, page)
+            text = dom.all_text()
+            self.assertIn("Stale data.", text)
+            self.assertIn("geolocation data (country) was 49 days old at the "
+                          "check (limit 30 days)", text)
+            self.assertIn(lines, text)
+        us = self.check_page(os.path.join(self.out, "US", "US.html"))
+        self.assertEqual(us.with_class("div", "stale-data"), [])
 
     def test_filters(self) -> None:
         out = os.path.join(self.tmp, "de-located")
@@ -200,8 +274,8 @@ class ReferralPackageHtmlTest(unittest.TestCase):
                             "located")
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(sorted(os.listdir(out)),
-                         ["DE", "index.html", "index.json",
-                          "packages.manifest"])
+                         ["DE", "index.html", "index.html.chain", "index.json",
+                          "index.json.chain", "packages.manifest"])
         self.assertEqual(len(self.package("DE", out)["records"]), 4)
 
         out = os.path.join(self.tmp, "recent")
@@ -213,7 +287,8 @@ class ReferralPackageHtmlTest(unittest.TestCase):
         r = self.run_export("--out", out, "--to", "2026-11-20")
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(sorted(os.listdir(out)),
-                         ["index.html", "index.json", "packages.manifest",
+                         ["index.html", "index.html.chain", "index.json",
+                          "index.json.chain", "packages.manifest",
                           "unattributed"])
         self.assertEqual(
             [x["url"] for x in self.package("unattributed", out)["records"]],
