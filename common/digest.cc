@@ -8,8 +8,6 @@
 #include <memory>
 #include <vector>
 
-#include "common/record_json.h"
-
 namespace hl {
 namespace {
 
@@ -23,6 +21,37 @@ std::string Finish(EVP_MD_CTX* ctx) {
 }
 
 }  // namespace
+
+void AppendHexLower(std::string_view bytes, std::string* out) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (unsigned char b : bytes) {
+    out->push_back(kHex[b >> 4]);
+    out->push_back(kHex[b & 0xf]);
+  }
+}
+
+std::string HexLower(std::string_view bytes) {
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  AppendHexLower(bytes, &out);
+  return out;
+}
+
+void AppendBase64(std::string_view bytes, std::string* out) {
+  const size_t at = out->size();
+  out->resize(at + 4 * ((bytes.size() + 2) / 3) + 1);  // + EVP's NUL
+  const int n =
+      EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out->data() + at),
+                      reinterpret_cast<const unsigned char*>(bytes.data()),
+                      static_cast<int>(bytes.size()));
+  out->resize(at + static_cast<size_t>(n));
+}
+
+std::string Base64(std::string_view bytes) {
+  std::string out;
+  AppendBase64(bytes, &out);
+  return out;
+}
 
 std::string Sha256Hex(std::string_view data) {
   DigestContext ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);

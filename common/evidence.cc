@@ -10,7 +10,6 @@
 #include <sstream>
 
 #include "common/digest.h"
-#include "common/record_json.h"
 #include "common/utf8.h"
 
 namespace hl::evidence {

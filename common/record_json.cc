@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <string_view>
 
+#include "common/digest.h"
 #include "common/utf8.h"
 
 namespace hl {
@@ -80,24 +81,6 @@ void AppendUint(uint64_t v, std::string* out) {
   char buf[20];
   const auto r = std::to_chars(buf, buf + sizeof buf, v);
   out->append(buf, r.ptr);
-}
-
-void AppendHexLower(std::string_view bytes, std::string* out) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  for (unsigned char b : bytes) {
-    out->push_back(kHex[b >> 4]);
-    out->push_back(kHex[b & 0xf]);
-  }
-}
-
-void AppendBase64(std::string_view bytes, std::string* out) {
-  const size_t at = out->size();
-  out->resize(at + 4 * ((bytes.size() + 2) / 3) + 1);  // + EVP's NUL
-  const int n =
-      EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out->data() + at),
-                      reinterpret_cast<const unsigned char*>(bytes.data()),
-                      static_cast<int>(bytes.size()));
-  out->resize(at + static_cast<size_t>(n));
 }
 
 // Compact JSON appended to a string. The writer places the commas: every
@@ -728,19 +711,6 @@ void AppendRfc3339Ms(int64_t unix_ms, std::string* out) {
   put(17, 2, second);
   put(20, 3, milli);
   out->append(buf, sizeof buf - 1);
-}
-
-std::string HexLower(std::string_view bytes) {
-  std::string out;
-  out.reserve(bytes.size() * 2);
-  AppendHexLower(bytes, &out);
-  return out;
-}
-
-std::string Base64(std::string_view bytes) {
-  std::string out;
-  AppendBase64(bytes, &out);
-  return out;
 }
 
 }  // namespace hl

@@ -19,6 +19,7 @@
 #include <string>
 #include <string_view>
 
+#include "common/digest.h"
 #include "common/history.h"
 #include "common/proto/hostlocator.pb.h"
 
@@ -55,11 +56,5 @@ nlohmann::ordered_json DataSourceToJson(const hostlocator::v1::DataSource& d);
 std::string FormatRfc3339Ms(int64_t unix_ms);
 // FormatRfc3339Ms(unix_ms) appended to *out.
 void AppendRfc3339Ms(int64_t unix_ms, std::string* out);
-
-// Lower-case hex of `bytes`.
-std::string HexLower(std::string_view bytes);
-
-// Standard base64 with padding (RFC 4648, section 4) of `bytes`.
-std::string Base64(std::string_view bytes);
 
 }  // namespace hl

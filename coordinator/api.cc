@@ -561,6 +561,12 @@ class ApiServer::Impl {
         token.name, *key, clock_(),
         [&](const std::string& p) { return archive || p == *path; });
     if (!set.ok()) return Fail(res, set.status());
+    auto it = set->files.find(archive ? kPackageManifestName : *path);
+    if (it == set->files.end()) {
+      return Fail(res,
+                  NotFound("no line of batch " + std::to_string(*id) +
+                           " is in package " + file.substr(0, file.find('.'))));
+    }
     const std::string& manifest = set->files[kPackageManifestName];
     if (Status kept =
             store_->PutExportManifest(set->export_id, manifest, clock_());
@@ -575,12 +581,6 @@ class ApiServer::Impl {
       auto tar = evidence::WriteTar(set->files, clock_() / 1000);
       if (!tar.ok()) return Fail(res, tar.status());
       return res.set_content(*std::move(tar), "application/x-tar");
-    }
-    auto it = set->files.find(*path);
-    if (it == set->files.end()) {
-      return Fail(res,
-                  NotFound("no line of batch " + std::to_string(*id) +
-                           " is in package " + file.substr(0, file.find('.'))));
     }
     const std::string ext = file.substr(file.rfind('.') + 1);
     res.set_content(std::move(it->second),
