@@ -280,6 +280,16 @@ class RunEndToEndTest(unittest.TestCase):
                 expected_packages[key] = expected_packages.get(key, 0) + 1
         self.assertEqual({p["key"]: p["lines"] for p in index["packages"]},
                          expected_packages)
+        # Signed as one set with the data folder's key, every file chained.
+        referrals = os.path.join(self.run_dir, "referrals")
+        r = subprocess.run(
+            [HOSTLOCATOR, "verify", referrals, "--pubkey",
+             os.path.join(self.tmp, "data", "signing.pub")],
+            capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertTrue(r.stdout.startswith(f"OK {referrals}: "), r.stdout)
+        self.assertTrue(os.path.exists(os.path.join(referrals,
+                                                    "index.html.chain")))
         with open(os.path.join(self.run_dir, "ATTRIBUTION.txt"),
                   encoding="utf-8") as f:
             self.assertIn("synthetic", f.read())
