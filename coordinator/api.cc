@@ -18,6 +18,7 @@
 #include "coordinator/queries.h"
 #include "coordinator/referral_package.h"
 #include "coordinator/tokens.h"
+#include "coordinator/web_ui.h"
 
 namespace hl::coordinator {
 namespace {
@@ -341,6 +342,8 @@ class ApiServer::Impl {
           [this](const httplib::Request& req, httplib::Response& res) {
             if (Authorize(req, res)) Takedown(req, res);
           });
+    // The web UI's files: no token (they hold no data; docs/webui.md).
+    RegisterWebUi(s);
     s.Get("/metrics",
           [this](const httplib::Request& req, httplib::Response& res) {
             if (Authorize(req, res)) Metrics(res);
