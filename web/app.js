@@ -183,6 +183,7 @@ async function route() {
 }
 
 window.addEventListener("hashchange", () => {
+  announce("");
   route().then(() => view.focus({preventScroll: true}));
 });
 // A 401 after signing in: the token was revoked or the file replaced.

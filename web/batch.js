@@ -4,7 +4,8 @@
 // signed export.
 import {download, json, query, saveBlob, call, session} from "./api.js";
 import {barChart} from "./chart.js";
-import {announce, clear, el, formatDuration, formatTime, urlCell} from "./dom.js";
+import {announce, append, clear, el, formatDuration, formatTime, urlCell}
+  from "./dom.js";
 
 const POLL_MS = 1500;
 const PAGE = 50;
@@ -33,8 +34,9 @@ export async function batchView(view, id, params, signal) {
   const meta = el("p.meta");
   view.append(
     el("h1", {}, `Batch ${id}`), meta, actions,
-    el("h2", {id: "progress-h"}, "Progress"), progress,
-    el("h2", {id: "charts-h"}, "Where it is hosted"), charts,
+    el("div.overview", {},
+      el("div", {}, el("h2", {id: "progress-h"}, "Progress"), progress),
+      el("div", {}, el("h2", {id: "charts-h"}, "Where it is hosted"), charts)),
     el("h2", {id: "results-h"}, "Results"), filters, results,
     el("h2", {id: "packages-h"}, "Referral packages"), packages);
 
@@ -275,7 +277,7 @@ function drawRows(holder, id, page, state, {sortBy, pageTo}) {
         el("td", {}, r.error_class || ""),
         el("td", {}, r.confidence || ""),
         el("td", {}, [r.state, ...(r.events || [])].filter(Boolean).join(", ")),
-        el("td", {}, formatTime(r.checked_at)))))),
+        el("td.time", {}, formatTime(r.checked_at)))))),
     el("nav.pager", {"aria-label": "Result pages"},
       el("button", {type: "button", disabled: page.offset === 0,
         on: {click: () => pageTo(page.offset - PAGE)}}, "← Previous"),
@@ -322,7 +324,7 @@ async function loadPackages(holder, id, allowed, signal) {
     throw e;
   }
   const files = (p) => p.files.map((f) => f.path.split("/").pop());
-  clear(holder).append(
+  append(clear(holder), [
     index.lines_pending ? el("p.muted", {},
       `${index.lines_pending} lines are still being checked; ` +
       "download again when the batch is complete.") : null,
@@ -339,5 +341,5 @@ async function loadPackages(holder, id, allowed, signal) {
           on: {click: () => download(`/batches/${id}/referrals/${name}`,
             `batch-${id}-${name}`).then(() => announce(`Saved batch-${id}-${name}.`))
             .catch((e) => announce(e.message, "error"))}},
-        name))))))));
+        name)))))))]);
 }

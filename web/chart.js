@@ -5,8 +5,8 @@ import {el, svg} from "./dom.js";
 
 const BAR = 22;
 const GAP = 6;
-const LABEL = 150;
-const WIDTH = 460;
+const LABEL = 130;
+const WIDTH = 380;
 const TOP = 8;
 
 // `counts` {name: n}; the `limit` largest are drawn, the rest summed as
@@ -35,7 +35,7 @@ export function barChart(title, counts, limit = 8) {
   shown.forEach(([name, n], i) => {
     const y = TOP + i * (BAR + GAP);
     const barWidth = Math.max(2, ((WIDTH - LABEL - 60) * n) / max);
-    const label = name.length > 22 ? name.slice(0, 21) + "…" : name;
+    const label = name.length > 18 ? name.slice(0, 17) + "…" : name;
     chart.append(
       svg("text", {x: LABEL - 8, y: y + BAR / 2, "text-anchor": "end",
         "dominant-baseline": "central", class: "chart-label"}, label),

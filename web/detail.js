@@ -2,7 +2,8 @@
 // addresses, redirect hops, TLS, headers, providers, verdict, referral,
 // RDAP and the history of checks. Every value is text.
 import {json, session} from "./api.js";
-import {announce, el, formatTime, table, urlCell, valueView} from "./dom.js";
+import {announce, append, el, formatTime, table, urlCell, valueView}
+  from "./dom.js";
 
 const dash = (v) => (v === null || v === undefined || v === "" ? "—" : String(v));
 
@@ -10,7 +11,25 @@ export async function lineView(view, id, line, signal) {
   const body = await json(`/batches/${id}/lines/${line}`, {signal});
   const r = body.record || {};
   const can = session.roles.includes("submit") || session.roles.includes("admin");
-  view.append(
+  const sections = [
+    section("Verdict", verdict(r.verdict)),
+    section("DNS", dns(r.dns)),
+    section("Addresses", addresses(r.addresses, r.pinned_ip, r.dns && r.dns.ptr)),
+    section("Redirects", redirects(r.redirects, r.redirect_error)),
+    section("HTTP", http(r.http)),
+    section("TLS certificate", r.http && r.http.tls ? valueView(r.http.tls)
+      : el("p.muted", {}, "no certificate (http:// URL or no answer)")),
+    section("Headers", headers(r.http)),
+    section("Providers and CDNs", providers(r.providers)),
+    section("Referral", referral(r.verdict, r)),
+    section("Registration and RDAP", el("div", {},
+      el("h3", {}, "Registration"), valueView(r.registration),
+      el("h3", {}, "RDAP"), valueView(r.rdap))),
+    section("History of checks", history(body.history)),
+    section("Data sources", el("div", {}, valueView(r.data_sources),
+      r.warnings && r.warnings.length ? el("p.warn", {}, r.warnings.join(" ")) : null)),
+  ];
+  append(view, [
     el("p", {}, el("a", {href: `#/batch/${id}`}, `← Batch ${id}`)),
     el("h1", {}, `Line ${line}`),
     el("div.url-head", {}, urlCell(r.url || r.input)),
@@ -33,28 +52,19 @@ export async function lineView(view, id, line, signal) {
           }
         },
       }}, "Re-check this URL now")),
-    section("Verdict", verdict(r.verdict)),
-    section("DNS", dns(r.dns)),
-    section("Addresses", addresses(r.addresses, r.pinned_ip, r.dns && r.dns.ptr)),
-    section("Redirects", redirects(r.redirects, r.redirect_error)),
-    section("HTTP", http(r.http)),
-    section("TLS certificate", r.http && r.http.tls ? valueView(r.http.tls)
-      : el("p.muted", {}, "no certificate (http:// URL or no answer)")),
-    section("Headers", headers(r.http)),
-    section("Providers and CDNs", providers(r.providers)),
-    section("Referral", referral(r.verdict, r)),
-    section("Registration and RDAP", el("div", {},
-      el("h3", {}, "Registration"), valueView(r.registration),
-      el("h3", {}, "RDAP"), valueView(r.rdap))),
-    section("History of checks", history(body.history)),
-    section("Data sources", el("div", {}, valueView(r.data_sources),
-      r.warnings && r.warnings.length ? el("p.warn", {}, r.warnings.join(" ")) : null)));
+    // Buttons, not #fragment links: the fragment is the route.
+    el("nav.toc", {"aria-label": "Sections of this line"},
+      sections.map((s) => el("button", {type: "button", on: {click: () => {
+        s.scrollIntoView();
+        s.querySelector("h2").focus({preventScroll: true});
+      }}}, s.querySelector("h2").textContent))),
+    sections]);
 }
 
 function section(title, content) {
   const id = "s-" + title.toLowerCase().replace(/[^a-z]+/g, "-");
   return el("section.detail", {"aria-labelledby": id},
-    el("h2", {id}, title), content);
+    el("h2", {id, tabindex: -1}, title), content);
 }
 
 function verdict(v) {
@@ -171,6 +181,8 @@ function referral(v, record) {
   const contacts = [
     ...(record.providers || []).filter((p) => p.abuse)
       .map((p) => `${p.name}: ${p.abuse}`),
+    ...((record.rdap && record.rdap.networks) || []).filter((n) => n.abuse_email)
+      .map((n) => `network ${dash(n.name)} (${n.ip}, RDAP): ${n.abuse_email}`),
     ...(record.registration && record.registration.abuse_email
       ? [`registrar ${dash(record.registration.registrar)}: ` +
          record.registration.abuse_email] : []),

@@ -34,7 +34,7 @@ function fill(node, classes, attrs, children) {
 }
 
 export function append(node, children) {
-  for (const child of children.flat()) {
+  for (const child of children.flat(Infinity)) {
     if (child === null || child === undefined || child === false) continue;
     node.append(child instanceof Node ? child : String(child));
   }
@@ -112,9 +112,10 @@ export function urlCell(url) {
           announce("Copied " + text);
         },
       },
-    }, "copy defanged"));
+    }, "copy"));
 }
 
+// "2026-11-29T13:39:01.123Z" as "2026-11-29 13:39:01Z".
 export function formatTime(text) {
   if (!text) return "—";
   return text.replace("T", " ").replace(/\.\d+Z$/, "Z");

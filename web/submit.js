@@ -2,7 +2,7 @@
 // referer, user_agent columns), a case reference and a maximum result age.
 // The 201 answer's rejected lines are listed by line number at once.
 import {json, query} from "./api.js";
-import {announce, el, table} from "./dom.js";
+import {announce, append, clear, el, table} from "./dom.js";
 
 export function submitView(view) {
   const text = el("textarea", {
@@ -76,7 +76,7 @@ export function submitView(view) {
 }
 
 function showAnswer(holder, result) {
-  holder.replaceChildren(
+  append(clear(holder), [
     el("h2", {}, `Batch ${result.batch_id}`),
     el("p", {}, `${result.lines} lines: ${result.accepted} accepted ` +
       `(${result.new_jobs} new URLs, ${result.reused_jobs} already known), ` +
@@ -88,5 +88,5 @@ function showAnswer(holder, result) {
         ["Input", (r) => el("code", {}, r.input)],
         ["Reason", (r) => r.reason],
         ["Detail", (r) => r.detail || ""],
-      ], result.rejections, "rejections"));
+      ], result.rejections, "rejections")]);
 }

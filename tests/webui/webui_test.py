@@ -170,7 +170,9 @@ class Browser:
         return r["result"].get("value")
 
     def wait_for(self, expression: str, what: str, timeout: float = 20):
-        return wait_until(lambda: self.js(expression), timeout, what)
+        """Polls until `expression` is truthy in the page."""
+        return wait_until(lambda: self.js(f"Boolean({expression})"), timeout,
+                          what)
 
     def key(self, key: str, code: str, vk: int) -> None:
         for kind in ("rawKeyDown", "char", "keyUp"):
