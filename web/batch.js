@@ -44,7 +44,7 @@ export async function batchView(view, id, params, signal) {
     session.roles.includes("admin");
   actions.append(
     el("button", {type: "button", disabled: !can("submit"),
-      on: {click: () => recheckBatch(id).then(refresh).catch(fail)}},
+      on: {click: () => recheckBatch(id).then(() => refresh()).catch(fail)}},
     "Re-check the batch now"),
     el("button", {type: "button", disabled: !can("export"),
       on: {click: () => signedExport(id, "csv").catch(fail)}},
@@ -65,12 +65,18 @@ export async function batchView(view, id, params, signal) {
     history.replaceState(null, "", `#/batch/${id}${q}`);
   };
 
+  // Only the newest request draws: an older answer (a poll under way when
+  // the filter changed) is dropped.
+  let rowsRequest = 0;
   const loadRows = async () => {
-    page = await json(`/batches/${id}/rows` + query({
+    const mine = ++rowsRequest;
+    const answer = await json(`/batches/${id}/rows` + query({
       ...Object.fromEntries(FILTERS.map((f) => [f, state[f]])),
       sort: state.sort, order: state.order, offset: state.offset,
       limit: PAGE,
     }), {signal});
+    if (mine !== rowsRequest) return;
+    page = answer;
     drawCharts(charts, page.facets);
     if (!filtersDrawn) {
       drawFilters(filters, page.facets, state, apply);
@@ -78,7 +84,13 @@ export async function batchView(view, id, params, signal) {
     } else {
       refreshFilterMenus(filters, page.facets, state);
     }
+    // Redrawing keeps the keyboard focus on the same sort button.
+    const focused = document.activeElement?.closest("#results th[data-sort]");
     drawRows(results, id, page, state, {sortBy, pageTo});
+    if (focused) {
+      results.querySelector(`th[data-sort="${focused.dataset.sort}"] button`)
+        ?.focus();
+    }
   };
   const apply = () => {
     state.offset = 0;
@@ -108,9 +120,18 @@ export async function batchView(view, id, params, signal) {
     ].filter(Boolean).join(" ");
     drawProgress(progress, status);
   };
+  // The rows are fetched again only when the counts or the rate moved (the
+  // rate is not 0 for ~30 s after any line finished, so a re-check done
+  // between two polls still shows).
+  let counted = "";
   const refresh = async () => {
     await loadStatus();
-    await loadRows();
+    const counts = JSON.stringify([status.states, status.outcomes,
+      status.finished_per_s]);
+    if (counts !== counted) {
+      counted = counts;
+      await loadRows();
+    }
   };
   const fail = (e) => {
     if (e.name !== "AbortError") announce(e.message, "error");
@@ -273,7 +294,7 @@ function drawRows(holder, id, page, state, {sortBy, pageTo}) {
         el("td", {}, (r.countries && r.countries.length ? r.countries : [r.country])
           .filter(Boolean).join(", ") || "—"),
         el("td", {}, r.provider || "—"),
-        el("td", {}, r.cdn ? "yes" : "no"),
+        el("td", {}, r.checked_at ? (r.cdn ? "yes" : "no") : "—"),
         el("td", {}, r.error_class || ""),
         el("td", {}, r.confidence || ""),
         el("td", {}, [r.state, ...(r.events || [])].filter(Boolean).join(", ")),
@@ -336,7 +357,7 @@ async function loadPackages(holder, id, allowed, signal) {
         el("th", {scope: "row"}, p.key),
         el("td.num", {}, String(p.lines)),
         el("td", {}, (p.referral_targets || []).map((t) => t.name).join(", ") || "—"),
-        el("td", {}, files(p).map((name) => el("button", {type: "button",
+        el("td.downloads", {}, files(p).map((name) => el("button", {type: "button",
           "data-file": name,
           on: {click: () => download(`/batches/${id}/referrals/${name}`,
             `batch-${id}-${name}`).then(() => announce(`Saved batch-${id}-${name}.`))

@@ -476,11 +476,34 @@ class WebUiEndToEndTest(unittest.TestCase):
         b.js(f"{history}.scrollIntoView()")
         self.shot("09-rechecked")
 
+        # Upload a CSV file (url, referer, user_agent): line numbers are
+        # the file's physical lines, the header being line 1.
+        upload = self.tmp / "upload.csv"
+        upload.write_text(
+            "url,referer,user_agent\n"
+            f"{self.sb.url('app.sandbox-us.test', '/upload')},"
+            "https://referer.example/,Analyst-Browser/1.0\n"
+            "javascript:alert(1),,\n", encoding="utf-8")
+        b.js("location.hash = '#/submit'")
+        b.wait_for("document.querySelector('#file') !== null", "submit form")
+        node = b.page("DOM.querySelector", selector="#file", nodeId=b.page(
+            "DOM.getDocument")["root"]["nodeId"])["nodeId"]
+        b.page("DOM.setFileInputFiles", files=[str(upload)], nodeId=node)
+        b.js("document.querySelector('form.card button[type=submit]').click()")
+        b.wait_for("document.querySelector('table.rejections') !== null",
+                   "the upload's rejected line")
+        rejected = b.js("""[...document.querySelectorAll(
+            'table.rejections tbody tr')].map(r => r.cells[0].textContent)""")
+        self.assertEqual(rejected, ["3"])
+        self.assertIn("1 accepted", b.js(
+            "document.querySelector('#submit-answer').textContent"))
+        self.shot("10-uploaded")
+
         # Sign out: the token is gone from the tab.
         b.js("document.querySelector('#signout').click()")
         b.wait_for("document.querySelector('#token') !== null", "signed out")
         self.assertEqual(b.js("sessionStorage.length"), 0)
-        self.shot("10-signed-out")
+        self.shot("11-signed-out")
 
         self.check_browser_log()
 
