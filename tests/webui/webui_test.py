@@ -435,6 +435,21 @@ class WebUiEndToEndTest(unittest.TestCase):
         b.js("document.querySelector('#packages-h').scrollIntoView()")
         self.shot("07-packages")
 
+        # The signed export and its manifest, saved side by side, verify.
+        b.js("[...document.querySelectorAll('.actions button')].find(x => "
+             "x.textContent.endsWith('(CSV)')).click()")
+        export = self.downloads / f"batch-{batch_id}.csv"
+        manifest = self.downloads / f"batch-{batch_id}.csv.manifest"
+        wait_until(lambda: export.exists() and manifest.exists() and
+                   manifest.stat().st_size > 0, 20, "the export and manifest")
+        verified = subprocess.run(
+            [HOSTLOCATOR, "verify", str(export), "--manifest", str(manifest),
+             "--pubkey", str(self.tmp / "data" / "signing.pub")],
+            capture_output=True, text=True, timeout=30)
+        self.assertEqual(verified.returncode, 0, verified.stdout + verified.stderr)
+        self.assertEqual(len(list(csv.DictReader(io.StringIO(
+            export.read_text(encoding="utf-8"))))), 10)
+
         # One line's detail: the whole observation.
         b.js("location.hash = '#/batch/%d/line/1'" % batch_id)
         b.wait_for("document.querySelector('#s-dns') !== null", "the detail view")
