@@ -26,6 +26,9 @@ export async function batchView(view, id, params, signal) {
   for (const f of FILTERS) state[f] = params.get(f) || "";
 
   const progress = el("section.progress", {"aria-labelledby": "progress-h"});
+  // A live region that persists across redraws and changes only every 10 %
+  // and at the end, so a screen reader hears the progress without chatter.
+  const spoken = el("p.sr-only", {"aria-live": "polite", id: "progress-live"});
   const charts = el("section.charts", {"aria-labelledby": "charts-h"});
   const filters = el("form.filters", {"aria-label": "Filter the results"});
   const results = el("div.results");
@@ -35,7 +38,8 @@ export async function batchView(view, id, params, signal) {
   view.append(
     el("h1", {}, `Batch ${id}`), meta, actions,
     el("div.overview", {},
-      el("div", {}, el("h2", {id: "progress-h"}, "Progress"), progress),
+      el("div", {}, el("h2", {id: "progress-h"}, "Progress"), progress,
+        spoken),
       el("div", {}, el("h2", {id: "charts-h"}, "Where it is hosted"), charts)),
     el("h2", {id: "results-h"}, "Results"), filters, results,
     el("h2", {id: "packages-h"}, "Referral packages"), packages);
@@ -119,6 +123,9 @@ export async function batchView(view, id, params, signal) {
       status.case_reference ? `· case ${status.case_reference}` : "",
     ].filter(Boolean).join(" ");
     drawProgress(progress, status);
+    const said = status.complete ? `Batch ${id} complete.`
+      : `Batch ${id}: ${Math.floor(status.progress * 10) * 10} % finished.`;
+    if (spoken.textContent !== said) spoken.textContent = said;
   };
   // The rows are fetched again only when the counts or the rate moved (the
   // rate is not 0 for ~30 s after any line finished, so a re-check done
@@ -146,7 +153,6 @@ export async function batchView(view, id, params, signal) {
     try {
       await refresh();
       if (status.complete && !wasComplete) {
-        announce(`Batch ${id} is complete.`);
         loadPackages(packages, id, can("export"), signal).catch(fail);
       }
       wasComplete = status.complete;
@@ -181,7 +187,7 @@ function drawProgress(holder, s) {
     el("dl.counts", {}, counts.map(([name, n]) => el("div", {
       class: "count count-" + name.toLowerCase().replace(" ", "-"),
     }, el("dt", {}, name), el("dd", {}, String(n))))),
-    el("p.rate", {"aria-live": "polite"},
+    el("p.rate", {},
       s.complete ? "Nothing left to do." :
         `${rate.toFixed(1)} lines/s · about ${formatDuration(s.eta_s)} left`));
 }
