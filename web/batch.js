@@ -188,8 +188,9 @@ function drawProgress(holder, s) {
       class: "count count-" + name.toLowerCase().replace(" ", "-"),
     }, el("dt", {}, name), el("dd", {}, String(n))))),
     el("p.rate", {},
-      s.complete ? "Nothing left to do." :
-        `${rate.toFixed(1)} lines/s · about ${formatDuration(s.eta_s)} left`));
+      s.complete ? "Nothing left to do." : rate > 0
+        ? `${rate.toFixed(1)} lines/s · about ${formatDuration(s.eta_s)} left`
+        : "No line finished in the last 30 s: waiting for a worker."));
 }
 
 function drawCharts(holder, facets) {
@@ -303,7 +304,8 @@ function drawRows(holder, id, page, state, {sortBy, pageTo}) {
         el("td", {}, r.checked_at ? (r.cdn ? "yes" : "no") : "—"),
         el("td", {}, r.error_class || ""),
         el("td", {}, r.confidence || ""),
-        el("td", {}, [r.state, ...(r.events || [])].filter(Boolean).join(", ")),
+        el("td", {}, [...new Set([r.state, ...(r.events || [])])]
+          .filter(Boolean).join(", ")),
         el("td.time", {}, formatTime(r.checked_at)))))),
     el("nav.pager", {"aria-label": "Result pages"},
       el("button", {type: "button", disabled: page.offset === 0,

@@ -42,6 +42,10 @@ export function submitView(view) {
             case: caseRef.value.trim(), max_age: maxAge.value.trim(),
           }), {method: "POST", body, headers});
           showAnswer(answer, result);
+          // The answer is below the form: bring it, and the keyboard, there.
+          const heading = answer.querySelector("h2");
+          heading.scrollIntoView({block: "start"});
+          heading.focus({preventScroll: true});
           announce(`Batch ${result.batch_id} submitted: ${result.accepted} ` +
             `accepted, ${result.rejected} rejected.`);
         } catch (e) {
@@ -77,7 +81,7 @@ export function submitView(view) {
 
 function showAnswer(holder, result) {
   append(clear(holder), [
-    el("h2", {}, `Batch ${result.batch_id}`),
+    el("h2", {tabindex: -1}, `Batch ${result.batch_id}`),
     el("p", {}, `${result.lines} lines: ${result.accepted} accepted ` +
       `(${result.new_jobs} new URLs, ${result.reused_jobs} already known), ` +
       `${result.rejected} rejected. `,

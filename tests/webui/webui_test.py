@@ -367,8 +367,10 @@ class WebUiEndToEndTest(unittest.TestCase):
         self.assertEqual(counts["Located"] + counts["Unresolved"] +
                          counts["Error"], 8, counts)
         self.assertGreaterEqual(counts["Unresolved"], 1, counts)
-        bars = b.js("document.querySelectorAll('figure.chart rect').length")
-        self.assertGreaterEqual(bars, 4)  # DE, FR, NL, US at least
+        # The rows (and the chart) are fetched after the status that says
+        # complete.
+        b.wait_for("document.querySelectorAll('figure.chart rect').length >= 4",
+                   "bars of DE, FR, NL and US at least")
         self.assertIn("DE: ", b.js(
             "document.querySelector('figure.chart svg').getAttribute('aria-label')"))
         # The hostile URL is text: no element came from it, no dialog.
@@ -482,10 +484,11 @@ class WebUiEndToEndTest(unittest.TestCase):
         wait_until(lambda: len(self.api(f"/batches/{batch_id}/lines/1")
                                ["history"]["checks"]) > before,
                    30, "the second check")
-        b.js("location.reload()")
+        b.js("window.beforeReload = true; location.reload()")
         history = "document.querySelector('section[aria-labelledby=" \
                   "s-history-of-checks]')"
-        b.wait_for(f"{history} !== null", "the detail view again")
+        b.wait_for(f"!window.beforeReload && {history} !== null",
+                   "the detail view again")
         self.assertEqual(b.js(f"{history}.querySelector('table tbody').rows"
                               ".length"), before + 1)
         b.js(f"{history}.scrollIntoView()")
