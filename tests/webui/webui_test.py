@@ -314,6 +314,15 @@ class WebUiEndToEndTest(unittest.TestCase):
         b.wait_for("document.querySelector('#token') !== null", "sign-in form")
         self.assertEqual(b.js("location.pathname"), "/ui/")
         self.shot("01-sign-in")
+        # Control: an inline script is refused by the policy, and the
+        # refusal is seen by the checks at the end (which skip only it).
+        seen = len(b.events)
+        b.js("document.head.append(Object.assign(document.createElement("
+             "'script'), {textContent: 'window.inlineRan = true'}))")
+        self.control = wait_until(lambda: [
+            e for e in b.events[seen:] if "Content Security Policy" in
+            json.dumps(e)], 10, "the refused inline script")
+        self.assertIsNone(b.js("window.inlineRan"))
 
         # Sign in with the keyboard: the token typed, Enter submits.
         b.js("document.querySelector('#token').focus()")
@@ -526,7 +535,15 @@ class WebUiEndToEndTest(unittest.TestCase):
         self.check_browser_log()
 
     def check_browser_log(self) -> None:
-        events = list(self.browser.events)
+        events = [e for e in self.browser.events if e not in self.control]
+        documents = [e["params"]["response"] for e in events
+                     if e.get("method") == "Network.responseReceived" and
+                     e["params"]["type"] == "Document"]
+        self.assertTrue(documents)
+        for response in documents:
+            headers = {k.lower(): v for k, v in response["headers"].items()}
+            self.assertTrue(headers["content-security-policy"].startswith(
+                "default-src 'none'; script-src 'self'"), headers)
         requested = [e["params"]["request"]["url"] for e in events
                      if e.get("method") == "Network.requestWillBeSent"]
         self.assertTrue(any("/rows?" in u for u in requested), requested)
