@@ -48,7 +48,7 @@ export async function batchView(view, id, params, signal) {
     session.roles.includes("admin");
   actions.append(
     el("button", {type: "button", disabled: !can("submit"),
-      on: {click: () => recheckBatch(id).then(() => refresh()).catch(fail)}},
+      on: {click: () => recheckBatch(id).then(() => startPolling()).catch(fail)}},
     "Re-check the batch now"),
     el("button", {type: "button", disabled: !can("export"),
       on: {click: () => signedExport(id, "csv").catch(fail)}},
@@ -58,6 +58,7 @@ export async function batchView(view, id, params, signal) {
     "Download signed export (JSON Lines)"));
 
   let status = null;
+  let startPolling = () => {};
   let page = null;
   let filtersDrawn = false;
 
@@ -146,22 +147,29 @@ export async function batchView(view, id, params, signal) {
 
   await refresh();
   loadPackages(packages, id, can("export"), signal).catch(fail);
-  // Polls while the batch runs; a re-check makes it run again.
-  let wasComplete = status.complete;
+  // Polls every 1.5 s while the batch runs and stops when it is complete;
+  // a re-check from this page starts it again.
+  let polling = false;
   const poll = async () => {
     if (signal.aborted) return;
     try {
       await refresh();
-      if (status.complete && !wasComplete) {
-        loadPackages(packages, id, can("export"), signal).catch(fail);
-      }
-      wasComplete = status.complete;
     } catch (e) {
       fail(e);
     }
-    if (!signal.aborted) setTimeout(poll, status.complete ? POLL_MS * 4 : POLL_MS);
+    if (status.complete) {
+      polling = false;
+      loadPackages(packages, id, can("export"), signal).catch(fail);
+    } else if (!signal.aborted) {
+      setTimeout(poll, POLL_MS);
+    }
   };
-  setTimeout(poll, POLL_MS);
+  startPolling = () => {
+    if (polling || signal.aborted) return;
+    polling = true;
+    setTimeout(poll, POLL_MS);
+  };
+  if (!status.complete) startPolling();
 }
 
 function drawProgress(holder, s) {
