@@ -503,6 +503,22 @@ class WebUiEndToEndTest(unittest.TestCase):
         b.js(f"{history}.scrollIntoView()")
         self.shot("09-rechecked")
 
+        # Re-check the whole batch: every URL queued, the page polls again
+        # until the batch is complete once more.
+        b.js("location.hash = '#/batch/%d'" % batch_id)
+        b.wait_for("document.querySelector('#progress-text') !== null",
+                   "the batch view")
+        b.js("[...document.querySelectorAll('.actions button')].find(x => "
+             "x.textContent.startsWith('Re-check')).click()")
+        b.wait_for("document.querySelector('#announce').textContent"
+                   ".startsWith('Re-check queued')", "the batch re-check")
+        self.assertRegex(b.js("document.querySelector('#announce').textContent"),
+                         r"^Re-check queued for \d+ URLs")
+        wait_until(lambda: self.api(f"/batches/{batch_id}")["complete"], 30,
+                   "the re-checked batch to complete")
+        b.wait_for("document.querySelector('#progress-text').textContent"
+                   ".startsWith('Complete')", "the page to show it complete")
+
         # Upload a CSV file (url, referer, user_agent): line numbers are
         # the file's physical lines, the header being line 1.
         upload = self.tmp / "upload.csv"
