@@ -243,6 +243,16 @@ class WebUiEndToEndTest(unittest.TestCase):
                    cls.procs[0].poll() is not None, 20, "the coordinator's API")
         if cls.procs[0].poll() is not None:
             raise AssertionError(cls.log.read_text(errors="replace"))
+        # The UI's endpoints (docs/api.md: session, batches list, rows, line,
+        # re-check) must be there, or every step below fails less clearly.
+        try:
+            urllib.request.urlopen(urllib.request.Request(
+                cls.server + "/api/v1/session",
+                headers={"Authorization": "Bearer " + cls.secret}), timeout=10)
+        except urllib.error.HTTPError as e:
+            raise AssertionError(
+                f"GET /api/v1/session answered {e.code}: this coordinator "
+                "lacks the web UI's API endpoints (docs/api.md)") from e
         cls.start("worker", [WORKER, "--config", str(config), "--connect",
                              endpoint, "--threads", "1", "--in-flight", "16",
                              "--name", "w1", "--log-level", "info"])
