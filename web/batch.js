@@ -8,6 +8,7 @@ import {announce, append, clear, el, formatDuration, formatTime, urlCell}
   from "./dom.js";
 
 const POLL_MS = 1500;
+const ROWS_SETTLE_MS = 2500;
 const PAGE = 50;
 const FILTERS = ["country", "provider", "cdn", "status", "error_class",
   "event", "state", "q"];
@@ -159,6 +160,11 @@ export async function batchView(view, id, params, signal) {
     }
     if (status.complete) {
       polling = false;
+      // The server rebuilds a running batch's rows at most every 2 s
+      // (docs/api.md): one more read after that shows the last results.
+      setTimeout(() => {
+        if (!signal.aborted) loadRows().catch(fail);
+      }, ROWS_SETTLE_MS);
       loadPackages(packages, id, can("export"), signal).catch(fail);
     } else if (!signal.aborted) {
       setTimeout(poll, POLL_MS);
