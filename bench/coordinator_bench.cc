@@ -268,7 +268,7 @@ Status AnswerAll(Store& store, int64_t now_ms) {
     }
     for (size_t i = 0; i < leased->size(); ++i) {
       in.push_back({(*leased)[i].job_id(), (*leased)[i].attempts(),
-                    observations[i], /*located=*/true});
+                    observations[i], "located"});
     }
     auto stored = store.StoreResults(in, now_ms);
     if (!stored.ok()) return stored.status();

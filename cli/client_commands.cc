@@ -18,6 +18,7 @@
 #include "cli/api_client.h"
 #include "cli/commands.h"
 #include "cli/setup.h"
+#include "common/clock.h"
 #include "common/evidence.h"
 #include "coordinator/export_evidence.h"
 #include "coordinator/queries.h"
@@ -226,7 +227,8 @@ int PrintStatus(const StatusOptions& o) {
         return client.Get("/api/v1/batches/" + std::to_string(o.batch), {});
       },
       [&](const coordinator::Store& store) -> Result<std::string> {
-        auto status = coordinator::GetBatchStatus(store, o.batch);
+        auto status =
+            coordinator::GetBatchStatus(store, o.batch, SystemClockMs());
         if (!status.ok()) return status.status();
         return coordinator::BatchStatusJson(*status);
       });

@@ -22,6 +22,7 @@
 #include "coordinator/retention.h"
 #include "coordinator/store.h"
 #include "worker/worker.h"
+#include "worker/worker_stats.h"
 
 namespace hl::cli {
 namespace {
@@ -327,12 +328,16 @@ int Run(const RunOptions& options) {
   std::vector<std::thread> workers;
   const uint32_t threads = WorkerThreads(*config);
   std::vector<Status> worker_status(threads);
+  // The threads' figures travel in their heartbeats as a daemon worker's do.
+  worker::WorkerStatsBoard stats("embedded", threads);
   for (uint32_t i = 0; i < threads; ++i) {
     workers.emplace_back([&, i] {
       const std::string name = "embedded-" + std::to_string(i + 1);
       worker::WorkerOptions wo;
       wo.endpoint = broker_options.endpoint;
       wo.name = name;
+      wo.stats = &stats;
+      wo.stats_slot = i;
       wo.capacity = config->worker.max_in_flight;
       wo.heartbeat_interval_ms = broker_options.heartbeat_interval_ms;
       wo.heartbeat_liveness = broker_options.heartbeat_liveness;

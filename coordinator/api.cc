@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/version.h"
+#include "coordinator/api_batches.h"
 #include "coordinator/api_request.h"
 #include "coordinator/export_evidence.h"
 #include "coordinator/ingest.h"
@@ -18,6 +19,7 @@
 #include "coordinator/queries.h"
 #include "coordinator/referral_package.h"
 #include "coordinator/tokens.h"
+#include "coordinator/web_ui.h"
 
 namespace hl::coordinator {
 namespace {
@@ -121,8 +123,10 @@ uint64_t DirectoryBytes(const std::string& dir) {
   return total;
 }
 
-std::optional<uint64_t> BatchId(const httplib::Request& req) {
-  const std::string& text = req.matches[1];
+// The number matched by the path's group `group` (a batch or line); nullopt
+// for 0 or one too large.
+std::optional<uint64_t> BatchId(const httplib::Request& req, int group = 1) {
+  const std::string& text = req.matches[group];
   uint64_t id = 0;
   for (char c : text) {
     if (c < '0' || c > '9' || id > UINT64_MAX / 10) return std::nullopt;
@@ -140,7 +144,8 @@ class ApiServer::Impl {
       : store_(store),
         figures_(std::move(figures)),
         options_(std::move(options)),
-        clock_(std::move(clock)) {}
+        clock_(std::move(clock)),
+        tables_(store, options_.history) {}
 
   Status Init() {
     if (!options_.tokens_file.empty()) {
@@ -310,6 +315,7 @@ class ApiServer::Impl {
           [this](const httplib::Request& req, httplib::Response& res) {
             if (Authorize(req, res)) BatchStatusOf(req, res);
           });
+    RouteBatchViews(s);
     s.Get(R"(/api/v1/batches/(\d+)/export)",
           [this](const httplib::Request& req, httplib::Response& res) {
             if (auto token = Authorize(req, res)) Export(*token, req, res);
@@ -338,6 +344,8 @@ class ApiServer::Impl {
           [this](const httplib::Request& req, httplib::Response& res) {
             if (Authorize(req, res)) Takedown(req, res);
           });
+    // The web UI's files: no token (they hold no data; docs/webui.md).
+    RegisterWebUi(s);
     s.Get("/metrics",
           [this](const httplib::Request& req, httplib::Response& res) {
             if (Authorize(req, res)) Metrics(res);
@@ -410,9 +418,61 @@ class ApiServer::Impl {
   void BatchStatusOf(const httplib::Request& req, httplib::Response& res) {
     const auto id = BatchId(req);
     if (!id) return Fail(res, NotFound("no such batch"));
-    auto status = GetBatchStatus(*store_, *id);
+    auto status = GetBatchStatus(*store_, *id, clock_());
     if (!status.ok()) return Fail(res, status.status());
     res.set_content(BatchStatusJson(*status), kJson);
+  }
+
+  // The endpoints of coordinator/api_batches.h.
+  void RouteBatchViews(httplib::Server& s) {
+    s.Get("/api/v1/session",
+          [this](const httplib::Request& req, httplib::Response& res) {
+            if (auto token = Authorize(req, res)) {
+              res.set_content(SessionJson(*token), kJson);
+            }
+          });
+    s.Get("/api/v1/batches",
+          [this](const httplib::Request& req, httplib::Response& res) {
+            if (!Authorize(req, res)) return;
+            Answer(res, BatchListBody(*store_, req.params, clock_()));
+          });
+    s.Get(R"(/api/v1/batches/(\d+)/rows)",
+          [this](const httplib::Request& req, httplib::Response& res) {
+            if (!Authorize(req, res)) return;
+            const auto id = BatchId(req);
+            if (!id) return Fail(res, NotFound("no such batch"));
+            Answer(res, RowsBody(tables_, *id, req.params, clock_()));
+          });
+    s.Get(R"(/api/v1/batches/(\d+)/lines/(\d+))",
+          [this](const httplib::Request& req, httplib::Response& res) {
+            if (!Authorize(req, res)) return;
+            const auto id = BatchId(req);
+            const auto line = BatchId(req, 2);
+            if (!id || !line) return Fail(res, NotFound("no such line"));
+            Answer(res, LineDetailJson(*store_, *id, *line, options_.history));
+          });
+    const auto recheck = [this](const httplib::Request& req,
+                                httplib::Response& res) {
+      auto token = Authorize(req, res);
+      if (!token) return;
+      const auto id = BatchId(req);
+      std::optional<uint64_t> line = 0;  // 0: the whole batch
+      if (req.matches.size() > 2) line = BatchId(req, 2);
+      if (!id || !line) return Fail(res, NotFound("no such batch or line"));
+      std::string detail;
+      auto body = RecheckBody(*store_, *id, *line, clock_(), &detail);
+      if (body.ok()) Audit(token->name, "recheck", detail);
+      Answer(res, std::move(body), 202);
+    };
+    s.Post(R"(/api/v1/batches/(\d+)/recheck)", recheck);
+    s.Post(R"(/api/v1/batches/(\d+)/lines/(\d+)/recheck)", recheck);
+  }
+
+  static void Answer(httplib::Response& res, Result<std::string> body,
+                     int status = 200) {
+    if (!body.ok()) return Fail(res, body.status());
+    res.status = status;
+    res.set_content(*std::move(body), kJson);
   }
 
   void Results(const httplib::Request& req, httplib::Response& res) {
@@ -661,6 +721,7 @@ class ApiServer::Impl {
   std::pair<int64_t, int64_t> token_stamp_{-1, -1};
   std::mutex evidence_mu_;
   std::optional<SigningKey> signing_key_;  // guarded by evidence_mu_
+  BatchTables tables_;  // the review tables (rows endpoint)
 };
 
 ApiServer::ApiServer(Store* store, FiguresSource figures, ApiOptions options,

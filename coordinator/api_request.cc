@@ -254,7 +254,10 @@ std::optional<Role> RequiredRole(std::string_view method,
                                  std::string_view path) {
   constexpr std::string_view kBatches = "/api/v1/batches";
   if (path == "/api/v1/health") return std::nullopt;
-  if (method == "POST" && path == kBatches) return Role::kSubmit;
+  if (path == "/api/v1/session") return Role::kAnyToken;
+  if (method == "POST" && (path == kBatches || path.ends_with("/recheck"))) {
+    return Role::kSubmit;
+  }
   if (path.starts_with(kBatches) &&
       (path.ends_with("/export") ||
        path.find("/referrals/") != std::string_view::npos)) {

@@ -269,7 +269,7 @@ Status Broker::FlushResults(int64_t now) {
   in.reserve(round_.size());
   for (const RoundResult& r : round_) {
     in.push_back({r.result.job_id(), r.result.attempt(), r.result.observation(),
-                  r.summary.status == "located"});
+                  r.summary.status});
   }
   auto outcomes = store_->StoreResults(in, now);
   if (!outcomes.ok()) return outcomes.status();

@@ -1,6 +1,7 @@
 #include "coordinator/queries.h"
 
 #include <algorithm>
+#include <cmath>
 #include <nlohmann/json.hpp>
 #include <unordered_set>
 
@@ -65,44 +66,33 @@ Result<bool> ReadOutcome(const Store& store, const pb::LineRecord& line,
   return true;
 }
 
-Result<BatchStatus> GetBatchStatus(const Store& store, uint64_t run_id) {
+Result<BatchStatus> GetBatchStatus(const Store& store, uint64_t run_id,
+                                   int64_t now_ms) {
   auto run = store.GetRun(run_id);
   if (!run.ok()) return run.status();
-  BatchStatus status;
-  status.run = *std::move(run);
-  Status s = store.ForEachLine(run_id, [&](const pb::LineRecord& line) {
-    if (line.job_id() == 0) {
-      ++status.rejected;
-      return Status::Ok();
-    }
-    auto job = store.GetJob(line.job_id());
-    if (!job.ok()) return job.status();
-    switch (job->state()) {
-      case pb::JOB_STATE_DONE:
-        ++status.done;
-        break;
-      case pb::JOB_STATE_DEAD:
-        ++status.dead;
-        break;
-      case pb::JOB_STATE_LEASED:
-        ++status.in_flight;
-        break;
-      default:
-        ++status.pending;
-        break;
-    }
-    return Status::Ok();
-  });
-  if (!s.ok()) return s;
-  return status;
+  auto live = store.LiveCounts(run_id, now_ms);
+  if (!live.ok()) return live.status();
+  return BatchStatus{*std::move(run), std::move(live->counts),
+                     live->finished_per_s};
 }
 
-std::string BatchStatusJson(const BatchStatus& status) {
+namespace {
+
+Json BatchStatusDoc(const BatchStatus& status) {
   const pb::RunRecord& run = status.run;
-  const uint64_t lines = status.rejected + status.pending + status.in_flight +
-                         status.done + status.dead;
-  const uint64_t finished = status.rejected + status.done + status.dead;
-  nlohmann::ordered_json doc = {
+  const pb::BatchCounts& c = status.counts;
+  const uint64_t lines =
+      c.rejected() + c.pending() + c.in_flight() + c.done() + c.dead();
+  const uint64_t finished = c.rejected() + c.done() + c.dead();
+  const uint64_t left = c.pending() + c.in_flight();
+  Json eta = nullptr;
+  if (status.complete()) {
+    eta = 0;
+  } else if (status.finished_per_s > 0) {
+    eta = static_cast<int64_t>(
+        std::ceil(static_cast<double>(left) / status.finished_per_s));
+  }
+  Json doc = {
       {"batch_id", run.run_id()},
       {"submitter", run.submitter()},
       {"case_reference", run.case_reference()},
@@ -110,18 +100,108 @@ std::string BatchStatusJson(const BatchStatus& status) {
       {"ingest_complete", run.ingest_complete()},
       {"lines", lines},
       {"states",
-       {{"rejected", status.rejected},
-        {"pending", status.pending},
-        {"in_flight", status.in_flight},
-        {"done", status.done},
-        {"dead", status.dead}}},
+       {{"rejected", c.rejected()},
+        {"pending", c.pending()},
+        {"in_flight", c.in_flight()},
+        {"done", c.done()},
+        {"dead", c.dead()}}},
+      {"outcomes",
+       {{"located", c.located()},
+        {"unresolved", c.unresolved()},
+        {"error", c.error()}}},
       {"progress", lines == 0 ? 1.0 : static_cast<double>(finished) / lines},
       {"complete", status.complete()},
+      {"finished_per_s", std::round(status.finished_per_s * 10) / 10},
+      {"eta_s", std::move(eta)},
   };
   if (run.has_max_result_age_ms()) {
     doc["max_result_age_ms"] = run.max_result_age_ms();
   }
-  return doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return doc;
+}
+
+}  // namespace
+
+std::string BatchStatusJson(const BatchStatus& status) {
+  return Dump(BatchStatusDoc(status));
+}
+
+Result<std::string> BatchListJson(const Store& store, uint64_t before_run_id,
+                                  size_t limit, int64_t now_ms) {
+  auto runs = store.ListRuns(before_run_id, limit + 1);
+  if (!runs.ok()) return runs.status();
+  Json batches = Json::array();
+  for (size_t i = 0; i < runs->size() && i < limit; ++i) {
+    const pb::RunRecord& run = (*runs)[i];
+    auto live = store.LiveCounts(run.run_id(), now_ms);
+    if (!live.ok()) return live.status();
+    batches.push_back(
+        BatchStatusDoc({run, std::move(live->counts), live->finished_per_s}));
+  }
+  Json doc = {
+      {"batches", std::move(batches)},
+      {"next_cursor", runs->size() > limit
+                          ? Json(std::to_string((*runs)[limit - 1].run_id()))
+                          : Json(nullptr)}};
+  return Dump(doc);
+}
+
+Result<std::string> LineDetailJson(const Store& store, uint64_t run_id,
+                                   uint64_t line,
+                                   const HistorySettings& settings) {
+  auto run = store.GetRun(run_id);
+  if (!run.ok()) return run.status();
+  auto record = store.GetLine(run_id, line);
+  if (!record.ok()) return record.status();
+  if (!*record) {
+    return NotFound("batch " + std::to_string(run_id) + " has no line " +
+                    std::to_string(line));
+  }
+  LineOutcome outcome;
+  auto read = ReadOutcome(store, **record, &settings, &outcome);
+  if (!read.ok()) return read.status();
+  std::string text;
+  AppendResultRecordJson(**record, outcome.latest ? &*outcome.latest : nullptr,
+                         &text, outcome.history ? &*outcome.history : nullptr);
+  Json history = nullptr;
+  if ((*record)->job_id() != 0) {
+    auto body = HistoryJson(store, (*record)->job_id(), settings);
+    if (!body.ok()) return body.status();
+    history = Json::parse(*body);
+  }
+  Json doc = {{"line", line},
+              {"record", Json::parse(text)},
+              {"history", std::move(history)}};
+  return Dump(doc);
+}
+
+Result<std::vector<uint64_t>> BatchJobs(const Store& store, uint64_t run_id,
+                                        uint64_t line) {
+  auto run = store.GetRun(run_id);
+  if (!run.ok()) return run.status();
+  if (line != 0) {
+    auto record = store.GetLine(run_id, line);
+    if (!record.ok()) return record.status();
+    if (!*record) {
+      return NotFound("batch " + std::to_string(run_id) + " has no line " +
+                      std::to_string(line));
+    }
+    if ((*record)->job_id() == 0) {
+      return InvalidArgument("line " + std::to_string(line) +
+                             " was rejected at submission; it has nothing "
+                             "to check");
+    }
+    return std::vector<uint64_t>{(*record)->job_id()};
+  }
+  std::vector<uint64_t> jobs;
+  std::unordered_set<uint64_t> seen;
+  HL_RETURN_IF_ERROR(store.ForEachLine(run_id, [&](const pb::LineRecord& l) {
+    if (l.job_id() != 0 && seen.insert(l.job_id()).second) {
+      jobs.push_back(l.job_id());
+    }
+    return Status::Ok();
+  }));
+  return jobs;
 }
 
 Result<std::string> ResultsPageJson(const Store& store,

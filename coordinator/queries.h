@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "common/history.h"
 #include "common/status.h"
@@ -18,21 +19,39 @@ namespace hl::coordinator {
 
 struct BatchStatus {
   pb::RunRecord run;
-  uint64_t rejected = 0;
-  uint64_t pending = 0;
-  uint64_t in_flight = 0;
-  uint64_t done = 0;
-  uint64_t dead = 0;
+  pb::BatchCounts counts;     // Store::LiveCounts
+  double finished_per_s = 0;  // over the last ~30 s
   // Ingest finished and every accepted line is done or dead.
   bool complete() const {
-    return run.ingest_complete() && pending == 0 && in_flight == 0;
+    return run.ingest_complete() && counts.pending() == 0 &&
+           counts.in_flight() == 0;
   }
 };
 
-// Counts the lines of batch `run_id` by the state of their job.
-Result<BatchStatus> GetBatchStatus(const Store& store, uint64_t run_id);
+// The status of batch `run_id` from the store's per-batch counters (no
+// line is read); its rate as of `now_ms`.
+Result<BatchStatus> GetBatchStatus(const Store& store, uint64_t run_id,
+                                   int64_t now_ms);
 // The JSON body of GET /api/v1/batches/ID.
 std::string BatchStatusJson(const BatchStatus& status);
+// The JSON body of GET /api/v1/batches: up to `limit` batches below
+// `before_run_id` (UINT64_MAX: from the newest), newest first, each as
+// BatchStatusJson, and the cursor of the next page (null at the end).
+Result<std::string> BatchListJson(const Store& store, uint64_t before_run_id,
+                                  size_t limit, int64_t now_ms);
+
+// The JSON body of GET /api/v1/batches/ID/lines/N: the line's full result
+// record and its job's history (null for a rejected line). NotFound for a
+// missing batch or line.
+Result<std::string> LineDetailJson(const Store& store, uint64_t run_id,
+                                   uint64_t line,
+                                   const HistorySettings& settings);
+
+// The distinct jobs of batch `run_id` (all of them, or that of `line`
+// when it is not 0), for a re-check. NotFound for a missing batch or line;
+// InvalidArgument for a rejected line.
+Result<std::vector<uint64_t>> BatchJobs(const Store& store, uint64_t run_id,
+                                        uint64_t line);
 
 // The outcome of one line: its job's latest check and the summary of the
 // job's history (records and reports carry both).

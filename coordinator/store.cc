@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <charconv>
 #include <filesystem>
+#include <map>
 #include <unordered_set>
 
 #include "common/request_context.h"
@@ -25,6 +26,8 @@ constexpr char kMetaNextJobId[] = "next_job_id";
 constexpr char kMetaNextRunId[] = "next_run_id";
 // + export id: 8 bytes of signing time (U64Key), then the manifest text.
 constexpr std::string_view kMetaExportManifest = "export_manifest/";
+// During the version 1 -> 2 migration: LineKey of the next line to migrate.
+constexpr char kMetaV2Progress[] = "v2_progress";
 
 // In the order of the handles Open assigns (handles_[i] is names[i]).
 const std::vector<std::string>& ColumnFamilyNames() {
@@ -40,7 +43,8 @@ const std::vector<std::string>& ColumnFamilyNames() {
       "audit",
       "due",
       "enrich",
-      "rdap_cache"};
+      "rdap_cache",
+      "batch_counts"};
   return names;
 }
 
@@ -210,6 +214,7 @@ Result<std::unique_ptr<Store>> Store::OpenMode(const std::string& dir,
   store->due_ = store->handles_[9];
   store->enrich_ = store->handles_[10];
   store->rdap_cache_ = store->handles_[11];
+  store->batch_counts_ = store->handles_[12];
   HL_RETURN_IF_ERROR(store->Init(read_only));
   if (!read_only) {
     store->memory_trace_ =
@@ -238,6 +243,14 @@ Status Store::Init(bool read_only) {
     HL_RETURN_IF_ERROR(Write(&batch, /*sync=*/true));
   } else if (!s.ok()) {
     return FromRocks(s, "cannot read store schema version");
+  } else if (value == "1" && read_only) {
+    return FailedPrecondition(
+        "the data folder was written with store schema version 1; open it "
+        "once for writing with this hostlocator (the coordinator, or "
+        "`hostlocator status --data`) to migrate it to version " +
+        std::to_string(kStoreSchemaVersion));
+  } else if (value == "1") {
+    HL_RETURN_IF_ERROR(MigrateToV2());
   } else if (value != std::to_string(kStoreSchemaVersion)) {
     return FailedPrecondition(
         "the data folder was written with store schema version " + value +
@@ -267,7 +280,123 @@ Status Store::Init(bool read_only) {
   }
   HL_RETURN_IF_ERROR(
       FromRocks(due->status(), "cannot read the re-check index"));
+  HL_RETURN_IF_ERROR(LoadBatchCounts());
   return CountStates();
+}
+
+Status Store::LoadBatchCounts() {
+  live_.clear();
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(rocksdb::ReadOptions(), batch_counts_));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    Live& live = live_[ReadU64(it->key().ToStringView())];
+    HL_RETURN_IF_ERROR(
+        Parse(it->value().ToString(), &live.counts, "batch counts"));
+  }
+  return FromRocks(it->status(), "cannot read the batch counters");
+}
+
+Status Store::MigrateToV2() {
+  // Pass 1, resumable: each job learns its lines per batch (and the status
+  // of its latest result), a block of lines per WriteBatch together with
+  // the position reached.
+  constexpr size_t kLinesPerBlock = 65536;
+  std::string start;
+  rocksdb::Status s =
+      db_->Get(rocksdb::ReadOptions(), meta_, kMetaV2Progress, &start);
+  if (!s.ok() && !s.IsNotFound()) {
+    return FromRocks(s, "cannot read the migration position");
+  }
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(rocksdb::ReadOptions(), lines_));
+  it->Seek(start);
+  while (it->Valid()) {
+    // (job, run) -> lines, for the lines of this block.
+    std::map<std::pair<uint64_t, uint64_t>, uint64_t> refs;
+    size_t n = 0;
+    for (; it->Valid() && n < kLinesPerBlock; it->Next(), ++n) {
+      pb::LineRecord line;
+      HL_RETURN_IF_ERROR(Parse(it->value().ToString(), &line, "line"));
+      if (line.job_id() == 0) continue;
+      ++refs[{line.job_id(), ReadU64(it->key().ToStringView())}];
+    }
+    HL_RETURN_IF_ERROR(FromRocks(it->status(), "line scan failed"));
+    rocksdb::WriteBatch batch;
+    std::optional<pb::JobRecord> job;
+    const auto put = [&]() -> Status {
+      if (!job) return Status::Ok();
+      if (job->last_status().empty() && job->checks() > 0) {
+        auto latest = LatestResult(job->job_id());
+        if (!latest.ok()) return latest.status();
+        if (*latest) job->set_last_status((*latest)->status());
+      }
+      return PutJob(&batch, *job);
+    };
+    for (const auto& [key, lines] : refs) {
+      if (!job || job->job_id() != key.first) {
+        HL_RETURN_IF_ERROR(put());
+        auto read = GetJob(key.first);
+        if (!read.ok()) return read.status();
+        job = *std::move(read);
+      }
+      AddBatchLines(&*job, key.second, lines);
+    }
+    HL_RETURN_IF_ERROR(put());
+    batch.Put(meta_, kMetaV2Progress,
+              it->Valid() ? it->key().ToString() : std::string(16, '\xff'));
+    HL_RETURN_IF_ERROR(Write(&batch, /*sync=*/true));
+  }
+  // Pass 2: the counters, from the jobs and the rejected lines.
+  CountChanges changes;
+  HL_RETURN_IF_ERROR(ForEachJob([&](const pb::JobRecord& job) {
+    AddJobLines(job, +1, &changes);
+    return Status::Ok();
+  }));
+  std::unique_ptr<rocksdb::Iterator> runs(
+      db_->NewIterator(rocksdb::ReadOptions(), runs_));
+  for (runs->SeekToFirst(); runs->Valid(); runs->Next()) {
+    const uint64_t run_id = ReadU64(runs->key().ToStringView());
+    CountDelta& delta = changes[run_id];
+    HL_RETURN_IF_ERROR(ForEachLine(run_id, [&](const pb::LineRecord& line) {
+      if (line.job_id() == 0) ++delta.by_field[kRejectedLines];
+      return Status::Ok();
+    }));
+  }
+  HL_RETURN_IF_ERROR(FromRocks(runs->status(), "run scan failed"));
+  rocksdb::WriteBatch batch;
+  for (const auto& [run_id, delta] : changes) {
+    batch.Put(batch_counts_, U64Key(run_id),
+              Applied({}, delta).SerializeAsString());
+  }
+  batch.Delete(meta_, kMetaV2Progress);
+  batch.Put(meta_, kMetaSchemaVersion, std::to_string(kStoreSchemaVersion));
+  return Write(&batch, /*sync=*/true);
+}
+
+Status Store::WriteCounted(rocksdb::WriteBatch* batch,
+                           const CountChanges& changes, bool sync,
+                           int64_t now_ms) {
+  struct Update {
+    Live* live;
+    pb::BatchCounts counts;
+    uint64_t finished;
+  };
+  std::vector<Update> updates;
+  updates.reserve(changes.size());
+  for (const auto& [run_id, delta] : changes) {
+    auto live = live_.find(run_id);
+    if (live == live_.end()) continue;  // purged
+    pb::BatchCounts counts = Applied(live->second.counts, delta);
+    batch->Put(batch_counts_, U64Key(run_id), counts.SerializeAsString());
+    updates.push_back({&live->second, std::move(counts), delta.finished});
+  }
+  HL_RETURN_IF_ERROR(Write(batch, sync));
+  for (Update& u : updates) {
+    u.live->counts = std::move(u.counts);
+    ++u.live->generation;
+    if (u.finished > 0) u.live->rate.Add(now_ms, u.finished);
+  }
+  return Status::Ok();
 }
 
 Status Store::CountStates() {
@@ -298,11 +427,13 @@ void Store::ClearDue(rocksdb::WriteBatch* batch, pb::JobRecord* job) {
 }
 
 Status Store::QueueForCheck(rocksdb::WriteBatch* batch, pb::JobRecord* job,
-                            int64_t now_ms) {
+                            int64_t now_ms, CountChanges* changes) {
+  AddJobLines(*job, -1, changes);
   ClearDue(batch, job);
   job->set_state(pb::JOB_STATE_PENDING);
   job->set_attempts(0);
   job->set_updated_unix_ms(now_ms);
+  AddJobLines(*job, +1, changes);
   HL_RETURN_IF_ERROR(PutJob(batch, *job));
   batch->Put(queue_, U64Key(job->job_id()), "");
   queue_floor_ = std::min(queue_floor_, job->job_id());
@@ -312,6 +443,7 @@ Status Store::QueueForCheck(rocksdb::WriteBatch* batch, pb::JobRecord* job,
 Result<uint64_t> Store::RecoverLeases(int64_t now_ms) {
   std::lock_guard lock(mu_);
   rocksdb::WriteBatch batch;
+  CountChanges changes;
   uint64_t recovered = 0;
   std::unique_ptr<rocksdb::Iterator> it(
       db_->NewIterator(rocksdb::ReadOptions(), jobs_));
@@ -319,16 +451,18 @@ Result<uint64_t> Store::RecoverLeases(int64_t now_ms) {
     pb::JobRecord job;
     HL_RETURN_IF_ERROR(Parse(it->value().ToString(), &job, "job"));
     if (job.state() != pb::JOB_STATE_LEASED) continue;
+    AddJobLines(job, -1, &changes);
     job.set_state(pb::JOB_STATE_PENDING);
     job.set_attempts(job.attempts() > 0 ? job.attempts() - 1 : 0);
     job.set_updated_unix_ms(now_ms);
+    AddJobLines(job, +1, &changes);
     HL_RETURN_IF_ERROR(PutJob(&batch, job));
     batch.Put(queue_, U64Key(job.job_id()), "");
     ++recovered;
   }
   HL_RETURN_IF_ERROR(FromRocks(it->status(), "cannot scan jobs"));
   if (recovered == 0) return recovered;
-  HL_RETURN_IF_ERROR(Write(&batch, /*sync=*/true));
+  HL_RETURN_IF_ERROR(WriteCounted(&batch, changes, /*sync=*/true, now_ms));
   leased_.clear();
   queue_floor_ = 0;
   pending_count_ += recovered;
@@ -343,7 +477,10 @@ Result<pb::RunRecord> Store::BeginRun(pb::RunRecord run, int64_t now_ms) {
   rocksdb::WriteBatch batch;
   batch.Put(meta_, kMetaNextRunId, U64Key(next_run_id_ + 1));
   batch.Put(runs_, U64Key(run.run_id()), run.SerializeAsString());
+  batch.Put(batch_counts_, U64Key(run.run_id()),
+            pb::BatchCounts().SerializeAsString());
   HL_RETURN_IF_ERROR(Write(&batch, /*sync=*/true));
+  live_[run.run_id()];
   ++next_run_id_;
   return run;
 }
@@ -390,6 +527,7 @@ Status Store::Ingest::AddRejected(uint64_t line, const std::string& input,
   record.set_input(input);
   record.set_rejection(reason);
   record.set_rejection_detail(detail);
+  ++rejected_in_batch_;
   return PutLine(record);
 }
 
@@ -409,7 +547,7 @@ Status Store::Ingest::AddUrl(uint64_t line, const std::string& input,
       if (!job.ok()) return job.status();
       if (DecideKnownJob(job->state(), LastCheckMs(*job), max_age_ms_,
                          now_ms_) == KnownJobAction::kRecheck) {
-        rechecks_.push_back(job_id);
+        rechecks_.insert(job_id);
       }
       ++reused_jobs_;
     } else {
@@ -424,7 +562,7 @@ Status Store::Ingest::AddUrl(uint64_t line, const std::string& input,
       job.set_state(pb::JOB_STATE_PENDING);
       job.set_created_unix_ms(now_ms_);
       job.set_updated_unix_ms(now_ms_);
-      HL_RETURN_IF_ERROR(store_->PutJob(batch_.get(), job));
+      created_.emplace(job_id, std::move(job));
       batch_->Put(store_->url_index_, key, U64Key(job_id));
       batch_->Put(store_->queue_, U64Key(job_id), "");
       ++new_jobs_;
@@ -436,29 +574,60 @@ Status Store::Ingest::AddUrl(uint64_t line, const std::string& input,
   record.set_line(line);
   record.set_input(input);
   record.set_job_id(job_id);
+  ++job_lines_[job_id];
   return PutLine(record);
 }
 
 Status Store::Ingest::Commit() {
   if (lines_in_batch_ == 0) return Status::Ok();
   std::lock_guard lock(store_->mu_);
-  for (uint64_t job_id : rechecks_) {
-    auto job = store_->GetJob(job_id);
-    if (!job.ok()) return job.status();
-    if (DecideKnownJob(job->state(), LastCheckMs(*job), max_age_ms_, now_ms_) !=
-        KnownJobAction::kRecheck) {
-      continue;
+  CountChanges changes;
+  if (rejected_in_batch_ > 0) {
+    changes[run_id_].by_field[kRejectedLines] +=
+        static_cast<int64_t>(rejected_in_batch_);
+  }
+  // Each job of these lines, as it is now (a known one may have moved on
+  // since AddUrl), gets the lines and their counts.
+  std::vector<pb::JobRecord> leased;
+  for (const auto& [job_id, lines] : job_lines_) {
+    pb::JobRecord job;
+    if (auto created = created_.find(job_id); created != created_.end()) {
+      job = std::move(created->second);
+    } else {
+      auto current = store_->CurrentJob(job_id);
+      if (!current.ok()) return current.status();
+      job = *std::move(current);
     }
-    HL_RETURN_IF_ERROR(store_->QueueForCheck(batch_.get(), &*job, now_ms_));
-    ++queued_in_batch_;
+    if (rechecks_.contains(job_id) &&
+        DecideKnownJob(job.state(), LastCheckMs(job), max_age_ms_, now_ms_) ==
+            KnownJobAction::kRecheck) {
+      HL_RETURN_IF_ERROR(
+          store_->QueueForCheck(batch_.get(), &job, now_ms_, &changes));
+      ++queued_in_batch_;
+    }
+    AddJobLines(job, -1, &changes);
+    AddBatchLines(&job, run_id_, lines);
+    AddJobLines(job, +1, &changes);
+    // The queue entry of a created job is in the batch already; a known job
+    // queued for a re-check had QueueForCheck put it (and its record,
+    // which this replaces).
+    HL_RETURN_IF_ERROR(store_->PutJob(batch_.get(), job));
+    if (store_->leased_.contains(job_id)) leased.push_back(std::move(job));
   }
   // The job counter once per group, not once per new job.
-  if (!batch_urls_.empty()) {
+  if (!created_.empty()) {
     batch_->Put(store_->meta_, kMetaNextJobId, U64Key(store_->next_job_id_));
   }
-  HL_RETURN_IF_ERROR(store_->Write(batch_.get(), /*sync=*/true));
+  HL_RETURN_IF_ERROR(
+      store_->WriteCounted(batch_.get(), changes, /*sync=*/true, now_ms_));
+  for (pb::JobRecord& job : leased) {
+    store_->leased_.insert_or_assign(job.job_id(), std::move(job));
+  }
   store_->pending_count_ += queued_in_batch_;
   rechecks_.clear();
+  job_lines_.clear();
+  created_.clear();
+  rejected_in_batch_ = 0;
   queued_in_batch_ = 0;
   batch_->Clear();
   batch_urls_.clear();
@@ -549,6 +718,41 @@ Result<pb::RunRecord> Store::LatestRun() const {
   return GetRun(next_run_id - 1);
 }
 
+Result<Store::BatchLive> Store::LiveCounts(uint64_t run_id,
+                                           int64_t now_ms) const {
+  std::lock_guard lock(mu_);
+  auto it = live_.find(run_id);
+  if (it == live_.end()) return NotFound("no batch " + std::to_string(run_id));
+  return BatchLive{it->second.counts, it->second.generation,
+                   it->second.rate.PerSecond(now_ms)};
+}
+
+Result<std::vector<pb::RunRecord>> Store::ListRuns(uint64_t before_run_id,
+                                                   size_t limit) const {
+  std::vector<pb::RunRecord> runs;
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(rocksdb::ReadOptions(), runs_));
+  for (it->SeekForPrev(U64Key(before_run_id - 1));
+       it->Valid() && runs.size() < limit && before_run_id > 1; it->Prev()) {
+    HL_RETURN_IF_ERROR(
+        Parse(it->value().ToString(), &runs.emplace_back(), "run"));
+  }
+  HL_RETURN_IF_ERROR(FromRocks(it->status(), "run scan failed"));
+  return runs;
+}
+
+Result<std::optional<pb::LineRecord>> Store::GetLine(uint64_t run_id,
+                                                     uint64_t line) const {
+  std::string value;
+  rocksdb::Status s =
+      db_->Get(rocksdb::ReadOptions(), lines_, LineKey(run_id, line), &value);
+  if (s.IsNotFound()) return std::optional<pb::LineRecord>();
+  HL_RETURN_IF_ERROR(FromRocks(s, "line read failed"));
+  pb::LineRecord record;
+  HL_RETURN_IF_ERROR(Parse(value, &record, "line"));
+  return std::optional<pb::LineRecord>(std::move(record));
+}
+
 uint64_t Store::pending_count() const {
   std::lock_guard lock(mu_);
   return pending_count_;
@@ -625,6 +829,7 @@ Result<std::vector<pb::JobRecord>> Store::LeasePending(size_t max,
   std::vector<pb::JobRecord> leased;
   if (max == 0 || pending_count_ == 0) return leased;
   rocksdb::WriteBatch batch;
+  CountChanges changes;
   std::unique_ptr<rocksdb::Iterator> it(
       db_->NewIterator(rocksdb::ReadOptions(), queue_));
   bool passed_over = false;  // the floor stays at the first job passed over
@@ -640,9 +845,11 @@ Result<std::vector<pb::JobRecord>> Store::LeasePending(size_t max,
       passed_over = true;
       continue;
     }
+    AddJobLines(*job, -1, &changes);
     job->set_state(pb::JOB_STATE_LEASED);
     job->set_attempts(job->attempts() + 1);
     job->set_updated_unix_ms(now_ms);
+    AddJobLines(*job, +1, &changes);
     HL_RETURN_IF_ERROR(PutJob(&batch, *job));
     batch.Delete(queue_, it->key());
     if (!passed_over) queue_floor_ = job_id + 1;
@@ -651,7 +858,7 @@ Result<std::vector<pb::JobRecord>> Store::LeasePending(size_t max,
   HL_RETURN_IF_ERROR(FromRocks(it->status(), "queue scan failed"));
   if (leased.empty()) return leased;
   // A lost lease write only means the job is dispatched again after a crash.
-  HL_RETURN_IF_ERROR(Write(&batch, /*sync=*/false));
+  HL_RETURN_IF_ERROR(WriteCounted(&batch, changes, /*sync=*/false, now_ms));
   for (const auto& job : leased) leased_.insert_or_assign(job.job_id(), job);
   pending_count_ -= std::min<uint64_t>(pending_count_, leased.size());
   leased_count_ += leased.size();
@@ -669,6 +876,7 @@ Status Store::Requeue(uint64_t job_id, const std::string& error,
                               " is not leased");
   }
   rocksdb::WriteBatch batch;
+  const pb::JobRecord before = *job;
   job->set_last_error(error);
   job->set_updated_unix_ms(now_ms);
   if (!count_attempt && job->attempts() > 0) {
@@ -678,7 +886,9 @@ Status Store::Requeue(uint64_t job_id, const std::string& error,
   job->set_state(dead ? pb::JOB_STATE_DEAD : pb::JOB_STATE_PENDING);
   HL_RETURN_IF_ERROR(PutJob(&batch, *job));
   if (!dead) batch.Put(queue_, U64Key(job_id), "");
-  HL_RETURN_IF_ERROR(Write(&batch, /*sync=*/false));
+  CountChanges changes;
+  AddJobChange(before, *job, &changes);
+  HL_RETURN_IF_ERROR(WriteCounted(&batch, changes, /*sync=*/false, now_ms));
   leased_.erase(job_id);
   leased_count_ -= std::min<uint64_t>(leased_count_, 1);
   if (!dead) {
@@ -697,8 +907,8 @@ Result<pb::JobRecord> Store::StoreResult(uint64_t job_id, uint32_t attempt,
                                          const pb::Observation& observation,
                                          int64_t now_ms) {
   const std::string bytes = observation.SerializeAsString();
-  auto stored = StoreResults(
-      {{job_id, attempt, bytes, observation.status() == "located"}}, now_ms);
+  auto stored =
+      StoreResults({{job_id, attempt, bytes, observation.status()}}, now_ms);
   if (!stored.ok()) return stored.status();
   return std::move(stored->front());
 }
@@ -709,6 +919,7 @@ Result<std::vector<Result<pb::JobRecord>>> Store::StoreResults(
   std::vector<Result<pb::JobRecord>> outcomes;
   outcomes.reserve(results.size());
   rocksdb::WriteBatch batch;
+  CountChanges changes;
   uint64_t done = 0;
   int64_t soonest_due = INT64_MAX;
   // Jobs this call completed: a later result for one of them is a duplicate.
@@ -749,24 +960,27 @@ Result<std::vector<Result<pb::JobRecord>>> Store::StoreResults(
       batch.Put(results_, ResultKey(in.job_id, job->checks()),
                 rocksdb::Slice(observation.data(), observation.size()));
     }
+    const pb::JobRecord before = *job;
     job->set_checks(job->checks() + 1);
     job->set_state(pb::JOB_STATE_DONE);
+    job->set_last_status(std::string(in.status));
     job->set_last_error("");
     job->set_updated_unix_ms(now_ms);
     job->set_last_check_unix_ms(now_ms);
     ClearDue(&batch, &*job);
-    if (policy_.recheck_interval_ms > 0 && in.located) {
+    if (policy_.recheck_interval_ms > 0 && in.status == "located") {
       job->set_recheck_due_unix_ms(now_ms + policy_.recheck_interval_ms);
       batch.Put(due_, DueKey(job->recheck_due_unix_ms(), in.job_id), "");
       soonest_due = std::min(soonest_due, job->recheck_due_unix_ms());
     }
+    AddJobChange(before, *job, &changes);
     HL_RETURN_IF_ERROR(PutJob(&batch, *job));
     completed.insert(in.job_id);
     ++done;
     outcomes.push_back(std::move(job));
   }
   if (done == 0) return outcomes;
-  HL_RETURN_IF_ERROR(Write(&batch, /*sync=*/false));
+  HL_RETURN_IF_ERROR(WriteCounted(&batch, changes, /*sync=*/false, now_ms));
   for (uint64_t job_id : completed) leased_.erase(job_id);
   leased_count_ -= std::min(leased_count_, done);
   next_due_ms_ = std::min(next_due_ms_, soonest_due);
@@ -777,6 +991,7 @@ Result<uint64_t> Store::QueueDueRechecks(int64_t now_ms, size_t max) {
   std::lock_guard lock(mu_);
   if (now_ms < next_due_ms_) return uint64_t{0};
   rocksdb::WriteBatch batch;
+  CountChanges changes;
   uint64_t queued = 0;
   size_t looked_at = 0;
   std::unique_ptr<rocksdb::Iterator> it(
@@ -794,7 +1009,7 @@ Result<uint64_t> Store::QueueDueRechecks(int64_t now_ms, size_t max) {
       batch.Delete(due_, it->key());  // stale: the job moved on
       continue;
     }
-    HL_RETURN_IF_ERROR(QueueForCheck(&batch, &*job, now_ms));
+    HL_RETURN_IF_ERROR(QueueForCheck(&batch, &*job, now_ms, &changes));
     ++queued;
   }
   HL_RETURN_IF_ERROR(FromRocks(it->status(), "re-check index scan failed"));
@@ -802,9 +1017,32 @@ Result<uint64_t> Store::QueueDueRechecks(int64_t now_ms, size_t max) {
                      ? static_cast<int64_t>(ReadU64(it->key().ToStringView()))
                      : INT64_MAX;
   if (batch.Count() == 0) return queued;
-  HL_RETURN_IF_ERROR(Write(&batch, /*sync=*/false));
+  HL_RETURN_IF_ERROR(WriteCounted(&batch, changes, /*sync=*/false, now_ms));
   pending_count_ += queued;
   return queued;
+}
+
+Result<Store::QueueCounts> Store::QueueChecks(
+    const std::vector<uint64_t>& job_ids, int64_t now_ms) {
+  std::lock_guard lock(mu_);
+  rocksdb::WriteBatch batch;
+  CountChanges changes;
+  QueueCounts counts;
+  for (uint64_t job_id : job_ids) {
+    auto job = CurrentJob(job_id);
+    if (!job.ok()) return job.status();
+    if (job->state() != pb::JOB_STATE_DONE &&
+        job->state() != pb::JOB_STATE_DEAD) {
+      ++counts.skipped;
+      continue;
+    }
+    HL_RETURN_IF_ERROR(QueueForCheck(&batch, &*job, now_ms, &changes));
+    ++counts.queued;
+  }
+  if (counts.queued == 0) return counts;
+  HL_RETURN_IF_ERROR(WriteCounted(&batch, changes, /*sync=*/true, now_ms));
+  pending_count_ += counts.queued;
+  return counts;
 }
 
 Result<std::vector<Store::EnrichmentItem>> Store::PendingEnrichment(
@@ -943,11 +1181,17 @@ Result<PurgeCounts> Store::Purge(int64_t cutoff_ms, bool dry_run,
     for (uint64_t run_id : purged_runs) {
       ++counts.runs;
       batch.Delete(runs_, U64Key(run_id));
+      batch.Delete(batch_counts_, U64Key(run_id));
       batch.DeleteRange(lines_, U64Key(run_id), U64Key(run_id + 1));
     }
     HL_RETURN_IF_ERROR(flush(/*force=*/true));
+    if (!dry_run) {
+      for (uint64_t run_id : purged_runs) live_.erase(run_id);
+    }
+    const std::unordered_set<uint64_t> purged(purged_runs.begin(),
+                                              purged_runs.end());
     // Jobs: unreferenced finished ones go whole; the others lose their old
-    // checks except the latest.
+    // checks except the latest, and their lines of purged runs.
     std::unique_ptr<rocksdb::Iterator> jobs(
         db_->NewIterator(rocksdb::ReadOptions(), jobs_));
     for (jobs->SeekToFirst(); jobs->Valid(); jobs->Next()) {
@@ -963,7 +1207,26 @@ Result<PurgeCounts> Store::Purge(int64_t cutoff_ms, bool dry_run,
         batch.Delete(jobs_, U64Key(id));
         batch.Delete(url_index_, JobKey(job.url(), job.context()));
         batch.DeleteRange(results_, U64Key(id), U64Key(id + 1));
-      } else if (job.checks() > 1) {
+        HL_RETURN_IF_ERROR(flush(/*force=*/false));
+        continue;
+      }
+      const auto& refs = job.batches();
+      if (!dry_run &&
+          std::any_of(refs.begin(), refs.end(), [&](const pb::BatchLines& b) {
+            return purged.contains(b.run_id());
+          })) {
+        auto current = CurrentJob(id);  // a leased job's record is leased_'s
+        if (!current.ok()) return current.status();
+        auto* kept = current->mutable_batches();
+        kept->erase(std::remove_if(kept->begin(), kept->end(),
+                                   [&](const pb::BatchLines& b) {
+                                     return purged.contains(b.run_id());
+                                   }),
+                    kept->end());
+        HL_RETURN_IF_ERROR(PutJob(&batch, *current));
+        if (leased_.contains(id)) leased_[id] = *current;
+      }
+      if (job.checks() > 1) {
         auto checks = History(id);
         if (!checks.ok()) return checks.status();
         for (uint32_t check = 0; check + 1 < checks->size(); ++check) {

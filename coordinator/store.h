@@ -1,6 +1,6 @@
 // The durable job store (RocksDB).
 //
-// Column families and key encodings (schema version 1; all integers
+// Column families and key encodings (schema version 2; all integers
 // big-endian so byte order is numeric order):
 //   meta       "schema_version" -> decimal text; "next_job_id",
 //              "next_run_id" -> u64
@@ -17,7 +17,12 @@
 //              enrichment, coordinator/enricher.h)
 //   rdap_cache key -> RdapCacheEntry (RDAP answers with their expiry;
 //              coordinator/rdap_cache.h owns the key layout)
+//   batch_counts u64 run_id -> BatchCounts (the batch's lines by job state
+//              and by result status; coordinator/batch_counts.h)
 //
+// Version 2 added `batch_counts` and the JobRecord fields `batches` and
+// `last_status`; a version 1 folder is migrated when opened for writing
+// (resumable: meta "v2_progress" holds the next line to migrate).
 // The `enrich` and `rdap_cache` families were added the same way (created
 // empty in an older folder).
 // The `due` family and the JobRecord fields last_check_unix_ms and
@@ -26,8 +31,11 @@
 // without last_check_unix_ms counts from its updated_unix_ms).
 //
 // Invariants: a job is in `queue` iff its state is PENDING; a job has a
-// `due` entry iff recheck_due_unix_ms is set, only while DONE; each state
-// transition is one WriteBatch; ingested lines are synced to the WAL before
+// `due` entry iff recheck_due_unix_ms is set, only while DONE; a job's
+// `batches` count its lines in each batch; a batch's `batch_counts` equal
+// the sum over its lines (rejected, or by their job's state and
+// last_status); each state transition is one WriteBatch, counters
+// included; ingested lines are synced to the WAL before
 // Ingest::Commit returns (a submission is acknowledged only when durable).
 // Thread-safe: the broker thread and API threads share one Store. Job state
 // transitions are serialised by one mutex; reads go to RocksDB directly and
@@ -45,11 +53,13 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "common/config.h"
 #include "common/proto/hostlocator.pb.h"
 #include "common/status.h"
+#include "coordinator/batch_counts.h"
 #include "coordinator/store_memory_trace.h"
 
 namespace rocksdb {
@@ -62,7 +72,7 @@ namespace hl::coordinator {
 
 namespace pb = ::hostlocator::v1;
 
-inline constexpr uint32_t kStoreSchemaVersion = 1;
+inline constexpr uint32_t kStoreSchemaVersion = 2;
 
 // Store-wide policies (config [coordinator]).
 struct StorePolicy {
@@ -99,7 +109,8 @@ class Store {
                                              StorePolicy policy = {});
   // Opens an existing store read-only: a snapshot of what is written at
   // the time of the call, readable while another process serves it (tests
-  // poll progress this way). Writes fail.
+  // poll progress this way). Writes fail. A folder of an older schema
+  // version is refused (open it for writing once to migrate it).
   static Result<std::unique_ptr<Store>> OpenReadOnly(const std::string& dir);
   // Copies the checkpoint in `backup_dir` (made by Checkpoint) into
   // `data_dir`, which must be missing or empty, and opens it (so its schema
@@ -148,12 +159,16 @@ class Store {
     Ingest(Store* store, uint64_t run_id, int64_t now_ms, int64_t max_age_ms);
     Status PutLine(const pb::LineRecord& line);
     Store* store_;
+    // Lines of this uncommitted batch per job, and the jobs it creates.
+    std::unordered_map<uint64_t, uint64_t> job_lines_;
+    std::unordered_map<uint64_t, pb::JobRecord> created_;
+    uint64_t rejected_in_batch_ = 0;
     std::unique_lock<std::mutex> ingest_lock_;
     uint64_t run_id_;
     int64_t now_ms_;
     int64_t max_age_ms_;
     // Known jobs to queue for a new check at Commit.
-    std::vector<uint64_t> rechecks_;
+    std::unordered_set<uint64_t> rechecks_;
     std::unique_ptr<rocksdb::WriteBatch> batch_;
     // Job keys given a job in this uncommitted batch (not yet readable).
     std::unordered_map<std::string, uint64_t> batch_urls_;
@@ -193,13 +208,14 @@ class Store {
                                     int64_t now_ms);
   // One result offered to StoreResults: the observation serialized, as a
   // worker sent it (stored byte for byte; the caller has checked its
-  // structure, common/protocol.h SummarizeObservation), and whether its
-  // status is "located" (which schedules the periodic re-check).
+  // structure, common/protocol.h SummarizeObservation), and its status
+  // ("located" schedules the periodic re-check; the batch counters count
+  // it).
   struct ResultIn {
     uint64_t job_id = 0;
     uint32_t attempt = 0;
     std::string_view observation;
-    bool located = false;
+    std::string_view status;
   };
   // StoreResult for each of `results` in order, all written in one
   // WriteBatch: one outcome per result, as StoreResult would return it had
@@ -207,6 +223,34 @@ class Store {
   // same call is kAlreadyExists). A non-OK return stores none of them.
   Result<std::vector<Result<pb::JobRecord>>> StoreResults(
       const std::vector<ResultIn>& results, int64_t now_ms);
+
+  // Queues each DONE or DEAD job of `job_ids` for a new check now (as a
+  // periodic re-check does: appended to its history); PENDING and LEASED
+  // ones are skipped. Unknown ids are an error (NotFound).
+  struct QueueCounts {
+    uint64_t queued = 0;
+    uint64_t skipped = 0;
+  };
+  Result<QueueCounts> QueueChecks(const std::vector<uint64_t>& job_ids,
+                                  int64_t now_ms);
+
+  // A batch's counters as written, a generation that changes with every
+  // change to them (any state change of a job of the batch), and the lines
+  // it finished per second lately (FinishRate, as this process saw them).
+  struct BatchLive {
+    pb::BatchCounts counts;
+    uint64_t generation = 0;
+    double finished_per_s = 0;
+  };
+  // NotFound for an unknown batch.
+  Result<BatchLive> LiveCounts(uint64_t run_id, int64_t now_ms) const;
+  // Up to `limit` runs newest first, starting below `before_run_id`
+  // (UINT64_MAX: the newest).
+  Result<std::vector<pb::RunRecord>> ListRuns(uint64_t before_run_id,
+                                              size_t limit) const;
+  // One line of a run; nullopt when there is none.
+  Result<std::optional<pb::LineRecord>> GetLine(uint64_t run_id,
+                                                uint64_t line) const;
 
   Result<pb::JobRecord> GetJob(uint64_t job_id) const;
   // The newest check of a job, if any. With `check`, also its index among
@@ -309,13 +353,23 @@ class Store {
   Result<std::optional<uint64_t>> FindJob(const std::string& key) const;
   Status PutJob(rocksdb::WriteBatch* batch, const pb::JobRecord& job);
   // Makes a DONE or DEAD `job` PENDING for a new check (attempts reset,
-  // queue entry added, due entry removed) in `batch`; the caller holds mu_
+  // queue entry added, due entry removed) in `batch`, its counter changes
+  // added to `changes`; the caller holds mu_
   // and counts the pending job once the batch is written.
   Status QueueForCheck(rocksdb::WriteBatch* batch, pb::JobRecord* job,
-                       int64_t now_ms);
+                       int64_t now_ms, CountChanges* changes);
   // Drops the job's `due` entry, if any, in `batch`.
   void ClearDue(rocksdb::WriteBatch* batch, pb::JobRecord* job);
   Status CountStates();
+  // Loads `batch_counts` into live_.
+  Status LoadBatchCounts();
+  // Version 1 -> 2: JobRecord.batches and last_status, then batch_counts.
+  Status MigrateToV2();
+  // Puts the counters `changes` give the batches still known into `batch`,
+  // writes it and, once written, updates live_ (finished lines at
+  // `now_ms`). The caller holds mu_.
+  Status WriteCounted(rocksdb::WriteBatch* batch, const CountChanges& changes,
+                      bool sync, int64_t now_ms);
   // The job `job_id` as stored: from leased_ when it is there, else read.
   Result<pb::JobRecord> CurrentJob(uint64_t job_id) const;
 
@@ -351,6 +405,14 @@ class Store {
   rocksdb::ColumnFamilyHandle* due_ = nullptr;
   rocksdb::ColumnFamilyHandle* enrich_ = nullptr;
   rocksdb::ColumnFamilyHandle* rdap_cache_ = nullptr;
+  rocksdb::ColumnFamilyHandle* batch_counts_ = nullptr;
+  struct Live {
+    pb::BatchCounts counts;
+    uint64_t generation = 0;
+    FinishRate rate;
+  };
+  // Every batch's counters, as in `batch_counts`; guarded by mu_.
+  std::unordered_map<uint64_t, Live> live_;
 };
 
 }  // namespace hl::coordinator

@@ -76,7 +76,7 @@ std::string RolesText(RoleSet roles) {
 }
 
 bool Allows(RoleSet roles, Role need) {
-  return (roles & static_cast<RoleSet>(need)) ||
+  return need == Role::kAnyToken || (roles & static_cast<RoleSet>(need)) ||
          (roles & static_cast<RoleSet>(Role::kAdmin));
 }
 

@@ -20,10 +20,11 @@
 namespace hl::coordinator {
 
 enum class Role : uint32_t {
-  kSubmit = 1,  // submit batches, follow their status
-  kRead = 2,    // batch status, results, metrics
-  kExport = 4,  // streamed exports
-  kAdmin = 8,   // everything
+  kAnyToken = 0,  // any valid token, whatever its roles (the session)
+  kSubmit = 1,    // submit batches and re-checks, follow their status
+  kRead = 2,      // batch status, results, metrics
+  kExport = 4,    // streamed exports
+  kAdmin = 8,     // everything
 };
 using RoleSet = uint32_t;
 
@@ -31,7 +32,8 @@ using RoleSet = uint32_t;
 Result<RoleSet> ParseRoles(std::string_view text);
 // The set as ParseRoles reads it, in the order submit,read,export,admin.
 std::string RolesText(RoleSet roles);
-// True when `roles` grant `need` (admin grants every role).
+// True when `roles` grant `need` (admin grants every role; any set
+// grants kAnyToken).
 bool Allows(RoleSet roles, Role need);
 
 struct TokenEntry {

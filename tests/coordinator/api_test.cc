@@ -994,3 +994,157 @@ TEST_F(ApiTest, ReferralPackagesAreSignedAndTheirManifestsKept) {
 
 }  // namespace
 }  // namespace hl::coordinator
+
+namespace hl::coordinator {
+namespace {
+
+// The endpoints the web UI reads batches through: session, batch list,
+// status counters, the review table, one line, re-checks; their refusals
+// and bad parameters.
+TEST_F(ApiTest, BatchViewsForTheWebUi) {
+  StartAll();
+  const auto get = [&](const std::string& path, const std::string& who) {
+    auto res = client_->Get(path.c_str(), As(who));
+    EXPECT_TRUE(res) << path;
+    return res ? std::pair{res->status, res->body}
+               : std::pair{0, std::string()};
+  };
+  const auto error_of = [](const std::string& body) {
+    return Json::parse(body)["error"].get<std::string>();
+  };
+
+  auto [code, body] = get("/api/v1/session", "exporter");
+  EXPECT_EQ(code, 200);
+  EXPECT_EQ(body, R"({"token":"exporter","roles":["export"]})");
+  std::tie(code, body) = get("/api/v1/session", "submitter");
+  EXPECT_EQ(Json::parse(body)["roles"], Json::array({"submit", "read"}));
+  auto anonymous = client_->Get("/api/v1/session");
+  ASSERT_TRUE(anonymous);
+  EXPECT_EQ(anonymous->status, 401);
+
+  const uint64_t first = Submit(kList, "?case=REF-9")["batch_id"];
+  Json status = WaitComplete(first);
+  EXPECT_EQ(status["outcomes"],
+            Json::parse(R"({"located":4,"unresolved":0,"error":1})"));
+  EXPECT_EQ(status["eta_s"], 0);
+  EXPECT_GE(status["finished_per_s"].get<double>(), 0);
+  const uint64_t second = Submit("http://b.nl.test/x\n")["batch_id"];
+  WaitComplete(second);
+
+  // Newest first, paged by cursor.
+  std::tie(code, body) = get("/api/v1/batches?limit=1", "reader");
+  ASSERT_EQ(code, 200) << body;
+  Json page = Json::parse(body);
+  ASSERT_EQ(page["batches"].size(), 1u);
+  EXPECT_EQ(page["batches"][0]["batch_id"], second);
+  EXPECT_EQ(page["batches"][0]["states"]["done"], 1);
+  ASSERT_TRUE(page["next_cursor"].is_string());
+  std::tie(code, body) = get("/api/v1/batches?limit=5&cursor=" +
+                                 page["next_cursor"].get<std::string>(),
+                             "reader");
+  page = Json::parse(body);
+  ASSERT_EQ(page["batches"].size(), 1u);
+  EXPECT_EQ(page["batches"][0]["batch_id"], first);
+  EXPECT_EQ(page["batches"][0]["case_reference"], "REF-9");
+  EXPECT_TRUE(page["next_cursor"].is_null());
+  std::tie(code, body) = get("/api/v1/batches?cursor=abc", "reader");
+  EXPECT_EQ(code, 400);
+  EXPECT_NE(error_of(body).find("next_cursor"), std::string::npos);
+  std::tie(code, body) = get("/api/v1/batches?limit=0", "reader");
+  EXPECT_EQ(code, 400);
+  EXPECT_EQ(get("/api/v1/batches", "exporter").first, 403);
+
+  // The review table.
+  const std::string rows = "/api/v1/batches/" + std::to_string(first) + "/rows";
+  std::tie(code, body) = get(rows, "reader");
+  ASSERT_EQ(code, 200) << body;
+  Json table = Json::parse(body);
+  EXPECT_EQ(table["total"], 7);
+  EXPECT_EQ(table["offset"], 0);
+  EXPECT_EQ(table["facets"]["country"], Json::parse(R"({"DE":3,"NL":1})"));
+  EXPECT_EQ(table["facets"]["status"],
+            Json::parse(R"({"error":1,"located":4,"rejected":2})"));
+  EXPECT_EQ(table["facets"]["error_class"],
+            Json::parse(R"({"nxdomain":1,"rejected":2})"));
+  EXPECT_EQ(table["rows"][0]["url"], "http://a1.de.test/");
+  EXPECT_EQ(table["rows"][0]["country"], "DE");
+  EXPECT_EQ(table["rows"][0]["state"], "online");
+  EXPECT_EQ(table["rows"][1]["status"], "rejected");
+  EXPECT_FALSE(table["rows"][1]["reason"].get<std::string>().empty());
+  std::tie(code, body) =
+      get(rows + "?country=de&sort=url&order=desc&limit=2", "reader");
+  table = Json::parse(body);
+  EXPECT_EQ(table["total"], 3);
+  ASSERT_EQ(table["rows"].size(), 2u);
+  EXPECT_EQ(table["rows"][0]["line"], 8);  // c.de, then a1.de (line 1)
+  EXPECT_EQ(table["rows"][1]["line"], 1);
+  EXPECT_EQ(table["facets"]["country"]["DE"], 3);  // the whole batch's
+  std::tie(code, body) = get(rows + "?q=NX.TEST&status=error", "reader");
+  EXPECT_EQ(Json::parse(body)["rows"][0]["line"], 6);
+  std::tie(code, body) = get(rows + "?sort=size", "reader");
+  EXPECT_EQ(code, 400);
+  EXPECT_NE(error_of(body).find("sort is one of"), std::string::npos);
+  EXPECT_EQ(get("/api/v1/batches/99/rows", "reader").first, 404);
+  EXPECT_EQ(client_->Get(rows.c_str())->status, 401);
+
+  // One line in full.
+  const std::string lines =
+      "/api/v1/batches/" + std::to_string(first) + "/lines/";
+  std::tie(code, body) = get(lines + "4", "reader");
+  ASSERT_EQ(code, 200) << body;
+  Json line = Json::parse(body);
+  EXPECT_EQ(line["line"], 4);
+  EXPECT_EQ(line["record"]["status"], "located");
+  EXPECT_EQ(line["record"]["input"], "http://b.nl.test/x");
+  EXPECT_EQ(line["history"]["checks"].size(), 1u);
+  std::tie(code, body) = get(lines + "2", "reader");
+  line = Json::parse(body);
+  EXPECT_EQ(line["record"]["status"], "rejected");
+  EXPECT_TRUE(line["history"].is_null());
+  EXPECT_EQ(get(lines + "3", "reader").first, 404);  // the comment
+  EXPECT_EQ(get(lines + "0", "reader").first, 404);
+  EXPECT_EQ(get("/api/v1/batches/99/lines/1", "reader").first, 404);
+
+  // Re-checks: role submit; counted by job; audited; history grows.
+  const std::string recheck =
+      "/api/v1/batches/" + std::to_string(first) + "/recheck";
+  auto res = client_->Post(recheck.c_str(), As("reader"), "", "text/plain");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 403);
+  res = client_->Post(recheck.c_str(), As("submitter"), "", "text/plain");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 202) << res->body;
+  EXPECT_EQ(Json::parse(res->body), Json::parse(R"({"queued":4,"skipped":0})"));
+  WaitComplete(first);
+  std::tie(code, body) = get(lines + "4", "reader");
+  EXPECT_EQ(Json::parse(body)["history"]["checks"].size(), 2u);
+  res = client_->Post((lines + "2/recheck").c_str(), As("submitter"), "",
+                      "text/plain");
+  EXPECT_EQ(res->status, 400);
+  EXPECT_NE(error_of(res->body).find("rejected"), std::string::npos);
+  res = client_->Post((lines + "4/recheck").c_str(), As("submitter"), "",
+                      "text/plain");
+  EXPECT_EQ(res->status, 202);
+  EXPECT_EQ(Json::parse(res->body)["queued"], 1);
+  res = client_->Post("/api/v1/batches/99/recheck", As("submitter"), "",
+                      "text/plain");
+  EXPECT_EQ(res->status, 404);
+  WaitComplete(first);
+  std::vector<std::string> audited;
+  ASSERT_TRUE(store_
+                  ->ForEachAudit(1,
+                                 [&](const pb::AuditRecord& r) {
+                                   if (r.action() == "recheck") {
+                                     audited.push_back(r.actor() + ": " +
+                                                       r.detail());
+                                   }
+                                   return Status::Ok();
+                                 })
+                  .ok());
+  EXPECT_EQ(audited, (std::vector<std::string>{
+                         "submitter: batch 1: 4 queued, 0 skipped",
+                         "submitter: batch 1 line 4: 1 queued, 0 skipped"}));
+}
+
+}  // namespace
+}  // namespace hl::coordinator

@@ -163,7 +163,7 @@ TEST_F(StoreTest, StoresTheResultsOfARoundTogether) {
     std::vector<Store::ResultIn> in;
     const std::string bytes = obs.SerializeAsString();
     for (const Case& k : cases) {
-      in.push_back({k.job_id, k.attempt, bytes, obs.status() == "located"});
+      in.push_back({k.job_id, k.attempt, bytes, obs.status()});
     }
     auto outcomes = store->StoreResults(in, 2000);
     ASSERT_TRUE(outcomes.ok());
