@@ -96,6 +96,17 @@ std::string EncodeEnvelope(hostlocator::v1::Envelope envelope) {
   return envelope.SerializeAsString();
 }
 
+std::string EncodeResult(uint64_t job_id, uint32_t attempt,
+                         std::string observation) {
+  pb::InboundEnvelope envelope;
+  envelope.set_protocol_version(kProtocolVersion);
+  pb::SerializedJobResult& result = *envelope.mutable_result();
+  result.set_job_id(job_id);
+  result.set_attempt(attempt);
+  result.set_observation(std::move(observation));
+  return envelope.SerializeAsString();
+}
+
 Result<hostlocator::v1::Envelope> DecodeEnvelope(std::string_view bytes) {
   return Decode<pb::Envelope>(bytes);
 }
@@ -153,6 +164,44 @@ Result<ObservationSummary> SummarizeObservation(std::string_view bytes) {
     return InvalidArgument("undecodable observation");
   }
   return summary;
+}
+
+Result<DataSourceSplit> SplitDataSources(std::string_view observation) {
+  if (observation.size() > kMaxMessageBytes) {
+    return InvalidArgument("observation exceeds the message limit");
+  }
+  DataSourceSplit split;
+  const auto* data = reinterpret_cast<const uint8_t*>(observation.data());
+  CodedInputStream in(data, static_cast<int>(observation.size()));
+  in.PushLimit(static_cast<int>(observation.size()));
+  // Appends observation[begin, end) to `pieces`, joining it to the last
+  // piece when they touch.
+  const auto add = [&](std::vector<std::string_view>* pieces, size_t begin,
+                       size_t end) {
+    if (begin == end) return;
+    if (!pieces->empty() && pieces->back().data() + pieces->back().size() ==
+                                observation.data() + begin) {
+      pieces->back() = std::string_view(pieces->back().data(),
+                                        pieces->back().size() + end - begin);
+      return;
+    }
+    pieces->push_back(observation.substr(begin, end - begin));
+  };
+  while (true) {
+    const size_t begin = static_cast<size_t>(in.CurrentPosition());
+    const uint32_t tag = in.ReadTag();
+    if (tag == 0) {
+      if (in.BytesUntilLimit() != 0) break;
+      return split;
+    }
+    if (!WireFormatLite::SkipField(&in, tag)) break;
+    const size_t end = static_cast<size_t>(in.CurrentPosition());
+    const bool source = WireFormatLite::GetTagFieldNumber(tag) ==
+                            pb::Observation::kDataSourcesFieldNumber &&
+                        WireFormatLite::GetTagWireType(tag) == kDelimited;
+    add(source ? &split.data_sources : &split.rest, begin, end);
+  }
+  return InvalidArgument("undecodable observation");
 }
 
 }  // namespace hl

@@ -338,6 +338,33 @@ TEST_F(EnricherTest, ARateLimitedLookupLeavesTheResultPending) {
   EXPECT_EQ(*store->CountPendingEnrichment(), 0u);
 }
 
+TEST_F(EnricherTest, StepsContinueWhereThePreviousStoppedAndWrapAround) {
+  auto store = Open();
+  StoreResults(*store, 3);
+  TableLookup lookup;
+  lookup.exhausted = 1;  // the first result's first lookup is deferred
+  Enricher enricher(
+      store.get(), &lookup, [this] { return now_ms_; }, "b");
+  const auto state = [&](uint64_t job_id) {
+    auto r = store->LatestResult(job_id);
+    return r.ok() && r->has_value() ? (*r)->rdap().state() : "?";
+  };
+  auto step = enricher.Step(1);
+  ASSERT_TRUE(step.ok()) << step.status().message();
+  EXPECT_EQ(step->deferred, 1u);
+  // The next step goes on after the deferred result, not back to it.
+  EXPECT_EQ(enricher.Step(1)->completed, 1u);
+  EXPECT_EQ(state(1), "pending");
+  EXPECT_EQ(state(2), "complete");
+  EXPECT_EQ(enricher.Step(1)->completed, 1u);
+  EXPECT_EQ(state(3), "complete");
+  // The end reached: the next step starts over and finds the first.
+  EXPECT_EQ(enricher.Step(1)->completed, 0u);
+  EXPECT_EQ(enricher.Step(1)->completed, 1u);
+  EXPECT_EQ(state(1), "complete");
+  EXPECT_EQ(*store->CountPendingEnrichment(), 0u);
+}
+
 TEST_F(EnricherTest, PendingEnrichmentSurvivesARestart) {
   {
     auto store = Open();
