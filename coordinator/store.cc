@@ -833,7 +833,7 @@ Result<std::vector<Store::EnrichmentItem>> Store::PendingEnrichment(
       continue;
     }
     HL_RETURN_IF_ERROR(FromRocks(s, "cannot read a result to enrich"));
-    HL_RETURN_IF_ERROR(ParseResult(bytes, &item.observation));
+    HL_RETURN_IF_ERROR(Parse(bytes, &item.observation, "result"));
     items.push_back(std::move(item));
   }
   HL_RETURN_IF_ERROR(FromRocks(it->status(), "enrichment index scan failed"));
@@ -858,8 +858,10 @@ Status Store::CompleteEnrichment(uint64_t job_id, uint32_t check,
   std::lock_guard lock(mu_);
   rocksdb::WriteBatch batch;
   batch.Delete(enrich_, key);
+  rocksdb::PinnableSlice stored;  // only whether it is there
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), results_, key, &stored);
+  stored.Reset();
   std::string bytes;
-  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), results_, key, &bytes);
   std::vector<std::string> new_sets;
   if (!s.IsNotFound()) {
     HL_RETURN_IF_ERROR(FromRocks(s, "cannot read a result to enrich"));

@@ -219,8 +219,9 @@ class Store {
   // Puts back the data_sources of a result read from the `results` family
   // (from the set its data_sources_ref names, then cleared); a result
   // without a reference is left as it is. Every read of results through
-  // this class does it; code that reads the family's bytes by other means
-  // must call it. Fails with kDataLoss when the set is missing.
+  // this class does it (but PendingEnrichment); code that reads the
+  // family's bytes by other means must call it. Fails with kDataLoss when
+  // the set is missing.
   Status AttachDataSources(pb::Observation* observation) const;
 
   Result<pb::JobRecord> GetJob(uint64_t job_id) const;
@@ -275,7 +276,9 @@ class Store {
   Status Checkpoint(const std::string& dest, const std::string& actor,
                     int64_t now_ms);
 
-  // One result awaiting enrichment.
+  // One result awaiting enrichment. Its observation is as stored: a
+  // data_sources_ref stays, its data sources not attached (enrichment does
+  // not read them, and CompleteEnrichment writes the reference back).
   struct EnrichmentItem {
     uint64_t job_id = 0;
     uint32_t check = 0;

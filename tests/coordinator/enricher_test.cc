@@ -33,6 +33,7 @@ pb::Observation Located(const std::string& ip = "192.0.2.10",
   o.set_pinned_ip(ip);
   o.mutable_http()->set_status(200);
   o.mutable_http()->set_connected_ip(ip);
+  o.add_data_sources()->set_role("country");
   Conclude(&o);
   return o;
 }
@@ -317,6 +318,10 @@ TEST_F(EnricherTest, StoredResultsArePendingUntilEnriched) {
   EXPECT_EQ((*after)->verdict().jurisdiction().confidence(), "high");
   EXPECT_EQ((*after)->registration().registrar(), "Example Registrar");
   EXPECT_EQ((*after)->rdap().enriched_unix_ms(), now_ms_);
+  // Rewritten with its provenance (kept by reference, common/protocol.h).
+  ASSERT_EQ((*after)->data_sources_size(), 1);
+  EXPECT_EQ((*after)->data_sources(0).role(), "country");
+  EXPECT_EQ((*after)->data_sources_ref(), "");
   EXPECT_EQ(enricher.Step()->completed, 0u);
 }
 
