@@ -44,16 +44,16 @@ Result<Message> Decode(std::string_view bytes) {
 bool ForEachField(CodedInputStream& in,
                   const std::function<bool(int, WireFormatLite::WireType,
                                            bool* read)>& on_field) {
-  while (true) {
+  while (in.BytesUntilLimit() > 0) {
     const uint32_t tag = in.ReadTag();
-    // 0: the limit reached, or a malformed tag.
-    if (tag == 0) return in.BytesUntilLimit() == 0;
+    if (tag == 0) return false;  // a malformed tag
     const int number = WireFormatLite::GetTagFieldNumber(tag);
     const WireFormatLite::WireType type = WireFormatLite::GetTagWireType(tag);
     bool read = false;
     if (!on_field(number, type, &read)) return false;
     if (!read && !WireFormatLite::SkipField(&in, tag)) return false;
   }
+  return true;
 }
 
 // Runs `body` on the length-delimited field at `in` as a nested message.
@@ -187,21 +187,20 @@ Result<DataSourceSplit> SplitDataSources(std::string_view observation) {
     }
     pieces->push_back(observation.substr(begin, end - begin));
   };
-  while (true) {
+  while (in.BytesUntilLimit() > 0) {
     const size_t begin = static_cast<size_t>(in.CurrentPosition());
     const uint32_t tag = in.ReadTag();
-    if (tag == 0) {
-      if (in.BytesUntilLimit() != 0) break;
-      return split;
+    // 0: a malformed tag (field number 0 is not a field either).
+    if (tag == 0 || !WireFormatLite::SkipField(&in, tag)) {
+      return InvalidArgument("undecodable observation");
     }
-    if (!WireFormatLite::SkipField(&in, tag)) break;
     const size_t end = static_cast<size_t>(in.CurrentPosition());
     const bool source = WireFormatLite::GetTagFieldNumber(tag) ==
                             pb::Observation::kDataSourcesFieldNumber &&
                         WireFormatLite::GetTagWireType(tag) == kDelimited;
     add(source ? &split.data_sources : &split.rest, begin, end);
   }
-  return InvalidArgument("undecodable observation");
+  return split;
 }
 
 }  // namespace hl

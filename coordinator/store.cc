@@ -745,6 +745,8 @@ Result<std::vector<Result<pb::JobRecord>>> Store::StoreResults(
     const Status put =
         PutResult(&batch, key, in.observation,
                   policy_.enrich_results ? PendingRdapBytes() : "", &new_sets);
+    // Not reached from the broker: SummarizeObservation refuses first
+    // whatever SplitDataSources refuses.
     if (put.code() == StatusCode::kInvalidArgument) {
       outcomes.push_back(put);
       continue;

@@ -68,6 +68,7 @@ TEST(SummarizeObservationTest, RefusesBrokenStructure) {
   const std::vector<Case> cases = {
       {"tag 0", std::string("\x00\x01", 2)},
       {"end group without start", "\x0c"},
+      {"tag cut short", "\xff\xff\xff"},
       {"length past the end",
        "\x12\x7f"
        "abc"},
