@@ -797,14 +797,16 @@ TEST_F(ProberTest, RecordsFinishTimeAndReferralDirectory) {
       BaseConfig(), geo_, providers_, {}, [&now] { return now++; }, loop_.get(),
       routing);
   ASSERT_TRUE(prober.ok()) << prober.status().ToString();
+  pb::Observation sources;
+  ASSERT_TRUE(sources.ParseFromString((*prober)->data_sources()));
   const pb::Observation obs = Run(
       std::move(prober).value(),
       "http://duckduckgogg42xjoc72x3sjasowoarfbgcmvfimaftt6twagswzczad.onion/");
 
   EXPECT_EQ(obs.checked_at_unix_ms(), kNow);
   EXPECT_GT(obs.finished_at_unix_ms(), obs.checked_at_unix_ms());
-  ASSERT_EQ(obs.data_sources_size(), 4);
-  const pb::DataSource& referrals = obs.data_sources(3);
+  ASSERT_EQ(sources.data_sources_size(), 4);
+  const pb::DataSource& referrals = sources.data_sources(3);
   EXPECT_EQ(referrals.role(), "referrals");
   EXPECT_EQ(referrals.database_type(), "hostlocator-referrals (unverified)");
   EXPECT_EQ(referrals.path(), "/etc/hostlocator/referral.toml");
