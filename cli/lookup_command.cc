@@ -56,8 +56,10 @@ int Lookup(const LookupOptions& options) {
     return kExitUsage;
   }
   std::optional<pb::Observation> observation;
-  (*prober)->Probe(normalized->url, *context,
-                   [&](pb::Observation obs) { observation = std::move(obs); });
+  (*prober)->Probe(normalized->url, *context, [&](pb::Observation obs) {
+    obs.MergeFromString((*prober)->data_sources());
+    observation = std::move(obs);
+  });
   if (Status s = (*loop)->RunUntil([&] { return observation.has_value(); });
       !s.ok()) {
     PrintError(s.message());

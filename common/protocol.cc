@@ -44,16 +44,16 @@ Result<Message> Decode(std::string_view bytes) {
 bool ForEachField(CodedInputStream& in,
                   const std::function<bool(int, WireFormatLite::WireType,
                                            bool* read)>& on_field) {
-  while (true) {
+  while (in.BytesUntilLimit() > 0) {
     const uint32_t tag = in.ReadTag();
-    // 0: the limit reached, or a malformed tag.
-    if (tag == 0) return in.BytesUntilLimit() == 0;
+    if (tag == 0) return false;  // a malformed tag
     const int number = WireFormatLite::GetTagFieldNumber(tag);
     const WireFormatLite::WireType type = WireFormatLite::GetTagWireType(tag);
     bool read = false;
     if (!on_field(number, type, &read)) return false;
     if (!read && !WireFormatLite::SkipField(&in, tag)) return false;
   }
+  return true;
 }
 
 // Runs `body` on the length-delimited field at `in` as a nested message.
@@ -93,6 +93,17 @@ bool NestedString(CodedInputStream& in, int number, std::string* out) {
 
 std::string EncodeEnvelope(hostlocator::v1::Envelope envelope) {
   envelope.set_protocol_version(kProtocolVersion);
+  return envelope.SerializeAsString();
+}
+
+std::string EncodeResult(uint64_t job_id, uint32_t attempt,
+                         std::string observation) {
+  pb::InboundEnvelope envelope;
+  envelope.set_protocol_version(kProtocolVersion);
+  pb::SerializedJobResult& result = *envelope.mutable_result();
+  result.set_job_id(job_id);
+  result.set_attempt(attempt);
+  result.set_observation(std::move(observation));
   return envelope.SerializeAsString();
 }
 
@@ -153,6 +164,43 @@ Result<ObservationSummary> SummarizeObservation(std::string_view bytes) {
     return InvalidArgument("undecodable observation");
   }
   return summary;
+}
+
+Result<DataSourceSplit> SplitDataSources(std::string_view observation) {
+  if (observation.size() > kMaxMessageBytes) {
+    return InvalidArgument("observation exceeds the message limit");
+  }
+  DataSourceSplit split;
+  const auto* data = reinterpret_cast<const uint8_t*>(observation.data());
+  CodedInputStream in(data, static_cast<int>(observation.size()));
+  in.PushLimit(static_cast<int>(observation.size()));
+  // Appends observation[begin, end) to `pieces`, joining it to the last
+  // piece when they touch.
+  const auto add = [&](std::vector<std::string_view>* pieces, size_t begin,
+                       size_t end) {
+    if (begin == end) return;
+    if (!pieces->empty() && pieces->back().data() + pieces->back().size() ==
+                                observation.data() + begin) {
+      pieces->back() = std::string_view(pieces->back().data(),
+                                        pieces->back().size() + end - begin);
+      return;
+    }
+    pieces->push_back(observation.substr(begin, end - begin));
+  };
+  while (in.BytesUntilLimit() > 0) {
+    const size_t begin = static_cast<size_t>(in.CurrentPosition());
+    const uint32_t tag = in.ReadTag();
+    // 0: a malformed tag (field number 0 is not a field either).
+    if (tag == 0 || !WireFormatLite::SkipField(&in, tag)) {
+      return InvalidArgument("undecodable observation");
+    }
+    const size_t end = static_cast<size_t>(in.CurrentPosition());
+    const bool source = WireFormatLite::GetTagFieldNumber(tag) ==
+                            pb::Observation::kDataSourcesFieldNumber &&
+                        WireFormatLite::GetTagWireType(tag) == kDelimited;
+    add(source ? &split.data_sources : &split.rest, begin, end);
+  }
+  return split;
 }
 
 }  // namespace hl

@@ -140,8 +140,15 @@ Enricher::Enricher(Store* store, rdap::Lookup* lookup, Clock clock,
 
 Result<Enricher::StepOutcome> Enricher::Step(size_t max) {
   StepOutcome outcome;
-  auto items = store_->PendingEnrichment(max);
+  auto items = store_->PendingEnrichment(max, after_job_, after_check_);
   if (!items.ok()) return items.status();
+  if (items->size() < max) {
+    after_job_ = 0;
+    after_check_ = 0;
+  } else {
+    after_job_ = items->back().job_id;
+    after_check_ = items->back().check;
+  }
   for (Store::EnrichmentItem& item : *items) {
     const EnrichmentPlan plan = PlanEnrichment(item.observation);
     EnrichmentFacts facts;

@@ -89,7 +89,12 @@ class Enricher {
     uint64_t completed = 0;  // results rewritten
     uint64_t deferred = 0;   // left pending: a server's interval not over
   };
-  // Enriches up to `max` pending results from the start of the index.
+  // Enriches up to `max` pending results, continuing after the last one
+  // the previous step read; a step that reaches the end of the index sends
+  // the next one back to its start. So a pass reads each pending entry once
+  // (a step from the start would read past every entry completed since the
+  // index was last compacted, once per step), and a deferred result does
+  // not hold back the ones after it.
   Result<StepOutcome> Step(size_t max = 64);
 
  private:
@@ -97,6 +102,9 @@ class Enricher {
   rdap::Lookup* lookup_;
   Clock clock_;
   std::string bootstrap_;
+  // Where the next step starts (exclusive); (0, 0): the start.
+  uint64_t after_job_ = 0;
+  uint32_t after_check_ = 0;
 };
 
 // The enricher on its own thread, with the store-backed cache and the

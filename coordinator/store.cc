@@ -15,6 +15,8 @@
 #include <map>
 #include <unordered_set>
 
+#include "common/digest.h"
+#include "common/protocol.h"
 #include "common/request_context.h"
 #include "coordinator/scheduler.h"
 
@@ -28,6 +30,8 @@ constexpr char kMetaNextRunId[] = "next_run_id";
 constexpr std::string_view kMetaExportManifest = "export_manifest/";
 // During the version 1 -> 2 migration: LineKey of the next line to migrate.
 constexpr char kMetaV2Progress[] = "v2_progress";
+constexpr std::string_view kMetaDataSourcesPrefix = "data_sources/";
+constexpr size_t kMaxDataSourceSets = 64;
 
 // In the order of the handles Open assigns (handles_[i] is names[i]).
 const std::vector<std::string>& ColumnFamilyNames() {
@@ -115,8 +119,8 @@ Status FromRocks(const rocksdb::Status& s, std::string_view what) {
 }
 
 template <typename Message>
-Status Parse(const std::string& bytes, Message* out, std::string_view what) {
-  if (!out->ParseFromString(bytes)) {
+Status Parse(std::string_view bytes, Message* out, std::string_view what) {
+  if (!out->ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
     return DataLoss("undecodable " + std::string(what) + " record in store");
   }
   return Status::Ok();
@@ -671,7 +675,7 @@ Result<std::optional<pb::Observation>> Store::LatestResult(
     return std::optional<pb::Observation>();
   }
   pb::Observation obs;
-  HL_RETURN_IF_ERROR(Parse(it->value().ToString(), &obs, "result"));
+  HL_RETURN_IF_ERROR(ParseResult(it->value().ToStringView(), &obs));
   if (check != nullptr) {
     // The last 4 key bytes, read as a number.
     *check = static_cast<uint32_t>(ReadU64(it->key().ToStringView().substr(8)));
@@ -687,7 +691,7 @@ Result<std::vector<pb::Observation>> Store::History(uint64_t job_id) const {
   for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix);
        it->Next()) {
     HL_RETURN_IF_ERROR(
-        Parse(it->value().ToString(), &checks.emplace_back(), "result"));
+        ParseResult(it->value().ToStringView(), &checks.emplace_back()));
   }
   HL_RETURN_IF_ERROR(FromRocks(it->status(), "result scan failed"));
   return checks;
@@ -924,7 +928,7 @@ Result<std::vector<Result<pb::JobRecord>>> Store::StoreResults(
   int64_t soonest_due = INT64_MAX;
   // Jobs this call completed: a later result for one of them is a duplicate.
   std::unordered_set<uint64_t> completed;
-  std::string bytes;  // an observation marked pending enrichment
+  std::vector<std::string> new_sets;
   for (const ResultIn& in : results) {
     const auto duplicate = [&] {
       return Status(StatusCode::kAlreadyExists,
@@ -948,18 +952,20 @@ Result<std::vector<Result<pb::JobRecord>>> Store::StoreResults(
       outcomes.push_back(duplicate());
       continue;
     }
-    const std::string_view observation = in.observation;
-    if (policy_.enrich_results) {
-      // Parsing concatenated messages merges them: the stored result says
-      // rdap.state "pending" without decoding the observation.
-      bytes.assign(observation);
-      bytes += PendingRdapBytes();
-      batch.Put(enrich_, ResultKey(in.job_id, job->checks()), "");
-      batch.Put(results_, ResultKey(in.job_id, job->checks()), bytes);
-    } else {
-      batch.Put(results_, ResultKey(in.job_id, job->checks()),
-                rocksdb::Slice(observation.data(), observation.size()));
+    const std::string key = ResultKey(in.job_id, job->checks());
+    // Parsing concatenated messages merges them: the stored result says
+    // rdap.state "pending" without decoding the observation.
+    const Status put =
+        PutResult(&batch, key, in.observation,
+                  policy_.enrich_results ? PendingRdapBytes() : "", &new_sets);
+    // Not reached from the broker: SummarizeObservation refuses first
+    // whatever SplitDataSources refuses.
+    if (put.code() == StatusCode::kInvalidArgument) {
+      outcomes.push_back(put);
+      continue;
     }
+    HL_RETURN_IF_ERROR(put);
+    if (policy_.enrich_results) batch.Put(enrich_, key, "");
     const pb::JobRecord before = *job;
     job->set_checks(job->checks() + 1);
     job->set_state(pb::JOB_STATE_DONE);
@@ -980,7 +986,11 @@ Result<std::vector<Result<pb::JobRecord>>> Store::StoreResults(
     outcomes.push_back(std::move(job));
   }
   if (done == 0) return outcomes;
-  HL_RETURN_IF_ERROR(WriteCounted(&batch, changes, /*sync=*/false, now_ms));
+  if (Status written = WriteCounted(&batch, changes, /*sync=*/false, now_ms);
+      !written.ok()) {
+    ForgetDataSourceSets(new_sets);
+    return written;
+  }
   for (uint64_t job_id : completed) leased_.erase(job_id);
   leased_count_ -= std::min(leased_count_, done);
   next_due_ms_ = std::min(next_due_ms_, soonest_due);
@@ -1091,16 +1101,103 @@ Status Store::CompleteEnrichment(uint64_t job_id, uint32_t check,
   std::lock_guard lock(mu_);
   rocksdb::WriteBatch batch;
   batch.Delete(enrich_, key);
+  rocksdb::PinnableSlice stored;  // only whether it is there
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), results_, key, &stored);
+  stored.Reset();
   std::string bytes;
-  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), results_, key, &bytes);
+  std::vector<std::string> new_sets;
   if (!s.IsNotFound()) {
     HL_RETURN_IF_ERROR(FromRocks(s, "cannot read a result to enrich"));
     if (!observation.SerializeToString(&bytes)) {
       return Internal("observation encode failed");
     }
-    batch.Put(results_, key, bytes);
+    HL_RETURN_IF_ERROR(PutResult(&batch, key, bytes, "", &new_sets));
   }
-  return Write(&batch, /*sync=*/false);
+  Status written = Write(&batch, /*sync=*/false);
+  if (!written.ok()) ForgetDataSourceSets(new_sets);
+  return written;
+}
+
+Status Store::PutResult(rocksdb::WriteBatch* batch, const std::string& key,
+                        std::string_view observation, std::string_view suffix,
+                        std::vector<std::string>* new_sets) {
+  Result<DataSourceSplit> split = SplitDataSources(observation);
+  if (!split.ok()) return split.status();
+  std::vector<rocksdb::Slice> parts;
+  parts.reserve(split->rest.size() + 2);
+  for (std::string_view piece : split->rest) {
+    parts.emplace_back(piece.data(), piece.size());
+  }
+  if (!split->data_sources.empty()) {
+    std::string joined;
+    std::string_view sources = split->data_sources.front();
+    if (split->data_sources.size() > 1) {
+      for (std::string_view piece : split->data_sources) joined += piece;
+      sources = joined;
+    }
+    auto known = source_refs_.find(sources);
+    if (known == source_refs_.end()) {
+      if (source_refs_.size() >= kMaxDataSourceSets) source_refs_.clear();
+      pb::Observation ref;
+      ref.set_data_sources_ref(Sha256Hex(sources));
+      batch->Put(meta_,
+                 std::string(kMetaDataSourcesPrefix) + ref.data_sources_ref(),
+                 rocksdb::Slice(sources.data(), sources.size()));
+      known =
+          source_refs_.emplace(std::string(sources), ref.SerializeAsString())
+              .first;
+      new_sets->push_back(known->first);
+    }
+    parts.emplace_back(known->second);
+  }
+  if (!suffix.empty()) parts.emplace_back(suffix.data(), suffix.size());
+  const rocksdb::Slice key_slice(key);
+  return FromRocks(
+      batch->Put(
+          results_, rocksdb::SliceParts(&key_slice, 1),
+          rocksdb::SliceParts(parts.data(), static_cast<int>(parts.size()))),
+      "result write failed");
+}
+
+void Store::ForgetDataSourceSets(const std::vector<std::string>& sets) {
+  for (const std::string& set : sets) source_refs_.erase(set);
+}
+
+Status Store::ParseResult(std::string_view bytes, pb::Observation* out) const {
+  HL_RETURN_IF_ERROR(Parse(bytes, out, "result"));
+  return AttachDataSources(out);
+}
+
+Status Store::AttachDataSources(pb::Observation* observation) const {
+  const std::string& ref = observation->data_sources_ref();
+  if (ref.empty()) return Status::Ok();
+  std::shared_ptr<const pb::Observation> set;
+  {
+    std::lock_guard lock(sources_mu_);
+    if (auto it = source_sets_.find(ref); it != source_sets_.end()) {
+      set = it->second;
+    }
+  }
+  if (set == nullptr) {
+    std::string bytes;
+    rocksdb::Status s =
+        db_->Get(rocksdb::ReadOptions(), meta_,
+                 std::string(kMetaDataSourcesPrefix) + ref, &bytes);
+    if (s.IsNotFound()) {
+      return DataLoss("a result cites data sources " + ref +
+                      " that the store does not hold");
+    }
+    HL_RETURN_IF_ERROR(FromRocks(s, "cannot read a result's data sources"));
+    auto parsed = std::make_shared<pb::Observation>();
+    HL_RETURN_IF_ERROR(Parse(bytes, parsed.get(), "data sources"));
+    set = parsed;
+    std::lock_guard lock(sources_mu_);
+    if (source_sets_.size() >= kMaxDataSourceSets) source_sets_.clear();
+    source_sets_.emplace(ref, std::move(parsed));
+  }
+  observation->clear_data_sources_ref();
+  observation->mutable_data_sources()->MergeFrom(set->data_sources());
+  return Status::Ok();
 }
 
 Result<std::optional<std::string>> Store::GetRdapCache(

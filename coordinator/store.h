@@ -3,11 +3,18 @@
 // Column families and key encodings (schema version 2; all integers
 // big-endian so byte order is numeric order):
 //   meta       "schema_version" -> decimal text; "next_job_id",
-//              "next_run_id" -> u64
+//              "next_run_id" -> u64; "data_sources/" + SHA-256 hex ->
+//              a set of data sources (an Observation holding only
+//              data_sources), named by results' data_sources_ref
 //   jobs       u64 job_id -> JobRecord
 //   url_index  JobKey(normalised URL, request context) -> u64 job_id (dedup)
 //   queue      u64 job_id -> "" (pending jobs, dispatched in id order)
-//   results    u64 job_id . u32 check -> Observation (every check kept)
+//   results    u64 job_id . u32 check -> Observation (every check kept),
+//              its data_sources replaced by data_sources_ref: the
+//              provenance, the same in every result of a worker and about
+//              a quarter of a record, is written once per distinct set.
+//              Every read puts it back (AttachDataSources); results
+//              written before it carry their data_sources inline
 //   runs       u64 run_id -> RunRecord
 //   lines      u64 run_id . u64 line -> LineRecord
 //   audit      u64 seq -> AuditRecord (append-only, synced)
@@ -207,10 +214,12 @@ class Store {
                                     const pb::Observation& observation,
                                     int64_t now_ms);
   // One result offered to StoreResults: the observation serialized, as a
-  // worker sent it (stored byte for byte; the caller has checked its
-  // structure, common/protocol.h SummarizeObservation), and its status
-  // ("located" schedules the periodic re-check; the batch counters count
-  // it).
+  // worker sent it (stored byte for byte but for its data_sources, which
+  // become a data_sources_ref; the caller has checked its structure,
+  // common/protocol.h SummarizeObservation), and its status ("located"
+  // schedules the periodic re-check; the batch counters count it). An
+  // observation whose top level does not parse gets kInvalidArgument as its
+  // outcome.
   struct ResultIn {
     uint64_t job_id = 0;
     uint32_t attempt = 0;
@@ -251,6 +260,14 @@ class Store {
   // One line of a run; nullopt when there is none.
   Result<std::optional<pb::LineRecord>> GetLine(uint64_t run_id,
                                                 uint64_t line) const;
+
+  // Puts back the data_sources of a result read from the `results` family
+  // (from the set its data_sources_ref names, then cleared); a result
+  // without a reference is left as it is. Every read of results through
+  // this class does it (but PendingEnrichment); code that reads the
+  // family's bytes by other means must call it. Fails with kDataLoss when
+  // the set is missing.
+  Status AttachDataSources(pb::Observation* observation) const;
 
   Result<pb::JobRecord> GetJob(uint64_t job_id) const;
   // The newest check of a job, if any. With `check`, also its index among
@@ -304,7 +321,9 @@ class Store {
   Status Checkpoint(const std::string& dest, const std::string& actor,
                     int64_t now_ms);
 
-  // One result awaiting enrichment.
+  // One result awaiting enrichment. Its observation is as stored: a
+  // data_sources_ref stays, its data sources not attached (enrichment does
+  // not read them, and CompleteEnrichment writes the reference back).
   struct EnrichmentItem {
     uint64_t job_id = 0;
     uint32_t check = 0;
@@ -372,6 +391,29 @@ class Store {
                       bool sync, int64_t now_ms);
   // The job `job_id` as stored: from leased_ when it is there, else read.
   Result<pb::JobRecord> CurrentJob(uint64_t job_id) const;
+  // Adds to `batch` the Put of a result under `key`: the serialized
+  // observation `observation` with its data_sources replaced by their
+  // reference (and the set, the first time this Store sees it, under
+  // `meta`), then `suffix` (serialized Observation fields). Sets first
+  // seen are appended to `new_sets`: the caller forgets them
+  // (ForgetDataSourceSets) if the batch is not written. Fails with
+  // kInvalidArgument when the observation's top level does not parse.
+  // The caller holds mu_.
+  Status PutResult(rocksdb::WriteBatch* batch, const std::string& key,
+                   std::string_view observation, std::string_view suffix,
+                   std::vector<std::string>* new_sets);
+  void ForgetDataSourceSets(const std::vector<std::string>& sets);
+  // A stored result parsed, its data sources attached.
+  Status ParseResult(std::string_view bytes, pb::Observation* out) const;
+
+  // Hashes std::string and std::string_view alike, so a lookup by view
+  // does not copy the key.
+  struct ViewHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const {
+      return std::hash<std::string_view>()(s);
+    }
+  };
 
   std::unique_ptr<rocksdb::DB> db_;
   std::unique_ptr<StoreMemoryTrace> memory_trace_;  // null unless enabled
@@ -413,6 +455,17 @@ class Store {
   };
   // Every batch's counters, as in `batch_counts`; guarded by mu_.
   std::unordered_map<uint64_t, Live> live_;
+  // Data-source sets this process has written (or found written), by
+  // their entries: the serialized data_sources_ref field naming each.
+  // Under mu_. Both caches are cleared past kMaxDataSourceSets entries (a
+  // worker sends one set per configuration).
+  std::unordered_map<std::string, std::string, ViewHash, std::equal_to<>>
+      source_refs_;
+  // Sets read back, by reference.
+  mutable std::mutex sources_mu_;
+  mutable std::unordered_map<std::string,
+                             std::shared_ptr<const pb::Observation>>
+      source_sets_;
 };
 
 }  // namespace hl::coordinator

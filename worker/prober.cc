@@ -132,8 +132,8 @@ struct Prober::Impl {
   uint32_t max_redirects = 0;
   bool dns_only = false;
   int64_t probe_timeout_ms = 0;
-  int64_t request_worst_ms = 0;              // one request's slowest case
-  std::vector<pb::DataSource> data_sources;  // recorded in every result
+  int64_t request_worst_ms = 0;  // one request's slowest case
+  std::string data_sources;      // Prober::data_sources()
   std::unordered_map<uint64_t, std::unique_ptr<Task>> tasks;
   uint64_t next_id = 1;
   std::optional<PolitenessGate> gate;
@@ -183,8 +183,9 @@ Result<std::unique_ptr<Prober>> Prober::Create(
   impl.probe_timeout_ms = config.worker.probe_timeout_ms;
   impl.request_worst_ms = static_cast<int64_t>(SlowestRequestMs(config));
   impl.gate.emplace(config.politeness);
+  pb::Observation sources;
   for (const geo::SourceInfo& source : geo->sources()) {
-    pb::DataSource& data_source = impl.data_sources.emplace_back();
+    pb::DataSource& data_source = *sources.add_data_sources();
     data_source.set_role(source.role);
     data_source.set_database_type(source.database_type);
     data_source.set_build_epoch(source.build_epoch);
@@ -192,7 +193,7 @@ Result<std::unique_ptr<Prober>> Prober::Create(
     data_source.set_attribution(source.attribution);
     data_source.set_sha256(source.sha256);
   }
-  pb::DataSource& signatures = impl.data_sources.emplace_back();
+  pb::DataSource& signatures = *sources.add_data_sources();
   signatures.set_role("providers");
   signatures.set_database_type("hostlocator-providers");
   signatures.set_build_epoch(DateEpoch(providers->newest_verified_on));
@@ -204,7 +205,7 @@ Result<std::unique_ptr<Prober>> Prober::Create(
     for (const ReferralEntry& target : directory.targets) {
       newest = std::max(newest, target.verified_on);
     }
-    pb::DataSource& source = impl.data_sources.emplace_back();
+    pb::DataSource& source = *sources.add_data_sources();
     source.set_role("referrals");
     source.set_database_type(directory.verified
                                  ? "hostlocator-referrals"
@@ -213,6 +214,7 @@ Result<std::unique_ptr<Prober>> Prober::Create(
     source.set_path(directory.path);
     source.set_sha256(directory.sha256);
   }
+  impl.data_sources = sources.SerializeAsString();
   impl.geo = std::move(geo);
   impl.providers = std::move(providers);
   impl.dns = std::move(dns).value();
@@ -223,6 +225,8 @@ Result<std::unique_ptr<Prober>> Prober::Create(
 Prober::~Prober() = default;
 
 size_t Prober::in_flight() const { return impl_->tasks.size(); }
+
+const std::string& Prober::data_sources() const { return impl_->data_sources; }
 
 Prober::Load Prober::load() const {
   return {.probes = impl_->tasks.size(),
@@ -241,9 +245,6 @@ void Prober::Probe(const std::string& url, const pb::RequestContext& context,
   obs.set_tool_version(impl_->context.tool_version);
   obs.set_config_digest(impl_->context.config_digest);
   obs.set_worker(impl_->context.worker_name);
-  for (const pb::DataSource& source : impl_->data_sources) {
-    *obs.add_data_sources() = source;
-  }
   obs.set_url(url);
   Impl::Task& started = *task;
   impl_->tasks.emplace(task->id, std::move(task));

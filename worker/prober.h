@@ -68,13 +68,21 @@ class Prober {
   // Providers come from hl::DetectProviders (not for .onion hosts); status
   // and verdict then from hl::Conclude, and the referral targets from
   // hl::RouteReferrals when Create was given `referrals`. The HEADs are sent
-  // with `context` (recorded in the observation when not empty). `done` runs
+  // with `context` (recorded in the observation when not empty). The
+  // observation carries no data_sources: see data_sources(). `done` runs
   // exactly once, on the loop, never inside Probe; it may destroy the prober
   // (the probes still under way are then abandoned).
   void Probe(const std::string& url, const pb::RequestContext& context,
              Done done);
 
   size_t in_flight() const;
+
+  // The data sources every observation of this prober cites (geolocation
+  // databases, provider signatures, the referral directory), serialized as
+  // the `data_sources` fields of an Observation: appended to a serialized
+  // observation, or merged into one (MergeFromString), they become its
+  // data_sources. Built once, so a probe copies no provenance.
+  const std::string& data_sources() const;
 
   // What is under way on this prober's loop now.
   struct Load {

@@ -252,13 +252,12 @@ class Session {
                 options_.stats->RecordResult(options_.stats_slot, obs,
                                              clock_() - started);
               }
-              pb::Envelope result;
-              result.mutable_result()->set_job_id(job_id);
-              result.mutable_result()->set_attempt(attempt);
-              *result.mutable_result()->mutable_observation() = std::move(obs);
+              std::string observation = obs.SerializeAsString();
+              observation += prober_->data_sources();
               --in_flight_;
-              recent_results_.emplace_back(clock_(),
-                                           EncodeEnvelope(std::move(result)));
+              recent_results_.emplace_back(
+                  clock_(),
+                  EncodeResult(job_id, attempt, std::move(observation)));
               SendBytes(recent_results_.back().second);
               // A job of an earlier connection: this connection's READY did
               // not count its credit, so grant it now.

@@ -1,5 +1,6 @@
 #include "common/protocol.h"
 
+#include <google/protobuf/util/message_differencer.h>
 #include <gtest/gtest.h>
 
 #include <string>
@@ -67,6 +68,7 @@ TEST(SummarizeObservationTest, RefusesBrokenStructure) {
   const std::vector<Case> cases = {
       {"tag 0", std::string("\x00\x01", 2)},
       {"end group without start", "\x0c"},
+      {"tag cut short", "\xff\xff\xff"},
       {"length past the end",
        "\x12\x7f"
        "abc"},
@@ -104,6 +106,67 @@ TEST(DecodeInboundTest, KeepsTheObservationAsSent) {
   ready.set_protocol_version(kProtocolVersion + 1);
   EXPECT_EQ(DecodeInbound(ready.SerializeAsString()).status().code(),
             StatusCode::kFailedPrecondition);
+}
+
+TEST(EncodeResultTest, IsARESULTEnvelopeAroundTheBytes) {
+  const std::string observation = FullObservation().SerializeAsString();
+  auto decoded = DecodeEnvelope(EncodeResult(7, 2, observation));
+  ASSERT_TRUE(decoded.ok()) << decoded.status().message();
+  ASSERT_TRUE(decoded->has_result());
+  EXPECT_EQ(decoded->result().job_id(), 7u);
+  EXPECT_EQ(decoded->result().attempt(), 2u);
+  EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(
+      decoded->result().observation(), FullObservation()));
+}
+
+std::string Join(const std::vector<std::string_view>& pieces) {
+  std::string out;
+  for (std::string_view piece : pieces) out += piece;
+  return out;
+}
+
+TEST(SplitDataSourcesTest, CutsOffEveryEntryAndKeepsTheRest) {
+  pb::Observation sources;
+  sources.add_data_sources()->set_role("country");
+  sources.add_data_sources()->set_role("asn");
+  pb::Observation rest = FullObservation();
+  rest.clear_data_sources();
+  struct Case {
+    const char* name;
+    std::string bytes;
+    size_t rest_pieces;
+    size_t source_pieces;
+  };
+  // Entries between other fields (as a serializer writes them, field 11
+  // before 12) and appended after them (as a worker sends them).
+  const std::vector<Case> cases = {
+      {"serialized", FullObservation().SerializeAsString(), 2, 1},
+      {"appended", rest.SerializeAsString() + sources.SerializeAsString(), 1,
+       1},
+      {"none", rest.SerializeAsString(), 1, 0},
+      {"empty", "", 0, 0},
+  };
+  for (const Case& c : cases) {
+    auto split = SplitDataSources(c.bytes);
+    ASSERT_TRUE(split.ok()) << c.name;
+    EXPECT_EQ(split->rest.size(), c.rest_pieces) << c.name;
+    EXPECT_EQ(split->data_sources.size(), c.source_pieces) << c.name;
+    pb::Observation without;
+    ASSERT_TRUE(without.ParseFromString(Join(split->rest))) << c.name;
+    EXPECT_EQ(without.data_sources_size(), 0) << c.name;
+    pb::Observation whole;
+    ASSERT_TRUE(whole.ParseFromString(c.bytes));
+    pb::Observation entries;
+    ASSERT_TRUE(entries.ParseFromString(Join(split->data_sources)));
+    EXPECT_EQ(entries.data_sources_size(), whole.data_sources_size()) << c.name;
+    without.MergeFrom(entries);
+    EXPECT_TRUE(
+        google::protobuf::util::MessageDifferencer::Equals(without, whole))
+        << c.name;
+  }
+  const std::string bytes = FullObservation().SerializeAsString();
+  EXPECT_FALSE(SplitDataSources(bytes.substr(0, bytes.size() - 1)).ok());
+  EXPECT_FALSE(SplitDataSources("\xff\xff\xff").ok());
 }
 
 }  // namespace

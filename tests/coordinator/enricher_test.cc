@@ -33,6 +33,7 @@ pb::Observation Located(const std::string& ip = "192.0.2.10",
   o.set_pinned_ip(ip);
   o.mutable_http()->set_status(200);
   o.mutable_http()->set_connected_ip(ip);
+  o.add_data_sources()->set_role("country");
   Conclude(&o);
   return o;
 }
@@ -317,6 +318,10 @@ TEST_F(EnricherTest, StoredResultsArePendingUntilEnriched) {
   EXPECT_EQ((*after)->verdict().jurisdiction().confidence(), "high");
   EXPECT_EQ((*after)->registration().registrar(), "Example Registrar");
   EXPECT_EQ((*after)->rdap().enriched_unix_ms(), now_ms_);
+  // Rewritten with its provenance (kept by reference, common/protocol.h).
+  ASSERT_EQ((*after)->data_sources_size(), 1);
+  EXPECT_EQ((*after)->data_sources(0).role(), "country");
+  EXPECT_EQ((*after)->data_sources_ref(), "");
   EXPECT_EQ(enricher.Step()->completed, 0u);
 }
 
@@ -335,6 +340,33 @@ TEST_F(EnricherTest, ARateLimitedLookupLeavesTheResultPending) {
   EXPECT_EQ(*store->CountPendingEnrichment(), 1u);
   step = enricher.Step();
   EXPECT_EQ(step->completed, 1u);
+  EXPECT_EQ(*store->CountPendingEnrichment(), 0u);
+}
+
+TEST_F(EnricherTest, StepsContinueWhereThePreviousStoppedAndWrapAround) {
+  auto store = Open();
+  StoreResults(*store, 3);
+  TableLookup lookup;
+  lookup.exhausted = 1;  // the first result's first lookup is deferred
+  Enricher enricher(
+      store.get(), &lookup, [this] { return now_ms_; }, "b");
+  const auto state = [&](uint64_t job_id) {
+    auto r = store->LatestResult(job_id);
+    return r.ok() && r->has_value() ? (*r)->rdap().state() : "?";
+  };
+  auto step = enricher.Step(1);
+  ASSERT_TRUE(step.ok()) << step.status().message();
+  EXPECT_EQ(step->deferred, 1u);
+  // The next step goes on after the deferred result, not back to it.
+  EXPECT_EQ(enricher.Step(1)->completed, 1u);
+  EXPECT_EQ(state(1), "pending");
+  EXPECT_EQ(state(2), "complete");
+  EXPECT_EQ(enricher.Step(1)->completed, 1u);
+  EXPECT_EQ(state(3), "complete");
+  // The end reached: the next step starts over and finds the first.
+  EXPECT_EQ(enricher.Step(1)->completed, 0u);
+  EXPECT_EQ(enricher.Step(1)->completed, 1u);
+  EXPECT_EQ(state(1), "complete");
   EXPECT_EQ(*store->CountPendingEnrichment(), 0u);
 }
 

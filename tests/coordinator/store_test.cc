@@ -1,9 +1,12 @@
 #include "coordinator/store.h"
 
+#include <google/protobuf/util/message_differencer.h>
 #include <gtest/gtest.h>
 #include <rocksdb/db.h>
 
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 
 namespace hl::coordinator {
 namespace {
@@ -193,6 +196,90 @@ TEST_F(StoreTest, StoresTheResultsOfARoundTogether) {
     EXPECT_EQ(history->size(), 1u) << "job " << id;
   }
   EXPECT_EQ(*store->RecoverLeases(3000), 0u);
+}
+
+// Occurrences of `text` in the files of `dir` (WAL and tables as written).
+int CountInFiles(const std::filesystem::path& dir, const std::string& text) {
+  int n = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    std::ifstream in(entry.path(), std::ios::binary);
+    std::stringstream bytes;
+    bytes << in.rdbuf();
+    const std::string contents = bytes.str();
+    for (size_t at = contents.find(text); at != std::string::npos;
+         at = contents.find(text, at + 1)) {
+      ++n;
+    }
+  }
+  return n;
+}
+
+// The data sources of a result are written once per distinct set, and
+// every read gives back the observation as it was offered.
+TEST_F(StoreTest, DataSourcesAreStoredOncePerSetAndReadBackWhole) {
+  const auto with_sources = [](const std::string& url,
+                               const std::string& attribution) {
+    pb::Observation obs;
+    obs.set_url(url);
+    obs.set_status("located");
+    for (const char* role : {"country", "asn"}) {
+      pb::DataSource* source = obs.add_data_sources();
+      source->set_role(role);
+      source->set_attribution(attribution + "/" + role);
+      source->set_sha256(std::string(64, 'a'));
+    }
+    obs.set_worker("w1");  // a field after data_sources
+    return obs;
+  };
+  const std::string marker = "attribution-marker-7f3a";
+  std::vector<std::string> urls;
+  for (int i = 0; i < 20; ++i) {
+    urls.push_back("http://h" + std::to_string(i) + ".example/");
+  }
+  std::vector<pb::Observation> offered;
+  {
+    auto store = OpenStore();
+    IngestRun(*store, urls);
+    auto leased = store->LeasePending(urls.size(), 1000);
+    ASSERT_TRUE(leased.ok());
+    std::vector<std::string> bytes;
+    for (size_t i = 0; i < urls.size(); ++i) {
+      // The last result cites another set; one has none.
+      offered.push_back(
+          with_sources(urls[i], i + 1 == urls.size() ? "another set" : marker));
+      if (i == 3) offered.back().clear_data_sources();
+      bytes.push_back(offered.back().SerializeAsString());
+    }
+    std::vector<Store::ResultIn> in;
+    for (size_t i = 0; i < urls.size(); ++i) {
+      in.push_back({(*leased)[i].job_id(), 1, bytes[i], true});
+    }
+    auto outcomes = store->StoreResults(in, 2000);
+    ASSERT_TRUE(outcomes.ok());
+    for (const auto& outcome : *outcomes) EXPECT_TRUE(outcome.ok());
+    EXPECT_EQ(CountInFiles(dir_, marker + "/country"), 1);
+    for (size_t i = 0; i < urls.size(); ++i) {
+      auto latest = store->LatestResult((*leased)[i].job_id());
+      ASSERT_TRUE(latest.ok() && latest->has_value());
+      EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(
+          **latest, offered[i]))
+          << i;
+    }
+  }
+  // Reopened: the sets come from the store, not from what this process saw.
+  auto store = OpenStore();
+  for (size_t i = 0; i < urls.size(); ++i) {
+    auto history = store->History(i + 1);
+    ASSERT_TRUE(history.ok() && history->size() == 1u);
+    EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(
+        history->front(), offered[i]))
+        << i;
+  }
+  // A reference to a set the store does not hold is data loss, not an
+  // observation without provenance.
+  pb::Observation dangling;
+  dangling.set_data_sources_ref(std::string(64, '0'));
+  EXPECT_EQ(store->AttachDataSources(&dangling).code(), StatusCode::kDataLoss);
 }
 
 TEST_F(StoreTest, RequeueUntilAttemptCapThenDead) {

@@ -170,8 +170,11 @@ TEST_F(ProberTest, LocatesHostByTheAddressThatAnswered) {
                {cname, DnsTestServer::Aaaa("edge.cdn.test", "::1", 60)});
   const std::string port = std::to_string(http->port());
 
+  std::unique_ptr<Prober> prober = MakeProber();
+  pb::Observation sources;
+  ASSERT_TRUE(sources.ParseFromString(prober->data_sources()));
   const pb::Observation obs =
-      Run(MakeProber(),
+      Run(std::move(prober),
           "HTTP://WWW.Example.TEST:" + port + "/Reported/Path?q=1#fragment");
   http->Stop();
 
@@ -182,16 +185,18 @@ TEST_F(ProberTest, LocatesHostByTheAddressThatAnswered) {
   EXPECT_EQ(obs.tool_version(), "hostlocator-test");
   EXPECT_EQ(obs.config_digest(), "c0ffee");
   EXPECT_EQ(obs.worker(), "worker-test-1");
-  ASSERT_EQ(obs.data_sources_size(), 3);
-  EXPECT_EQ(obs.data_sources(0).role(), "country");
-  EXPECT_EQ(obs.data_sources(0).database_type(),
+  // The provenance is the prober's, once, not copied into each probe.
+  EXPECT_EQ(obs.data_sources_size(), 0);
+  ASSERT_EQ(sources.data_sources_size(), 3);
+  EXPECT_EQ(sources.data_sources(0).role(), "country");
+  EXPECT_EQ(sources.data_sources(0).database_type(),
             "hostlocator-test-country-asn");
-  EXPECT_EQ(obs.data_sources(0).build_epoch(), 1'750'000'000);
+  EXPECT_EQ(sources.data_sources(0).build_epoch(), 1'750'000'000);
   // The exact file: its SHA-256.
-  EXPECT_EQ(obs.data_sources(0).sha256(),
-            Sha256FileHex(obs.data_sources(0).path()).value());
-  EXPECT_EQ(obs.data_sources(1).role(), "asn");
-  EXPECT_EQ(obs.data_sources(2).role(), "providers");
+  EXPECT_EQ(sources.data_sources(0).sha256(),
+            Sha256FileHex(sources.data_sources(0).path()).value());
+  EXPECT_EQ(sources.data_sources(1).role(), "asn");
+  EXPECT_EQ(sources.data_sources(2).role(), "providers");
 
   ASSERT_EQ(obs.dns().cname_chain_size(), 2);
   EXPECT_EQ(obs.dns().cname_chain(1), "edge.cdn.test");
@@ -792,14 +797,16 @@ TEST_F(ProberTest, RecordsFinishTimeAndReferralDirectory) {
       BaseConfig(), geo_, providers_, {}, [&now] { return now++; }, loop_.get(),
       routing);
   ASSERT_TRUE(prober.ok()) << prober.status().ToString();
+  pb::Observation sources;
+  ASSERT_TRUE(sources.ParseFromString((*prober)->data_sources()));
   const pb::Observation obs = Run(
       std::move(prober).value(),
       "http://duckduckgogg42xjoc72x3sjasowoarfbgcmvfimaftt6twagswzczad.onion/");
 
   EXPECT_EQ(obs.checked_at_unix_ms(), kNow);
   EXPECT_GT(obs.finished_at_unix_ms(), obs.checked_at_unix_ms());
-  ASSERT_EQ(obs.data_sources_size(), 4);
-  const pb::DataSource& referrals = obs.data_sources(3);
+  ASSERT_EQ(sources.data_sources_size(), 4);
+  const pb::DataSource& referrals = sources.data_sources(3);
   EXPECT_EQ(referrals.role(), "referrals");
   EXPECT_EQ(referrals.database_type(), "hostlocator-referrals (unverified)");
   EXPECT_EQ(referrals.path(), "/etc/hostlocator/referral.toml");
