@@ -45,6 +45,7 @@ void AddJobLines(const pb::JobRecord& job, int64_t sign,
     const int64_t n = sign * static_cast<int64_t>(b.lines());
     d.by_field[state] += n;
     if (outcome != kCountFields) d.by_field[outcome] += n;
+    if (sign > 0) d.jobs.push_back(job.job_id());
   }
 }
 

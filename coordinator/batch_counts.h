@@ -13,6 +13,7 @@
 #include <array>
 #include <cstdint>
 #include <unordered_map>
+#include <vector>
 
 #include "common/proto/hostlocator.pb.h"
 
@@ -39,6 +40,7 @@ enum CountField : size_t {
 struct CountDelta {
   std::array<int64_t, kCountFields> by_field{};
   uint64_t finished = 0;
+  std::vector<uint64_t> jobs;  // the jobs changed (Store::ChangedJobs)
 };
 // The changes to each batch touched, by run id.
 using CountChanges = std::unordered_map<uint64_t, CountDelta>;
@@ -48,7 +50,7 @@ using CountChanges = std::unordered_map<uint64_t, CountDelta>;
 void AddJobChange(const pb::JobRecord& before, const pb::JobRecord& after,
                   CountChanges* changes);
 // Adds the job's lines, in each of its batches, by its state and last
-// status, times `sign` (+1 or -1).
+// status, times `sign` (+1 or -1); with +1 the job is listed as changed.
 void AddJobLines(const pb::JobRecord& job, int64_t sign, CountChanges* changes);
 // Adds `lines` lines of run `run_id` to the job's batches.
 void AddBatchLines(pb::JobRecord* job, uint64_t run_id, uint64_t lines);

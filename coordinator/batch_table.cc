@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <charconv>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <unordered_set>
 
 #include "common/record_json.h"
 #include "coordinator/queries.h"
@@ -373,6 +375,35 @@ Result<std::shared_ptr<const BatchTable>> BuildBatchTable(
   return std::shared_ptr<const BatchTable>(std::move(table));
 }
 
+Result<std::shared_ptr<const BatchTable>> UpdateBatchTable(
+    const Store& store, const BatchTable& previous,
+    const std::vector<uint64_t>& changed, uint64_t generation,
+    const HistorySettings& settings, int64_t now_ms) {
+  auto table = std::make_shared<BatchTable>(previous);
+  table->generation = generation;
+  table->built_ms = now_ms;
+  std::unordered_set<uint64_t> updated;
+  LineOutcome outcome;
+  for (uint64_t job_id : changed) {
+    auto at = table->job_facts.find(job_id);
+    if (at == table->job_facts.end() || !updated.insert(job_id).second) {
+      continue;
+    }
+    auto job = store.GetJob(job_id);
+    if (!job.ok()) return job.status();
+    pb::LineRecord line;  // what FactsOf reads of a line with a job
+    line.set_job_id(job_id);
+    auto read = ReadOutcome(store, line, &settings, &outcome);
+    if (!read.ok()) return read.status();
+    table->facts[at->second] =
+        FactsOf(line, &*job, outcome.latest ? &*outcome.latest : nullptr,
+                outcome.history ? &*outcome.history : nullptr);
+  }
+  table->facets.clear();
+  CountFacets(table.get());
+  return std::shared_ptr<const BatchTable>(std::move(table));
+}
+
 Result<std::shared_ptr<const BatchTable>> BatchTables::Get(uint64_t run_id,
                                                            int64_t now_ms) {
   auto live = store_->LiveCounts(run_id, now_ms);
@@ -387,8 +418,17 @@ Result<std::shared_ptr<const BatchTable>> BatchTables::Get(uint64_t run_id,
   }
   if (previous == nullptr || (previous->generation != live->generation &&
                               now_ms - previous->built_ms >= kMinRebuildMs)) {
-    auto built = BuildBatchTable(*store_, run_id, live->generation, settings_,
-                                 previous.get(), now_ms);
+    const pb::BatchCounts& c = live->counts;
+    const uint64_t lines =
+        c.rejected() + c.pending() + c.in_flight() + c.done() + c.dead();
+    std::optional<std::vector<uint64_t>> changed;
+    if (previous != nullptr && previous->rows.size() == lines) {
+      changed = store_->ChangedJobs(run_id, previous->generation);
+    }
+    auto built = changed ? UpdateBatchTable(*store_, *previous, *changed,
+                                            live->generation, settings_, now_ms)
+                         : BuildBatchTable(*store_, run_id, live->generation,
+                                           settings_, previous.get(), now_ms);
     if (!built.ok()) return built.status();
     previous = *std::move(built);
   }

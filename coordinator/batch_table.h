@@ -4,9 +4,11 @@
 //
 // A table is built from the store when the batch changed (the generation
 // of Store::LiveCounts), at most once every kMinRebuildMs per batch (a
-// table may lag that much behind a running batch), and kept by BatchTables;
-// a rebuild reads every line and job record, and re-reads results only for
-// jobs whose checks or state changed since the previous table. Filtering,
+// table may lag that much behind a running batch), and kept by BatchTables.
+// When only jobs changed (no new lines) and Store::ChangedJobs still
+// reaches back to the table's generation, only those jobs are read again;
+// otherwise a rebuild reads every line and job record, and re-reads
+// results only for jobs whose checks or state changed since. Filtering,
 // sorting and paging (RowsJson) are pure and table-tested.
 #pragma once
 
@@ -113,6 +115,13 @@ Result<std::shared_ptr<const BatchTable>> BuildBatchTable(
     const Store& store, uint64_t run_id, uint64_t generation,
     const HistorySettings& settings, const BatchTable* previous,
     int64_t now_ms);
+
+// `previous` with the facts of the jobs `changed` read again, at
+// `generation` (the batch has the same lines).
+Result<std::shared_ptr<const BatchTable>> UpdateBatchTable(
+    const Store& store, const BatchTable& previous,
+    const std::vector<uint64_t>& changed, uint64_t generation,
+    const HistorySettings& settings, int64_t now_ms);
 
 // The tables of the batches asked for lately (at most kKept), rebuilt when
 // their batch changed. Thread-safe; one build at a time.

@@ -383,7 +383,7 @@ Status Store::WriteCounted(rocksdb::WriteBatch* batch,
   struct Update {
     Live* live;
     pb::BatchCounts counts;
-    uint64_t finished;
+    const CountDelta* delta;
   };
   std::vector<Update> updates;
   updates.reserve(changes.size());
@@ -392,13 +392,26 @@ Status Store::WriteCounted(rocksdb::WriteBatch* batch,
     if (live == live_.end()) continue;  // purged
     pb::BatchCounts counts = Applied(live->second.counts, delta);
     batch->Put(batch_counts_, U64Key(run_id), counts.SerializeAsString());
-    updates.push_back({&live->second, std::move(counts), delta.finished});
+    updates.push_back({&live->second, std::move(counts), &delta});
   }
   HL_RETURN_IF_ERROR(Write(batch, sync));
   for (Update& u : updates) {
     u.live->counts = std::move(u.counts);
-    ++u.live->generation;
-    if (u.finished > 0) u.live->rate.Add(now_ms, u.finished);
+    const uint64_t generation = ++u.live->generation;
+    if (u.delta->finished > 0) u.live->rate.Add(now_ms, u.delta->finished);
+    auto& log = u.live->log;
+    for (uint64_t job : u.delta->jobs) log.emplace_back(generation, job);
+    while (log.size() > kChangeLog) {
+      u.live->log_complete_since = log.front().first;
+      log.pop_front();
+    }
+    // Memory stays with the batches under way: a batch with nothing
+    // pending or in flight drops its log.
+    if (u.live->counts.pending() == 0 && u.live->counts.in_flight() == 0) {
+      log.clear();
+      log.shrink_to_fit();
+      u.live->log_complete_since = generation;
+    }
   }
   return Status::Ok();
 }
@@ -729,6 +742,24 @@ Result<Store::BatchLive> Store::LiveCounts(uint64_t run_id,
   if (it == live_.end()) return NotFound("no batch " + std::to_string(run_id));
   return BatchLive{it->second.counts, it->second.generation,
                    it->second.rate.PerSecond(now_ms)};
+}
+
+std::optional<std::vector<uint64_t>> Store::ChangedJobs(uint64_t run_id,
+                                                        uint64_t since) const {
+  std::lock_guard lock(mu_);
+  auto it = live_.find(run_id);
+  if (it == live_.end() || since < it->second.log_complete_since) {
+    return std::nullopt;
+  }
+  std::vector<uint64_t> jobs;
+  const auto& log = it->second.log;
+  auto from =
+      std::upper_bound(log.begin(), log.end(), since,
+                       [](uint64_t g, const std::pair<uint64_t, uint64_t>& e) {
+                         return g < e.first;
+                       });
+  for (; from != log.end(); ++from) jobs.push_back(from->second);
+  return jobs;
 }
 
 Result<std::vector<pb::RunRecord>> Store::ListRuns(uint64_t before_run_id,

@@ -53,6 +53,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -253,6 +254,14 @@ class Store {
   };
   // NotFound for an unknown batch.
   Result<BatchLive> LiveCounts(uint64_t run_id, int64_t now_ms) const;
+  // The jobs of batch `run_id` changed after generation `since` (repeats
+  // possible), from a log of the latest kChangeLog changes this process
+  // made while the batch had lines pending or in flight (the log is
+  // dropped when it has none); nullopt when the log no longer reaches back
+  // to `since`.
+  static constexpr size_t kChangeLog = size_t{1} << 18;
+  std::optional<std::vector<uint64_t>> ChangedJobs(uint64_t run_id,
+                                                   uint64_t since) const;
   // Up to `limit` runs newest first, starting below `before_run_id`
   // (UINT64_MAX: the newest).
   Result<std::vector<pb::RunRecord>> ListRuns(uint64_t before_run_id,
@@ -452,6 +461,10 @@ class Store {
     pb::BatchCounts counts;
     uint64_t generation = 0;
     FinishRate rate;
+    // (generation, job) of the latest changes, oldest first; every change
+    // after generation log_complete_since is in it.
+    std::deque<std::pair<uint64_t, uint64_t>> log;
+    uint64_t log_complete_since = 0;
   };
   // Every batch's counters, as in `batch_counts`; guarded by mu_.
   std::unordered_map<uint64_t, Live> live_;
