@@ -8,4 +8,7 @@ shift || true
 jobs=${HL_JOBS:-$(nproc)}
 cmake -S "$root" -B "$build_dir" -G Ninja "$@" >/dev/null
 # HL_TARGETS (space-separated) limits the build to those targets.
-ninja -C "$build_dir" -j "$jobs" ${HL_TARGETS:-}
+# The CPU seconds of the build (compiler user+sys), a figure the machine's
+# load does not change, unlike the wall time.
+TIMEFORMAT="build.sh: %R s wall, %U s user, %S s sys (${build_dir##*/})"
+time ninja -C "$build_dir" -j "$jobs" ${HL_TARGETS:-}
