@@ -132,10 +132,17 @@ TEST(RdapBootstrapTest, ShippedBootstrapCoversTheFiveRirsAndCommonTlds) {
   EXPECT_EQ(b->ForIp(Ip("2a00:1450::1")), "https://rdap.db.ripe.net/");
   EXPECT_EQ(b->ForIp(Ip("2600::1")), "https://rdap.arin.net/registry/");
   EXPECT_EQ(b->ForAsn(4134), "https://rdap.apnic.net/");
+  EXPECT_EQ(b->ForAsn(15169), "https://rdap.arin.net/registry/");
+  EXPECT_EQ(b->ForAsn(3320), "https://rdap.db.ripe.net/");
+  EXPECT_EQ(b->ForAsn(28000), "https://rdap.lacnic.net/rdap/");
+  EXPECT_EQ(b->ForAsn(37100), "https://rdap.afrinic.net/rdap/");
   EXPECT_EQ(b->ForDomain("example.com"), "https://rdap.verisign.com/com/v1/");
   EXPECT_EQ(b->ForDomain("example.net"), "https://rdap.verisign.com/net/v1/");
   EXPECT_EQ(b->ForDomain("example.org"),
-            "https://rdap.publicinterestregistry.net/rdap/org/");
+            "https://rdap.publicinterestregistry.org/rdap/");
+  EXPECT_EQ(b->ForDomain("example.co.uk"), "https://rdap.nominet.uk/uk/");
+  EXPECT_EQ(b->ForDomain("example.nl"), "https://rdap.sidn.nl/");
+  EXPECT_EQ(b->ForDomain("example.fr"), "https://rdap.nic.fr/");
   EXPECT_EQ(b->ForDomain("example.com.br"), "https://rdap.registro.br/");
   EXPECT_EQ(b->ForDomain("example.cz"), "https://rdap.nic.cz/");
 }
