@@ -131,7 +131,7 @@ TEST(RdapBootstrapTest, ShippedBootstrapCoversTheFiveRirsAndCommonTlds) {
   EXPECT_EQ(b->ForIp(Ip("41.1.1.1")), "https://rdap.afrinic.net/rdap/");
   EXPECT_EQ(b->ForIp(Ip("2a00:1450::1")), "https://rdap.db.ripe.net/");
   EXPECT_EQ(b->ForIp(Ip("2600::1")), "https://rdap.arin.net/registry/");
-  EXPECT_EQ(b->ForAsn(4134), "https://rdap.apnic.net/");
+  EXPECT_EQ(b->ForAsn(9808), "https://rdap.apnic.net/");
   EXPECT_EQ(b->ForAsn(15169), "https://rdap.arin.net/registry/");
   EXPECT_EQ(b->ForAsn(3320), "https://rdap.db.ripe.net/");
   EXPECT_EQ(b->ForAsn(28000), "https://rdap.lacnic.net/rdap/");

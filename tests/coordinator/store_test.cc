@@ -252,7 +252,7 @@ TEST_F(StoreTest, DataSourcesAreStoredOncePerSetAndReadBackWhole) {
     }
     std::vector<Store::ResultIn> in;
     for (size_t i = 0; i < urls.size(); ++i) {
-      in.push_back({(*leased)[i].job_id(), 1, bytes[i], true});
+      in.push_back({(*leased)[i].job_id(), 1, bytes[i], "located"});
     }
     auto outcomes = store->StoreResults(in, 2000);
     ASSERT_TRUE(outcomes.ok());
