@@ -721,7 +721,7 @@ class ApiServer::Impl {
   std::pair<int64_t, int64_t> token_stamp_{-1, -1};
   std::mutex evidence_mu_;
   std::optional<SigningKey> signing_key_;  // guarded by evidence_mu_
-  BatchTables tables_;  // the review tables (rows endpoint)
+  BatchTables tables_;                     // the review tables (rows endpoint)
 };
 
 ApiServer::ApiServer(Store* store, FiguresSource figures, ApiOptions options,

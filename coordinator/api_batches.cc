@@ -1,7 +1,6 @@
 #include "coordinator/api_batches.h"
 
 #include <algorithm>
-#include <charconv>
 #include <nlohmann/json.hpp>
 
 #include "coordinator/queries.h"
@@ -11,20 +10,6 @@ namespace {
 
 constexpr size_t kDefaultBatchPage = 20;
 constexpr size_t kMaxBatchPage = 200;
-
-Result<uint64_t> ParseCount(const std::string& text, const char* name,
-                            uint64_t min, uint64_t max) {
-  uint64_t n = 0;
-  const auto [end, ec] =
-      std::from_chars(text.data(), text.data() + text.size(), n);
-  if (text.empty() || ec != std::errc() || end != text.data() + text.size() ||
-      n < min || n > max) {
-    return InvalidArgument(std::string(name) + " is a whole number from " +
-                           std::to_string(min) + " to " + std::to_string(max) +
-                           ", not \"" + text + "\"");
-  }
-  return n;
-}
 
 }  // namespace
 
@@ -42,22 +27,15 @@ std::string SessionJson(const TokenEntry& token) {
 
 Result<std::string> BatchListBody(const Store& store, const QueryParams& params,
                                   int64_t now_ms) {
-  size_t limit = kDefaultBatchPage;
-  if (auto it = params.find("limit"); it != params.end()) {
-    auto n = ParseCount(it->second, "limit", 1, kMaxBatchPage);
-    if (!n.ok()) return n.status();
-    limit = *n;
+  auto limit =
+      NumberParam(params, "limit", kDefaultBatchPage, 1, kMaxBatchPage);
+  if (!limit.ok()) return limit.status();
+  auto before = NumberParam(params, "cursor", UINT64_MAX, 1, UINT64_MAX - 1);
+  if (!before.ok()) {
+    return InvalidArgument("bad cursor \"" + *Param(params, "cursor") +
+                           "\": pass the next_cursor of the previous page");
   }
-  uint64_t before = UINT64_MAX;
-  if (auto it = params.find("cursor"); it != params.end()) {
-    auto n = ParseCount(it->second, "cursor", 1, UINT64_MAX - 1);
-    if (!n.ok()) {
-      return InvalidArgument("bad cursor \"" + it->second +
-                             "\": pass the next_cursor of the previous page");
-    }
-    before = *n;
-  }
-  return BatchListJson(store, before, limit, now_ms);
+  return BatchListJson(store, *before, *limit, now_ms);
 }
 
 Result<std::string> RowsBody(BatchTables& tables, uint64_t run_id,

@@ -19,12 +19,25 @@ std::optional<uint64_t> ParseU64(std::string_view text, int base = 10) {
   return value;
 }
 
+}  // namespace
+
 const std::string* Param(const QueryParams& params, const std::string& key) {
   auto it = params.find(key);
   return it == params.end() ? nullptr : &it->second;
 }
 
-}  // namespace
+Result<uint64_t> NumberParam(const QueryParams& params, const std::string& key,
+                             uint64_t fallback, uint64_t min, uint64_t max) {
+  const std::string* text = Param(params, key);
+  if (text == nullptr) return fallback;
+  const std::optional<uint64_t> n = ParseU64(*text);
+  if (!n || *n < min || *n > max) {
+    return InvalidArgument(key + " is a whole number from " +
+                           std::to_string(min) + " to " + std::to_string(max) +
+                           ", not \"" + *text + "\"");
+  }
+  return *n;
+}
 
 Result<int64_t> ParseDurationMs(std::string_view text) {
   static constexpr std::pair<std::string_view, int64_t> kUnits[] = {

@@ -38,6 +38,13 @@ struct ResultCursor {
 std::string EncodeCursor(const ResultCursor& cursor);
 Result<ResultCursor> DecodeCursor(std::string_view text);
 
+// The first value of query parameter `key`, or null.
+const std::string* Param(const QueryParams& params, const std::string& key);
+// Query parameter `key` as a whole number in [min, max], `fallback` when
+// absent; InvalidArgument names the parameter and its range.
+Result<uint64_t> NumberParam(const QueryParams& params, const std::string& key,
+                             uint64_t fallback, uint64_t min, uint64_t max);
+
 // GET /api/v1/results parameters: batch (optional), country (ISO code),
 // status (located|unresolved|error|rejected), event (moved|down|back_up:
 // the URL's history has one), state (online|down|unreachable: its latest

@@ -1,7 +1,6 @@
 #include "coordinator/batch_table.h"
 
 #include <algorithm>
-#include <charconv>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <unordered_set>
@@ -53,28 +52,6 @@ std::string Listed(const std::string_view (&allowed)[N]) {
     out += a;
   }
   return out;
-}
-
-Result<uint64_t> Number(const QueryParams& params, const char* name,
-                        uint64_t fallback, uint64_t min, uint64_t max) {
-  auto it = params.find(name);
-  if (it == params.end()) return fallback;
-  const std::string& text = it->second;
-  uint64_t n = 0;
-  const auto [end, ec] =
-      std::from_chars(text.data(), text.data() + text.size(), n);
-  if (text.empty() || ec != std::errc() || end != text.data() + text.size() ||
-      n < min || n > max) {
-    return InvalidArgument(std::string(name) + " is a whole number from " +
-                           std::to_string(min) + " to " + std::to_string(max) +
-                           ", not \"" + text + "\"");
-  }
-  return n;
-}
-
-const std::string* Param(const QueryParams& params, const char* name) {
-  auto it = params.find(name);
-  return it == params.end() || it->second.empty() ? nullptr : &it->second;
 }
 
 // Rank of a confidence value: none/unknown first, high last.
@@ -169,10 +146,10 @@ void CountFacets(BatchTable* table) {
 
 Result<RowQuery> ParseRowQuery(const QueryParams& params) {
   RowQuery q;
-  auto offset = Number(params, "offset", 0, 0, UINT64_MAX / 2);
+  auto offset = NumberParam(params, "offset", 0, 0, UINT64_MAX / 2);
   if (!offset.ok()) return offset.status();
   q.offset = *offset;
-  auto limit = Number(params, "limit", 100, 1, kMaxRowsPage);
+  auto limit = NumberParam(params, "limit", 100, 1, kMaxRowsPage);
   if (!limit.ok()) return limit.status();
   q.limit = *limit;
   if (const auto* sort = Param(params, "sort")) {
