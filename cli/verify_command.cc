@@ -77,6 +77,14 @@ std::optional<int> ReadManifest(const std::string& path,
   return std::nullopt;
 }
 
+// Prints why `options.export_file` failed to verify; the exit code tells a
+// file that could not be read from evidence that does not hold.
+int VerifyFailed(const VerifyOptions& options, const Status& status) {
+  PrintError("verify " + options.export_file + ": " + status.message());
+  return status.code() == StatusCode::kUnavailable ? kExitFailure
+                                                   : kExitVerifyFailed;
+}
+
 // Every file of a package folder's manifest.
 int VerifyFolder(const VerifyOptions& options, const std::string& key) {
   const std::string manifest_path =
@@ -94,13 +102,7 @@ int VerifyFolder(const VerifyOptions& options, const std::string& key) {
         if (!*in) return nullptr;
         return in;
       });
-  if (!verified.ok()) {
-    PrintError("verify " + options.export_file + ": " +
-               verified.status().message());
-    return verified.status().code() == StatusCode::kUnavailable
-               ? kExitFailure
-               : kExitVerifyFailed;
-  }
+  if (!verified.ok()) return VerifyFailed(options, verified.status());
   uint64_t lines = 0;
   for (const auto& f : verified->files) lines += f.lines;
   std::printf(
@@ -157,13 +159,7 @@ int Verify(const VerifyOptions& options) {
        .public_key = *key,
        .file_name =
            fs::path(options.export_file).lexically_normal().generic_string()});
-  if (!verified.ok()) {
-    PrintError("verify " + options.export_file + ": " +
-               verified.status().message());
-    return verified.status().code() == StatusCode::kUnavailable
-               ? kExitFailure
-               : kExitVerifyFailed;
-  }
+  if (!verified.ok()) return VerifyFailed(options, verified.status());
   std::printf(
       "%s\n",
       evidence::DescribeVerified(*verified, options.export_file).c_str());
