@@ -1785,6 +1785,40 @@ def _find_echo_module() -> str | None:
     return None
 
 
+# Helpers for the tests that drive the sandbox (tests/*/*.py).
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(predicate, timeout: float, what: str, step: float = 0.1):
+    """predicate()'s first true value, asked every `step` s; AssertionError
+    naming `what` when none comes within `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(step)
+
+
+def exit_unless_installed(programs: list[str]) -> None:
+    """Exits 1 naming the missing ones (a test fails, it does not skip)."""
+    missing = [p for p in programs
+               if shutil.which(p) is None and
+               not os.path.exists(f"/usr/sbin/{p}")]
+    if missing:
+        print(f"missing programs: {', '.join(missing)} "
+              "(scripts/install-deps.sh installs them)", file=sys.stderr)
+        sys.exit(1)
+
+
 def _check_tools() -> None:
     missing = [t for t in ("knotd", "nginx", "openssl") if not shutil.which(t)]
     if missing:

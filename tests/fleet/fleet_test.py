@@ -22,7 +22,6 @@ import random
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -51,20 +50,6 @@ HEARTBEAT_MS = 100
 LIVENESS = 5
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_until(predicate, timeout: float, what: str, step: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 class Fleet:
@@ -151,7 +136,7 @@ class Fleet:
         p = self.start(name, [COORDINATOR, "--config", config, "--data",
                               self.data, "--listen", endpoint,
                               "--log-level", "info"], prefix)
-        wait_until(lambda: p.poll() is not None or "listening on" in self.log(name),
+        sandbox.wait_until(lambda: p.poll() is not None or "listening on" in self.log(name),
                    20, f"{name} to listen")
         if p.poll() is not None:
             raise AssertionError(f"{name} ended: {self.log(name)}")
@@ -212,13 +197,13 @@ class WorkerKillTest(FleetCase):
         n = 36
         self.assertEqual(f.seed(f.slow_urls("kill", n)), n)
         config = f.config("fleet", heartbeat_toml())
-        endpoint = f"tcp://127.0.0.1:{free_port()}"
+        endpoint = f"tcp://127.0.0.1:{sandbox.free_port()}"
         coordinator = f.coordinator(config, endpoint)
         killed = f.worker(config, endpoint, "killed")
         frozen = f.worker(config, endpoint, "frozen")
         f.worker(config, endpoint, "steady")
         # Every worker holds leases: 12 jobs in flight, 1 s each.
-        wait_until(lambda: f.status()["states"].get("JOB_STATE_LEASED", 0) >= 12,
+        sandbox.wait_until(lambda: f.status()["states"].get("JOB_STATE_LEASED", 0) >= 12,
                    20, "12 leased jobs")
         time.sleep(0.3)
         killed.kill()
@@ -226,7 +211,7 @@ class WorkerKillTest(FleetCase):
         # Past its liveness (and past the 1 s its probes take).
         time.sleep(1.5)
         frozen.send_signal(signal.SIGCONT)
-        wait_until(lambda: f.done() == n, 60, "every job done")
+        sandbox.wait_until(lambda: f.done() == n, 60, "every job done")
         self.assertEqual(f.stop(coordinator), 0)
         self.assert_all_done_once(n)
         c = counters(f.log("coordinator"))
@@ -246,10 +231,10 @@ class CoordinatorKillTest(FleetCase):
         first, later = 30, 8
         self.assertEqual(f.seed(f.slow_urls("crash", first)), first)
         config = f.config("fleet", heartbeat_toml())
-        endpoint = f"tcp://127.0.0.1:{free_port()}"
+        endpoint = f"tcp://127.0.0.1:{sandbox.free_port()}"
         coordinator = f.coordinator(config, endpoint)
         workers = [f.worker(config, endpoint, f"w{i}") for i in (1, 2)]
-        wait_until(lambda: f.done() >= 8, 30, "8 results")
+        sandbox.wait_until(lambda: f.done() >= 8, 30, "8 results")
         coordinator.kill()
         coordinator.wait(timeout=10)
         # Acknowledged while the coordinator is down (synced ingest).
@@ -257,7 +242,7 @@ class CoordinatorKillTest(FleetCase):
         coordinator = f.coordinator(config, endpoint, "coordinator-2")
         self.assertRegex(f.log("coordinator-2"),
                          r"re-queued \d+ jobs leased by the previous process")
-        wait_until(lambda: f.done() == first + later, 60, "every job done")
+        sandbox.wait_until(lambda: f.done() == first + later, 60, "every job done")
         self.assertEqual(f.stop(coordinator), 0)
         self.assert_all_done_once(first + later)
         for w in workers:
@@ -274,7 +259,7 @@ class GarbageTest(FleetCase):
     def test_coordinator_survives_garbage(self) -> None:
         f = self.fleet
         config = f.config("fleet", heartbeat_toml(), base=os.devnull)
-        endpoint = f"tcp://127.0.0.1:{free_port()}"
+        endpoint = f"tcp://127.0.0.1:{sandbox.free_port()}"
         coordinator = f.coordinator(config, endpoint)
         for _ in range(2):
             out = subprocess.run([FLEET_TOOL, "garbage", endpoint],
@@ -297,7 +282,7 @@ class VersionTest(FleetCase):
     def test_coordinator_refuses_a_foreign_worker(self) -> None:
         f = self.fleet
         config = f.config("fleet", heartbeat_toml())
-        endpoint = f"tcp://127.0.0.1:{free_port()}"
+        endpoint = f"tcp://127.0.0.1:{sandbox.free_port()}"
         coordinator = f.coordinator(config, endpoint)
         out = subprocess.run([FLEET_TOOL, "foreign-worker", endpoint],
                              capture_output=True, text=True, timeout=30)
@@ -312,7 +297,7 @@ class VersionTest(FleetCase):
     def test_worker_refuses_a_foreign_coordinator(self) -> None:
         f = self.fleet
         config = f.config("fleet", heartbeat_toml())
-        endpoint = f"tcp://127.0.0.1:{free_port()}"
+        endpoint = f"tcp://127.0.0.1:{sandbox.free_port()}"
         foreign = f.start("foreign", [FLEET_TOOL, "foreign-coordinator",
                                       endpoint])
         time.sleep(0.2)
@@ -371,7 +356,7 @@ class WrongKeyTest(FleetCase):
         coordinator_config, configs = curve_configs(
             f, keys, ["good"], ["good", "intruder"])
         # Not loopback: allowed only because CURVE is on.
-        endpoint = f"tcp://0.0.0.0:{free_port()}"
+        endpoint = f"tcp://0.0.0.0:{sandbox.free_port()}"
         connect = endpoint.replace("0.0.0.0", "127.0.0.1")
         coordinator = f.coordinator(coordinator_config, endpoint)
         intruder = f.worker(configs["intruder"], connect, "intruder")
@@ -385,7 +370,7 @@ class WrongKeyTest(FleetCase):
         self.assertEqual(f.status()["states"], {"JOB_STATE_PENDING": n})
 
         f.worker(configs["good"], connect, "good")
-        wait_until(lambda: f.done() == n, 30, "every job done")
+        sandbox.wait_until(lambda: f.done() == n, 30, "every job done")
         self.assertEqual(f.stop(coordinator), 0)
         self.assert_all_done_once(n)
         c = counters(f.log("coordinator"))
@@ -399,7 +384,7 @@ class WrongKeyTest(FleetCase):
         f = self.fleet
         config = f.config("plain", heartbeat_toml())
         p = f.start("plain", [COORDINATOR, "--config", config, "--data",
-                              f.data, "--listen", f"tcp://0.0.0.0:{free_port()}"])
+                              f.data, "--listen", f"tcp://0.0.0.0:{sandbox.free_port()}"])
         self.assertEqual(p.wait(timeout=20), 2)
         self.assertIn("coordinator.allow_plaintext", f.log("plain"))
 
@@ -478,7 +463,7 @@ class NetnsTest(FleetCase):
     def test_link_down_moves_leases(self) -> None:
         f = self.fleet
         coordinator_ns, worker_ns = self.make_namespaces(3)
-        http_port = free_port()
+        http_port = sandbox.free_port()
         # Each worker namespace has its own web server on its own loopback.
         for i, ns in enumerate(worker_ns, start=1):
             f.start(f"web{i}", [sys.executable, "-c", DELAY_SERVER,
@@ -503,18 +488,18 @@ class NetnsTest(FleetCase):
             encoding="utf-8")
         coordinator_config, configs = curve_configs(
             f, keys, names, names, base=str(base), interval_ms=200)
-        port = free_port()
+        port = sandbox.free_port()
         coordinator = f.coordinator(coordinator_config, f"tcp://0.0.0.0:{port}",
                                     prefix=["ip", "netns", "exec",
                                             coordinator_ns])
         for i, (name, ns) in enumerate(zip(names, worker_ns), start=1):
             f.worker(configs[name], f"tcp://10.231.{i}.1:{port}", name,
                      prefix=["ip", "netns", "exec", ns])
-        wait_until(lambda: f.log("coordinator").count("ready, capacity") == 3,
+        sandbox.wait_until(lambda: f.log("coordinator").count("ready, capacity") == 3,
                    20, "three workers registered")
-        wait_until(lambda: f.done() >= 12, 30, "12 results")
+        sandbox.wait_until(lambda: f.done() >= 12, 30, "12 results")
         sh("ip", "-n", coordinator_ns, "link", "set", "c3", "down")
-        wait_until(lambda: f.done() == n, 60, "every job done")
+        sandbox.wait_until(lambda: f.done() == n, 60, "every job done")
         self.assertEqual(f.stop(coordinator), 0)
         self.assert_all_done_once(n)
         log = f.log("coordinator")
@@ -559,10 +544,10 @@ class ApiTest(FleetCase):
         urls.write_text(urls.read_text(encoding="utf-8") +
                         "ftp://files.example/a.zip\nnot a url\n",
                         encoding="utf-8")
-        port = free_port()
+        port = sandbox.free_port()
         server = f"http://127.0.0.1:{port}"
         config = self.api_config(port)
-        endpoint = f"tcp://127.0.0.1:{free_port()}"
+        endpoint = f"tcp://127.0.0.1:{sandbox.free_port()}"
         coordinator = f.coordinator(config, endpoint)
         self.assertIn(f"API on http://127.0.0.1:{port}", f.log("coordinator"))
         submitted = self.cli("submit", str(urls), "--server", server,
@@ -581,7 +566,7 @@ class ApiTest(FleetCase):
         waited = self.cli("submit", str(urls), "--server", server,
                           timeout=120)
         self.assertEqual(waited.returncode, 0, waited.stderr)
-        wait_until(lambda: f.done() == n, 60, "every job done")
+        sandbox.wait_until(lambda: f.done() == n, 60, "every job done")
         status = self.cli("status", "1", "--server", server)
         self.assertEqual(status.returncode, 0, status.stderr)
         self.assertIn(str(n), status.stdout)
@@ -603,7 +588,7 @@ class ApiTest(FleetCase):
                 rf'^{family}{{worker="([^"]+)"}} (\S+)$', metrics, re.M)}
 
         # Each worker's own figures reach /metrics through its heartbeats.
-        wait_until(lambda: sum(reported(scrape(),
+        sandbox.wait_until(lambda: sum(reported(scrape(),
                                         "hostlocator_worker_completed_total")
                                .values()) == n, 10,
                    "the workers' heartbeats to report every probe")
@@ -695,8 +680,8 @@ class StoreCommandsTest(FleetCase):
         config = f.config("retention", "[coordinator]\nretention_days = 1\n")
         coordinator = f.start("coordinator", [
             COORDINATOR, "--config", config, "--data", copy, "--listen",
-            f"tcp://127.0.0.1:{free_port()}"])
-        wait_until(lambda: "retention: purged" in f.log("coordinator"), 20,
+            f"tcp://127.0.0.1:{sandbox.free_port()}"])
+        sandbox.wait_until(lambda: "retention: purged" in f.log("coordinator"), 20,
                    "the coordinator's purge")
         self.assertEqual(f.stop(coordinator), 0)
         self.assertRegex(f.log("coordinator"),

@@ -162,11 +162,5 @@ class HistoryEndToEndTest(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    missing = [p for p in ("knotd", "knotc", "nginx", "kdig")
-               if shutil.which(p) is None and
-               not os.path.exists(f"/usr/sbin/{p}")]
-    if missing:
-        print(f"missing programs: {', '.join(missing)} "
-              "(scripts/install-deps.sh installs them)", file=sys.stderr)
-        sys.exit(1)
+    sandbox.exit_unless_installed(["knotd", "knotc", "nginx", "kdig"])
     unittest.main()

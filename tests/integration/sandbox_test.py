@@ -575,10 +575,5 @@ def _children(pid: int) -> list[int]:
 
 
 if __name__ == "__main__":
-    missing = [p for p in ("knotd", "nginx", "kdig", "curl", "mmdblookup")
-               if not shutil.which(p)]
-    if missing:
-        print(f"missing programs: {', '.join(missing)}; run "
-              "scripts/install-deps.sh", file=sys.stderr)
-        sys.exit(1)
+    sandbox.exit_unless_installed(["knotd", "nginx", "kdig", "curl", "mmdblookup"])
     unittest.main(verbosity=2)

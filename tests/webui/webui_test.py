@@ -28,12 +28,10 @@ import json
 import os
 import queue
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
-import time
 import unittest
 import urllib.error
 import urllib.request
@@ -59,21 +57,6 @@ VIEWPORT = (1366, 768)  # a laptop screen
 HOSTILE = '"><img src=x onerror=alert(1)>'
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_until(predicate, timeout: float, what: str, step: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(step)
 
 
 class Browser:
@@ -171,7 +154,7 @@ class Browser:
 
     def wait_for(self, expression: str, what: str, timeout: float = 20):
         """Polls until `expression` is truthy in the page."""
-        return wait_until(lambda: self.js(f"Boolean({expression})"), timeout,
+        return sandbox.wait_until(lambda: self.js(f"Boolean({expression})"), timeout,
                           what)
 
     def key(self, key: str, code: str, vk: int) -> None:
@@ -227,19 +210,19 @@ class WebUiEndToEndTest(unittest.TestCase):
              "submit,read,export", "--file", str(tokens)],
             capture_output=True, text=True, timeout=30, check=True
         ).stdout.strip()
-        port = free_port()
+        port = sandbox.free_port()
         cls.server = f"http://127.0.0.1:{port}"
         config = cls.tmp / "webui.toml"
         config.write_text(
             Path(cls.sb.config).read_text(encoding="utf-8") +
             f"\n[api]\nport = {port}\ntokens_file = \"{tokens}\"\n"
             "\n[coordinator]\nmax_result_age_s = 0\n", encoding="utf-8")
-        endpoint = f"tcp://127.0.0.1:{free_port()}"
+        endpoint = f"tcp://127.0.0.1:{sandbox.free_port()}"
         cls.log = cls.tmp / "coordinator.log"
         cls.start("coordinator", [COORDINATOR, "--config", str(config),
                                   "--data", str(cls.tmp / "data"),
                                   "--listen", endpoint, "--log-level", "info"])
-        wait_until(lambda: "API on" in cls.log.read_text(errors="replace") or
+        sandbox.wait_until(lambda: "API on" in cls.log.read_text(errors="replace") or
                    cls.procs[0].poll() is not None, 20, "the coordinator's API")
         if cls.procs[0].poll() is not None:
             raise AssertionError(cls.log.read_text(errors="replace"))
@@ -329,7 +312,7 @@ class WebUiEndToEndTest(unittest.TestCase):
         seen = len(b.events)
         b.js("document.head.append(Object.assign(document.createElement("
              "'script'), {textContent: 'window.inlineRan = true'}))")
-        self.control = wait_until(lambda: [
+        self.control = sandbox.wait_until(lambda: [
             e for e in b.events[seen:] if "Content Security Policy" in
             json.dumps(e)], 10, "the refused inline script")
         self.assertIsNone(b.js("window.inlineRan"))
@@ -447,7 +430,7 @@ class WebUiEndToEndTest(unittest.TestCase):
                    "the DE package", 20)
         b.js("document.querySelector('button[data-file=\"DE.csv\"]').click()")
         saved = self.downloads / f"batch-{batch_id}-DE.csv"
-        wait_until(lambda: saved.exists() and saved.stat().st_size > 0, 20,
+        sandbox.wait_until(lambda: saved.exists() and saved.stat().st_size > 0, 20,
                    "the downloaded package")
         text = saved.read_text(encoding="utf-8")
         rows = list(csv.DictReader(io.StringIO(text)))
@@ -464,7 +447,7 @@ class WebUiEndToEndTest(unittest.TestCase):
              "x.textContent.endsWith('(CSV)')).click()")
         export = self.downloads / f"batch-{batch_id}.csv"
         manifest = self.downloads / f"batch-{batch_id}.csv.manifest"
-        wait_until(lambda: export.exists() and manifest.exists() and
+        sandbox.wait_until(lambda: export.exists() and manifest.exists() and
                    manifest.stat().st_size > 0, 20, "the export and manifest")
         verified = subprocess.run(
             [HOSTLOCATOR, "verify", str(export), "--manifest", str(manifest),
@@ -503,7 +486,7 @@ class WebUiEndToEndTest(unittest.TestCase):
              "x.textContent.startsWith('Re-check')).click()")
         b.wait_for("document.querySelector('#announce').textContent"
                    ".includes('queued')", "the re-check")
-        wait_until(lambda: len(self.api(f"/batches/{batch_id}/lines/1")
+        sandbox.wait_until(lambda: len(self.api(f"/batches/{batch_id}/lines/1")
                                ["history"]["checks"]) > before,
                    30, "the second check")
         b.js("window.beforeReload = true; location.reload()")
@@ -527,7 +510,7 @@ class WebUiEndToEndTest(unittest.TestCase):
                    ".startsWith('Re-check queued')", "the batch re-check")
         self.assertRegex(b.js("document.querySelector('#announce').textContent"),
                          r"^Re-check queued for \d+ URLs")
-        wait_until(lambda: self.api(f"/batches/{batch_id}")["complete"], 30,
+        sandbox.wait_until(lambda: self.api(f"/batches/{batch_id}")["complete"], 30,
                    "the re-checked batch to complete")
         b.wait_for("document.querySelector('#progress-text').textContent"
                    ".startsWith('Complete')", "the page to show it complete")
@@ -590,11 +573,5 @@ class WebUiEndToEndTest(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    missing = [p for p in ("knotd", "nginx")
-               if shutil.which(p) is None and
-               not os.path.exists(f"/usr/sbin/{p}")]
-    if missing:
-        print(f"missing programs: {', '.join(missing)} "
-              "(scripts/install-deps.sh installs them)", file=sys.stderr)
-        sys.exit(1)
+    sandbox.exit_unless_installed(["knotd", "nginx"])
     unittest.main()
