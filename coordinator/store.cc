@@ -171,6 +171,11 @@ Result<std::unique_ptr<Store>> Store::OpenMode(const std::string& dir,
   constexpr size_t kMemtableBudget = 32 << 20;
   constexpr size_t kBlockCache = 4 << 20;
   options.db_write_buffer_size = kMemtableBudget;
+  // A write-ahead log file is deleted only when every column family with
+  // data in it has flushed. Families written rarely (runs, meta) would pin
+  // each log file since their last write until RocksDB's default bound (four
+  // times all memtables: hundreds of MB); this bound flushes them instead.
+  options.max_total_wal_size = 2 * kMemtableBudget;
   rocksdb::BlockBasedTableOptions table;
   table.block_cache = rocksdb::NewLRUCache(kBlockCache);
   // Index and filter blocks live in that cache too, not beside it (where

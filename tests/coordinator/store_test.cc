@@ -214,6 +214,44 @@ int CountInFiles(const std::filesystem::path& dir, const std::string& text) {
   return n;
 }
 
+// Write-ahead log files do not pile up behind a family written only at the
+// start (here the run record): the logs on disk stay bounded while results
+// many times that size are stored.
+TEST_F(StoreTest, LogFilesStayBoundedBehindRarelyWrittenFamilies) {
+  constexpr int kJobs = 2500;
+  constexpr size_t kResultBytes = 40 << 10;  // 100 MB of results in all
+  constexpr uintmax_t kLogBound = 80 << 20;  // the bound, 64 MB, + a file
+  auto store = OpenStore();
+  std::vector<std::string> urls;
+  for (int i = 0; i < kJobs; ++i) {
+    urls.push_back("http://h" + std::to_string(i) + ".example/");
+  }
+  IngestRun(*store, urls);
+  pb::Observation obs;
+  obs.set_status("located");
+  pb::HttpHeader* header = obs.mutable_http()->add_headers();
+  header->set_name("x-padding");
+  header->set_value(std::string(kResultBytes, 'p'));
+  const std::string bytes = obs.SerializeAsString();
+  uintmax_t most_logs = 0;
+  for (int round = 0; round < kJobs / 100; ++round) {
+    auto leased = store->LeasePending(100, 1000 + round);
+    ASSERT_TRUE(leased.ok());
+    std::vector<Store::ResultIn> in;
+    for (const pb::JobRecord& job : *leased) {
+      in.push_back({job.job_id(), job.attempts(), bytes, obs.status()});
+    }
+    ASSERT_TRUE(store->StoreResults(in, 2000 + round).ok());
+    uintmax_t logs = 0;
+    for (const auto& entry : std::filesystem::directory_iterator(dir_)) {
+      if (entry.path().extension() == ".log") logs += entry.file_size();
+    }
+    most_logs = std::max(most_logs, logs);
+  }
+  EXPECT_LE(most_logs, kLogBound);
+  EXPECT_GT(most_logs, uintmax_t{8} << 20);  // the test wrote through logs
+}
+
 // The data sources of a result are written once per distinct set, and
 // every read gives back the observation as it was offered.
 TEST_F(StoreTest, DataSourcesAreStoredOncePerSetAndReadBackWhole) {
