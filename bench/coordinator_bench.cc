@@ -13,6 +13,15 @@
 //     a typical size, one in R (default 10; 0: none) a second check; then
 //     the run is exported (coordinator/queries.h, as `hostlocator export`
 //     and the API do) as JSON Lines and as CSV; prints each time.
+//   hl_coordinator_bench politeness [--jobs N] [--workers W]
+//                                   [--hot-host-share S] [--fleet-cap C]
+//     N URLs (default 200,000), a share S (default 0.5) of them on one host
+//     spread through the list, the rest each on its own registrable domain,
+//     queued first, then dispatched by the Broker to W answering workers
+//     until every result is stored: once with the fleet caps per host and
+//     per registrable domain C (default 2; no address cap: the canned
+//     answer gives every host the same address), once with no cap, each on
+//     a new store; prints jobs/s and the broker thread's CPU per job.
 //
 // The data folder (default: a new folder under /tmp) is deleted at the end
 // unless --keep 1 is given (then `hostlocator export --data D` of another
@@ -160,6 +169,90 @@ int Throughput(uint64_t jobs, int workers, const std::string& dir) {
       static_cast<unsigned long long>(broker.stats().duplicate_results),
       PeakRssMb());
   return broker.stats().results == jobs ? 0 : 1;
+}
+
+// One politeness run: queues `jobs` URLs (a share `hot_share` on one host),
+// then times their dispatch under `caps`.
+int PolitenessRun(uint64_t jobs, int workers, double hot_share,
+                  PolitenessCaps caps, const std::string& dir) {
+  auto store = Store::Open(dir);
+  if (!store.ok()) {
+    std::fprintf(stderr, "%s\n", store.status().ToString().c_str());
+    return 1;
+  }
+  std::string list;
+  uint64_t hot = 0;
+  for (uint64_t i = 0; i < jobs; ++i) {
+    // Job i is on the hot host when it brings the hot share to the next
+    // whole number: evenly spread.
+    if (static_cast<uint64_t>((i + 1) * hot_share) >
+        static_cast<uint64_t>(i * hot_share)) {
+      list += "http://hot.bench.test/p" + std::to_string(i) + "\n";
+      ++hot;
+    } else {
+      list += UrlOf(i);
+    }
+  }
+  auto reader = InputReader::FromText(std::move(list));
+  if (!reader.ok()) return 1;
+  if (!IngestBatch(**store, **reader, BatchSpec{}, SystemClockMs(),
+                   RejectionSink())
+           .ok()) {
+    return 1;
+  }
+  zmq::context_t context;
+  BrokerOptions options;
+  options.endpoint = "inproc://coordinator-bench-politeness";
+  options.politeness = caps;
+  Broker broker(&context, store->get(), options, SystemClockMs);
+  if (!broker.Bind().ok()) return 1;
+  std::atomic<bool> stop_workers{false};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < workers; ++i) {
+    threads.emplace_back(AnsweringWorker, &context, options.endpoint, 2000,
+                         &stop_workers);
+  }
+  std::atomic<bool> stop{false};
+  uint64_t stored = 0;
+  broker.set_result_sink([&](const pb::JobRecord&, std::string_view) {
+    if (++stored == jobs) stop = true;
+  });
+  const auto thread_cpu_s = [] {
+    rusage usage{};
+    getrusage(RUSAGE_THREAD, &usage);
+    return usage.ru_utime.tv_sec + usage.ru_stime.tv_sec +
+           (usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+  };
+  const double cpu_before = thread_cpu_s();
+  const auto start = std::chrono::steady_clock::now();
+  Status served = broker.Run(stop, /*until_drained=*/false);
+  const double s = Seconds(std::chrono::steady_clock::now() - start).count();
+  const double cpu_s = thread_cpu_s() - cpu_before;
+  stop_workers = true;
+  for (auto& t : threads) t.join();
+  if (!served.ok()) {
+    std::fprintf(stderr, "%s\n", served.ToString().c_str());
+    return 1;
+  }
+  std::printf(
+      "politeness: %llu jobs (%llu on one host), %d workers, caps per "
+      "host/domain/address %u/%u/%u: dispatched and stored in %.2f s = %.0f "
+      "jobs/s; broker thread CPU %.2f s = %.1f us per job; results %llu\n",
+      static_cast<unsigned long long>(jobs),
+      static_cast<unsigned long long>(hot), workers, caps.per_host,
+      caps.per_domain, caps.per_address, s, jobs / s, cpu_s, cpu_s / jobs * 1e6,
+      static_cast<unsigned long long>(broker.stats().results));
+  return broker.stats().results == jobs ? 0 : 1;
+}
+
+int Politeness(uint64_t jobs, int workers, double hot_share, uint32_t cap,
+               const std::string& dir) {
+  const int capped =
+      PolitenessRun(jobs, workers, hot_share,
+                    {.per_host = cap, .per_domain = cap}, dir + "-capped");
+  std::filesystem::remove_all(dir + "-capped");
+  const int free = PolitenessRun(jobs, workers, hot_share, {}, dir);
+  return capped != 0 ? capped : free;
 }
 
 int Queue(uint64_t jobs, const std::string& dir) {
@@ -331,8 +424,9 @@ int Export(uint64_t jobs, uint64_t rechecked, const std::string& dir) {
 int main(int argc, char** argv) {
   if (argc < 2) {
     std::fprintf(stderr,
-                 "usage: %s throughput|queue|export [--jobs N] [--workers W] "
-                 "[--rechecked R] [--dir D] [--keep 1]\n",
+                 "usage: %s throughput|queue|export|politeness [--jobs N] "
+                 "[--workers W] [--rechecked R] [--hot-host-share S] "
+                 "[--fleet-cap C] [--dir D] [--keep 1]\n",
                  argv[0]);
     return 2;
   }
@@ -341,6 +435,8 @@ int main(int argc, char** argv) {
   int workers = 4;
   uint64_t rechecked = 10;
   bool keep = false;
+  double hot_share = 0.5;
+  uint32_t fleet_cap = 2;
   std::string dir = (std::filesystem::temp_directory_path() /
                      ("hl-coordinator-bench-" + std::to_string(::getpid())))
                         .string();
@@ -351,12 +447,17 @@ int main(int argc, char** argv) {
     if (flag == "--dir") dir = argv[i + 1];
     if (flag == "--rechecked") rechecked = std::stoull(argv[i + 1]);
     if (flag == "--keep") keep = std::string(argv[i + 1]) == "1";
+    if (flag == "--hot-host-share") hot_share = std::stod(argv[i + 1]);
+    if (flag == "--fleet-cap") fleet_cap = std::stoul(argv[i + 1]);
   }
   int rc = 2;
   if (mode == "throughput")
     rc = hl::coordinator::Throughput(jobs, workers, dir);
   if (mode == "queue") rc = hl::coordinator::Queue(jobs, dir);
   if (mode == "export") rc = hl::coordinator::Export(jobs, rechecked, dir);
+  if (mode == "politeness") {
+    rc = hl::coordinator::Politeness(jobs, workers, hot_share, fleet_cap, dir);
+  }
   if (!keep) std::filesystem::remove_all(dir);
   return rc;
 }

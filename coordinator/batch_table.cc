@@ -128,17 +128,29 @@ Json RowJson(const TableRow& row, const RowFacts& f) {
   return doc;
 }
 
+// Adds `lines` lines with facts `f` to the facets (negative: removes them;
+// a value left with no line is dropped).
+void AddFacets(const RowFacts& f, int64_t lines, Facets* facets) {
+  const auto add = [&](const char* name, const std::string& value) {
+    auto& counts = (*facets)[name];
+    const auto it = counts.try_emplace(value, 0).first;
+    it->second += lines;
+    if (it->second == 0) counts.erase(it);
+  };
+  for (const std::string& c : f.countries) add("country", c);
+  if (!f.provider.empty()) add("provider", f.provider);
+  add("status", f.status);
+  if (!f.error_class.empty()) add("error_class", f.error_class);
+}
+
 void CountFacets(BatchTable* table) {
   auto& facets = table->facets;
   for (const char* name : {"country", "provider", "status", "error_class"}) {
     facets[name];
   }
-  for (const TableRow& row : table->rows) {
-    const RowFacts& f = table->facts[row.facts];
-    for (const std::string& c : f.countries) ++facets["country"][c];
-    if (!f.provider.empty()) ++facets["provider"][f.provider];
-    ++facets["status"][f.status];
-    if (!f.error_class.empty()) ++facets["error_class"][f.error_class];
+  for (size_t i = 0; i < table->facts.size(); ++i) {
+    const RowFacts& f = table->facts[i];
+    AddFacets(f, f.lines, &facets);
   }
 }
 
@@ -306,29 +318,35 @@ Result<std::shared_ptr<const BatchTable>> BuildBatchTable(
   table->run_id = run_id;
   table->generation = generation;
   table->built_ms = now_ms;
+  std::unordered_map<uint64_t, uint32_t> job_facts;
   LineOutcome outcome;
   HL_RETURN_IF_ERROR(
       store.ForEachLine(run_id, [&](const pb::LineRecord& line) -> Status {
         TableRow row{line.line(), line.job_id(), 0};
-        if (line.job_id() == 0) {
+        // The facts of a line not seen before, as the first of their lines.
+        const auto add_facts = [&](RowFacts facts) {
           row.facts = static_cast<uint32_t>(table->facts.size());
-          table->facts.push_back(FactsOf(line, nullptr, nullptr, nullptr));
+          facts.lines = 1;
+          table->facts.push_back(std::move(facts));
           table->rows.push_back(row);
+        };
+        if (line.job_id() == 0) {
+          add_facts(FactsOf(line, nullptr, nullptr, nullptr));
           return Status::Ok();
         }
-        if (auto known = table->job_facts.find(line.job_id());
-            known != table->job_facts.end()) {
+        if (auto known = job_facts.find(line.job_id());
+            known != job_facts.end()) {
           row.facts = known->second;
+          ++table->facts.Mutable(row.facts).lines;
           table->rows.push_back(row);
           return Status::Ok();
         }
         auto job = store.GetJob(line.job_id());
         if (!job.ok()) return job.status();
-        row.facts = static_cast<uint32_t>(table->facts.size());
         const RowFacts* reused = nullptr;
-        if (previous != nullptr) {
-          auto old = previous->job_facts.find(line.job_id());
-          if (old != previous->job_facts.end()) {
+        if (previous != nullptr && previous->job_facts != nullptr) {
+          auto old = previous->job_facts->find(line.job_id());
+          if (old != previous->job_facts->end()) {
             const RowFacts& f = previous->facts[old->second];
             if (f.checks == job->checks() && f.job_state == job->state()) {
               reused = &f;
@@ -336,18 +354,20 @@ Result<std::shared_ptr<const BatchTable>> BuildBatchTable(
           }
         }
         if (reused != nullptr) {
-          table->facts.push_back(*reused);
+          add_facts(*reused);
         } else {
           auto read = ReadOutcome(store, line, &settings, &outcome);
           if (!read.ok()) return read.status();
-          table->facts.push_back(
-              FactsOf(line, &*job, outcome.latest ? &*outcome.latest : nullptr,
-                      outcome.history ? &*outcome.history : nullptr));
+          add_facts(FactsOf(line, &*job,
+                            outcome.latest ? &*outcome.latest : nullptr,
+                            outcome.history ? &*outcome.history : nullptr));
         }
-        table->job_facts.emplace(line.job_id(), row.facts);
-        table->rows.push_back(row);
+        job_facts.emplace(line.job_id(), row.facts);
         return Status::Ok();
       }));
+  table->job_facts =
+      std::make_shared<const std::unordered_map<uint64_t, uint32_t>>(
+          std::move(job_facts));
   CountFacets(table.get());
   return std::shared_ptr<const BatchTable>(std::move(table));
 }
@@ -362,8 +382,8 @@ Result<std::shared_ptr<const BatchTable>> UpdateBatchTable(
   std::unordered_set<uint64_t> updated;
   LineOutcome outcome;
   for (uint64_t job_id : changed) {
-    auto at = table->job_facts.find(job_id);
-    if (at == table->job_facts.end() || !updated.insert(job_id).second) {
+    auto at = table->job_facts->find(job_id);
+    if (at == table->job_facts->end() || !updated.insert(job_id).second) {
       continue;
     }
     auto job = store.GetJob(job_id);
@@ -372,12 +392,14 @@ Result<std::shared_ptr<const BatchTable>> UpdateBatchTable(
     line.set_job_id(job_id);
     auto read = ReadOutcome(store, line, &settings, &outcome);
     if (!read.ok()) return read.status();
-    table->facts[at->second] =
-        FactsOf(line, &*job, outcome.latest ? &*outcome.latest : nullptr,
-                outcome.history ? &*outcome.history : nullptr);
+    RowFacts& facts = table->facts.Mutable(at->second);
+    const uint32_t lines = facts.lines;
+    AddFacets(facts, -int64_t{lines}, &table->facets);
+    facts = FactsOf(line, &*job, outcome.latest ? &*outcome.latest : nullptr,
+                    outcome.history ? &*outcome.history : nullptr);
+    facts.lines = lines;
+    AddFacets(facts, lines, &table->facets);
   }
-  table->facets.clear();
-  CountFacets(table.get());
   return std::shared_ptr<const BatchTable>(std::move(table));
 }
 

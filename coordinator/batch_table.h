@@ -6,13 +6,16 @@
 // of Store::LiveCounts), at most once every kMinRebuildMs per batch (a
 // table may lag that much behind a running batch), and kept by BatchTables.
 // When only jobs changed (no new lines) and Store::ChangedJobs still
-// reaches back to the table's generation, only those jobs are read again;
-// otherwise a rebuild reads every line and job record, and re-reads
+// reaches back to the table's generation, only those jobs are read again
+// and the new table shares all but the changed chunks of facts with the
+// previous one (ChunkedVector), its facets adjusted by the changed facts
+// alone; otherwise a rebuild reads every line and job record, and re-reads
 // results only for jobs whose checks or state changed since. Filtering,
 // sorting and paging (RowsJson) are pure and table-tested.
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <list>
 #include <map>
 #include <memory>
@@ -50,6 +53,7 @@ struct RowFacts {
   // What the facts were read from (a rebuild reuses them while equal).
   uint32_t checks = 0;
   pb::JobState job_state = pb::JOB_STATE_UNSPECIFIED;
+  uint32_t lines = 0;  // lines of the table sharing these facts
   bool cdn() const { return provider_category == "cdn"; }
 };
 
@@ -59,15 +63,78 @@ struct TableRow {
   uint32_t facts = 0;   // index in BatchTable::facts
 };
 
+// A vector in chunks of kChunk values shared between copies: a copy costs
+// a pointer per chunk, and Mutable copies the one chunk it writes to when
+// another copy still shares it. Not thread-safe for writes; copies may be
+// read from any thread while another copy is written.
+template <typename T>
+class ChunkedVector {
+ public:
+  static constexpr size_t kChunk = 256;
+
+  ChunkedVector() = default;
+  ChunkedVector(std::initializer_list<T> values) {
+    for (const T& v : values) push_back(v);
+  }
+
+  size_t size() const { return size_; }
+  const T& operator[](size_t i) const {
+    return (*chunks_[i / kChunk])[i % kChunk];
+  }
+  void push_back(T value) {
+    if (size_ % kChunk == 0) {
+      chunks_.push_back(std::make_shared<std::vector<T>>());
+      chunks_.back()->reserve(kChunk);
+    }
+    Own(chunks_.back()).push_back(std::move(value));
+    ++size_;
+  }
+  T& Mutable(size_t i) { return Own(chunks_[i / kChunk])[i % kChunk]; }
+
+  class const_iterator {
+   public:
+    const_iterator(const ChunkedVector* v, size_t i) : v_(v), i_(i) {}
+    const T& operator*() const { return (*v_)[i_]; }
+    const_iterator& operator++() {
+      ++i_;
+      return *this;
+    }
+    bool operator!=(const const_iterator& o) const { return i_ != o.i_; }
+
+   private:
+    const ChunkedVector* v_;
+    size_t i_;
+  };
+  const_iterator begin() const { return {this, 0}; }
+  const_iterator end() const { return {this, size_}; }
+
+ private:
+  // The chunk, copied first unless this vector is its only owner (then no
+  // other copy can come to share it while this one is written).
+  static std::vector<T>& Own(std::shared_ptr<std::vector<T>>& chunk) {
+    if (chunk.use_count() > 1) {
+      chunk = std::make_shared<std::vector<T>>(*chunk);
+    }
+    return *chunk;
+  }
+
+  std::vector<std::shared_ptr<std::vector<T>>> chunks_;
+  size_t size_ = 0;
+};
+
+// Lines per value, by facet name.
+using Facets = std::map<std::string, std::map<std::string, uint64_t>>;
+
 struct BatchTable {
   uint64_t run_id = 0;
   uint64_t generation = 0;
   int64_t built_ms = 0;
-  std::vector<TableRow> rows;  // in line order
-  std::vector<RowFacts> facts;
-  std::unordered_map<uint64_t, uint32_t> job_facts;  // job -> facts index
-  // Lines per value over the whole batch.
-  std::map<std::string, std::map<std::string, uint64_t>> facets;
+  ChunkedVector<TableRow> rows;  // in line order
+  ChunkedVector<RowFacts> facts;
+  // job -> facts index; the same for a table and its updates.
+  std::shared_ptr<const std::unordered_map<uint64_t, uint32_t>> job_facts;
+  // Lines per value over the whole batch; a value with no line is absent.
+  Facets facets;
 };
 
 enum class RowSort {

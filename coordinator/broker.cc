@@ -317,15 +317,16 @@ Status Broker::Dispatch(int64_t now) {
           std::min<size_t>(state.credit, options_.max_jobs_per_message);
       std::unordered_map<uint64_t, DispatchTarget> targets;
       bool passed_over = false;
-      const LeaseFilter admit = [&](const pb::JobRecord& job) {
+      const LeaseFilter admit =
+          [&](const pb::JobRecord& job) -> std::optional<std::string> {
         DispatchTarget target = politeness_.Resolve(TargetOfUrl(job.url()));
-        if (!politeness_.Admits(target)) {
+        if (auto refusal = politeness_.Refusal(target)) {
           passed_over = true;
-          return false;
+          return refusal;
         }
         politeness_.Start(target);
         targets.emplace(job.job_id(), std::move(target));
-        return true;
+        return std::nullopt;
       };
       auto jobs =
           store_->LeasePending(want, now, fleet_capped_ ? admit : LeaseFilter(),
@@ -367,7 +368,10 @@ bool Broker::EndLease(uint64_t job_id) {
     holder->second.jobs.erase(job_id);
   }
   lease_deadlines_.erase({lease->second.deadline_ms, job_id});
-  if (fleet_capped_) politeness_.Finish(lease->second.target);
+  if (fleet_capped_) {
+    politeness_.Finish(lease->second.target);
+    store_->WakeParked(politeness_.KeysOf(lease->second.target));
+  }
   held_by_caps_ = false;
   leases_.erase(lease);
   return true;

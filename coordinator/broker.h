@@ -19,9 +19,10 @@
 //
 // Scheduling: jobs are leased in queue (id) order, except that a job whose
 // host, registrable domain or known address is at its fleet-wide cap
-// (FleetPoliteness, coordinator/scheduler.h) stays queued while up to
-// politeness_look_ahead jobs behind it are considered. Periodic re-checks
-// that fall due are queued as the broker serves.
+// (FleetPoliteness, coordinator/scheduler.h) stays queued, parked by the
+// store under that cap's key until a lease counted against the key ends
+// (Store::LeasePending, Store::WakeParked). Periodic re-checks that fall
+// due are queued as the broker serves.
 #pragma once
 
 #include <array>
@@ -62,8 +63,8 @@ struct BrokerOptions {
   // context needs a ZAP handler (coordinator/zap.h) to admit workers.
   std::string curve_secret_key;
   PolitenessCaps politeness;  // fleet-wide; all 0: no cap
-  // Queue entries looked at beyond what is leased when passing over jobs at
-  // a cap.
+  // Jobs looked at per lease call beyond what is leased when passing over
+  // jobs at a cap.
   uint32_t politeness_look_ahead = 4096;
 };
 

@@ -59,16 +59,48 @@ void FleetPoliteness::Add(Counts& counts, const std::string& key, int delta) {
   it->second += delta;
 }
 
-bool FleetPoliteness::Admits(const DispatchTarget& target) const {
-  if (!Below(hosts_, target.host, caps_.per_host)) return false;
+namespace {
+constexpr std::string_view kHostKey = "host:";
+constexpr std::string_view kDomainKey = "domain:";
+constexpr std::string_view kAddressKey = "address:";
+
+std::string KeyOf(std::string_view kind, const std::string& name) {
+  std::string key(kind);
+  key += name;
+  return key;
+}
+}  // namespace
+
+std::optional<std::string> FleetPoliteness::Refusal(
+    const DispatchTarget& target) const {
+  if (!Below(hosts_, target.host, caps_.per_host)) {
+    return KeyOf(kHostKey, target.host);
+  }
   if (!target.domain.empty() &&
       !Below(domains_, target.domain, caps_.per_domain)) {
-    return false;
+    return KeyOf(kDomainKey, target.domain);
   }
   for (const auto& address : target.addresses) {
-    if (!Below(addresses_, address, caps_.per_address)) return false;
+    if (!Below(addresses_, address, caps_.per_address)) {
+      return KeyOf(kAddressKey, address);
+    }
   }
-  return true;
+  return std::nullopt;
+}
+
+std::vector<std::string> FleetPoliteness::KeysOf(
+    const DispatchTarget& target) const {
+  std::vector<std::string> keys;
+  if (caps_.per_host > 0) keys.push_back(KeyOf(kHostKey, target.host));
+  if (caps_.per_domain > 0 && !target.domain.empty()) {
+    keys.push_back(KeyOf(kDomainKey, target.domain));
+  }
+  if (caps_.per_address > 0) {
+    for (const auto& address : target.addresses) {
+      keys.push_back(KeyOf(kAddressKey, address));
+    }
+  }
+  return keys;
 }
 
 void FleetPoliteness::Start(const DispatchTarget& target) {

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -71,8 +72,15 @@ class FleetPoliteness {
 
   // `target` with the addresses known for its host filled in.
   DispatchTarget Resolve(DispatchTarget target) const;
+  // The key of a cap that starting `target` would exceed ("host:NAME",
+  // "domain:NAME" or "address:IP"); nullopt when every count stays within
+  // its cap. The store parks a refused job under it (coordinator/parking.h).
+  std::optional<std::string> Refusal(const DispatchTarget& target) const;
   // True when starting `target` keeps every count within its cap.
-  bool Admits(const DispatchTarget& target) const;
+  bool Admits(const DispatchTarget& target) const { return !Refusal(target); }
+  // The keys of the capped counts `target` is counted against: those whose
+  // parked jobs may start once `target` ends.
+  std::vector<std::string> KeysOf(const DispatchTarget& target) const;
   void Start(const DispatchTarget& target);
   // Ends a Start; `target` must be the one started.
   void Finish(const DispatchTarget& target);

@@ -458,8 +458,12 @@ Status Store::QueueForCheck(rocksdb::WriteBatch* batch, pb::JobRecord* job,
   AddJobLines(*job, +1, changes);
   HL_RETURN_IF_ERROR(PutJob(batch, *job));
   batch->Put(queue_, U64Key(job->job_id()), "");
-  queue_floor_ = std::min(queue_floor_, job->job_id());
+  Queued(job->job_id());
   return Status::Ok();
+}
+
+void Store::Queued(uint64_t job_id) {
+  if (job_id < queue_floor_) requeued_.insert(job_id);
 }
 
 Result<uint64_t> Store::RecoverLeases(int64_t now_ms) {
@@ -486,7 +490,10 @@ Result<uint64_t> Store::RecoverLeases(int64_t now_ms) {
   if (recovered == 0) return recovered;
   HL_RETURN_IF_ERROR(WriteCounted(&batch, changes, /*sync=*/true, now_ms));
   leased_.clear();
+  // Every queued job is above the floor again.
   queue_floor_ = 0;
+  requeued_.clear();
+  parking_.Clear();
   pending_count_ += recovered;
   return recovered;
 }
@@ -868,41 +875,95 @@ Result<std::vector<pb::JobRecord>> Store::LeasePending(size_t max,
   std::lock_guard lock(mu_);
   std::vector<pb::JobRecord> leased;
   if (max == 0 || pending_count_ == 0) return leased;
+  if (!admit) parking_.WakeAll();
   rocksdb::WriteBatch batch;
   CountChanges changes;
   std::unique_ptr<rocksdb::Iterator> it(
       db_->NewIterator(rocksdb::ReadOptions(), queue_));
-  bool passed_over = false;  // the floor stays at the first job passed over
+  it->Seek(U64Key(queue_floor_));
+  // The three places a queued job may be, each in id order.
+  enum class From { kScan, kRequeued, kParked };
   size_t looked_at = 0;
-  for (it->Seek(U64Key(queue_floor_));
-       it->Valid() && leased.size() < max && looked_at < max + look_ahead;
-       it->Next(), ++looked_at) {
-    const uint64_t job_id = ReadU64(it->key().ToStringView());
+  while (leased.size() < max && looked_at < max + look_ahead) {
+    uint64_t job_id = UINT64_MAX;
+    From from = From::kScan;
+    if (it->Valid()) job_id = ReadU64(it->key().ToStringView());
+    if (!requeued_.empty() && *requeued_.begin() < job_id) {
+      job_id = *requeued_.begin();
+      from = From::kRequeued;
+    }
+    if (auto parked = parking_.Next(); parked && *parked < job_id) {
+      job_id = *parked;
+      from = From::kParked;
+    }
+    if (job_id == UINT64_MAX) break;
+    ++looked_at;
+    const auto take = [&] {
+      switch (from) {
+        case From::kScan:
+          it->Next();
+          queue_floor_ = job_id + 1;
+          break;
+        case From::kRequeued:
+          requeued_.erase(requeued_.begin());
+          break;
+        case From::kParked:
+          parking_.TakeNext();
+          break;
+      }
+    };
     auto job = GetJob(job_id);
-    if (!job.ok()) return job.status();
-    if (admit && !admit(*job)) {
-      if (!passed_over) queue_floor_ = job_id;
-      passed_over = true;
+    if (!job.ok() &&
+        (from == From::kScan || job.status().code() != StatusCode::kNotFound)) {
+      return job.status();
+    }
+    if (!job.ok() || job->state() != pb::JOB_STATE_PENDING) {
+      take();  // a stale entry of requeued_ or the parking lot
       continue;
     }
+    if (admit) {
+      if (auto refusal = admit(*job)) {
+        if (from == From::kParked) {
+          parking_.RefuseNext(*refusal);
+        } else {
+          take();
+          parking_.Park(*refusal, job_id);
+        }
+        continue;
+      }
+    }
+    take();
     AddJobLines(*job, -1, &changes);
     job->set_state(pb::JOB_STATE_LEASED);
     job->set_attempts(job->attempts() + 1);
     job->set_updated_unix_ms(now_ms);
     AddJobLines(*job, +1, &changes);
     HL_RETURN_IF_ERROR(PutJob(&batch, *job));
-    batch.Delete(queue_, it->key());
-    if (!passed_over) queue_floor_ = job_id + 1;
+    batch.Delete(queue_, U64Key(job_id));
     leased.push_back(std::move(job).value());
   }
   HL_RETURN_IF_ERROR(FromRocks(it->status(), "queue scan failed"));
   if (leased.empty()) return leased;
   // A lost lease write only means the job is dispatched again after a crash.
-  HL_RETURN_IF_ERROR(WriteCounted(&batch, changes, /*sync=*/false, now_ms));
+  if (Status written = WriteCounted(&batch, changes, /*sync=*/false, now_ms);
+      !written.ok()) {
+    for (const auto& job : leased) requeued_.insert(job.job_id());
+    return written;
+  }
   for (const auto& job : leased) leased_.insert_or_assign(job.job_id(), job);
   pending_count_ -= std::min<uint64_t>(pending_count_, leased.size());
   leased_count_ += leased.size();
   return leased;
+}
+
+void Store::WakeParked(const std::vector<std::string>& keys) {
+  std::lock_guard lock(mu_);
+  for (const auto& key : keys) parking_.Wake(key);
+}
+
+size_t Store::parked_count() const {
+  std::lock_guard lock(mu_);
+  return parking_.size();
 }
 
 Status Store::Requeue(uint64_t job_id, const std::string& error,
@@ -933,7 +994,7 @@ Status Store::Requeue(uint64_t job_id, const std::string& error,
   leased_count_ -= std::min<uint64_t>(leased_count_, 1);
   if (!dead) {
     ++pending_count_;
-    queue_floor_ = std::min(queue_floor_, job_id);
+    Queued(job_id);
   }
   return Status::Ok();
 }

@@ -58,6 +58,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -68,6 +69,7 @@
 #include "common/proto/hostlocator.pb.h"
 #include "common/status.h"
 #include "coordinator/batch_counts.h"
+#include "coordinator/parking.h"
 #include "coordinator/store_memory_trace.h"
 
 namespace rocksdb {
@@ -106,8 +108,11 @@ struct PurgeCounts {
   uint64_t manifests = 0;  // signed export manifests
 };
 
-// Admits a pending job for leasing; jobs it refuses stay queued.
-using LeaseFilter = std::function<bool(const pb::JobRecord&)>;
+// Admits a pending job for leasing (nullopt), or names the key (a fleet
+// politeness cap: FleetPoliteness::Refusal) that holds it back: the job
+// stays queued, parked under that key until Store::WakeParked(key).
+using LeaseFilter =
+    std::function<std::optional<std::string>(const pb::JobRecord&)>;
 
 class Store {
  public:
@@ -192,11 +197,21 @@ class Store {
 
   // Takes up to `max` pending jobs in id order and marks them LEASED with
   // attempts incremented. With `admit`, jobs it refuses stay queued and are
-  // passed over: at most max + look_ahead queue entries are looked at, so a
-  // refused head of the queue does not hold back the jobs behind it.
+  // passed over: parked in memory under the refusing key (ParkingLot,
+  // coordinator/parking.h) and not looked at again until WakeParked wakes
+  // that key, so the cost of a call does not grow with the jobs held back.
+  // Among the jobs not parked and those of awake keys, the smallest id goes
+  // first. At most max + look_ahead jobs are looked at per call. Without
+  // `admit` every parked job is woken. Parking is not stored: a restart
+  // finds every queued job in the queue again.
   Result<std::vector<pb::JobRecord>> LeasePending(size_t max, int64_t now_ms,
                                                   const LeaseFilter& admit = {},
                                                   size_t look_ahead = 0);
+  // Offers the jobs parked under `keys` to LeasePending again (a check
+  // counted against them ended).
+  void WakeParked(const std::vector<std::string>& keys);
+  // Jobs parked by LeasePending's filter (they count as pending too).
+  size_t parked_count() const;
   // Queues (at most `max`) DONE jobs whose periodic re-check is due at
   // `now_ms`, reading only the due part of the `due` index. Returns how many
   // were queued.
@@ -441,9 +456,18 @@ class Store {
   uint64_t next_job_id_ = 1;
   uint64_t next_run_id_ = 1;
   uint64_t next_audit_seq_ = 1;
-  // Smallest job id that may be in the queue; avoids scanning the
-  // tombstones of dispatched entries at the head of the queue.
+  // Marks queued job `job_id` (written, or in a batch about to be) as one
+  // LeasePending must find: below the floor it joins requeued_.
+  void Queued(uint64_t job_id);
+
+  // Where LeasePending's scan of the `queue` family resumes: every queued
+  // job below it is parked, in requeued_, or gone (entries there may be
+  // stale: LeasePending checks the job is PENDING). Avoids scanning the
+  // tombstones of dispatched entries and the parked jobs.
   uint64_t queue_floor_ = 0;
+  // Jobs queued again below the floor (re-queued, re-checks).
+  std::set<uint64_t> requeued_;
+  ParkingLot parking_;
   uint64_t pending_count_ = 0;
   uint64_t leased_count_ = 0;
   // The record of every job this process leased and that is still LEASED,

@@ -160,8 +160,9 @@ TEST_F(StoreLifecycleTest, LeaseFilterPassesOverRefusedJobsWithinLookAhead) {
          {"http://busy/1", "http://busy/2", "http://busy/3", "http://free/1",
           "http://free/2"},
          1000);
-  auto not_busy = [](const pb::JobRecord& job) {
-    return !job.url().starts_with("http://busy/");
+  auto not_busy = [](const pb::JobRecord& job) -> std::optional<std::string> {
+    if (job.url().starts_with("http://busy/")) return "busy";
+    return std::nullopt;
   };
   // Looking at 1 + 2 entries only: none of the free ones is reached.
   auto leased = store->LeasePending(1, 2000, not_busy, 2);
@@ -178,6 +179,71 @@ TEST_F(StoreLifecycleTest, LeaseFilterPassesOverRefusedJobsWithinLookAhead) {
   ASSERT_EQ(leased->size(), 3u);
   EXPECT_EQ((*leased)[0].url(), "http://busy/1");
   EXPECT_EQ(store->pending_count(), 0u);
+}
+
+TEST_F(StoreLifecycleTest, ParkedJobsAreNotLookedAtUntilTheirKeyWakes) {
+  auto store = OpenStore();
+  Submit(*store,
+         {"http://hot/1", "http://hot/2", "http://cold/1", "http://hot/3",
+          "http://cold/2"},
+         1000);
+  bool hot_full = true;
+  std::vector<std::string> looked_at;
+  auto admit = [&](const pb::JobRecord& job) -> std::optional<std::string> {
+    looked_at.push_back(job.url());
+    if (hot_full && job.url().starts_with("http://hot/")) return "hot";
+    return std::nullopt;
+  };
+  const auto lease = [&](size_t max) {
+    looked_at.clear();
+    auto leased = store->LeasePending(max, 2000, admit, 100);
+    EXPECT_TRUE(leased.ok());
+    std::vector<std::string> urls;
+    for (const auto& job : *leased) urls.push_back(job.url());
+    return urls;
+  };
+  using Urls = std::vector<std::string>;
+  EXPECT_EQ(lease(10), (Urls{"http://cold/1", "http://cold/2"}));
+  EXPECT_EQ(looked_at.size(), 5u);
+  EXPECT_EQ(store->parked_count(), 3u);
+  EXPECT_EQ(store->pending_count(), 3u);
+  // Parked: not looked at again while their key sleeps.
+  EXPECT_EQ(lease(10), Urls{});
+  EXPECT_EQ(looked_at, Urls{});
+  // Woken while still full: one look, and the key sleeps again.
+  store->WakeParked({"hot"});
+  EXPECT_EQ(lease(10), Urls{});
+  EXPECT_EQ(looked_at, (Urls{"http://hot/1"}));
+  hot_full = false;
+  store->WakeParked({"other"});
+  EXPECT_EQ(lease(10), Urls{});
+  store->WakeParked({"hot"});
+  EXPECT_EQ(lease(1), (Urls{"http://hot/1"}));
+  // A job re-queued below the scan goes out in id order with the parked.
+  auto first = store->FindJobId("http://hot/1", pb::RequestContext());
+  ASSERT_TRUE(first.ok() && first->has_value());
+  ASSERT_TRUE(store->Requeue(**first, "lost", 5, true, 3000).ok());
+  EXPECT_EQ(lease(10), (Urls{"http://hot/1", "http://hot/2", "http://hot/3"}));
+  EXPECT_EQ(store->parked_count(), 0u);
+  EXPECT_EQ(store->pending_count(), 0u);
+}
+
+TEST_F(StoreLifecycleTest, ParkedJobsAreQueuedAgainAfterARestart) {
+  auto store = OpenStore();
+  Submit(*store, {"http://hot/1", "http://hot/2"}, 1000);
+  auto refuse_all = [](const pb::JobRecord&) -> std::optional<std::string> {
+    return "hot";
+  };
+  auto leased = store->LeasePending(10, 2000, refuse_all);
+  ASSERT_TRUE(leased.ok());
+  EXPECT_TRUE(leased->empty());
+  EXPECT_EQ(store->parked_count(), 2u);
+  store.reset();
+  store = OpenStore();
+  EXPECT_EQ(store->parked_count(), 0u);
+  leased = store->LeasePending(10, 2000);
+  ASSERT_TRUE(leased.ok());
+  EXPECT_EQ(leased->size(), 2u);
 }
 
 TEST_F(StoreLifecycleTest, PurgeRemovesOldRunsUnreferencedJobsAndOldChecks) {
