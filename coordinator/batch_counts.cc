@@ -53,8 +53,13 @@ void AddJobChange(const pb::JobRecord& before, const pb::JobRecord& after,
                   CountChanges* changes) {
   AddJobLines(before, -1, changes);
   AddJobLines(after, +1, changes);
-  if (Finished(before.state()) || !Finished(after.state())) return;
-  for (const pb::BatchLines& b : after.batches()) {
+  if (!Finished(before.state()) && Finished(after.state())) {
+    AddFinished(after, changes);
+  }
+}
+
+void AddFinished(const pb::JobRecord& job, CountChanges* changes) {
+  for (const pb::BatchLines& b : job.batches()) {
     (*changes)[b.run_id()].finished += b.lines();
   }
 }

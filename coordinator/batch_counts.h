@@ -52,6 +52,9 @@ void AddJobChange(const pb::JobRecord& before, const pb::JobRecord& after,
 // Adds the job's lines, in each of its batches, by its state and last
 // status, times `sign` (+1 or -1); with +1 the job is listed as changed.
 void AddJobLines(const pb::JobRecord& job, int64_t sign, CountChanges* changes);
+// Counts every line of `job`, in each of its batches, as finished: the job
+// became DONE or DEAD from another state.
+void AddFinished(const pb::JobRecord& job, CountChanges* changes);
 // Adds `lines` lines of run `run_id` to the job's batches.
 void AddBatchLines(pb::JobRecord* job, uint64_t run_id, uint64_t lines);
 

@@ -199,7 +199,15 @@ Result<std::unique_ptr<Store>> Store::OpenMode(const std::string& dir,
     cf.OptimizeLevelStyleCompaction(kMemtableBudget);
     cf.max_write_buffer_number = 2;
     cf.min_write_buffer_number_to_merge = 1;
-    cf.table_factory = name == "url_index" ? url_table_factory : table_factory;
+    cf.table_factory = table_factory;
+    if (name == "url_index") {
+      cf.table_factory = url_table_factory;
+      // The same for the URLs still in memtables (a skip-list search per
+      // miss otherwise): a whole-key Bloom filter of a tenth of the
+      // memtable's size.
+      cf.memtable_whole_key_filtering = true;
+      cf.memtable_prefix_bloom_size_ratio = 0.1;
+    }
     families.emplace_back(name, cf);
   }
   std::unique_ptr<Store> store(new Store());
@@ -543,30 +551,66 @@ Store::Ingest::~Ingest() = default;
 
 Status Store::Ingest::PutLine(const pb::LineRecord& line) {
   ++lines_in_batch_;
+  if (!line.SerializeToString(&bytes_scratch_)) {
+    return Internal("line encode failed");
+  }
   return FromRocks(batch_->Put(store_->lines_, LineKey(run_id_, line.line()),
-                               line.SerializeAsString()),
+                               bytes_scratch_),
                    "batch put");
 }
 
 Status Store::Ingest::AddRejected(uint64_t line, const std::string& input,
                                   const std::string& reason,
                                   const std::string& detail) {
-  pb::LineRecord record;
+  pb::LineRecord& record = line_scratch_;
+  record.Clear();
   record.set_line(line);
   record.set_input(input);
   record.set_rejection(reason);
   record.set_rejection_detail(detail);
-  ++rejected_in_batch_;
+  ++changes_[run_id_].by_field[kRejectedLines];
   return PutLine(record);
+}
+
+Status Store::Ingest::PutCreated(uint64_t job_id,
+                                 const std::string& normalized_url,
+                                 const pb::RequestContext& context,
+                                 uint64_t lines) {
+  pb::JobRecord& job = job_scratch_;
+  job.Clear();
+  job.set_job_id(job_id);
+  job.set_url(normalized_url);
+  if (context.ByteSizeLong() > 0) *job.mutable_context() = context;
+  job.set_state(pb::JOB_STATE_PENDING);
+  job.set_created_unix_ms(now_ms_);
+  job.set_updated_unix_ms(now_ms_);
+  AddBatchLines(&job, run_id_, lines);
+  if (lines == 1) {
+    AddJobLines(job, +1, &changes_);
+  } else {
+    // A later line of the same job: the record Put last wins.
+    changes_[run_id_].by_field[kPendingLines] += 1;
+  }
+  if (!job.SerializeToString(&bytes_scratch_)) {
+    return Internal("job encode failed");
+  }
+  return FromRocks(batch_->Put(store_->jobs_, U64Key(job_id), bytes_scratch_),
+                   "batch put");
 }
 
 Status Store::Ingest::AddUrl(uint64_t line, const std::string& input,
                              const std::string& normalized_url,
                              const pb::RequestContext& context) {
-  const std::string key = JobKey(normalized_url, context);
+  std::string key = JobKey(normalized_url, context);
   uint64_t job_id = 0;
   if (auto it = batch_urls_.find(key); it != batch_urls_.end()) {
-    job_id = it->second;
+    job_id = it->second.job_id;
+    if (it->second.created_lines > 0) {
+      HL_RETURN_IF_ERROR(PutCreated(job_id, normalized_url, context,
+                                    ++it->second.created_lines));
+    } else {
+      ++job_lines_[job_id];
+    }
   } else {
     auto found = store_->FindJob(key);
     if (!found.ok()) return found.status();
@@ -579,54 +623,42 @@ Status Store::Ingest::AddUrl(uint64_t line, const std::string& input,
         rechecks_.insert(job_id);
       }
       ++reused_jobs_;
+      ++job_lines_[job_id];
+      batch_urls_.emplace(std::move(key), BatchUrl{job_id, 0});
     } else {
       {
         std::lock_guard lock(store_->mu_);
         job_id = store_->next_job_id_++;
       }
-      pb::JobRecord job;
-      job.set_job_id(job_id);
-      job.set_url(normalized_url);
-      if (context.ByteSizeLong() > 0) *job.mutable_context() = context;
-      job.set_state(pb::JOB_STATE_PENDING);
-      job.set_created_unix_ms(now_ms_);
-      job.set_updated_unix_ms(now_ms_);
-      created_.emplace(job_id, std::move(job));
+      HL_RETURN_IF_ERROR(PutCreated(job_id, normalized_url, context, 1));
       batch_->Put(store_->url_index_, key, U64Key(job_id));
       batch_->Put(store_->queue_, U64Key(job_id), "");
+      created_any_ = true;
       ++new_jobs_;
       ++queued_in_batch_;
+      batch_urls_.emplace(std::move(key), BatchUrl{job_id, 1});
     }
-    batch_urls_.emplace(key, job_id);
   }
-  pb::LineRecord record;
+  pb::LineRecord& record = line_scratch_;
+  record.Clear();
   record.set_line(line);
   record.set_input(input);
   record.set_job_id(job_id);
-  ++job_lines_[job_id];
   return PutLine(record);
 }
 
 Status Store::Ingest::Commit() {
   if (lines_in_batch_ == 0) return Status::Ok();
   std::lock_guard lock(store_->mu_);
-  CountChanges changes;
-  if (rejected_in_batch_ > 0) {
-    changes[run_id_].by_field[kRejectedLines] +=
-        static_cast<int64_t>(rejected_in_batch_);
-  }
-  // Each job of these lines, as it is now (a known one may have moved on
-  // since AddUrl), gets the lines and their counts.
+  // Each known job of these lines, as it is now (it may have moved on
+  // since AddUrl), gets the lines and their counts; the jobs this group
+  // created are in the batch and changes_ already.
+  CountChanges& changes = changes_;
   std::vector<pb::JobRecord> leased;
   for (const auto& [job_id, lines] : job_lines_) {
-    pb::JobRecord job;
-    if (auto created = created_.find(job_id); created != created_.end()) {
-      job = std::move(created->second);
-    } else {
-      auto current = store_->CurrentJob(job_id);
-      if (!current.ok()) return current.status();
-      job = *std::move(current);
-    }
+    auto current = store_->CurrentJob(job_id);
+    if (!current.ok()) return current.status();
+    pb::JobRecord& job = *current;
     if (rechecks_.contains(job_id) &&
         DecideKnownJob(job.state(), LastCheckMs(job), max_age_ms_, now_ms_) ==
             KnownJobAction::kRecheck) {
@@ -637,14 +669,13 @@ Status Store::Ingest::Commit() {
     AddJobLines(job, -1, &changes);
     AddBatchLines(&job, run_id_, lines);
     AddJobLines(job, +1, &changes);
-    // The queue entry of a created job is in the batch already; a known job
-    // queued for a re-check had QueueForCheck put it (and its record,
-    // which this replaces).
+    // A known job queued for a re-check had QueueForCheck put its record,
+    // which this replaces.
     HL_RETURN_IF_ERROR(store_->PutJob(batch_.get(), job));
     if (store_->leased_.contains(job_id)) leased.push_back(std::move(job));
   }
   // The job counter once per group, not once per new job.
-  if (!created_.empty()) {
+  if (created_any_) {
     batch_->Put(store_->meta_, kMetaNextJobId, U64Key(store_->next_job_id_));
   }
   HL_RETURN_IF_ERROR(
@@ -655,8 +686,8 @@ Status Store::Ingest::Commit() {
   store_->pending_count_ += queued_in_batch_;
   rechecks_.clear();
   job_lines_.clear();
-  created_.clear();
-  rejected_in_batch_ = 0;
+  changes_.clear();
+  created_any_ = false;
   queued_in_batch_ = 0;
   batch_->Clear();
   batch_urls_.clear();
@@ -1021,11 +1052,18 @@ Result<std::vector<Result<pb::JobRecord>>> Store::StoreResults(
   outcomes.reserve(results.size());
   rocksdb::WriteBatch batch;
   CountChanges changes;
-  uint64_t done = 0;
   int64_t soonest_due = INT64_MAX;
-  // Jobs this call completed: a later result for one of them is a duplicate.
+  // Jobs this call completed: a later result for one of them is a
+  // duplicate. Their records move from leased_ to `outcomes` (leased_ keeps
+  // an empty one until the end), so on a failure their cache entries are
+  // dropped and the jobs are read again.
   std::unordered_set<uint64_t> completed;
   std::vector<std::string> new_sets;
+  const auto fail = [&](Status status) {
+    for (uint64_t job_id : completed) leased_.erase(job_id);
+    ForgetDataSourceSets(new_sets);
+    return status;
+  };
   for (const ResultIn& in : results) {
     const auto duplicate = [&] {
       return Status(StatusCode::kAlreadyExists,
@@ -1037,13 +1075,17 @@ Result<std::vector<Result<pb::JobRecord>>> Store::StoreResults(
       outcomes.push_back(duplicate());
       continue;
     }
-    auto job = CurrentJob(in.job_id);
-    if (!job.ok() && job.status().code() != StatusCode::kNotFound) {
-      return job.status();
-    }
-    if (!job.ok()) {
-      outcomes.push_back(job.status());
+    pb::JobRecord read;
+    pb::JobRecord* job = &read;
+    if (auto it = leased_.find(in.job_id); it != leased_.end()) {
+      job = &it->second;
+    } else if (auto got = GetJob(in.job_id); got.ok()) {
+      read = *std::move(got);
+    } else if (got.status().code() == StatusCode::kNotFound) {
+      outcomes.push_back(got.status());
       continue;
+    } else {
+      return fail(got.status());
     }
     if (job->state() != pb::JOB_STATE_LEASED || job->attempts() != in.attempt) {
       outcomes.push_back(duplicate());
@@ -1061,35 +1103,37 @@ Result<std::vector<Result<pb::JobRecord>>> Store::StoreResults(
       outcomes.push_back(put);
       continue;
     }
-    HL_RETURN_IF_ERROR(put);
+    if (!put.ok()) return fail(put);
     if (policy_.enrich_results) batch.Put(enrich_, key, "");
-    const pb::JobRecord before = *job;
+    // LEASED -> DONE: every line leaves in flight and finishes.
+    AddJobLines(*job, -1, &changes);
     job->set_checks(job->checks() + 1);
     job->set_state(pb::JOB_STATE_DONE);
     job->set_last_status(std::string(in.status));
     job->set_last_error("");
     job->set_updated_unix_ms(now_ms);
     job->set_last_check_unix_ms(now_ms);
-    ClearDue(&batch, &*job);
+    ClearDue(&batch, job);
     if (policy_.recheck_interval_ms > 0 && in.status == "located") {
       job->set_recheck_due_unix_ms(now_ms + policy_.recheck_interval_ms);
       batch.Put(due_, DueKey(job->recheck_due_unix_ms(), in.job_id), "");
       soonest_due = std::min(soonest_due, job->recheck_due_unix_ms());
     }
-    AddJobChange(before, *job, &changes);
-    HL_RETURN_IF_ERROR(PutJob(&batch, *job));
+    AddJobLines(*job, +1, &changes);
+    AddFinished(*job, &changes);
+    if (Status put_job = PutJob(&batch, *job); !put_job.ok()) {
+      return fail(put_job);
+    }
     completed.insert(in.job_id);
-    ++done;
-    outcomes.push_back(std::move(job));
+    outcomes.push_back(std::move(*job));
   }
-  if (done == 0) return outcomes;
+  if (completed.empty()) return outcomes;
   if (Status written = WriteCounted(&batch, changes, /*sync=*/false, now_ms);
       !written.ok()) {
-    ForgetDataSourceSets(new_sets);
-    return written;
+    return fail(written);
   }
   for (uint64_t job_id : completed) leased_.erase(job_id);
-  leased_count_ -= std::min(leased_count_, done);
+  leased_count_ -= std::min<uint64_t>(leased_count_, completed.size());
   next_due_ms_ = std::min(next_due_ms_, soonest_due);
   return outcomes;
 }

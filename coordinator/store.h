@@ -171,11 +171,22 @@ class Store {
     friend class Store;
     Ingest(Store* store, uint64_t run_id, int64_t now_ms, int64_t max_age_ms);
     Status PutLine(const pb::LineRecord& line);
+    // Puts the record of a job this group creates, with `lines` lines of
+    // this run: written whole once, its counters added to changes_.
+    Status PutCreated(uint64_t job_id, const std::string& normalized_url,
+                      const pb::RequestContext& context, uint64_t lines);
     Store* store_;
-    // Lines of this uncommitted batch per job, and the jobs it creates.
+    // Lines of this uncommitted batch per known job (one the store held
+    // before this group).
     std::unordered_map<uint64_t, uint64_t> job_lines_;
-    std::unordered_map<uint64_t, pb::JobRecord> created_;
-    uint64_t rejected_in_batch_ = 0;
+    // Counter changes of the jobs this group created and of its rejected
+    // lines.
+    CountChanges changes_;
+    bool created_any_ = false;
+    // Reused for every record the group writes.
+    pb::JobRecord job_scratch_;
+    pb::LineRecord line_scratch_;
+    std::string bytes_scratch_;
     std::unique_lock<std::mutex> ingest_lock_;
     uint64_t run_id_;
     int64_t now_ms_;
@@ -183,8 +194,13 @@ class Store {
     // Known jobs to queue for a new check at Commit.
     std::unordered_set<uint64_t> rechecks_;
     std::unique_ptr<rocksdb::WriteBatch> batch_;
-    // Job keys given a job in this uncommitted batch (not yet readable).
-    std::unordered_map<std::string, uint64_t> batch_urls_;
+    // Job keys given a job in this uncommitted batch (not yet readable),
+    // with the lines of this batch on the job when this group created it.
+    struct BatchUrl {
+      uint64_t job_id = 0;
+      uint64_t created_lines = 0;  // 0: a known job
+    };
+    std::unordered_map<std::string, BatchUrl> batch_urls_;
     size_t lines_in_batch_ = 0;
     uint64_t queued_in_batch_ = 0;
     uint64_t new_jobs_ = 0;

@@ -497,7 +497,8 @@ std::string_view UrlRejectionReason(UrlRejection r) {
   return "invalid syntax";
 }
 
-Result<NormalizedUrl, UrlError> NormalizeUrl(std::string_view input) {
+Result<NormalizedUrl, UrlError> NormalizeUrl(std::string_view input,
+                                             bool registrable_domain) {
   const std::string_view s = Trim(input);
   if (s.empty()) {
     return Reject(UrlRejection::kEmpty,
@@ -611,7 +612,8 @@ Result<NormalizedUrl, UrlError> NormalizeUrl(std::string_view input) {
                       " bytes long; the limit is " +
                       std::to_string(kMaxUrlLength));
   }
-  if (out.host_kind == HostKind::kDomain || out.host_kind == HostKind::kOnion) {
+  if (registrable_domain && (out.host_kind == HostKind::kDomain ||
+                             out.host_kind == HostKind::kOnion)) {
     out.registrable_domain = RegistrableDomain(out.host);
   }
   return out;

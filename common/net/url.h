@@ -90,7 +90,11 @@ struct NormalizedUrl {
   std::string registrable_domain;
 };
 
-Result<NormalizedUrl, UrlError> NormalizeUrl(std::string_view input);
+// With `registrable_domain` false, NormalizedUrl::registrable_domain is left
+// empty and the Public Suffix List is not consulted (the ingest needs only
+// the URL; a URL accepted or refused either way is the same).
+Result<NormalizedUrl, UrlError> NormalizeUrl(std::string_view input,
+                                             bool registrable_domain = true);
 
 // The URL a redirect's Location header points to: `reference` resolved
 // against `base` (RFC 3986 section 5: absolute, scheme-relative,

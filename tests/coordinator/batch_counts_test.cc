@@ -188,6 +188,31 @@ TEST_F(StoreCountsTest, EveryTransitionKeepsTheCountersOfSharedJobsExact) {
   EXPECT_EQ(store_->LiveCounts(99, 0).status().code(), StatusCode::kNotFound);
 }
 
+TEST_F(StoreCountsTest, RepeatedLinesOfANewJobAreOneRecordWithEveryLine) {
+  const uint64_t a =
+      Ingest({"http://x/", "http://y/", "http://x/", "!bad", "http://x/"});
+  EXPECT_EQ(Counts(a), "1 4 0 0 0 | 0 0 0");
+  auto x = store_->FindJobId("http://x/", {});
+  ASSERT_TRUE(x.ok() && x->has_value());
+  auto job = store_->GetJob(**x);
+  ASSERT_TRUE(job.ok());
+  EXPECT_EQ(job->url(), "http://x/");
+  EXPECT_EQ(job->state(), pb::JOB_STATE_PENDING);
+  ASSERT_EQ(job->batches_size(), 1);
+  EXPECT_EQ(job->batches(0).run_id(), a);
+  EXPECT_EQ(job->batches(0).lines(), 3u);
+  EXPECT_EQ(store_->pending_count(), 2u);
+  // A second batch joins it: one more batch on the same record.
+  const uint64_t b = Ingest({"http://x/", "http://x/"});
+  job = store_->GetJob(**x);
+  ASSERT_TRUE(job.ok());
+  ASSERT_EQ(job->batches_size(), 2);
+  EXPECT_EQ(job->batches(1).run_id(), b);
+  EXPECT_EQ(job->batches(1).lines(), 2u);
+  EXPECT_EQ(Counts(b), "0 2 0 0 0 | 0 0 0");
+  EXPECT_EQ(store_->pending_count(), 2u);
+}
+
 TEST_F(StoreCountsTest, PurgeDropsTheCountersOfPurgedBatchesOnly) {
   const uint64_t a = Ingest({"http://x/", "http://y/"});
   auto jobs = LeaseAll();

@@ -285,6 +285,12 @@ TEST_P(AcceptedTest, Normalises) {
   EXPECT_EQ(again->host, r->host);
   EXPECT_EQ(again->path_query, r->path_query);
   EXPECT_EQ(again->registrable_domain, r->registrable_domain);
+  // Without the registrable domain (the ingest): the same URL, no domain.
+  const auto bare = NormalizeUrl(c.input, /*registrable_domain=*/false);
+  ASSERT_TRUE(bare.ok()) << bare.error().detail;
+  EXPECT_EQ(bare->url, r->url);
+  EXPECT_EQ(bare->host, r->host);
+  EXPECT_EQ(bare->registrable_domain, "");
 }
 
 std::string CaseName(size_t index, std::string_view input) {
