@@ -291,7 +291,8 @@ std::string CcTldCountry(std::string_view host) {
 }
 
 pb::Jurisdiction DecideJurisdiction(const pb::Observation& obs) {
-  const pb::Observation hop = FinalHopView(obs);
+  pb::Observation storage;
+  const pb::Observation& hop = FinalHopRef(obs, &storage);
   pb::Jurisdiction j;
   AddRedirectors(obs, &j);
   Attribute(obs, hop, &j);

@@ -3,6 +3,7 @@
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/wire_format_lite.h>
 
+#include <cstring>
 #include <functional>
 
 #include "common/utf8.h"
@@ -97,14 +98,47 @@ std::string EncodeEnvelope(hostlocator::v1::Envelope envelope) {
 }
 
 std::string EncodeResult(uint64_t job_id, uint32_t attempt,
-                         std::string observation) {
-  pb::InboundEnvelope envelope;
-  envelope.set_protocol_version(kProtocolVersion);
-  pb::SerializedJobResult& result = *envelope.mutable_result();
-  result.set_job_id(job_id);
-  result.set_attempt(attempt);
-  result.set_observation(std::move(observation));
-  return envelope.SerializeAsString();
+                         const pb::Observation& observation,
+                         std::string_view suffix) {
+  using google::protobuf::io::CodedOutputStream;
+  // Proto3: fields holding their default are not written.
+  const size_t observation_size = observation.ByteSizeLong() + suffix.size();
+  size_t result_size = 0;
+  if (job_id != 0) result_size += 1 + CodedOutputStream::VarintSize64(job_id);
+  if (attempt != 0) {
+    result_size += 1 + CodedOutputStream::VarintSize32(attempt);
+  }
+  if (observation_size != 0) {
+    result_size += 1 + CodedOutputStream::VarintSize64(observation_size) +
+                   observation_size;
+  }
+  const size_t size = 1 + CodedOutputStream::VarintSize32(kProtocolVersion) +
+                      1 + CodedOutputStream::VarintSize64(result_size) +
+                      result_size;
+  std::string bytes(size, '\0');
+  auto* out = reinterpret_cast<uint8_t*>(bytes.data());
+  out = WireFormatLite::WriteUInt32ToArray(
+      pb::InboundEnvelope::kProtocolVersionFieldNumber, kProtocolVersion, out);
+  out = WireFormatLite::WriteTagToArray(pb::InboundEnvelope::kResultFieldNumber,
+                                        kDelimited, out);
+  out = CodedOutputStream::WriteVarint64ToArray(result_size, out);
+  if (job_id != 0) {
+    out = WireFormatLite::WriteUInt64ToArray(
+        pb::SerializedJobResult::kJobIdFieldNumber, job_id, out);
+  }
+  if (attempt != 0) {
+    out = WireFormatLite::WriteUInt32ToArray(
+        pb::SerializedJobResult::kAttemptFieldNumber, attempt, out);
+  }
+  if (observation_size != 0) {
+    out = WireFormatLite::WriteTagToArray(
+        pb::SerializedJobResult::kObservationFieldNumber, kDelimited, out);
+    out = CodedOutputStream::WriteVarint64ToArray(observation_size, out);
+    // ByteSizeLong above cached the sizes this needs.
+    out = observation.SerializeWithCachedSizesToArray(out);
+    if (!suffix.empty()) std::memcpy(out, suffix.data(), suffix.size());
+  }
+  return bytes;
 }
 
 Result<hostlocator::v1::Envelope> DecodeEnvelope(std::string_view bytes) {

@@ -21,10 +21,14 @@ inline constexpr size_t kMaxMessageBytes = 16 << 20;
 // Stamps the protocol version and serializes.
 std::string EncodeEnvelope(hostlocator::v1::Envelope envelope);
 
-// A RESULT envelope, stamped and serialized, around an observation that is
-// serialized already (Envelope's wire format).
+// A RESULT envelope, stamped and serialized (Envelope's wire format, the
+// bytes InboundEnvelope's serializer writes), whose observation is
+// `observation` serialized with `suffix` appended: serialized Observation
+// fields, such as the worker's data sources (Prober::data_sources). The
+// observation is serialized once, straight into the envelope's bytes.
 std::string EncodeResult(uint64_t job_id, uint32_t attempt,
-                         std::string observation);
+                         const hostlocator::v1::Observation& observation,
+                         std::string_view suffix);
 
 // Fails with kInvalidArgument for undecodable or oversized bytes, and with
 // kFailedPrecondition (message naming both versions) for another protocol

@@ -153,7 +153,8 @@ void AddHostingProviders(const pb::Observation& obs, pb::Jurisdiction* j) {
     any = true;
   }
   if (any) return;
-  pb::Observation hop = FinalHopView(obs);
+  pb::Observation storage;
+  const pb::Observation& hop = FinalHopRef(obs, &storage);
   const pb::AddressInfo* a =
       FindAddress(hop.addresses(), AnsweringIp(hop.http(), hop.pinned_ip()));
   if (a == nullptr && hop.addresses_size() > 0) a = &hop.addresses(0);

@@ -360,6 +360,13 @@ pb::Observation FinalHopView(const pb::Observation& obs) {
   return view;
 }
 
+const pb::Observation& FinalHopRef(const pb::Observation& obs,
+                                   pb::Observation* storage) {
+  if (obs.redirects_size() == 0) return obs;
+  *storage = FinalHopView(obs);
+  return *storage;
+}
+
 void ReviseJurisdiction(pb::Observation* obs) {
   pb::Verdict* verdict = obs->mutable_verdict();
   const pb::Jurisdiction old = verdict->jurisdiction();

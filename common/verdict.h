@@ -62,6 +62,11 @@ void ReviseJurisdiction(hostlocator::v1::Observation* observation);
 // when none was), without the redirects.
 hostlocator::v1::Observation FinalHopView(
     const hostlocator::v1::Observation& observation);
+// The same view without a copy when no redirect was followed: `observation`
+// itself then, else FinalHopView(observation), kept in `*storage`.
+const hostlocator::v1::Observation& FinalHopRef(
+    const hostlocator::v1::Observation& observation,
+    hostlocator::v1::Observation* storage);
 
 // The entry of `addresses` for `ip` (same address whatever its textual
 // form), or nullptr.

@@ -343,7 +343,9 @@ struct DnsResolver::Impl {
 
   // One question, sent until it gets an answer or runs out of tries.
   struct Query {
-    enum class State { kIdle, kWaiting, kInFlight, kDone };
+    // kAbandoned: in flight when its question was cancelled; its slot is
+    // free already and its answer or timeout is dropped.
+    enum class State { kIdle, kWaiting, kInFlight, kAbandoned, kDone };
 
     Query(Impl* impl, Op* op, Listener* listener, std::string name, int type,
           std::optional<size_t> pinned)
@@ -386,8 +388,10 @@ struct DnsResolver::Impl {
     size_t slot = 0;        // index in Impl::ops
     bool finished = false;  // in Impl::finished: `result` is complete
     bool cancelled = false;
-    size_t abandoned = 0;  // messages in flight when it was cancelled
-    Done done;             // empty once cancelled
+    // Messages in flight when it was cancelled whose answer or timeout
+    // c-ares has not reported yet: they still point into this op.
+    size_t abandoned = 0;
+    Done done;  // empty once cancelled
     pb::DnsObservation result;
   };
 
@@ -398,6 +402,8 @@ struct DnsResolver::Impl {
   ~Impl();
 
   size_t PickChannel(const Query& query);
+  // Whether one more message may be sent now.
+  bool SlotFree() const;
   // Sends `query` now, or queues it when max_in_flight messages are out.
   void Send(Query* query);
   void Transmit(Query* query);
@@ -434,6 +440,7 @@ struct DnsResolver::Impl {
   size_t next_channel = 0;
   IdSource id_source;
   size_t in_flight = 0;
+  size_t abandoned = 0;  // messages of cancelled questions c-ares still has
   std::deque<Query*> waiting;
   bool pumping = false;  // Pump is running (see there)
   // An op is freed only by Flush (or with the resolver), never while a
@@ -444,7 +451,6 @@ struct DnsResolver::Impl {
   std::unordered_map<OpId, Op*> by_id;
   OpId next_op_id = 1;
   EventLoop::TimerId timer = 0;
-  int64_t armed_deadline_ms = kNoDeadline;
   bool flush_scheduled = false;
   // Expires with the resolver; deferred calls check it.
   std::shared_ptr<char> alive = std::make_shared<char>();
@@ -467,8 +473,14 @@ size_t DnsResolver::Impl::PickChannel(const Query& query) {
   return picked;
 }
 
+bool DnsResolver::Impl::SlotFree() const {
+  // Abandoned messages hold no slot but still hold their ids: together
+  // they stay under half of a channel's ids (see Transmit).
+  return in_flight < max_in_flight && in_flight + abandoned < kMaxInFlight;
+}
+
 void DnsResolver::Impl::Send(Query* query) {
-  if (waiting.empty() && in_flight < max_in_flight) {
+  if (waiting.empty() && SlotFree()) {
     Transmit(query);
   } else {
     query->state = Query::State::kWaiting;
@@ -482,7 +494,7 @@ void DnsResolver::Impl::Pump() {
   // the stack does not grow with the number of questions waiting.
   if (pumping) return;
   pumping = true;
-  while (!waiting.empty() && in_flight < max_in_flight) {
+  while (!waiting.empty() && SlotFree()) {
     Query* query = waiting.front();
     waiting.pop_front();
     Transmit(query);
@@ -499,8 +511,8 @@ void DnsResolver::Impl::Transmit(Query* query) {
   query->sent_unix_ms = clock();
   query->sent = std::chrono::steady_clock::now();
   // ares_send keeps the message's id: it must be unpredictable and unique
-  // among the channel's messages in flight (fewer than half of the ids,
-  // max_in_flight being capped).
+  // among the channel's messages in flight, abandoned ones included (fewer
+  // than half of the ids: SlotFree).
   do {
     query->id = id_source.Next();
   } while (channel.ids.test(query->id));
@@ -526,13 +538,17 @@ void DnsResolver::Impl::OnAnswer(void* arg, int status, int /*timeouts*/,
   Impl* impl = query->impl;
   Channel& channel = *impl->channels[query->channel];
   channel.ids.reset(query->id);
-  --impl->in_flight;
-  query->state = Query::State::kDone;
-  if (Op* op = query->op; op->cancelled) {
+  if (query->state == Query::State::kAbandoned) {
+    // Its slot was given up when its question was cancelled.
+    query->state = Query::State::kDone;
+    --impl->abandoned;
+    Op* op = query->op;
     if (--op->abandoned == 0) impl->Finish(op);
     impl->Pump();
     return;
   }
+  --impl->in_flight;
+  query->state = Query::State::kDone;
   pb::DnsQuery& record = query->records.emplace_back();
   if (abuf != nullptr && alen > 0) {
     record.set_raw_answer(reinterpret_cast<const char*>(abuf),
@@ -606,6 +622,12 @@ void DnsResolver::Impl::Flush() {
 }
 
 void DnsResolver::Impl::RearmTimer() {
+  // Every message waits timeout_ms from its sending, so no deadline c-ares
+  // has now comes before an armed timer's: the timer stays (answers move
+  // the earliest deadline on with nearly every message, and ares_timeout
+  // walks every message in flight). Firing early, it finds nothing due and
+  // arms again for the earliest deadline then.
+  if (timer != 0) return;
   int64_t deadline = kNoDeadline;
   const int64_t now = loop->Now();
   for (const auto& channel : channels) {
@@ -623,19 +645,15 @@ void DnsResolver::Impl::RearmTimer() {
     }
     deadline = std::min(deadline, channel->deadline_ms);
   }
-  if (deadline == armed_deadline_ms) return;
-  if (timer != 0) loop->Cancel(timer);
-  timer = 0;
-  armed_deadline_ms = deadline;
   if (deadline == kNoDeadline) return;
   timer = loop->After(deadline - now, [this] { OnTimer(); });
 }
 
 void DnsResolver::Impl::OnTimer() {
   timer = 0;
-  armed_deadline_ms = kNoDeadline;
+  // Every channel, also those whose deadline_ms is stale (messages sent
+  // while the timer was armed): each is read again before the next timer.
   for (const auto& channel : channels) {
-    if (channel->deadline_ms == kNoDeadline) continue;
     ares_process_fd(channel->channel, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
     MarkDirty(channel.get());
   }
@@ -725,7 +743,12 @@ std::optional<pb::DnsObservation> DnsResolver::Impl::Cancel(OpId id) {
     record.set_type(TypeName(query->type));
     record.set_rcode("CANCELLED");
     if (query->state == Query::State::kInFlight) {
+      // c-ares 1.18 cannot withdraw the message: it stays with c-ares
+      // until its answer or timeout, but its slot goes to the next one.
       ++op->abandoned;
+      ++abandoned;
+      --in_flight;
+      query->state = Query::State::kAbandoned;
       record.set_resolver(channels[query->channel]->address);
       record.set_sent_unix_ms(query->sent_unix_ms);
       record.set_elapsed_us(static_cast<uint32_t>(
@@ -739,6 +762,7 @@ std::optional<pb::DnsObservation> DnsResolver::Impl::Cancel(OpId id) {
   }
   pb::DnsObservation partial = op->TakePartial();
   if (op->abandoned == 0) Finish(op);
+  Pump();
   return partial;
 }
 

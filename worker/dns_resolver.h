@@ -86,9 +86,10 @@ class DnsResolver {
   OpId AddNsAndPtr(const std::string& domain, pb::DnsObservation obs,
                    Done done);
   // Ends the question `id` now: its `done` never runs; its messages still
-  // waiting for a slot are dropped. Its messages in flight keep their slots
-  // until their answer or timeout (c-ares cannot withdraw one message) and
-  // are then dropped unrecorded, never sent again. Returns what the
+  // waiting for a slot are dropped. Its messages in flight give up their
+  // slots at once (the next messages waiting are sent); c-ares cannot
+  // withdraw one message, so their answers or timeouts, when they come, are
+  // dropped unrecorded, never sent again. Returns what the
   // question had learned, as its `done` would have had it, with each
   // message not yet answered recorded in `queries` with rcode "CANCELLED"
   // (resolver "" when it was still waiting). A Resolve cancelled before it

@@ -54,7 +54,8 @@ Status EventLoop::Watch(int fd, uint32_t interest, IoCallback callback) {
   // The map and the kernel disagree when an owner closed a descriptor
   // without Unwatch (the kernel forgets it) and the number came back: the
   // other operation then applies.
-  const bool known = watches_.contains(fd);
+  const auto found = watches_.find(fd);
+  const bool known = found != watches_.end();
   if (epoll_ctl(epoll_fd_, known ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &event) !=
           0 &&
       (errno != (known ? ENOENT : EEXIST) ||
@@ -63,8 +64,22 @@ Status EventLoop::Watch(int fd, uint32_t interest, IoCallback callback) {
     return Internal("cannot watch descriptor " + std::to_string(fd) + ": " +
                     std::strerror(errno));
   }
-  watches_[fd] = Watched{generation, interest,
-                         std::make_shared<IoCallback>(std::move(callback))};
+  if (!known) {
+    watches_.emplace(
+        fd, Watched{generation, interest,
+                    std::make_shared<IoCallback>(std::move(callback))});
+    return Status::Ok();
+  }
+  Watched& watched = found->second;
+  watched.generation = generation;
+  watched.interest = interest;
+  // The callback object is reused unless it is running (RunOnce holds a
+  // second reference then).
+  if (watched.callback.use_count() == 1) {
+    *watched.callback = std::move(callback);
+  } else {
+    watched.callback = std::make_shared<IoCallback>(std::move(callback));
+  }
   return Status::Ok();
 }
 

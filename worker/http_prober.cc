@@ -314,6 +314,11 @@ struct HttpProber::Impl {
   HttpConfig config;
   net::TargetPolicy policy;
   EventLoop* loop;
+  // SHA-256 for the header digests, fetched once (OpenSSL 3 looks up
+  // EVP_sha256()'s implementation again on every EVP_DigestInit_ex);
+  // declared before `transfers`, whose digest contexts use it.
+  std::unique_ptr<EVP_MD, decltype(&EVP_MD_free)> sha256_md{nullptr,
+                                                            &EVP_MD_free};
   CURLM* multi = nullptr;
   EventLoop::TimerId timer = 0;
   std::optional<net::IpAddress> proxy_ip;
@@ -681,7 +686,7 @@ void HttpProber::Impl::Attempt(Transfer* t, bool via_proxy) {
   t->expect_status_line = true;
   t->last_header_kept = false;
   t->error[0] = '\0';
-  EVP_DigestInit_ex(t->sha256, EVP_sha256(), nullptr);
+  EVP_DigestInit_ex(t->sha256, sha256_md.get(), nullptr);
   CURL* curl = t->easy;
   curl_easy_setopt(curl, CURLOPT_PROXY, via_proxy ? config.proxy.c_str() : "");
   const CURLMcode code = curl_multi_add_handle(multi, curl);
@@ -936,6 +941,11 @@ Result<std::unique_ptr<HttpProber>> HttpProber::Create(const HttpConfig& config,
   impl->trust = SharedTrustStore(impl->trust_path, &impl->trust_error);
   if (impl->trust == nullptr && !config.ca_file.empty()) {
     return InvalidArgument("http.ca_file: " + impl->trust_error);
+  }
+  impl->sha256_md.reset(EVP_MD_fetch(nullptr, "SHA2-256", nullptr));
+  if (impl->sha256_md == nullptr) {
+    return Internal("OpenSSL: no SHA-256 implementation: " +
+                    LastOpenSslError());
   }
   impl->multi = curl_multi_init();
   if (impl->multi == nullptr) {

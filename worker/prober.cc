@@ -337,14 +337,14 @@ void Prober::Impl::OnAddresses(Task& task,
   std::optional<net::IpAddress> pinned = PinnedAddress(addresses);
   WithRequest(task, [&](auto& request) {
     for (const net::IpAddress& ip : addresses) {
-      const geo::GeoFields fields = geo->Locate(ip);
+      geo::GeoFields fields = geo->Locate(ip);
       pb::AddressInfo* info = request.add_addresses();
       info->set_ip(ip.ToString());
-      info->set_country(fields.country);
-      info->set_city(fields.city);
+      info->set_country(std::move(fields.country));
+      info->set_city(std::move(fields.city));
       info->set_asn(fields.asn);
-      info->set_as_org(fields.as_org);
-      info->set_network(fields.network);
+      info->set_as_org(std::move(fields.as_org));
+      info->set_network(std::move(fields.network));
     }
     if (pinned) request.set_pinned_ip(pinned->ToString());
   });
@@ -504,8 +504,9 @@ void Prober::Impl::NextRequestOrFinish(Task& task) {
 
 void Prober::Impl::Finish(Task& task) {
   pb::Observation& obs = task.obs;
+  pb::Observation storage;
   for (pb::ProviderMatch& match :
-       DetectProviders(FinalHopView(obs), *providers)) {
+       DetectProviders(FinalHopRef(obs, &storage), *providers)) {
     *obs.add_providers() = std::move(match);
   }
   Conclude(&obs);

@@ -252,12 +252,10 @@ class Session {
                 options_.stats->RecordResult(options_.stats_slot, obs,
                                              clock_() - started);
               }
-              std::string observation = obs.SerializeAsString();
-              observation += prober_->data_sources();
               --in_flight_;
               recent_results_.emplace_back(
                   clock_(),
-                  EncodeResult(job_id, attempt, std::move(observation)));
+                  EncodeResult(job_id, attempt, obs, prober_->data_sources()));
               SendBytes(recent_results_.back().second);
               // A job of an earlier connection: this connection's READY did
               // not count its credit, so grant it now.

@@ -109,14 +109,44 @@ TEST(DecodeInboundTest, KeepsTheObservationAsSent) {
 }
 
 TEST(EncodeResultTest, IsARESULTEnvelopeAroundTheBytes) {
-  const std::string observation = FullObservation().SerializeAsString();
-  auto decoded = DecodeEnvelope(EncodeResult(7, 2, observation));
+  pb::Observation sources;
+  sources.add_data_sources()->set_role("country");
+  pb::Observation whole = FullObservation();
+  whole.MergeFrom(sources);
+  auto decoded = DecodeEnvelope(
+      EncodeResult(7, 2, FullObservation(), sources.SerializeAsString()));
   ASSERT_TRUE(decoded.ok()) << decoded.status().message();
   ASSERT_TRUE(decoded->has_result());
   EXPECT_EQ(decoded->result().job_id(), 7u);
   EXPECT_EQ(decoded->result().attempt(), 2u);
   EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(
-      decoded->result().observation(), FullObservation()));
+      decoded->result().observation(), whole));
+}
+
+// The bytes are those of InboundEnvelope's own serializer, default values
+// (left out by proto3) included.
+TEST(EncodeResultTest, WritesWhatTheSerializerWrites) {
+  // data_sources {role: ""}
+  const std::string suffix("\x5a\x02\x0a\x00", 4);
+  for (uint64_t job_id : {uint64_t{0}, uint64_t{1}, uint64_t{1} << 40}) {
+    for (uint32_t attempt : {0u, 3u, 300u}) {
+      for (const pb::Observation& observation :
+           {pb::Observation(), FullObservation()}) {
+        for (const std::string& tail : {std::string(), suffix}) {
+          pb::InboundEnvelope envelope;
+          envelope.set_protocol_version(kProtocolVersion);
+          pb::SerializedJobResult& result = *envelope.mutable_result();
+          result.set_job_id(job_id);
+          result.set_attempt(attempt);
+          result.set_observation(observation.SerializeAsString() + tail);
+          EXPECT_EQ(EncodeResult(job_id, attempt, observation, tail),
+                    envelope.SerializeAsString())
+              << job_id << " " << attempt << " " << observation.ByteSizeLong()
+              << " " << tail.size();
+        }
+      }
+    }
+  }
 }
 
 std::string Join(const std::vector<std::string_view>& pieces) {

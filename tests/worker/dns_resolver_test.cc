@@ -430,13 +430,18 @@ TEST_F(DnsResolverTest, InFlightLimitHoldsFurtherQueriesInOrder) {
 
 // Cancel ends a question at once: what it learned comes back with each
 // unanswered message marked CANCELLED, the waiting message is never sent,
-// the one in flight keeps its slot until its timeout and is then dropped
-// (not retried), and the cancelled `done` never runs.
+// the one in flight gives up its slot at once (the next question's message
+// goes out without waiting for the abandoned one's timeout) and is dropped
+// when c-ares reports it (not retried), and the cancelled `done` never
+// runs.
 TEST_F(DnsResolverTest, CancelEndsAQuestionAndFreesItsSlots) {
   server_->DropNext(1);  // the A of the cancelled question
+  // Far beyond the test's deadline: `next` is answered only if the
+  // abandoned A's slot is given up at once.
+  constexpr uint32_t kTimeoutMs = 4 * kDeadlineMs;
   ResolverConfig config;
   config.servers = {server_->address()};
-  config.timeout_ms = 300;
+  config.timeout_ms = kTimeoutMs;
   config.tries = 3;
   config.max_in_flight = 1;
   auto resolver = NewResolver(config, loop_.get());
@@ -466,16 +471,60 @@ TEST_F(DnsResolverTest, CancelEndsAQuestionAndFreesItsSlots) {
   EXPECT_EQ(partial->queries(1).type(), "AAAA");
   EXPECT_EQ(partial->queries(1).rcode(), "CANCELLED");
   EXPECT_EQ(partial->queries(1).resolver(), "");  // it was waiting
-  EXPECT_EQ(resolver->waiting(), 2u);
+  // The slot went to next's A at once; its AAAA waits.
+  EXPECT_EQ(resolver->in_flight(), 1u);
+  EXPECT_EQ(resolver->waiting(), 1u);
 
+  const auto start = std::chrono::steady_clock::now();
   ASSERT_TRUE(RunUntil(loop_.get(), [&] { return next.has_value(); }));
+  EXPECT_LT(std::chrono::steady_clock::now() - start,
+            std::chrono::milliseconds(kTimeoutMs));
   EXPECT_FALSE(next->has_error()) << next->error().message();
+  ASSERT_EQ(next->addresses_size(), 1);
+  EXPECT_EQ(next->addresses(0).ip(), "192.0.2.7");
   EXPECT_FALSE(cancelled_done);
-  // The A dropped once, never asked again: one message for stuck, two for
-  // next.
+  // One message for stuck (dropped by the server, never asked again), two
+  // for next.
   EXPECT_EQ(server_->queries(), 3);
   EXPECT_EQ(resolver->in_flight(), 0u);
   EXPECT_EQ(resolver->waiting(), 0u);
+}
+
+// An abandoned message's late answer is dropped and frees nothing twice:
+// the slots stay bounded by max_in_flight.
+TEST_F(DnsResolverTest, LateAnswerOfACancelledQuestionIsDropped) {
+  constexpr int kDelayMs = 100;
+  server_->DelayAnswers(kDelayMs);
+  ResolverConfig config;
+  config.servers = {server_->address()};
+  config.max_in_flight = 1;
+  auto resolver = NewResolver(config, loop_.get());
+  for (const char* name : {"first.example.test", "second.example.test"}) {
+    server_->Answer(name, DnsTestServer::kA,
+                    {DnsTestServer::A(name, "192.0.2.9", 60)});
+  }
+  bool cancelled_done = false;
+  const DnsResolver::OpId id = resolver->Resolve(
+      "first.example.test",
+      [&cancelled_done](pb::DnsObservation) { cancelled_done = true; });
+  std::optional<pb::DnsObservation> second;
+  resolver->Resolve("second.example.test",
+                    [&second](pb::DnsObservation obs) { second = obs; });
+  ASSERT_TRUE(resolver->Cancel(id).has_value());
+
+  ASSERT_TRUE(RunUntil(loop_.get(), [&] { return second.has_value(); }));
+  // first's A was answered (late, dropped) while second's ran one by one.
+  EXPECT_EQ(server_->queries(), 3);
+  EXPECT_FALSE(cancelled_done);
+  EXPECT_FALSE(second->has_error()) << second->error().message();
+  EXPECT_EQ(second->queries_size(), 2);
+  EXPECT_EQ(resolver->in_flight(), 0u);
+  EXPECT_EQ(resolver->waiting(), 0u);
+  // The next question still gets one slot at a time.
+  const pb::DnsObservation again =
+      ResolveOn(loop_.get(), resolver.get(), "first.example.test");
+  EXPECT_FALSE(again.has_error()) << again.error().message();
+  EXPECT_EQ(server_->max_outstanding(), 2);
 }
 
 TEST_F(DnsResolverTest, AnswerTruncatedOverUdpIsAskedAgainOverTcp) {
