@@ -25,7 +25,7 @@ using MdContext = std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)>;
 // again (under a lock) on every EVP_DigestInit_ex, i.e. on every line.
 const EVP_MD* Sha256() {
   static EVP_MD* const md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
-  return md;
+  return md != nullptr ? md : EVP_sha256();
 }
 
 MdContext NewSha256() {
@@ -139,8 +139,9 @@ LineChain::LineChain(LineChain&&) noexcept = default;
 LineChain& LineChain::operator=(LineChain&&) noexcept = default;
 
 void LineChain::Update(std::string_view bytes, const LineFn& on_line) {
-  if (ctx_->file)
+  if (ctx_->file) {
     EVP_DigestUpdate(ctx_->file.get(), bytes.data(), bytes.size());
+  }
   bytes_ += bytes.size();
   while (!bytes.empty()) {
     if (!in_line_) {
