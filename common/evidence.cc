@@ -21,9 +21,16 @@ constexpr size_t kHexDigest = 64;
 
 using MdContext = std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)>;
 
+// SHA-256 fetched once: EVP_sha256() makes OpenSSL 3 look the algorithm up
+// again (under a lock) on every EVP_DigestInit_ex, i.e. on every line.
+const EVP_MD* Sha256() {
+  static EVP_MD* const md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  return md != nullptr ? md : EVP_sha256();
+}
+
 MdContext NewSha256() {
   MdContext ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
-  EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr);
+  EVP_DigestInit_ex(ctx.get(), Sha256(), nullptr);
   return ctx;
 }
 
@@ -120,21 +127,25 @@ std::string ChainSeed(const ChainOrigin& origin) {
 
 struct LineChain::Contexts {
   MdContext line = NewSha256();
-  MdContext file = NewSha256();
+  MdContext file{nullptr, &EVP_MD_CTX_free};  // with file_digest
 };
 
-LineChain::LineChain(std::string_view seed)
-    : ctx_(std::make_unique<Contexts>()), head_(Sha256Hex(seed)) {}
+LineChain::LineChain(std::string_view seed, bool file_digest)
+    : ctx_(std::make_unique<Contexts>()), head_(Sha256Hex(seed)) {
+  if (file_digest) ctx_->file = NewSha256();
+}
 LineChain::~LineChain() = default;
 LineChain::LineChain(LineChain&&) noexcept = default;
 LineChain& LineChain::operator=(LineChain&&) noexcept = default;
 
 void LineChain::Update(std::string_view bytes, const LineFn& on_line) {
-  EVP_DigestUpdate(ctx_->file.get(), bytes.data(), bytes.size());
+  if (ctx_->file) {
+    EVP_DigestUpdate(ctx_->file.get(), bytes.data(), bytes.size());
+  }
   bytes_ += bytes.size();
   while (!bytes.empty()) {
     if (!in_line_) {
-      EVP_DigestInit_ex(ctx_->line.get(), EVP_sha256(), nullptr);
+      EVP_DigestInit_ex(ctx_->line.get(), Sha256(), nullptr);
       EVP_DigestUpdate(ctx_->line.get(), head_.data(), head_.size());
       in_line_ = true;
     }
@@ -150,7 +161,9 @@ void LineChain::Update(std::string_view bytes, const LineFn& on_line) {
   }
 }
 
-std::string LineChain::FileSha256() { return FinishHex(ctx_->file.get()); }
+std::string LineChain::FileSha256() {
+  return ctx_->file ? FinishHex(ctx_->file.get()) : std::string();
+}
 
 std::string NewExportId() {
   std::array<unsigned char, 16> id;

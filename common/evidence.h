@@ -54,7 +54,9 @@ std::string ChainSeed(const ChainOrigin& origin);
 // writer: memory does not grow with the file).
 class LineChain {
  public:
-  explicit LineChain(std::string_view seed);
+  // Without `file_digest` the file's SHA-256 is not computed (for a writer
+  // that digests the file on its own) and FileSha256 is "".
+  explicit LineChain(std::string_view seed, bool file_digest = true);
   ~LineChain();
   LineChain(LineChain&&) noexcept;
   LineChain& operator=(LineChain&&) noexcept;
@@ -71,7 +73,7 @@ class LineChain {
   // Bytes after the last "\n" (a cut line).
   bool partial_line() const { return in_line_; }
   // SHA-256 (hex) of every byte given; ends the chain's file digest, so
-  // call it once, after the last Update.
+  // call it once, after the last Update. "" without file_digest.
   std::string FileSha256();
 
  private:

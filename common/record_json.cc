@@ -90,6 +90,10 @@ void AppendUint(uint64_t v, std::string* out) {
 class JsonWriter {
  public:
   explicit JsonWriter(std::string* out) : out_(*out) {}
+  // Continues a container that `out` has open and that holds a key or
+  // value already (the next one is preceded by a comma).
+  JsonWriter(std::string* out, bool continued)
+      : out_(*out), first_(!continued) {}
 
   void BeginObject() {
     Separate();
@@ -615,14 +619,18 @@ void HistoryFields(const HistorySummary* h, JsonWriter* w) {
 void AppendResultRecordJson(const pb::LineRecord& line,
                             const pb::Observation* obs, std::string* out,
                             const HistorySummary* history) {
+  AppendResultRecordHead(line, obs, out);
+  AppendResultRecordTail(history, out);
+}
+
+void AppendResultRecordHead(const pb::LineRecord& line,
+                            const pb::Observation* obs, std::string* out) {
   JsonWriter w(out);
   w.BeginObject();
   w.Key("input").String(line.input());
   w.Key("line").Uint(line.line());
   if (line.rejection().empty() && obs != nullptr) {
     ObservationFields(*obs, /*with_reason=*/true, &w);
-    HistoryFields(history, &w);
-    w.EndObject();
     return;
   }
   // No observation: every observation field is null, except status, reason
@@ -650,7 +658,11 @@ void AppendResultRecordJson(const pb::LineRecord& line,
         "tool_version", "config_digest", "worker", "registration", "rdap"}) {
     w.Key(key).Null();
   }
-  HistoryFields(nullptr, &w);
+}
+
+void AppendResultRecordTail(const HistorySummary* history, std::string* out) {
+  JsonWriter w(out, /*continued=*/true);
+  HistoryFields(history, &w);
   w.EndObject();
 }
 

@@ -42,6 +42,16 @@ void AppendResultRecordJson(const hostlocator::v1::LineRecord& line,
                             std::string* out,
                             const HistorySummary* history = nullptr);
 
+// AppendResultRecordJson in two parts, so that one serialization of a line
+// serves records with and without its history: the head is the record up
+// to its history fields (no closing brace), the tail those fields and the
+// closing brace. Head then tail appends exactly AppendResultRecordJson's
+// text.
+void AppendResultRecordHead(const hostlocator::v1::LineRecord& line,
+                            const hostlocator::v1::Observation* obs,
+                            std::string* out);
+void AppendResultRecordTail(const HistorySummary* history, std::string* out);
+
 // The whole observation, as printed by `hostlocator lookup`: the same
 // writer's text parsed back (for printing and tests, not for bulk output).
 nlohmann::ordered_json ObservationToJson(

@@ -53,13 +53,17 @@ void ExportEvidence::Update(std::string_view bytes,
   chain_->Update(bytes, on_line);
 }
 
-evidence::LineChain ExportEvidence::ChainFor(const std::string& name) const {
-  return evidence::LineChain(evidence::ChainSeed(
-      {manifest_.export_id, manifest_.batch_id, manifest_.parameters, name}));
+evidence::LineChain ExportEvidence::ChainFor(const std::string& name,
+                                             bool file_digest) const {
+  return evidence::LineChain(
+      evidence::ChainSeed({manifest_.export_id, manifest_.batch_id,
+                           manifest_.parameters, name}),
+      file_digest);
 }
 
 Status ExportEvidence::ListFile(const std::string& name,
-                                evidence::LineChain& chain, uint64_t records) {
+                                const evidence::LineChain& chain,
+                                uint64_t records, std::string sha256) {
   if (chain.partial_line()) {
     return FailedPrecondition(name + " ends in a cut line");
   }
@@ -68,7 +72,7 @@ Status ExportEvidence::ListFile(const std::string& name,
   file.lines = chain.lines();
   file.records = records;
   file.bytes = chain.bytes();
-  file.sha256 = chain.FileSha256();
+  file.sha256 = std::move(sha256);
   file.chain_head = chain.head();
   return Status::Ok();
 }
@@ -76,7 +80,8 @@ Status ExportEvidence::ListFile(const std::string& name,
 Status ExportEvidence::CloseFile() {
   const uint64_t lines = chain_->lines();
   Status s = ListFile(file_name_, *chain_,
-                      lines > header_lines_ ? lines - header_lines_ : 0);
+                      lines > header_lines_ ? lines - header_lines_ : 0,
+                      chain_->FileSha256());
   chain_.reset();
   return s;
 }
@@ -144,7 +149,7 @@ class PackageSetEvidence::ChainingSink : public PackageFileSink {
         path_(std::move(path)),
         inner_(std::move(inner)),
         chain_out_(std::move(chain_out)),
-        chain_(owner->evidence_->ChainFor(path_)) {}
+        chain_(owner->evidence_->ChainFor(path_, /*file_digest=*/false)) {}
 
   Status Write(std::string_view bytes, bool record) override {
     HL_RETURN_IF_ERROR(inner_->Write(bytes, record));
@@ -168,7 +173,8 @@ class PackageSetEvidence::ChainingSink : public PackageFileSink {
       auto chain_file = chain_out_->Finish();
       if (!chain_file.ok()) return chain_file.status();
     }
-    HL_RETURN_IF_ERROR(owner_->evidence_->ListFile(path_, chain_, records_));
+    HL_RETURN_IF_ERROR(
+        owner_->evidence_->ListFile(path_, chain_, records_, file->sha256));
     --owner_->open_files_;
     return file;
   }

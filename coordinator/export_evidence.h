@@ -54,11 +54,13 @@ class ExportEvidence {
   uint64_t lines() const { return chain_->lines(); }
 
   // Lists a file chained elsewhere (a file of a package set, written
-  // alongside others): `chain` must be ChainFor(name) fed the whole file.
-  Status ListFile(const std::string& name, evidence::LineChain& chain,
-                  uint64_t records);
-  // A fresh chain of file `name` of this export.
-  evidence::LineChain ChainFor(const std::string& name) const;
+  // alongside others): `chain` must be ChainFor(name) fed the whole file,
+  // `sha256` the file's SHA-256 (hex).
+  Status ListFile(const std::string& name, const evidence::LineChain& chain,
+                  uint64_t records, std::string sha256);
+  // A fresh chain of file `name` of this export (LineChain's `file_digest`).
+  evidence::LineChain ChainFor(const std::string& name,
+                               bool file_digest = true) const;
 
   // Signs the manifest and appends "export-signed" to the audit log as
   // `manifest_.exported_by`. kFailedPrecondition when a file ends in a cut
@@ -93,7 +95,9 @@ std::string PackageParameters(std::string_view from, std::string_view to,
 // package writer writes it (one pass, no second read): Wrap puts a chaining
 // sink in front of every file sink, so each file is chained line by line as
 // its bytes go out and, with `chain_files`, its chain values go to
-// FILE.chain through the same inner factory. Files are listed in the
+// FILE.chain through the same inner factory. The manifest lists the SHA-256
+// that the inner sink's Finish reports (each byte is digested once for the
+// file, once for its chain). Files are listed in the
 // manifest in the order they are finished, by their path under the set's
 // folder; `records` counts the writes the writer marks as records (CSV rows,
 // JSON result records; none for HTML and the index). Finish adds the data

@@ -31,6 +31,16 @@ bool Hidden(uint32_t c) {
          (c >= 0x2066 && c <= 0x2069) || c == 0xfeff;
 }
 
+// An ASCII byte that stands for itself in HTML text: printable other than
+// & < > " ', or TAB or LF (what the loop below would copy as it is).
+bool IsPlain(char c) {
+  const auto u = static_cast<unsigned char>(c);
+  if (u >= 0x20 && u < 0x7f) {
+    return c != '&' && c != '<' && c != '>' && c != '"' && c != '\'';
+  }
+  return c == '\t' || c == '\n';
+}
+
 void AppendDefangedDots(std::string_view s, std::string* out) {
   for (char c : s) {
     if (c == '.') {
@@ -45,6 +55,13 @@ void AppendDefangedDots(std::string_view s, std::string* out) {
 
 void AppendHtmlText(std::string_view text, std::string* out) {
   while (!text.empty()) {
+    size_t plain = 0;
+    while (plain < text.size() && IsPlain(text[plain])) ++plain;
+    if (plain > 0) {
+      out->append(text.data(), plain);
+      text.remove_prefix(plain);
+      continue;
+    }
     const size_t len = Utf8SequenceLength(text);
     if (len == 0) {
       *out += "\xef\xbf\xbd";

@@ -187,7 +187,11 @@ class ReferralPackageWriter {
 
   // Lines in line order; `obs` is the line's result, null for rejected and
   // dead-lettered lines. Lines the filter refuses are counted only.
-  Status Add(const pb::LineRecord& line, const pb::Observation* obs);
+  // `record` is the line's AppendResultRecordJson text without history
+  // (common/record_json.h) when the caller has it already; empty, it is
+  // written here.
+  Status Add(const pb::LineRecord& line, const pb::Observation* obs,
+             std::string_view record = {});
   // A line whose job has no outcome yet: counted, in no package.
   void AddPending() { ++set_.lines_pending; }
   // Writes the HTML reports and the index.
@@ -206,6 +210,9 @@ class ReferralPackageWriter {
   // Bit per job id: its URL is counted (a job's lines share its result, so
   // its packages are the same for each of them).
   std::vector<bool> job_counted_;
+  // Reused between lines: the line's referral CSV row, JSON record, HTML
+  // URL row and evidence block.
+  std::string csv_row_, record_, html_row_, evidence_;
 };
 
 // The packages of batch `run`'s lines in `store` (each line's newest

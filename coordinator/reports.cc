@@ -189,14 +189,20 @@ Status RunReportWriter::Add(const pb::LineRecord& line,
                             const HistorySummary* history) {
   ++summary_.lines;
   ++summary_.by_status[LineStatus(line, obs)];
-  AppendResultRecordJson(line, obs, &records_, history);
+  // One serialization for both records: results.jsonl's with the history,
+  // the packages' without.
+  record_.clear();
+  AppendResultRecordHead(line, obs, &record_);
+  records_ += record_;
+  AppendResultRecordTail(history, &records_);
   records_ += '\n';
   if (records_.size() >= kRecordBlock) FlushRecords();
+  AppendResultRecordTail(nullptr, &record_);
   row_.clear();
   AppendCsvRow(line, obs, &row_, history);
   row_ += '\n';
   csv_.write(row_.data(), static_cast<std::streamsize>(row_.size()));
-  HL_RETURN_IF_ERROR(packages_->Add(line, obs));
+  HL_RETURN_IF_ERROR(packages_->Add(line, obs, record_));
   if (obs != nullptr && !obs->verdict().hosting_countries().empty()) {
     // A job's lines share its observation, so its countries are counted
     // once, on its first line.

@@ -85,8 +85,10 @@ class RunReportWriter {
   ReportSummary summary_;
   // Reused between lines: results.jsonl records not yet written (flushed
   // in blocks: a stream writes a long record with a system call of its
-  // own), the current CSV row, and a network name.
+  // own), the current line's record without history (for the packages),
+  // the current CSV row, and a network name.
   std::string records_;
+  std::string record_;
   std::string row_;
   std::string network_;
   // Bit per job id: the job's countries are counted. A bit, not a set of

@@ -74,6 +74,21 @@ TEST(LineChainTest, MatchesTheDocumentedConstruction) {
   EXPECT_TRUE(cut.partial_line());
 }
 
+// A chain whose file is digested elsewhere: the same chain, no file digest.
+TEST(LineChainTest, WithoutTheFileDigest) {
+  const std::string seed = ChainSeed({"00ff", 7, "by=jurisdiction", "a.csv"});
+  const std::string text = "h\nr1\nr2\n";
+  LineChain with(seed);
+  LineChain without(seed, /*file_digest=*/false);
+  with.Update(text);
+  without.Update(text);
+  EXPECT_EQ(without.head(), with.head());
+  EXPECT_EQ(without.lines(), 3u);
+  EXPECT_EQ(without.bytes(), text.size());
+  EXPECT_EQ(without.FileSha256(), "");
+  EXPECT_EQ(with.FileSha256(), Sha256Hex(text));
+}
+
 class VerifyTest : public ::testing::Test {
  protected:
   static constexpr char kExport[] =

@@ -387,6 +387,38 @@ TEST(RecordJsonTest, HistorySummaryAndStaleDataWarnings) {
                                     "332 days old at the check"));
 }
 
+// One head serves the record with its history and the record without:
+// head then tail is AppendResultRecordJson's text for every kind of line.
+TEST(RecordJsonTest, HeadAndTailMakeTheRecord) {
+  pb::LineRecord line;
+  line.set_line(3);
+  line.set_input("http://www.example.com/");
+  pb::LineRecord rejected = line;
+  rejected.set_rejection("invalid_url");
+  rejected.set_rejection_detail("no host");
+  const pb::Observation obs = FullObservation();
+  const std::vector<pb::Observation> checks = {obs};
+  const HistorySummary h = AnalyseHistory(checks, HistorySettings{});
+  struct Case {
+    const pb::LineRecord* line;
+    const pb::Observation* obs;
+    const HistorySummary* history;
+  };
+  for (const Case& c : {Case{&line, &obs, &h}, Case{&line, &obs, nullptr},
+                        Case{&line, nullptr, nullptr},
+                        Case{&rejected, nullptr, nullptr}}) {
+    std::string whole = "x";
+    AppendResultRecordJson(*c.line, c.obs, &whole, c.history);
+    std::string parts = "x";
+    AppendResultRecordHead(*c.line, c.obs, &parts);
+    const std::string head = parts;
+    AppendResultRecordTail(c.history, &parts);
+    EXPECT_EQ(parts, whole);
+    EXPECT_TRUE(whole.starts_with(head));
+    EXPECT_NE(head.back(), '}');
+  }
+}
+
 TEST(RecordJsonTest, JurisdictionAndRegistration) {
   pb::Observation obs = FromText(R"(
     host: "www.example.de"
