@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <map>
 #include <utility>
 
 #include "common/verdict.h"
@@ -124,6 +125,18 @@ Result<Enricher::StepOutcome> Enricher::Step(size_t max) {
   const bool reached_end = items->size() < max;
   std::vector<Store::Enriched> done;
   done.reserve(items->size());
+  // The answers of this step by question: results of one network, AS or
+  // domain ask once (a cached answer still costs a store read and a JSON
+  // parse). Within one step, so no answer outlives the cache's expiry by
+  // more than a step.
+  std::map<std::string, Result<rdap::Network>> networks;
+  std::map<uint32_t, Result<rdap::Autnum>> autnums;
+  std::map<std::string, Result<rdap::Domain>> domains;
+  const auto ask = [](auto& answers, const auto& question, const auto& lookup) {
+    auto it = answers.find(question);
+    if (it == answers.end()) it = answers.emplace(question, lookup()).first;
+    return it->second;
+  };
   for (Store::EnrichmentItem& item : *items) {
     const EnrichmentPlan plan = PlanEnrichment(item.observation);
     EnrichmentFacts facts;
@@ -136,16 +149,20 @@ Result<Enricher::StepOutcome> Enricher::Step(size_t max) {
     for (const EnrichmentPlan::Address& a : plan.addresses) {
       if (deferred) break;
       EnrichmentFacts::Address facts_a{.ip = a.ip, .asn = a.asn};
-      facts_a.network = lookup_->LookupIp(*net::IpAddress::Parse(a.ip));
+      facts_a.network = ask(networks, a.ip, [&] {
+        return lookup_->LookupIp(*net::IpAddress::Parse(a.ip));
+      });
       defer(facts_a.network.status());
       if (a.asn != 0 && !deferred) {
-        facts_a.autnum = lookup_->LookupAsn(a.asn);
+        facts_a.autnum =
+            ask(autnums, a.asn, [&] { return lookup_->LookupAsn(a.asn); });
         defer(facts_a.autnum.status());
       }
       facts.addresses.push_back(std::move(facts_a));
     }
     if (!plan.domain.empty() && !deferred) {
-      facts.domain = lookup_->LookupDomain(plan.domain);
+      facts.domain = ask(domains, plan.domain,
+                         [&] { return lookup_->LookupDomain(plan.domain); });
       defer(facts.domain->status());
     }
     if (deferred) {

@@ -101,7 +101,8 @@ class Enricher {
   // reads each pending entry once and never walks past the entries
   // completed before (a walk from the start would read every deletion
   // since the index was last compacted, once per step), and a deferred
-  // result does not hold back the ones after it.
+  // result does not hold back the ones after it. Each question (network,
+  // AS, domain) is asked once per step, whatever the results sharing it.
   Result<StepOutcome> Step(size_t max = 64);
 
  private:

@@ -402,6 +402,8 @@ TEST_F(EnricherTest, AnEnrichmentIsKeptBesideTheResultOnceAndAppliedOnRead) {
   Enricher enricher(
       store.get(), &lookup, [this] { return now_ms_; }, "b");
   ASSERT_EQ(enricher.Step()->completed, 2u);
+  // One question each for the network, the AS and the domain they share.
+  EXPECT_EQ(lookup.asked, 3);
   auto enriched = store->LatestResult(1);
   ASSERT_TRUE(enriched.ok() && enriched->has_value());
   EXPECT_EQ((*enriched)->rdap().state(), "complete");
