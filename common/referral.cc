@@ -1,5 +1,7 @@
 #include "common/referral.h"
 
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/wire_format_lite.h>
 #include <toml++/toml.h>
 
 #include <algorithm>
@@ -291,6 +293,111 @@ void RouteReferrals(const ReferralRouting& routing, pb::Observation* obs) {
                 "warning: " + warning) == verdict->reasons().end()) {
     verdict->add_reasons("warning: " + warning);
   }
+}
+
+namespace {
+
+using google::protobuf::internal::WireFormatLite;
+
+// One field of a serialized message: its bytes [begin, end), and for a
+// length-delimited field the payload [payload, end).
+struct WireField {
+  int number = 0;
+  bool delimited = false;
+  size_t begin = 0;
+  size_t payload = 0;
+  size_t end = 0;
+};
+
+Result<std::vector<WireField>> WireFields(std::string_view bytes) {
+  std::vector<WireField> fields;
+  google::protobuf::io::CodedInputStream in(
+      reinterpret_cast<const uint8_t*>(bytes.data()),
+      static_cast<int>(bytes.size()));
+  in.PushLimit(static_cast<int>(bytes.size()));
+  while (in.BytesUntilLimit() > 0) {
+    WireField f;
+    f.begin = static_cast<size_t>(in.CurrentPosition());
+    const uint32_t tag = in.ReadTag();
+    f.number = WireFormatLite::GetTagFieldNumber(tag);
+    f.delimited = WireFormatLite::GetTagWireType(tag) ==
+                  WireFormatLite::WIRETYPE_LENGTH_DELIMITED;
+    uint32_t length = 0;
+    // 0: a malformed tag (field number 0 is not a field either).
+    const bool ok =
+        tag != 0 && (f.delimited ? in.ReadVarint32(&length) &&
+                                       in.Skip(static_cast<int>(length))
+                                 : WireFormatLite::SkipField(&in, tag));
+    if (!ok) return InvalidArgument("undecodable observation");
+    f.end = static_cast<size_t>(in.CurrentPosition());
+    f.payload = f.delimited ? f.end - length : f.end;
+    fields.push_back(f);
+  }
+  return fields;
+}
+
+// The one delimited field `number` of `fields`; nullptr when there is none
+// or more than one.
+const WireField* OnlyField(const std::vector<WireField>& fields, int number) {
+  const WireField* found = nullptr;
+  for (const WireField& f : fields) {
+    if (f.number != number) continue;
+    if (found != nullptr || !f.delimited) return nullptr;
+    found = &f;
+  }
+  return found;
+}
+
+// Appends the length-delimited field `number` holding `payload`.
+void AppendDelimited(int number, std::string_view payload, std::string* out) {
+  uint8_t header[16];
+  uint8_t* end = WireFormatLite::WriteTagToArray(
+      number, WireFormatLite::WIRETYPE_LENGTH_DELIMITED, header);
+  end = google::protobuf::io::CodedOutputStream::WriteVarint32ToArray(
+      static_cast<uint32_t>(payload.size()), end);
+  out->append(reinterpret_cast<const char*>(header), end - header);
+  out->append(payload);
+}
+
+}  // namespace
+
+Result<std::optional<ReferralSplit>> SplitReferrals(
+    std::string_view observation) {
+  using Split = std::optional<ReferralSplit>;
+  auto top = WireFields(observation);
+  if (!top.ok()) return top.status();
+  const WireField* verdict =
+      OnlyField(*top, pb::Observation::kVerdictFieldNumber);
+  if (verdict == nullptr) return Split();
+  const std::string_view verdict_bytes =
+      observation.substr(verdict->payload, verdict->end - verdict->payload);
+  auto in_verdict = WireFields(verdict_bytes);
+  if (!in_verdict.ok()) return in_verdict.status();
+  const WireField* jurisdiction =
+      OnlyField(*in_verdict, pb::Verdict::kJurisdictionFieldNumber);
+  if (jurisdiction == nullptr) return Split();
+  const std::string_view jurisdiction_bytes = verdict_bytes.substr(
+      jurisdiction->payload, jurisdiction->end - jurisdiction->payload);
+  auto in_jurisdiction = WireFields(jurisdiction_bytes);
+  if (!in_jurisdiction.ok()) return in_jurisdiction.status();
+  ReferralSplit split;
+  std::string kept;
+  for (const WireField& f : *in_jurisdiction) {
+    const bool cut = f.number == pb::Jurisdiction::kReferralsFieldNumber ||
+                     f.number == pb::Jurisdiction::kReferralWarningFieldNumber;
+    (cut ? split.referrals : kept)
+        .append(jurisdiction_bytes.substr(f.begin, f.end - f.begin));
+  }
+  if (split.referrals.empty()) return Split();
+  std::string new_verdict(verdict_bytes.substr(0, jurisdiction->begin));
+  AppendDelimited(pb::Verdict::kJurisdictionFieldNumber, kept, &new_verdict);
+  new_verdict.append(verdict_bytes.substr(jurisdiction->end));
+  split.rest.reserve(observation.size());
+  split.rest.append(observation.substr(0, verdict->begin));
+  AppendDelimited(pb::Observation::kVerdictFieldNumber, new_verdict,
+                  &split.rest);
+  split.rest.append(observation.substr(verdict->end));
+  return Split(std::move(split));
 }
 
 }  // namespace hl

@@ -24,6 +24,7 @@
 // directory_unverified and the warning.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -74,5 +75,26 @@ Result<ReferralDirectory> LoadReferralFile(const std::string& path);
 // the warning to verdict.reasons. Pure; idempotent.
 void RouteReferrals(const ReferralRouting& routing,
                     hostlocator::v1::Observation* observation);
+
+// Storage form: a serialized observation with its referral targets cut
+// out, and those targets. Every observation routed with one directory
+// and country set carries the same targets (about a kilobyte), so the
+// store keeps each distinct set once (coordinator/store.h).
+struct ReferralSplit {
+  // The observation without verdict.jurisdiction's referrals and
+  // referral_warning (the lengths of verdict and jurisdiction adjusted).
+  std::string rest;
+  // Those fields as they were, in order: a serialized Jurisdiction holding
+  // only them. Merged into the rest's verdict.jurisdiction, they give the
+  // observation back.
+  std::string referrals;
+};
+// Splits at the wire level, without decoding the observation. nullopt when
+// there is nothing to cut: no referrals and no warning, or a verdict or
+// jurisdiction written in more than one piece. Fails with
+// kInvalidArgument when the observation, its verdict or its jurisdiction
+// is not well-formed.
+Result<std::optional<ReferralSplit>> SplitReferrals(
+    std::string_view observation);
 
 }  // namespace hl

@@ -403,6 +403,31 @@ void ReviseJurisdiction(pb::Observation* obs) {
   *verdict->mutable_jurisdiction() = std::move(revised);
 }
 
+void ApplyEnrichment(const pb::Observation& enrichment, pb::Observation* obs) {
+  *obs->mutable_rdap() = enrichment.rdap();
+  const auto set_countries =
+      [](google::protobuf::RepeatedPtrField<pb::AddressInfo>* infos,
+         const pb::RdapNetwork& n, const std::optional<net::IpAddress>& ip) {
+        for (pb::AddressInfo& info : *infos) {
+          const auto address = net::IpAddress::Parse(info.ip());
+          if (!ip || !address || !(*address == *ip)) continue;
+          info.set_rdap_country(n.country());
+          info.set_registry_country(n.registry_country());
+        }
+      };
+  for (const pb::RdapNetwork& n : enrichment.rdap().networks()) {
+    const std::optional<net::IpAddress> ip = net::IpAddress::Parse(n.ip());
+    set_countries(obs->mutable_addresses(), n, ip);
+    for (pb::Hop& hop : *obs->mutable_redirects()) {
+      set_countries(hop.mutable_addresses(), n, ip);
+    }
+  }
+  if (enrichment.has_registration()) {
+    *obs->mutable_registration() = enrichment.registration();
+  }
+  ReviseJurisdiction(obs);
+}
+
 void Conclude(pb::Observation* obs) {
   if (obs->redirects_size() == 0) {
     ConcludeHop(obs);

@@ -57,6 +57,16 @@ void Conclude(hostlocator::v1::Observation* observation);
 // reasons that Conclude wrote are replaced in place. Pure; idempotent.
 void ReviseJurisdiction(hostlocator::v1::Observation* observation);
 
+// Writes a stored RDAP enrichment into `observation`: `enrichment` holds
+// only rdap and, when the domain's registration was learned, registration
+// (coordinator/enricher.h builds it). rdap replaces observation.rdap; each
+// of its networks sets rdap_country and registry_country on every
+// AddressInfo of that address (the final hop's and earlier hops'); a
+// registration replaces observation.registration; then ReviseJurisdiction.
+// Pure; idempotent.
+void ApplyEnrichment(const hostlocator::v1::Observation& enrichment,
+                     hostlocator::v1::Observation* observation);
+
 // The observation as seen from its last hop: host, dns, addresses,
 // pinned_ip and http of the last redirect followed (the observation itself
 // when none was), without the redirects.

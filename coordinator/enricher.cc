@@ -2,27 +2,15 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
+#include <map>
 #include <utility>
 
 #include "common/verdict.h"
 
 namespace hl::coordinator {
 namespace {
-
-// Sets the two RDAP-derived countries on every entry for `ip` (any
-// textual form of the same address).
-void SetCountries(google::protobuf::RepeatedPtrField<pb::AddressInfo>* infos,
-                  const std::string& ip, const std::string& rdap_country,
-                  const std::string& registry_country) {
-  const auto target = net::IpAddress::Parse(ip);
-  for (pb::AddressInfo& info : *infos) {
-    const auto address = net::IpAddress::Parse(info.ip());
-    if (!target || !address || !(*address == *target)) continue;
-    info.set_rdap_country(rdap_country);
-    info.set_registry_country(registry_country);
-  }
-}
 
 // "rdap: WHAT unavailable: WHY".
 std::string Note(const std::string& what, const Status& status) {
@@ -45,10 +33,10 @@ EnrichmentPlan PlanEnrichment(const pb::Observation& observation) {
   return plan;
 }
 
-void ApplyEnrichment(const EnrichmentFacts& facts, int64_t now_ms,
-                     pb::Observation* obs) {
-  pb::RdapFacts* rdap = obs->mutable_rdap();
-  rdap->Clear();
+pb::Observation Enrichment(const EnrichmentFacts& facts,
+                           const std::string& domain, int64_t now_ms) {
+  pb::Observation enrichment;
+  pb::RdapFacts* rdap = enrichment.mutable_rdap();
   int asked = 0;
   int failed = 0;
   // A NotFound answer is a fact; other errors are notes.
@@ -87,20 +75,12 @@ void ApplyEnrichment(const EnrichmentFacts& facts, int64_t now_ms,
                              a.autnum.status()));
       }
     }
-    SetCountries(obs->mutable_addresses(), a.ip, n->country(),
-                 n->registry_country());
-    for (pb::Hop& hop : *obs->mutable_redirects()) {
-      SetCountries(hop.mutable_addresses(), a.ip, n->country(),
-                   n->registry_country());
-    }
   }
   if (facts.domain) {
     const Result<rdap::Domain>& d = *facts.domain;
     if (d.ok()) {
-      pb::DomainRegistration* reg = obs->mutable_registration();
-      reg->set_domain(d->name.empty()
-                          ? obs->verdict().jurisdiction().registrable_domain()
-                          : d->name);
+      pb::DomainRegistration* reg = enrichment.mutable_registration();
+      reg->set_domain(d->name.empty() ? domain : d->name);
       reg->set_registrar(d->registrar);
       reg->set_registrar_country(d->registrar_country);
       reg->set_abuse_email(d->abuse_email);
@@ -108,10 +88,7 @@ void ApplyEnrichment(const EnrichmentFacts& facts, int64_t now_ms,
       reg->set_source(d->server);
     }
     if (failure(d.status())) {
-      rdap->add_notes(
-          Note("registration of " +
-                   obs->verdict().jurisdiction().registrable_domain(),
-               d.status()));
+      rdap->add_notes(Note("registration of " + domain, d.status()));
     }
   }
   rdap->set_state(failed == 0       ? "complete"
@@ -119,7 +96,7 @@ void ApplyEnrichment(const EnrichmentFacts& facts, int64_t now_ms,
                                     : "partial");
   rdap->set_enriched_unix_ms(now_ms);
   rdap->set_bootstrap(facts.bootstrap);
-  ReviseJurisdiction(obs);
+  return enrichment;
 }
 
 std::string DescribeBootstrap(const rdap::Bootstrap& bootstrap) {
@@ -140,15 +117,26 @@ Enricher::Enricher(Store* store, rdap::Lookup* lookup, Clock clock,
 
 Result<Enricher::StepOutcome> Enricher::Step(size_t max) {
   StepOutcome outcome;
-  auto items = store_->PendingEnrichment(max, after_job_, after_check_);
-  if (!items.ok()) return items.status();
-  if (items->size() < max) {
-    after_job_ = 0;
-    after_check_ = 0;
-  } else {
-    after_job_ = items->back().job_id;
-    after_check_ = items->back().check;
+  if (auto floor = store_->TakeEnrichmentFloor(); floor && *floor < next_) {
+    next_ = *floor;
   }
+  auto items = store_->PendingEnrichment(max, next_.first, next_.second);
+  if (!items.ok()) return items.status();
+  const bool reached_end = items->size() < max;
+  std::vector<Store::Enriched> done;
+  done.reserve(items->size());
+  // The answers of this step by question: results of one network, AS or
+  // domain ask once (a cached answer still costs a store read and a JSON
+  // parse). Within one step, so no answer outlives the cache's expiry by
+  // more than a step.
+  std::map<std::string, Result<rdap::Network>> networks;
+  std::map<uint32_t, Result<rdap::Autnum>> autnums;
+  std::map<std::string, Result<rdap::Domain>> domains;
+  const auto ask = [](auto& answers, const auto& question, const auto& lookup) {
+    auto it = answers.find(question);
+    if (it == answers.end()) it = answers.emplace(question, lookup()).first;
+    return it->second;
+  };
   for (Store::EnrichmentItem& item : *items) {
     const EnrichmentPlan plan = PlanEnrichment(item.observation);
     EnrichmentFacts facts;
@@ -161,26 +149,40 @@ Result<Enricher::StepOutcome> Enricher::Step(size_t max) {
     for (const EnrichmentPlan::Address& a : plan.addresses) {
       if (deferred) break;
       EnrichmentFacts::Address facts_a{.ip = a.ip, .asn = a.asn};
-      facts_a.network = lookup_->LookupIp(*net::IpAddress::Parse(a.ip));
+      facts_a.network = ask(networks, a.ip, [&] {
+        return lookup_->LookupIp(*net::IpAddress::Parse(a.ip));
+      });
       defer(facts_a.network.status());
       if (a.asn != 0 && !deferred) {
-        facts_a.autnum = lookup_->LookupAsn(a.asn);
+        facts_a.autnum =
+            ask(autnums, a.asn, [&] { return lookup_->LookupAsn(a.asn); });
         defer(facts_a.autnum.status());
       }
       facts.addresses.push_back(std::move(facts_a));
     }
     if (!plan.domain.empty() && !deferred) {
-      facts.domain = lookup_->LookupDomain(plan.domain);
+      facts.domain = ask(domains, plan.domain,
+                         [&] { return lookup_->LookupDomain(plan.domain); });
       defer(facts.domain->status());
     }
     if (deferred) {
+      retry_ = std::min(retry_, std::pair{item.job_id, item.check});
       ++outcome.deferred;
       continue;
     }
-    ApplyEnrichment(facts, clock_(), &item.observation);
-    HL_RETURN_IF_ERROR(
-        store_->CompleteEnrichment(item.job_id, item.check, item.observation));
-    ++outcome.completed;
+    done.push_back({.job_id = item.job_id,
+                    .check = item.check,
+                    .enrichment = Enrichment(facts, plan.domain, clock_())});
+  }
+  // Not written: the next step reads the same items again.
+  HL_RETURN_IF_ERROR(store_->CompleteEnrichment(done));
+  outcome.completed = done.size();
+  if (!items->empty()) {
+    next_ = {items->back().job_id, items->back().check + 1};
+  }
+  if (reached_end && retry_ != kNoRetry) {
+    next_ = retry_;
+    retry_ = kNoRetry;
   }
   return outcome;
 }

@@ -6,10 +6,12 @@
 // results in (job, check) order, asks RDAP about the final hop - the
 // network of each address (at most kMaxEnrichedAddresses), the registry
 // entry of each address's AS, the registrable domain's registration - and
-// rewrites the result with those facts and the jurisdiction decided again
-// (ReviseJurisdiction), dropping the `enrich` entry in the same
-// WriteBatch. Answers come from the store's RDAP cache when fresh, so one
-// question serves every result of a network or domain.
+// stores what it learned beside the result (Enrichment: a small record;
+// the result itself is never rewritten), dropping the `enrich` entry in
+// the same WriteBatch. Every read of the result applies that record
+// (ApplyEnrichment, common/verdict.h: countries, registration, the
+// jurisdiction decided again). Answers come from the store's RDAP cache
+// when fresh, so one question serves every result of a network or domain.
 //
 // A lookup the local per-server interval refuses (ResourceExhausted)
 // leaves the result pending for a later pass; every other failure (no
@@ -26,6 +28,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "common/clock.h"
@@ -67,15 +70,16 @@ struct EnrichmentFacts {
   std::string bootstrap;  // the bootstrap files' publication dates
 };
 
-// Writes `facts` into `observation`: rdap_country and registry_country of
-// every AddressInfo of those addresses (the final hop's and earlier hops'),
-// registration from the domain answer, the rdap record (networks, notes,
-// state, enriched_unix_ms = now_ms), then ReviseJurisdiction. A NotFound
-// answer is a fact (no record: the country stays unknown); any other error
-// is a note. State: "complete" when no lookup failed, "unavailable" when
-// every lookup failed, else "partial". Pure.
-void ApplyEnrichment(const EnrichmentFacts& facts, int64_t now_ms,
-                     pb::Observation* observation);
+// The stored enrichment of an observation from `facts`: an Observation
+// holding rdap (networks, notes, state, enriched_unix_ms = now_ms,
+// bootstrap) and, from a domain answer, registration (its domain, else
+// `domain`: the plan's). A NotFound answer is a fact (no record: the
+// country stays unknown); any other error is a note. State: "complete"
+// when no lookup failed, "unavailable" when every lookup failed, else
+// "partial". ApplyEnrichment (common/verdict.h) writes it into the
+// observation. Pure.
+pb::Observation Enrichment(const EnrichmentFacts& facts,
+                           const std::string& domain, int64_t now_ms);
 
 // One pass over pending results (I/O: the store and the lookups).
 class Enricher {
@@ -90,11 +94,15 @@ class Enricher {
     uint64_t deferred = 0;   // left pending: a server's interval not over
   };
   // Enriches up to `max` pending results, continuing after the last one
-  // the previous step read; a step that reaches the end of the index sends
-  // the next one back to its start. So a pass reads each pending entry once
-  // (a step from the start would read past every entry completed since the
-  // index was last compacted, once per step), and a deferred result does
-  // not hold back the ones after it.
+  // the previous step read, and writes their enrichments in one
+  // WriteBatch. A step starts earlier only for results stored behind that
+  // point since (Store::TakeEnrichmentFloor) and, once a step reaches the
+  // end of the index, at the first result deferred on the way. So a pass
+  // reads each pending entry once and never walks past the entries
+  // completed before (a walk from the start would read every deletion
+  // since the index was last compacted, once per step), and a deferred
+  // result does not hold back the ones after it. Each question (network,
+  // AS, domain) is asked once per step, whatever the results sharing it.
   Result<StepOutcome> Step(size_t max = 64);
 
  private:
@@ -102,9 +110,12 @@ class Enricher {
   rdap::Lookup* lookup_;
   Clock clock_;
   std::string bootstrap_;
-  // Where the next step starts (exclusive); (0, 0): the start.
-  uint64_t after_job_ = 0;
-  uint32_t after_check_ = 0;
+  using Position = std::pair<uint64_t, uint32_t>;  // (job, check)
+  static constexpr Position kNoRetry = {UINT64_MAX, UINT32_MAX};
+  // Where the next step starts (inclusive).
+  Position next_ = {0, 0};
+  // The first result deferred in this pass; kNoRetry: none.
+  Position retry_ = kNoRetry;
 };
 
 // The enricher on its own thread, with the store-backed cache and the

@@ -14,10 +14,13 @@
 #include <filesystem>
 #include <map>
 #include <unordered_set>
+#include <utility>
 
 #include "common/digest.h"
 #include "common/protocol.h"
+#include "common/referral.h"
 #include "common/request_context.h"
+#include "common/verdict.h"
 #include "coordinator/scheduler.h"
 
 namespace hl::coordinator {
@@ -30,8 +33,9 @@ constexpr char kMetaNextRunId[] = "next_run_id";
 constexpr std::string_view kMetaExportManifest = "export_manifest/";
 // During the version 1 -> 2 migration: LineKey of the next line to migrate.
 constexpr char kMetaV2Progress[] = "v2_progress";
-constexpr std::string_view kMetaDataSourcesPrefix = "data_sources/";
-constexpr size_t kMaxDataSourceSets = 64;
+constexpr size_t kMaxSharedSets = 1024;
+// Per kind of set kept once (Store::SharedSet): its `meta` key prefix.
+constexpr std::string_view kSharedSetPrefix[] = {"data_sources/", "referrals/"};
 
 // In the order of the handles Open assigns (handles_[i] is names[i]).
 const std::vector<std::string>& ColumnFamilyNames() {
@@ -79,6 +83,12 @@ std::string ResultKey(uint64_t job_id, uint32_t check) {
   AppendU32(&k, check);
   return k;
 }
+// The enrichment of result (job, check), in the `results` family right
+// after the result: its key and one byte.
+std::string EnrichmentKey(uint64_t job_id, uint32_t check) {
+  return ResultKey(job_id, check) + "e";
+}
+constexpr size_t kResultKeySize = 12;
 std::string LineKey(uint64_t run_id, uint64_t line) {
   std::string k = U64Key(run_id);
   AppendU64(&k, line);
@@ -268,7 +278,12 @@ Status Store::Init(bool read_only) {
         std::to_string(kStoreSchemaVersion));
   } else if (value == "1") {
     HL_RETURN_IF_ERROR(MigrateToV2());
-  } else if (value != std::to_string(kStoreSchemaVersion)) {
+  } else if (value == "2" && !read_only) {
+    // Version 3 reads version 2's records as they are.
+    rocksdb::WriteBatch batch;
+    batch.Put(meta_, kMetaSchemaVersion, std::to_string(kStoreSchemaVersion));
+    HL_RETURN_IF_ERROR(Write(&batch, /*sync=*/true));
+  } else if (value != "2" && value != std::to_string(kStoreSchemaVersion)) {
     return FailedPrecondition(
         "the data folder was written with store schema version " + value +
         " and this hostlocator understands version " +
@@ -722,19 +737,34 @@ Result<std::optional<pb::Observation>> Store::LatestResult(
     uint64_t job_id, uint32_t* check) const {
   std::unique_ptr<rocksdb::Iterator> it(
       db_->NewIterator(rocksdb::ReadOptions(), results_));
-  it->SeekForPrev(ResultKey(job_id, UINT32_MAX));
+  // Backwards from the job's last key: the newest result comes after its
+  // enrichment, if it has one.
+  std::string enrichment_key;
+  std::string enrichment;
+  for (it->SeekForPrev(ResultKey(job_id, UINT32_MAX));
+       it->Valid() && it->key().size() > kResultKeySize; it->Prev()) {
+    if (ReadU64(it->key().ToStringView()) != job_id) break;
+    if (enrichment_key.empty()) {
+      enrichment_key = it->key().ToString();
+      enrichment = it->value().ToString();
+    }
+  }
   if (!it->Valid()) {
     HL_RETURN_IF_ERROR(FromRocks(it->status(), "result read failed"));
     return std::optional<pb::Observation>();
   }
-  if (it->key().size() != 12 || ReadU64(it->key().ToStringView()) != job_id) {
+  const std::string_view key = it->key().ToStringView();
+  if (key.size() != kResultKeySize || ReadU64(key) != job_id) {
     return std::optional<pb::Observation>();
   }
   pb::Observation obs;
   HL_RETURN_IF_ERROR(ParseResult(it->value().ToStringView(), &obs));
+  if (std::string_view(enrichment_key).substr(0, kResultKeySize) == key) {
+    HL_RETURN_IF_ERROR(AddEnrichment(enrichment, &obs));
+  }
   if (check != nullptr) {
     // The last 4 key bytes, read as a number.
-    *check = static_cast<uint32_t>(ReadU64(it->key().ToStringView().substr(8)));
+    *check = static_cast<uint32_t>(ReadU64(key.substr(8)));
   }
   return std::optional<pb::Observation>(std::move(obs));
 }
@@ -744,10 +774,19 @@ Result<std::vector<pb::Observation>> Store::History(uint64_t job_id) const {
   const std::string prefix = U64Key(job_id);
   std::unique_ptr<rocksdb::Iterator> it(
       db_->NewIterator(rocksdb::ReadOptions(), results_));
+  std::string last_result;  // the key of checks.back()
   for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix);
        it->Next()) {
-    HL_RETURN_IF_ERROR(
-        ParseResult(it->value().ToStringView(), &checks.emplace_back()));
+    const std::string_view key = it->key().ToStringView();
+    if (key.size() == kResultKeySize) {
+      HL_RETURN_IF_ERROR(
+          ParseResult(it->value().ToStringView(), &checks.emplace_back()));
+      last_result = key;
+    } else if (!last_result.empty() &&
+               key.substr(0, kResultKeySize) == last_result) {
+      HL_RETURN_IF_ERROR(
+          AddEnrichment(it->value().ToStringView(), &checks.back()));
+    }
   }
   HL_RETURN_IF_ERROR(FromRocks(it->status(), "result scan failed"));
   return checks;
@@ -1058,10 +1097,11 @@ Result<std::vector<Result<pb::JobRecord>>> Store::StoreResults(
   // an empty one until the end), so on a failure their cache entries are
   // dropped and the jobs are read again.
   std::unordered_set<uint64_t> completed;
-  std::vector<std::string> new_sets;
+  NewSets new_sets;
+  std::optional<std::pair<uint64_t, uint32_t>> enrich_floor;
   const auto fail = [&](Status status) {
     for (uint64_t job_id : completed) leased_.erase(job_id);
-    ForgetDataSourceSets(new_sets);
+    ForgetSharedSets(new_sets);
     return status;
   };
   for (const ResultIn& in : results) {
@@ -1104,7 +1144,11 @@ Result<std::vector<Result<pb::JobRecord>>> Store::StoreResults(
       continue;
     }
     if (!put.ok()) return fail(put);
-    if (policy_.enrich_results) batch.Put(enrich_, key, "");
+    if (policy_.enrich_results) {
+      batch.Put(enrich_, key, "");
+      const std::pair<uint64_t, uint32_t> position{in.job_id, job->checks()};
+      enrich_floor = std::min(enrich_floor.value_or(position), position);
+    }
     // LEASED -> DONE: every line leaves in flight and finishes.
     AddJobLines(*job, -1, &changes);
     job->set_checks(job->checks() + 1);
@@ -1133,6 +1177,10 @@ Result<std::vector<Result<pb::JobRecord>>> Store::StoreResults(
     return fail(written);
   }
   for (uint64_t job_id : completed) leased_.erase(job_id);
+  if (enrich_floor) {
+    enrich_floor_ =
+        std::min(enrich_floor_.value_or(*enrich_floor), *enrich_floor);
+  }
   leased_count_ -= std::min<uint64_t>(leased_count_, completed.size());
   next_due_ms_ = std::min(next_due_ms_, soonest_due);
   return outcomes;
@@ -1197,32 +1245,37 @@ Result<Store::QueueCounts> Store::QueueChecks(
 }
 
 Result<std::vector<Store::EnrichmentItem>> Store::PendingEnrichment(
-    size_t max, uint64_t after_job, uint32_t after_check) {
+    size_t max, uint64_t from_job, uint32_t from_check) {
   std::vector<EnrichmentItem> items;
   rocksdb::WriteBatch stale;
   std::unique_ptr<rocksdb::Iterator> it(
       db_->NewIterator(rocksdb::ReadOptions(), enrich_));
-  const std::string start = ResultKey(after_job, after_check);
-  for (it->Seek(start); it->Valid() && items.size() < max; it->Next()) {
+  rocksdb::PinnableSlice bytes;
+  for (it->Seek(ResultKey(from_job, from_check));
+       it->Valid() && items.size() < max; it->Next()) {
     const std::string_view key = it->key().ToStringView();
-    if (key == start && (after_job != 0 || after_check != 0)) continue;
-    EnrichmentItem item;
-    item.job_id = ReadU64(key);
-    item.check = static_cast<uint32_t>(ReadU64(key.substr(8)));
-    std::string bytes;
+    bytes.Reset();
     rocksdb::Status s =
-        db_->Get(rocksdb::ReadOptions(), results_, std::string(key), &bytes);
+        db_->Get(rocksdb::ReadOptions(), results_, it->key(), &bytes);
     if (s.IsNotFound()) {
       stale.Delete(enrich_, it->key());
       continue;
     }
     HL_RETURN_IF_ERROR(FromRocks(s, "cannot read a result to enrich"));
-    HL_RETURN_IF_ERROR(Parse(bytes, &item.observation, "result"));
-    items.push_back(std::move(item));
+    EnrichmentItem& item = items.emplace_back();
+    item.job_id = ReadU64(key);
+    item.check = static_cast<uint32_t>(ReadU64(key.substr(8)));
+    HL_RETURN_IF_ERROR(
+        Parse(bytes.ToStringView(), &item.observation, "result"));
   }
   HL_RETURN_IF_ERROR(FromRocks(it->status(), "enrichment index scan failed"));
   if (stale.Count() > 0) HL_RETURN_IF_ERROR(Write(&stale, /*sync=*/false));
   return items;
+}
+
+std::optional<std::pair<uint64_t, uint32_t>> Store::TakeEnrichmentFloor() {
+  std::lock_guard lock(mu_);
+  return std::exchange(enrich_floor_, std::nullopt);
 }
 
 Result<uint64_t> Store::CountPendingEnrichment(uint64_t limit) const {
@@ -1234,38 +1287,38 @@ Result<uint64_t> Store::CountPendingEnrichment(uint64_t limit) const {
   return n;
 }
 
-Status Store::CompleteEnrichment(uint64_t job_id, uint32_t check,
-                                 const pb::Observation& observation) {
-  const std::string key = ResultKey(job_id, check);
-  // Under the job mutex, so a purge cannot remove the result between the
+Status Store::CompleteEnrichment(const std::vector<Enriched>& done) {
+  if (done.empty()) return Status::Ok();
+  // Under the job mutex, so a purge cannot remove a result between the
   // check and the write.
   std::lock_guard lock(mu_);
   rocksdb::WriteBatch batch;
-  batch.Delete(enrich_, key);
   rocksdb::PinnableSlice stored;  // only whether it is there
-  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), results_, key, &stored);
-  stored.Reset();
-  std::string bytes;
-  std::vector<std::string> new_sets;
-  if (!s.IsNotFound()) {
+  for (const Enriched& e : done) {
+    const std::string key = ResultKey(e.job_id, e.check);
+    batch.Delete(enrich_, key);
+    stored.Reset();
+    rocksdb::Status s =
+        db_->Get(rocksdb::ReadOptions(), results_, key, &stored);
+    if (s.IsNotFound()) continue;
     HL_RETURN_IF_ERROR(FromRocks(s, "cannot read a result to enrich"));
-    if (!observation.SerializeToString(&bytes)) {
-      return Internal("observation encode failed");
-    }
-    HL_RETURN_IF_ERROR(PutResult(&batch, key, bytes, "", &new_sets));
+    batch.Put(results_, EnrichmentKey(e.job_id, e.check),
+              e.enrichment.SerializeAsString());
   }
-  Status written = Write(&batch, /*sync=*/false);
-  if (!written.ok()) ForgetDataSourceSets(new_sets);
-  return written;
+  stored.Reset();
+  return Write(&batch, /*sync=*/false);
 }
 
 Status Store::PutResult(rocksdb::WriteBatch* batch, const std::string& key,
                         std::string_view observation, std::string_view suffix,
-                        std::vector<std::string>* new_sets) {
+                        NewSets* new_sets) {
+  Result<std::optional<ReferralSplit>> referrals = SplitReferrals(observation);
+  if (!referrals.ok()) return referrals.status();
+  if (*referrals) observation = (*referrals)->rest;
   Result<DataSourceSplit> split = SplitDataSources(observation);
   if (!split.ok()) return split.status();
   std::vector<rocksdb::Slice> parts;
-  parts.reserve(split->rest.size() + 2);
+  parts.reserve(split->rest.size() + 3);
   for (std::string_view piece : split->rest) {
     parts.emplace_back(piece.data(), piece.size());
   }
@@ -1276,20 +1329,12 @@ Status Store::PutResult(rocksdb::WriteBatch* batch, const std::string& key,
       for (std::string_view piece : split->data_sources) joined += piece;
       sources = joined;
     }
-    auto known = source_refs_.find(sources);
-    if (known == source_refs_.end()) {
-      if (source_refs_.size() >= kMaxDataSourceSets) source_refs_.clear();
-      pb::Observation ref;
-      ref.set_data_sources_ref(Sha256Hex(sources));
-      batch->Put(meta_,
-                 std::string(kMetaDataSourcesPrefix) + ref.data_sources_ref(),
-                 rocksdb::Slice(sources.data(), sources.size()));
-      known =
-          source_refs_.emplace(std::string(sources), ref.SerializeAsString())
-              .first;
-      new_sets->push_back(known->first);
-    }
-    parts.emplace_back(known->second);
+    parts.emplace_back(
+        SharedSet(SetKind::kDataSources, sources, batch, new_sets));
+  }
+  if (*referrals) {
+    parts.emplace_back(SharedSet(SetKind::kReferrals, (*referrals)->referrals,
+                                 batch, new_sets));
   }
   if (!suffix.empty()) parts.emplace_back(suffix.data(), suffix.size());
   const rocksdb::Slice key_slice(key);
@@ -1300,8 +1345,30 @@ Status Store::PutResult(rocksdb::WriteBatch* batch, const std::string& key,
       "result write failed");
 }
 
-void Store::ForgetDataSourceSets(const std::vector<std::string>& sets) {
-  for (const std::string& set : sets) source_refs_.erase(set);
+const std::string& Store::SharedSet(SetKind kind, std::string_view set,
+                                    rocksdb::WriteBatch* batch,
+                                    NewSets* new_sets) {
+  auto& refs = set_refs_[static_cast<size_t>(kind)];
+  auto known = refs.find(set);
+  if (known != refs.end()) return known->second;
+  if (refs.size() >= kMaxSharedSets) refs.clear();
+  const std::string sha = Sha256Hex(set);
+  pb::Observation ref;
+  (kind == SetKind::kDataSources ? ref.mutable_data_sources_ref()
+                                 : ref.mutable_referrals_ref())
+      ->assign(sha);
+  batch->Put(meta_,
+             std::string(kSharedSetPrefix[static_cast<size_t>(kind)]) + sha,
+             rocksdb::Slice(set.data(), set.size()));
+  known = refs.emplace(std::string(set), ref.SerializeAsString()).first;
+  new_sets->emplace_back(kind, known->first);
+  return known->second;
+}
+
+void Store::ForgetSharedSets(const NewSets& sets) {
+  for (const auto& [kind, set] : sets) {
+    set_refs_[static_cast<size_t>(kind)].erase(set);
+  }
 }
 
 Status Store::ParseResult(std::string_view bytes, pb::Observation* out) const {
@@ -1309,36 +1376,59 @@ Status Store::ParseResult(std::string_view bytes, pb::Observation* out) const {
   return AttachDataSources(out);
 }
 
+Status Store::AddEnrichment(std::string_view bytes,
+                            pb::Observation* out) const {
+  pb::Observation enrichment;
+  HL_RETURN_IF_ERROR(Parse(bytes, &enrichment, "enrichment"));
+  ApplyEnrichment(enrichment, out);
+  return Status::Ok();
+}
+
 Status Store::AttachDataSources(pb::Observation* observation) const {
-  const std::string& ref = observation->data_sources_ref();
-  if (ref.empty()) return Status::Ok();
-  std::shared_ptr<const pb::Observation> set;
+  if (!observation->data_sources_ref().empty()) {
+    auto set =
+        ReadSharedSet(SetKind::kDataSources, observation->data_sources_ref());
+    if (!set.ok()) return set.status();
+    observation->clear_data_sources_ref();
+    observation->mutable_data_sources()->MergeFrom((*set)->data_sources());
+  }
+  if (!observation->referrals_ref().empty()) {
+    auto set = ReadSharedSet(SetKind::kReferrals, observation->referrals_ref());
+    if (!set.ok()) return set.status();
+    observation->clear_referrals_ref();
+    observation->mutable_verdict()->mutable_jurisdiction()->MergeFrom(
+        (*set)->verdict().jurisdiction());
+  }
+  return Status::Ok();
+}
+
+Result<std::shared_ptr<const pb::Observation>> Store::ReadSharedSet(
+    SetKind kind, const std::string& ref) const {
+  const std::string key =
+      std::string(kSharedSetPrefix[static_cast<size_t>(kind)]) + ref;
   {
     std::lock_guard lock(sources_mu_);
-    if (auto it = source_sets_.find(ref); it != source_sets_.end()) {
-      set = it->second;
+    if (auto it = source_sets_.find(key); it != source_sets_.end()) {
+      return it->second;
     }
   }
-  if (set == nullptr) {
-    std::string bytes;
-    rocksdb::Status s =
-        db_->Get(rocksdb::ReadOptions(), meta_,
-                 std::string(kMetaDataSourcesPrefix) + ref, &bytes);
-    if (s.IsNotFound()) {
-      return DataLoss("a result cites data sources " + ref +
-                      " that the store does not hold");
-    }
-    HL_RETURN_IF_ERROR(FromRocks(s, "cannot read a result's data sources"));
-    auto parsed = std::make_shared<pb::Observation>();
-    HL_RETURN_IF_ERROR(Parse(bytes, parsed.get(), "data sources"));
-    set = parsed;
-    std::lock_guard lock(sources_mu_);
-    if (source_sets_.size() >= kMaxDataSourceSets) source_sets_.clear();
-    source_sets_.emplace(ref, std::move(parsed));
+  std::string bytes;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), meta_, key, &bytes);
+  if (s.IsNotFound()) {
+    return DataLoss("a result cites " + key +
+                    ", which the store does not hold");
   }
-  observation->clear_data_sources_ref();
-  observation->mutable_data_sources()->MergeFrom(set->data_sources());
-  return Status::Ok();
+  HL_RETURN_IF_ERROR(FromRocks(s, "cannot read a result's " + key));
+  auto parsed = std::make_shared<pb::Observation>();
+  HL_RETURN_IF_ERROR(
+      kind == SetKind::kDataSources
+          ? Parse(bytes, parsed.get(), "data sources")
+          : Parse(bytes, parsed->mutable_verdict()->mutable_jurisdiction(),
+                  "referral targets"));
+  std::lock_guard lock(sources_mu_);
+  if (source_sets_.size() >= kMaxSharedSets) source_sets_.clear();
+  source_sets_.emplace(key, parsed);
+  return std::shared_ptr<const pb::Observation>(std::move(parsed));
 }
 
 Result<std::optional<std::string>> Store::GetRdapCache(
@@ -1471,6 +1561,7 @@ Result<PurgeCounts> Store::Purge(int64_t cutoff_ms, bool dry_run,
           if ((*checks)[check].checked_at_unix_ms() >= cutoff_ms) continue;
           ++counts.results;
           batch.Delete(results_, ResultKey(id, check));
+          batch.Delete(results_, EnrichmentKey(id, check));
         }
       }
       HL_RETURN_IF_ERROR(flush(/*force=*/false));

@@ -1,20 +1,27 @@
 // The durable job store (RocksDB).
 //
-// Column families and key encodings (schema version 2; all integers
+// Column families and key encodings (schema version 3; all integers
 // big-endian so byte order is numeric order):
 //   meta       "schema_version" -> decimal text; "next_job_id",
 //              "next_run_id" -> u64; "data_sources/" + SHA-256 hex ->
 //              a set of data sources (an Observation holding only
-//              data_sources), named by results' data_sources_ref
+//              data_sources), named by results' data_sources_ref;
+//              "referrals/" + SHA-256 hex -> a set of referral targets (a
+//              Jurisdiction holding only referrals and referral_warning),
+//              named by results' referrals_ref
 //   jobs       u64 job_id -> JobRecord
 //   url_index  JobKey(normalised URL, request context) -> u64 job_id (dedup)
 //   queue      u64 job_id -> "" (pending jobs, dispatched in id order)
 //   results    u64 job_id . u32 check -> Observation (every check kept),
-//              its data_sources replaced by data_sources_ref: the
-//              provenance, the same in every result of a worker and about
-//              a quarter of a record, is written once per distinct set.
-//              Every read puts it back (AttachDataSources); results
-//              written before it carry their data_sources inline
+//              its data_sources and referral targets replaced by
+//              data_sources_ref and referrals_ref: each the same in many
+//              results and together about a third of a record, they are
+//              written once per distinct set;
+//              u64 job_id . u32 check . "e" -> the result's RDAP
+//              enrichment (an Observation holding rdap and registration),
+//              written beside the result instead of rewriting it.
+//              Every read puts both back (ParseResult, AttachDataSources,
+//              AddEnrichment); results written before carry them inline
 //   runs       u64 run_id -> RunRecord
 //   lines      u64 run_id . u64 line -> LineRecord
 //   audit      u64 seq -> AuditRecord (append-only, synced)
@@ -27,6 +34,11 @@
 //   batch_counts u64 run_id -> BatchCounts (the batch's lines by job state
 //              and by result status; coordinator/batch_counts.h)
 //
+// Version 3 added referrals_ref and the enrichment records; its reader
+// reads version 2's records as they are, so a version 2 folder opens
+// read-only as it is and is marked version 3 when opened for writing
+// (older binaries then refuse it: they would miss enrichments and
+// referral targets).
 // Version 2 added `batch_counts` and the JobRecord fields `batches` and
 // `last_status`; a version 1 folder is migrated when opened for writing
 // (resumable: meta "v2_progress" holds the next line to migrate).
@@ -52,6 +64,7 @@
 // not start a second Ingest while it holds one.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -82,7 +95,7 @@ namespace hl::coordinator {
 
 namespace pb = ::hostlocator::v1;
 
-inline constexpr uint32_t kStoreSchemaVersion = 2;
+inline constexpr uint32_t kStoreSchemaVersion = 3;
 
 // Store-wide policies (config [coordinator]).
 struct StorePolicy {
@@ -301,12 +314,12 @@ class Store {
   Result<std::optional<pb::LineRecord>> GetLine(uint64_t run_id,
                                                 uint64_t line) const;
 
-  // Puts back the data_sources of a result read from the `results` family
-  // (from the set its data_sources_ref names, then cleared); a result
-  // without a reference is left as it is. Every read of results through
-  // this class does it (but PendingEnrichment); code that reads the
-  // family's bytes by other means must call it. Fails with kDataLoss when
-  // the set is missing.
+  // Puts back the data_sources and the referral targets of a result read
+  // from the `results` family (from the sets its data_sources_ref and
+  // referrals_ref name, then cleared); a result without references is left
+  // as it is. Every read of results through this class does it (but
+  // PendingEnrichment); code that reads the family's bytes by other means
+  // must call it. Fails with kDataLoss when a set is missing.
   Status AttachDataSources(pb::Observation* observation) const;
 
   Result<pb::JobRecord> GetJob(uint64_t job_id) const;
@@ -363,24 +376,35 @@ class Store {
 
   // One result awaiting enrichment. Its observation is as stored: a
   // data_sources_ref stays, its data sources not attached (enrichment does
-  // not read them, and CompleteEnrichment writes the reference back).
+  // not read them).
   struct EnrichmentItem {
     uint64_t job_id = 0;
     uint32_t check = 0;
     pb::Observation observation;
   };
   // Up to `max` results awaiting enrichment, in (job, check) order from
-  // (after_job, after_check) exclusive; an entry whose result is gone (a
+  // (from_job, from_check) inclusive; an entry whose result is gone (a
   // purge) is dropped on the way.
   Result<std::vector<EnrichmentItem>> PendingEnrichment(
-      size_t max, uint64_t after_job = 0, uint32_t after_check = 0);
+      size_t max, uint64_t from_job = 0, uint32_t from_check = 0);
+  // The smallest (job, check) given an `enrich` entry since the previous
+  // call (by this process); nullopt when none was. A reader that goes on
+  // from where it stopped starts there when it is earlier.
+  std::optional<std::pair<uint64_t, uint32_t>> TakeEnrichmentFloor();
   // How many results await enrichment (stops counting at `limit`).
   Result<uint64_t> CountPendingEnrichment(uint64_t limit = UINT64_MAX) const;
-  // Replaces the stored result (job, check) with `observation` and drops
-  // its `enrich` entry, in one WriteBatch. A result purged meanwhile is
-  // not written back.
-  Status CompleteEnrichment(uint64_t job_id, uint32_t check,
-                            const pb::Observation& observation);
+  // The enrichment of result (job, check): an Observation holding only
+  // rdap and registration (coordinator/enricher.h).
+  struct Enriched {
+    uint64_t job_id = 0;
+    uint32_t check = 0;
+    pb::Observation enrichment;
+  };
+  // Stores each enrichment beside its result (which stays as written) and
+  // drops the result's `enrich` entry, all in one WriteBatch; every read of
+  // the result applies it (ApplyEnrichment, common/verdict.h). Storing one
+  // again replaces it. A result purged meanwhile gets none.
+  Status CompleteEnrichment(const std::vector<Enriched>& done);
 
   // The `rdap_cache` family: a value by key, the first entry whose key is
   // >= `key` and starts with `prefix`, and a write (not synced: a lost
@@ -431,20 +455,38 @@ class Store {
                       bool sync, int64_t now_ms);
   // The job `job_id` as stored: from leased_ when it is there, else read.
   Result<pb::JobRecord> CurrentJob(uint64_t job_id) const;
+  // What is kept once per distinct set (SharedSet), and the sets first
+  // written by an unwritten batch.
+  enum class SetKind { kDataSources, kReferrals };
+  using NewSets = std::vector<std::pair<SetKind, std::string>>;
   // Adds to `batch` the Put of a result under `key`: the serialized
-  // observation `observation` with its data_sources replaced by their
-  // reference (and the set, the first time this Store sees it, under
-  // `meta`), then `suffix` (serialized Observation fields). Sets first
-  // seen are appended to `new_sets`: the caller forgets them
-  // (ForgetDataSourceSets) if the batch is not written. Fails with
-  // kInvalidArgument when the observation's top level does not parse.
-  // The caller holds mu_.
+  // observation `observation` with its data_sources and its referral
+  // targets (SplitReferrals, common/referral.h) replaced by their
+  // references (SharedSet), then `suffix` (serialized Observation fields).
+  // Sets first seen are appended to `new_sets`: the caller forgets them
+  // (ForgetSharedSets) if the batch is not written. Fails with
+  // kInvalidArgument when the observation's top level, verdict or
+  // jurisdiction does not parse. The caller holds mu_.
   Status PutResult(rocksdb::WriteBatch* batch, const std::string& key,
                    std::string_view observation, std::string_view suffix,
-                   std::vector<std::string>* new_sets);
-  void ForgetDataSourceSets(const std::vector<std::string>& sets);
-  // A stored result parsed, its data sources attached.
+                   NewSets* new_sets);
+  // The serialized reference (data_sources_ref or referrals_ref) naming
+  // `set`; the set is put in `batch` under `meta` (prefix + its SHA-256)
+  // the first time this Store sees it. The caller holds mu_.
+  const std::string& SharedSet(SetKind kind, std::string_view set,
+                               rocksdb::WriteBatch* batch, NewSets* new_sets);
+  void ForgetSharedSets(const NewSets& sets);
+  // A set by reference: data sources as an Observation's data_sources,
+  // referral targets as its verdict.jurisdiction. kDataLoss when missing.
+  Result<std::shared_ptr<const pb::Observation>> ReadSharedSet(
+      SetKind kind, const std::string& ref) const;
+  // The read side of the `results` family, the one place where a stored
+  // result becomes what readers see: ParseResult parses a result and puts
+  // back what is stored once per set (AttachDataSources); AddEnrichment
+  // applies the enrichment stored beside it (EnrichmentKey), when there
+  // is one.
   Status ParseResult(std::string_view bytes, pb::Observation* out) const;
+  Status AddEnrichment(std::string_view bytes, pb::Observation* out) const;
 
   // Hashes std::string and std::string_view alike, so a lookup by view
   // does not copy the key.
@@ -497,6 +539,8 @@ class Store {
   rocksdb::ColumnFamilyHandle* enrich_ = nullptr;
   rocksdb::ColumnFamilyHandle* rdap_cache_ = nullptr;
   rocksdb::ColumnFamilyHandle* batch_counts_ = nullptr;
+  // TakeEnrichmentFloor's answer; guarded by mu_.
+  std::optional<std::pair<uint64_t, uint32_t>> enrich_floor_;
   struct Live {
     pb::BatchCounts counts;
     uint64_t generation = 0;
@@ -508,13 +552,16 @@ class Store {
   };
   // Every batch's counters, as in `batch_counts`; guarded by mu_.
   std::unordered_map<uint64_t, Live> live_;
-  // Data-source sets this process has written (or found written), by
-  // their entries: the serialized data_sources_ref field naming each.
-  // Under mu_. Both caches are cleared past kMaxDataSourceSets entries (a
-  // worker sends one set per configuration).
-  std::unordered_map<std::string, std::string, ViewHash, std::equal_to<>>
-      source_refs_;
-  // Sets read back, by reference.
+  // Sets this process has written, per SetKind, by their bytes: the
+  // serialized reference field naming each. Under mu_. Both caches are
+  // cleared past kMaxSharedSets entries (a worker sends one set of data
+  // sources per configuration, and one set of referral targets per
+  // country routed).
+  std::array<
+      std::unordered_map<std::string, std::string, ViewHash, std::equal_to<>>,
+      2>
+      set_refs_;
+  // Sets read back, by their `meta` key.
   mutable std::mutex sources_mu_;
   mutable std::unordered_map<std::string,
                              std::shared_ptr<const pb::Observation>>

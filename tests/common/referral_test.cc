@@ -331,5 +331,72 @@ TEST(ReferralTest, MissingFileSaysWhichFile) {
                         "directory"));
 }
 
+// SplitReferrals cuts the targets and the warning out at the wire level;
+// merged back into the rest's jurisdiction they give the observation again.
+TEST(ReferralStorageTest, SplitReferralsCutsTheTargetsAndTheWarning) {
+  pb::Observation routed;
+  routed.set_url("http://a.example/");
+  pb::Jurisdiction* j = routed.mutable_verdict()->mutable_jurisdiction();
+  j->set_attribution("hosted");
+  j->add_primary_countries("DE");
+  pb::ReferralTarget* t = j->add_referrals();
+  t->set_country("DE");
+  t->set_name("a hotline");
+  j->add_referrals()->set_name("the police");
+  j->set_directory_unverified(true);
+  j->set_referral_warning("not verified");
+  j->set_home_country("NL");
+  routed.mutable_verdict()->add_reasons("a reason after the jurisdiction");
+  routed.set_worker("w1");
+  pb::Observation warning_only = routed;
+  warning_only.mutable_verdict()->mutable_jurisdiction()->clear_referrals();
+  pb::Observation unrouted = routed;
+  unrouted.mutable_verdict()->mutable_jurisdiction()->clear_referrals();
+  unrouted.mutable_verdict()->mutable_jurisdiction()->clear_referral_warning();
+  pb::Observation no_verdict;
+  no_verdict.set_url("http://b.example/");
+
+  struct Case {
+    std::string name;
+    std::string bytes;
+    bool cut;
+  };
+  const std::string once = routed.SerializeAsString();
+  // A verdict in two pieces (parsers merge them): left as it is.
+  pb::Observation second_piece;
+  second_piece.mutable_verdict()->add_reasons("merged");
+  const std::vector<Case> cases = {
+      {"targets and warning", once, true},
+      {"the warning alone", warning_only.SerializeAsString(), true},
+      {"no targets, no warning", unrouted.SerializeAsString(), false},
+      {"no verdict", no_verdict.SerializeAsString(), false},
+      {"verdict in two pieces", once + second_piece.SerializeAsString(), false},
+  };
+  for (const Case& c : cases) {
+    auto split = SplitReferrals(c.bytes);
+    ASSERT_TRUE(split.ok()) << c.name;
+    ASSERT_EQ(split->has_value(), c.cut) << c.name;
+    if (!c.cut) continue;
+    pb::Observation original;
+    ASSERT_TRUE(original.ParseFromString(c.bytes));
+    pb::Observation rest;
+    ASSERT_TRUE(rest.ParseFromString((*split)->rest)) << c.name;
+    EXPECT_EQ(rest.verdict().jurisdiction().referrals_size(), 0) << c.name;
+    EXPECT_EQ(rest.verdict().jurisdiction().referral_warning(), "") << c.name;
+    EXPECT_EQ(rest.verdict().jurisdiction().home_country(), "NL") << c.name;
+    EXPECT_EQ(rest.verdict().reasons(0), "a reason after the jurisdiction");
+    pb::Jurisdiction cut;
+    ASSERT_TRUE(cut.ParseFromString((*split)->referrals)) << c.name;
+    EXPECT_EQ(cut.attribution(), "") << c.name;
+    rest.mutable_verdict()->mutable_jurisdiction()->MergeFrom(cut);
+    EXPECT_EQ(rest.SerializeAsString(), original.SerializeAsString()) << c.name;
+  }
+  for (const std::string& malformed :
+       {std::string("\xff"), once.substr(0, once.size() - 3)}) {
+    EXPECT_EQ(SplitReferrals(malformed).status().code(),
+              StatusCode::kInvalidArgument);
+  }
+}
+
 }  // namespace
 }  // namespace hl

@@ -1,6 +1,7 @@
 #include "coordinator/enricher.h"
 
 #include <gmock/gmock.h>
+#include <google/protobuf/util/message_differencer.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -136,7 +137,7 @@ TEST(PlanEnrichmentTest, FinalHopAddressesOnceAndTheRegistrableDomain) {
   }
 }
 
-TEST(ApplyEnrichmentTest, FactsDecideTheConfidenceAndFailuresAreNotes) {
+TEST(EnrichmentTest, FactsDecideTheConfidenceAndFailuresAreNotes) {
   struct Case {
     std::string name;
     Result<rdap::Network> network;
@@ -173,7 +174,7 @@ TEST(ApplyEnrichmentTest, FactsDecideTheConfidenceAndFailuresAreNotes) {
                                .autnum = c.autnum});
     facts.domain = c.domain;
     facts.bootstrap = "ipv4 2019-06-07T19:00:02Z";
-    ApplyEnrichment(facts, 1'800'000'000'000, &o);
+    ApplyEnrichment(Enrichment(facts, "example.com", 1'800'000'000'000), &o);
     const pb::Jurisdiction& j = o.verdict().jurisdiction();
     EXPECT_EQ(o.rdap().state(), c.state) << c.name;
     EXPECT_EQ(j.confidence(), c.confidence) << c.name;
@@ -209,7 +210,7 @@ TEST(ApplyEnrichmentTest, FactsDecideTheConfidenceAndFailuresAreNotes) {
   }
 }
 
-TEST(ApplyEnrichmentTest, IsIdempotentAndKeepsTheReferrals) {
+TEST(EnrichmentTest, ApplyingIsIdempotentAndKeepsTheReferrals) {
   pb::Observation o = Located();
   pb::ReferralTarget* t =
       o.mutable_verdict()->mutable_jurisdiction()->add_referrals();
@@ -220,9 +221,10 @@ TEST(ApplyEnrichmentTest, IsIdempotentAndKeepsTheReferrals) {
                              .asn = 64501,
                              .network = Net("DE"),
                              .autnum = As("SG")});
-  ApplyEnrichment(facts, 1, &o);
+  const pb::Observation enrichment = Enrichment(facts, "example.com", 1);
+  ApplyEnrichment(enrichment, &o);
   const pb::Observation once = o;
-  ApplyEnrichment(facts, 1, &o);
+  ApplyEnrichment(enrichment, &o);
   EXPECT_EQ(o.SerializeAsString(), once.SerializeAsString());
   ASSERT_EQ(o.verdict().jurisdiction().referrals_size(), 1);
   EXPECT_EQ(o.verdict().jurisdiction().referrals(0).kind(), "hotline");
@@ -387,6 +389,77 @@ TEST_F(EnricherTest, PendingEnrichmentSurvivesARestart) {
   EXPECT_EQ((*r)->rdap().state(), "complete");
   EXPECT_EQ((*r)->addresses(0).rdap_country(), "");
   EXPECT_EQ((*r)->addresses(0).registry_country(), "DE");
+}
+
+// The result stays as written; its enrichment is a record of its own that
+// every read applies. Storing it again (an enrichment redone after a
+// crash) replaces it: never two.
+TEST_F(EnricherTest, AnEnrichmentIsKeptBesideTheResultOnceAndAppliedOnRead) {
+  auto store = Open();
+  StoreResults(*store, 2);
+  TableLookup lookup;
+  lookup.networks["192.0.2.10"] = "DE";
+  Enricher enricher(
+      store.get(), &lookup, [this] { return now_ms_; }, "b");
+  ASSERT_EQ(enricher.Step()->completed, 2u);
+  // One question each for the network, the AS and the domain they share.
+  EXPECT_EQ(lookup.asked, 3);
+  auto enriched = store->LatestResult(1);
+  ASSERT_TRUE(enriched.ok() && enriched->has_value());
+  EXPECT_EQ((*enriched)->rdap().state(), "complete");
+  EXPECT_EQ((*enriched)->addresses(0).rdap_country(), "DE");
+
+  pb::Observation redone;
+  redone.mutable_rdap()->set_state("unavailable");
+  redone.mutable_rdap()->add_networks()->set_ip("192.0.2.10");
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_TRUE(store->CompleteEnrichment({{1, 0, redone}}).ok());
+  }
+  auto history = store->History(1);
+  ASSERT_TRUE(history.ok());
+  ASSERT_EQ(history->size(), 1u);
+  const pb::Observation& read = history->front();
+  EXPECT_EQ(read.rdap().state(), "unavailable");
+  EXPECT_EQ(read.addresses(0).rdap_country(), "");
+  // Revised from the stored result, not from an earlier revision.
+  EXPECT_EQ(read.verdict().jurisdiction().confidence(), "low");
+  int summaries = 0;
+  for (const std::string& r : read.verdict().reasons()) {
+    summaries += r.starts_with("jurisdiction: ");
+  }
+  EXPECT_EQ(summaries, 1);
+  auto latest = store->LatestResult(1);
+  ASSERT_TRUE(latest.ok() && latest->has_value());
+  EXPECT_TRUE(
+      google::protobuf::util::MessageDifferencer::Equals(**latest, read));
+  // The other result keeps its own.
+  EXPECT_EQ((*store->LatestResult(2))->addresses(0).rdap_country(), "DE");
+}
+
+// A new check of an early job is stored behind where the enricher stopped:
+// the next step goes back for it, without a pass from the start.
+TEST_F(EnricherTest, AResultStoredBehindTheLastStepIsEnrichedNext) {
+  auto store = Open();
+  StoreResults(*store, 3);
+  TableLookup lookup;
+  Enricher enricher(
+      store.get(), &lookup, [this] { return now_ms_; }, "b");
+  ASSERT_EQ(enricher.Step()->completed, 3u);
+  ASSERT_EQ(enricher.Step()->completed, 0u);
+  auto queued = store->QueueChecks({1}, 4000);
+  ASSERT_TRUE(queued.ok() && queued->queued == 1u);
+  auto leased = store->LeasePending(1, 4000);
+  ASSERT_TRUE(leased.ok() && leased->size() == 1u);
+  ASSERT_TRUE(
+      store->StoreResult(1, leased->front().attempts(), Located(), 5000).ok());
+  EXPECT_EQ((*store->LatestResult(1))->rdap().state(), "pending");
+  EXPECT_EQ(enricher.Step()->completed, 1u);
+  auto history = store->History(1);
+  ASSERT_TRUE(history.ok());
+  ASSERT_EQ(history->size(), 2u);
+  EXPECT_EQ((*history)[0].rdap().state(), "complete");
+  EXPECT_EQ((*history)[1].rdap().state(), "complete");
+  EXPECT_EQ(*store->CountPendingEnrichment(), 0u);
 }
 
 TEST_F(EnricherTest, WithoutTheSettingNothingIsPending) {

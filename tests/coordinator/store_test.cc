@@ -6,6 +6,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <map>
 #include <sstream>
 
 namespace hl::coordinator {
@@ -318,6 +320,178 @@ TEST_F(StoreTest, DataSourcesAreStoredOncePerSetAndReadBackWhole) {
   pb::Observation dangling;
   dangling.set_data_sources_ref(std::string(64, '0'));
   EXPECT_EQ(store->AttachDataSources(&dangling).code(), StatusCode::kDataLoss);
+}
+
+// An observation as a worker routes it: a verdict whose jurisdiction has
+// referral targets named after `directory`, with the directory's warning;
+// an empty `directory` routes to none.
+pb::Observation Routed(const std::string& url, const std::string& directory) {
+  pb::Observation obs;
+  obs.set_url(url);
+  obs.set_status("located");
+  pb::Verdict* verdict = obs.mutable_verdict();
+  verdict->add_hosting_countries("DE");
+  verdict->add_reasons("HTTP HEAD answered from 192.0.2.1");
+  pb::Jurisdiction* j = verdict->mutable_jurisdiction();
+  j->set_attribution("hosted");
+  j->add_primary_countries("DE");
+  j->set_confidence("low");
+  j->set_registrable_domain("example");
+  if (!directory.empty()) {
+    for (const char* name : {"first hotline", "second hotline"}) {
+      pb::ReferralTarget* t = j->add_referrals();
+      t->set_country("DE");
+      t->set_kind("hotline");
+      t->set_route("primary");
+      t->set_name(directory + "/" + name);
+      t->set_source("a member list");
+    }
+    j->set_directory_unverified(true);
+    j->set_referral_warning("the referral directory " + directory +
+                            " is not verified");
+  }
+  j->set_home_country("NL");
+  verdict->add_reasons("jurisdiction: hosted DE");
+  obs.add_data_sources()->set_role("country");
+  obs.set_worker("w1");
+  return obs;
+}
+
+// Referral targets, the same in every result routed to one country, are
+// written once per distinct set; every read gives the observation back.
+TEST_F(StoreTest, ReferralTargetsAreStoredOncePerSetAndReadBackWhole) {
+  const std::string marker = "directory-marker-5e1c";
+  std::vector<pb::Observation> offered;
+  for (int i = 0; i < 12; ++i) {
+    const std::string url = "http://h" + std::to_string(i) + ".example/";
+    offered.push_back(Routed(url, i == 10   ? "another directory"
+                                  : i == 11 ? ""
+                                            : marker));
+  }
+  {
+    auto store = OpenStore();
+    std::vector<std::string> urls;
+    for (const auto& o : offered) urls.push_back(o.url());
+    IngestRun(*store, urls);
+    auto leased = store->LeasePending(urls.size(), 1000);
+    ASSERT_TRUE(leased.ok() && leased->size() == urls.size());
+    std::vector<std::string> bytes;
+    for (const auto& o : offered) bytes.push_back(o.SerializeAsString());
+    std::vector<Store::ResultIn> in;
+    for (size_t i = 0; i < urls.size(); ++i) {
+      in.push_back({(*leased)[i].job_id(), 1, bytes[i], "located"});
+    }
+    auto outcomes = store->StoreResults(in, 2000);
+    ASSERT_TRUE(outcomes.ok());
+    for (const auto& outcome : *outcomes) EXPECT_TRUE(outcome.ok());
+    EXPECT_EQ(CountInFiles(dir_, marker + "/first hotline"), 1);
+    for (size_t i = 0; i < offered.size(); ++i) {
+      auto latest = store->LatestResult(i + 1);
+      ASSERT_TRUE(latest.ok() && latest->has_value());
+      EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(
+          **latest, offered[i]))
+          << i;
+      EXPECT_EQ((*latest)->SerializeAsString(), bytes[i]) << i;
+    }
+  }
+  auto store = OpenStore();
+  for (size_t i = 0; i < offered.size(); ++i) {
+    auto history = store->History(i + 1);
+    ASSERT_TRUE(history.ok() && history->size() == 1u);
+    EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(
+        history->front(), offered[i]))
+        << i;
+  }
+  pb::Observation dangling;
+  dangling.set_referrals_ref(std::string(64, '0'));
+  EXPECT_EQ(store->AttachDataSources(&dangling).code(), StatusCode::kDataLoss);
+}
+
+// Opens the RocksDB database of `dir` directly and calls `fn` with it and
+// its column families by name.
+void WithRawDb(const std::filesystem::path& dir,
+               const std::function<void(
+                   rocksdb::DB*,
+                   std::map<std::string, rocksdb::ColumnFamilyHandle*>&)>& fn) {
+  rocksdb::DBOptions options;
+  std::vector<std::string> names;
+  ASSERT_TRUE(
+      rocksdb::DB::ListColumnFamilies(options, dir.string(), &names).ok());
+  std::vector<rocksdb::ColumnFamilyDescriptor> families;
+  for (const auto& n : names) {
+    families.emplace_back(n, rocksdb::ColumnFamilyOptions());
+  }
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* db = nullptr;
+  ASSERT_TRUE(
+      rocksdb::DB::Open(options, dir.string(), families, &handles, &db).ok());
+  std::map<std::string, rocksdb::ColumnFamilyHandle*> by_name;
+  for (size_t i = 0; i < names.size(); ++i) by_name[names[i]] = handles[i];
+  fn(db, by_name);
+  for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
+  delete db;
+}
+
+// A version 2 folder holds results whole (data sources, referral targets
+// and RDAP enrichment inline): it reads as written, read-only as it is and
+// after being opened for writing, which marks it version 3.
+TEST_F(StoreTest, AVersion2FolderReadsAsItWasWritten) {
+  pb::Observation old_result = Routed("http://a.example/", "v2-directory");
+  old_result.mutable_rdap()->set_state("complete");
+  old_result.mutable_rdap()->add_networks()->set_ip("192.0.2.1");
+  old_result.mutable_registration()->set_registrar("Example Registrar");
+  {
+    auto store = OpenStore();
+    IngestRun(*store, {"http://a.example/"});
+    auto leased = store->LeasePending(1, 1000);
+    ASSERT_TRUE(leased.ok() && leased->size() == 1u);
+    ASSERT_TRUE(store->StoreResult(1, 1, old_result, 2000).ok());
+  }
+  // As a version 2 binary wrote it: the record whole, no sets in `meta`.
+  WithRawDb(dir_, [&](rocksdb::DB* db, auto& cf) {
+    std::string key(8, '\0');
+    key[7] = 1;
+    key += std::string(4, '\0');
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), cf["results"], key,
+                        old_result.SerializeAsString())
+                    .ok());
+    ASSERT_TRUE(
+        db->Put(rocksdb::WriteOptions(), cf["meta"], "schema_version", "2")
+            .ok());
+    ASSERT_TRUE(db->DeleteRange(rocksdb::WriteOptions(), cf["meta"],
+                                "data_sources/", "data_sources0")
+                    .ok());
+    ASSERT_TRUE(db->DeleteRange(rocksdb::WriteOptions(), cf["meta"],
+                                "referrals/", "referrals0")
+                    .ok());
+  });
+  const auto expect_whole = [&](Store& store) {
+    auto latest = store.LatestResult(1);
+    ASSERT_TRUE(latest.ok() && latest->has_value())
+        << latest.status().message();
+    EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(**latest,
+                                                                   old_result));
+    auto history = store.History(1);
+    ASSERT_TRUE(history.ok() && history->size() == 1u);
+    EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(
+        history->front(), old_result));
+  };
+  {
+    auto read_only = Store::OpenReadOnly(dir_.string());
+    ASSERT_TRUE(read_only.ok()) << read_only.status().message();
+    expect_whole(**read_only);
+  }
+  {
+    auto store = OpenStore();
+    expect_whole(*store);
+  }
+  WithRawDb(dir_, [&](rocksdb::DB* db, auto& cf) {
+    std::string version;
+    ASSERT_TRUE(
+        db->Get(rocksdb::ReadOptions(), cf["meta"], "schema_version", &version)
+            .ok());
+    EXPECT_EQ(version, "3");
+  });
 }
 
 TEST_F(StoreTest, RequeueUntilAttemptCapThenDead) {
