@@ -4,7 +4,8 @@
 //     N URLs (default 200,000) submitted through IngestBatch (synced, group
 //     commit), dispatched by the Broker to W in-process workers (DEALER
 //     threads answering each job at once with a canned observation) and
-//     stored; prints jobs/s from submission to the last stored result.
+//     stored; prints jobs/s from submission to the last stored result and
+//     the CPU time per job (process, broker thread, ingest thread).
 //   hl_coordinator_bench queue [--jobs N] [--dir D]
 //     N URLs (default 10,000,000) written to a list file, then ingested
 //     (queued, not dispatched); prints the time and the peak RSS.
