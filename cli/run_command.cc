@@ -84,7 +84,8 @@ std::string Countries(const pb::Observation& obs) {
 std::string VerdictLine(const pb::Observation& obs) {
   // The evidence of the request that decided: the last hop of a redirect
   // chain.
-  const pb::Observation last = FinalHopView(obs);
+  pb::Observation storage;
+  const pb::Observation& last = FinalHopRef(obs, &storage);
   std::string detail;
   if (!obs.error().error_class().empty()) {
     detail = obs.error().error_class();

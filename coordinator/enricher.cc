@@ -20,7 +20,8 @@ std::string Note(const std::string& what, const Status& status) {
 }  // namespace
 
 EnrichmentPlan PlanEnrichment(const pb::Observation& observation) {
-  const pb::Observation last = FinalHopView(observation);
+  pb::Observation storage;
+  const pb::Observation& last = FinalHopRef(observation, &storage);
   EnrichmentPlan plan;
   for (const pb::AddressInfo& a : last.addresses()) {
     if (plan.addresses.size() == kMaxEnrichedAddresses) break;
