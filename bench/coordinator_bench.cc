@@ -114,6 +114,27 @@ void AnsweringWorker(zmq::context_t* context, const std::string& endpoint,
   }
 }
 
+// `count` answering workers on `endpoint` until Stop (or destruction).
+class AnsweringFleet {
+ public:
+  AnsweringFleet(zmq::context_t* context, const std::string& endpoint,
+                 int count) {
+    for (int i = 0; i < count; ++i) {
+      threads_.emplace_back(AnsweringWorker, context, endpoint, 2000, &stop_);
+    }
+  }
+  ~AnsweringFleet() { Stop(); }
+  void Stop() {
+    stop_ = true;
+    for (auto& t : threads_) t.join();
+    threads_.clear();
+  }
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::vector<std::thread> threads_;
+};
+
 int Throughput(uint64_t jobs, int workers, const std::string& dir) {
   auto store = Store::Open(dir);
   if (!store.ok()) {
@@ -131,12 +152,7 @@ int Throughput(uint64_t jobs, int workers, const std::string& dir) {
   options.politeness = PolitenessCapsOf(DefaultConfig());
   Broker broker(&context, store->get(), options, SystemClockMs);
   if (!broker.Bind().ok()) return 1;
-  std::atomic<bool> stop_workers{false};
-  std::vector<std::thread> threads;
-  for (int i = 0; i < workers; ++i) {
-    threads.emplace_back(AnsweringWorker, &context, options.endpoint, 2000,
-                         &stop_workers);
-  }
+  AnsweringFleet fleet(&context, options.endpoint, workers);
 
   // Submission and dispatch overlap, as in the daemon: the ingest thread
   // commits groups of lines while the broker leases what is committed.
@@ -164,8 +180,7 @@ int Throughput(uint64_t jobs, int workers, const std::string& dir) {
   const double broker_cpu = CpuS(RUSAGE_THREAD) - broker_cpu_before;
   const double process_cpu = CpuS(RUSAGE_SELF) - process_cpu_before;
   submitter.join();
-  stop_workers = true;
-  for (auto& t : threads) t.join();
+  fleet.Stop();
   if (!ingest_status.ok() || !served.ok()) {
     std::fprintf(stderr, "%s %s\n", ingest_status.ToString().c_str(),
                  served.ToString().c_str());
@@ -225,30 +240,18 @@ int PolitenessRun(uint64_t jobs, int workers, double hot_share,
   options.politeness = caps;
   Broker broker(&context, store->get(), options, SystemClockMs);
   if (!broker.Bind().ok()) return 1;
-  std::atomic<bool> stop_workers{false};
-  std::vector<std::thread> threads;
-  for (int i = 0; i < workers; ++i) {
-    threads.emplace_back(AnsweringWorker, &context, options.endpoint, 2000,
-                         &stop_workers);
-  }
+  AnsweringFleet fleet(&context, options.endpoint, workers);
   std::atomic<bool> stop{false};
   uint64_t stored = 0;
   broker.set_result_sink([&](const pb::JobRecord&, std::string_view) {
     if (++stored == jobs) stop = true;
   });
-  const auto thread_cpu_s = [] {
-    rusage usage{};
-    getrusage(RUSAGE_THREAD, &usage);
-    return usage.ru_utime.tv_sec + usage.ru_stime.tv_sec +
-           (usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
-  };
-  const double cpu_before = thread_cpu_s();
+  const double cpu_before = CpuS(RUSAGE_THREAD);
   const auto start = std::chrono::steady_clock::now();
   Status served = broker.Run(stop, /*until_drained=*/false);
   const double s = Seconds(std::chrono::steady_clock::now() - start).count();
-  const double cpu_s = thread_cpu_s() - cpu_before;
-  stop_workers = true;
-  for (auto& t : threads) t.join();
+  const double cpu_s = CpuS(RUSAGE_THREAD) - cpu_before;
+  fleet.Stop();
   if (!served.ok()) {
     std::fprintf(stderr, "%s\n", served.ToString().c_str());
     return 1;
