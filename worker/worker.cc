@@ -57,6 +57,11 @@ class Session {
   }
 
  private:
+  void ForgetOldestResult() {
+    retained_bytes_ -= recent_results_.front().second.size();
+    recent_results_.pop_front();
+  }
+
   int64_t Silence() const {
     return int64_t{options_.heartbeat_interval_ms} *
            options_.heartbeat_liveness;
@@ -256,7 +261,12 @@ class Session {
               recent_results_.emplace_back(
                   clock_(),
                   EncodeResult(job_id, attempt, obs, prober_->data_sources()));
+              retained_bytes_ += recent_results_.back().second.size();
               SendBytes(recent_results_.back().second);
+              while (retained_bytes_ > options_.max_retained_result_bytes &&
+                     recent_results_.size() > 1) {
+                ForgetOldestResult();
+              }
               // A job of an earlier connection: this connection's READY did
               // not count its credit, so grant it now.
               if (generation != generation_ && dealer_ && !draining_) {
@@ -301,7 +311,7 @@ class Session {
     // still talking afterwards.
     while (!recent_results_.empty() &&
            recent_results_.front().first < last_heard_ - Silence()) {
-      recent_results_.pop_front();
+      ForgetOldestResult();
     }
     if (options_.stats != nullptr) {
       options_.stats->SetLoad(options_.stats_slot, prober_->load());
@@ -355,6 +365,7 @@ class Session {
   int64_t last_heartbeat_ = 0;  // sent every heartbeat_ms_, busy or not
   // (time sent, encoded RESULT) of results that may not have arrived.
   std::deque<std::pair<int64_t, std::string>> recent_results_;
+  size_t retained_bytes_ = 0;  // of recent_results_
   Status outcome_;
 };
 

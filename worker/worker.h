@@ -30,6 +30,11 @@ struct WorkerOptions {
   // n-th attempt in a row waits ReconnectDelayMs(n, ...).
   uint32_t reconnect_base_ms = 100;
   uint32_t reconnect_max_ms = 10000;
+  // Results sent stay for a resend after a reconnection while they are
+  // younger than the silence window, and at most this many bytes of them
+  // (the newest): a result a lost coordinator never stored comes back when
+  // its lease expires, so the bound costs a probe, never a result.
+  size_t max_retained_result_bytes = 8 << 20;
   // How long stopping may wait for the probes under way; 0 waits for all.
   uint32_t drain_timeout_ms = 0;
   // CURVE (Z85 keys, common/curve.h): this worker's pair and the

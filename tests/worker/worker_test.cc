@@ -296,6 +296,67 @@ TEST_F(WorkerTest, ReconnectsToASilentCoordinatorAndDeliversResults) {
   EXPECT_TRUE(credit_granted);
 }
 
+// Results sent before the coordinator fell silent are sent again on the
+// next connection, the newest of them within max_retained_result_bytes.
+TEST_F(WorkerTest, ResendsTheNewestResultsWithinTheRetainedBytes) {
+  struct Case {
+    size_t max_retained_result_bytes;
+    size_t want_resent;
+  };
+  for (const Case& c : {Case{8 << 20, 3}, Case{1, 1}}) {
+    zmq::context_t context;
+    zmq::socket_t router = BindRouter(context, 100);
+    WorkerOptions options = Options(/*capacity=*/3, /*heartbeat_ms=*/50);
+    options.heartbeat_liveness = 3;
+    options.reconnect_base_ms = 10;
+    options.reconnect_max_ms = 100;
+    options.max_retained_result_bytes = c.max_retained_result_bytes;
+    Worker worker(&context, options, Factory(), SteadyClockMs);
+    std::atomic<bool> stop{false};
+    std::thread thread([&] { EXPECT_TRUE(worker.Run(stop).ok()); });
+
+    std::string first;
+    std::optional<pb::Envelope> ready;
+    for (int i = 0; i < 50 && !(ready && ready->has_ready()); ++i) {
+      ready = Receive(router, &first);
+    }
+    ASSERT_TRUE(ready.has_value() && ready->has_ready());
+    for (uint64_t job_id : {1, 2, 3}) SendJobs(router, first, job_id);
+    // Answered until the three results (600 ms each, at once) arrive, then
+    // silent on this connection.
+    size_t results = 0;
+    std::set<uint64_t> resent;
+    const auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::seconds(4);
+    while (std::chrono::steady_clock::now() < deadline) {
+      std::string peer;
+      std::optional<pb::Envelope> message = Receive(router, &peer);
+      if (!message) {
+        if (!resent.empty()) break;  // a quiet 100 ms after the resend
+        continue;
+      }
+      if (peer == first && results < 3) {
+        if (message->has_result()) ++results;
+        if (results < 3) {
+          pb::Envelope heartbeat;
+          heartbeat.mutable_heartbeat();
+          router.send(zmq::buffer(peer), zmq::send_flags::sndmore);
+          router.send(zmq::buffer(EncodeEnvelope(heartbeat)),
+                      zmq::send_flags::none);
+        }
+      }
+      if (peer != first && message->has_result()) {
+        resent.insert(message->result().job_id());
+      }
+    }
+    stop = true;
+    thread.join();
+    EXPECT_EQ(results, 3u);
+    EXPECT_EQ(resent.size(), c.want_resent)
+        << "bound " << c.max_retained_result_bytes;
+  }
+}
+
 // A coordinator that says it stops is not a refusal: the worker connects
 // again and registers.
 TEST_F(WorkerTest, ReconnectsAfterTheCoordinatorSaysItStops) {
