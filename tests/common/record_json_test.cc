@@ -404,9 +404,9 @@ TEST(RecordJsonTest, HeadAndTailMakeTheRecord) {
     const pb::Observation* obs;
     const HistorySummary* history;
   };
-  for (const Case& c : {Case{&line, &obs, &h}, Case{&line, &obs, nullptr},
-                        Case{&line, nullptr, nullptr},
-                        Case{&rejected, nullptr, nullptr}}) {
+  for (const Case& c :
+       {Case{&line, &obs, &h}, Case{&line, &obs, nullptr},
+        Case{&line, nullptr, nullptr}, Case{&rejected, nullptr, nullptr}}) {
     std::string whole = "x";
     AppendResultRecordJson(*c.line, c.obs, &whole, c.history);
     std::string parts = "x";

@@ -75,7 +75,9 @@ TEST(HtmlTextTest, EscapesAndMarksHiddenCharacters) {
       {"caf\xe9", "caf\xef\xbf\xbd"},
       {"\xed\xa0\x80", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"},
       // Plain runs end at each byte that needs more than a copy.
-      {"\x1f" "ab\tc&d\x7f" "e<>f\xc3\xa9g'",
+      {"\x1f"
+       "ab\tc&d\x7f"
+       "e<>f\xc3\xa9g'",
        "[U+001F]ab\tc&amp;d[U+007F]e&lt;&gt;f\xc3\xa9g&#39;"},
       {std::string("a\0b", 3), "a[U+0000]b"},
       {"~ !#$%()*+,-./09:;=?@AZ[\\]^_`az{|}",
