@@ -98,20 +98,22 @@ def _leaf(pid: int) -> int:
 def measure(cmd: list[str], timeout: float, cwd: str | None = None,
             phase=None) -> dict:
     """Runs cmd in its own process group; returns wall seconds, peak RSS
-    (KB, from GNU time; None without it or when the command was killed),
-    exit status, stdout, stderr and whether it was killed at `timeout`.
-    With `phase` (a function naming the program's current phase), its
-    resident set is also sampled every 0.2 s: `phase_peak_kb` holds the
-    largest sample per phase."""
+    (KB) and CPU seconds (user + system) from GNU time (None without it or
+    when the command was killed), exit status, stdout, stderr and whether
+    it was killed at `timeout`. With `phase` (a function naming the
+    program's current phase), its resident set is also sampled every 0.2 s:
+    `phase_peak_kb` holds the largest sample per phase, `phase_start_s` the
+    seconds from the start to the first sample in each phase."""
     out = tempfile.TemporaryFile()
     err = tempfile.TemporaryFile()
     rss = tempfile.NamedTemporaryFile(mode="r", prefix="hl-bench-rss-")
     if GNU_TIME:
-        cmd = [GNU_TIME, "-f", "%M", "-o", rss.name, *cmd]
+        cmd = [GNU_TIME, "-f", "%M %U %S", "-o", rss.name, *cmd]
     t0 = time.monotonic()
     proc = subprocess.Popen(cmd, stdout=out, stderr=err, cwd=cwd,
                             stdin=subprocess.DEVNULL, start_new_session=True)
     peaks: dict[str, int] = {}
+    starts: dict[str, float] = {}
     try:
         deadline = t0 + timeout
         while phase is not None and proc.poll() is None:
@@ -121,6 +123,7 @@ def measure(cmd: list[str], timeout: float, cwd: str | None = None,
             if kb is not None:
                 name = phase()
                 peaks[name] = max(peaks.get(name, 0), kb)
+                starts.setdefault(name, time.monotonic() - t0)
             time.sleep(0.2)
         proc.wait(max(0.0, deadline - time.monotonic()))
         timed_out = False
@@ -134,10 +137,12 @@ def measure(cmd: list[str], timeout: float, cwd: str | None = None,
     with rss:
         # The last line; GNU time puts "Command exited with non-zero
         # status N" before it.
-        last = (rss.read().strip().splitlines() or [""])[-1]
+        last = (rss.read().strip().splitlines() or [""])[-1].split()
+    timed = len(last) == 3 and last[0].isdigit()
     return {"wall_s": wall,
-            "peak_rss_kb": int(last) if last.isdigit() else None,
-            "phase_peak_kb": peaks,
+            "peak_rss_kb": int(last[0]) if timed else None,
+            "cpu_s": float(last[1]) + float(last[2]) if timed else None,
+            "phase_peak_kb": peaks, "phase_start_s": starts,
             "rc": proc.returncode, "timed_out": timed_out,
             "stdout": out.read().decode("utf-8", "replace"),
             "stderr": err.read().decode("utf-8", "replace")}
@@ -220,6 +225,16 @@ def run_hostlocator(args, sb, mode: str, urls: Path, work: Path,
             + (": " + " | ".join(tail) if tail else "")
         return res
     res["urls_per_s"] = round(n / m["wall_s"], 1)
+    if m["cpu_s"] is not None:
+        res["cpu_s"] = round(m["cpu_s"], 2)
+        res["cpu_us_per_url"] = round(1e6 * m["cpu_s"] / n, 1)
+    # Start, ingest and probes end when out/run-N/ appears (to within the
+    # 0.2 s sampling); the reports take the rest of the wall time.
+    probed = m["phase_start_s"].get("reports")
+    if probed:
+        res["probe_phase_s"] = round(probed, 3)
+        res["probe_urls_per_s"] = round(n / probed, 1)
+        res["reports_s"] = round(m["wall_s"] - probed, 3)
     found = sorted(out.glob("run-*/results.jsonl"))
     if not found:
         res["error"] = f"no run-*/results.jsonl in {out}"
@@ -347,8 +362,26 @@ def print_table(report: dict) -> None:
               f"{_fmt_mb(hl['peak_rss_mb']):>7} | {ref_rate:>10} "
               f"{_fmt_mb(ref['peak_rss_mb']):>7} | {ratio:>6} | "
               f"{TARGETS[mode]}")
+    print("hostlocator's end-to-end rate (judged against the target) beside "
+          "its rate until the reports start (start, ingest, probes) and the "
+          "reports' share of the wall time:")
+    for mode, r in report["modes"].items():
+        hl = r["hostlocator"]
+        if "error" in hl:
+            continue
+        line = f"  {mode:<6} end to end {hl['urls_per_s']:.0f}/s"
+        if hl.get("probe_urls_per_s"):
+            line += (f", until the reports {hl['probe_urls_per_s']:.0f}/s "
+                     f"({hl['probe_phase_s']:.1f} s), reports "
+                     f"{hl['reports_s']:.1f} s "
+                     f"({100 * hl['reports_s'] / hl['wall_s']:.0f}%)")
+        if hl.get("cpu_s") is not None:
+            line += (f"; CPU {hl['cpu_s']:.1f} s = {hl['cpu_us_per_url']:.0f} "
+                     f"us/URL, {hl['cpu_s'] / hl['wall_s']:.2f} of the wall "
+                     "time")
+        print(line)
     if not GNU_TIME:
-        print("RSS ?: peak RSS needs GNU time (apt-get install time)")
+        print("RSS ?: peak RSS and CPU need GNU time (apt-get install time)")
     if "dns" in report["modes"]:
         print(*_dns_line(report["modes"]["dns"]), sep="\n")
     print()

@@ -340,6 +340,7 @@ int Run(const RunOptions& options) {
       wo.stats = &stats;
       wo.stats_slot = i;
       wo.capacity = config->worker.max_in_flight;
+      wo.lease_ahead_ms = config->worker.lease_ahead_ms;
       wo.heartbeat_interval_ms = broker_options.heartbeat_interval_ms;
       wo.heartbeat_liveness = broker_options.heartbeat_liveness;
       worker::Worker w(&context, wo, MakeProberFactory(*config, *data, name),

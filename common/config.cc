@@ -342,6 +342,11 @@ std::vector<Section> Schema(const Reader& r, Config* c) {
       {"worker",
        {{"threads", count(0, 256, &c->worker.threads)},
         {"max_in_flight", count(1, 20000, &c->worker.max_in_flight)},
+        {"lease_ahead_ms",
+         [&r, c](const toml::node& n, const std::string& path) {
+           return r.Uint(n, path, 0, 60000, "milliseconds",
+                         &c->worker.lease_ahead_ms);
+         }},
         {"dns_only",
          [&r, c](const toml::node& n, const std::string& path) {
            return r.Bool(n, path, &c->worker.dns_only);
@@ -557,6 +562,7 @@ std::string CanonicalText(const Config& c) {
              &out);
   AppendLine("worker.threads", c.worker.threads, &out);
   AppendLine("worker.max_in_flight", c.worker.max_in_flight, &out);
+  AppendLine("worker.lease_ahead_ms", c.worker.lease_ahead_ms, &out);
   AppendLine("worker.dns_only", c.worker.dns_only, &out);
   AppendLine("worker.probe_timeout_ms", c.worker.probe_timeout_ms, &out);
   AppendLine("worker.secret_key_file", c.worker.secret_key_file, &out);

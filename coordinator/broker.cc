@@ -115,6 +115,9 @@ Status Broker::Serve(const std::function<bool()>& done, bool dispatch) {
           HandleMessage(frames[0].to_string(), frames[1].to_string(), now));
     }
     now = clock_();
+    // The credit the round's results returned is spent before they are
+    // stored: a worker gets its next jobs without waiting for the write.
+    if (dispatch) HL_RETURN_IF_ERROR(Dispatch(now));
     HL_RETURN_IF_ERROR(FlushResults(now));
     if (now >= next_heartbeat_ms_) {
       pb::Envelope heartbeat;

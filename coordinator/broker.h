@@ -174,11 +174,12 @@ class Broker {
   // Results are taken in rounds: those read before the broker next blocks
   // wait in round_ and are stored by FlushResults in one write, before any
   // other message of the round that could end a lease is handled (a
-  // DISCONNECT) and before timers or dispatch run. A result whose job is
-  // not leased at its attempt, also a second one in the same round, is
-  // dropped and counted. The observation is stored as the worker serialized
-  // it; one whose structure does not hold (SummarizeObservation) is refused
-  // like a malformed message, its lease left to expire.
+  // DISCONNECT) and before timers run; the credit they returned is leased
+  // first (their leases still count against the fleet caps then). A result
+  // whose job is not leased at its attempt, also a second one in the same
+  // round, is dropped and counted. The observation is stored as the worker
+  // serialized it; one whose structure does not hold (SummarizeObservation) is
+  // refused like a malformed message, its lease left to expire.
   void HandleResult(pb::SerializedJobResult result);
   Status FlushResults(int64_t now);
   Status Dispatch(int64_t now);

@@ -88,6 +88,7 @@ int main(int argc, char** argv) {
   hl::worker::WorkerOptions base;
   base.endpoint = connect;
   base.capacity = wc.max_in_flight;
+  base.lease_ahead_ms = wc.lease_ahead_ms;
   base.heartbeat_interval_ms = config->coordinator.heartbeat_interval_ms;
   base.heartbeat_liveness = config->coordinator.heartbeat_liveness;
   // Probes end within probe_timeout_ms; a second more for their results.

@@ -18,6 +18,8 @@ namespace {
 // How often the loop looks at the stop flag, the heartbeat clock and the
 // coordinator's silence.
 constexpr int64_t kTickMs = 100;
+// How often the completion rate behind the lease-ahead is measured.
+constexpr int64_t kRateWindowMs = 500;
 
 pb::Envelope ReadyMessage(const std::string& name, uint32_t capacity) {
   pb::Envelope ready;
@@ -95,8 +97,11 @@ class Session {
     HL_RETURN_IF_ERROR(loop_->Watch(fd_, EventLoop::kRead,
                                     [this](uint32_t) { ReadMessages(); }));
     last_heard_ = clock_();
-    const uint64_t idle =
-        options_.capacity > in_flight_ ? options_.capacity - in_flight_ : 0;
+    // Jobs queued on the previous connection were never started: its
+    // leases end when the coordinator drops that connection.
+    queued_.clear();
+    const uint64_t window = uint64_t{options_.capacity} + ahead_;
+    const uint64_t idle = window > in_flight_ ? window - in_flight_ : 0;
     SendBytes(EncodeEnvelope(ReadyMessage(
         options_.name, draining_ ? 0 : static_cast<uint32_t>(idle))));
     const int64_t now = clock_();
@@ -246,34 +251,10 @@ class Session {
       // While draining, jobs are not started (and not counted, or
       // in_flight_ would never reach 0).
       if (draining_) return;
-      for (const pb::Job& job : envelope->jobs().jobs()) {
-        ++in_flight_;
-        prober_->Probe(
-            job.url(), job.context(),
-            [this, job_id = job.job_id(), attempt = job.attempt(),
-             generation = generation_,
-             started = clock_()](pb::Observation obs) {
-              if (options_.stats != nullptr) {
-                options_.stats->RecordResult(options_.stats_slot, obs,
-                                             clock_() - started);
-              }
-              --in_flight_;
-              recent_results_.emplace_back(
-                  clock_(),
-                  EncodeResult(job_id, attempt, obs, prober_->data_sources()));
-              retained_bytes_ += recent_results_.back().second.size();
-              SendBytes(recent_results_.back().second);
-              while (retained_bytes_ > options_.max_retained_result_bytes &&
-                     recent_results_.size() > 1) {
-                ForgetOldestResult();
-              }
-              // A job of an earlier connection: this connection's READY did
-              // not count its credit, so grant it now.
-              if (generation != generation_ && dealer_ && !draining_) {
-                Send(ReadyMessage(options_.name, 1));
-              }
-            });
+      for (pb::Job& job : *envelope->mutable_jobs()->mutable_jobs()) {
+        queued_.push_back(std::move(job));
       }
+      StartQueued();
     } else if (envelope->has_heartbeat()) {
       const uint32_t pace = envelope->heartbeat().interval_ms();
       heartbeat_ms_ = pace > 0 ? std::min(pace, options_.heartbeat_interval_ms)
@@ -291,12 +272,71 @@ class Session {
     }
   }
 
+  // Starts queued jobs while fewer than `capacity` probes are under way.
+  void StartQueued() {
+    while (!draining_ && in_flight_ < options_.capacity && !queued_.empty()) {
+      pb::Job job = std::move(queued_.front());
+      queued_.pop_front();
+      Start(job);
+    }
+  }
+
+  void Start(const pb::Job& job) {
+    ++in_flight_;
+    prober_->Probe(
+        job.url(), job.context(),
+        [this, job_id = job.job_id(), attempt = job.attempt(),
+         generation = generation_, started = clock_()](pb::Observation obs) {
+          if (options_.stats != nullptr) {
+            options_.stats->RecordResult(options_.stats_slot, obs,
+                                         clock_() - started);
+          }
+          --in_flight_;
+          ++completed_;
+          recent_results_.emplace_back(
+              clock_(),
+              EncodeResult(job_id, attempt, obs, prober_->data_sources()));
+          retained_bytes_ += recent_results_.back().second.size();
+          SendBytes(recent_results_.back().second);
+          while (retained_bytes_ > options_.max_retained_result_bytes &&
+                 recent_results_.size() > 1) {
+            ForgetOldestResult();
+          }
+          // A job of an earlier connection: this connection's READY did
+          // not count its credit, so grant it now.
+          if (generation != generation_ && dealer_ && !draining_) {
+            Send(ReadyMessage(options_.name, 1));
+          }
+          StartQueued();
+        });
+  }
+
+  // Every kRateWindowMs, raises the jobs asked for ahead to what the last
+  // window's completions call for (LeaseAheadJobs) with a READY for the
+  // difference. Never lowers them: credit given cannot be taken back.
+  void GrowLeaseAhead(int64_t now) {
+    if (options_.lease_ahead_ms == 0 || now - window_started_ < kRateWindowMs) {
+      return;
+    }
+    const uint32_t want = LeaseAheadJobs(
+        completed_ - completed_before_window_, now - window_started_,
+        options_.lease_ahead_ms, options_.capacity);
+    window_started_ = now;
+    completed_before_window_ = completed_;
+    if (draining_ || want <= ahead_) return;
+    const uint32_t more = want - ahead_;
+    ahead_ = want;
+    // Without a connection, the next READY counts it.
+    if (dealer_) Send(ReadyMessage(options_.name, more));
+  }
+
   void Tick(const std::atomic<bool>& stop) {
     tick_timer_ = loop_->After(kTickMs, [this, &stop] { Tick(stop); });
     const int64_t now = clock_();
     if (!draining_ && stop.load()) {
       draining_ = true;
       drain_started_ = now;
+      queued_.clear();
     }
     if (draining_ && options_.drain_timeout_ms > 0 &&
         now - drain_started_ >= options_.drain_timeout_ms) {
@@ -316,6 +356,7 @@ class Session {
     if (options_.stats != nullptr) {
       options_.stats->SetLoad(options_.stats_slot, prober_->load());
     }
+    GrowLeaseAhead(now);
     if (now - last_heartbeat_ >= heartbeat_ms_) {
       pb::Envelope heartbeat;
       if (options_.stats != nullptr) {
@@ -357,7 +398,15 @@ class Session {
   uint32_t reconnect_failures_ = 0;  // in a row, reset by any message
   bool read_pending_ = false;
   bool coordinator_left_ = false;  // it said it stops
-  uint64_t in_flight_ = 0;         // received, result not yet sent
+  uint64_t in_flight_ = 0;         // started, result not yet sent
+  // Received on this connection, not yet started (at most `capacity`
+  // probes run at once).
+  std::deque<pb::Job> queued_;
+  uint32_t ahead_ = 0;  // credit asked for beyond `capacity`
+  uint64_t completed_ = 0;
+  // The completion rate's current window.
+  int64_t window_started_ = 0;
+  uint64_t completed_before_window_ = 0;
   bool draining_ = false;
   int64_t drain_started_ = 0;
   bool drain_expired_ = false;
@@ -377,6 +426,15 @@ int64_t ReconnectDelayMs(uint32_t attempt, uint32_t base_ms, uint32_t max_ms,
       max_ms, int64_t{base_ms} << std::min<uint32_t>(attempt, 30));
   const int64_t half = ceiling / 2;
   return half + static_cast<int64_t>((ceiling - half) * unit);
+}
+
+uint32_t LeaseAheadJobs(uint64_t completed, int64_t window_ms,
+                        uint32_t ahead_ms, uint32_t capacity) {
+  if (window_ms <= 0) return 0;
+  const uint64_t jobs =
+      (completed * ahead_ms + static_cast<uint64_t>(window_ms) - 1) /
+      static_cast<uint64_t>(window_ms);
+  return static_cast<uint32_t>(std::min<uint64_t>(jobs, capacity));
 }
 
 Worker::Worker(zmq::context_t* context, WorkerOptions options,

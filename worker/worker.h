@@ -23,7 +23,12 @@ namespace hl::worker {
 struct WorkerOptions {
   std::string endpoint;      // the coordinator's, e.g. "inproc://hostlocator"
   std::string name;          // shown in coordinator logs and in results
-  uint32_t capacity = 1000;  // jobs in flight at once (the credit)
+  uint32_t capacity = 1000;  // jobs probed at once
+  // Jobs asked for ahead, beyond `capacity`, and queued until a probe ends,
+  // so that the next job starts at once rather than a round trip to the
+  // coordinator later: what this thread completes in lease_ahead_ms at its
+  // recent rate (LeaseAheadJobs). 0: none, the credit is the capacity.
+  uint32_t lease_ahead_ms = 0;
   uint32_t heartbeat_interval_ms = 1000;
   uint32_t heartbeat_liveness = 5;
   // Reconnecting after the coordinator fell silent or said it stops: the
@@ -54,6 +59,14 @@ struct WorkerOptions {
 int64_t ReconnectDelayMs(uint32_t attempt, uint32_t base_ms, uint32_t max_ms,
                          double unit);
 
+// The jobs a worker asks for beyond its `capacity`: those it completes in
+// `ahead_ms` at the rate of `completed` jobs in `window_ms`, rounded up, at
+// most `capacity` (so a queued job starts within one probe's time: a
+// probe's deadline is shorter than a lease). 0 without completions or
+// without a window. Pure.
+uint32_t LeaseAheadJobs(uint64_t completed, int64_t window_ms,
+                        uint32_t ahead_ms, uint32_t capacity);
+
 // Makes the Prober of one worker thread, on that thread's loop.
 using ProberFactory =
     std::function<Result<std::unique_ptr<Prober>>(EventLoop* loop)>;
@@ -68,15 +81,17 @@ class Worker {
 
   // Serves on the calling thread until `stop` becomes true (then finishes
   // the probes under way, within drain_timeout_ms, and sends their results;
-  // jobs that arrive after are not started and go back to the queue when
-  // the coordinator hears the goodbye) or the coordinator refuses this
+  // jobs queued or arriving after are not started and go back to the queue
+  // when the coordinator hears the goodbye) or the coordinator refuses this
   // worker or speaks another protocol version (returns kFailedPrecondition
   // with the reason, naming both versions). A coordinator that falls
   // silent for heartbeat_interval x liveness, or says it stops, is
   // reconnected to with backoff and the worker registers again (READY with
-  // its free capacity); results finished while it was away, and those sent
-  // in the last silence window (they may have been lost), are sent after
-  // reconnecting: the coordinator drops those whose lease moved on.
+  // its free capacity and lease-ahead; the jobs it had queued are dropped,
+  // the coordinator re-queues them with that connection's leases); results
+  // finished while it was away, and those sent in the last silence window (they
+  // may have been lost), are sent after reconnecting: the coordinator drops
+  // those whose lease moved on.
   Status Run(const std::atomic<bool>& stop);
 
  private:

@@ -53,13 +53,15 @@ class FakeWorker {
     Send(e);
   }
   // The next message that is not a heartbeat, within `timeout`; sends a
-  // heartbeat every 20 ms meanwhile, as a live worker does.
-  std::optional<pb::Envelope> Receive(std::chrono::milliseconds timeout) {
+  // heartbeat every 20 ms meanwhile, as a live worker does, unless told not
+  // to.
+  std::optional<pb::Envelope> Receive(std::chrono::milliseconds timeout,
+                                      bool heartbeats = true) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     pb::Envelope heartbeat;
     heartbeat.mutable_heartbeat();
     while (std::chrono::steady_clock::now() < deadline) {
-      Send(heartbeat);
+      if (heartbeats) Send(heartbeat);
       zmq::pollitem_t item{socket_.handle(), 0, ZMQ_POLLIN, 0};
       zmq::poll(&item, 1, 20ms);
       zmq::message_t message;
@@ -74,8 +76,9 @@ class FakeWorker {
     }
     return std::nullopt;
   }
-  std::vector<pb::Job> ReceiveJobs(std::chrono::milliseconds timeout) {
-    auto envelope = Receive(timeout);
+  std::vector<pb::Job> ReceiveJobs(std::chrono::milliseconds timeout,
+                                   bool heartbeats = true) {
+    auto envelope = Receive(timeout, heartbeats);
     if (!envelope || !envelope->has_jobs()) return {};
     return {envelope->jobs().jobs().begin(), envelope->jobs().jobs().end()};
   }
@@ -118,8 +121,10 @@ class BrokerTest : public ::testing::Test {
                                        SystemClockMs);
     ASSERT_TRUE(broker_->Bind().ok());
     endpoint_ = broker_->bound_endpoint();
-    broker_->set_result_sink(
-        [this](const pb::JobRecord&, std::string_view) { ++sunk_; });
+    broker_->set_result_sink([this](const pb::JobRecord&, std::string_view) {
+      ++sunk_;
+      dispatched_when_stored_.push_back(broker_->stats().dispatched);
+    });
     thread_ = std::thread([this, until_drained] {
       run_status_ = broker_->Run(stop_, until_drained);
       finished_ = true;
@@ -146,8 +151,32 @@ class BrokerTest : public ::testing::Test {
   std::atomic<bool> stop_{false};
   std::atomic<bool> finished_{false};
   std::atomic<int> sunk_{0};
+  // The broker's dispatched count as each result was stored (written on
+  // the broker's thread, read after it ended).
+  std::vector<uint64_t> dispatched_when_stored_;
   Status run_status_;
 };
+
+// The credit a result returns is leased before the result is stored: the
+// second job is on its way when the first result reaches the store.
+TEST_F(BrokerTest, LeasesReturnedCreditBeforeStoringTheResults) {
+  AddUrls(2);
+  StartBroker(BrokerOptions{}, /*until_drained=*/true);
+  FakeWorker worker(&context_, endpoint_);
+  worker.Ready(1);
+  auto jobs = worker.ReceiveJobs(2s);
+  ASSERT_EQ(jobs.size(), 1u);
+  // No heartbeat until the next job: another message in the result's round
+  // would have it stored at once.
+  worker.Result(jobs[0]);
+  jobs = worker.ReceiveJobs(2s, /*heartbeats=*/false);
+  ASSERT_EQ(jobs.size(), 1u);
+  worker.Result(jobs[0]);
+  ASSERT_TRUE(WaitFinished(5s));
+  ASSERT_EQ(dispatched_when_stored_.size(), 2u);
+  EXPECT_EQ(dispatched_when_stored_[0], 2u)
+      << "the second job was leased only after the first result was stored";
+}
 
 TEST_F(BrokerTest, DispatchesOnlyAgainstCreditAndDrains) {
   AddUrls(5);

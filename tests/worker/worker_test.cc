@@ -442,3 +442,132 @@ TEST_F(WorkerTest, HeartbeatsCarryTheProcessFigures) {
 
 }  // namespace
 }  // namespace hl::worker
+
+namespace hl::worker {
+namespace {
+
+TEST(LeaseAheadJobsTest, ScalesTheRecentRateToTheLookAheadUpToTheCapacity) {
+  struct Case {
+    uint64_t completed;
+    int64_t window_ms;
+    uint32_t ahead_ms;
+    uint32_t capacity;
+    uint32_t expected;
+  };
+  const Case cases[] = {
+      {1500, 500, 300, 1000, 900},  // 3,000/s for 300 ms
+      {1500, 500, 300, 800, 800},   // at most the capacity
+      {1, 500, 300, 1000, 1},       // rounded up: 0.6 jobs
+      {0, 500, 300, 1000, 0},       // nothing completed
+      {100, 0, 300, 1000, 0},       // no window
+      {100, -5, 300, 1000, 0},
+      {100, 500, 0, 1000, 0},  // no look-ahead
+      {2500, 1000, 250, 20000, 625},
+      {UINT32_MAX, 1, 60000, 20000, 20000},  // no overflow
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(::testing::Message()
+                 << c.completed << " in " << c.window_ms << " ms, ahead "
+                 << c.ahead_ms << " ms, capacity " << c.capacity);
+    EXPECT_EQ(LeaseAheadJobs(c.completed, c.window_ms, c.ahead_ms, c.capacity),
+              c.expected);
+  }
+}
+
+// Jobs beyond the capacity wait in the worker's queue and start as probes
+// end: with room for one probe, three jobs that each take the 600 ms
+// resolver timeout end one after the other, not together.
+TEST_F(WorkerTest, JobsBeyondTheCapacityStartAsProbesEnd) {
+  zmq::context_t context;
+  zmq::socket_t router = BindRouter(context, 5000);
+  Worker worker(&context, Options(/*capacity=*/1, /*heartbeat_ms=*/1000),
+                Factory(), SteadyClockMs);
+  std::atomic<bool> stop{false};
+  std::thread thread([&] { EXPECT_TRUE(worker.Run(stop).ok()); });
+
+  std::string peer;
+  std::optional<pb::Envelope> ready = Receive(router, &peer);
+  ASSERT_TRUE(ready.has_value() && ready->has_ready());
+  for (uint64_t id = 1; id <= 3; ++id) SendJobs(router, peer, id);
+  std::vector<uint64_t> order;
+  std::vector<std::chrono::steady_clock::time_point> at;
+  while (order.size() < 3) {
+    std::optional<pb::Envelope> message = Receive(router, &peer);
+    if (!message) break;
+    if (!message->has_result()) continue;
+    order.push_back(message->result().job_id());
+    at.push_back(std::chrono::steady_clock::now());
+  }
+  stop = true;
+  thread.join();
+  ASSERT_EQ(order, (std::vector<uint64_t>{1, 2, 3}));
+  // Each probe lasts at least the resolver's 600 ms.
+  EXPECT_GE(at[1] - at[0], std::chrono::milliseconds(400));
+  EXPECT_GE(at[2] - at[1], std::chrono::milliseconds(400));
+}
+
+// Stopping drops the jobs still queued: only the probe under way ends with
+// a result before the goodbye.
+TEST_F(WorkerTest, StoppingDropsTheQueuedJobs) {
+  zmq::context_t context;
+  zmq::socket_t router = BindRouter(context, 5000);
+  Worker worker(&context, Options(/*capacity=*/1, /*heartbeat_ms=*/1000),
+                Factory(), SteadyClockMs);
+  std::atomic<bool> stop{false};
+  std::thread thread([&] { EXPECT_TRUE(worker.Run(stop).ok()); });
+
+  std::string peer;
+  std::optional<pb::Envelope> ready = Receive(router, &peer);
+  ASSERT_TRUE(ready.has_value() && ready->has_ready());
+  SendJobs(router, peer, 1);
+  SendJobs(router, peer, 2);
+  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  stop = true;
+  thread.join();
+
+  std::vector<uint64_t> results;
+  bool goodbye = false;
+  router.set(zmq::sockopt::rcvtimeo, 200);
+  while (auto message = Receive(router, &peer)) {
+    if (message->has_result()) results.push_back(message->result().job_id());
+    if (message->has_disconnect()) goodbye = true;
+  }
+  EXPECT_EQ(results, std::vector<uint64_t>{1});
+  EXPECT_TRUE(goodbye);
+}
+
+// With a look-ahead, a worker that completes jobs asks for more than its
+// capacity: a READY for the jobs its rate calls for (here the cap, the
+// capacity: 2 jobs in about 0.5 s, scaled to 5 s), after its first READY.
+TEST_F(WorkerTest, AsksForJobsAheadAtItsCompletionRate) {
+  zmq::context_t context;
+  zmq::socket_t router = BindRouter(context, 5000);
+  WorkerOptions options = Options(/*capacity=*/2, /*heartbeat_ms=*/1000);
+  options.lease_ahead_ms = 5000;
+  Worker worker(&context, options, Factory(), SteadyClockMs);
+  std::atomic<bool> stop{false};
+  std::thread thread([&] { EXPECT_TRUE(worker.Run(stop).ok()); });
+
+  std::string peer;
+  std::optional<pb::Envelope> ready = Receive(router, &peer);
+  ASSERT_TRUE(ready.has_value() && ready->has_ready());
+  EXPECT_EQ(ready->ready().capacity(), 2u);
+  SendJobs(router, peer, 1);
+  SendJobs(router, peer, 2);
+  int results = 0;
+  std::optional<uint32_t> more;
+  while (!more) {
+    std::optional<pb::Envelope> message = Receive(router, &peer);
+    if (!message) break;
+    if (message->has_result()) ++results;
+    if (message->has_ready()) more = message->ready().capacity();
+  }
+  stop = true;
+  thread.join();
+  EXPECT_EQ(results, 2);
+  ASSERT_TRUE(more.has_value()) << "no READY for jobs ahead";
+  EXPECT_EQ(*more, 2u);
+}
+
+}  // namespace
+}  // namespace hl::worker
