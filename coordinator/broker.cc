@@ -111,8 +111,8 @@ Status Broker::Serve(const std::function<bool()>& done, bool dispatch) {
         spdlog::warn("dropped a worker message with {} frames", frames.size());
         continue;
       }
-      HL_RETURN_IF_ERROR(
-          HandleMessage(frames[0].to_string(), frames[1].to_string(), now));
+      HL_RETURN_IF_ERROR(HandleMessage(frames[0].to_string(),
+                                       frames[1].to_string_view(), now));
     }
     now = clock_();
     // The credit the round's results returned is spent before they are
@@ -188,8 +188,8 @@ int64_t Broker::NextDeadline(int64_t now) const {
   return std::max(next, now);
 }
 
-Status Broker::HandleMessage(const std::string& peer,
-                             const std::string& payload, int64_t now) {
+Status Broker::HandleMessage(const std::string& peer, std::string_view payload,
+                             int64_t now) {
   auto decoded = DecodeInbound(payload);
   if (!decoded.ok()) {
     ++stats_.refused_messages;
@@ -373,7 +373,10 @@ bool Broker::EndLease(uint64_t job_id) {
   lease_deadlines_.erase({lease->second.deadline_ms, job_id});
   if (fleet_capped_) {
     politeness_.Finish(lease->second.target);
-    store_->WakeParked(politeness_.KeysOf(lease->second.target));
+    // Without parked jobs there is nothing to wake (the common case).
+    if (store_->parked_count() > 0) {
+      store_->WakeParked(politeness_.KeysOf(lease->second.target));
+    }
   }
   held_by_caps_ = false;
   leases_.erase(lease);

@@ -169,7 +169,7 @@ class Broker {
   };
 
   Status Serve(const std::function<bool()>& done, bool dispatch);
-  Status HandleMessage(const std::string& peer, const std::string& payload,
+  Status HandleMessage(const std::string& peer, std::string_view payload,
                        int64_t now);
   // Results are taken in rounds: those read before the broker next blocks
   // wait in round_ and are stored by FlushResults in one write, before any

@@ -1,5 +1,8 @@
 #include "coordinator/scheduler.h"
 
+#include <algorithm>
+#include <optional>
+
 #include "common/net/url.h"
 
 namespace hl::coordinator {
@@ -27,8 +30,48 @@ PolitenessCaps PolitenessCapsOf(const Config& config) {
           .per_address = config.politeness.fleet_max_per_address};
 }
 
+namespace {
+
+// The host of `url` when it has the shape NormalizeUrl gives a URL with a
+// domain or IPv4 host ("http" or "https", "://", labels of [a-z0-9_-]
+// separated by single dots, then ':', '/' or the end); nullopt otherwise.
+std::optional<std::string_view> PlainHostOf(std::string_view url) {
+  constexpr std::string_view kSeparator = "://";
+  const size_t scheme_end = url.find(kSeparator);
+  if (scheme_end == std::string_view::npos) return std::nullopt;
+  const std::string_view scheme = url.substr(0, scheme_end);
+  if (scheme != "http" && scheme != "https") return std::nullopt;
+  const std::string_view rest = url.substr(scheme_end + kSeparator.size());
+  const std::string_view host = rest.substr(0, rest.find_first_of(":/"));
+  if (host.empty() || host.front() == '.' || host.back() == '.') {
+    return std::nullopt;
+  }
+  char previous = 0;
+  for (char c : host) {
+    const bool label_byte = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                            c == '-' || c == '_';
+    if (!label_byte && !(c == '.' && previous != '.')) return std::nullopt;
+    previous = c;
+  }
+  return host;
+}
+
+}  // namespace
+
 DispatchTarget TargetOfUrl(std::string_view normalized_url) {
   DispatchTarget target;
+  // A normalised URL is a fixed point of NormalizeUrl: the host of one with
+  // a domain is read as it stands, without a second parse. A host whose
+  // last label is a number (an IPv4 address) is parsed.
+  if (const auto host = PlainHostOf(normalized_url)) {
+    const std::string_view last = host->substr(host->rfind('.') + 1);
+    if (!std::all_of(last.begin(), last.end(),
+                     [](char c) { return c >= '0' && c <= '9'; })) {
+      target.host = std::string(*host);
+      target.domain = net::RegistrableDomain(target.host);
+      return target;
+    }
+  }
   auto url = net::NormalizeUrl(normalized_url);
   if (!url.ok()) return target;
   target.host = std::move(url->host);

@@ -53,9 +53,11 @@ struct DispatchTarget {
   std::vector<std::string> addresses;
 };
 
-// Host and registrable domain of a normalised URL (as stored in a job);
-// addresses are left empty. A URL that does not parse gives an empty host,
-// which is counted like any other.
+// Host and registrable domain of a normalised URL (as stored in a job): for
+// a URL NormalizeUrl gave, its host and registrable domain, the host of a
+// domain read without parsing the URL again. Addresses are left empty. A
+// URL that does not parse gives an empty host, which is counted like any
+// other.
 DispatchTarget TargetOfUrl(std::string_view normalized_url);
 
 // Counts the checks in flight per host, domain and address, and answers

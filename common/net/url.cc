@@ -442,22 +442,6 @@ const psl_ctx_t* PublicSuffixList() {
   return ctx;
 }
 
-// The ICANN public suffix plus one label; empty when `domain` is itself a
-// public suffix.
-std::string RegistrableDomain(const std::string& domain) {
-  const psl_ctx_t* psl = PublicSuffixList();
-  if (psl_is_public_suffix2(psl, domain.c_str(), PSL_TYPE_ICANN)) return {};
-  size_t label_start = 0;
-  for (size_t dot = domain.find('.'); dot != std::string::npos;
-       dot = domain.find('.', dot + 1)) {
-    if (psl_is_public_suffix2(psl, domain.c_str() + dot + 1, PSL_TYPE_ICANN)) {
-      return domain.substr(label_start);
-    }
-    label_start = dot + 1;
-  }
-  return {};
-}
-
 struct CurlUrlDeleter {
   void operator()(CURLU* u) const { curl_url_cleanup(u); }
 };
@@ -476,6 +460,20 @@ std::optional<std::string> GetPart(CURLU* u, CURLUPart part) {
 }
 
 }  // namespace
+
+std::string RegistrableDomain(const std::string& domain) {
+  const psl_ctx_t* psl = PublicSuffixList();
+  if (psl_is_public_suffix2(psl, domain.c_str(), PSL_TYPE_ICANN)) return {};
+  size_t label_start = 0;
+  for (size_t dot = domain.find('.'); dot != std::string::npos;
+       dot = domain.find('.', dot + 1)) {
+    if (psl_is_public_suffix2(psl, domain.c_str() + dot + 1, PSL_TYPE_ICANN)) {
+      return domain.substr(label_start);
+    }
+    label_start = dot + 1;
+  }
+  return {};
+}
 
 std::string_view UrlRejectionReason(UrlRejection r) {
   switch (r) {

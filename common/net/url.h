@@ -96,6 +96,10 @@ struct NormalizedUrl {
 Result<NormalizedUrl, UrlError> NormalizeUrl(std::string_view input,
                                              bool registrable_domain = true);
 
+// The registrable domain of `domain`, a lower-case A-label domain name (as
+// NormalizedUrl::host): NormalizedUrl::registrable_domain's rule.
+std::string RegistrableDomain(const std::string& domain);
+
 // The URL a redirect's Location header points to: `reference` resolved
 // against `base` (RFC 3986 section 5: absolute, scheme-relative,
 // path-absolute or relative), then normalised like a reported URL.

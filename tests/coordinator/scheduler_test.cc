@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include "common/net/url.h"
+
 namespace hl::coordinator {
 namespace {
 
@@ -57,6 +59,34 @@ TEST(TargetOfUrlTest, HostAndRegistrableDomain) {
     EXPECT_EQ(t.host, c.host) << c.url;
     EXPECT_EQ(t.domain, c.domain) << c.url;
     EXPECT_TRUE(t.addresses.empty()) << c.url;
+  }
+}
+
+// A normalised URL's target is what NormalizeUrl says of it, whether read
+// directly (domains) or parsed (IP literals and anything unusual).
+TEST(TargetOfUrlTest, AgreesWithNormalizeUrl) {
+  const char* inputs[] = {
+      "http://www.example.co.uk/a",
+      "HTTPS://Sub.Example.COM:8443/x?y",
+      "http://xn--bcher-kva.example/",
+      "http://b\xc3\xbc"
+      "cher.de/",
+      "http://user.github.io/",
+      "http://co.uk/",
+      "http://localhost/",
+      "http://under_score.example.org/",
+      "http://abcdefghijklmnopqrstuvwxyz234567.onion/",
+      "http://192.0.2.1:8080/",
+      "http://0x7f.1/",
+      "http://[2001:db8::1]/",
+      "http://a-.b.example.net/",
+  };
+  for (const char* input : inputs) {
+    auto url = net::NormalizeUrl(input);
+    ASSERT_TRUE(url.ok()) << input;
+    const DispatchTarget t = TargetOfUrl(url->url);
+    EXPECT_EQ(t.host, url->host) << url->url;
+    EXPECT_EQ(t.domain, url->registrable_domain) << url->url;
   }
 }
 
