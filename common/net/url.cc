@@ -619,6 +619,11 @@ Result<NormalizedUrl, UrlError> NormalizeUrl(std::string_view input,
   return out;
 }
 
+std::string RegistrableDomainOfHost(std::string_view host) {
+  if (host.empty() || IpAddress::Parse(host)) return {};
+  return RegistrableDomain(std::string(host));
+}
+
 Result<NormalizedUrl, UrlError> ResolveReference(std::string_view base,
                                                  std::string_view reference) {
   const std::string_view trimmed = Trim(reference);

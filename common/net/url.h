@@ -96,6 +96,10 @@ struct NormalizedUrl {
 Result<NormalizedUrl, UrlError> NormalizeUrl(std::string_view input,
                                              bool registrable_domain = true);
 
+// NormalizedUrl::registrable_domain of a URL whose NormalizedUrl::host is
+// `host`, without normalising the URL again: empty for IP literals.
+std::string RegistrableDomainOfHost(std::string_view host);
+
 // The URL a redirect's Location header points to: `reference` resolved
 // against `base` (RFC 3986 section 5: absolute, scheme-relative,
 // path-absolute or relative), then normalised like a reported URL.
