@@ -179,6 +179,20 @@ void AddUnconfirmedAddresses(const pb::Observation& obs,
   }
 }
 
+// The registrable domain of the hop's URL. A host in normal form (lower
+// case, no trailing dot: what NormalizeUrl makes of the URL's host) is
+// looked up directly, which spares parsing the URL again; anything else
+// goes through NormalizeUrl.
+std::string RegistrableDomain(const pb::Observation& hop) {
+  const std::string& host = hop.host();
+  const bool normal = !host.empty() && !host.ends_with('.') &&
+                      std::none_of(host.begin(), host.end(),
+                                   [](char c) { return c >= 'A' && c <= 'Z'; });
+  if (normal) return net::RegistrableDomainOfHost(host);
+  auto url = net::NormalizeUrl(hop.url());
+  return url.ok() ? url->registrable_domain : "";
+}
+
 void AddDomainFacts(const pb::Observation& obs, const pb::Observation& hop,
                     pb::Jurisdiction* j) {
   for (const std::string* host : {&obs.host(), &hop.host()}) {
@@ -189,9 +203,7 @@ void AddDomainFacts(const pb::Observation& obs, const pb::Observation& hop,
     }
   }
   j->set_cctld_country(CcTldCountry(hop.host()));
-  if (auto url = net::NormalizeUrl(hop.url()); url.ok()) {
-    j->set_registrable_domain(url->registrable_domain);
-  }
+  j->set_registrable_domain(RegistrableDomain(hop));
   const pb::DomainRegistration& reg = obs.registration();
   j->set_registrar(reg.registrar());
   if (!reg.registrar().empty() || !reg.registrar_country().empty()) {

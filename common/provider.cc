@@ -4,7 +4,12 @@
 
 #include <algorithm>
 #include <array>
+#include <compare>
+#include <functional>
 #include <optional>
+#include <span>
+#include <tuple>
+#include <unordered_map>
 #include <utility>
 
 #include "common/ascii.h"
@@ -214,83 +219,289 @@ std::string RuleText(const HeaderRule& rule) {
   return rule.name;
 }
 
-bool Matches(const HeaderRule& rule, const pb::HttpHeader& header) {
-  std::string name = ToLowerAscii(header.name());
-  bool name_matches = rule.name.ends_with('*')
-                          ? name.starts_with(std::string_view(rule.name).substr(
-                                0, rule.name.size() - 1))
-                          : name == rule.name;
-  if (!name_matches) return false;
-  switch (rule.match) {
-    case HeaderRule::Match::kPresent:
-      return true;
-    case HeaderRule::Match::kEquals:
-      return ToLowerAscii(header.value()) == rule.value;
-    case HeaderRule::Match::kContains:
-      return ToLowerAscii(header.value()).find(rule.value) != std::string::npos;
+// An unsigned 128-bit number: an address (IPv4 in the low 32 bits) as a
+// point on its family's line.
+struct U128 {
+  uint64_t hi = 0;
+  uint64_t lo = 0;
+  friend auto operator<=>(const U128&, const U128&) = default;
+};
+
+U128 ToU128(const net::IpAddress& ip) {
+  U128 v;
+  const uint8_t* b = ip.bytes();
+  for (size_t i = 0; i < ip.size(); ++i) {
+    const uint64_t byte = b[i];
+    if (ip.is_v4() || i >= 8) {
+      v.lo = (v.lo << 8) | byte;
+    } else {
+      v.hi = (v.hi << 8) | byte;
+    }
   }
-  return false;
+  return v;
 }
 
-// `name` (any case, optional trailing dot) is `suffix` or ends in
-// "." + `suffix`.
-bool HasSuffix(std::string_view name, std::string_view suffix) {
-  std::string lower = ToLowerAscii(name);
-  std::string_view n = lower;
-  if (n.ends_with('.')) n.remove_suffix(1);
-  if (!n.ends_with(suffix)) return false;
-  return n.size() == suffix.size() || n[n.size() - suffix.size() - 1] == '.';
+// Ones in the host bits of a /prefix_len of `width` (32 or 128) bits.
+U128 HostMask(int prefix_len, int width) {
+  const int host_bits = width - prefix_len;
+  U128 m;
+  if (host_bits >= 64) {
+    m.lo = ~uint64_t{0};
+    m.hi =
+        host_bits == 128 ? ~uint64_t{0} : (uint64_t{1} << (host_bits - 64)) - 1;
+  } else if (host_bits > 0) {
+    m.lo = (uint64_t{1} << host_bits) - 1;
+  }
+  return m;
 }
 
-void Add(pb::ProviderMatch* match, std::string_view kind, std::string rule,
-         std::string value) {
-  pb::Evidence* e = match->add_evidence();
-  e->set_kind(std::string(kind));
-  e->set_rule(std::move(rule));
-  e->set_value(std::move(value));
-}
+struct StringHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const {
+    return std::hash<std::string_view>{}(s);
+  }
+};
 
-// The evidence for one provider, strongest kind first.
-pb::ProviderMatch Match(const pb::Observation& obs, const Provider& p) {
-  pb::ProviderMatch match;
-  for (const HeaderRule& rule : p.headers) {
-    for (const pb::HttpHeader& h : obs.http().headers()) {
-      if (Matches(rule, h)) {
-        Add(&match, kHeader, RuleText(rule), h.name() + ": " + h.value());
+template <typename V>
+using StringMap =
+    std::unordered_map<std::string, V, StringHash, std::equal_to<>>;
+
+// A rule of one kind of one provider: providers[provider] and its
+// rule-th rule of that kind, in the order the table lists them.
+struct RuleRef {
+  uint32_t provider = 0;
+  uint32_t rule = 0;
+  friend auto operator<=>(const RuleRef&, const RuleRef&) = default;
+};
+
+// The CIDRs of one family as disjoint segments: segment i is
+// [starts[i], starts[i + 1]) (the last one runs to the family's end) and
+// lies in the CIDRs refs[offsets[i] .. offsets[i + 1]), sorted.
+struct RangeSegments {
+  std::vector<U128> starts;
+  std::vector<uint32_t> offsets;
+  std::vector<RuleRef> refs;
+
+  struct Block {
+    U128 first, last;
+    RuleRef ref;
+  };
+  // `blocks` in any order; `max` is the family's highest address.
+  void Build(std::vector<Block> blocks, U128 max) {
+    std::vector<U128> bounds;
+    for (const Block& b : blocks) {
+      bounds.push_back(b.first);
+      if (b.last < max) {
+        bounds.push_back(b.last.lo == ~uint64_t{0}
+                             ? U128{b.last.hi + 1, 0}
+                             : U128{b.last.hi, b.last.lo + 1});
+      }
+    }
+    std::sort(bounds.begin(), bounds.end());
+    bounds.erase(std::unique(bounds.begin(), bounds.end()), bounds.end());
+    std::sort(blocks.begin(), blocks.end(),
+              [](const Block& a, const Block& b) { return a.first < b.first; });
+    std::vector<const Block*> active;
+    size_t next = 0;
+    offsets.push_back(0);
+    for (const U128& bound : bounds) {
+      std::erase_if(active, [&](const Block* b) { return b->last < bound; });
+      for (; next < blocks.size() && blocks[next].first <= bound; ++next) {
+        active.push_back(&blocks[next]);
+      }
+      const size_t first = refs.size();
+      for (const Block* b : active) refs.push_back(b->ref);
+      std::sort(refs.begin() + static_cast<ptrdiff_t>(first), refs.end());
+      starts.push_back(bound);
+      offsets.push_back(static_cast<uint32_t>(refs.size()));
+    }
+  }
+
+  // The CIDRs that contain `v`, sorted.
+  std::span<const RuleRef> Containing(U128 v) const {
+    auto after = std::upper_bound(starts.begin(), starts.end(), v);
+    if (after == starts.begin()) return {};
+    const size_t i = static_cast<size_t>(after - starts.begin()) - 1;
+    return std::span<const RuleRef>(refs).subspan(offsets[i],
+                                                  offsets[i + 1] - offsets[i]);
+  }
+};
+
+// Evidence kinds in the order of kKindsByStrength.
+enum Kind : uint8_t { kHeaderKind, kIpRangeKind, kCnameKind, kAsnKind };
+
+// One piece of evidence found. Sorted by (provider, kind, a, b), pieces
+// come in the order provider.h promises: per provider strongest kind
+// first, then as the naive nested loops (rule, header), (address, CIDR),
+// (name, suffix), (address) would find them.
+struct Hit {
+  uint32_t provider;
+  Kind kind;
+  uint32_t a;
+  uint32_t b;
+  const std::string* rule;
+  std::string value;
+};
+
+}  // namespace
+
+struct ProviderIndex {
+  struct Facts {
+    std::string name;
+    std::string category;
+    std::string country;
+    std::string abuse;
+  };
+  std::vector<Facts> providers;
+  // Per provider, per rule of that kind: the rule and its text.
+  std::vector<std::vector<HeaderRule>> header_rules;
+  std::vector<std::vector<std::string>> header_texts;
+  std::vector<std::vector<std::string>> cidr_texts;
+  std::vector<std::vector<std::string>> suffixes;
+  // Exact lower-case header names, and the rules ending in '*' with the
+  // prefix before it.
+  StringMap<std::vector<RuleRef>> header_names;
+  std::vector<std::pair<std::string, RuleRef>> header_prefixes;
+  RangeSegments v4, v6;
+  StringMap<std::vector<RuleRef>> suffix_rules;
+  // Per AS number its text ("AS13335") and the providers listing it, each
+  // once, in table order.
+  struct Asn {
+    std::string text;
+    std::vector<uint32_t> providers;
+  };
+  std::unordered_map<uint32_t, Asn> asns;
+};
+
+std::shared_ptr<const ProviderIndex> IndexProviders(
+    const std::vector<Provider>& providers) {
+  auto index = std::make_shared<ProviderIndex>();
+  std::vector<RangeSegments::Block> v4, v6;
+  for (uint32_t p = 0; p < providers.size(); ++p) {
+    const Provider& provider = providers[p];
+    index->providers.push_back(
+        {provider.name, std::string(ProviderCategoryName(provider.category)),
+         provider.country, provider.abuse});
+    index->header_rules.push_back(provider.headers);
+    std::vector<std::string>& header_texts = index->header_texts.emplace_back();
+    for (uint32_t r = 0; r < provider.headers.size(); ++r) {
+      const HeaderRule& rule = provider.headers[r];
+      header_texts.push_back(RuleText(rule));
+      if (rule.name.ends_with('*')) {
+        index->header_prefixes.emplace_back(
+            rule.name.substr(0, rule.name.size() - 1), RuleRef{p, r});
+      } else {
+        index->header_names[rule.name].push_back({p, r});
+      }
+    }
+    std::vector<std::string>& cidr_texts = index->cidr_texts.emplace_back();
+    for (uint32_t r = 0; r < provider.ip_ranges.size(); ++r) {
+      const net::Cidr& cidr = provider.ip_ranges[r];
+      cidr_texts.push_back(cidr.ToString());
+      const U128 first = ToU128(cidr.base());
+      const U128 host =
+          HostMask(cidr.prefix_len(), cidr.base().is_v4() ? 32 : 128);
+      (cidr.base().is_v4() ? v4 : v6)
+          .push_back({first, {first.hi | host.hi, first.lo | host.lo}, {p, r}});
+    }
+    index->suffixes.push_back(provider.cname_suffixes);
+    for (uint32_t r = 0; r < provider.cname_suffixes.size(); ++r) {
+      index->suffix_rules[provider.cname_suffixes[r]].push_back({p, r});
+    }
+    for (uint32_t asn : provider.asns) {
+      ProviderIndex::Asn& entry = index->asns[asn];
+      entry.text = "AS" + std::to_string(asn);
+      if (entry.providers.empty() || entry.providers.back() != p) {
+        entry.providers.push_back(p);
       }
     }
   }
-  for (const pb::AddressInfo& a : obs.addresses()) {
-    std::optional<net::IpAddress> ip = net::IpAddress::Parse(a.ip());
-    if (!ip) continue;
-    for (const net::Cidr& cidr : p.ip_ranges) {
-      if (cidr.Contains(*ip)) Add(&match, kIpRange, cidr.ToString(), a.ip());
-    }
-  }
-  for (const std::string& name : obs.dns().cname_chain()) {
-    for (const std::string& suffix : p.cname_suffixes) {
-      if (HasSuffix(name, suffix)) Add(&match, kCname, suffix, name);
-    }
-  }
-  for (const pb::AddressInfo& a : obs.addresses()) {
-    if (std::find(p.asns.begin(), p.asns.end(), a.asn()) != p.asns.end()) {
-      Add(&match, kAsn, "AS" + std::to_string(a.asn()), a.ip());
-    }
-  }
-  if (match.evidence_size() > 0) {
-    match.set_name(p.name);
-    match.set_category(std::string(ProviderCategoryName(p.category)));
-    match.set_country(p.country);
-    match.set_abuse(p.abuse);
-  }
-  return match;
+  index->v4.Build(std::move(v4), HostMask(0, 32));
+  index->v6.Build(std::move(v6), HostMask(0, 128));
+  return index;
 }
 
-size_t Strength(const pb::ProviderMatch& match) {
-  const std::string& kind = match.evidence(0).kind();
-  return static_cast<size_t>(
-      kKindsByStrength.end() -
-      std::find(kKindsByStrength.begin(), kKindsByStrength.end(), kind));
+namespace {
+
+void FindHeaders(const pb::Observation& obs, const ProviderIndex& index,
+                 std::vector<Hit>* hits) {
+  std::string name;
+  std::string value;
+  for (uint32_t h = 0; h < static_cast<uint32_t>(obs.http().headers_size());
+       ++h) {
+    const pb::HttpHeader& header = obs.http().headers(static_cast<int>(h));
+    name = ToLowerAscii(header.name());
+    bool value_lowered = false;
+    auto check = [&](RuleRef ref) {
+      const HeaderRule& rule = index.header_rules[ref.provider][ref.rule];
+      if (rule.match != HeaderRule::Match::kPresent && !value_lowered) {
+        value = ToLowerAscii(header.value());
+        value_lowered = true;
+      }
+      const bool matches = rule.match == HeaderRule::Match::kPresent ||
+                           (rule.match == HeaderRule::Match::kEquals
+                                ? value == rule.value
+                                : value.find(rule.value) != std::string::npos);
+      if (!matches) return;
+      hits->push_back({ref.provider, kHeaderKind, ref.rule, h,
+                       &index.header_texts[ref.provider][ref.rule],
+                       header.name() + ": " + header.value()});
+    };
+    if (auto found = index.header_names.find(name);
+        found != index.header_names.end()) {
+      for (RuleRef ref : found->second) check(ref);
+    }
+    for (const auto& [prefix, ref] : index.header_prefixes) {
+      if (name.starts_with(prefix)) check(ref);
+    }
+  }
+}
+
+void FindAddresses(const pb::Observation& obs, const ProviderIndex& index,
+                   std::vector<Hit>* hits) {
+  for (uint32_t i = 0; i < static_cast<uint32_t>(obs.addresses_size()); ++i) {
+    const pb::AddressInfo& a = obs.addresses(static_cast<int>(i));
+    if (std::optional<net::IpAddress> ip = net::IpAddress::Parse(a.ip())) {
+      const RangeSegments& family = ip->is_v4() ? index.v4 : index.v6;
+      for (RuleRef ref : family.Containing(ToU128(*ip))) {
+        hits->push_back({ref.provider, kIpRangeKind, i, ref.rule,
+                         &index.cidr_texts[ref.provider][ref.rule], a.ip()});
+      }
+    }
+    if (auto found = index.asns.find(a.asn()); found != index.asns.end()) {
+      for (uint32_t provider : found->second.providers) {
+        hits->push_back(
+            {provider, kAsnKind, i, 0, &found->second.text, a.ip()});
+      }
+    }
+  }
+}
+
+// Suffixes match on label boundaries: every suffix of the lower-cased name
+// (trailing dot dropped) that is the whole name or follows a '.'.
+void FindNames(const pb::Observation& obs, const ProviderIndex& index,
+               std::vector<Hit>* hits) {
+  if (index.suffix_rules.empty()) return;
+  std::string lower;
+  const auto& chain = obs.dns().cname_chain();
+  for (uint32_t i = 0; i < static_cast<uint32_t>(chain.size()); ++i) {
+    const std::string& name = chain[static_cast<int>(i)];
+    lower = ToLowerAscii(name);
+    std::string_view n = lower;
+    if (n.ends_with('.')) n.remove_suffix(1);
+    for (size_t start = 0; start <= n.size();) {
+      if (auto found = index.suffix_rules.find(n.substr(start));
+          found != index.suffix_rules.end()) {
+        for (RuleRef ref : found->second) {
+          hits->push_back({ref.provider, kCnameKind, i, ref.rule,
+                           &index.suffixes[ref.provider][ref.rule], name});
+        }
+      }
+      const size_t dot = n.find('.', start);
+      if (dot == std::string_view::npos) break;
+      start = dot + 1;
+    }
+  }
 }
 
 }  // namespace
@@ -337,6 +548,7 @@ Result<ProviderTable> ParseProviders(std::string_view toml_text,
     table.newest_verified_on =
         std::max(table.newest_verified_on, p.verified_on);
   }
+  table.index = IndexProviders(table.providers);
   return table;
 }
 
@@ -353,19 +565,46 @@ Result<ProviderTable> LoadProvidersFile(const std::string& path) {
 
 std::vector<pb::ProviderMatch> DetectProviders(const pb::Observation& obs,
                                                const ProviderTable& table) {
+  const std::shared_ptr<const ProviderIndex> built =
+      table.index != nullptr ? nullptr : IndexProviders(table.providers);
+  const ProviderIndex& index = table.index != nullptr ? *table.index : *built;
+  std::vector<Hit> hits;
+  FindHeaders(obs, index, &hits);
+  FindAddresses(obs, index, &hits);
+  FindNames(obs, index, &hits);
   std::vector<pb::ProviderMatch> matches;
-  for (const Provider& p : table.providers) {
-    pb::ProviderMatch match = Match(obs, p);
-    if (match.evidence_size() > 0) matches.push_back(std::move(match));
+  if (hits.empty()) return matches;
+  std::sort(hits.begin(), hits.end(), [](const Hit& x, const Hit& y) {
+    return std::tie(x.provider, x.kind, x.a, x.b) <
+           std::tie(y.provider, y.kind, y.a, y.b);
+  });
+  std::vector<Kind> strongest;  // per match
+  for (size_t i = 0; i < hits.size(); ++i) {
+    Hit& hit = hits[i];
+    if (i == 0 || hits[i - 1].provider != hit.provider) {
+      const ProviderIndex::Facts& facts = index.providers[hit.provider];
+      pb::ProviderMatch& match = matches.emplace_back();
+      match.set_name(facts.name);
+      match.set_category(facts.category);
+      match.set_country(facts.country);
+      match.set_abuse(facts.abuse);
+      strongest.push_back(hit.kind);
+    }
+    pb::Evidence* e = matches.back().add_evidence();
+    e->set_kind(std::string(kKindsByStrength[hit.kind]));
+    e->set_rule(*hit.rule);
+    e->set_value(std::move(hit.value));
   }
-  std::stable_sort(matches.begin(), matches.end(),
-                   [](const pb::ProviderMatch& a, const pb::ProviderMatch& b) {
-                     if (Strength(a) != Strength(b)) {
-                       return Strength(a) > Strength(b);
-                     }
-                     return a.evidence_size() > b.evidence_size();
-                   });
-  return matches;
+  std::vector<size_t> order(matches.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    if (strongest[a] != strongest[b]) return strongest[a] < strongest[b];
+    return matches[a].evidence_size() > matches[b].evidence_size();
+  });
+  std::vector<pb::ProviderMatch> sorted;
+  sorted.reserve(matches.size());
+  for (size_t i : order) sorted.push_back(std::move(matches[i]));
+  return sorted;
 }
 
 }  // namespace hl

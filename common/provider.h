@@ -26,6 +26,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -61,12 +62,25 @@ struct Provider {
   std::vector<HeaderRule> headers;
 };
 
+// `providers` compiled for lookups: CIDRs as sorted disjoint segments per
+// family, CNAME suffixes and exact header names in hash maps, ASNs in a
+// hash map, so that detection looks each fact of an observation up once
+// instead of matching it against every rule. Defined in provider.cc.
+struct ProviderIndex;
+
+// Builds the index of `providers`.
+std::shared_ptr<const ProviderIndex> IndexProviders(
+    const std::vector<Provider>& providers);
+
 // Providers in file order; names are unique.
 struct ProviderTable {
   std::vector<Provider> providers;
   std::string newest_verified_on;  // "YYYY-MM-DD", the data's date
   std::string path;                // set by LoadProvidersFile
   std::string sha256;              // of the file's text, hex; likewise
+  // IndexProviders(providers), set by ParseProviders; must be rebuilt when
+  // `providers` changes. Without one DetectProviders builds it per call.
+  std::shared_ptr<const ProviderIndex> index;
 };
 
 // Parses the TOML text of a provider table. Every key must be known (an
@@ -80,7 +94,8 @@ Result<ProviderTable> ParseProviders(std::string_view toml_text,
 Result<ProviderTable> LoadProvidersFile(const std::string& path);
 
 // Every provider of `table` with at least one rule matching `observation`,
-// with the evidence, ordered as described above. Pure.
+// with the evidence, ordered as described above. Pure; reads
+// `table.index`.
 std::vector<hostlocator::v1::ProviderMatch> DetectProviders(
     const hostlocator::v1::Observation& observation,
     const ProviderTable& table);

@@ -68,7 +68,7 @@ DispatchTarget TargetOfUrl(std::string_view normalized_url) {
     if (!std::all_of(last.begin(), last.end(),
                      [](char c) { return c >= '0' && c <= '9'; })) {
       target.host = std::string(*host);
-      target.domain = net::RegistrableDomain(target.host);
+      target.domain = net::RegistrableDomainOfHost(target.host);
       return target;
     }
   }

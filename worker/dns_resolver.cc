@@ -8,7 +8,6 @@
 #include <algorithm>
 #include <array>
 #include <bitset>
-#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -23,6 +22,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/ascii.h"
 #include "common/net/ip.h"
 
 namespace hl::worker {
@@ -33,13 +33,6 @@ constexpr size_t kHeaderSize = 12;
 void InitAresOnce() {
   static std::once_flag once;
   std::call_once(once, [] { ares_library_init(ARES_LIB_INIT_ALL); });
-}
-
-std::string Lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) {
-    return static_cast<char>(std::tolower(c));
-  });
-  return s;
 }
 
 std::string RcodeName(int rcode) {
@@ -156,7 +149,7 @@ std::optional<std::string> ReadName(const std::string& msg, size_t* pos) {
                        &encoded_len) != ARES_SUCCESS) {
     return std::nullopt;
   }
-  std::string result = Lower(name);
+  std::string result = ToLowerAscii(name);
   ares_free_string(name);
   *pos += static_cast<size_t>(encoded_len);
   return result;
@@ -174,7 +167,7 @@ std::optional<ParsedAnswer> ParseAnswer(const std::string& msg,
   size_t pos = kHeaderSize;
   if (qdcount != 1) return std::nullopt;
   std::optional<std::string> question = ReadName(msg, &pos);
-  if (!question || pos + 4 > msg.size() || *question != Lower(name) ||
+  if (!question || pos + 4 > msg.size() || *question != ToLowerAscii(name) ||
       Read16(base + pos) != type || Read16(base + pos + 2) != ns_c_in) {
     return std::nullopt;
   }
@@ -772,7 +765,7 @@ struct DnsResolver::Impl::Resolution final : Listener {
   Resolution(Impl* impl, Op* op, const std::string& host,
              std::optional<size_t> pinned, std::function<void()> on_done)
       : impl(impl),
-        chain{Lower(host)},
+        chain{ToLowerAscii(host)},
         a(impl, op, this, "", ns_t_a, pinned),
         aaaa(impl, op, this, "", ns_t_aaaa, pinned),
         on_done(std::move(on_done)) {}
@@ -1143,7 +1136,7 @@ DnsResolver::OpId DnsResolver::AddNsAndPtr(const std::string& domain,
   Impl::NsPtrOp* op = impl->Adopt(std::move(owned));
   if (!domain.empty()) {
     op->result.set_ns_domain(domain);
-    op->queries.emplace_back(impl, op, op, Lower(domain), ns_t_ns,
+    op->queries.emplace_back(impl, op, op, ToLowerAscii(domain), ns_t_ns,
                              std::nullopt);
   }
   for (const pb::DnsAddress& address : op->result.addresses()) {

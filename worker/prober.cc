@@ -6,6 +6,7 @@
 #include <ctime>
 #include <optional>
 #include <set>
+#include <string_view>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -65,6 +66,14 @@ std::optional<std::string> LocationOf(const pb::HttpObservation& http) {
   return std::nullopt;
 }
 
+struct IpHash {
+  size_t operator()(const net::IpAddress& ip) const {
+    return std::hash<std::string_view>{}(std::string_view(
+               reinterpret_cast<const char*>(ip.bytes()), ip.size())) ^
+           static_cast<size_t>(ip.is_v4());
+  }
+};
+
 }  // namespace
 
 struct Prober::Impl {
@@ -118,6 +127,7 @@ struct Prober::Impl {
   // Hands the observation to its callback and forgets the task.
   void Complete(Task& task);
   void AdmitWaiting();
+  const geo::GeoFields& Locate(const net::IpAddress& ip);
   Task* Find(uint64_t id) {
     auto found = tasks.find(id);
     return found == tasks.end() ? nullptr : found->second.get();
@@ -125,6 +135,11 @@ struct Prober::Impl {
 
   EventLoop* loop = nullptr;
   std::shared_ptr<const geo::GeoLocator> geo;
+  // geo->Locate's answers: the databases do not change while the prober
+  // runs, and many URLs share a few addresses (a CDN's, a hoster's).
+  // Forgotten all at once at kMaxLocated entries.
+  static constexpr size_t kMaxLocated = 4096;
+  std::unordered_map<net::IpAddress, geo::GeoFields, IpHash> located;
   std::shared_ptr<const ProviderTable> providers;
   ProberContext context;
   std::shared_ptr<const ReferralRouting> referrals;  // may be null
@@ -337,14 +352,14 @@ void Prober::Impl::OnAddresses(Task& task,
   std::optional<net::IpAddress> pinned = PinnedAddress(addresses);
   WithRequest(task, [&](auto& request) {
     for (const net::IpAddress& ip : addresses) {
-      geo::GeoFields fields = geo->Locate(ip);
+      const geo::GeoFields& fields = Locate(ip);
       pb::AddressInfo* info = request.add_addresses();
       info->set_ip(ip.ToString());
-      info->set_country(std::move(fields.country));
-      info->set_city(std::move(fields.city));
+      info->set_country(fields.country);
+      info->set_city(fields.city);
       info->set_asn(fields.asn);
-      info->set_as_org(std::move(fields.as_org));
-      info->set_network(std::move(fields.network));
+      info->set_as_org(fields.as_org);
+      info->set_network(fields.network);
     }
     if (pinned) request.set_pinned_ip(pinned->ToString());
   });
@@ -358,6 +373,14 @@ void Prober::Impl::OnAddresses(Task& task,
   gate->Request(task.id, task.target.host, pinned->ToString(),
                 task.queued_at_ms);
   AdmitWaiting();
+}
+
+const geo::GeoFields& Prober::Impl::Locate(const net::IpAddress& ip) {
+  if (auto found = located.find(ip); found != located.end()) {
+    return found->second;
+  }
+  if (located.size() >= kMaxLocated) located.clear();
+  return located.emplace(ip, geo->Locate(ip)).first->second;
 }
 
 void Prober::Impl::AdmitWaiting() {

@@ -9,6 +9,8 @@
 #include <memory>
 #include <new>
 #include <optional>
+#include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "common/ascii.h"
@@ -442,6 +444,41 @@ const psl_ctx_t* PublicSuffixList() {
   return ctx;
 }
 
+// Whether `name` is an ICANN public suffix. The answers for the names
+// below a host's first label (its parent domains: few and shared by many
+// hosts, each costing libpsl about 3,000 instructions) are remembered per
+// thread, up to kMaxRemembered, then forgotten all at once.
+bool IsPublicSuffix(const char* name, bool remember) {
+  constexpr size_t kMaxRemembered = 4096;
+  thread_local std::unordered_map<std::string, bool> remembered;
+  if (!remember) {
+    return psl_is_public_suffix2(PublicSuffixList(), name, PSL_TYPE_ICANN);
+  }
+  if (auto found = remembered.find(name); found != remembered.end()) {
+    return found->second;
+  }
+  const bool suffix =
+      psl_is_public_suffix2(PublicSuffixList(), name, PSL_TYPE_ICANN);
+  if (remembered.size() >= kMaxRemembered) remembered.clear();
+  remembered.emplace(name, suffix);
+  return suffix;
+}
+
+// The ICANN public suffix plus one label; empty when `domain` is itself a
+// public suffix.
+std::string RegistrableDomain(const std::string& domain) {
+  if (IsPublicSuffix(domain.c_str(), /*remember=*/false)) return {};
+  size_t label_start = 0;
+  for (size_t dot = domain.find('.'); dot != std::string::npos;
+       dot = domain.find('.', dot + 1)) {
+    if (IsPublicSuffix(domain.c_str() + dot + 1, /*remember=*/true)) {
+      return domain.substr(label_start);
+    }
+    label_start = dot + 1;
+  }
+  return {};
+}
+
 struct CurlUrlDeleter {
   void operator()(CURLU* u) const { curl_url_cleanup(u); }
 };
@@ -460,20 +497,6 @@ std::optional<std::string> GetPart(CURLU* u, CURLUPart part) {
 }
 
 }  // namespace
-
-std::string RegistrableDomain(const std::string& domain) {
-  const psl_ctx_t* psl = PublicSuffixList();
-  if (psl_is_public_suffix2(psl, domain.c_str(), PSL_TYPE_ICANN)) return {};
-  size_t label_start = 0;
-  for (size_t dot = domain.find('.'); dot != std::string::npos;
-       dot = domain.find('.', dot + 1)) {
-    if (psl_is_public_suffix2(psl, domain.c_str() + dot + 1, PSL_TYPE_ICANN)) {
-      return domain.substr(label_start);
-    }
-    label_start = dot + 1;
-  }
-  return {};
-}
 
 std::string_view UrlRejectionReason(UrlRejection r) {
   switch (r) {
@@ -615,6 +638,11 @@ Result<NormalizedUrl, UrlError> NormalizeUrl(std::string_view input,
     out.registrable_domain = RegistrableDomain(out.host);
   }
   return out;
+}
+
+std::string RegistrableDomainOfHost(std::string_view host) {
+  if (host.empty() || IpAddress::Parse(host)) return {};
+  return RegistrableDomain(std::string(host));
 }
 
 Result<NormalizedUrl, UrlError> ResolveReference(std::string_view base,

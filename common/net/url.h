@@ -96,9 +96,9 @@ struct NormalizedUrl {
 Result<NormalizedUrl, UrlError> NormalizeUrl(std::string_view input,
                                              bool registrable_domain = true);
 
-// The registrable domain of `domain`, a lower-case A-label domain name (as
-// NormalizedUrl::host): NormalizedUrl::registrable_domain's rule.
-std::string RegistrableDomain(const std::string& domain);
+// NormalizedUrl::registrable_domain of a URL whose NormalizedUrl::host is
+// `host`, without normalising the URL again: empty for IP literals.
+std::string RegistrableDomainOfHost(std::string_view host);
 
 // The URL a redirect's Location header points to: `reference` resolved
 // against `base` (RFC 3986 section 5: absolute, scheme-relative,

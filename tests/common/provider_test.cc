@@ -249,6 +249,152 @@ TEST(ProviderTest, DetectsTheShippedProviders) {
   }
 }
 
+// Rules the compiled form (ProviderIndex) could get wrong: nested and
+// overlapping CIDRs within and across providers, the ends of both address
+// families, a /64 whose end carries into the upper half of an IPv6
+// address, suffixes within suffixes, prefix header rules beside exact
+// ones, an ASN listed twice.
+constexpr char kTricky[] = R"([[provider]]
+name = "Outer"
+category = "cdn"
+country = "NL"
+source = "test"
+verified_on = 2026-01-02
+ip_ranges = ["198.51.0.0/16", "198.51.100.0/24", "2001:db8::/32"]
+cname_suffixes = ["cdn.example", "a.cdn.example"]
+headers = [{ name = "X-Edge-*" }, { name = "server", equals = "Edge" }]
+asns = [64500, 64500]
+
+[[provider]]
+name = "Inner"
+category = "waf"
+country = "DE"
+source = "test"
+verified_on = 2026-01-02
+ip_ranges = ["198.51.100.128/25", "2001:db8:1::/48", "198.51.100.0/24"]
+cname_suffixes = ["cdn.example"]
+headers = [{ name = "x-edge-id", contains = "POP" }]
+asns = [64501, 64500]
+
+[[provider]]
+name = "Edges"
+category = "hosting"
+country = "FR"
+source = "test"
+verified_on = 2026-01-02
+ip_ranges = ["255.255.255.255/32", "240.0.0.0/4",
+             "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff/128", "8000::/1",
+             "2001:db8:0:1::/64", "0.0.0.0/32"]
+)";
+
+TEST(ProviderTest, CompiledRulesMatchAsWritten) {
+  Result<ProviderTable> table = ParseProviders(kTricky, "tricky.toml");
+  ASSERT_TRUE(table.ok()) << table.status().ToString();
+  const std::vector<DetectCase> cases = {
+      {"nested ranges in both providers",
+       {.addresses = {{"198.51.100.200", 0}}},
+       {"Outer (cdn, NL): ip_range 198.51.0.0/16=198.51.100.200, ip_range "
+        "198.51.100.0/24=198.51.100.200",
+        "Inner (waf, DE): ip_range 198.51.100.128/25=198.51.100.200, "
+        "ip_range 198.51.100.0/24=198.51.100.200"}},
+      {"below the inner /25",
+       {.addresses = {{"198.51.100.127", 0}}},
+       {"Outer (cdn, NL): ip_range 198.51.0.0/16=198.51.100.127, ip_range "
+        "198.51.100.0/24=198.51.100.127",
+        "Inner (waf, DE): ip_range 198.51.100.0/24=198.51.100.127"}},
+      {"just inside and just outside a /16",
+       {.addresses = {{"198.51.255.255", 0},
+                      {"198.52.0.0", 0},
+                      {"198.50.255.255", 0}}},
+       {"Outer (cdn, NL): ip_range 198.51.0.0/16=198.51.255.255"}},
+      {"IPv6 nested across providers",
+       {.addresses = {{"2001:db8:1:ffff::1", 0}}},
+       {"Outer (cdn, NL): ip_range 2001:db8::/32=2001:db8:1:ffff::1",
+        "Inner (waf, DE): ip_range 2001:db8:1::/48=2001:db8:1:ffff::1"}},
+      {"the last address of a /64 and the first after it",
+       {.addresses = {{"2001:db8:0:1:ffff:ffff:ffff:ffff", 0},
+                      {"2001:db8:0:2::", 0}}},
+       {"Outer (cdn, NL): ip_range 2001:db8::/32=2001:db8:0:1:ffff:ffff:"
+        "ffff:ffff, ip_range 2001:db8::/32=2001:db8:0:2::",
+        "Edges (hosting, FR): ip_range 2001:db8:0:1::/64=2001:db8:0:1:ffff:"
+        "ffff:ffff:ffff"}},
+      {"the ends of the IPv4 space",
+       {.addresses = {{"255.255.255.255", 0},
+                      {"239.255.255.255", 0},
+                      {"240.0.0.0", 0},
+                      {"0.0.0.0", 0},
+                      {"0.0.0.1", 0}}},
+       {"Edges (hosting, FR): ip_range 255.255.255.255/32=255.255.255.255, "
+        "ip_range 240.0.0.0/4=255.255.255.255, ip_range "
+        "240.0.0.0/4=240.0.0.0, ip_range 0.0.0.0/32=0.0.0.0"}},
+      {"the end of the IPv6 space",
+       {.addresses = {{"ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", 0},
+                      {"7fff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", 0}}},
+       {"Edges (hosting, FR): ip_range ffff:ffff:ffff:ffff:ffff:ffff:ffff:"
+        "ffff/128=ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff, ip_range "
+        "8000::/1=ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"}},
+      {"families never mix",
+       {.addresses = {{"::ffff:198.51.100.1", 0}, {"::", 0}}},
+       {}},
+      {"addresses in order, across families",
+       {.addresses = {{"198.51.100.1", 0}, {"2001:db8::1", 0}}},
+       {"Outer (cdn, NL): ip_range 198.51.0.0/16=198.51.100.1, ip_range "
+        "198.51.100.0/24=198.51.100.1, ip_range 2001:db8::/32=2001:db8::1",
+        "Inner (waf, DE): ip_range 198.51.100.0/24=198.51.100.1"}},
+      {"not an address", {.addresses = {{"198.51.100.1.", 0}}}, {}},
+      {"a suffix within a suffix, any case, trailing dot",
+       {.cname_chain = {"x.A.CDN.example."}},
+       {"Outer (cdn, NL): cname cdn.example=x.A.CDN.example., cname "
+        "a.cdn.example=x.A.CDN.example.",
+        "Inner (waf, DE): cname cdn.example=x.A.CDN.example."}},
+      {"suffixes on label boundaries only",
+       {.cname_chain = {"notcdn.example", "cdn.example.evil", "xa.cdn.example",
+                        "", ".", "example"}},
+       {"Outer (cdn, NL): cname cdn.example=xa.cdn.example",
+        "Inner (waf, DE): cname cdn.example=xa.cdn.example"}},
+      {"the suffix itself",
+       {.cname_chain = {"CDN.EXAMPLE"}},
+       {"Outer (cdn, NL): cname cdn.example=CDN.EXAMPLE",
+        "Inner (waf, DE): cname cdn.example=CDN.EXAMPLE"}},
+      {"a prefix rule and an exact rule on one header",
+       {.headers = {{"X-EDGE-ID", "fra-pop-1"}}},
+       {"Outer (cdn, NL): header x-edge-*=X-EDGE-ID: fra-pop-1",
+        "Inner (waf, DE): header x-edge-id: *pop*=X-EDGE-ID: fra-pop-1"}},
+      {"a prefix matches the prefix itself, not less",
+       {.headers = {{"X-Edge-", "1"}, {"X-Edge", "2"}}},
+       {"Outer (cdn, NL): header x-edge-*=X-Edge-: 1"}},
+      {"rules in table order, headers in observed order",
+       {.headers = {{"Server", "EDGE"}, {"x-edge-a", "1"}, {"X-Edge-B", "2"}}},
+       {"Outer (cdn, NL): header x-edge-*=x-edge-a: 1, header "
+        "x-edge-*=X-Edge-B: 2, header server: edge=Server: EDGE"}},
+      {"equals is exact", {.headers = {{"Server", "edge2"}}}, {}},
+      {"an ASN listed twice matches once; shared ASNs",
+       {.addresses = {{"192.0.2.1", 64500}, {"192.0.2.2", 64501}}},
+       {"Inner (waf, DE): asn AS64500=192.0.2.1, asn AS64501=192.0.2.2",
+        "Outer (cdn, NL): asn AS64500=192.0.2.1"}},
+      {"every kind, strongest first",
+       {.addresses = {{"198.51.100.130", 64500}},
+        .cname_chain = {"b.cdn.example"},
+        .headers = {{"Server", "edge"}}},
+       {"Outer (cdn, NL): header server: edge=Server: edge, ip_range "
+        "198.51.0.0/16=198.51.100.130, ip_range "
+        "198.51.100.0/24=198.51.100.130, cname cdn.example=b.cdn.example, "
+        "asn AS64500=198.51.100.130",
+        "Inner (waf, DE): ip_range 198.51.100.128/25=198.51.100.130, "
+        "ip_range 198.51.100.0/24=198.51.100.130, cname "
+        "cdn.example=b.cdn.example, asn AS64500=198.51.100.130"}},
+  };
+  ProviderTable unindexed = *table;
+  unindexed.index = nullptr;
+  for (const DetectCase& tc : cases) {
+    SCOPED_TRACE(tc.name);
+    EXPECT_THAT(Describe(DetectProviders(Build(tc.seen), *table)),
+                ElementsAreArray(tc.expected));
+    EXPECT_THAT(Describe(DetectProviders(Build(tc.seen), unindexed)),
+                ElementsAreArray(tc.expected));
+  }
+}
+
 TEST(ProviderTest, MatchCarriesTheProvidersFacts) {
   std::vector<pb::ProviderMatch> m =
       DetectProviders(Build({.headers = {{"cf-ray", "1"}}}), Shipped());

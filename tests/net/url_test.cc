@@ -285,6 +285,8 @@ TEST_P(AcceptedTest, Normalises) {
   EXPECT_EQ(again->host, r->host);
   EXPECT_EQ(again->path_query, r->path_query);
   EXPECT_EQ(again->registrable_domain, r->registrable_domain);
+  // The host alone gives the same registrable domain.
+  EXPECT_EQ(RegistrableDomainOfHost(r->host), r->registrable_domain);
   // Without the registrable domain (the ingest): the same URL, no domain.
   const auto bare = NormalizeUrl(c.input, /*registrable_domain=*/false);
   ASSERT_TRUE(bare.ok()) << bare.error().detail;
