@@ -251,28 +251,28 @@ void Add(pb::ProviderMatch* match, std::string_view kind, std::string rule,
 }
 
 // The evidence for one provider, strongest kind first.
-pb::ProviderMatch Match(const pb::Observation& obs, const Provider& p) {
+pb::ProviderMatch Match(const FinalHop& hop, const Provider& p) {
   pb::ProviderMatch match;
   for (const HeaderRule& rule : p.headers) {
-    for (const pb::HttpHeader& h : obs.http().headers()) {
+    for (const pb::HttpHeader& h : hop.http.headers()) {
       if (Matches(rule, h)) {
         Add(&match, kHeader, RuleText(rule), h.name() + ": " + h.value());
       }
     }
   }
-  for (const pb::AddressInfo& a : obs.addresses()) {
+  for (const pb::AddressInfo& a : hop.addresses) {
     std::optional<net::IpAddress> ip = net::IpAddress::Parse(a.ip());
     if (!ip) continue;
     for (const net::Cidr& cidr : p.ip_ranges) {
       if (cidr.Contains(*ip)) Add(&match, kIpRange, cidr.ToString(), a.ip());
     }
   }
-  for (const std::string& name : obs.dns().cname_chain()) {
+  for (const std::string& name : hop.dns.cname_chain()) {
     for (const std::string& suffix : p.cname_suffixes) {
       if (HasSuffix(name, suffix)) Add(&match, kCname, suffix, name);
     }
   }
-  for (const pb::AddressInfo& a : obs.addresses()) {
+  for (const pb::AddressInfo& a : hop.addresses) {
     if (std::find(p.asns.begin(), p.asns.end(), a.asn()) != p.asns.end()) {
       Add(&match, kAsn, "AS" + std::to_string(a.asn()), a.ip());
     }
@@ -351,11 +351,11 @@ Result<ProviderTable> LoadProvidersFile(const std::string& path) {
   return table;
 }
 
-std::vector<pb::ProviderMatch> DetectProviders(const pb::Observation& obs,
+std::vector<pb::ProviderMatch> DetectProviders(const FinalHop& hop,
                                                const ProviderTable& table) {
   std::vector<pb::ProviderMatch> matches;
   for (const Provider& p : table.providers) {
-    pb::ProviderMatch match = Match(obs, p);
+    pb::ProviderMatch match = Match(hop, p);
     if (match.evidence_size() > 0) matches.push_back(std::move(match));
   }
   std::stable_sort(matches.begin(), matches.end(),

@@ -8,19 +8,13 @@
 #include <string_view>
 
 #include "common/digest.h"
+#include "common/plain_ascii.h"
 #include "common/utf8.h"
 
 namespace hl {
 namespace {
 
 namespace pb = ::hostlocator::v1;
-
-// A byte copied into a JSON string as is: printable ASCII other than the
-// quotation mark and the reverse solidus.
-bool IsPlainAscii(char c) {
-  const auto u = static_cast<unsigned char>(c);
-  return u >= 0x20 && u < 0x80 && c != '"' && c != '\\';
-}
 
 // Appends `s`, repaired by the ToValidUtf8 rules, as the inside of a JSON
 // string, escaped as nlohmann's dump() does: \" \\ \b \t \n \f \r, the
@@ -31,7 +25,12 @@ void AppendEscaped(std::string_view s, std::string* out) {
   size_t i = 0;
   while (i < s.size()) {
     const size_t run = i;
-    while (i < s.size() && IsPlainAscii(s[i])) ++i;
+    while (true) {
+      i += PlainAsciiPrefix<'"', '\\'>(s.substr(i));
+      // DEL, which ends a plain run, is copied as it is too.
+      if (i == s.size() || s[i] != '\x7f') break;
+      ++i;
+    }
     out->append(s.data() + run, i - run);
     if (i == s.size()) return;
     const auto c = static_cast<unsigned char>(s[i]);
