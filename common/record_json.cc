@@ -5,6 +5,7 @@
 #include <charconv>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <string_view>
 
 #include "common/digest.h"
@@ -112,12 +113,24 @@ class JsonWriter {
     out_ += ']';
     first_ = false;
   }
-  // The next call writes this key's value.
+  // The next call writes this key's value. Keys are short names: the
+  // separator, the quoted key and the colon go in one append.
   JsonWriter& Key(std::string_view key) {
-    Separate();
-    out_ += '"';
-    out_ += key;
-    out_ += "\":";
+    char buf[64];
+    size_t n = 0;
+    if (!first_) buf[n++] = ',';
+    buf[n++] = '"';
+    if (key.size() > sizeof buf - 4) {
+      out_.append(buf, n);
+      out_ += key;
+      n = 0;
+    } else {
+      std::memcpy(buf + n, key.data(), key.size());
+      n += key.size();
+    }
+    buf[n++] = '"';
+    buf[n++] = ':';
+    out_.append(buf, n);
     first_ = true;
     return *this;
   }
