@@ -197,7 +197,8 @@ TEST_F(StoreLifecycleTest, AResultReaderReadsTheNewestCheckOfEachJob) {
   const uint64_t d = c + 1;
   Store::ResultReader reader = store->NewResultReader();
   pb::Observation read;
-  for (uint64_t job : {a, b, c, d, 999, a, c, b, b, d, a}) {
+  for (uint64_t job :
+       std::vector<uint64_t>{a, b, c, d, 999, a, c, b, b, d, a}) {
     uint32_t check = 77;
     auto found = reader.Latest(job, &read, &check);
     ASSERT_TRUE(found.ok()) << found.status().ToString();
