@@ -84,26 +84,23 @@ std::string Countries(const pb::Observation& obs) {
 std::string VerdictLine(const pb::Observation& obs) {
   // The evidence of the request that decided: the last hop of a redirect
   // chain.
-  pb::Observation storage;
-  const pb::Observation& last = FinalHopRef(obs, &storage);
+  const FinalHop last = FinalHopOf(obs);
   std::string detail;
   if (!obs.error().error_class().empty()) {
     detail = obs.error().error_class();
   }
-  const std::string& ip = last.http().connected_ip().empty()
-                              ? last.pinned_ip()
-                              : last.http().connected_ip();
-  for (const auto& a : last.addresses()) {
+  const std::string& ip = AnsweringIp(last.http, last.pinned_ip);
+  for (const auto& a : last.addresses) {
     if (a.ip() != ip) continue;
     detail += (detail.empty() ? "" : " ") + a.ip();
     if (a.asn()) detail += " AS" + std::to_string(a.asn());
     if (!a.as_org().empty()) detail += " " + a.as_org();
   }
-  if (last.http().status() > 0) {
-    detail += " HTTP " + std::to_string(last.http().status());
-  } else if (!last.http().error().error_class().empty() &&
-             last.http().error().error_class() != obs.error().error_class()) {
-    detail += " HTTP failed: " + last.http().error().error_class();
+  if (last.http.status() > 0) {
+    detail += " HTTP " + std::to_string(last.http.status());
+  } else if (!last.http.error().error_class().empty() &&
+             last.http.error().error_class() != obs.error().error_class()) {
+    detail += " HTTP failed: " + last.http.error().error_class();
   }
   if (obs.redirects_size() > 0) {
     detail += " after " + std::to_string(obs.redirects_size()) +
@@ -166,10 +163,10 @@ Result<coordinator::ReportSummary> WriteReports(coordinator::Store& store,
   auto writer = coordinator::RunReportWriter::Create(dir, std::move(packages));
   if (!writer.ok()) return writer.status();
   coordinator::LineOutcome outcome;
+  coordinator::OutcomeReader outcomes(store, &config.history);
   HL_RETURN_IF_ERROR(store.ForEachLine(
       run.run_id(), [&](const pb::LineRecord& line) -> Status {
-        auto read =
-            coordinator::ReadOutcome(store, line, &config.history, &outcome);
+        auto read = outcomes.Read(line, &outcome);
         if (!read.ok()) return read.status();
         return (*writer)->Add(line, outcome.latest ? &*outcome.latest : nullptr,
                               outcome.history ? &*outcome.history : nullptr);

@@ -13,25 +13,6 @@ namespace pb = ::hostlocator::v1;
 
 constexpr int64_t kDayMs = int64_t{86400} * 1000;
 
-// The request that decided an observation: its last hop.
-struct FinalHop {
-  const pb::DnsObservation* dns;
-  const google::protobuf::RepeatedPtrField<pb::AddressInfo>* addresses;
-  const std::string* pinned_ip;
-  const pb::HttpObservation* http;
-  bool has_http;
-};
-
-FinalHop FinalHopOf(const pb::Observation& obs) {
-  if (obs.redirects().empty()) {
-    return {&obs.dns(), &obs.addresses(), &obs.pinned_ip(), &obs.http(),
-            obs.has_http()};
-  }
-  const pb::Hop& hop = obs.redirects(obs.redirects_size() - 1);
-  return {&hop.dns(), &hop.addresses(), &hop.pinned_ip(), &hop.http(),
-          hop.has_http()};
-}
-
 std::string Joined(const std::vector<std::string>& values) {
   std::string out;
   for (const auto& v : values) {
@@ -163,18 +144,18 @@ std::string_view EventKindName(EventKind kind) {
 
 CheckClass ClassifyCheck(const pb::Observation& obs) {
   const FinalHop hop = FinalHopOf(obs);
-  const int status = hop.http->status();
+  const int status = hop.http.status();
   if (status > 0) {
     const bool gone = status == 404 || status == 410;
     return {gone ? CheckState::kDown : CheckState::kOnline,
             "http_" + std::to_string(status)};
   }
-  const std::string& dns_error = hop.dns->error().error_class();
-  if (hop.addresses->empty() && hop.dns->addresses().empty() &&
+  const std::string& dns_error = hop.dns.error().error_class();
+  if (hop.addresses.empty() && hop.dns.addresses().empty() &&
       (dns_error == "nxdomain" || dns_error == "no_address")) {
     return {CheckState::kDown, dns_error};
   }
-  const std::string& http_error = hop.http->error().error_class();
+  const std::string& http_error = hop.http.error().error_class();
   if (http_error == "connection_refused")
     return {CheckState::kDown, http_error};
   if (!hop.has_http && obs.status() == "located") {
@@ -196,12 +177,12 @@ Placement PlacementOf(const pb::Observation& obs) {
   const auto add = [&](const pb::AddressInfo& a) {
     if (a.asn() != 0) networks.insert(NetworkName(a));
   };
-  if (hop.http->status() > 0) {
+  if (hop.http.status() > 0) {
     const pb::AddressInfo* answered =
-        FindAddress(*hop.addresses, AnsweringIp(*hop.http, *hop.pinned_ip));
+        FindAddress(hop.addresses, AnsweringIp(hop.http, hop.pinned_ip));
     if (answered != nullptr) add(*answered);
   } else {
-    for (const pb::AddressInfo& a : *hop.addresses) add(a);
+    for (const pb::AddressInfo& a : hop.addresses) add(a);
   }
   p.networks.assign(networks.begin(), networks.end());
   if (!obs.providers().empty()) p.provider = obs.providers(0).name();

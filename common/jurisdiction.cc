@@ -113,23 +113,21 @@ std::string_view RateAddress(const pb::AddressInfo& a, pb::Jurisdiction* j) {
 
 // The addresses the hosting countries rest on: the one that answered
 // HTTP, else every resolved address with a country.
-std::vector<const pb::AddressInfo*> DecidingAddresses(
-    const pb::Observation& hop) {
+std::vector<const pb::AddressInfo*> DecidingAddresses(const FinalHop& hop) {
   std::vector<const pb::AddressInfo*> deciding;
-  if (IsHttpAnswer(hop.http())) {
+  if (IsHttpAnswer(hop.http)) {
     const pb::AddressInfo* a =
-        FindAddress(hop.addresses(), AnsweringIp(hop.http(), hop.pinned_ip()));
+        FindAddress(hop.addresses, AnsweringIp(hop.http, hop.pinned_ip));
     if (a != nullptr) deciding.push_back(a);
     return deciding;
   }
-  for (const pb::AddressInfo& a : hop.addresses()) {
+  for (const pb::AddressInfo& a : hop.addresses) {
     if (!a.country().empty()) deciding.push_back(&a);
   }
   return deciding;
 }
 
-std::string_view RateAddresses(const pb::Observation& hop,
-                               pb::Jurisdiction* j) {
+std::string_view RateAddresses(const FinalHop& hop, pb::Jurisdiction* j) {
   std::string_view lowest = kHigh;
   bool any = false;
   for (const pb::AddressInfo* a : DecidingAddresses(hop)) {
@@ -166,11 +164,11 @@ void AddRedirectors(const pb::Observation& obs, pb::Jurisdiction* j) {
 
 // Addresses of the final host in countries the verdict does not list
 // (only when HTTP answered: otherwise every country is listed).
-void AddUnconfirmedAddresses(const pb::Observation& obs,
-                             const pb::Observation& hop, pb::Jurisdiction* j) {
-  if (!IsHttpAnswer(hop.http())) return;
+void AddUnconfirmedAddresses(const pb::Observation& obs, const FinalHop& hop,
+                             pb::Jurisdiction* j) {
+  if (!IsHttpAnswer(hop.http)) return;
   const auto& listed = obs.verdict().hosting_countries();
-  for (const pb::AddressInfo& a : hop.addresses()) {
+  for (const pb::AddressInfo& a : hop.addresses) {
     if (a.country().empty() ||
         std::find(listed.begin(), listed.end(), a.country()) != listed.end()) {
       continue;
@@ -183,27 +181,29 @@ void AddUnconfirmedAddresses(const pb::Observation& obs,
 // case, no trailing dot: what NormalizeUrl makes of the URL's host) is
 // looked up directly, which spares parsing the URL again; anything else
 // goes through NormalizeUrl.
-std::string RegistrableDomain(const pb::Observation& hop) {
-  const std::string& host = hop.host();
+std::string RegistrableDomain(const FinalHop& hop) {
+  const std::string& host = hop.host;
   const bool normal = !host.empty() && !host.ends_with('.') &&
                       std::none_of(host.begin(), host.end(),
                                    [](char c) { return c >= 'A' && c <= 'Z'; });
   if (normal) return net::RegistrableDomainOfHost(host);
-  auto url = net::NormalizeUrl(hop.url());
+  auto url = net::NormalizeUrl(hop.url);
   return url.ok() ? url->registrable_domain : "";
 }
 
-void AddDomainFacts(const pb::Observation& obs, const pb::Observation& hop,
-                    pb::Jurisdiction* j) {
-  for (const std::string* host : {&obs.host(), &hop.host()}) {
+void AddDomainFacts(const pb::Observation& obs, const FinalHop& hop,
+                    std::string_view registrable_domain, pb::Jurisdiction* j) {
+  for (const std::string* host : {&obs.host(), &hop.host}) {
     std::string country = CcTldCountry(*host);
     if (!country.empty()) {
       AddSecondary(j, country, "cctld",
                    "." + ToLowerAscii(TopLevelDomain(*host)));
     }
   }
-  j->set_cctld_country(CcTldCountry(hop.host()));
-  j->set_registrable_domain(RegistrableDomain(hop));
+  j->set_cctld_country(CcTldCountry(hop.host));
+  j->set_registrable_domain(registrable_domain.empty()
+                                ? RegistrableDomain(hop)
+                                : std::string(registrable_domain));
   const pb::DomainRegistration& reg = obs.registration();
   j->set_registrar(reg.registrar());
   if (!reg.registrar().empty() || !reg.registrar_country().empty()) {
@@ -213,17 +213,17 @@ void AddDomainFacts(const pb::Observation& obs, const pb::Observation& hop,
 
 // Sets attribution, primary countries and confidence, and the secondary
 // jurisdictions that only the attribution knows of.
-void Attribute(const pb::Observation& obs, const pb::Observation& hop,
+void Attribute(const pb::Observation& obs, const FinalHop& hop,
                pb::Jurisdiction* j) {
   const auto& countries = obs.verdict().hosting_countries();
-  if (IsNonAttributableName(hop.host())) {
+  if (IsNonAttributableName(hop.host)) {
     j->set_attribution("not_attributable");
     j->set_confidence(std::string(kNone));
     return;
   }
-  const pb::DnsObservation& dns = hop.dns();
+  const pb::DnsObservation& dns = hop.dns;
   if (!dns.error().error_class().empty() && dns.addresses_size() == 0 &&
-      hop.addresses_size() == 0) {
+      hop.addresses.empty()) {
     j->set_attribution(dns.error().error_class() == "nxdomain"
                            ? "taken_down"
                            : "unresolvable");
@@ -237,7 +237,7 @@ void Attribute(const pb::Observation& obs, const pb::Observation& hop,
   }
   auto front =
       std::find_if(obs.providers().begin(), obs.providers().end(), IsInFront);
-  const bool gone = hop.http().status() == 404 || hop.http().status() == 410;
+  const bool gone = hop.http.status() == 404 || hop.http.status() == 410;
   if (front != obs.providers().end()) {
     j->set_attribution(gone ? "taken_down" : "origin_hidden");
     if (!front->country().empty()) j->add_primary_countries(front->country());
@@ -255,7 +255,7 @@ void Attribute(const pb::Observation& obs, const pb::Observation& hop,
     j->set_attribution("taken_down");
   } else if (countries.size() > 1) {
     j->set_attribution("several_countries");
-  } else if (net::IpAddress::Parse(hop.host())) {
+  } else if (net::IpAddress::Parse(hop.host)) {
     j->set_attribution("ip_literal");
   } else {
     j->set_attribution("hosted");
@@ -302,9 +302,9 @@ std::string CcTldCountry(std::string_view host) {
   return tld;
 }
 
-pb::Jurisdiction DecideJurisdiction(const pb::Observation& obs) {
-  pb::Observation storage;
-  const pb::Observation& hop = FinalHopRef(obs, &storage);
+pb::Jurisdiction DecideJurisdiction(const pb::Observation& obs,
+                                    std::string_view registrable_domain) {
+  const FinalHop hop = FinalHopOf(obs);
   pb::Jurisdiction j;
   AddRedirectors(obs, &j);
   Attribute(obs, hop, &j);
@@ -313,12 +313,12 @@ pb::Jurisdiction DecideJurisdiction(const pb::Observation& obs) {
       AddSecondary(&j, p.country(), "hosting_provider", p.name());
   }
   AddUnconfirmedAddresses(obs, hop, &j);
-  if (hop.dns().resolvers_disagree()) {
+  if (hop.dns.resolvers_disagree()) {
     j.add_disagreements(
-        "the resolvers disagree on the addresses of " + hop.host() +
+        "the resolvers disagree on the addresses of " + hop.host +
         " (split-horizon DNS, a fast-changing record or tampering)");
   }
-  AddDomainFacts(obs, hop, &j);
+  AddDomainFacts(obs, hop, registrable_domain, &j);
   return j;
 }
 

@@ -1,7 +1,7 @@
 // The jurisdiction rules: from an observation (as Conclude leaves it) to
 // the structured decision of verdict.jurisdiction. Pure.
 //
-// Attribution, the first rule that applies, for the final hop (FinalHopView):
+// Attribution, the first rule that applies, for the final hop (FinalHopOf):
 // - "not_attributable": the host ends in a name of an overlay network that
 //   hides where a service runs (.onion, .i2p, .loki, .bit, .exit). No
 //   primary country; confidence "none".
@@ -62,9 +62,12 @@ namespace hl {
 
 // The decision for `observation`, whose status and verdict.hosting_countries
 // Conclude has set. Referral fields stay empty (common/referral.h fills
-// them).
+// them). `registrable_domain`, when not empty, is that of the final hop's
+// URL as an earlier decision on the same observation found it: taken as it
+// is instead of parsing the URL again (ReviseJurisdiction).
 hostlocator::v1::Jurisdiction DecideJurisdiction(
-    const hostlocator::v1::Observation& observation);
+    const hostlocator::v1::Observation& observation,
+    std::string_view registrable_domain = {});
 
 // The ISO 3166-1 alpha-2 country of the top-level domain of `host` (any
 // case, optional trailing dot), or "" when it is not a country's: generic

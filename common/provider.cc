@@ -423,13 +423,12 @@ std::shared_ptr<const ProviderIndex> IndexProviders(
 
 namespace {
 
-void FindHeaders(const pb::Observation& obs, const ProviderIndex& index,
+void FindHeaders(const pb::HttpObservation& http, const ProviderIndex& index,
                  std::vector<Hit>* hits) {
   std::string name;
   std::string value;
-  for (uint32_t h = 0; h < static_cast<uint32_t>(obs.http().headers_size());
-       ++h) {
-    const pb::HttpHeader& header = obs.http().headers(static_cast<int>(h));
+  for (uint32_t h = 0; h < static_cast<uint32_t>(http.headers_size()); ++h) {
+    const pb::HttpHeader& header = http.headers(static_cast<int>(h));
     name = ToLowerAscii(header.name());
     bool value_lowered = false;
     auto check = [&](RuleRef ref) {
@@ -457,10 +456,11 @@ void FindHeaders(const pb::Observation& obs, const ProviderIndex& index,
   }
 }
 
-void FindAddresses(const pb::Observation& obs, const ProviderIndex& index,
-                   std::vector<Hit>* hits) {
-  for (uint32_t i = 0; i < static_cast<uint32_t>(obs.addresses_size()); ++i) {
-    const pb::AddressInfo& a = obs.addresses(static_cast<int>(i));
+void FindAddresses(
+    const google::protobuf::RepeatedPtrField<pb::AddressInfo>& addresses,
+    const ProviderIndex& index, std::vector<Hit>* hits) {
+  for (uint32_t i = 0; i < static_cast<uint32_t>(addresses.size()); ++i) {
+    const pb::AddressInfo& a = addresses[static_cast<int>(i)];
     if (std::optional<net::IpAddress> ip = net::IpAddress::Parse(a.ip())) {
       const RangeSegments& family = ip->is_v4() ? index.v4 : index.v6;
       for (RuleRef ref : family.Containing(ToU128(*ip))) {
@@ -479,11 +479,11 @@ void FindAddresses(const pb::Observation& obs, const ProviderIndex& index,
 
 // Suffixes match on label boundaries: every suffix of the lower-cased name
 // (trailing dot dropped) that is the whole name or follows a '.'.
-void FindNames(const pb::Observation& obs, const ProviderIndex& index,
+void FindNames(const pb::DnsObservation& dns, const ProviderIndex& index,
                std::vector<Hit>* hits) {
   if (index.suffix_rules.empty()) return;
   std::string lower;
-  const auto& chain = obs.dns().cname_chain();
+  const auto& chain = dns.cname_chain();
   for (uint32_t i = 0; i < static_cast<uint32_t>(chain.size()); ++i) {
     const std::string& name = chain[static_cast<int>(i)];
     lower = ToLowerAscii(name);
@@ -563,15 +563,15 @@ Result<ProviderTable> LoadProvidersFile(const std::string& path) {
   return table;
 }
 
-std::vector<pb::ProviderMatch> DetectProviders(const pb::Observation& obs,
+std::vector<pb::ProviderMatch> DetectProviders(const FinalHop& hop,
                                                const ProviderTable& table) {
   const std::shared_ptr<const ProviderIndex> built =
       table.index != nullptr ? nullptr : IndexProviders(table.providers);
   const ProviderIndex& index = table.index != nullptr ? *table.index : *built;
   std::vector<Hit> hits;
-  FindHeaders(obs, index, &hits);
-  FindAddresses(obs, index, &hits);
-  FindNames(obs, index, &hits);
+  FindHeaders(hop.http, index, &hits);
+  FindAddresses(hop.addresses, index, &hits);
+  FindNames(hop.dns, index, &hits);
   std::vector<pb::ProviderMatch> matches;
   if (hits.empty()) return matches;
   std::sort(hits.begin(), hits.end(), [](const Hit& x, const Hit& y) {

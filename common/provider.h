@@ -34,6 +34,7 @@
 #include "common/net/ip.h"
 #include "common/proto/hostlocator.pb.h"
 #include "common/status.h"
+#include "common/verdict.h"
 
 namespace hl {
 
@@ -93,11 +94,10 @@ Result<ProviderTable> ParseProviders(std::string_view toml_text,
 // Reads and parses the file at `path` (`origin` is `path`).
 Result<ProviderTable> LoadProvidersFile(const std::string& path);
 
-// Every provider of `table` with at least one rule matching `observation`,
-// with the evidence, ordered as described above. Pure; reads
-// `table.index`.
+// Every provider of `table` with at least one rule matching the request
+// that decided an observation (its final hop), with the evidence, ordered
+// as described above. Pure; reads `table.index` (built here when null).
 std::vector<hostlocator::v1::ProviderMatch> DetectProviders(
-    const hostlocator::v1::Observation& observation,
-    const ProviderTable& table);
+    const FinalHop& hop, const ProviderTable& table);
 
 }  // namespace hl

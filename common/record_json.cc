@@ -5,22 +5,17 @@
 #include <charconv>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <string_view>
 
 #include "common/digest.h"
+#include "common/plain_ascii.h"
 #include "common/utf8.h"
 
 namespace hl {
 namespace {
 
 namespace pb = ::hostlocator::v1;
-
-// A byte copied into a JSON string as is: printable ASCII other than the
-// quotation mark and the reverse solidus.
-bool IsPlainAscii(char c) {
-  const auto u = static_cast<unsigned char>(c);
-  return u >= 0x20 && u < 0x80 && c != '"' && c != '\\';
-}
 
 // Appends `s`, repaired by the ToValidUtf8 rules, as the inside of a JSON
 // string, escaped as nlohmann's dump() does: \" \\ \b \t \n \f \r, the
@@ -31,7 +26,12 @@ void AppendEscaped(std::string_view s, std::string* out) {
   size_t i = 0;
   while (i < s.size()) {
     const size_t run = i;
-    while (i < s.size() && IsPlainAscii(s[i])) ++i;
+    while (true) {
+      i += PlainAsciiPrefix<'"', '\\'>(s.substr(i));
+      // DEL, which ends a plain run, is copied as it is too.
+      if (i == s.size() || s[i] != '\x7f') break;
+      ++i;
+    }
     out->append(s.data() + run, i - run);
     if (i == s.size()) return;
     const auto c = static_cast<unsigned char>(s[i]);
@@ -113,12 +113,24 @@ class JsonWriter {
     out_ += ']';
     first_ = false;
   }
-  // The next call writes this key's value.
+  // The next call writes this key's value. Keys are short names: the
+  // separator, the quoted key and the colon go in one append.
   JsonWriter& Key(std::string_view key) {
-    Separate();
-    out_ += '"';
-    out_ += key;
-    out_ += "\":";
+    char buf[64];
+    size_t n = 0;
+    if (!first_) buf[n++] = ',';
+    buf[n++] = '"';
+    if (key.size() > sizeof buf - 4) {
+      out_.append(buf, n);
+      out_ += key;
+      n = 0;
+    } else {
+      std::memcpy(buf + n, key.data(), key.size());
+      n += key.size();
+    }
+    buf[n++] = '"';
+    buf[n++] = ':';
+    out_.append(buf, n);
     first_ = true;
     return *this;
   }

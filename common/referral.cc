@@ -155,11 +155,7 @@ void AddHostingProviders(const pb::Observation& obs, pb::Jurisdiction* j) {
     any = true;
   }
   if (any) return;
-  pb::Observation storage;
-  const pb::Observation& hop = FinalHopRef(obs, &storage);
-  const pb::AddressInfo* a =
-      FindAddress(hop.addresses(), AnsweringIp(hop.http(), hop.pinned_ip()));
-  if (a == nullptr && hop.addresses_size() > 0) a = &hop.addresses(0);
+  const pb::AddressInfo* a = AnsweringAddress(FinalHopOf(obs));
   if (a != nullptr && a->asn() != 0) {
     AddProvider(j,
                 "AS" + std::to_string(a->asn()) +

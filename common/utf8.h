@@ -55,6 +55,10 @@ inline void AppendValidUtf8(std::string_view s, std::string* out) {
   while (!s.empty()) {
     size_t valid = 0;  // well-formed prefix of `s`
     while (valid < s.size()) {
+      if (static_cast<unsigned char>(s[valid]) < 0x80) {
+        ++valid;
+        continue;
+      }
       const size_t len = Utf8SequenceLength(s.substr(valid));
       if (len == 0) break;
       valid += len;

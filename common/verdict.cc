@@ -360,33 +360,48 @@ pb::Observation FinalHopView(const pb::Observation& obs) {
   return view;
 }
 
-const pb::Observation& FinalHopRef(const pb::Observation& obs,
-                                   pb::Observation* storage) {
-  if (obs.redirects_size() == 0) return obs;
-  *storage = FinalHopView(obs);
-  return *storage;
+FinalHop FinalHopOf(const pb::Observation& obs) {
+  if (obs.redirects().empty()) {
+    return {obs.url(),       obs.host(), obs.dns(),     obs.addresses(),
+            obs.pinned_ip(), obs.http(), obs.has_http()};
+  }
+  const pb::Hop& last = obs.redirects(obs.redirects_size() - 1);
+  return {last.url(),       last.host(), last.dns(),     last.addresses(),
+          last.pinned_ip(), last.http(), last.has_http()};
+}
+
+const pb::AddressInfo* AnsweringAddress(const FinalHop& hop) {
+  if (const pb::AddressInfo* a =
+          FindAddress(hop.addresses, AnsweringIp(hop.http, hop.pinned_ip));
+      a != nullptr) {
+    return a;
+  }
+  return hop.addresses.empty() ? nullptr : &hop.addresses[0];
 }
 
 void ReviseJurisdiction(pb::Observation* obs) {
   pb::Verdict* verdict = obs->mutable_verdict();
-  const pb::Jurisdiction old = verdict->jurisdiction();
-  pb::Jurisdiction revised = DecideJurisdiction(*obs);
-  *revised.mutable_referrals() = old.referrals();
-  revised.set_directory_unverified(old.directory_unverified());
-  revised.set_referral_warning(old.referral_warning());
-  revised.set_home_country(old.home_country());
+  pb::Jurisdiction* old = verdict->mutable_jurisdiction();
+  // The URL, and so its registrable domain, did not change.
+  pb::Jurisdiction revised =
+      DecideJurisdiction(*obs, old->registrable_domain());
+  const std::string old_summary = DescribeJurisdiction(*old);
+  // The referral fields move over; `old` is replaced below.
+  revised.mutable_referrals()->Swap(old->mutable_referrals());
+  revised.set_directory_unverified(old->directory_unverified());
+  revised.set_referral_warning(std::move(*old->mutable_referral_warning()));
+  revised.set_home_country(old->home_country());
 
   // The summary and its disagreements, as AddJurisdiction wrote them.
   std::vector<std::string> replacement = {DescribeJurisdiction(revised)};
   for (const std::string& d : revised.disagreements()) {
     replacement.push_back("disagreement: " + d);
   }
-  const std::string old_summary = DescribeJurisdiction(old);
   google::protobuf::RepeatedPtrField<std::string> reasons;
   bool replaced = false;
   for (int i = 0; i < verdict->reasons_size(); ++i) {
     if (!replaced && verdict->reasons(i) == old_summary) {
-      for (const std::string& r : replacement) *reasons.Add() = r;
+      for (std::string& r : replacement) *reasons.Add() = std::move(r);
       replaced = true;
       while (i + 1 < verdict->reasons_size() &&
              verdict->reasons(i + 1).starts_with("disagreement: ")) {
@@ -394,10 +409,10 @@ void ReviseJurisdiction(pb::Observation* obs) {
       }
       continue;
     }
-    *reasons.Add() = verdict->reasons(i);
+    *reasons.Add() = std::move(*verdict->mutable_reasons(i));
   }
   if (!replaced) {
-    for (const std::string& r : replacement) *reasons.Add() = r;
+    for (std::string& r : replacement) *reasons.Add() = std::move(r);
   }
   *verdict->mutable_reasons() = std::move(reasons);
   *verdict->mutable_jurisdiction() = std::move(revised);

@@ -67,16 +67,29 @@ void ReviseJurisdiction(hostlocator::v1::Observation* observation);
 void ApplyEnrichment(const hostlocator::v1::Observation& enrichment,
                      hostlocator::v1::Observation* observation);
 
-// The observation as seen from its last hop: host, dns, addresses,
+// The request that decided an observation, by reference into it: the last
+// redirect followed (its Hop), else the observation's own request. A
+// request without DNS or HTTP reads as their default (empty) messages.
+// Every reader of the final hop takes this view; FinalHopView is for code
+// that needs a modified copy (Conclude).
+struct FinalHop {
+  const std::string& url;
+  const std::string& host;
+  const hostlocator::v1::DnsObservation& dns;
+  const google::protobuf::RepeatedPtrField<hostlocator::v1::AddressInfo>&
+      addresses;
+  const std::string& pinned_ip;
+  const hostlocator::v1::HttpObservation& http;
+  bool has_http;  // an HTTP request was made
+};
+// Valid while `observation` is, unchanged.
+FinalHop FinalHopOf(const hostlocator::v1::Observation& observation);
+
+// The observation as seen from its last hop, copied: host, dns, addresses,
 // pinned_ip and http of the last redirect followed (the observation itself
 // when none was), without the redirects.
 hostlocator::v1::Observation FinalHopView(
     const hostlocator::v1::Observation& observation);
-// The same view without a copy when no redirect was followed: `observation`
-// itself then, else FinalHopView(observation), kept in `*storage`.
-const hostlocator::v1::Observation& FinalHopRef(
-    const hostlocator::v1::Observation& observation,
-    hostlocator::v1::Observation* storage);
 
 // The entry of `addresses` for `ip` (same address whatever its textual
 // form), or nullptr.
@@ -89,5 +102,8 @@ const hostlocator::v1::AddressInfo* FindAddress(
 // the pinned address.
 const std::string& AnsweringIp(const hostlocator::v1::HttpObservation& http,
                                const std::string& pinned_ip);
+// The entry of the hop's addresses for AnsweringIp, else its first address,
+// else nullptr (no address).
+const hostlocator::v1::AddressInfo* AnsweringAddress(const FinalHop& hop);
 
 }  // namespace hl

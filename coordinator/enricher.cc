@@ -20,10 +20,8 @@ std::string Note(const std::string& what, const Status& status) {
 }  // namespace
 
 EnrichmentPlan PlanEnrichment(const pb::Observation& observation) {
-  pb::Observation storage;
-  const pb::Observation& last = FinalHopRef(observation, &storage);
   EnrichmentPlan plan;
-  for (const pb::AddressInfo& a : last.addresses()) {
+  for (const pb::AddressInfo& a : FinalHopOf(observation).addresses) {
     if (plan.addresses.size() == kMaxEnrichedAddresses) break;
     bool seen = false;
     for (const auto& p : plan.addresses) seen = seen || p.ip == a.ip();

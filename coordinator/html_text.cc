@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <cstdio>
 
+#include "common/plain_ascii.h"
 #include "common/utf8.h"
 
 namespace hl::coordinator {
@@ -31,16 +32,6 @@ bool Hidden(uint32_t c) {
          (c >= 0x2066 && c <= 0x2069) || c == 0xfeff;
 }
 
-// An ASCII byte that stands for itself in HTML text: printable other than
-// & < > " ', or TAB or LF (what the loop below would copy as it is).
-bool IsPlain(char c) {
-  const auto u = static_cast<unsigned char>(c);
-  if (u >= 0x20 && u < 0x7f) {
-    return c != '&' && c != '<' && c != '>' && c != '"' && c != '\'';
-  }
-  return c == '\t' || c == '\n';
-}
-
 void AppendDefangedDots(std::string_view s, std::string* out) {
   for (char c : s) {
     if (c == '.') {
@@ -55,8 +46,8 @@ void AppendDefangedDots(std::string_view s, std::string* out) {
 
 void AppendHtmlText(std::string_view text, std::string* out) {
   while (!text.empty()) {
-    size_t plain = 0;
-    while (plain < text.size() && IsPlain(text[plain])) ++plain;
+    // TAB and LF, which end a plain run, are copied as they are below.
+    const size_t plain = PlainAsciiPrefix<'&', '<', '>', '"', '\''>(text);
     if (plain > 0) {
       out->append(text.data(), plain);
       text.remove_prefix(plain);

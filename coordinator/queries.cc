@@ -43,26 +43,33 @@ std::string Dump(const Json& doc) {
 
 Result<bool> ReadOutcome(const Store& store, const pb::LineRecord& line,
                          const HistorySettings* settings, LineOutcome* out) {
-  out->latest.reset();
+  return OutcomeReader(store, settings).Read(line, out);
+}
+
+Result<bool> OutcomeReader::Read(const pb::LineRecord& line, LineOutcome* out) {
   out->history.reset();
-  if (line.job_id() == 0) return true;
+  if (line.job_id() == 0) {
+    out->latest.reset();
+    return true;
+  }
+  if (!out->latest) out->latest.emplace();
   uint32_t check = 0;
-  auto latest = store.LatestResult(line.job_id(), &check);
-  if (!latest.ok()) return latest.status();
-  out->latest = std::move(latest).value();
-  if (!out->latest) {
-    auto job = store.GetJob(line.job_id());
+  auto found = results_.Latest(line.job_id(), &*out->latest, &check);
+  if (!found.ok()) return found.status();
+  if (!*found) {
+    out->latest.reset();
+    auto job = store_.GetJob(line.job_id());
     if (!job.ok()) return job.status();
     return job->state() == pb::JOB_STATE_DEAD;
   }
-  if (settings == nullptr) return true;
+  if (settings_ == nullptr) return true;
   if (check == 0) {
-    out->history = AnalyseHistory({&*out->latest, 1}, *settings);
+    out->history = AnalyseHistory({&*out->latest, 1}, *settings_);
     return true;
   }
-  auto checks = store.History(line.job_id());
+  auto checks = store_.History(line.job_id());
   if (!checks.ok()) return checks.status();
-  out->history = AnalyseHistory(*checks, *settings);
+  out->history = AnalyseHistory(*checks, *settings_);
   return true;
 }
 
@@ -219,6 +226,7 @@ Result<std::string> ResultsPageJson(const Store& store,
   size_t count = 0;
   std::optional<ResultCursor> next;
   LineOutcome outcome;
+  OutcomeReader outcomes(store, &settings);
   for (uint64_t run_id = std::max<uint64_t>(query.from.run_id, 1);
        run_id <= last_run && !next; ++run_id) {
     const uint64_t from = run_id == query.from.run_id ? query.from.line : 0;
@@ -229,7 +237,7 @@ Result<std::string> ResultsPageJson(const Store& store,
             next = ResultCursor{run_id, line.line()};
             return Stop();
           }
-          auto has_outcome = ReadOutcome(store, line, &settings, &outcome);
+          auto has_outcome = outcomes.Read(line, &outcome);
           if (!has_outcome.ok()) return has_outcome.status();
           if (!*has_outcome) return Status::Ok();
           const pb::Observation* p =
@@ -270,6 +278,7 @@ Result<bool> AppendExportChunk(const Store& store, uint64_t run_id,
   if (csv && *next_line == 0) *out += CsvHeader() + "\n";
   bool ended = true;
   LineOutcome outcome;
+  OutcomeReader outcomes(store, &settings);
   Status s = store.ForEachLine(
       run_id,
       [&](const pb::LineRecord& line) -> Status {
@@ -278,7 +287,7 @@ Result<bool> AppendExportChunk(const Store& store, uint64_t run_id,
           ended = false;
           return Stop();
         }
-        auto has_outcome = ReadOutcome(store, line, &settings, &outcome);
+        auto has_outcome = outcomes.Read(line, &outcome);
         if (!has_outcome.ok()) return has_outcome.status();
         const pb::Observation* p = outcome.latest ? &*outcome.latest : nullptr;
         const HistorySummary* h = outcome.history ? &*outcome.history : nullptr;

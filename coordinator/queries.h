@@ -65,6 +65,20 @@ struct LineOutcome {
 // `settings` null no summary is made and no history read.
 Result<bool> ReadOutcome(const Store& store, const pb::LineRecord& line,
                          const HistorySettings* settings, LineOutcome* out);
+// ReadOutcome for many lines, through one Store::ResultReader: for lines
+// visited in line order (their jobs then come mostly in ascending order).
+// A LineOutcome passed again has its observation parsed in place.
+class OutcomeReader {
+ public:
+  OutcomeReader(const Store& store, const HistorySettings* settings)
+      : store_(store), settings_(settings), results_(store.NewResultReader()) {}
+  Result<bool> Read(const pb::LineRecord& line, LineOutcome* out);
+
+ private:
+  const Store& store_;
+  const HistorySettings* settings_;
+  Store::ResultReader results_;
+};
 
 // The JSON body of GET /api/v1/results: {"records": [result records
 // (docs/result-format.md)], "next_cursor": "..." or null}. Only lines with

@@ -131,31 +131,6 @@ std::string NetworkLabel(const pb::AddressInfo& a) {
   return label;
 }
 
-// The request that decided (FinalHopView, common/verdict.h) by reference:
-// the last hop of a redirect chain, else the observation's own request.
-struct FinalHop {
-  const pb::DnsObservation& dns;
-  const google::protobuf::RepeatedPtrField<pb::AddressInfo>& addresses;
-  const std::string& pinned_ip;
-  const pb::HttpObservation& http;
-};
-
-FinalHop FinalHopOf(const pb::Observation& obs) {
-  if (obs.redirects().empty()) {
-    return {obs.dns(), obs.addresses(), obs.pinned_ip(), obs.http()};
-  }
-  const pb::Hop& last = obs.redirects(obs.redirects_size() - 1);
-  return {last.dns(), last.addresses(), last.pinned_ip(), last.http()};
-}
-
-const pb::AddressInfo* AnsweringAddress(const FinalHop& final_hop) {
-  const std::string& ip = AnsweringIp(final_hop.http, final_hop.pinned_ip);
-  if (const pb::AddressInfo* a = FindAddress(final_hop.addresses, ip); a) {
-    return a;
-  }
-  return final_hop.addresses.empty() ? nullptr : &final_hop.addresses[0];
-}
-
 bool IsFrontProvider(const pb::ProviderMatch& p) {
   return p.category() == "cdn" || p.category() == "waf";
 }
@@ -1568,9 +1543,10 @@ Result<PackageSetSummary> WriteReferralPackages(const Store& store,
   auto writer = ReferralPackageWriter::Create(dir, std::move(options));
   if (!writer.ok()) return writer.status();
   LineOutcome outcome;
+  OutcomeReader outcomes(store, nullptr);
   HL_RETURN_IF_ERROR(store.ForEachLine(
       run.run_id(), [&](const pb::LineRecord& line) -> Status {
-        auto has_outcome = ReadOutcome(store, line, nullptr, &outcome);
+        auto has_outcome = outcomes.Read(line, &outcome);
         if (!has_outcome.ok()) return has_outcome.status();
         if (!*has_outcome) {
           (*writer)->AddPending();

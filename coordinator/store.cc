@@ -747,42 +747,64 @@ Result<pb::JobRecord> Store::GetJob(uint64_t job_id) const {
 
 Result<std::optional<pb::Observation>> Store::LatestResult(
     uint64_t job_id, uint32_t* check) const {
-  std::unique_ptr<rocksdb::Iterator> it(
-      db_->NewIterator(rocksdb::ReadOptions(), results_));
-  // Backwards from the job's last key: the newest result comes after its
-  // enrichment, if it has one.
-  std::string enrichment_key;
-  std::string enrichment;
-  for (it->SeekForPrev(ResultKey(job_id, UINT32_MAX));
-       it->Valid() && it->key().size() > kResultKeySize; it->Prev()) {
-    if (ReadU64(it->key().ToStringView()) != job_id) break;
-    if (enrichment_key.empty()) {
-      enrichment_key = it->key().ToString();
-      enrichment = it->value().ToString();
+  pb::Observation obs;
+  ResultReader reader = NewResultReader();
+  auto found = reader.Latest(job_id, &obs, check);
+  if (!found.ok()) return found.status();
+  if (!*found) return std::optional<pb::Observation>();
+  return std::optional<pb::Observation>(std::move(obs));
+}
+
+Store::ResultReader Store::NewResultReader() const {
+  return ResultReader(*this);
+}
+
+Store::ResultReader::ResultReader(const Store& store)
+    : store_(&store),
+      it_(store.db_->NewIterator(rocksdb::ReadOptions(), store.results_)) {}
+Store::ResultReader::~ResultReader() = default;
+Store::ResultReader::ResultReader(ResultReader&&) noexcept = default;
+
+Result<bool> Store::ResultReader::Latest(uint64_t job_id, pb::Observation* out,
+                                         uint32_t* check) {
+  // Jobs just after the iterator's position are reached by stepping: the
+  // keys of jobs without results in between are few.
+  constexpr uint64_t kStepAhead = 8;
+  const auto job_at = [&] { return ReadU64(it_->key().ToStringView()); };
+  if (!it_->Valid() || job_at() > job_id || job_id - job_at() > kStepAhead) {
+    it_->Seek(U64Key(job_id));
+  }
+  while (it_->Valid() && job_at() < job_id) it_->Next();
+  // Forwards over the job's keys: each result, then its enrichment if it
+  // has one; the newest result is the last result key.
+  std::string newest;  // the key of result_
+  for (; it_->Valid() && job_at() == job_id; it_->Next()) {
+    const std::string_view key = it_->key().ToStringView();
+    if (key.size() == kResultKeySize) {
+      newest.assign(key);
+      result_.assign(it_->value().data(), it_->value().size());
+      enrichment_.clear();
+    } else if (!newest.empty() && key.substr(0, kResultKeySize) == newest) {
+      enrichment_.assign(it_->value().data(), it_->value().size());
     }
   }
-  if (!it->Valid()) {
-    HL_RETURN_IF_ERROR(FromRocks(it->status(), "result read failed"));
-    return std::optional<pb::Observation>();
-  }
-  const std::string_view key = it->key().ToStringView();
-  if (key.size() != kResultKeySize || ReadU64(key) != job_id) {
-    return std::optional<pb::Observation>();
-  }
-  pb::Observation obs;
-  HL_RETURN_IF_ERROR(ParseResult(it->value().ToStringView(), &obs));
-  if (std::string_view(enrichment_key).substr(0, kResultKeySize) == key) {
-    HL_RETURN_IF_ERROR(AddEnrichment(enrichment, &obs));
+  HL_RETURN_IF_ERROR(FromRocks(it_->status(), "result read failed"));
+  if (newest.empty()) return false;
+  HL_RETURN_IF_ERROR(store_->ParseResult(result_, out));
+  if (!enrichment_.empty()) {
+    HL_RETURN_IF_ERROR(
+        store_->AddEnrichment(enrichment_, out, &enrichment_scratch_));
   }
   if (check != nullptr) {
     // The last 4 key bytes, read as a number.
-    *check = static_cast<uint32_t>(ReadU64(key.substr(8)));
+    *check = static_cast<uint32_t>(ReadU64(std::string_view(newest).substr(8)));
   }
-  return std::optional<pb::Observation>(std::move(obs));
+  return true;
 }
 
 Result<std::vector<pb::Observation>> Store::History(uint64_t job_id) const {
   std::vector<pb::Observation> checks;
+  pb::Observation enrichment;  // scratch
   const std::string prefix = U64Key(job_id);
   std::unique_ptr<rocksdb::Iterator> it(
       db_->NewIterator(rocksdb::ReadOptions(), results_));
@@ -796,8 +818,8 @@ Result<std::vector<pb::Observation>> Store::History(uint64_t job_id) const {
       last_result = key;
     } else if (!last_result.empty() &&
                key.substr(0, kResultKeySize) == last_result) {
-      HL_RETURN_IF_ERROR(
-          AddEnrichment(it->value().ToStringView(), &checks.back()));
+      HL_RETURN_IF_ERROR(AddEnrichment(it->value().ToStringView(),
+                                       &checks.back(), &enrichment));
     }
   }
   HL_RETURN_IF_ERROR(FromRocks(it->status(), "result scan failed"));
@@ -1392,11 +1414,10 @@ Status Store::ParseResult(std::string_view bytes, pb::Observation* out) const {
   return AttachDataSources(out);
 }
 
-Status Store::AddEnrichment(std::string_view bytes,
-                            pb::Observation* out) const {
-  pb::Observation enrichment;
-  HL_RETURN_IF_ERROR(Parse(bytes, &enrichment, "enrichment"));
-  ApplyEnrichment(enrichment, out);
+Status Store::AddEnrichment(std::string_view bytes, pb::Observation* out,
+                            pb::Observation* scratch) const {
+  HL_RETURN_IF_ERROR(Parse(bytes, scratch, "enrichment"));
+  ApplyEnrichment(*scratch, out);
   return Status::Ok();
 }
 

@@ -88,6 +88,7 @@
 namespace rocksdb {
 class DB;
 class ColumnFamilyHandle;
+class Iterator;
 class WriteBatch;
 }  // namespace rocksdb
 
@@ -329,6 +330,32 @@ class Store {
   // job has more than one check.
   Result<std::optional<pb::Observation>> LatestResult(
       uint64_t job_id, uint32_t* check = nullptr) const;
+  // Reads the newest checks of many jobs (LatestResult) through one
+  // iterator: a job after the last one read is reached by stepping
+  // forward, any other by a seek, so jobs read in ascending order (the
+  // lines of a run) cost a scan, not a seek each. Sees the store as it was
+  // when made (the iterator's implicit snapshot). Valid while the Store is.
+  class ResultReader {
+   public:
+    ~ResultReader();
+    ResultReader(ResultReader&&) noexcept;
+    // The newest check of `job_id` into *out (parsed in place, reusing
+    // its allocations; left as it was when there is none); false when the
+    // job has none. `check` as for LatestResult.
+    Result<bool> Latest(uint64_t job_id, pb::Observation* out,
+                        uint32_t* check = nullptr);
+
+   private:
+    friend class Store;
+    explicit ResultReader(const Store& store);
+    const Store* store_;
+    std::unique_ptr<rocksdb::Iterator> it_;
+    // Reused between jobs: the newest result's bytes and its enrichment's.
+    std::string result_;
+    std::string enrichment_;
+    pb::Observation enrichment_scratch_;
+  };
+  ResultReader NewResultReader() const;
   // Every check of a job kept by retention, oldest first; each observation
   // carries its time (checked_at_unix_ms) and status.
   Result<std::vector<pb::Observation>> History(uint64_t job_id) const;
@@ -486,7 +513,9 @@ class Store {
   // applies the enrichment stored beside it (EnrichmentKey), when there
   // is one.
   Status ParseResult(std::string_view bytes, pb::Observation* out) const;
-  Status AddEnrichment(std::string_view bytes, pb::Observation* out) const;
+  // `scratch` (reused between calls) receives the parsed enrichment.
+  Status AddEnrichment(std::string_view bytes, pb::Observation* out,
+                       pb::Observation* scratch) const;
 
   // Hashes std::string and std::string_view alike, so a lookup by view
   // does not copy the key.

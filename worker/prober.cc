@@ -527,9 +527,8 @@ void Prober::Impl::NextRequestOrFinish(Task& task) {
 
 void Prober::Impl::Finish(Task& task) {
   pb::Observation& obs = task.obs;
-  pb::Observation storage;
   for (pb::ProviderMatch& match :
-       DetectProviders(FinalHopRef(obs, &storage), *providers)) {
+       DetectProviders(FinalHopOf(obs), *providers)) {
     *obs.add_providers() = std::move(match);
   }
   Conclude(&obs);

@@ -17,6 +17,7 @@ namespace pb = ::hostlocator::v1;
 using ::testing::Contains;
 using ::testing::ElementsAreArray;
 using ::testing::HasSubstr;
+using ::testing::IsEmpty;
 
 const std::string kShipped =
     std::string(HL_SOURCE_DIR) + "/config/providers.toml";
@@ -244,8 +245,9 @@ TEST(ProviderTest, DetectsTheShippedProviders) {
   ASSERT_GE(cases.size(), 25u);
   for (const DetectCase& tc : cases) {
     SCOPED_TRACE(tc.name);
-    EXPECT_THAT(Describe(DetectProviders(Build(tc.seen), Shipped())),
-                ElementsAreArray(tc.expected));
+    EXPECT_THAT(
+        Describe(DetectProviders(FinalHopOf(Build(tc.seen)), Shipped())),
+        ElementsAreArray(tc.expected));
   }
 }
 
@@ -388,19 +390,35 @@ TEST(ProviderTest, CompiledRulesMatchAsWritten) {
   unindexed.index = nullptr;
   for (const DetectCase& tc : cases) {
     SCOPED_TRACE(tc.name);
-    EXPECT_THAT(Describe(DetectProviders(Build(tc.seen), *table)),
+    EXPECT_THAT(Describe(DetectProviders(FinalHopOf(Build(tc.seen)), *table)),
                 ElementsAreArray(tc.expected));
-    EXPECT_THAT(Describe(DetectProviders(Build(tc.seen), unindexed)),
-                ElementsAreArray(tc.expected));
+    EXPECT_THAT(
+        Describe(DetectProviders(FinalHopOf(Build(tc.seen)), unindexed)),
+        ElementsAreArray(tc.expected));
   }
 }
 
 TEST(ProviderTest, MatchCarriesTheProvidersFacts) {
-  std::vector<pb::ProviderMatch> m =
-      DetectProviders(Build({.headers = {{"cf-ray", "1"}}}), Shipped());
+  std::vector<pb::ProviderMatch> m = DetectProviders(
+      FinalHopOf(Build({.headers = {{"cf-ray", "1"}}})), Shipped());
   ASSERT_EQ(m.size(), 1u);
   EXPECT_EQ(m[0].abuse(), "https://abuse.cloudflare.com/");
   EXPECT_EQ(m[0].country(), "US");
+}
+
+// After redirects only the last hop's request counts: a redirector behind
+// a CDN does not put the CDN in front of the final host, and the final
+// host's CDN is found.
+TEST(ProviderTest, TheFinalHopIsWhatIsMatched) {
+  pb::Observation obs = Build({.headers = {{"cf-ray", "1"}}});
+  *obs.add_redirects() = pb::Hop();
+  EXPECT_THAT(DetectProviders(FinalHopOf(obs), Shipped()), IsEmpty());
+  pb::Observation last = Build({.headers = {{"x-amz-cf-id", "1"}}});
+  *obs.mutable_redirects(0)->mutable_http() = last.http();
+  const std::vector<pb::ProviderMatch> m =
+      DetectProviders(FinalHopOf(obs), Shipped());
+  ASSERT_EQ(m.size(), 1u);
+  EXPECT_EQ(m[0].name(), "Amazon CloudFront");
 }
 
 TEST(ProviderTest, ShippedTableHasEveryRequiredProvider) {

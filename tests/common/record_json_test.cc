@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "common/plain_ascii.h"
 #include "common/utf8.h"
 
 namespace hl {
@@ -648,6 +649,44 @@ TEST(RecordJsonTest, HexTable) {
   EXPECT_EQ(HexLower(""), "");
   EXPECT_EQ(HexLower(std::string("\x00\x01\x7f\x80\xab\xff", 6)),
             "00017f80abff");
+}
+
+}  // namespace
+}  // namespace hl
+
+namespace hl {
+namespace {
+
+// The word-at-a-time scan against the byte-wise rule, for every byte value
+// at every position of a 20-byte text and after every prefix length.
+TEST(PlainAsciiPrefixTest, StopsAtTheFirstByteThatIsNotPlain) {
+  const auto bytewise = [](std::string_view s, std::string_view special) {
+    size_t i = 0;
+    while (i < s.size() && static_cast<unsigned char>(s[i]) >= 0x20 &&
+           static_cast<unsigned char>(s[i]) < 0x7f &&
+           special.find(s[i]) == std::string_view::npos) {
+      ++i;
+    }
+    return i;
+  };
+  for (int b = 0; b < 256; ++b) {
+    for (size_t at = 0; at < 20; ++at) {
+      // Bytes before `at` plain, then b, then bytes that would flag a
+      // borrow-based scan (0x00, 0x80) after it.
+      std::string text(20, 'x');
+      text[at] = static_cast<char>(b);
+      for (size_t k = at + 1; k < text.size(); k += 2) text[k] = '\0';
+      for (size_t k = at + 2; k < text.size(); k += 2) text[k] = '\x80';
+      for (size_t len = 0; len <= text.size(); ++len) {
+        const std::string_view s(text.data(), len);
+        ASSERT_EQ((PlainAsciiPrefix<'"', '\\'>(s)), bytewise(s, "\"\\"))
+            << "byte " << b << " at " << at << " of " << len;
+        ASSERT_EQ((PlainAsciiPrefix<'&', '<', '>', '"', '\''>(s)),
+                  bytewise(s, "&<>\"'"))
+            << "byte " << b << " at " << at << " of " << len;
+      }
+    }
+  }
 }
 
 }  // namespace

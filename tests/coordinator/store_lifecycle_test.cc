@@ -1,5 +1,6 @@
 // The store over time: freshness of known results, periodic re-checks and
 // history, the politeness filter of leasing, retention, backup and restore.
+#include <google/protobuf/util/message_differencer.h>
 #include <gtest/gtest.h>
 #include <rocksdb/db.h>
 
@@ -140,6 +141,83 @@ TEST_F(StoreLifecycleTest, PeriodicRechecksOfLocatedUrlsAppendToHistory) {
   auto queued = store->QueueDueRechecks(t0 + 4 * kHour);
   ASSERT_TRUE(queued.ok());
   EXPECT_EQ(*queued, 1u);
+}
+
+// One reader for many jobs, in any order: each read is the newest check
+// with its own enrichment (not an older check's), as History has it.
+TEST_F(StoreLifecycleTest, AResultReaderReadsTheNewestCheckOfEachJob) {
+  StorePolicy policy{.recheck_interval_ms = kHour};
+  auto store = OpenStore(policy);
+  const int64_t t0 = 100 * kHour;
+  Submit(*store, {"http://a/", "http://b/", "http://c/", "http://d/"}, t0);
+  auto leased = store->LeasePending(3, t0);  // d stays without a result
+  ASSERT_TRUE(leased.ok() && leased->size() == 3);
+  for (const auto& job : *leased) {
+    pb::Observation obs;
+    obs.set_url(job.url());
+    obs.set_status("located");
+    obs.set_checked_at_unix_ms(t0);
+    ASSERT_TRUE(store->StoreResult(job.job_id(), 1, obs, t0).ok());
+  }
+  const uint64_t a = (*leased)[0].job_id(), b = (*leased)[1].job_id(),
+                 c = (*leased)[2].job_id();
+  const auto enrichment = [](uint64_t job, uint32_t check,
+                             const std::string& state) {
+    Store::Enriched e{job, check, {}};
+    e.enrichment.mutable_rdap()->set_state(state);
+    return e;
+  };
+  // a: checked twice more, its first check enriched; b: its one check
+  // enriched; c: none.
+  ASSERT_TRUE(store
+                  ->CompleteEnrichment({enrichment(a, 0, "first of a"),
+                                        enrichment(b, 0, "only of b")})
+                  .ok());
+  for (int round = 1; round <= 2; ++round) {
+    ASSERT_TRUE(store->QueueDueRechecks(t0 + round * kHour).ok());
+    auto again = store->LeasePending(10, t0 + round * kHour);
+    ASSERT_TRUE(again.ok());
+    for (const auto& job : *again) {
+      if (job.job_id() != a) continue;
+      pb::Observation obs;
+      obs.set_url(job.url());
+      obs.set_status("located");
+      obs.set_checked_at_unix_ms(t0 + round * kHour);
+      ASSERT_TRUE(store
+                      ->StoreResult(job.job_id(), job.attempts(), obs,
+                                    t0 + round * kHour)
+                      .ok());
+    }
+    for (const auto& job : *again) {
+      if (job.job_id() != a) {
+        ASSERT_TRUE(store->Requeue(job.job_id(), "not now", 9, false, t0).ok());
+      }
+    }
+  }
+  const uint64_t d = c + 1;
+  Store::ResultReader reader = store->NewResultReader();
+  pb::Observation read;
+  for (uint64_t job :
+       std::vector<uint64_t>{a, b, c, d, 999, a, c, b, b, d, a}) {
+    uint32_t check = 77;
+    auto found = reader.Latest(job, &read, &check);
+    ASSERT_TRUE(found.ok()) << found.status().ToString();
+    auto history = store->History(job);
+    ASSERT_TRUE(history.ok());
+    ASSERT_EQ(*found, !history->empty()) << "job " << job;
+    if (!*found) continue;
+    EXPECT_EQ(check, history->size() - 1) << "job " << job;
+    EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(
+        read, history->back()))
+        << "job " << job;
+  }
+  auto latest_a = store->LatestResult(a);
+  ASSERT_TRUE(latest_a.ok() && latest_a->has_value());
+  EXPECT_EQ((*latest_a)->checked_at_unix_ms(), t0 + 2 * kHour);
+  EXPECT_EQ((*latest_a)->rdap().state(), "");
+  auto latest_b = store->LatestResult(b);
+  ASSERT_TRUE(latest_b.ok() && latest_b->has_value());
+  EXPECT_EQ((*latest_b)->rdap().state(), "only of b");
 }
 
 TEST_F(StoreLifecycleTest, AResubmissionReplacesTheDueRecheck) {
