@@ -4,7 +4,6 @@
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/options.h>
-#include <rocksdb/slice_transform.h>
 #include <rocksdb/table.h>
 #include <rocksdb/utilities/checkpoint.h>
 #include <rocksdb/write_batch.h>
@@ -204,8 +203,6 @@ Result<std::unique_ptr<Store>> Store::OpenMode(const std::string& dir,
   url_table.cache_index_and_filter_blocks = false;
   std::shared_ptr<rocksdb::TableFactory> url_table_factory(
       rocksdb::NewBlockBasedTableFactory(url_table));
-  const std::shared_ptr<const rocksdb::SliceTransform> id_hint(
-      rocksdb::NewFixedPrefixTransform(4));
   std::vector<rocksdb::ColumnFamilyDescriptor> families;
   for (const auto& name : ColumnFamilyNames()) {
     rocksdb::ColumnFamilyOptions cf;
@@ -213,15 +210,6 @@ Result<std::unique_ptr<Store>> Store::OpenMode(const std::string& dir,
     cf.max_write_buffer_number = 2;
     cf.min_write_buffer_number_to_merge = 1;
     cf.table_factory = table_factory;
-    // Families keyed by a big-endian id come in near id order (new jobs,
-    // lines, queue entries; the results and job records of the jobs in
-    // flight): each memtable insert starts from where the previous one of
-    // the family went instead of the top of the skip list (a third fewer
-    // instructions for a run's inserts, issue 3). The 4-byte prefix is the
-    // same for every id below 2^32.
-    if (name != "meta" && name != "url_index" && name != "rdap_cache") {
-      cf.memtable_insert_with_hint_prefix_extractor = id_hint;
-    }
     if (name == "url_index") {
       cf.table_factory = url_table_factory;
       // The same for the URLs still in memtables (a skip-list search per
