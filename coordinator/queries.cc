@@ -33,6 +33,29 @@ bool HistoryMatches(const ResultsQuery& query, const LineOutcome& o) {
   return query.state.empty() || CheckStateName(o.history->state) == query.state;
 }
 
+// What the reports show for a job the coordinator gave up on (dead letter:
+// coordinator.max_attempts leases ended without a result): status "error",
+// class "gave_up", nothing observed, as for a URL the worker could not
+// parse. Built when read, never stored.
+pb::Observation GaveUpObservation(const pb::JobRecord& job) {
+  pb::Observation obs;
+  obs.set_url(job.url());
+  if (auto url = net::NormalizeUrl(job.url(), false); url.ok()) {
+    obs.set_host(url->host);
+  }
+  if (job.has_context()) *obs.mutable_context() = job.context();
+  obs.set_status("error");
+  const std::string why =
+      std::to_string(job.attempts()) +
+      " probes ended without a result; the last: " + job.last_error();
+  obs.mutable_error()->set_error_class("gave_up");
+  obs.mutable_error()->set_message(why);
+  obs.mutable_verdict()->add_reasons(
+      "The coordinator gave up on this URL (" + why +
+      "), so nothing was observed; submit it again to probe it again.");
+  return obs;
+}
+
 using Json = nlohmann::ordered_json;
 
 std::string Dump(const Json& doc) {
@@ -60,7 +83,9 @@ Result<bool> OutcomeReader::Read(const pb::LineRecord& line, LineOutcome* out) {
     out->latest.reset();
     auto job = store_.GetJob(line.job_id());
     if (!job.ok()) return job.status();
-    return job->state() == pb::JOB_STATE_DEAD;
+    if (job->state() != pb::JOB_STATE_DEAD) return false;
+    out->latest = GaveUpObservation(*job);
+    return true;
   }
   if (settings_ == nullptr) return true;
   if (check == 0) {

@@ -56,8 +56,10 @@ Result<std::vector<uint64_t>> BatchJobs(const Store& store, uint64_t run_id,
 // The outcome of one line: its job's latest check and the summary of the
 // job's history (records and reports carry both).
 struct LineOutcome {
-  std::optional<pb::Observation> latest;  // none: rejected, or dead
-  std::optional<HistorySummary> history;  // set with `latest`
+  // None for a rejected line. A job the coordinator gave up on without any
+  // result gets an error observation of class "gave_up" built on read.
+  std::optional<pb::Observation> latest;
+  std::optional<HistorySummary> history;  // set with a stored `latest`
 };
 // Reads the outcome of `line` into *out; false for a line whose job has no
 // outcome yet. Only a job with more than one check has its whole history

@@ -10,6 +10,8 @@
 #include <map>
 #include <sstream>
 
+#include "coordinator/queries.h"
+
 namespace hl::coordinator {
 namespace {
 
@@ -512,6 +514,18 @@ TEST_F(StoreTest, RequeueUntilAttemptCapThenDead) {
   ASSERT_TRUE(job.ok());
   EXPECT_EQ(job->state(), pb::JOB_STATE_DEAD);
   EXPECT_EQ(job->last_error(), "lease expired");
+  // The reports show it as an error saying why, not as a line without
+  // outcome.
+  LineOutcome outcome;
+  auto final = ReadOutcome(*store, Lines(*store, 1).at(0), nullptr, &outcome);
+  ASSERT_TRUE(final.ok());
+  EXPECT_TRUE(*final);
+  ASSERT_TRUE(outcome.latest.has_value());
+  EXPECT_EQ(outcome.latest->status(), "error");
+  EXPECT_EQ(outcome.latest->url(), "http://a/");
+  EXPECT_EQ(outcome.latest->error().error_class(), "gave_up");
+  EXPECT_EQ(outcome.latest->error().message(),
+            "3 probes ended without a result; the last: lease expired");
 
   // A later run with the same URL revives the dead job.
   IngestRun(*store, {"http://a/"});
