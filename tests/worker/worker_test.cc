@@ -101,6 +101,24 @@ class WorkerTest : public ::testing::Test {
     return *decoded;
   }
 
+  // The results and whether a goodbye came, from what a stopped worker
+  // sent (read until 200 ms pass without a message).
+  struct Farewell {
+    std::vector<uint64_t> results;
+    bool goodbye = false;
+  };
+  static Farewell ReadFarewell(zmq::socket_t& router) {
+    Farewell f;
+    std::string peer;
+    router.set(zmq::sockopt::rcvtimeo, 200);
+    while (auto message = Receive(router, &peer)) {
+      if (message->has_result())
+        f.results.push_back(message->result().job_id());
+      if (message->has_disconnect()) f.goodbye = true;
+    }
+    return f;
+  }
+
   std::unique_ptr<testing::TestGeo> geo_file_;
   std::shared_ptr<const geo::GeoLocator> geo_;
   int silent_dns_fd_ = -1;
@@ -140,15 +158,9 @@ TEST_F(WorkerTest, JobsArrivingWhileStoppingDoNotKeepTheWorkerRunning) {
   ASSERT_TRUE(returned) << "the worker kept waiting for a job it never ran";
   EXPECT_TRUE(finished.get().ok());
 
-  std::vector<uint64_t> results;
-  bool goodbye = false;
-  router.set(zmq::sockopt::rcvtimeo, 200);
-  while (auto message = Receive(router, &peer)) {
-    if (message->has_result()) results.push_back(message->result().job_id());
-    if (message->has_disconnect()) goodbye = true;
-  }
-  EXPECT_EQ(results, std::vector<uint64_t>{1});
-  EXPECT_TRUE(goodbye);
+  const Farewell farewell = ReadFarewell(router);
+  EXPECT_EQ(farewell.results, std::vector<uint64_t>{1});
+  EXPECT_TRUE(farewell.goodbye);
 }
 
 // One thread keeps every job of its credit in flight at once: 50 probes
@@ -525,15 +537,9 @@ TEST_F(WorkerTest, StoppingDropsTheQueuedJobs) {
   stop = true;
   thread.join();
 
-  std::vector<uint64_t> results;
-  bool goodbye = false;
-  router.set(zmq::sockopt::rcvtimeo, 200);
-  while (auto message = Receive(router, &peer)) {
-    if (message->has_result()) results.push_back(message->result().job_id());
-    if (message->has_disconnect()) goodbye = true;
-  }
-  EXPECT_EQ(results, std::vector<uint64_t>{1});
-  EXPECT_TRUE(goodbye);
+  const Farewell farewell = ReadFarewell(router);
+  EXPECT_EQ(farewell.results, std::vector<uint64_t>{1});
+  EXPECT_TRUE(farewell.goodbye);
 }
 
 // With a look-ahead, a worker that completes jobs asks for more than its
