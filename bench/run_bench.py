@@ -442,8 +442,8 @@ def parse_args(argv):
                          "dnsperf -q)")
     ap.add_argument("--dnsperf-seconds", type=int, default=5)
     ap.add_argument("--run-timeout", type=float, default=0,
-                    help="seconds before a run is killed (default 180, "
-                         "--full 1800)")
+                    help="seconds before a run is killed (default: 60 + "
+                         "URLs / 250, at least 180)")
     ap.add_argument("--hostlocator", default=_default_binary(
         "build-bench/cli/hostlocator", "build/cli/hostlocator"))
     ap.add_argument("--reference", default=_default_binary(
@@ -459,7 +459,10 @@ def parse_args(argv):
     args = ap.parse_args(argv)
     if args.full:
         args.urls = 100_000
-    args.run_timeout = args.run_timeout or (1800 if args.full else 180)
+    # Long enough for the slowest mode (https, ≈ 600 URLs/s) on a slow
+    # phase of a shared machine, at 250 URLs/s plus start and reports.
+    args.largest = max(args.urls, 1_000_000 if args.full else 0)
+    args.run_timeout = args.run_timeout or max(180, 60 + args.largest / 250)
     args.modes = [m for m in args.modes.split(",") if m]
     bad = [m for m in args.modes if m not in MODES]
     if bad:
@@ -507,7 +510,7 @@ def main(argv=None) -> int:
         print("run_bench.py: needs 2 CPUs and taskset", file=sys.stderr)
         return 1
     work = Path(args.dir or tempfile.mkdtemp(prefix="hl-bench-")).resolve()
-    largest = max(args.urls, 1_000_000 if args.full else 0)
+    largest = args.largest
     log = (lambda *a: print(*a, file=sys.stderr, flush=True))
     report = {"hostlocator": args.hostlocator, "reference": args.reference,
               "modes": {}}
