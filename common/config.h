@@ -184,7 +184,7 @@ struct WorkerConfig {
   // Jobs a thread asks for beyond max_in_flight, queued so that a probe
   // that ends is followed at once: those it completes in this time at its
   // recent rate, at most max_in_flight (worker::LeaseAheadJobs). 0: none.
-  uint32_t lease_ahead_ms = 300;
+  uint32_t lease_ahead_ms = 0;
   bool dns_only = false;  // resolve and locate, no HTTP
   // Time for one URL, redirects included: a hard deadline (the prober
   // cancels what is under way and records "probe_timeout"); besides, a hop
