@@ -215,6 +215,13 @@ struct HttpProber::Impl {
     // a list it is given); connect_to_node.data points into connect_to.
     std::string connect_to;
     curl_slist connect_to_node{};
+    // CURLOPT_HTTPHEADER: User-Agent, Accept and Referer as lines of a list
+    // owned here, in the order libcurl sends them itself; header_nodes
+    // point into header_lines. libcurl formats each line once this way
+    // (CURLOPT_USERAGENT is formatted twice, ~140 instructions a byte).
+    std::string user_agent;  // for the CONNECT of a proxy attempt
+    std::array<std::string, 3> header_lines;
+    std::array<curl_slist, 3> header_nodes{};
     bool in_multi = false;
 
     // The request; id 0 while idle.
@@ -600,6 +607,8 @@ HttpProber::Impl::Transfer* HttpProber::Impl::Acquire() {
   // CONNECT to the pinned address.
   curl_easy_setopt(curl, CURLOPT_HTTPPROXYTUNNEL, 1L);
   curl_easy_setopt(curl, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
+  // CURLOPT_HTTPHEADER goes to the server only, never into a CONNECT.
+  curl_easy_setopt(curl, CURLOPT_HEADEROPT, CURLHEADER_SEPARATE);
   curl_easy_setopt(curl, CURLOPT_FRESH_CONNECT, 1L);
   curl_easy_setopt(curl, CURLOPT_FORBID_REUSE, 1L);
   curl_easy_setopt(curl, CURLOPT_DNS_CACHE_TIMEOUT, 0L);
@@ -665,12 +674,24 @@ void HttpProber::Impl::Start(ExchangeId id, const net::NormalizedUrl& url,
   CURL* curl = t->easy;
   curl_easy_setopt(curl, CURLOPT_URL, t->url.url.c_str());
   curl_easy_setopt(curl, CURLOPT_CONNECT_TO, &t->connect_to_node);
-  const std::string& agent =
-      user_agent.empty() ? config.user_agent : user_agent;
-  curl_easy_setopt(curl, CURLOPT_USERAGENT,
-                   agent.empty() ? nullptr : agent.c_str());
-  curl_easy_setopt(curl, CURLOPT_REFERER,
-                   referer.empty() ? nullptr : referer.c_str());
+  t->user_agent = user_agent.empty() ? config.user_agent : user_agent;
+  size_t lines = 0;
+  const auto add_line = [t, &lines](std::string_view name,
+                                    std::string_view value) {
+    if (value.empty()) return;
+    std::string& line = t->header_lines[lines];
+    line.assign(name);
+    line += ": ";
+    line += value;
+    t->header_nodes[lines].data = line.data();
+    t->header_nodes[lines].next = nullptr;
+    if (lines > 0) t->header_nodes[lines - 1].next = &t->header_nodes[lines];
+    ++lines;
+  };
+  add_line("User-Agent", t->user_agent);
+  add_line("Accept", "*/*");
+  add_line("Referer", referer);
+  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, &t->header_nodes[0]);
   Attempt(t, proxy_ip.has_value());
 }
 
@@ -689,6 +710,11 @@ void HttpProber::Impl::Attempt(Transfer* t, bool via_proxy) {
   EVP_DigestInit_ex(t->sha256, sha256_md.get(), nullptr);
   CURL* curl = t->easy;
   curl_easy_setopt(curl, CURLOPT_PROXY, via_proxy ? config.proxy.c_str() : "");
+  // The User-Agent of an HTTP CONNECT comes from CURLOPT_USERAGENT
+  // (CURLOPT_HTTPHEADER only reaches the server: CURLHEADER_SEPARATE).
+  curl_easy_setopt(
+      curl, CURLOPT_USERAGENT,
+      via_proxy && !t->user_agent.empty() ? t->user_agent.c_str() : nullptr);
   const CURLMcode code = curl_multi_add_handle(multi, curl);
   t->in_multi = code == CURLM_OK;
   if (t->in_multi) return;

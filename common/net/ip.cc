@@ -144,9 +144,15 @@ std::optional<IpAddress> IpAddress::FromSockaddr(const sockaddr* sa) {
 }
 
 std::string IpAddress::ToString() const {
+  // Into one buffer: the probe path formats addresses several times per URL.
   auto dotted = [](const uint8_t* p) {
-    return std::to_string(p[0]) + "." + std::to_string(p[1]) + "." +
-           std::to_string(p[2]) + "." + std::to_string(p[3]);
+    char text[16];
+    char* end = text;
+    for (int i = 0; i < 4; ++i) {
+      if (i > 0) *end++ = '.';
+      end = std::to_chars(end, text + sizeof(text), p[i]).ptr;
+    }
+    return std::string(text, end);
   };
   if (is_v4()) return dotted(bytes_.data());
   // RFC 5952: lower-case hex without leading zeros, the longest run (the

@@ -466,7 +466,7 @@ bool IsPublicSuffix(const char* name, bool remember) {
 
 // The ICANN public suffix plus one label; empty when `domain` is itself a
 // public suffix.
-std::string RegistrableDomain(const std::string& domain) {
+std::string LookUpRegistrableDomain(const std::string& domain) {
   if (IsPublicSuffix(domain.c_str(), /*remember=*/false)) return {};
   size_t label_start = 0;
   for (size_t dot = domain.find('.'); dot != std::string::npos;
@@ -477,6 +477,22 @@ std::string RegistrableDomain(const std::string& domain) {
     label_start = dot + 1;
   }
   return {};
+}
+
+// LookUpRegistrableDomain, its answers remembered per thread up to
+// kMaxRemembered, then forgotten all at once: a probe asks for its host's
+// twice (NormalizeUrl, then the jurisdiction), each costing libpsl about
+// 4,000 instructions for the host itself.
+std::string RegistrableDomain(const std::string& domain) {
+  constexpr size_t kMaxRemembered = 4096;
+  thread_local std::unordered_map<std::string, std::string> remembered;
+  if (auto found = remembered.find(domain); found != remembered.end()) {
+    return found->second;
+  }
+  std::string registrable = LookUpRegistrableDomain(domain);
+  if (remembered.size() >= kMaxRemembered) remembered.clear();
+  remembered.emplace(domain, registrable);
+  return registrable;
 }
 
 struct CurlUrlDeleter {

@@ -528,5 +528,19 @@ INSTANTIATE_TEST_SUITE_P(
         ReferenceCase{"empty", "http://a.test/", "   ", ""}),
     [](const auto& info) { return info.param.name; });
 
+// The answers are remembered per thread and forgotten at a bound: past it,
+// and asked again, they stay the same.
+TEST(RegistrableDomainTest, SameAnswersPastTheRememberedBound) {
+  for (int round = 0; round < 2; ++round) {
+    for (int i = 0; i < 5000; ++i) {
+      const std::string label = "h" + std::to_string(i);
+      ASSERT_EQ(RegistrableDomainOfHost(label + ".shop.example.co.uk"),
+                "example.co.uk");
+      ASSERT_EQ(RegistrableDomainOfHost(label + ".co.uk"), label + ".co.uk");
+      ASSERT_EQ(RegistrableDomainOfHost("co.uk"), "");
+    }
+  }
+}
+
 }  // namespace
 }  // namespace hl::net
