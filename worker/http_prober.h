@@ -21,7 +21,9 @@ namespace hl::worker {
 namespace pb = ::hostlocator::v1;
 
 // Sends one HEAD for `url` to `pinned` (the TLS name and Host header stay
-// the URL's host) on a fresh connection, without following redirects.
+// the URL's host) on a fresh connection, without following redirects. The
+// request's header lines are Host, User-Agent, "Accept: */*" and Referer,
+// in that order (libcurl's own; a CONNECT carries only the User-Agent).
 // The only socket ever opened is to `pinned` (or, with http.proxy, to the
 // proxy), and only when the policy permits it (the proxy's address is
 // exempt; the pinned address must pass it with a proxy too). Records
