@@ -219,7 +219,10 @@ struct HttpProber::Impl {
     // owned here, in the order libcurl sends them itself; header_nodes
     // point into header_lines. libcurl formats each line once this way
     // (CURLOPT_USERAGENT is formatted twice, ~140 instructions a byte).
-    std::string user_agent;  // for the CONNECT of a proxy attempt
+    std::string user_agent;
+    // libcurl drops a header line with a blank value: a blank agent goes
+    // through CURLOPT_USERAGENT, as does the agent of an HTTP CONNECT.
+    bool agent_line = false;
     std::array<std::string, 3> header_lines;
     std::array<curl_slist, 3> header_nodes{};
     bool in_multi = false;
@@ -688,7 +691,8 @@ void HttpProber::Impl::Start(ExchangeId id, const net::NormalizedUrl& url,
     if (lines > 0) t->header_nodes[lines - 1].next = &t->header_nodes[lines];
     ++lines;
   };
-  add_line("User-Agent", t->user_agent);
+  t->agent_line = t->user_agent.find_first_not_of(" \t") != std::string::npos;
+  if (t->agent_line) add_line("User-Agent", t->user_agent);
   add_line("Accept", "*/*");
   add_line("Referer", referer);
   curl_easy_setopt(curl, CURLOPT_HTTPHEADER, &t->header_nodes[0]);
@@ -711,10 +715,12 @@ void HttpProber::Impl::Attempt(Transfer* t, bool via_proxy) {
   CURL* curl = t->easy;
   curl_easy_setopt(curl, CURLOPT_PROXY, via_proxy ? config.proxy.c_str() : "");
   // The User-Agent of an HTTP CONNECT comes from CURLOPT_USERAGENT
-  // (CURLOPT_HTTPHEADER only reaches the server: CURLHEADER_SEPARATE).
-  curl_easy_setopt(
-      curl, CURLOPT_USERAGENT,
-      via_proxy && !t->user_agent.empty() ? t->user_agent.c_str() : nullptr);
+  // (CURLOPT_HTTPHEADER only reaches the server: CURLHEADER_SEPARATE); the
+  // server's comes from it only without an agent line.
+  const bool agent_option =
+      !t->user_agent.empty() && (via_proxy || !t->agent_line);
+  curl_easy_setopt(curl, CURLOPT_USERAGENT,
+                   agent_option ? t->user_agent.c_str() : nullptr);
   const CURLMcode code = curl_multi_add_handle(multi, curl);
   t->in_multi = code == CURLM_OK;
   if (t->in_multi) return;

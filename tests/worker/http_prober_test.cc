@@ -292,6 +292,28 @@ TEST(HttpProberTest, SendsTheRequestContextThenTheDefaultsAgain) {
                 "Accept: */*\r\n\r\n");
 }
 
+// libcurl drops a header line with a blank value; a blank agent is still
+// sent, as CURLOPT_USERAGENT always sent it.
+TEST(HttpProberTest, SendsABlankUserAgent) {
+  auto server = HttpTestServer::Start(
+      "127.0.80.2", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+  ASSERT_NE(server, nullptr);
+  TestProber prober(TestConfig(), SandboxPolicy());
+  pb::RequestContext context;
+  context.set_user_agent(" ");
+
+  const pb::HttpObservation obs =
+      prober.Head(UrlFor(server->port()), ParseIp("127.0.80.2"), context);
+  EXPECT_EQ(obs.status(), 200) << obs.error().message();
+  EXPECT_EQ(server->first_request(),
+            "HEAD /reported?id=1 HTTP/1.1\r\n"
+            "Host: www.example.test:" +
+                std::to_string(server->port()) +
+                "\r\n"
+                "User-Agent:  \r\n"
+                "Accept: */*\r\n\r\n");
+}
+
 TEST(HttpProberTest, KeepsHeadersOfTheFinalResponseAndHashesAll) {
   const std::string header_block =
       "HTTP/1.1 103 Early Hints\r\nServer: interim\r\n"
