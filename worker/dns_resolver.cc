@@ -1153,9 +1153,21 @@ std::optional<std::string> ReadDnsName(std::string_view msg, size_t* pos) {
   const size_t size = msg.size();
   size_t at = *pos;
   if (at >= size) return std::nullopt;
+  // Spelled into `buffer`, which most names fit; a longer one (pointers may
+  // repeat labels) goes on into `name` a buffer at a time.
   std::string name;
+  std::array<char, 256> buffer;
+  size_t used = 0;
+  const auto put = [&](char c) {
+    if (used == buffer.size()) {
+      name.append(buffer.data(), used);
+      used = 0;
+    }
+    buffer[used++] = c;
+  };
   size_t end = 0;  // past the first pointer, once one was followed
   int indirections = 0;
+  bool first_label = true;
   while (base[at] != 0) {
     const unsigned char top = base[at] & 0xc0;
     if (top == 0xc0) {
@@ -1168,13 +1180,15 @@ std::optional<std::string> ReadDnsName(std::string_view msg, size_t* pos) {
     } else if (top == 0) {
       const size_t length = base[at];
       if (at + length + 1 >= size) return std::nullopt;
+      if (!first_label) put('.');
+      first_label = false;
       for (size_t i = 1; i <= length; ++i) {
         const unsigned char c = base[at + i];
         if ((c < 0x20 || c > 0x7e) && !(length == 1 && c == 0)) {
-          name += '\\';
-          name += static_cast<char>('0' + c / 100);
-          name += static_cast<char>('0' + c / 10 % 10);
-          name += static_cast<char>('0' + c % 10);
+          put('\\');
+          put(static_cast<char>('0' + c / 100));
+          put(static_cast<char>('0' + c / 10 % 10));
+          put(static_cast<char>('0' + c % 10));
           continue;
         }
         switch (c) {
@@ -1186,21 +1200,20 @@ std::optional<std::string> ReadDnsName(std::string_view msg, size_t* pos) {
           case ')':
           case '@':
           case '$':
-            name += '\\';
+            put('\\');
             break;
           default:
             break;
         }
-        name += static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+        put(static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c));
       }
-      name += '.';
       at += length + 1;
     } else {
       return std::nullopt;
     }
   }
   *pos = indirections == 0 ? at + 1 : end;
-  if (!name.empty()) name.pop_back();  // the last label's dot
+  name.append(buffer.data(), used);
   if (const size_t nul = name.find('\0'); nul != std::string::npos) {
     name.resize(nul);
   }

@@ -816,10 +816,10 @@ void ExpectSameAsCares(const std::string& msg) {
     const std::optional<std::string> read = ReadDnsName(msg, &ours);
     const std::optional<std::string> expanded = ExpandedByCares(msg, &theirs);
     ASSERT_EQ(read, expanded)
-        << "at " << start << " of " << testing::PrintToString(msg);
+        << "at " << start << " of " << ::testing::PrintToString(msg);
     if (read) {
       ASSERT_EQ(ours, theirs)
-          << "at " << start << " of " << testing::PrintToString(msg);
+          << "at " << start << " of " << ::testing::PrintToString(msg);
     } else {
       ASSERT_EQ(ours, start);
     }
@@ -878,7 +878,7 @@ TEST(ReadDnsNameTest, AgreesWithAresExpandNameOnRandomMessages) {
                     0, alphabet.size() - 1)(random)];
     }
     ExpectSameAsCares(msg);
-    if (testing::Test::HasFatalFailure()) return;
+    if (::testing::Test::HasFatalFailure()) return;
   }
 }
 
