@@ -139,6 +139,22 @@ uint32_t Read32(const unsigned char* p) {
          (static_cast<uint32_t>(p[2]) << 8) | p[3];
 }
 
+// Reads the (possibly compressed) name at `*pos`, advancing past it.
+std::optional<std::string> ReadName(const std::string& msg, size_t* pos) {
+  const auto* base = reinterpret_cast<const unsigned char*>(msg.data());
+  if (*pos >= msg.size()) return std::nullopt;
+  char* name = nullptr;
+  long encoded_len = 0;
+  if (ares_expand_name(base + *pos, base, static_cast<int>(msg.size()), &name,
+                       &encoded_len) != ARES_SUCCESS) {
+    return std::nullopt;
+  }
+  std::string result = ToLowerAscii(name);
+  ares_free_string(name);
+  *pos += static_cast<size_t>(encoded_len);
+  return result;
+}
+
 // The CNAME and `type` records of the answer section; nullopt when the
 // message is malformed or does not answer the one question (`name`, `type`,
 // IN).
@@ -150,7 +166,7 @@ std::optional<ParsedAnswer> ParseAnswer(const std::string& msg,
   const uint16_t ancount = Read16(base + 6);
   size_t pos = kHeaderSize;
   if (qdcount != 1) return std::nullopt;
-  std::optional<std::string> question = ReadDnsName(msg, &pos);
+  std::optional<std::string> question = ReadName(msg, &pos);
   if (!question || pos + 4 > msg.size() || *question != ToLowerAscii(name) ||
       Read16(base + pos) != type || Read16(base + pos + 2) != ns_c_in) {
     return std::nullopt;
@@ -158,7 +174,7 @@ std::optional<ParsedAnswer> ParseAnswer(const std::string& msg,
   pos += 4;
   ParsedAnswer parsed;
   for (uint16_t i = 0; i < ancount; ++i) {
-    std::optional<std::string> owner = ReadDnsName(msg, &pos);
+    std::optional<std::string> owner = ReadName(msg, &pos);
     if (!owner || pos + 10 > msg.size()) return std::nullopt;
     const uint16_t rr_type = Read16(base + pos);
     const uint16_t rr_class = Read16(base + pos + 2);
@@ -173,12 +189,12 @@ std::optional<ParsedAnswer> ParseAnswer(const std::string& msg,
     if (rr_class != ns_c_in) continue;
     if (rr_type == ns_t_cname) {
       size_t target_pos = rdata;
-      std::optional<std::string> target = ReadDnsName(msg, &target_pos);
+      std::optional<std::string> target = ReadName(msg, &target_pos);
       if (!target || target_pos != pos) return std::nullopt;
       parsed.cnames.emplace_back(*owner, *target);
     } else if (rr_type == type && (type == ns_t_ns || type == ns_t_ptr)) {
       size_t target_pos = rdata;
-      std::optional<std::string> target = ReadDnsName(msg, &target_pos);
+      std::optional<std::string> target = ReadName(msg, &target_pos);
       if (!target || target_pos != pos) return std::nullopt;
       parsed.names.emplace_back(*owner, *target);
     } else if (rr_type == type && type == ns_t_a) {
@@ -1147,77 +1163,5 @@ std::optional<pb::DnsObservation> DnsResolver::Cancel(OpId id) {
 
 size_t DnsResolver::in_flight() const { return impl_->in_flight; }
 size_t DnsResolver::waiting() const { return impl_->waiting.size(); }
-
-std::optional<std::string> ReadDnsName(std::string_view msg, size_t* pos) {
-  const auto* base = reinterpret_cast<const unsigned char*>(msg.data());
-  const size_t size = msg.size();
-  size_t at = *pos;
-  if (at >= size) return std::nullopt;
-  // Spelled into `buffer`, which most names fit; a longer one (pointers may
-  // repeat labels) goes on into `name` a buffer at a time.
-  std::string name;
-  std::array<char, 256> buffer;
-  size_t used = 0;
-  const auto put = [&](char c) {
-    if (used == buffer.size()) {
-      name.append(buffer.data(), used);
-      used = 0;
-    }
-    buffer[used++] = c;
-  };
-  size_t end = 0;  // past the first pointer, once one was followed
-  int indirections = 0;
-  bool first_label = true;
-  while (base[at] != 0) {
-    const unsigned char top = base[at] & 0xc0;
-    if (top == 0xc0) {
-      if (at + 1 >= size) return std::nullopt;
-      const size_t offset = size_t{base[at] & 0x3fu} << 8 | base[at + 1];
-      if (offset >= size) return std::nullopt;
-      if (indirections == 0) end = at + 2;
-      at = offset;
-      if (++indirections > kMaxDnsNameIndirections) return std::nullopt;
-    } else if (top == 0) {
-      const size_t length = base[at];
-      if (at + length + 1 >= size) return std::nullopt;
-      if (!first_label) put('.');
-      first_label = false;
-      for (size_t i = 1; i <= length; ++i) {
-        const unsigned char c = base[at + i];
-        if ((c < 0x20 || c > 0x7e) && !(length == 1 && c == 0)) {
-          put('\\');
-          put(static_cast<char>('0' + c / 100));
-          put(static_cast<char>('0' + c / 10 % 10));
-          put(static_cast<char>('0' + c % 10));
-          continue;
-        }
-        switch (c) {
-          case '"':
-          case '.':
-          case ';':
-          case '\\':
-          case '(':
-          case ')':
-          case '@':
-          case '$':
-            put('\\');
-            break;
-          default:
-            break;
-        }
-        put(static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c));
-      }
-      at += length + 1;
-    } else {
-      return std::nullopt;
-    }
-  }
-  *pos = indirections == 0 ? at + 1 : end;
-  name.append(buffer.data(), used);
-  if (const size_t nul = name.find('\0'); nul != std::string::npos) {
-    name.resize(nul);
-  }
-  return name;
-}
 
 }  // namespace hl::worker

@@ -8,7 +8,6 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <string_view>
 
 #include "common/clock.h"
 #include "common/config.h"
@@ -109,17 +108,5 @@ class DnsResolver {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
-
-// The (possibly compressed) name at `*pos` of the DNS message `msg`,
-// spelled as c-ares' ares_expand_name spells it (labels joined by dots; a
-// byte outside 0x20..0x7e as \DDD, one of "().;@$\ behind a backslash;
-// the text ends at a NUL byte, which a one-byte label may hold), in lower
-// case; `*pos` advances past the name as stored there. nullopt, `*pos`
-// unchanged, wherever ares_expand_name fails: a label or pointer past the
-// message, a label type 01 or 10, more than kMaxDnsNameIndirections
-// pointers (a loop). The same work in one pass without ares_expand_name's
-// second pass and copy (nine names per probe).
-inline constexpr int kMaxDnsNameIndirections = 50;
-std::optional<std::string> ReadDnsName(std::string_view msg, size_t* pos);
 
 }  // namespace hl::worker

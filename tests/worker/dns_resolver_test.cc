@@ -1,6 +1,5 @@
 #include "worker/dns_resolver.h"
 
-#include <ares.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -8,7 +7,6 @@
 #include <limits>
 #include <memory>
 #include <optional>
-#include <random>
 #include <string>
 #include <vector>
 
@@ -786,100 +784,6 @@ TEST_F(DnsResolverServersTest, ModeAllServersThatAgree) {
   EXPECT_EQ(obs.per_resolver(0).addresses_size(), 2);
   EXPECT_EQ(obs.per_resolver(1).addresses_size(), 2);
   EXPECT_EQ(obs.queries_size(), 4);
-}
-
-// What ares_expand_name makes of the name at `*pos`, lowered, `*pos`
-// advanced as it says: the reference ReadDnsName must agree with.
-std::optional<std::string> ExpandedByCares(const std::string& msg,
-                                           size_t* pos) {
-  const auto* base = reinterpret_cast<const unsigned char*>(msg.data());
-  if (*pos >= msg.size()) return std::nullopt;
-  char* name = nullptr;
-  long encoded_len = 0;
-  if (ares_expand_name(base + *pos, base, static_cast<int>(msg.size()), &name,
-                       &encoded_len) != ARES_SUCCESS) {
-    return std::nullopt;
-  }
-  std::string lowered = name;
-  ares_free_string(name);
-  for (char& c : lowered) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  *pos += static_cast<size_t>(encoded_len);
-  return lowered;
-}
-
-void ExpectSameAsCares(const std::string& msg) {
-  for (size_t start = 0; start <= msg.size(); ++start) {
-    size_t ours = start;
-    size_t theirs = start;
-    const std::optional<std::string> read = ReadDnsName(msg, &ours);
-    const std::optional<std::string> expanded = ExpandedByCares(msg, &theirs);
-    ASSERT_EQ(read, expanded)
-        << "at " << start << " of " << ::testing::PrintToString(msg);
-    if (read) {
-      ASSERT_EQ(ours, theirs)
-          << "at " << start << " of " << ::testing::PrintToString(msg);
-    } else {
-      ASSERT_EQ(ours, start);
-    }
-  }
-}
-
-TEST(ReadDnsNameTest, AgreesWithAresExpandNameOnEveryByteOfALabel) {
-  for (int c = 0; c < 256; ++c) {
-    SCOPED_TRACE(c);
-    const char byte = static_cast<char>(c);
-    // One-byte label, a longer one with the byte inside, then root.
-    ExpectSameAsCares(std::string("\x01", 1) + byte + std::string("\0", 1));
-    ExpectSameAsCares(std::string("\x03", 1) + "A" + byte + "z" +
-                      std::string("\x02", 1) + "Co" + std::string("\0", 1));
-  }
-}
-
-TEST(ReadDnsNameTest, AgreesWithAresExpandNameOnPointers) {
-  const std::string root("\0", 1);
-  // www.Example.com, then a pointer to "example.com", a pointer to a
-  // pointer, a pointer to itself, a pointer past the end, reserved label
-  // types, a pointer to the root, a truncated pointer and label.
-  const std::string named =
-      std::string("\x03www\x07") + "Example" + "\x03" + "com" + root;
-  ExpectSameAsCares(named + "\xc0\x04" + "\xc0\x12" + "\xc0\x16" + "\xc0\x40" +
-                    "\x40\x01" + "\x80\x01" + "\xc0\x11" + "\xc0");
-  ExpectSameAsCares(named + "\x05" + "ab");
-  ExpectSameAsCares(root);
-  ExpectSameAsCares("");
-  // Chains of pointers, each to the one before, 1 to 70 long.
-  for (int length = 1; length <= 70; ++length) {
-    std::string msg = named;
-    for (int i = 0; i < length; ++i) {
-      const size_t previous = i == 0 ? 0 : msg.size() - 2;
-      msg += static_cast<char>(0xc0 | (previous >> 8));
-      msg += static_cast<char>(previous & 0xff);
-    }
-    SCOPED_TRACE(length);
-    ExpectSameAsCares(msg);
-  }
-}
-
-TEST(ReadDnsNameTest, AgreesWithAresExpandNameOnRandomMessages) {
-  std::mt19937 random(20261129);
-  const std::string alphabet(
-      "\x00\x01\x02\x03\x05\x3f\x40\x80\xc0\xc1\xff"
-      "aZ.\\\"();@$ -_9",
-      25);
-  for (int round = 0; round < 20000; ++round) {
-    std::string msg(std::uniform_int_distribution<size_t>(1, 40)(random), '\0');
-    for (char& c : msg) {
-      c = std::uniform_int_distribution<int>(0, 3)(random) == 0
-              ? static_cast<char>(
-                    std::uniform_int_distribution<int>(0, 255)(random))
-              : alphabet[std::uniform_int_distribution<size_t>(
-                    0, alphabet.size() - 1)(random)];
-    }
-    ExpectSameAsCares(msg);
-    if (::testing::Test::HasFatalFailure()) return;
-  }
 }
 
 }  // namespace
