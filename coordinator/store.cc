@@ -223,12 +223,6 @@ Result<std::unique_ptr<Store>> Store::OpenMode(const std::string& dir,
   // they would grow with the number of table files).
   table.cache_index_and_filter_blocks = true;
   table.pin_l0_filter_and_index_blocks_in_cache = true;
-  // Every block written by a flush or compaction and every block read is
-  // checksummed. Debian's portable RocksDB computes CRC32C (the default)
-  // without the CPU's instruction; XXH3 costs a fraction of it. Each table
-  // file records its own checksum type, so files written before read as
-  // they are (docs/architecture.md, "Storage").
-  table.checksum = rocksdb::kXXH3;
   std::shared_ptr<rocksdb::TableFactory> table_factory(
       rocksdb::NewBlockBasedTableFactory(table));
   // Every submitted URL is looked up in url_index, and a new one is found in
