@@ -315,14 +315,15 @@ Status Broker::Dispatch(int64_t now) {
   }
   held_by_caps_ = false;
   for (auto& [peer, state] : peers_) {
-    while (state.credit > 0 && store_->pending_count() > 0) {
+    while (state.credit >= LeaseGroup(state) && store_->pending_count() > 0) {
       const size_t want =
           std::min<size_t>(state.credit, options_.max_jobs_per_message);
       std::unordered_map<uint64_t, DispatchTarget> targets;
       bool passed_over = false;
       const LeaseFilter admit =
           [&](const pb::JobRecord& job) -> std::optional<std::string> {
-        DispatchTarget target = politeness_.Resolve(TargetOfUrl(job.url()));
+        DispatchTarget target = politeness_.Resolve(
+            TargetOfUrl(job.url(), options_.politeness.per_domain > 0));
         if (auto refusal = politeness_.Refusal(target)) {
           passed_over = true;
           return refusal;
@@ -362,6 +363,13 @@ Status Broker::Dispatch(int64_t now) {
     }
   }
   return Status::Ok();
+}
+
+uint32_t Broker::LeaseGroup(const Peer& state) const {
+  const size_t capacity = state.credit + state.owed.size();
+  return static_cast<uint32_t>(
+      std::clamp<size_t>(capacity / kLeaseGroupShare, 1,
+                         std::max<uint32_t>(options_.max_jobs_per_message, 1)));
 }
 
 bool Broker::EndLease(uint64_t job_id) {

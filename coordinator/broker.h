@@ -182,7 +182,18 @@ class Broker {
   // refused like a malformed message, its lease left to expire.
   void HandleResult(pb::SerializedJobResult result);
   Status FlushResults(int64_t now);
+  // Leases pending jobs to each peer whose credit reaches its LeaseGroup.
   Status Dispatch(int64_t now);
+  // The least credit a peer is leased jobs against: a 32nd of its capacity
+  // (credit plus jobs owed), at least 1 and at most max_jobs_per_message.
+  // Each lease is a store write and a message whose cost hardly depends on
+  // the number of jobs in it; leasing each returned credit at once made
+  // about one lease call per 2.4 results (docs/architecture.md,
+  // "Scheduling"). A peer short of its group has more than its capacity
+  // minus the group in flight, whose results complete the group; a worker
+  // of capacity below 64 is leased every credit, as before.
+  uint32_t LeaseGroup(const Peer& state) const;
+  static constexpr size_t kLeaseGroupShare = 32;
   // Forgets the lease of `job_id` (its peer's share, deadline and politeness
   // count); false when there is none.
   bool EndLease(uint64_t job_id);

@@ -58,7 +58,7 @@ std::optional<std::string_view> PlainHostOf(std::string_view url) {
 
 }  // namespace
 
-DispatchTarget TargetOfUrl(std::string_view normalized_url) {
+DispatchTarget TargetOfUrl(std::string_view normalized_url, bool with_domain) {
   DispatchTarget target;
   // A normalised URL is a fixed point of NormalizeUrl: the host of one with
   // a domain is read as it stands, without a second parse. A host whose
@@ -68,14 +68,16 @@ DispatchTarget TargetOfUrl(std::string_view normalized_url) {
     if (!std::all_of(last.begin(), last.end(),
                      [](char c) { return c >= '0' && c <= '9'; })) {
       target.host = std::string(*host);
-      target.domain = net::RegistrableDomainOfHost(target.host);
+      if (with_domain) {
+        target.domain = net::RegistrableDomainOfHost(target.host);
+      }
       return target;
     }
   }
   auto url = net::NormalizeUrl(normalized_url);
   if (!url.ok()) return target;
   target.host = std::move(url->host);
-  target.domain = std::move(url->registrable_domain);
+  if (with_domain) target.domain = std::move(url->registrable_domain);
   return target;
 }
 

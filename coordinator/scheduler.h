@@ -57,8 +57,11 @@ struct DispatchTarget {
 // a URL NormalizeUrl gave, its host and registrable domain, the host of a
 // domain read without parsing the URL again. Addresses are left empty. A
 // URL that does not parse gives an empty host, which is counted like any
-// other.
-DispatchTarget TargetOfUrl(std::string_view normalized_url);
+// other. Without `with_domain` the domain is left empty too: with no
+// per-domain cap nothing counts it, and its public-suffix lookup is most
+// of this function's cost.
+DispatchTarget TargetOfUrl(std::string_view normalized_url,
+                           bool with_domain = true);
 
 // Counts the checks in flight per host, domain and address, and answers
 // whether one more may start. Per-address counting uses what is known

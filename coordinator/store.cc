@@ -136,6 +136,37 @@ Status Parse(std::string_view bytes, Message* out, std::string_view what) {
   return Status::Ok();
 }
 
+// Reads job records of ascending ids through one iterator: an id a few
+// keys after the last one read is reached by stepping, any other by a
+// seek. Reads what the family held when the first record was read.
+class JobScan {
+ public:
+  JobScan(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* jobs)
+      : db_(db), jobs_(jobs) {}
+
+  Result<pb::JobRecord> Get(uint64_t job_id) {
+    constexpr uint64_t kStepAhead = 8;
+    if (!it_) it_.reset(db_.NewIterator(rocksdb::ReadOptions(), jobs_));
+    const auto id_at = [&] { return ReadU64(it_->key().ToStringView()); };
+    if (!it_->Valid() || id_at() > job_id || job_id - id_at() > kStepAhead) {
+      it_->Seek(U64Key(job_id));
+    }
+    while (it_->Valid() && id_at() < job_id) it_->Next();
+    HL_RETURN_IF_ERROR(FromRocks(it_->status(), "job read failed"));
+    if (!it_->Valid() || id_at() != job_id) {
+      return NotFound("no job " + std::to_string(job_id));
+    }
+    pb::JobRecord job;
+    HL_RETURN_IF_ERROR(Parse(it_->value().ToStringView(), &job, "job"));
+    return job;
+  }
+
+ private:
+  rocksdb::DB& db_;
+  rocksdb::ColumnFamilyHandle* jobs_;
+  std::unique_ptr<rocksdb::Iterator> it_;
+};
+
 }  // namespace
 
 StorePolicy StorePolicyOf(const Config& config) {
@@ -223,13 +254,31 @@ Result<std::unique_ptr<Store>> Store::OpenMode(const std::string& dir,
   std::unique_ptr<Store> store(new Store());
   store->policy_ = policy;
   rocksdb::DB* raw = nullptr;
+  // A new folder gets its families in one call after the default one:
+  // DB::Open creates each missing family with its own write and re-read of
+  // the OPTIONS file, CreateColumnFamilies writes it once (a new store's
+  // Open: 146 million instructions before, 30 million now).
+  std::vector<std::string> existing;
+  const bool fresh =
+      !read_only &&
+      !rocksdb::DB::ListColumnFamilies(options, dir, &existing).ok();
   rocksdb::Status s =
-      read_only
-          ? rocksdb::DB::OpenForReadOnly(options, dir, families,
-                                         &store->handles_, &raw)
+      read_only ? rocksdb::DB::OpenForReadOnly(options, dir, families,
+                                               &store->handles_, &raw)
+      : fresh
+          ? rocksdb::DB::Open(options, dir, {families.front()},
+                              &store->handles_, &raw)
           : rocksdb::DB::Open(options, dir, families, &store->handles_, &raw);
   if (!s.ok()) return FromRocks(s, "cannot open store in " + dir);
   store->db_.reset(raw);
+  if (fresh) {
+    std::vector<rocksdb::ColumnFamilyHandle*> created;
+    s = raw->CreateColumnFamilies({families.begin() + 1, families.end()},
+                                  &created);
+    store->handles_.insert(store->handles_.end(), created.begin(),
+                           created.end());
+    if (!s.ok()) return FromRocks(s, "cannot create the store in " + dir);
+  }
   store->meta_ = store->handles_[1];
   store->jobs_ = store->handles_[2];
   store->url_index_ = store->handles_[3];
@@ -973,6 +1022,11 @@ Result<std::vector<pb::JobRecord>> Store::LeasePending(size_t max,
   std::unique_ptr<rocksdb::Iterator> it(
       db_->NewIterator(rocksdb::ReadOptions(), queue_));
   it->Seek(U64Key(queue_floor_));
+  // The job records are read in id order too: queued jobs are mostly
+  // neighbours, so stepping a second iterator costs less than a point
+  // lookup each (both iterators see every transition: writes of jobs and
+  // of the queue take mu_).
+  JobScan jobs(*db_, jobs_);
   // The three places a queued job may be, each in id order.
   enum class From { kScan, kRequeued, kParked };
   size_t looked_at = 0;
@@ -1004,7 +1058,7 @@ Result<std::vector<pb::JobRecord>> Store::LeasePending(size_t max,
           break;
       }
     };
-    auto job = GetJob(job_id);
+    auto job = jobs.Get(job_id);
     if (!job.ok() &&
         (from == From::kScan || job.status().code() != StatusCode::kNotFound)) {
       return job.status();

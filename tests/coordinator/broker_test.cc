@@ -178,6 +178,27 @@ TEST_F(BrokerTest, LeasesReturnedCreditBeforeStoringTheResults) {
       << "the second job was leased only after the first result was stored";
 }
 
+// A worker of capacity 64 is leased in groups of two credits (a 32nd of
+// its capacity): one returned credit waits for the next.
+TEST_F(BrokerTest, LeasesCreditInGroupsOfAThirtySecondOfTheCapacity) {
+  AddUrls(70);
+  StartBroker(BrokerOptions{});
+  FakeWorker worker(&context_, endpoint_);
+  worker.Ready(64);
+  std::vector<pb::Job> jobs;
+  while (jobs.size() < 64) {
+    auto more = worker.ReceiveJobs(2s);
+    ASSERT_FALSE(more.empty()) << "only " << jobs.size() << " jobs";
+    jobs.insert(jobs.end(), more.begin(), more.end());
+  }
+  EXPECT_EQ(jobs.size(), 64u);
+  worker.Result(jobs[0]);
+  EXPECT_FALSE(worker.Receive(300ms).has_value())
+      << "leased one credit of a worker of capacity 64";
+  worker.Result(jobs[1]);
+  EXPECT_EQ(worker.ReceiveJobs(2s).size(), 2u);
+}
+
 TEST_F(BrokerTest, DispatchesOnlyAgainstCreditAndDrains) {
   AddUrls(5);
   StartBroker(BrokerOptions{}, /*until_drained=*/true);

@@ -59,6 +59,10 @@ TEST(TargetOfUrlTest, HostAndRegistrableDomain) {
     EXPECT_EQ(t.host, c.host) << c.url;
     EXPECT_EQ(t.domain, c.domain) << c.url;
     EXPECT_TRUE(t.addresses.empty()) << c.url;
+    // Without the domain (no per-domain cap): the same host, no domain.
+    t = TargetOfUrl(c.url, /*with_domain=*/false);
+    EXPECT_EQ(t.host, c.host) << c.url;
+    EXPECT_EQ(t.domain, "") << c.url;
   }
 }
 
