@@ -112,8 +112,9 @@ class WorkerTest : public ::testing::Test {
     std::string peer;
     router.set(zmq::sockopt::rcvtimeo, 200);
     while (auto message = Receive(router, &peer)) {
-      if (message->has_result())
-        f.results.push_back(message->result().job_id());
+      for (const pb::JobResult& result : message->results().results()) {
+        f.results.push_back(result.job_id());
+      }
       if (message->has_disconnect()) f.goodbye = true;
     }
     return f;
@@ -184,10 +185,9 @@ TEST_F(WorkerTest, OneThreadRunsItsWholeCreditConcurrently) {
   while (results.size() < 50) {
     std::optional<pb::Envelope> message = Receive(router, &peer);
     if (!message) break;
-    if (message->has_result()) {
-      EXPECT_EQ(message->result().observation().error().error_class(),
-                "dns_timeout");
-      results.insert(message->result().job_id());
+    for (const pb::JobResult& result : message->results().results()) {
+      EXPECT_EQ(result.observation().error().error_class(), "dns_timeout");
+      results.insert(result.job_id());
     }
   }
   const auto elapsed = std::chrono::steady_clock::now() - start;
@@ -294,8 +294,9 @@ TEST_F(WorkerTest, ReconnectsToASilentCoordinatorAndDeliversResults) {
       // grants the credit of the probe that came from the first one.
       credit_granted = peer == result_peer && message->ready().capacity() == 1;
     }
-    if (message->has_result() && peer != first && result_peer.empty()) {
-      EXPECT_EQ(message->result().job_id(), 7u);
+    if (message->has_results() && peer != first && result_peer.empty()) {
+      ASSERT_EQ(message->results().results_size(), 1);
+      EXPECT_EQ(message->results().results(0).job_id(), 7u);
       result_peer = peer;
     }
   }
@@ -348,7 +349,7 @@ TEST_F(WorkerTest, ResendsTheNewestResultsWithinTheRetainedBytes) {
         continue;
       }
       if (peer == first && results < 3) {
-        if (message->has_result()) ++results;
+        results += message->results().results_size();
         if (results < 3) {
           pb::Envelope heartbeat;
           heartbeat.mutable_heartbeat();
@@ -357,8 +358,10 @@ TEST_F(WorkerTest, ResendsTheNewestResultsWithinTheRetainedBytes) {
                       zmq::send_flags::none);
         }
       }
-      if (peer != first && message->has_result()) {
-        resent.insert(message->result().job_id());
+      if (peer != first) {
+        for (const pb::JobResult& result : message->results().results()) {
+          resent.insert(result.job_id());
+        }
       }
     }
     stop = true;
@@ -506,9 +509,10 @@ TEST_F(WorkerTest, JobsBeyondTheCapacityStartAsProbesEnd) {
   while (order.size() < 3) {
     std::optional<pb::Envelope> message = Receive(router, &peer);
     if (!message) break;
-    if (!message->has_result()) continue;
-    order.push_back(message->result().job_id());
-    at.push_back(std::chrono::steady_clock::now());
+    for (const pb::JobResult& result : message->results().results()) {
+      order.push_back(result.job_id());
+      at.push_back(std::chrono::steady_clock::now());
+    }
   }
   stop = true;
   thread.join();
@@ -565,7 +569,7 @@ TEST_F(WorkerTest, AsksForJobsAheadAtItsCompletionRate) {
   while (!more) {
     std::optional<pb::Envelope> message = Receive(router, &peer);
     if (!message) break;
-    if (message->has_result()) ++results;
+    results += message->results().results_size();
     if (message->has_ready()) more = message->ready().capacity();
   }
   stop = true;
