@@ -300,8 +300,9 @@ class Session {
           ++completed_;
           Post(EncodeResult(job_id, attempt, obs, prober_->data_sources()));
           // A job of an earlier connection: this connection's READY did
-          // not count its credit, so grant it now.
+          // not count its credit, so grant it now, after its result.
           if (generation != generation_ && dealer_ && !draining_) {
+            SendResults();
             Send(ReadyMessage(options_.name, 1));
           }
           StartQueued();
@@ -317,7 +318,8 @@ class Session {
 
   // Sends the results posted (in as few RESULTS messages as the size bound
   // allows) and retains them for a resend after a reconnection. Without a
-  // connection they are only retained: the next one sends them.
+  // connection they are only retained: the next one sends them. Nothing to
+  // do without results posted.
   void SendResults() {
     std::vector<std::string_view> results(outbox_.begin(), outbox_.end());
     for (const std::string& batch : EncodeResultBatches(results)) {
