@@ -83,7 +83,8 @@ void AnsweringWorker(zmq::context_t* context, const std::string& endpoint,
   ready.mutable_ready()->set_worker_name("bench");
   socket.send(zmq::buffer(EncodeEnvelope(ready)), zmq::send_flags::none);
   pb::Envelope reply;
-  pb::Observation* obs = reply.mutable_result()->mutable_observation();
+  pb::JobResult* result = reply.mutable_results()->add_results();
+  pb::Observation* obs = result->mutable_observation();
   obs->set_status("located");
   obs->set_tool_version("bench");
   obs->add_addresses()->set_ip("192.0.2.1");
@@ -105,8 +106,8 @@ void AnsweringWorker(zmq::context_t* context, const std::string& endpoint,
       auto envelope = DecodeEnvelope(message.to_string_view());
       if (!envelope.ok() || !envelope->has_jobs()) continue;
       for (const pb::Job& job : envelope->jobs().jobs()) {
-        reply.mutable_result()->set_job_id(job.job_id());
-        reply.mutable_result()->set_attempt(job.attempt());
+        result->set_job_id(job.job_id());
+        result->set_attempt(job.attempt());
         obs->set_url(job.url());
         socket.send(zmq::buffer(EncodeEnvelope(reply)), zmq::send_flags::none);
       }

@@ -14,6 +14,7 @@ namespace {
 namespace pb = ::hostlocator::v1;
 using google::protobuf::internal::WireFormatLite;
 using google::protobuf::io::CodedInputStream;
+using google::protobuf::io::CodedOutputStream;
 
 template <typename Message>
 Result<Message> Decode(std::string_view bytes) {
@@ -100,28 +101,17 @@ std::string EncodeEnvelope(hostlocator::v1::Envelope envelope) {
 std::string EncodeResult(uint64_t job_id, uint32_t attempt,
                          const pb::Observation& observation,
                          std::string_view suffix) {
-  using google::protobuf::io::CodedOutputStream;
   // Proto3: fields holding their default are not written.
   const size_t observation_size = observation.ByteSizeLong() + suffix.size();
-  size_t result_size = 0;
-  if (job_id != 0) result_size += 1 + CodedOutputStream::VarintSize64(job_id);
-  if (attempt != 0) {
-    result_size += 1 + CodedOutputStream::VarintSize32(attempt);
-  }
+  size_t size = 0;
+  if (job_id != 0) size += 1 + CodedOutputStream::VarintSize64(job_id);
+  if (attempt != 0) size += 1 + CodedOutputStream::VarintSize32(attempt);
   if (observation_size != 0) {
-    result_size += 1 + CodedOutputStream::VarintSize64(observation_size) +
-                   observation_size;
+    size += 1 + CodedOutputStream::VarintSize64(observation_size) +
+            observation_size;
   }
-  const size_t size = 1 + CodedOutputStream::VarintSize32(kProtocolVersion) +
-                      1 + CodedOutputStream::VarintSize64(result_size) +
-                      result_size;
   std::string bytes(size, '\0');
   auto* out = reinterpret_cast<uint8_t*>(bytes.data());
-  out = WireFormatLite::WriteUInt32ToArray(
-      pb::InboundEnvelope::kProtocolVersionFieldNumber, kProtocolVersion, out);
-  out = WireFormatLite::WriteTagToArray(pb::InboundEnvelope::kResultFieldNumber,
-                                        kDelimited, out);
-  out = CodedOutputStream::WriteVarint64ToArray(result_size, out);
   if (job_id != 0) {
     out = WireFormatLite::WriteUInt64ToArray(
         pb::SerializedJobResult::kJobIdFieldNumber, job_id, out);
@@ -139,6 +129,54 @@ std::string EncodeResult(uint64_t job_id, uint32_t attempt,
     if (!suffix.empty()) std::memcpy(out, suffix.data(), suffix.size());
   }
   return bytes;
+}
+
+std::vector<std::string> EncodeResultBatches(
+    const std::vector<std::string_view>& results, size_t max_bytes) {
+  // Bytes of a RESULTS envelope whose batch holds `batch_size` bytes.
+  const auto envelope_size = [](size_t batch_size) {
+    return 1 + CodedOutputStream::VarintSize32(kProtocolVersion) + 1 +
+           CodedOutputStream::VarintSize64(batch_size) + batch_size;
+  };
+  // A result's bytes within the batch: its tag, length and body.
+  const auto element_size = [](std::string_view result) {
+    return 1 + CodedOutputStream::VarintSize64(result.size()) + result.size();
+  };
+  const auto encode = [&](size_t begin, size_t end, size_t batch_size) {
+    std::string bytes(envelope_size(batch_size), '\0');
+    auto* out = reinterpret_cast<uint8_t*>(bytes.data());
+    out = WireFormatLite::WriteUInt32ToArray(
+        pb::Envelope::kProtocolVersionFieldNumber, kProtocolVersion, out);
+    out = WireFormatLite::WriteTagToArray(pb::Envelope::kResultsFieldNumber,
+                                          kDelimited, out);
+    out = CodedOutputStream::WriteVarint64ToArray(batch_size, out);
+    for (size_t i = begin; i < end; ++i) {
+      out = WireFormatLite::WriteTagToArray(
+          pb::SerializedResultBatch::kResultsFieldNumber, kDelimited, out);
+      out = CodedOutputStream::WriteVarint64ToArray(results[i].size(), out);
+      if (!results[i].empty()) {
+        std::memcpy(out, results[i].data(), results[i].size());
+        out += results[i].size();
+      }
+    }
+    return bytes;
+  };
+  std::vector<std::string> envelopes;
+  size_t begin = 0;
+  size_t batch_size = 0;
+  for (size_t i = 0; i < results.size(); ++i) {
+    const size_t element = element_size(results[i]);
+    if (i > begin && envelope_size(batch_size + element) > max_bytes) {
+      envelopes.push_back(encode(begin, i, batch_size));
+      begin = i;
+      batch_size = 0;
+    }
+    batch_size += element;
+  }
+  if (begin < results.size()) {
+    envelopes.push_back(encode(begin, results.size(), batch_size));
+  }
+  return envelopes;
 }
 
 Result<hostlocator::v1::Envelope> DecodeEnvelope(std::string_view bytes) {

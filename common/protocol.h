@@ -14,28 +14,39 @@
 namespace hl {
 
 // Bumped when a peer of the previous version could misread a message.
-inline constexpr uint32_t kProtocolVersion = 1;
+// Version 2: results travel in batches (RESULTS) instead of one a message.
+inline constexpr uint32_t kProtocolVersion = 2;
 // Messages larger than this are refused unread.
 inline constexpr size_t kMaxMessageBytes = 16 << 20;
 
 // Stamps the protocol version and serializes.
 std::string EncodeEnvelope(hostlocator::v1::Envelope envelope);
 
-// A RESULT envelope, stamped and serialized (Envelope's wire format, the
-// bytes InboundEnvelope's serializer writes), whose observation is
-// `observation` serialized with `suffix` appended: serialized Observation
-// fields, such as the worker's data sources (Prober::data_sources). The
-// observation is serialized once, straight into the envelope's bytes.
+// One result as an element of a RESULTS batch: a JobResult in
+// SerializedJobResult's wire format (the bytes its serializer writes),
+// whose observation is `observation` serialized with `suffix` appended:
+// serialized Observation fields, such as the worker's data sources
+// (Prober::data_sources). The observation is serialized once, straight
+// into the result's bytes.
 std::string EncodeResult(uint64_t job_id, uint32_t attempt,
                          const hostlocator::v1::Observation& observation,
                          std::string_view suffix);
+
+// RESULTS envelopes, stamped and serialized (Envelope's wire format), that
+// carry `results` (each an EncodeResult) in order: as few as keep each
+// within `max_bytes`, but every result in one (a result too large for
+// `max_bytes` alone travels alone, to be refused by the receiver). None
+// for no results.
+std::vector<std::string> EncodeResultBatches(
+    const std::vector<std::string_view>& results,
+    size_t max_bytes = kMaxMessageBytes);
 
 // Fails with kInvalidArgument for undecodable or oversized bytes, and with
 // kFailedPrecondition (message naming both versions) for another protocol
 // version.
 Result<hostlocator::v1::Envelope> DecodeEnvelope(std::string_view bytes);
 
-// DecodeEnvelope for the coordinator: a RESULT's observation is left
+// DecodeEnvelope for the coordinator: the RESULTS' observations are left
 // serialized (InboundEnvelope), to be checked with SummarizeObservation.
 Result<hostlocator::v1::InboundEnvelope> DecodeInbound(std::string_view bytes);
 

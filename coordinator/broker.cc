@@ -202,7 +202,7 @@ Status Broker::HandleMessage(const std::string& peer, std::string_view payload,
     return Status::Ok();
   }
   pb::InboundEnvelope& envelope = *decoded;
-  if (!envelope.has_result()) HL_RETURN_IF_ERROR(FlushResults(now));
+  if (!envelope.has_results()) HL_RETURN_IF_ERROR(FlushResults(now));
   auto it = peers_.find(peer);
   if (envelope.has_ready()) {
     if (it == peers_.end()) it = peers_.try_emplace(peer).first;
@@ -217,19 +217,24 @@ Status Broker::HandleMessage(const std::string& peer, std::string_view payload,
   if (it == peers_.end()) {
     // Not registered (or forgotten as silent): a result may still be
     // current; anything else waits for the worker's READY.
-    if (envelope.has_result())
-      HandleResult(std::move(*envelope.mutable_result()));
+    for (pb::SerializedJobResult& result :
+         *envelope.mutable_results()->mutable_results()) {
+      HandleResult(std::move(result));
+    }
     return Status::Ok();
   }
   Peer& state = it->second;
   state.last_seen_ms = now;
   switch (envelope.body_case()) {
-    case pb::InboundEnvelope::kResult:
-      if (state.owed.erase(envelope.result().job_id()) > 0 &&
-          state.credit < UINT32_MAX) {
-        ++state.credit;
+    case pb::InboundEnvelope::kResults:
+      for (pb::SerializedJobResult& result :
+           *envelope.mutable_results()->mutable_results()) {
+        if (state.owed.erase(result.job_id()) > 0 &&
+            state.credit < UINT32_MAX) {
+          ++state.credit;
+        }
+        HandleResult(std::move(result));
       }
-      HandleResult(std::move(*envelope.mutable_result()));
       return Status::Ok();
     case pb::InboundEnvelope::kHeartbeat:
       if (envelope.heartbeat().has_stats() &&

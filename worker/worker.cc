@@ -105,9 +105,14 @@ class Session {
     SendBytes(EncodeEnvelope(ReadyMessage(
         options_.name, draining_ ? 0 : static_cast<uint32_t>(idle))));
     const int64_t now = clock_();
+    std::vector<std::string_view> resend;
+    resend.reserve(recent_results_.size());
     for (auto& [sent_ms, bytes] : recent_results_) {
       sent_ms = now;
-      SendBytes(bytes);
+      resend.push_back(bytes);
+    }
+    for (const std::string& batch : EncodeResultBatches(resend)) {
+      SendBytes(batch);
     }
     return Status::Ok();
   }
@@ -193,7 +198,7 @@ class Session {
   void SendBytes(const std::string& bytes) {
     if (!outcome_.ok() || !dealer_) return;
     try {
-      // No peer to queue for (refused handshake): a RESULT stays in
+      // No peer to queue for (refused handshake): results stay in
       // recent_results_, anything else is not worth keeping.
       if (!dealer_->send(zmq::buffer(bytes), zmq::send_flags::dontwait)) {
         return;
@@ -293,22 +298,43 @@ class Session {
           }
           --in_flight_;
           ++completed_;
-          recent_results_.emplace_back(
-              clock_(),
-              EncodeResult(job_id, attempt, obs, prober_->data_sources()));
-          retained_bytes_ += recent_results_.back().second.size();
-          SendBytes(recent_results_.back().second);
-          while (retained_bytes_ > options_.max_retained_result_bytes &&
-                 recent_results_.size() > 1) {
-            ForgetOldestResult();
-          }
+          Post(EncodeResult(job_id, attempt, obs, prober_->data_sources()));
           // A job of an earlier connection: this connection's READY did
-          // not count its credit, so grant it now.
+          // not count its credit, so grant it now, after its result.
           if (generation != generation_ && dealer_ && !draining_) {
+            SendResults();
             Send(ReadyMessage(options_.name, 1));
           }
           StartQueued();
         });
+  }
+
+  // Queues a result for the RESULTS message that leaves at the end of this
+  // loop turn, with every other result the turn finished.
+  void Post(std::string result) {
+    if (outbox_.empty()) loop_->Defer([this] { SendResults(); });
+    outbox_.push_back(std::move(result));
+  }
+
+  // Sends the results posted (in as few RESULTS messages as the size bound
+  // allows) and retains them for a resend after a reconnection. Without a
+  // connection they are only retained: the next one sends them. Nothing to
+  // do without results posted.
+  void SendResults() {
+    std::vector<std::string_view> results(outbox_.begin(), outbox_.end());
+    for (const std::string& batch : EncodeResultBatches(results)) {
+      SendBytes(batch);
+    }
+    const int64_t now = clock_();
+    for (std::string& result : outbox_) {
+      retained_bytes_ += result.size();
+      recent_results_.emplace_back(now, std::move(result));
+    }
+    outbox_.clear();
+    while (retained_bytes_ > options_.max_retained_result_bytes &&
+           recent_results_.size() > 1) {
+      ForgetOldestResult();
+    }
   }
 
   // Every kRateWindowMs, raises the jobs asked for ahead to what the last
@@ -412,7 +438,9 @@ class Session {
   bool drain_expired_ = false;
   int64_t last_heard_ = 0;
   int64_t last_heartbeat_ = 0;  // sent every heartbeat_ms_, busy or not
-  // (time sent, encoded RESULT) of results that may not have arrived.
+  // Results finished in this loop turn (EncodeResult), sent at its end.
+  std::vector<std::string> outbox_;
+  // (time sent, EncodeResult) of results that may not have arrived.
   std::deque<std::pair<int64_t, std::string>> recent_results_;
   size_t retained_bytes_ = 0;  // of recent_results_
   Status outcome_;

@@ -84,17 +84,21 @@ TEST(SummarizeObservationTest, RefusesBrokenStructure) {
   }
 }
 
-TEST(DecodeInboundTest, KeepsTheObservationAsSent) {
+TEST(DecodeInboundTest, KeepsTheObservationsAsSent) {
   pb::Envelope envelope;
-  envelope.mutable_result()->set_job_id(7);
-  envelope.mutable_result()->set_attempt(2);
-  *envelope.mutable_result()->mutable_observation() = FullObservation();
+  for (uint64_t job_id : {7, 8}) {
+    pb::JobResult* result = envelope.mutable_results()->add_results();
+    result->set_job_id(job_id);
+    result->set_attempt(2);
+    *result->mutable_observation() = FullObservation();
+  }
   auto inbound = DecodeInbound(EncodeEnvelope(envelope));
   ASSERT_TRUE(inbound.ok()) << inbound.status().message();
-  ASSERT_TRUE(inbound->has_result());
-  EXPECT_EQ(inbound->result().job_id(), 7u);
-  EXPECT_EQ(inbound->result().attempt(), 2u);
-  EXPECT_EQ(inbound->result().observation(),
+  ASSERT_EQ(inbound->results().results_size(), 2);
+  EXPECT_EQ(inbound->results().results(0).job_id(), 7u);
+  EXPECT_EQ(inbound->results().results(1).job_id(), 8u);
+  EXPECT_EQ(inbound->results().results(1).attempt(), 2u);
+  EXPECT_EQ(inbound->results().results(1).observation(),
             FullObservation().SerializeAsString());
 
   pb::Envelope ready;
@@ -108,45 +112,123 @@ TEST(DecodeInboundTest, KeepsTheObservationAsSent) {
             StatusCode::kFailedPrecondition);
 }
 
-TEST(EncodeResultTest, IsARESULTEnvelopeAroundTheBytes) {
+// A version 1 worker's RESULT (one result, field 4) is refused for its
+// version, naming both, on either side.
+TEST(DecodeInboundTest, RefusesAVersion1Result) {
+  pb::SerializedJobResult result;
+  result.set_job_id(7);
+  result.set_observation(FullObservation().SerializeAsString());
+  const std::string body = result.SerializeAsString();
+  std::string bytes = "\x08\x01\x22";  // protocol_version 1, field 4
+  bytes += static_cast<char>(0x80 | (body.size() & 0x7f));
+  bytes += static_cast<char>(body.size() >> 7);
+  ASSERT_LT(body.size(), size_t{1} << 14);
+  bytes += body;
+  for (const Status& status :
+       {DecodeInbound(bytes).status(), DecodeEnvelope(bytes).status()}) {
+    EXPECT_EQ(status.code(), StatusCode::kFailedPrecondition);
+    EXPECT_NE(status.message().find("version 1"), std::string::npos)
+        << status.message();
+    EXPECT_NE(status.message().find("version 2"), std::string::npos)
+        << status.message();
+  }
+}
+
+TEST(EncodeResultTest, IsAResultOfARESULTSEnvelope) {
   pb::Observation sources;
   sources.add_data_sources()->set_role("country");
   pb::Observation whole = FullObservation();
   whole.MergeFrom(sources);
-  auto decoded = DecodeEnvelope(
-      EncodeResult(7, 2, FullObservation(), sources.SerializeAsString()));
+  const std::string result =
+      EncodeResult(7, 2, FullObservation(), sources.SerializeAsString());
+  const std::vector<std::string> batches = EncodeResultBatches({result});
+  ASSERT_EQ(batches.size(), 1u);
+  auto decoded = DecodeEnvelope(batches[0]);
   ASSERT_TRUE(decoded.ok()) << decoded.status().message();
-  ASSERT_TRUE(decoded->has_result());
-  EXPECT_EQ(decoded->result().job_id(), 7u);
-  EXPECT_EQ(decoded->result().attempt(), 2u);
+  ASSERT_EQ(decoded->results().results_size(), 1);
+  EXPECT_EQ(decoded->results().results(0).job_id(), 7u);
+  EXPECT_EQ(decoded->results().results(0).attempt(), 2u);
   EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(
-      decoded->result().observation(), whole));
+      decoded->results().results(0).observation(), whole));
 }
 
-// The bytes are those of InboundEnvelope's own serializer, default values
-// (left out by proto3) included.
+// The bytes are those of the serializers of SerializedJobResult and
+// InboundEnvelope, default values (left out by proto3) included.
 TEST(EncodeResultTest, WritesWhatTheSerializerWrites) {
   // data_sources {role: ""}
   const std::string suffix("\x5a\x02\x0a\x00", 4);
+  pb::InboundEnvelope envelope;
+  envelope.set_protocol_version(kProtocolVersion);
+  std::vector<std::string> results;
   for (uint64_t job_id : {uint64_t{0}, uint64_t{1}, uint64_t{1} << 40}) {
     for (uint32_t attempt : {0u, 3u, 300u}) {
       for (const pb::Observation& observation :
            {pb::Observation(), FullObservation()}) {
         for (const std::string& tail : {std::string(), suffix}) {
-          pb::InboundEnvelope envelope;
-          envelope.set_protocol_version(kProtocolVersion);
-          pb::SerializedJobResult& result = *envelope.mutable_result();
+          pb::SerializedJobResult& result =
+              *envelope.mutable_results()->add_results();
           result.set_job_id(job_id);
           result.set_attempt(attempt);
           result.set_observation(observation.SerializeAsString() + tail);
-          EXPECT_EQ(EncodeResult(job_id, attempt, observation, tail),
-                    envelope.SerializeAsString())
+          results.push_back(EncodeResult(job_id, attempt, observation, tail));
+          EXPECT_EQ(results.back(), result.SerializeAsString())
               << job_id << " " << attempt << " " << observation.ByteSizeLong()
               << " " << tail.size();
         }
       }
     }
   }
+  const std::vector<std::string> batches =
+      EncodeResultBatches({results.begin(), results.end()});
+  ASSERT_EQ(batches.size(), 1u);
+  EXPECT_EQ(batches[0], envelope.SerializeAsString());
+}
+
+// Batches keep the results in order, each envelope within the bound unless
+// it carries a single result larger than the bound.
+TEST(EncodeResultBatchesTest, SplitsAtTheBound) {
+  std::vector<std::string> results;
+  for (uint64_t job_id = 1; job_id <= 6; ++job_id) {
+    pb::Observation observation;
+    observation.set_host(std::string(job_id == 4 ? 300 : 40, 'h'));
+    results.push_back(EncodeResult(job_id, 1, observation, ""));
+  }
+  const std::vector<std::string_view> views(results.begin(), results.end());
+  struct Case {
+    size_t max_bytes;
+    std::vector<size_t> results_per_batch;
+  };
+  // In the batch, a result of 40 host bytes takes 50 bytes (tag and
+  // length included), the one of 300 takes 313; the envelope adds 4 bytes
+  // (5 from 128 batch bytes on).
+  ASSERT_EQ(results[0].size() + 2, 50u);
+  ASSERT_EQ(results[3].size() + 3, 313u);
+  for (const Case& c : {
+           Case{1 << 20, {6}},
+           Case{5 + 3 * 50 + 313, {4, 2}},
+           Case{5 + 3 * 50 + 313 - 1, {3, 3}},
+           Case{4 + 2 * 50 + 1, {2, 1, 1, 2}},
+           Case{10, {1, 1, 1, 1, 1, 1}},
+       }) {
+    const std::vector<std::string> batches =
+        EncodeResultBatches(views, c.max_bytes);
+    std::vector<size_t> per_batch;
+    std::vector<uint64_t> order;
+    for (const std::string& batch : batches) {
+      auto decoded = DecodeInbound(batch);
+      ASSERT_TRUE(decoded.ok()) << decoded.status().message();
+      per_batch.push_back(decoded->results().results_size());
+      if (per_batch.back() > 1) {
+        EXPECT_LE(batch.size(), c.max_bytes);
+      }
+      for (const auto& result : decoded->results().results()) {
+        order.push_back(result.job_id());
+      }
+    }
+    EXPECT_EQ(per_batch, c.results_per_batch) << c.max_bytes;
+    EXPECT_EQ(order, (std::vector<uint64_t>{1, 2, 3, 4, 5, 6})) << c.max_bytes;
+  }
+  EXPECT_TRUE(EncodeResultBatches({}).empty());
 }
 
 std::string Join(const std::vector<std::string_view>& pieces) {

@@ -78,7 +78,7 @@ class AnsweringWorker {
         }
         for (const auto& job : in.jobs().jobs()) {
           pb::Envelope out;
-          auto* result = out.mutable_result();
+          auto* result = out.mutable_results()->add_results();
           result->set_job_id(job.job_id());
           result->set_attempt(job.attempt());
           pb::Observation* obs = result->mutable_observation();

@@ -46,10 +46,11 @@ class FakeWorker {
   }
   void Result(const pb::Job& job) {
     pb::Envelope e;
-    e.mutable_result()->set_job_id(job.job_id());
-    e.mutable_result()->set_attempt(job.attempt());
-    e.mutable_result()->mutable_observation()->set_url(job.url());
-    e.mutable_result()->mutable_observation()->set_status("located");
+    pb::JobResult* result = e.mutable_results()->add_results();
+    result->set_job_id(job.job_id());
+    result->set_attempt(job.attempt());
+    result->mutable_observation()->set_url(job.url());
+    result->mutable_observation()->set_status("located");
     Send(e);
   }
   // The next message that is not a heartbeat, within `timeout`; sends a

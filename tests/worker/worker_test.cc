@@ -79,13 +79,17 @@ class WorkerTest : public ::testing::Test {
     return options;
   }
 
+  // One JOBS message with a job of `url` for each of `job_ids`.
   static void SendJobs(zmq::socket_t& router, const std::string& peer,
-                       uint64_t job_id) {
+                       const std::vector<uint64_t>& job_ids,
+                       const std::string& url = "http://slow.test/") {
     pb::Envelope envelope;
-    pb::Job* job = envelope.mutable_jobs()->add_jobs();
-    job->set_job_id(job_id);
-    job->set_url("http://slow.test/");
-    job->set_attempt(1);
+    for (uint64_t job_id : job_ids) {
+      pb::Job* job = envelope.mutable_jobs()->add_jobs();
+      job->set_job_id(job_id);
+      job->set_url(url);
+      job->set_attempt(1);
+    }
     router.send(zmq::buffer(peer), zmq::send_flags::sndmore);
     router.send(zmq::buffer(EncodeEnvelope(envelope)), zmq::send_flags::none);
   }
@@ -112,8 +116,9 @@ class WorkerTest : public ::testing::Test {
     std::string peer;
     router.set(zmq::sockopt::rcvtimeo, 200);
     while (auto message = Receive(router, &peer)) {
-      if (message->has_result())
-        f.results.push_back(message->result().job_id());
+      for (const pb::JobResult& result : message->results().results()) {
+        f.results.push_back(result.job_id());
+      }
       if (message->has_disconnect()) f.goodbye = true;
     }
     return f;
@@ -142,11 +147,11 @@ TEST_F(WorkerTest, JobsArrivingWhileStoppingDoNotKeepTheWorkerRunning) {
   std::optional<pb::Envelope> ready = Receive(router, &peer);
   ASSERT_TRUE(ready.has_value());
   ASSERT_TRUE(ready->has_ready());
-  SendJobs(router, peer, 1);
+  SendJobs(router, peer, {1});
   std::this_thread::sleep_for(std::chrono::milliseconds(150));
   stop = true;
   std::this_thread::sleep_for(std::chrono::milliseconds(150));
-  SendJobs(router, peer, 2);
+  SendJobs(router, peer, {2});
 
   const bool returned =
       finished.wait_for(std::chrono::seconds(5)) == std::future_status::ready;
@@ -179,15 +184,14 @@ TEST_F(WorkerTest, OneThreadRunsItsWholeCreditConcurrently) {
   ASSERT_TRUE(ready.has_value() && ready->has_ready());
   EXPECT_EQ(ready->ready().capacity(), 50u);
   const auto start = std::chrono::steady_clock::now();
-  for (uint64_t id = 1; id <= 50; ++id) SendJobs(router, peer, id);
+  for (uint64_t id = 1; id <= 50; ++id) SendJobs(router, peer, {id});
   std::set<uint64_t> results;
   while (results.size() < 50) {
     std::optional<pb::Envelope> message = Receive(router, &peer);
     if (!message) break;
-    if (message->has_result()) {
-      EXPECT_EQ(message->result().observation().error().error_class(),
-                "dns_timeout");
-      results.insert(message->result().job_id());
+    for (const pb::JobResult& result : message->results().results()) {
+      EXPECT_EQ(result.observation().error().error_class(), "dns_timeout");
+      results.insert(result.job_id());
     }
   }
   const auto elapsed = std::chrono::steady_clock::now() - start;
@@ -195,6 +199,37 @@ TEST_F(WorkerTest, OneThreadRunsItsWholeCreditConcurrently) {
   thread.join();
   EXPECT_EQ(results.size(), 50u);
   EXPECT_LT(elapsed, std::chrono::milliseconds(3000));
+}
+
+// The results a turn of the worker's loop finishes leave in one RESULTS
+// message, in the order they finished: invalid URLs finish on the turn
+// that received their jobs.
+TEST_F(WorkerTest, SendsTheResultsOfOneTurnInOneMessage) {
+  zmq::context_t context;
+  zmq::socket_t router = BindRouter(context, 5000);
+  Worker worker(&context, Options(/*capacity=*/5, /*heartbeat_ms=*/1000),
+                Factory(), SteadyClockMs);
+  std::atomic<bool> stop{false};
+  std::thread thread([&] { EXPECT_TRUE(worker.Run(stop).ok()); });
+
+  std::string peer;
+  std::optional<pb::Envelope> ready = Receive(router, &peer);
+  ASSERT_TRUE(ready.has_value() && ready->has_ready());
+  SendJobs(router, peer, {1, 2, 3, 4, 5}, "not a url");
+  std::optional<pb::Envelope> message;
+  do {
+    message = Receive(router, &peer);
+  } while (message && message->has_heartbeat());
+  stop = true;
+  thread.join();
+  ASSERT_TRUE(message.has_value());
+  ASSERT_TRUE(message->has_results());
+  std::vector<uint64_t> job_ids;
+  for (const pb::JobResult& result : message->results().results()) {
+    EXPECT_EQ(result.observation().error().error_class(), "invalid_url");
+    job_ids.push_back(result.job_id());
+  }
+  EXPECT_EQ(job_ids, (std::vector<uint64_t>{1, 2, 3, 4, 5}));
 }
 
 TEST(ReconnectDelayTest, DoublesUpToTheCapWithEqualJitter) {
@@ -269,7 +304,7 @@ TEST_F(WorkerTest, ReconnectsToASilentCoordinatorAndDeliversResults) {
   ASSERT_TRUE(ready.has_value() && ready->has_ready());
   EXPECT_EQ(ready->ready().capacity(), 2u);
   router.set(zmq::sockopt::rcvtimeo, 100);
-  SendJobs(router, first, 7);  // 600 ms: the resolver never answers
+  SendJobs(router, first, {7});  // 600 ms: the resolver never answers
   // Silent to the first connection; the later one is answered (any message
   // counts as life), so the worker stays on it.
   std::vector<uint32_t> capacities;  // of READYs on later connections
@@ -294,8 +329,9 @@ TEST_F(WorkerTest, ReconnectsToASilentCoordinatorAndDeliversResults) {
       // grants the credit of the probe that came from the first one.
       credit_granted = peer == result_peer && message->ready().capacity() == 1;
     }
-    if (message->has_result() && peer != first && result_peer.empty()) {
-      EXPECT_EQ(message->result().job_id(), 7u);
+    if (message->has_results() && peer != first && result_peer.empty()) {
+      EXPECT_EQ(message->results().results_size(), 1);
+      EXPECT_EQ(message->results().results(0).job_id(), 7u);
       result_peer = peer;
     }
   }
@@ -333,7 +369,7 @@ TEST_F(WorkerTest, ResendsTheNewestResultsWithinTheRetainedBytes) {
       ready = Receive(router, &first);
     }
     ASSERT_TRUE(ready.has_value() && ready->has_ready());
-    for (uint64_t job_id : {1, 2, 3}) SendJobs(router, first, job_id);
+    for (uint64_t job_id : {1, 2, 3}) SendJobs(router, first, {job_id});
     // Answered until the three results (600 ms each, at once) arrive, then
     // silent on this connection.
     size_t results = 0;
@@ -348,7 +384,7 @@ TEST_F(WorkerTest, ResendsTheNewestResultsWithinTheRetainedBytes) {
         continue;
       }
       if (peer == first && results < 3) {
-        if (message->has_result()) ++results;
+        results += message->results().results_size();
         if (results < 3) {
           pb::Envelope heartbeat;
           heartbeat.mutable_heartbeat();
@@ -357,8 +393,10 @@ TEST_F(WorkerTest, ResendsTheNewestResultsWithinTheRetainedBytes) {
                       zmq::send_flags::none);
         }
       }
-      if (peer != first && message->has_result()) {
-        resent.insert(message->result().job_id());
+      if (peer != first) {
+        for (const pb::JobResult& result : message->results().results()) {
+          resent.insert(result.job_id());
+        }
       }
     }
     stop = true;
@@ -425,7 +463,7 @@ TEST_F(WorkerTest, HeartbeatsCarryTheProcessFigures) {
   std::string peer;
   std::optional<pb::Envelope> ready = Receive(router, &peer);
   ASSERT_TRUE(ready.has_value() && ready->has_ready());
-  SendJobs(router, peer, 1);  // 600 ms: the resolver never answers
+  SendJobs(router, peer, {1});  // 600 ms: the resolver never answers
   router.set(zmq::sockopt::rcvtimeo, 100);
   uint64_t most_in_flight = 0;
   uint64_t last_sequence = 0;
@@ -500,15 +538,16 @@ TEST_F(WorkerTest, JobsBeyondTheCapacityStartAsProbesEnd) {
   std::string peer;
   std::optional<pb::Envelope> ready = Receive(router, &peer);
   ASSERT_TRUE(ready.has_value() && ready->has_ready());
-  for (uint64_t id = 1; id <= 3; ++id) SendJobs(router, peer, id);
+  for (uint64_t id = 1; id <= 3; ++id) SendJobs(router, peer, {id});
   std::vector<uint64_t> order;
   std::vector<std::chrono::steady_clock::time_point> at;
   while (order.size() < 3) {
     std::optional<pb::Envelope> message = Receive(router, &peer);
     if (!message) break;
-    if (!message->has_result()) continue;
-    order.push_back(message->result().job_id());
-    at.push_back(std::chrono::steady_clock::now());
+    for (const pb::JobResult& result : message->results().results()) {
+      order.push_back(result.job_id());
+      at.push_back(std::chrono::steady_clock::now());
+    }
   }
   stop = true;
   thread.join();
@@ -531,8 +570,8 @@ TEST_F(WorkerTest, StoppingDropsTheQueuedJobs) {
   std::string peer;
   std::optional<pb::Envelope> ready = Receive(router, &peer);
   ASSERT_TRUE(ready.has_value() && ready->has_ready());
-  SendJobs(router, peer, 1);
-  SendJobs(router, peer, 2);
+  SendJobs(router, peer, {1});
+  SendJobs(router, peer, {2});
   std::this_thread::sleep_for(std::chrono::milliseconds(150));
   stop = true;
   thread.join();
@@ -558,14 +597,14 @@ TEST_F(WorkerTest, AsksForJobsAheadAtItsCompletionRate) {
   std::optional<pb::Envelope> ready = Receive(router, &peer);
   ASSERT_TRUE(ready.has_value() && ready->has_ready());
   EXPECT_EQ(ready->ready().capacity(), 2u);
-  SendJobs(router, peer, 1);
-  SendJobs(router, peer, 2);
+  SendJobs(router, peer, {1});
+  SendJobs(router, peer, {2});
   int results = 0;
   std::optional<uint32_t> more;
   while (!more) {
     std::optional<pb::Envelope> message = Receive(router, &peer);
     if (!message) break;
-    if (message->has_result()) ++results;
+    results += message->results().results_size();
     if (message->has_ready()) more = message->ready().capacity();
   }
   stop = true;
