@@ -19,16 +19,19 @@ std::string Note(const std::string& what, const Status& status) {
 
 }  // namespace
 
-EnrichmentPlan PlanEnrichment(const pb::Observation& observation) {
+EnrichmentPlan PlanEnrichment(const pb::EnrichmentSource& source) {
   EnrichmentPlan plan;
-  for (const pb::AddressInfo& a : FinalHopOf(observation).addresses) {
+  const auto& final_hop = source.redirects().empty()
+                              ? source.addresses()
+                              : source.redirects().rbegin()->addresses();
+  for (const pb::EnrichmentAddress& a : final_hop) {
     if (plan.addresses.size() == kMaxEnrichedAddresses) break;
     bool seen = false;
     for (const auto& p : plan.addresses) seen = seen || p.ip == a.ip();
     if (seen || !net::IpAddress::Parse(a.ip())) continue;
     plan.addresses.push_back({a.ip(), a.asn()});
   }
-  plan.domain = observation.verdict().jurisdiction().registrable_domain();
+  plan.domain = source.verdict().jurisdiction().registrable_domain();
   return plan;
 }
 
@@ -119,6 +122,7 @@ Result<Enricher::StepOutcome> Enricher::Step(size_t max) {
   if (auto floor = store_->TakeEnrichmentFloor(); floor && *floor < next_) {
     next_ = *floor;
   }
+  const uint64_t purges = store_->PurgeCount();
   auto items = store_->PendingEnrichment(max, next_.first, next_.second);
   if (!items.ok()) return items.status();
   const bool reached_end = items->size() < max;
@@ -137,7 +141,7 @@ Result<Enricher::StepOutcome> Enricher::Step(size_t max) {
     return it->second;
   };
   for (Store::EnrichmentItem& item : *items) {
-    const EnrichmentPlan plan = PlanEnrichment(item.observation);
+    const EnrichmentPlan plan = PlanEnrichment(item.source);
     EnrichmentFacts facts;
     facts.bootstrap = bootstrap_;
     bool deferred = false;
@@ -174,7 +178,7 @@ Result<Enricher::StepOutcome> Enricher::Step(size_t max) {
                     .enrichment = Enrichment(facts, plan.domain, clock_())});
   }
   // Not written: the next step reads the same items again.
-  HL_RETURN_IF_ERROR(store_->CompleteEnrichment(done));
+  HL_RETURN_IF_ERROR(store_->CompleteEnrichment(done, purges));
   outcome.completed = done.size();
   if (!items->empty()) {
     next_ = {items->back().job_id, items->back().check + 1};

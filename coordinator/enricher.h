@@ -55,7 +55,9 @@ struct EnrichmentPlan {
   // IP literal or a name without one.
   std::string domain;
 };
-EnrichmentPlan PlanEnrichment(const pb::Observation& observation);
+// The final hop is the last redirect, or the observation itself without
+// one (as common/verdict.h FinalHopOf).
+EnrichmentPlan PlanEnrichment(const pb::EnrichmentSource& source);
 
 // The answers to a plan: one entry per planned address, in plan order.
 struct EnrichmentFacts {

@@ -1345,8 +1345,7 @@ Result<std::vector<Store::EnrichmentItem>> Store::PendingEnrichment(
     EnrichmentItem& item = items.emplace_back();
     item.job_id = ReadU64(key);
     item.check = static_cast<uint32_t>(ReadU64(key.substr(8)));
-    HL_RETURN_IF_ERROR(
-        Parse(bytes.ToStringView(), &item.observation, "result"));
+    HL_RETURN_IF_ERROR(Parse(bytes.ToStringView(), &item.source, "result"));
   }
   HL_RETURN_IF_ERROR(FromRocks(it->status(), "enrichment index scan failed"));
   if (stale.Count() > 0) HL_RETURN_IF_ERROR(Write(&stale, /*sync=*/false));
@@ -1367,21 +1366,30 @@ Result<uint64_t> Store::CountPendingEnrichment(uint64_t limit) const {
   return n;
 }
 
-Status Store::CompleteEnrichment(const std::vector<Enriched>& done) {
+uint64_t Store::PurgeCount() const {
+  std::lock_guard lock(mu_);
+  return purges_;
+}
+
+Status Store::CompleteEnrichment(const std::vector<Enriched>& done,
+                                 std::optional<uint64_t> found_after_purges) {
   if (done.empty()) return Status::Ok();
   // Under the job mutex, so a purge cannot remove a result between the
   // check and the write.
   std::lock_guard lock(mu_);
+  const bool check = found_after_purges != purges_;
   rocksdb::WriteBatch batch;
   rocksdb::PinnableSlice stored;  // only whether it is there
   for (const Enriched& e : done) {
     const std::string key = ResultKey(e.job_id, e.check);
     batch.Delete(enrich_, key);
-    stored.Reset();
-    rocksdb::Status s =
-        db_->Get(rocksdb::ReadOptions(), results_, key, &stored);
-    if (s.IsNotFound()) continue;
-    HL_RETURN_IF_ERROR(FromRocks(s, "cannot read a result to enrich"));
+    if (check) {
+      stored.Reset();
+      rocksdb::Status s =
+          db_->Get(rocksdb::ReadOptions(), results_, key, &stored);
+      if (s.IsNotFound()) continue;
+      HL_RETURN_IF_ERROR(FromRocks(s, "cannot read a result to enrich"));
+    }
     batch.Put(results_, EnrichmentKey(e.job_id, e.check),
               e.enrichment.SerializeAsString());
   }
@@ -1556,6 +1564,7 @@ Result<PurgeCounts> Store::Purge(int64_t cutoff_ms, bool dry_run,
   {
     std::lock_guard ingest_lock(ingest_mu_);
     std::lock_guard lock(mu_);
+    if (!dry_run) ++purges_;
     rocksdb::WriteBatch batch;
     auto flush = [&](bool force) -> Status {
       if (dry_run || batch.Count() == 0) return Status::Ok();

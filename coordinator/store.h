@@ -79,6 +79,7 @@
 #include <vector>
 
 #include "common/config.h"
+#include "common/proto/enrichment_source.pb.h"
 #include "common/proto/hostlocator.pb.h"
 #include "common/status.h"
 #include "coordinator/batch_counts.h"
@@ -401,13 +402,12 @@ class Store {
   Status Checkpoint(const std::string& dest, const std::string& actor,
                     int64_t now_ms);
 
-  // One result awaiting enrichment. Its observation is as stored: a
-  // data_sources_ref stays, its data sources not attached (enrichment does
-  // not read them).
+  // One result awaiting enrichment: the parts of it that the enrichment
+  // plan reads (coordinator/enricher.h PlanEnrichment).
   struct EnrichmentItem {
     uint64_t job_id = 0;
     uint32_t check = 0;
-    pb::Observation observation;
+    pb::EnrichmentSource source;
   };
   // Up to `max` results awaiting enrichment, in (job, check) order from
   // (from_job, from_check) inclusive; an entry whose result is gone (a
@@ -420,6 +420,10 @@ class Store {
   std::optional<std::pair<uint64_t, uint32_t>> TakeEnrichmentFloor();
   // How many results await enrichment (stops counting at `limit`).
   Result<uint64_t> CountPendingEnrichment(uint64_t limit = UINT64_MAX) const;
+  // How many purges (not dry runs) this process has begun: only a purge
+  // removes results, so a result found after a call still exists while the
+  // count stays the same.
+  uint64_t PurgeCount() const;
   // The enrichment of result (job, check): an Observation holding only
   // rdap and registration (coordinator/enricher.h).
   struct Enriched {
@@ -430,8 +434,12 @@ class Store {
   // Stores each enrichment beside its result (which stays as written) and
   // drops the result's `enrich` entry, all in one WriteBatch; every read of
   // the result applies it (ApplyEnrichment, common/verdict.h). Storing one
-  // again replaces it. A result purged meanwhile gets none.
-  Status CompleteEnrichment(const std::vector<Enriched>& done);
+  // again replaces it. A result purged meanwhile gets none: each result is
+  // looked up again unless `found_after_purges` is given, was PurgeCount()
+  // before every result of `done` was found, and no purge began since.
+  Status CompleteEnrichment(
+      const std::vector<Enriched>& done,
+      std::optional<uint64_t> found_after_purges = std::nullopt);
 
   // The `rdap_cache` family: a value by key, the first entry whose key is
   // >= `key` and starts with `prefix`, and a write (not synced: a lost
@@ -568,6 +576,8 @@ class Store {
   rocksdb::ColumnFamilyHandle* enrich_ = nullptr;
   rocksdb::ColumnFamilyHandle* rdap_cache_ = nullptr;
   rocksdb::ColumnFamilyHandle* batch_counts_ = nullptr;
+  // PurgeCount's answer; guarded by mu_.
+  uint64_t purges_ = 0;
   // TakeEnrichmentFloor's answer; guarded by mu_.
   std::optional<std::pair<uint64_t, uint32_t>> enrich_floor_;
   struct Live {

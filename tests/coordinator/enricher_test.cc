@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <google/protobuf/util/message_differencer.h>
 #include <gtest/gtest.h>
+#include <rocksdb/db.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -129,7 +130,10 @@ TEST(PlanEnrichmentTest, FinalHopAddressesOnceAndTheRegistrableDomain) {
     cases.push_back({"NXDOMAIN: the domain only", o, {}, "example.org"});
   }
   for (const Case& c : cases) {
-    const EnrichmentPlan plan = PlanEnrichment(c.obs);
+    // Read from the observation's bytes, as the store reads a result.
+    pb::EnrichmentSource source;
+    ASSERT_TRUE(source.ParseFromString(c.obs.SerializeAsString())) << c.name;
+    const EnrichmentPlan plan = PlanEnrichment(source);
     std::vector<std::string> ips;
     for (const auto& a : plan.addresses) ips.push_back(a.ip);
     EXPECT_EQ(ips, c.ips) << c.name;
@@ -460,6 +464,89 @@ TEST_F(EnricherTest, AResultStoredBehindTheLastStepIsEnrichedNext) {
   EXPECT_EQ((*history)[0].rdap().state(), "complete");
   EXPECT_EQ((*history)[1].rdap().state(), "complete");
   EXPECT_EQ(*store->CountPendingEnrichment(), 0u);
+}
+
+// Purges the whole store (`store` runs started before `cutoff_ms`) at the
+// first question, as a purge could between the read of a step's results
+// and the write of their enrichment.
+class PurgingLookup : public TableLookup {
+ public:
+  PurgingLookup(Store* store, int64_t cutoff_ms)
+      : store_(store), cutoff_ms_(cutoff_ms) {}
+  Result<rdap::Network> LookupIp(const net::IpAddress& ip) override {
+    if (asked == 0) {
+      EXPECT_TRUE(store_->Purge(cutoff_ms_, false, "tester", cutoff_ms_).ok());
+    }
+    return TableLookup::LookupIp(ip);
+  }
+
+ private:
+  Store* store_;
+  int64_t cutoff_ms_;
+};
+
+// Entries of each column family of the closed store in `dir`.
+std::map<std::string, int> FamilyEntries(const std::string& dir) {
+  std::map<std::string, int> entries;
+  rocksdb::DBOptions options;
+  std::vector<std::string> names;
+  EXPECT_TRUE(rocksdb::DB::ListColumnFamilies(options, dir, &names).ok());
+  std::vector<rocksdb::ColumnFamilyDescriptor> families;
+  for (const auto& n : names) {
+    families.emplace_back(n, rocksdb::ColumnFamilyOptions());
+  }
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* db = nullptr;
+  if (!rocksdb::DB::OpenForReadOnly(options, dir, families, &handles, &db)
+           .ok()) {
+    ADD_FAILURE() << "cannot open " << dir;
+    return entries;
+  }
+  for (size_t i = 0; i < names.size(); ++i) {
+    std::unique_ptr<rocksdb::Iterator> it(
+        db->NewIterator(rocksdb::ReadOptions(), handles[i]));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) ++entries[names[i]];
+  }
+  for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
+  delete db;
+  return entries;
+}
+
+// Results purged while their enrichment is looked up get none: no
+// enrichment outlives its result.
+TEST_F(EnricherTest, AResultPurgedDuringItsEnrichmentGetsNone) {
+  {
+    auto store = Open();
+    StoreResults(*store, 2);
+    PurgingLookup lookup(store.get(), 5000);
+    Enricher enricher(
+        store.get(), &lookup, [this] { return now_ms_; }, "b");
+    auto step = enricher.Step();
+    ASSERT_TRUE(step.ok()) << step.status().message();
+    EXPECT_GT(lookup.asked, 0);
+    auto history = store->History(1);
+    EXPECT_TRUE(!history.ok() || history->empty());
+    EXPECT_EQ(*store->CountPendingEnrichment(), 0u);
+  }
+  const auto entries = FamilyEntries(dir_.string());
+  EXPECT_EQ(entries.count("results") ? entries.at("results") : 0, 0);
+  EXPECT_EQ(entries.count("jobs") ? entries.at("jobs") : 0, 0);
+}
+
+// A purge in between that keeps the step's results (each is then looked
+// up again) leaves them their enrichment.
+TEST_F(EnricherTest, APurgeThatKeepsTheResultsKeepsTheirEnrichment) {
+  auto store = Open();
+  StoreResults(*store, 2);
+  PurgingLookup lookup(store.get(), 500);  // before the run: purges nothing
+  Enricher enricher(
+      store.get(), &lookup, [this] { return now_ms_; }, "b");
+  ASSERT_EQ(enricher.Step()->completed, 2u);
+  for (uint64_t job : {1, 2}) {
+    auto r = store->LatestResult(job);
+    ASSERT_TRUE(r.ok() && r->has_value());
+    EXPECT_EQ((*r)->rdap().state(), "complete");
+  }
 }
 
 TEST_F(EnricherTest, WithoutTheSettingNothingIsPending) {
