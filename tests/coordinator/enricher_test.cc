@@ -3,7 +3,6 @@
 #include <gmock/gmock.h>
 #include <google/protobuf/util/message_differencer.h>
 #include <gtest/gtest.h>
-#include <rocksdb/db.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -12,6 +11,7 @@
 #include "common/jurisdiction.h"
 #include "common/verdict.h"
 #include "coordinator/rdap_cache.h"
+#include "tests/coordinator/family_entries.h"
 
 namespace hl::coordinator {
 namespace {
@@ -485,33 +485,6 @@ class PurgingLookup : public TableLookup {
   int64_t cutoff_ms_;
 };
 
-// Entries of each column family of the closed store in `dir`.
-std::map<std::string, int> FamilyEntries(const std::string& dir) {
-  std::map<std::string, int> entries;
-  rocksdb::DBOptions options;
-  std::vector<std::string> names;
-  EXPECT_TRUE(rocksdb::DB::ListColumnFamilies(options, dir, &names).ok());
-  std::vector<rocksdb::ColumnFamilyDescriptor> families;
-  for (const auto& n : names) {
-    families.emplace_back(n, rocksdb::ColumnFamilyOptions());
-  }
-  std::vector<rocksdb::ColumnFamilyHandle*> handles;
-  rocksdb::DB* db = nullptr;
-  if (!rocksdb::DB::OpenForReadOnly(options, dir, families, &handles, &db)
-           .ok()) {
-    ADD_FAILURE() << "cannot open " << dir;
-    return entries;
-  }
-  for (size_t i = 0; i < names.size(); ++i) {
-    std::unique_ptr<rocksdb::Iterator> it(
-        db->NewIterator(rocksdb::ReadOptions(), handles[i]));
-    for (it->SeekToFirst(); it->Valid(); it->Next()) ++entries[names[i]];
-  }
-  for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
-  delete db;
-  return entries;
-}
-
 // Results purged while their enrichment is looked up get none: no
 // enrichment outlives its result.
 TEST_F(EnricherTest, AResultPurgedDuringItsEnrichmentGetsNone) {
@@ -528,7 +501,7 @@ TEST_F(EnricherTest, AResultPurgedDuringItsEnrichmentGetsNone) {
     EXPECT_TRUE(!history.ok() || history->empty());
     EXPECT_EQ(*store->CountPendingEnrichment(), 0u);
   }
-  const auto entries = FamilyEntries(dir_.string());
+  const auto entries = testing::FamilyEntries(dir_.string());
   EXPECT_EQ(entries.count("results") ? entries.at("results") : 0, 0);
   EXPECT_EQ(entries.count("jobs") ? entries.at("jobs") : 0, 0);
 }

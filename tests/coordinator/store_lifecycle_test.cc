@@ -2,13 +2,13 @@
 // history, the politeness filter of leasing, retention, backup and restore.
 #include <google/protobuf/util/message_differencer.h>
 #include <gtest/gtest.h>
-#include <rocksdb/db.h>
 
 #include <filesystem>
 #include <map>
 
 #include "coordinator/retention.h"
 #include "coordinator/store.h"
+#include "tests/coordinator/family_entries.h"
 
 namespace hl::coordinator {
 namespace {
@@ -440,27 +440,8 @@ TEST_F(StoreLifecycleTest, EachColumnFamilyHoldsWhatItsNameSays) {
     ProbeAll(*store, 2000);
     ASSERT_TRUE(store->AppendAudit("tester", "export", "", 3000).ok());
   }
-  rocksdb::DBOptions options;
-  std::vector<std::string> names;
-  ASSERT_TRUE(
-      rocksdb::DB::ListColumnFamilies(options, dir_.string(), &names).ok());
-  std::vector<rocksdb::ColumnFamilyDescriptor> families;
-  for (const auto& n : names) {
-    families.emplace_back(n, rocksdb::ColumnFamilyOptions());
-  }
-  std::vector<rocksdb::ColumnFamilyHandle*> handles;
-  rocksdb::DB* db = nullptr;
-  ASSERT_TRUE(rocksdb::DB::OpenForReadOnly(options, dir_.string(), families,
-                                           &handles, &db)
-                  .ok());
-  std::map<std::string, int> entries;
-  for (size_t i = 0; i < names.size(); ++i) {
-    std::unique_ptr<rocksdb::Iterator> it(
-        db->NewIterator(rocksdb::ReadOptions(), handles[i]));
-    for (it->SeekToFirst(); it->Valid(); it->Next()) ++entries[names[i]];
-  }
-  for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
-  delete db;
+  const std::map<std::string, int> entries =
+      testing::FamilyEntries(dir_.string());
   EXPECT_EQ(entries["lines"], 2);
   EXPECT_EQ(entries["audit"], 1);
   EXPECT_EQ(entries["runs"], 1);
