@@ -440,8 +440,7 @@ TEST_F(StoreLifecycleTest, EachColumnFamilyHoldsWhatItsNameSays) {
     ProbeAll(*store, 2000);
     ASSERT_TRUE(store->AppendAudit("tester", "export", "", 3000).ok());
   }
-  const std::map<std::string, int> entries =
-      testing::FamilyEntries(dir_.string());
+  std::map<std::string, int> entries = testing::FamilyEntries(dir_.string());
   EXPECT_EQ(entries["lines"], 2);
   EXPECT_EQ(entries["audit"], 1);
   EXPECT_EQ(entries["runs"], 1);
