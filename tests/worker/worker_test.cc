@@ -90,8 +90,21 @@ class WorkerTest : public ::testing::Test {
       job->set_url(url);
       job->set_attempt(1);
     }
+    Send(router, peer, EncodeEnvelope(envelope));
+  }
+
+  // `body` to the worker with routing id `peer`.
+  static void Send(zmq::socket_t& router, const std::string& peer,
+                   const std::string& body) {
     router.send(zmq::buffer(peer), zmq::send_flags::sndmore);
-    router.send(zmq::buffer(EncodeEnvelope(envelope)), zmq::send_flags::none);
+    router.send(zmq::buffer(body), zmq::send_flags::none);
+  }
+
+  // A HEARTBEAT, which keeps the worker on the connection of `peer`.
+  static void SendHeartbeat(zmq::socket_t& router, const std::string& peer) {
+    pb::Envelope heartbeat;
+    heartbeat.mutable_heartbeat();
+    Send(router, peer, EncodeEnvelope(heartbeat));
   }
 
   // The next message from the worker, with its routing id in *peer.
@@ -124,6 +137,69 @@ class WorkerTest : public ::testing::Test {
     return f;
   }
 
+  // A worker with `options` running on its own thread against a ROUTER on
+  // kEndpoint that plays the coordinator (receives time out after
+  // `rcvtimeo_ms`). Destroying it stops the worker and joins its thread.
+  class Session {
+   public:
+    Session(WorkerTest* test, const WorkerOptions& options, int rcvtimeo_ms)
+        : router_(BindRouter(context_, rcvtimeo_ms)),
+          worker_(&context_, options, test->Factory(), SteadyClockMs),
+          finished_(done_.get_future()),
+          thread_([this] { done_.set_value(worker_.Run(stop_)); }) {}
+    ~Session() { Stop(); }
+
+    // The worker's next message, with its routing id in *peer.
+    std::optional<pb::Envelope> Receive(std::string* peer) {
+      return WorkerTest::Receive(router_, peer);
+    }
+    // The worker's first message, which must be a READY; its routing id in
+    // *peer.
+    ::testing::AssertionResult ReceiveReady(std::string* peer,
+                                            pb::Envelope* ready = nullptr) {
+      std::optional<pb::Envelope> message = Receive(peer);
+      if (!message) return ::testing::AssertionFailure() << "no message";
+      if (!message->has_ready()) {
+        return ::testing::AssertionFailure()
+               << "not a READY: " << message->ShortDebugString();
+      }
+      if (ready != nullptr) *ready = *std::move(message);
+      return ::testing::AssertionSuccess();
+    }
+    // Asks the worker to stop without waiting for it.
+    void RequestStop() { stop_ = true; }
+    // Whether Worker::Run returned within `timeout`.
+    bool ReturnsWithin(std::chrono::milliseconds timeout) {
+      return finished_.wait_for(timeout) == std::future_status::ready;
+    }
+    // Stops the worker (shutting the context down if it does not return
+    // within 5 s) and returns what Worker::Run returned; the router stays
+    // readable when the worker returned by itself.
+    Status Stop() {
+      if (!thread_.joinable()) return status_;
+      stop_ = true;
+      if (!ReturnsWithin(std::chrono::seconds(5))) {
+        router_.close();
+        context_.shutdown();
+      }
+      thread_.join();
+      status_ = finished_.get();
+      return status_;
+    }
+
+    zmq::socket_t& router() { return router_; }
+
+   private:
+    zmq::context_t context_;
+    zmq::socket_t router_;
+    std::atomic<bool> stop_{false};
+    Worker worker_;
+    std::promise<Status> done_;
+    std::future<Status> finished_;
+    Status status_;
+    std::thread thread_;
+  };
+
   std::unique_ptr<testing::TestGeo> geo_file_;
   std::shared_ptr<const geo::GeoLocator> geo_;
   int silent_dns_fd_ = -1;
@@ -134,36 +210,20 @@ class WorkerTest : public ::testing::Test {
 // credit the last results returned) are not started; the worker still
 // finishes the probe under way, says goodbye and returns.
 TEST_F(WorkerTest, JobsArrivingWhileStoppingDoNotKeepTheWorkerRunning) {
-  zmq::context_t context;
-  zmq::socket_t router = BindRouter(context, 5000);
-  Worker worker(&context, Options(/*capacity=*/1, /*heartbeat_ms=*/20),
-                Factory(), SteadyClockMs);
-  std::atomic<bool> stop{false};
-  std::promise<Status> done;
-  std::future<Status> finished = done.get_future();
-  std::thread thread([&] { done.set_value(worker.Run(stop)); });
-
+  Session session(this, Options(/*capacity=*/1, /*heartbeat_ms=*/20), 5000);
   std::string peer;
-  std::optional<pb::Envelope> ready = Receive(router, &peer);
-  ASSERT_TRUE(ready.has_value());
-  ASSERT_TRUE(ready->has_ready());
-  SendJobs(router, peer, {1});
+  ASSERT_TRUE(session.ReceiveReady(&peer));
+  SendJobs(session.router(), peer, {1});
   std::this_thread::sleep_for(std::chrono::milliseconds(150));
-  stop = true;
+  session.RequestStop();
   std::this_thread::sleep_for(std::chrono::milliseconds(150));
-  SendJobs(router, peer, {2});
+  SendJobs(session.router(), peer, {2});
 
-  const bool returned =
-      finished.wait_for(std::chrono::seconds(5)) == std::future_status::ready;
-  if (!returned) {
-    router.close();
-    context.shutdown();  // unblocks the worker so the test can end
-  }
-  thread.join();
-  ASSERT_TRUE(returned) << "the worker kept waiting for a job it never ran";
-  EXPECT_TRUE(finished.get().ok());
+  ASSERT_TRUE(session.ReturnsWithin(std::chrono::seconds(5)))
+      << "the worker kept waiting for a job it never ran";
+  EXPECT_TRUE(session.Stop().ok());
 
-  const Farewell farewell = ReadFarewell(router);
+  const Farewell farewell = ReadFarewell(session.router());
   EXPECT_EQ(farewell.results, std::vector<uint64_t>{1});
   EXPECT_TRUE(farewell.goodbye);
 }
@@ -172,22 +232,16 @@ TEST_F(WorkerTest, JobsArrivingWhileStoppingDoNotKeepTheWorkerRunning) {
 // that each wait 600 ms for a silent resolver end together, not one after
 // the other (which would take 30 s).
 TEST_F(WorkerTest, OneThreadRunsItsWholeCreditConcurrently) {
-  zmq::context_t context;
-  zmq::socket_t router = BindRouter(context, 10000);
-  Worker worker(&context, Options(/*capacity=*/50, /*heartbeat_ms=*/1000),
-                Factory(), SteadyClockMs);
-  std::atomic<bool> stop{false};
-  std::thread thread([&] { EXPECT_TRUE(worker.Run(stop).ok()); });
-
+  Session session(this, Options(/*capacity=*/50, /*heartbeat_ms=*/1000), 10000);
   std::string peer;
-  std::optional<pb::Envelope> ready = Receive(router, &peer);
-  ASSERT_TRUE(ready.has_value() && ready->has_ready());
-  EXPECT_EQ(ready->ready().capacity(), 50u);
+  pb::Envelope ready;
+  ASSERT_TRUE(session.ReceiveReady(&peer, &ready));
+  EXPECT_EQ(ready.ready().capacity(), 50u);
   const auto start = std::chrono::steady_clock::now();
-  for (uint64_t id = 1; id <= 50; ++id) SendJobs(router, peer, {id});
+  for (uint64_t id = 1; id <= 50; ++id) SendJobs(session.router(), peer, {id});
   std::set<uint64_t> results;
   while (results.size() < 50) {
-    std::optional<pb::Envelope> message = Receive(router, &peer);
+    std::optional<pb::Envelope> message = session.Receive(&peer);
     if (!message) break;
     for (const pb::JobResult& result : message->results().results()) {
       EXPECT_EQ(result.observation().error().error_class(), "dns_timeout");
@@ -195,8 +249,7 @@ TEST_F(WorkerTest, OneThreadRunsItsWholeCreditConcurrently) {
     }
   }
   const auto elapsed = std::chrono::steady_clock::now() - start;
-  stop = true;
-  thread.join();
+  EXPECT_TRUE(session.Stop().ok());
   EXPECT_EQ(results.size(), 50u);
   EXPECT_LT(elapsed, std::chrono::milliseconds(3000));
 }
@@ -205,23 +258,15 @@ TEST_F(WorkerTest, OneThreadRunsItsWholeCreditConcurrently) {
 // message, in the order they finished: invalid URLs finish on the turn
 // that received their jobs.
 TEST_F(WorkerTest, SendsTheResultsOfOneTurnInOneMessage) {
-  zmq::context_t context;
-  zmq::socket_t router = BindRouter(context, 5000);
-  Worker worker(&context, Options(/*capacity=*/5, /*heartbeat_ms=*/1000),
-                Factory(), SteadyClockMs);
-  std::atomic<bool> stop{false};
-  std::thread thread([&] { EXPECT_TRUE(worker.Run(stop).ok()); });
-
+  Session session(this, Options(/*capacity=*/5, /*heartbeat_ms=*/1000), 5000);
   std::string peer;
-  std::optional<pb::Envelope> ready = Receive(router, &peer);
-  ASSERT_TRUE(ready.has_value() && ready->has_ready());
-  SendJobs(router, peer, {1, 2, 3, 4, 5}, "not a url");
+  ASSERT_TRUE(session.ReceiveReady(&peer));
+  SendJobs(session.router(), peer, {1, 2, 3, 4, 5}, "not a url");
   std::optional<pb::Envelope> message;
   do {
-    message = Receive(router, &peer);
+    message = session.Receive(&peer);
   } while (message && message->has_heartbeat());
-  stop = true;
-  thread.join();
+  EXPECT_TRUE(session.Stop().ok());
   ASSERT_TRUE(message.has_value());
   ASSERT_TRUE(message->has_results());
   std::vector<uint64_t> job_ids;
@@ -253,27 +298,15 @@ TEST(ReconnectDelayTest, DoublesUpToTheCapWithEqualJitter) {
 // A coordinator speaking another protocol version ends the worker with a
 // message naming both versions; it does not reconnect in a loop.
 TEST_F(WorkerTest, RefusesACoordinatorOfAnotherProtocolVersion) {
-  zmq::context_t context;
-  zmq::socket_t router = BindRouter(context, 5000);
-  Worker worker(&context, Options(/*capacity=*/1, /*heartbeat_ms=*/50),
-                Factory(), SteadyClockMs);
-  std::atomic<bool> stop{false};
-  std::promise<Status> done;
-  std::future<Status> finished = done.get_future();
-  std::thread thread([&] { done.set_value(worker.Run(stop)); });
+  Session session(this, Options(/*capacity=*/1, /*heartbeat_ms=*/50), 5000);
   std::string peer;
-  ASSERT_TRUE(Receive(router, &peer).has_value());
+  ASSERT_TRUE(session.ReceiveReady(&peer));
   pb::Envelope future;
   future.set_protocol_version(kProtocolVersion + 1);
   future.mutable_heartbeat();
-  router.send(zmq::buffer(peer), zmq::send_flags::sndmore);
-  router.send(zmq::buffer(future.SerializeAsString()), zmq::send_flags::none);
-  const bool returned =
-      finished.wait_for(std::chrono::seconds(5)) == std::future_status::ready;
-  if (!returned) stop = true;
-  thread.join();
-  ASSERT_TRUE(returned);
-  const Status status = finished.get();
+  Send(session.router(), peer, future.SerializeAsString());
+  ASSERT_TRUE(session.ReturnsWithin(std::chrono::seconds(5)));
+  const Status status = session.Stop();
   EXPECT_EQ(status.code(), StatusCode::kFailedPrecondition);
   EXPECT_NE(status.message().find("protocol version " +
                                   std::to_string(kProtocolVersion + 1)),
@@ -289,22 +322,17 @@ TEST_F(WorkerTest, RefusesACoordinatorOfAnotherProtocolVersion) {
 // id), registers with the capacity it has free, delivers the result of the
 // probe of the first connection and then grants that probe's credit.
 TEST_F(WorkerTest, ReconnectsToASilentCoordinatorAndDeliversResults) {
-  zmq::context_t context;
-  zmq::socket_t router = BindRouter(context, 5000);
   WorkerOptions options = Options(/*capacity=*/2, /*heartbeat_ms=*/50);
   options.heartbeat_liveness = 3;
   options.reconnect_base_ms = 10;
   options.reconnect_max_ms = 100;
-  Worker worker(&context, options, Factory(), SteadyClockMs);
-  std::atomic<bool> stop{false};
-  std::thread thread([&] { EXPECT_TRUE(worker.Run(stop).ok()); });
-
+  Session session(this, options, 5000);
   std::string first;
-  std::optional<pb::Envelope> ready = Receive(router, &first);
-  ASSERT_TRUE(ready.has_value() && ready->has_ready());
-  EXPECT_EQ(ready->ready().capacity(), 2u);
-  router.set(zmq::sockopt::rcvtimeo, 100);
-  SendJobs(router, first, {7});  // 600 ms: the resolver never answers
+  pb::Envelope ready;
+  ASSERT_TRUE(session.ReceiveReady(&first, &ready));
+  EXPECT_EQ(ready.ready().capacity(), 2u);
+  session.router().set(zmq::sockopt::rcvtimeo, 100);
+  SendJobs(session.router(), first, {7});  // 600 ms: the resolver never answers
   // Silent to the first connection; the later one is answered (any message
   // counts as life), so the worker stays on it.
   std::vector<uint32_t> capacities;  // of READYs on later connections
@@ -314,15 +342,9 @@ TEST_F(WorkerTest, ReconnectsToASilentCoordinatorAndDeliversResults) {
       std::chrono::steady_clock::now() + std::chrono::seconds(3);
   while (std::chrono::steady_clock::now() < deadline && !credit_granted) {
     std::string peer;
-    std::optional<pb::Envelope> message = Receive(router, &peer);
+    std::optional<pb::Envelope> message = session.Receive(&peer);
     if (!message) continue;
-    if (peer != first) {
-      pb::Envelope heartbeat;
-      heartbeat.mutable_heartbeat();
-      router.send(zmq::buffer(peer), zmq::send_flags::sndmore);
-      router.send(zmq::buffer(EncodeEnvelope(heartbeat)),
-                  zmq::send_flags::none);
-    }
+    if (peer != first) SendHeartbeat(session.router(), peer);
     if (message->has_ready() && peer != first) {
       capacities.push_back(message->ready().capacity());
       // After the result, on the connection that carried it: READY(1)
@@ -335,8 +357,7 @@ TEST_F(WorkerTest, ReconnectsToASilentCoordinatorAndDeliversResults) {
       result_peer = peer;
     }
   }
-  stop = true;
-  thread.join();
+  EXPECT_TRUE(session.Stop().ok());
   ASSERT_FALSE(capacities.empty()) << "never registered again";
   EXPECT_EQ(capacities.front(), 1u) << "the probe under way holds a credit";
   EXPECT_FALSE(result_peer.empty())
@@ -352,24 +373,21 @@ TEST_F(WorkerTest, ResendsTheNewestResultsWithinTheRetainedBytes) {
     size_t want_resent;
   };
   for (const Case& c : {Case{8 << 20, 3}, Case{1, 1}}) {
-    zmq::context_t context;
-    zmq::socket_t router = BindRouter(context, 100);
     WorkerOptions options = Options(/*capacity=*/3, /*heartbeat_ms=*/50);
     options.heartbeat_liveness = 3;
     options.reconnect_base_ms = 10;
     options.reconnect_max_ms = 100;
     options.max_retained_result_bytes = c.max_retained_result_bytes;
-    Worker worker(&context, options, Factory(), SteadyClockMs);
-    std::atomic<bool> stop{false};
-    std::thread thread([&] { EXPECT_TRUE(worker.Run(stop).ok()); });
-
+    Session session(this, options, 100);
     std::string first;
     std::optional<pb::Envelope> ready;
     for (int i = 0; i < 50 && !(ready && ready->has_ready()); ++i) {
-      ready = Receive(router, &first);
+      ready = session.Receive(&first);
     }
     ASSERT_TRUE(ready.has_value() && ready->has_ready());
-    for (uint64_t job_id : {1, 2, 3}) SendJobs(router, first, {job_id});
+    for (uint64_t job_id : {1, 2, 3}) {
+      SendJobs(session.router(), first, {job_id});
+    }
     // Answered until the three results (600 ms each, at once) arrive, then
     // silent on this connection.
     size_t results = 0;
@@ -378,20 +396,14 @@ TEST_F(WorkerTest, ResendsTheNewestResultsWithinTheRetainedBytes) {
         std::chrono::steady_clock::now() + std::chrono::seconds(4);
     while (std::chrono::steady_clock::now() < deadline) {
       std::string peer;
-      std::optional<pb::Envelope> message = Receive(router, &peer);
+      std::optional<pb::Envelope> message = session.Receive(&peer);
       if (!message) {
         if (!resent.empty()) break;  // a quiet 100 ms after the resend
         continue;
       }
       if (peer == first && results < 3) {
         results += message->results().results_size();
-        if (results < 3) {
-          pb::Envelope heartbeat;
-          heartbeat.mutable_heartbeat();
-          router.send(zmq::buffer(peer), zmq::send_flags::sndmore);
-          router.send(zmq::buffer(EncodeEnvelope(heartbeat)),
-                      zmq::send_flags::none);
-        }
+        if (results < 3) SendHeartbeat(session.router(), peer);
       }
       if (peer != first) {
         for (const pb::JobResult& result : message->results().results()) {
@@ -399,8 +411,7 @@ TEST_F(WorkerTest, ResendsTheNewestResultsWithinTheRetainedBytes) {
         }
       }
     }
-    stop = true;
-    thread.join();
+    EXPECT_TRUE(session.Stop().ok());
     EXPECT_EQ(results, 3u);
     EXPECT_EQ(resent.size(), c.want_resent)
         << "bound " << c.max_retained_result_bytes;
@@ -410,35 +421,26 @@ TEST_F(WorkerTest, ResendsTheNewestResultsWithinTheRetainedBytes) {
 // A coordinator that says it stops is not a refusal: the worker connects
 // again and registers.
 TEST_F(WorkerTest, ReconnectsAfterTheCoordinatorSaysItStops) {
-  zmq::context_t context;
-  zmq::socket_t router = BindRouter(context, 3000);
   WorkerOptions options = Options(/*capacity=*/2, /*heartbeat_ms=*/50);
   options.reconnect_base_ms = 10;
-  Worker worker(&context, options, Factory(), SteadyClockMs);
-  std::atomic<bool> stop{false};
-  std::promise<Status> done;
-  std::future<Status> finished = done.get_future();
-  std::thread thread([&] { done.set_value(worker.Run(stop)); });
+  Session session(this, options, 3000);
   std::string first;
-  ASSERT_TRUE(Receive(router, &first).has_value());
+  ASSERT_TRUE(session.ReceiveReady(&first));
   pb::Envelope bye;
   bye.mutable_disconnect()->set_reason("coordinator stopping");
   bye.mutable_disconnect()->set_reconnect(true);
-  router.send(zmq::buffer(first), zmq::send_flags::sndmore);
-  router.send(zmq::buffer(EncodeEnvelope(bye)), zmq::send_flags::none);
+  Send(session.router(), first, EncodeEnvelope(bye));
   std::optional<pb::Envelope> again;
   std::string peer = first;
   for (int i = 0; i < 100 && (peer == first || !again || !again->has_ready());
        ++i) {
-    again = Receive(router, &peer);
+    again = session.Receive(&peer);
   }
-  stop = true;
-  thread.join();
+  EXPECT_TRUE(session.Stop().ok());
   ASSERT_TRUE(again.has_value());
   EXPECT_TRUE(again->has_ready());
   EXPECT_NE(peer, first);
   EXPECT_EQ(again->ready().capacity(), 2u);
-  EXPECT_TRUE(finished.get().ok());
 }
 
 }  // namespace
@@ -451,20 +453,14 @@ namespace {
 // every interval, also while it is busy: the probe under way is counted,
 // then its completion.
 TEST_F(WorkerTest, HeartbeatsCarryTheProcessFigures) {
-  zmq::context_t context;
-  zmq::socket_t router = BindRouter(context, 5000);
   WorkerStatsBoard board("w-stats", 1);
   WorkerOptions options = Options(/*capacity=*/2, /*heartbeat_ms=*/50);
   options.stats = &board;
-  Worker worker(&context, options, Factory(), SteadyClockMs);
-  std::atomic<bool> stop{false};
-  std::thread thread([&] { EXPECT_TRUE(worker.Run(stop).ok()); });
-
+  Session session(this, options, 5000);
   std::string peer;
-  std::optional<pb::Envelope> ready = Receive(router, &peer);
-  ASSERT_TRUE(ready.has_value() && ready->has_ready());
-  SendJobs(router, peer, {1});  // 600 ms: the resolver never answers
-  router.set(zmq::sockopt::rcvtimeo, 100);
+  ASSERT_TRUE(session.ReceiveReady(&peer));
+  SendJobs(session.router(), peer, {1});  // 600 ms: the resolver never answers
+  session.router().set(zmq::sockopt::rcvtimeo, 100);
   uint64_t most_in_flight = 0;
   uint64_t last_sequence = 0;
   std::optional<pb::WorkerStats> finished;
@@ -472,7 +468,7 @@ TEST_F(WorkerTest, HeartbeatsCarryTheProcessFigures) {
       std::chrono::steady_clock::now() + std::chrono::seconds(5);
   while (std::chrono::steady_clock::now() < deadline && !finished) {
     std::string from;
-    std::optional<pb::Envelope> message = Receive(router, &from);
+    std::optional<pb::Envelope> message = session.Receive(&from);
     if (!message || !message->has_heartbeat()) continue;
     ASSERT_TRUE(message->heartbeat().has_stats());
     const pb::WorkerStats& stats = message->heartbeat().stats();
@@ -482,8 +478,7 @@ TEST_F(WorkerTest, HeartbeatsCarryTheProcessFigures) {
     most_in_flight = std::max(most_in_flight, stats.probes_in_flight());
     if (stats.completed() == 1) finished = stats;
   }
-  stop = true;
-  thread.join();
+  EXPECT_TRUE(session.Stop().ok());
   EXPECT_EQ(most_in_flight, 1u);
   ASSERT_TRUE(finished.has_value()) << "no report of the finished probe";
   EXPECT_EQ(finished->errors_by_class().at("dns_timeout"), 1u);
@@ -528,29 +523,21 @@ TEST(LeaseAheadJobsTest, ScalesTheRecentRateToTheLookAheadUpToTheCapacity) {
 // end: with room for one probe, three jobs that each take the 600 ms
 // resolver timeout end one after the other, not together.
 TEST_F(WorkerTest, JobsBeyondTheCapacityStartAsProbesEnd) {
-  zmq::context_t context;
-  zmq::socket_t router = BindRouter(context, 5000);
-  Worker worker(&context, Options(/*capacity=*/1, /*heartbeat_ms=*/1000),
-                Factory(), SteadyClockMs);
-  std::atomic<bool> stop{false};
-  std::thread thread([&] { EXPECT_TRUE(worker.Run(stop).ok()); });
-
+  Session session(this, Options(/*capacity=*/1, /*heartbeat_ms=*/1000), 5000);
   std::string peer;
-  std::optional<pb::Envelope> ready = Receive(router, &peer);
-  ASSERT_TRUE(ready.has_value() && ready->has_ready());
-  for (uint64_t id = 1; id <= 3; ++id) SendJobs(router, peer, {id});
+  ASSERT_TRUE(session.ReceiveReady(&peer));
+  for (uint64_t id = 1; id <= 3; ++id) SendJobs(session.router(), peer, {id});
   std::vector<uint64_t> order;
   std::vector<std::chrono::steady_clock::time_point> at;
   while (order.size() < 3) {
-    std::optional<pb::Envelope> message = Receive(router, &peer);
+    std::optional<pb::Envelope> message = session.Receive(&peer);
     if (!message) break;
     for (const pb::JobResult& result : message->results().results()) {
       order.push_back(result.job_id());
       at.push_back(std::chrono::steady_clock::now());
     }
   }
-  stop = true;
-  thread.join();
+  EXPECT_TRUE(session.Stop().ok());
   ASSERT_EQ(order, (std::vector<uint64_t>{1, 2, 3}));
   // Each probe lasts at least the resolver's 600 ms.
   EXPECT_GE(at[1] - at[0], std::chrono::milliseconds(400));
@@ -560,23 +547,15 @@ TEST_F(WorkerTest, JobsBeyondTheCapacityStartAsProbesEnd) {
 // Stopping drops the jobs still queued: only the probe under way ends with
 // a result before the goodbye.
 TEST_F(WorkerTest, StoppingDropsTheQueuedJobs) {
-  zmq::context_t context;
-  zmq::socket_t router = BindRouter(context, 5000);
-  Worker worker(&context, Options(/*capacity=*/1, /*heartbeat_ms=*/1000),
-                Factory(), SteadyClockMs);
-  std::atomic<bool> stop{false};
-  std::thread thread([&] { EXPECT_TRUE(worker.Run(stop).ok()); });
-
+  Session session(this, Options(/*capacity=*/1, /*heartbeat_ms=*/1000), 5000);
   std::string peer;
-  std::optional<pb::Envelope> ready = Receive(router, &peer);
-  ASSERT_TRUE(ready.has_value() && ready->has_ready());
-  SendJobs(router, peer, {1});
-  SendJobs(router, peer, {2});
+  ASSERT_TRUE(session.ReceiveReady(&peer));
+  SendJobs(session.router(), peer, {1});
+  SendJobs(session.router(), peer, {2});
   std::this_thread::sleep_for(std::chrono::milliseconds(150));
-  stop = true;
-  thread.join();
+  EXPECT_TRUE(session.Stop().ok());
 
-  const Farewell farewell = ReadFarewell(router);
+  const Farewell farewell = ReadFarewell(session.router());
   EXPECT_EQ(farewell.results, std::vector<uint64_t>{1});
   EXPECT_TRUE(farewell.goodbye);
 }
@@ -585,30 +564,24 @@ TEST_F(WorkerTest, StoppingDropsTheQueuedJobs) {
 // capacity: a READY for the jobs its rate calls for (here the cap, the
 // capacity: 2 jobs in about 0.5 s, scaled to 5 s), after its first READY.
 TEST_F(WorkerTest, AsksForJobsAheadAtItsCompletionRate) {
-  zmq::context_t context;
-  zmq::socket_t router = BindRouter(context, 5000);
   WorkerOptions options = Options(/*capacity=*/2, /*heartbeat_ms=*/1000);
   options.lease_ahead_ms = 5000;
-  Worker worker(&context, options, Factory(), SteadyClockMs);
-  std::atomic<bool> stop{false};
-  std::thread thread([&] { EXPECT_TRUE(worker.Run(stop).ok()); });
-
+  Session session(this, options, 5000);
   std::string peer;
-  std::optional<pb::Envelope> ready = Receive(router, &peer);
-  ASSERT_TRUE(ready.has_value() && ready->has_ready());
-  EXPECT_EQ(ready->ready().capacity(), 2u);
-  SendJobs(router, peer, {1});
-  SendJobs(router, peer, {2});
+  pb::Envelope ready;
+  ASSERT_TRUE(session.ReceiveReady(&peer, &ready));
+  EXPECT_EQ(ready.ready().capacity(), 2u);
+  SendJobs(session.router(), peer, {1});
+  SendJobs(session.router(), peer, {2});
   int results = 0;
   std::optional<uint32_t> more;
   while (!more) {
-    std::optional<pb::Envelope> message = Receive(router, &peer);
+    std::optional<pb::Envelope> message = session.Receive(&peer);
     if (!message) break;
     results += message->results().results_size();
     if (message->has_ready()) more = message->ready().capacity();
   }
-  stop = true;
-  thread.join();
+  EXPECT_TRUE(session.Stop().ok());
   EXPECT_EQ(results, 2);
   ASSERT_TRUE(more.has_value()) << "no READY for jobs ahead";
   EXPECT_EQ(*more, 2u);
