@@ -34,6 +34,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -136,6 +137,50 @@ class AnsweringFleet {
   std::vector<std::thread> threads_;
 };
 
+// A broker over `store` on `endpoint` and, once started, `workers`
+// answering workers; Run returns once `jobs` results are stored or after
+// RequestStop.
+class BenchBroker {
+ public:
+  BenchBroker(Store* store, const std::string& endpoint, PolitenessCaps caps,
+              uint64_t jobs)
+      : options_(OptionsOf(endpoint, caps)),
+        broker_(&context_, store, options_, SystemClockMs) {
+    broker_.set_result_sink(
+        [this, jobs](const pb::JobRecord&, std::string_view) {
+          if (++stored_ == jobs) stop_ = true;
+        });
+  }
+  // Binds the broker and starts the answering workers.
+  Status Start(int workers) {
+    HL_RETURN_IF_ERROR(broker_.Bind());
+    fleet_.emplace(&context_, options_.endpoint, workers);
+    return Status::Ok();
+  }
+  Status Run() { return broker_.Run(stop_, /*until_drained=*/false); }
+  void RequestStop() { stop_ = true; }
+  void StopFleet() {
+    if (fleet_) fleet_->Stop();
+  }
+  const BrokerStats& stats() const { return broker_.stats(); }
+
+ private:
+  static BrokerOptions OptionsOf(const std::string& endpoint,
+                                 PolitenessCaps caps) {
+    BrokerOptions options;
+    options.endpoint = endpoint;
+    options.politeness = caps;
+    return options;
+  }
+
+  zmq::context_t context_;
+  BrokerOptions options_;
+  Broker broker_;
+  std::optional<AnsweringFleet> fleet_;
+  std::atomic<bool> stop_{false};
+  uint64_t stored_ = 0;
+};
+
 int Throughput(uint64_t jobs, int workers, const std::string& dir) {
   auto store = Store::Open(dir);
   if (!store.ok()) {
@@ -147,21 +192,12 @@ int Throughput(uint64_t jobs, int workers, const std::string& dir) {
   auto reader = InputReader::FromText(std::move(list));
   if (!reader.ok()) return 1;
 
-  zmq::context_t context;
-  BrokerOptions options;
-  options.endpoint = "inproc://coordinator-bench";
-  options.politeness = PolitenessCapsOf(DefaultConfig());
-  Broker broker(&context, store->get(), options, SystemClockMs);
-  if (!broker.Bind().ok()) return 1;
-  AnsweringFleet fleet(&context, options.endpoint, workers);
+  BenchBroker broker(store->get(), "inproc://coordinator-bench",
+                     PolitenessCapsOf(DefaultConfig()), jobs);
+  if (!broker.Start(workers).ok()) return 1;
 
   // Submission and dispatch overlap, as in the daemon: the ingest thread
   // commits groups of lines while the broker leases what is committed.
-  std::atomic<bool> stop{false};
-  uint64_t stored = 0;
-  broker.set_result_sink([&](const pb::JobRecord&, std::string_view) {
-    if (++stored == jobs) stop = true;
-  });
   const double process_cpu_before = CpuS(RUSAGE_SELF);
   const double broker_cpu_before = CpuS(RUSAGE_THREAD);
   const auto start = std::chrono::steady_clock::now();
@@ -174,14 +210,14 @@ int Throughput(uint64_t jobs, int workers, const std::string& dir) {
     ingest_status = ingested.status();
     ingest_end = std::chrono::steady_clock::now();
     ingest_cpu = CpuS(RUSAGE_THREAD);
-    if (!ingested.ok()) stop = true;
+    if (!ingested.ok()) broker.RequestStop();
   });
-  Status served = broker.Run(stop, /*until_drained=*/false);
+  Status served = broker.Run();
   const auto end = std::chrono::steady_clock::now();
   const double broker_cpu = CpuS(RUSAGE_THREAD) - broker_cpu_before;
   const double process_cpu = CpuS(RUSAGE_SELF) - process_cpu_before;
   submitter.join();
-  fleet.Stop();
+  broker.StopFleet();
   if (!ingest_status.ok() || !served.ok()) {
     std::fprintf(stderr, "%s %s\n", ingest_status.ToString().c_str(),
                  served.ToString().c_str());
@@ -235,24 +271,15 @@ int PolitenessRun(uint64_t jobs, int workers, double hot_share,
            .ok()) {
     return 1;
   }
-  zmq::context_t context;
-  BrokerOptions options;
-  options.endpoint = "inproc://coordinator-bench-politeness";
-  options.politeness = caps;
-  Broker broker(&context, store->get(), options, SystemClockMs);
-  if (!broker.Bind().ok()) return 1;
-  AnsweringFleet fleet(&context, options.endpoint, workers);
-  std::atomic<bool> stop{false};
-  uint64_t stored = 0;
-  broker.set_result_sink([&](const pb::JobRecord&, std::string_view) {
-    if (++stored == jobs) stop = true;
-  });
+  BenchBroker broker(store->get(), "inproc://coordinator-bench-politeness",
+                     caps, jobs);
+  if (!broker.Start(workers).ok()) return 1;
   const double cpu_before = CpuS(RUSAGE_THREAD);
   const auto start = std::chrono::steady_clock::now();
-  Status served = broker.Run(stop, /*until_drained=*/false);
+  Status served = broker.Run();
   const double s = Seconds(std::chrono::steady_clock::now() - start).count();
   const double cpu_s = CpuS(RUSAGE_THREAD) - cpu_before;
-  fleet.Stop();
+  broker.StopFleet();
   if (!served.ok()) {
     std::fprintf(stderr, "%s\n", served.ToString().c_str());
     return 1;
