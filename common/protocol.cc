@@ -4,7 +4,6 @@
 #include <google/protobuf/wire_format_lite.h>
 
 #include <cstring>
-#include <functional>
 
 #include "common/utf8.h"
 
@@ -40,12 +39,13 @@ Result<Message> Decode(std::string_view bytes) {
   return envelope;
 }
 
-// Calls on_field(field number, wire type) for each field of the message
-// that `in` holds up to its limit; on_field reads the field, or returns
-// false to have it skipped. False when the structure does not hold.
-bool ForEachField(CodedInputStream& in,
-                  const std::function<bool(int, WireFormatLite::WireType,
-                                           bool* read)>& on_field) {
+// Calls on_field(field number, wire type, bool* read) for each field of
+// the message that `in` holds up to its limit; on_field reads the field
+// and sets *read, or leaves it to have the field skipped. False when the
+// structure does not hold or on_field returns false. A template, inlined:
+// the broker summarises every result it gets.
+template <typename OnField>
+bool ForEachField(CodedInputStream& in, const OnField& on_field) {
   while (in.BytesUntilLimit() > 0) {
     const uint32_t tag = in.ReadTag();
     if (tag == 0) return false;  // a malformed tag
@@ -59,7 +59,8 @@ bool ForEachField(CodedInputStream& in,
 }
 
 // Runs `body` on the length-delimited field at `in` as a nested message.
-bool Nested(CodedInputStream& in, const std::function<bool()>& body) {
+template <typename Body>
+bool Nested(CodedInputStream& in, const Body& body) {
   int length = 0;
   // PushLimit would clamp a length past the enclosing limit.
   if (!in.ReadVarintSizeAsInt(&length) || length > in.BytesUntilLimit()) {
@@ -236,43 +237,6 @@ Result<ObservationSummary> SummarizeObservation(std::string_view bytes) {
     return InvalidArgument("undecodable observation");
   }
   return summary;
-}
-
-Result<DataSourceSplit> SplitDataSources(std::string_view observation) {
-  if (observation.size() > kMaxMessageBytes) {
-    return InvalidArgument("observation exceeds the message limit");
-  }
-  DataSourceSplit split;
-  const auto* data = reinterpret_cast<const uint8_t*>(observation.data());
-  CodedInputStream in(data, static_cast<int>(observation.size()));
-  in.PushLimit(static_cast<int>(observation.size()));
-  // Appends observation[begin, end) to `pieces`, joining it to the last
-  // piece when they touch.
-  const auto add = [&](std::vector<std::string_view>* pieces, size_t begin,
-                       size_t end) {
-    if (begin == end) return;
-    if (!pieces->empty() && pieces->back().data() + pieces->back().size() ==
-                                observation.data() + begin) {
-      pieces->back() = std::string_view(pieces->back().data(),
-                                        pieces->back().size() + end - begin);
-      return;
-    }
-    pieces->push_back(observation.substr(begin, end - begin));
-  };
-  while (in.BytesUntilLimit() > 0) {
-    const size_t begin = static_cast<size_t>(in.CurrentPosition());
-    const uint32_t tag = in.ReadTag();
-    // 0: a malformed tag (field number 0 is not a field either).
-    if (tag == 0 || !WireFormatLite::SkipField(&in, tag)) {
-      return InvalidArgument("undecodable observation");
-    }
-    const size_t end = static_cast<size_t>(in.CurrentPosition());
-    const bool source = WireFormatLite::GetTagFieldNumber(tag) ==
-                            pb::Observation::kDataSourcesFieldNumber &&
-                        WireFormatLite::GetTagWireType(tag) == kDelimited;
-    add(source ? &split.data_sources : &split.rest, begin, end);
-  }
-  return split;
 }
 
 }  // namespace hl

@@ -67,20 +67,4 @@ struct ObservationSummary {
 // wrote them speaks this protocol version. Fails with kInvalidArgument.
 Result<ObservationSummary> SummarizeObservation(std::string_view bytes);
 
-// A serialized Observation cut in two: `rest` (in order) is the
-// observation without its top-level `data_sources` entries, and
-// `data_sources` those entries as they were (tags and lengths included, in
-// order). Parsing the concatenation of `rest` and merging `data_sources`
-// into it gives the same Observation as parsing the whole: the store keeps
-// the provenance, the same in every result of a worker, once
-// (coordinator/store.h). A worker appends its data sources last, so `rest`
-// is normally one piece and `data_sources` a view of the input's tail.
-struct DataSourceSplit {
-  std::vector<std::string_view> rest;
-  std::vector<std::string_view> data_sources;
-};
-
-// Checks the top level's wire structure only. Fails with kInvalidArgument.
-Result<DataSourceSplit> SplitDataSources(std::string_view observation);
-
 }  // namespace hl

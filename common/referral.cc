@@ -10,6 +10,7 @@
 
 #include "common/digest.h"
 #include "common/jurisdiction.h"
+#include "common/protocol.h"
 #include "common/toml_reader.h"
 #include "common/verdict.h"
 
@@ -357,26 +358,73 @@ void AppendDelimited(int number, std::string_view payload, std::string* out) {
 
 }  // namespace
 
-Result<std::optional<ReferralSplit>> SplitReferrals(
-    std::string_view observation) {
-  using Split = std::optional<ReferralSplit>;
-  auto top = WireFields(observation);
-  if (!top.ok()) return top.status();
-  const WireField* verdict =
-      OnlyField(*top, pb::Observation::kVerdictFieldNumber);
-  if (verdict == nullptr) return Split();
-  const std::string_view verdict_bytes =
-      observation.substr(verdict->payload, verdict->end - verdict->payload);
+Result<StorageSplit> SplitForStorage(std::string_view observation) {
+  if (observation.size() > kMaxMessageBytes) {
+    return InvalidArgument("observation exceeds the message limit");
+  }
+  StorageSplit split;
+  // Appends observation[begin, end) to `pieces`, joining it to the last
+  // piece when they touch.
+  const auto add = [&](std::vector<std::string_view>* pieces, size_t begin,
+                       size_t end) {
+    if (begin == end) return;
+    if (!pieces->empty() && pieces->back().data() + pieces->back().size() ==
+                                observation.data() + begin) {
+      pieces->back() = std::string_view(pieces->back().data(),
+                                        pieces->back().size() + end - begin);
+      return;
+    }
+    pieces->push_back(observation.substr(begin, end - begin));
+  };
+  // The top level: the data sources apart, and the verdict's place.
+  size_t verdict_begin = 0, verdict_end = 0;
+  int verdicts = 0;
+  bool verdict_delimited = false;
+  google::protobuf::io::CodedInputStream in(
+      reinterpret_cast<const uint8_t*>(observation.data()),
+      static_cast<int>(observation.size()));
+  in.PushLimit(static_cast<int>(observation.size()));
+  while (in.BytesUntilLimit() > 0) {
+    const size_t begin = static_cast<size_t>(in.CurrentPosition());
+    const uint32_t tag = in.ReadTag();
+    // 0: a malformed tag (field number 0 is not a field either).
+    if (tag == 0 || !WireFormatLite::SkipField(&in, tag)) {
+      return InvalidArgument("undecodable observation");
+    }
+    const size_t end = static_cast<size_t>(in.CurrentPosition());
+    const int number = WireFormatLite::GetTagFieldNumber(tag);
+    const bool delimited = WireFormatLite::GetTagWireType(tag) ==
+                           WireFormatLite::WIRETYPE_LENGTH_DELIMITED;
+    if (number == pb::Observation::kVerdictFieldNumber) {
+      ++verdicts;
+      verdict_delimited = delimited;
+      verdict_begin = begin;
+      verdict_end = end;
+    }
+    add(number == pb::Observation::kDataSourcesFieldNumber && delimited
+            ? &split.data_sources
+            : &split.rest,
+        begin, end);
+  }
+  if (verdicts != 1 || !verdict_delimited) return split;
+
+  // The one verdict, and in it the one jurisdiction: cut its referral
+  // fields.
+  auto in_field = WireFields(
+      observation.substr(verdict_begin, verdict_end - verdict_begin));
+  if (!in_field.ok()) return in_field.status();
+  const std::string_view verdict_bytes = observation.substr(
+      verdict_begin + in_field->front().payload,
+      verdict_end - verdict_begin - in_field->front().payload);
   auto in_verdict = WireFields(verdict_bytes);
   if (!in_verdict.ok()) return in_verdict.status();
   const WireField* jurisdiction =
       OnlyField(*in_verdict, pb::Verdict::kJurisdictionFieldNumber);
-  if (jurisdiction == nullptr) return Split();
+  if (jurisdiction == nullptr) return split;
   const std::string_view jurisdiction_bytes = verdict_bytes.substr(
       jurisdiction->payload, jurisdiction->end - jurisdiction->payload);
   auto in_jurisdiction = WireFields(jurisdiction_bytes);
   if (!in_jurisdiction.ok()) return in_jurisdiction.status();
-  ReferralSplit split;
   std::string kept;
   for (const WireField& f : *in_jurisdiction) {
     const bool cut = f.number == pb::Jurisdiction::kReferralsFieldNumber ||
@@ -384,16 +432,29 @@ Result<std::optional<ReferralSplit>> SplitReferrals(
     (cut ? split.referrals : kept)
         .append(jurisdiction_bytes.substr(f.begin, f.end - f.begin));
   }
-  if (split.referrals.empty()) return Split();
+  if (split.referrals.empty()) return split;
   std::string new_verdict(verdict_bytes.substr(0, jurisdiction->begin));
   AppendDelimited(pb::Verdict::kJurisdictionFieldNumber, kept, &new_verdict);
   new_verdict.append(verdict_bytes.substr(jurisdiction->end));
-  split.rest.reserve(observation.size());
-  split.rest.append(observation.substr(0, verdict->begin));
+  split.verdict = std::make_unique<std::string>();
   AppendDelimited(pb::Observation::kVerdictFieldNumber, new_verdict,
-                  &split.rest);
-  split.rest.append(observation.substr(verdict->end));
-  return Split(std::move(split));
+                  split.verdict.get());
+  // The rest again, the rewritten verdict in the old one's place.
+  std::vector<std::string_view> rest;
+  rest.reserve(split.rest.size() + 2);
+  for (std::string_view piece : split.rest) {
+    const size_t begin = static_cast<size_t>(piece.data() - observation.data());
+    const size_t end = begin + piece.size();
+    if (verdict_begin < begin || verdict_end > end) {
+      rest.push_back(piece);
+      continue;
+    }
+    add(&rest, begin, verdict_begin);
+    rest.push_back(*split.verdict);
+    add(&rest, verdict_end, end);
+  }
+  split.rest = std::move(rest);
+  return split;
 }
 
 }  // namespace hl

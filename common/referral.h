@@ -24,6 +24,7 @@
 // directory_unverified and the warning.
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -76,25 +77,36 @@ Result<ReferralDirectory> LoadReferralFile(const std::string& path);
 void RouteReferrals(const ReferralRouting& routing,
                     hostlocator::v1::Observation* observation);
 
-// Storage form: a serialized observation with its referral targets cut
-// out, and those targets. Every observation routed with one directory
-// and country set carries the same targets (about a kilobyte), so the
-// store keeps each distinct set once (coordinator/store.h).
-struct ReferralSplit {
-  // The observation without verdict.jurisdiction's referrals and
-  // referral_warning (the lengths of verdict and jurisdiction adjusted).
-  std::string rest;
-  // Those fields as they were, in order: a serialized Jurisdiction holding
-  // only them. Merged into the rest's verdict.jurisdiction, they give the
-  // observation back.
+// Storage form of a serialized observation (coordinator/store.h), cut at
+// the wire level without decoding it. Every observation of a worker's
+// configuration carries the same data sources, and every one routed with
+// one directory and country set the same referral targets (about a
+// kilobyte): the store keeps each distinct set once.
+struct StorageSplit {
+  // The observation without its top-level data_sources entries and without
+  // verdict.jurisdiction's referrals and referral_warning (the lengths of
+  // verdict and jurisdiction adjusted), in order. Views of the input, but
+  // for a rewritten verdict, which `verdict` holds.
+  std::vector<std::string_view> rest;
+  // The data_sources entries as they were (tags and lengths included, in
+  // order): parsing the rest and merging them gives them back. A worker
+  // appends its data sources last, so this is normally one view of the
+  // input's tail.
+  std::vector<std::string_view> data_sources;
+  // The cut referral fields as they were, in order: a serialized
+  // Jurisdiction holding only them, to merge into the rest's
+  // verdict.jurisdiction. Empty when there is nothing to cut: no referrals
+  // and no warning, or a verdict or jurisdiction written in more than one
+  // piece.
   std::string referrals;
+  // The rewritten verdict field a view of `rest` shows (on the heap, so
+  // that moving the split keeps that view valid); null when none.
+  std::unique_ptr<std::string> verdict;
 };
-// Splits at the wire level, without decoding the observation. nullopt when
-// there is nothing to cut: no referrals and no warning, or a verdict or
-// jurisdiction written in more than one piece. Fails with
-// kInvalidArgument when the observation, its verdict or its jurisdiction
-// is not well-formed.
-Result<std::optional<ReferralSplit>> SplitReferrals(
-    std::string_view observation);
+// One pass over the top level, and over the verdict and its jurisdiction
+// when they are cut. Fails with kInvalidArgument when the observation
+// exceeds kMaxMessageBytes or its top level, or the verdict or
+// jurisdiction it cuts, is not well-formed.
+Result<StorageSplit> SplitForStorage(std::string_view observation);
 
 }  // namespace hl

@@ -1218,7 +1218,7 @@ Result<std::vector<Result<pb::JobRecord>>> Store::StoreResults(
         PutResult(&batch, key, in.observation,
                   policy_.enrich_results ? PendingRdapBytes() : "", &new_sets);
     // Not reached from the broker: SummarizeObservation refuses first
-    // whatever SplitDataSources refuses.
+    // whatever SplitForStorage refuses.
     if (put.code() == StatusCode::kInvalidArgument) {
       outcomes.push_back(put);
       continue;
@@ -1400,10 +1400,7 @@ Status Store::CompleteEnrichment(const std::vector<Enriched>& done,
 Status Store::PutResult(rocksdb::WriteBatch* batch, const std::string& key,
                         std::string_view observation, std::string_view suffix,
                         NewSets* new_sets) {
-  Result<std::optional<ReferralSplit>> referrals = SplitReferrals(observation);
-  if (!referrals.ok()) return referrals.status();
-  if (*referrals) observation = (*referrals)->rest;
-  Result<DataSourceSplit> split = SplitDataSources(observation);
+  Result<StorageSplit> split = SplitForStorage(observation);
   if (!split.ok()) return split.status();
   std::vector<rocksdb::Slice> parts;
   parts.reserve(split->rest.size() + 3);
@@ -1420,9 +1417,9 @@ Status Store::PutResult(rocksdb::WriteBatch* batch, const std::string& key,
     parts.emplace_back(
         SharedSet(SetKind::kDataSources, sources, batch, new_sets));
   }
-  if (*referrals) {
-    parts.emplace_back(SharedSet(SetKind::kReferrals, (*referrals)->referrals,
-                                 batch, new_sets));
+  if (!split->referrals.empty()) {
+    parts.emplace_back(
+        SharedSet(SetKind::kReferrals, split->referrals, batch, new_sets));
   }
   if (!suffix.empty()) parts.emplace_back(suffix.data(), suffix.size());
   const rocksdb::Slice key_slice(key);
@@ -1437,9 +1434,17 @@ const std::string& Store::SharedSet(SetKind kind, std::string_view set,
                                     rocksdb::WriteBatch* batch,
                                     NewSets* new_sets) {
   auto& refs = set_refs_[static_cast<size_t>(kind)];
+  const SetRef*& last = last_set_ref_[static_cast<size_t>(kind)];
+  if (last != nullptr && last->first == set) return last->second;
   auto known = refs.find(set);
-  if (known != refs.end()) return known->second;
-  if (refs.size() >= kMaxSharedSets) refs.clear();
+  if (known != refs.end()) {
+    last = &*known;
+    return known->second;
+  }
+  if (refs.size() >= kMaxSharedSets) {
+    refs.clear();
+    last = nullptr;
+  }
   const std::string sha = Sha256Hex(set);
   pb::Observation ref;
   (kind == SetKind::kDataSources ? ref.mutable_data_sources_ref()
@@ -1450,12 +1455,14 @@ const std::string& Store::SharedSet(SetKind kind, std::string_view set,
              rocksdb::Slice(set.data(), set.size()));
   known = refs.emplace(std::string(set), ref.SerializeAsString()).first;
   new_sets->emplace_back(kind, known->first);
+  last = &*known;
   return known->second;
 }
 
 void Store::ForgetSharedSets(const NewSets& sets) {
   for (const auto& [kind, set] : sets) {
     set_refs_[static_cast<size_t>(kind)].erase(set);
+    last_set_ref_[static_cast<size_t>(kind)] = nullptr;
   }
 }
 

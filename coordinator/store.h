@@ -496,7 +496,7 @@ class Store {
   using NewSets = std::vector<std::pair<SetKind, std::string>>;
   // Adds to `batch` the Put of a result under `key`: the serialized
   // observation `observation` with its data_sources and its referral
-  // targets (SplitReferrals, common/referral.h) replaced by their
+  // targets (SplitForStorage, common/referral.h) replaced by their
   // references (SharedSet), then `suffix` (serialized Observation fields).
   // Sets first seen are appended to `new_sets`: the caller forgets them
   // (ForgetSharedSets) if the batch is not written. Fails with
@@ -596,10 +596,14 @@ class Store {
   // cleared past kMaxSharedSets entries (a worker sends one set of data
   // sources per configuration, and one set of referral targets per
   // country routed).
-  std::array<
-      std::unordered_map<std::string, std::string, ViewHash, std::equal_to<>>,
-      2>
-      set_refs_;
+  using SetRefs =
+      std::unordered_map<std::string, std::string, ViewHash, std::equal_to<>>;
+  using SetRef = SetRefs::value_type;
+  std::array<SetRefs, 2> set_refs_;
+  // Per SetKind, the entry of set_refs_ SharedSet returned last, or null:
+  // results in a row carry the same sets, and comparing with it costs less
+  // than hashing a set of a kilobyte. Under mu_.
+  std::array<const SetRef*, 2> last_set_ref_{};
   // Sets read back, by their `meta` key.
   mutable std::mutex sources_mu_;
   mutable std::unordered_map<std::string,

@@ -270,7 +270,7 @@ std::vector<std::string_view> SplitDots(std::string_view s) {
 
 // WHATWG "ends in a number checker", for a host without a trailing dot.
 bool EndsInNumber(std::string_view host) {
-  const std::string_view last = SplitDots(host).back();
+  const std::string_view last = host.substr(host.rfind('.') + 1);
   return !last.empty() &&
          (std::all_of(last.begin(), last.end(), IsAsciiDigit) ||
           ParseIpv4Number(last).has_value());
@@ -323,6 +323,20 @@ Result<std::string, UrlError> LabelToAscii(std::string_view label) {
 Result<std::string, UrlError> HostToAscii(std::string_view host) {
   static constexpr std::string_view kDots[] = {".", "\u3002", "\uff0e",
                                                "\uff61"};
+  // The usual host: ASCII (so only '.' separates labels) and no A-label
+  // to check, lower-cased whole.
+  const auto plain = [&] {
+    for (char c : host) {
+      if (static_cast<unsigned char>(c) >= 0x80) return false;
+    }
+    for (size_t start = 0;;) {
+      if (StartsWithCaseless(host.substr(start), "xn--")) return false;
+      const size_t dot = host.find('.', start);
+      if (dot == std::string_view::npos) return true;
+      start = dot + 1;
+    }
+  };
+  if (plain()) return ToLowerAscii(host);
   std::string out;
   while (true) {
     size_t cut = std::string_view::npos, cut_len = 0;

@@ -5,6 +5,8 @@
 
 #include <string>
 
+#include "common/referral.h"
+
 namespace hl {
 namespace {
 
@@ -237,7 +239,7 @@ std::string Join(const std::vector<std::string_view>& pieces) {
   return out;
 }
 
-TEST(SplitDataSourcesTest, CutsOffEveryEntryAndKeepsTheRest) {
+TEST(SplitForStorageTest, CutsOffEveryDataSourceAndKeepsTheRest) {
   pb::Observation sources;
   sources.add_data_sources()->set_role("country");
   sources.add_data_sources()->set_role("asn");
@@ -259,7 +261,7 @@ TEST(SplitDataSourcesTest, CutsOffEveryEntryAndKeepsTheRest) {
       {"empty", "", 0, 0},
   };
   for (const Case& c : cases) {
-    auto split = SplitDataSources(c.bytes);
+    auto split = SplitForStorage(c.bytes);
     ASSERT_TRUE(split.ok()) << c.name;
     EXPECT_EQ(split->rest.size(), c.rest_pieces) << c.name;
     EXPECT_EQ(split->data_sources.size(), c.source_pieces) << c.name;
@@ -277,8 +279,8 @@ TEST(SplitDataSourcesTest, CutsOffEveryEntryAndKeepsTheRest) {
         << c.name;
   }
   const std::string bytes = FullObservation().SerializeAsString();
-  EXPECT_FALSE(SplitDataSources(bytes.substr(0, bytes.size() - 1)).ok());
-  EXPECT_FALSE(SplitDataSources("\xff\xff\xff").ok());
+  EXPECT_FALSE(SplitForStorage(bytes.substr(0, bytes.size() - 1)).ok());
+  EXPECT_FALSE(SplitForStorage("\xff\xff\xff").ok());
 }
 
 }  // namespace

@@ -331,9 +331,10 @@ TEST(ReferralTest, MissingFileSaysWhichFile) {
                         "directory"));
 }
 
-// SplitReferrals cuts the targets and the warning out at the wire level;
-// merged back into the rest's jurisdiction they give the observation again.
-TEST(ReferralStorageTest, SplitReferralsCutsTheTargetsAndTheWarning) {
+// SplitForStorage cuts the targets and the warning out at the wire level,
+// and the data sources beside them; merged back into the rest they give
+// the observation again.
+TEST(ReferralStorageTest, SplitForStorageCutsTheTargetsAndTheWarning) {
   pb::Observation routed;
   routed.set_url("http://a.example/");
   pb::Jurisdiction* j = routed.mutable_verdict()->mutable_jurisdiction();
@@ -355,6 +356,12 @@ TEST(ReferralStorageTest, SplitReferralsCutsTheTargetsAndTheWarning) {
   unrouted.mutable_verdict()->mutable_jurisdiction()->clear_referral_warning();
   pb::Observation no_verdict;
   no_verdict.set_url("http://b.example/");
+  // Data sources after the verdict (as a serializer writes them) and
+  // appended last (as a worker sends them).
+  pb::Observation sources;
+  sources.add_data_sources()->set_role("country");
+  pb::Observation with_sources = routed;
+  with_sources.add_data_sources()->set_role("asn");
 
   struct Case {
     std::string name;
@@ -371,29 +378,54 @@ TEST(ReferralStorageTest, SplitReferralsCutsTheTargetsAndTheWarning) {
       {"no targets, no warning", unrouted.SerializeAsString(), false},
       {"no verdict", no_verdict.SerializeAsString(), false},
       {"verdict in two pieces", once + second_piece.SerializeAsString(), false},
+      {"data sources serialized", with_sources.SerializeAsString(), true},
+      {"data sources appended",
+       with_sources.SerializeAsString() + sources.SerializeAsString(), true},
+  };
+  const auto join = [](const std::vector<std::string_view>& pieces) {
+    std::string out;
+    for (std::string_view piece : pieces) out += piece;
+    return out;
   };
   for (const Case& c : cases) {
-    auto split = SplitReferrals(c.bytes);
+    auto split = SplitForStorage(c.bytes);
     ASSERT_TRUE(split.ok()) << c.name;
-    ASSERT_EQ(split->has_value(), c.cut) << c.name;
-    if (!c.cut) continue;
+    ASSERT_EQ(!split->referrals.empty(), c.cut) << c.name;
     pb::Observation original;
     ASSERT_TRUE(original.ParseFromString(c.bytes));
     pb::Observation rest;
-    ASSERT_TRUE(rest.ParseFromString((*split)->rest)) << c.name;
-    EXPECT_EQ(rest.verdict().jurisdiction().referrals_size(), 0) << c.name;
-    EXPECT_EQ(rest.verdict().jurisdiction().referral_warning(), "") << c.name;
-    EXPECT_EQ(rest.verdict().jurisdiction().home_country(), "NL") << c.name;
-    EXPECT_EQ(rest.verdict().reasons(0), "a reason after the jurisdiction");
-    pb::Jurisdiction cut;
-    ASSERT_TRUE(cut.ParseFromString((*split)->referrals)) << c.name;
-    EXPECT_EQ(cut.attribution(), "") << c.name;
-    rest.mutable_verdict()->mutable_jurisdiction()->MergeFrom(cut);
+    ASSERT_TRUE(rest.ParseFromString(join(split->rest))) << c.name;
+    EXPECT_EQ(rest.data_sources_size(), 0) << c.name;
+    pb::Observation entries;
+    ASSERT_TRUE(entries.ParseFromString(join(split->data_sources))) << c.name;
+    EXPECT_EQ(entries.data_sources_size(), original.data_sources_size())
+        << c.name;
+    if (c.cut) {
+      EXPECT_EQ(rest.verdict().jurisdiction().referrals_size(), 0) << c.name;
+      EXPECT_EQ(rest.verdict().jurisdiction().referral_warning(), "") << c.name;
+      EXPECT_EQ(rest.verdict().jurisdiction().home_country(), "NL") << c.name;
+      EXPECT_EQ(rest.verdict().reasons(0), "a reason after the jurisdiction");
+      pb::Jurisdiction cut;
+      ASSERT_TRUE(cut.ParseFromString(split->referrals)) << c.name;
+      EXPECT_EQ(cut.attribution(), "") << c.name;
+      rest.mutable_verdict()->mutable_jurisdiction()->MergeFrom(cut);
+    } else {
+      // Nothing cut from the verdict: the rest is the input's bytes less
+      // the data sources.
+      EXPECT_EQ(split->verdict, nullptr) << c.name;
+    }
+    rest.MergeFrom(entries);
     EXPECT_EQ(rest.SerializeAsString(), original.SerializeAsString()) << c.name;
   }
+  // Moving the split keeps its rest valid (a view of its own verdict).
+  auto split = SplitForStorage(once);
+  ASSERT_TRUE(split.ok());
+  const std::string before = join(split->rest);
+  StorageSplit moved = *std::move(split);
+  EXPECT_EQ(join(moved.rest), before);
   for (const std::string& malformed :
        {std::string("\xff"), once.substr(0, once.size() - 3)}) {
-    EXPECT_EQ(SplitReferrals(malformed).status().code(),
+    EXPECT_EQ(SplitForStorage(malformed).status().code(),
               StatusCode::kInvalidArgument);
   }
 }

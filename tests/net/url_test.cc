@@ -155,6 +155,9 @@ const std::vector<Accepted>& AcceptedCases() {
        "xn--bcher-kva.de", 80, K::kDomain, "xn--bcher-kva.de"},
       {"http://XN--BCHER-KVA.DE/", "http://xn--bcher-kva.de/",
        "xn--bcher-kva.de", 80, K::kDomain, "xn--bcher-kva.de"},
+      // An A-label after the first label, in mixed case, is checked too.
+      {"http://WWW.Xn--Bcher-Kva.De/", "http://www.xn--bcher-kva.de/",
+       "www.xn--bcher-kva.de", 80, K::kDomain, "xn--bcher-kva.de"},
       {"http://www.\xE6\x97\xA5\xE6\x9C\xAC\xE8\xAA\x9E.jp/",
        "http://www.xn--wgv71a119e.jp/", "www.xn--wgv71a119e.jp", 80, K::kDomain,
        "xn--wgv71a119e.jp"},
@@ -387,6 +390,7 @@ const std::vector<Rejected>& RejectedCases() {
        R::kInvalidHost, "at most 253"},
       {"http://xn--zz.de/", R::kInvalidHost, "internationalised"},
       {"http://xn--a.de/", R::kInvalidHost, "internationalised"},
+      {"http://www.XN--ZZ.de/", R::kInvalidHost, "internationalised"},
       {"http://b\xFC"
        "cher.de/",
        R::kInvalidHost, "\"b\\xFCcher\""},
