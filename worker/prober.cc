@@ -111,8 +111,7 @@ struct Prober::Impl {
     HttpProber::ExchangeId head = 0;  // holds its politeness slot
   };
 
-  // An observation takes a few KB of the arena (6 KB with three referral
-  // targets): one block holds most.
+  // An observation takes a few KB of the arena: one block holds most.
   static google::protobuf::ArenaOptions ArenaOptionsForTask() {
     google::protobuf::ArenaOptions options;
     options.start_block_size = 8192;
