@@ -1,12 +1,9 @@
 #include "worker/prober.h"
 
-#include <google/protobuf/arena.h>
-
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <ctime>
-#include <memory>
 #include <optional>
 #include <set>
 #include <string_view>
@@ -84,14 +81,8 @@ struct Prober::Impl {
   // run one after the other; within a request the NS/PTR questions run
   // beside the HEAD, and the request ends when both have.
   struct Task {
-    // The observation and everything built into it live on `arena` and go
-    // with the task at once; the DNS and HTTP observations handed over by
-    // the resolver and the HTTP prober are adopted whole (Adopt), not
-    // copied.
-    google::protobuf::Arena arena{ArenaOptionsForTask()};
-    pb::Observation& obs =
-        *google::protobuf::Arena::CreateMessage<pb::Observation>(&arena);
     uint64_t id = 0;
+    pb::Observation obs;
     pb::RequestContext context;
     Done done;
     // The request under way: obs itself (hop < 0) or obs.redirects(hop).
@@ -110,23 +101,6 @@ struct Prober::Impl {
     bool waiting_for_slot = false;    // queued in the politeness gate
     HttpProber::ExchangeId head = 0;  // holds its politeness slot
   };
-
-  // An observation takes a few KB of the arena: one block holds most.
-  static google::protobuf::ArenaOptions ArenaOptionsForTask() {
-    google::protobuf::ArenaOptions options;
-    options.start_block_size = 8192;
-    options.max_block_size = 32768;
-    return options;
-  }
-
-  // `message` as a sub-message of the task's observation: moved to the
-  // heap, owned by the task's arena.
-  template <typename M>
-  static M* Adopt(Task& task, M message) {
-    auto* owned = new M(std::move(message));
-    task.arena.Own(owned);
-    return owned;
-  }
 
   // Calls `f` with the request under way (pb::Observation or pb::Hop: both
   // have dns, addresses, pinned_ip and http).
@@ -363,8 +337,7 @@ void Prober::Impl::StartRequest(Task& task) {
               if (task == nullptr) return;
               task->asking_ns_ptr = 0;
               WithRequest(*task, [&](auto& request) {
-                request.unsafe_arena_set_allocated_dns(
-                    Adopt(*task, std::move(completed)));
+                *request.mutable_dns() = std::move(completed);
               });
               PartDone(*task);
             });
@@ -444,7 +417,7 @@ void Prober::Impl::OnHead(uint64_t id, pb::HttpObservation http_obs) {
   task->head = 0;
   gate->Release(task->target.host, task->pinned.ToString(), loop->Now());
   WithRequest(*task, [&](auto& request) {
-    request.unsafe_arena_set_allocated_http(Adopt(*task, std::move(http_obs)));
+    *request.mutable_http() = std::move(http_obs);
   });
   // The freed slot goes to the HEADs already waiting; then this task moves
   // on (its next hop queues behind them). PartDone comes last: it may end
@@ -566,11 +539,10 @@ void Prober::Impl::Finish(Task& task) {
 void Prober::Impl::Complete(Task& task) {
   if (task.deadline) loop->Cancel(*task.deadline);
   task.obs.set_finished_at_unix_ms(clock());
-  // Held here while `done` runs, which may destroy this prober.
-  auto found = tasks.find(task.id);
-  std::unique_ptr<Task> finished = std::move(found->second);
-  tasks.erase(found);
-  finished->done(finished->obs);
+  Done done = std::move(task.done);
+  pb::Observation result = std::move(task.obs);
+  tasks.erase(task.id);
+  done(std::move(result));
 }
 
 }  // namespace hl::worker

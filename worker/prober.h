@@ -36,9 +36,7 @@ struct ProberContext {
 // the ProviderTable are loaded once at start-up and shared (read-only).
 class Prober {
  public:
-  // The observation is the prober's and lives until `done` returns: a
-  // callback that keeps it copies it.
-  using Done = std::function<void(const pb::Observation&)>;
+  using Done = std::function<void(pb::Observation)>;
 
   // Fails (kInvalidArgument) without a geolocator or a provider table, and
   // with the DnsResolver's or HttpProber's start-up errors. `loop` must
