@@ -3,6 +3,7 @@
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/wire_format_lite.h>
 
+#include <array>
 #include <cstring>
 
 #include "common/utf8.h"
@@ -143,22 +144,29 @@ std::vector<std::string> EncodeResultBatches(
   const auto element_size = [](std::string_view result) {
     return 1 + CodedOutputStream::VarintSize64(result.size()) + result.size();
   };
+  // The bytes are appended, never zero-filled first: a batch is tens of KB.
   const auto encode = [&](size_t begin, size_t end, size_t batch_size) {
-    std::string bytes(envelope_size(batch_size), '\0');
-    auto* out = reinterpret_cast<uint8_t*>(bytes.data());
-    out = WireFormatLite::WriteUInt32ToArray(
-        pb::Envelope::kProtocolVersionFieldNumber, kProtocolVersion, out);
+    std::string bytes;
+    bytes.reserve(envelope_size(batch_size));
+    // Room for a tag and a 64-bit varint, twice.
+    std::array<uint8_t, 2 * (5 + 10)> head;
+    const auto append_head = [&bytes, &head](const uint8_t* head_end) {
+      bytes.append(reinterpret_cast<const char*>(head.data()),
+                   static_cast<size_t>(head_end - head.data()));
+    };
+    uint8_t* out = WireFormatLite::WriteUInt32ToArray(
+        pb::Envelope::kProtocolVersionFieldNumber, kProtocolVersion,
+        head.data());
     out = WireFormatLite::WriteTagToArray(pb::Envelope::kResultsFieldNumber,
                                           kDelimited, out);
-    out = CodedOutputStream::WriteVarint64ToArray(batch_size, out);
+    append_head(CodedOutputStream::WriteVarint64ToArray(batch_size, out));
     for (size_t i = begin; i < end; ++i) {
       out = WireFormatLite::WriteTagToArray(
-          pb::SerializedResultBatch::kResultsFieldNumber, kDelimited, out);
-      out = CodedOutputStream::WriteVarint64ToArray(results[i].size(), out);
-      if (!results[i].empty()) {
-        std::memcpy(out, results[i].data(), results[i].size());
-        out += results[i].size();
-      }
+          pb::SerializedResultBatch::kResultsFieldNumber, kDelimited,
+          head.data());
+      append_head(
+          CodedOutputStream::WriteVarint64ToArray(results[i].size(), out));
+      bytes.append(results[i]);
     }
     return bytes;
   };

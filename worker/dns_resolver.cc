@@ -167,8 +167,10 @@ std::optional<ParsedAnswer> ParseAnswer(const std::string& msg,
   size_t pos = kHeaderSize;
   if (qdcount != 1) return std::nullopt;
   std::optional<std::string> question = ReadName(msg, &pos);
-  if (!question || pos + 4 > msg.size() || *question != ToLowerAscii(name) ||
-      Read16(base + pos) != type || Read16(base + pos + 2) != ns_c_in) {
+  // ReadName lower-cases: the question compares without a lower-cased copy.
+  if (!question || pos + 4 > msg.size() ||
+      !EqualsIgnoreCaseAscii(*question, name) || Read16(base + pos) != type ||
+      Read16(base + pos + 2) != ns_c_in) {
     return std::nullopt;
   }
   pos += 4;

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 #include <deque>
+#include <memory>
 #include <optional>
 #include <random>
 #include <zmq_addon.hpp>
@@ -111,8 +112,8 @@ class Session {
       sent_ms = now;
       resend.push_back(bytes);
     }
-    for (const std::string& batch : EncodeResultBatches(resend)) {
-      SendBytes(batch);
+    for (std::string& batch : EncodeResultBatches(resend)) {
+      SendBytes(std::move(batch));
     }
     return Status::Ok();
   }
@@ -195,14 +196,22 @@ class Session {
     SendBytes(EncodeEnvelope(envelope));
   }
 
-  void SendBytes(const std::string& bytes) {
+  // Hands `bytes` to ZeroMQ without copying them: the message owns them
+  // until ZeroMQ has passed them on (a batch of results is tens of KB).
+  void SendBytes(std::string bytes) {
     if (!outcome_.ok() || !dealer_) return;
     try {
+      auto owned = std::make_unique<std::string>(std::move(bytes));
+      zmq::message_t message(
+          owned->data(), owned->size(),
+          [](void* /*data*/, void* hint) {
+            delete static_cast<std::string*>(hint);
+          },
+          owned.get());
+      owned.release();
       // No peer to queue for (refused handshake): results stay in
       // recent_results_, anything else is not worth keeping.
-      if (!dealer_->send(zmq::buffer(bytes), zmq::send_flags::dontwait)) {
-        return;
-      }
+      if (!dealer_->send(message, zmq::send_flags::dontwait)) return;
     } catch (const zmq::error_t& e) {
       Fail(e);
       return;
@@ -322,8 +331,8 @@ class Session {
   // do without results posted.
   void SendResults() {
     std::vector<std::string_view> results(outbox_.begin(), outbox_.end());
-    for (const std::string& batch : EncodeResultBatches(results)) {
-      SendBytes(batch);
+    for (std::string& batch : EncodeResultBatches(results)) {
+      SendBytes(std::move(batch));
     }
     const int64_t now = clock_();
     for (std::string& result : outbox_) {
