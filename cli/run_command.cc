@@ -182,8 +182,10 @@ class RunReports {
     coordinator::RunReportWriter* w = r->writer_.get();
     r->follower_ = std::make_unique<coordinator::ReportFollower>(
         store, run.run_id(), &config.history,
-        coordinator::ReportFollower::Options{.await_enrichment =
-                                                 await_enrichment},
+        coordinator::ReportFollower::Options{
+            .await_enrichment = await_enrichment,
+            .nice =
+                getenv("HL_REPORT_NICE") ? atoi(getenv("HL_REPORT_NICE")) : 0},
         [w](const pb::LineRecord& line, const pb::Observation* obs,
             const HistorySummary* history) {
           return w->Add(line, obs, history);

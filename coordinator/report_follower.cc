@@ -1,5 +1,8 @@
 #include "coordinator/report_follower.h"
 
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <optional>
 #include <utility>
@@ -12,6 +15,12 @@ namespace {
 
 // Ends a ForEachLine visit early without an error (told apart by a flag).
 Status StopVisit() { return Unavailable("the visit stops here"); }
+
+// Lines one pass looks at, at most: a pass's iterators pin the RocksDB
+// memtables they started on, so a pass that followed a long run of
+// finished lines (the follower behind the probes) would hold the memory
+// of every memtable flushed meanwhile.
+constexpr uint64_t kPassLines = 1024;
 
 // Nothing can change the job's outcome during the run any more: DONE
 // without a periodic re-check due (its `due` entry could queue it again),
@@ -35,12 +44,17 @@ ReportFollower::ReportFollower(const Store& store, uint64_t run_id,
 
 ReportFollower::~ReportFollower() { Stop(); }
 
-Status ReportFollower::ScanFinalJobs() {
+Result<bool> ReportFollower::ScanFinalJobs(uint64_t window_end) {
   uint64_t last_final_job = 0;
   bool stopped = false;
+  bool window_full = false;
   Status visited = store_.ForEachLine(
       run_id_,
       [&](const pb::LineRecord& line) -> Status {
+        if (line.line() >= window_end) {
+          stopped = window_full = true;
+          return StopVisit();
+        }
         const uint64_t job_id = line.job_id();
         if (job_id != 0 && job_id != last_final_job) {
           auto job = store_.GetJob(job_id);
@@ -55,7 +69,8 @@ Status ReportFollower::ScanFinalJobs() {
         return Status::Ok();
       },
       final_until_);
-  return stopped ? Status::Ok() : visited;
+  if (!stopped && !visited.ok()) return visited;
+  return window_full;
 }
 
 Status ReportFollower::HandOver(uint64_t until, bool all) {
@@ -88,23 +103,29 @@ Status ReportFollower::HandOver(uint64_t until, bool all) {
   return stopped ? Status::Ok() : visited;
 }
 
-Status ReportFollower::Advance() {
+Result<bool> ReportFollower::Advance() {
   if (final_until_ < next_line_) final_until_ = next_line_;
-  HL_RETURN_IF_ERROR(ScanFinalJobs());
-  return HandOver(final_until_, /*all=*/false);
+  auto window_full = ScanFinalJobs(next_line_ + kPassLines);
+  if (!window_full.ok()) return window_full.status();
+  HL_RETURN_IF_ERROR(HandOver(final_until_, /*all=*/false));
+  return *window_full && next_line_ == final_until_;
 }
 
 void ReportFollower::Start() {
   thread_ = std::thread([this] {
+    // Linux: a nice value is a thread's own. Failing only costs the
+    // probes some time slices, so it is not an error.
+    if (options_.nice != 0) setpriority(PRIO_PROCESS, gettid(), options_.nice);
     std::unique_lock<std::mutex> lock(mu_);
     while (!stop_) {
       lock.unlock();
-      Status advanced = Advance();
+      auto advanced = Advance();
       lock.lock();
       if (!advanced.ok()) {
-        thread_status_ = std::move(advanced);
+        thread_status_ = advanced.status();
         return;
       }
+      if (*advanced) continue;  // more lines may be final already
       wake_.wait_for(lock, std::chrono::milliseconds(options_.interval_ms),
                      [this] { return stop_; });
     }

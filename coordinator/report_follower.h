@@ -43,6 +43,9 @@ class ReportFollower {
     bool await_enrichment = false;
     // How often the thread (Start) looks for lines that became final.
     int64_t interval_ms = 100;
+    // The thread's nice value (setpriority): above 0 it yields the core to
+    // the probing threads and runs in the time they wait.
+    int nice = 0;
   };
   // `settings` as for OutcomeReader (null: no history summaries). `store`
   // and `settings` must outlive the follower.
@@ -53,10 +56,11 @@ class ReportFollower {
   ReportFollower(const ReportFollower&) = delete;
   ReportFollower& operator=(const ReportFollower&) = delete;
 
-  // Hands over every line from the cursor on whose outcome is final now,
-  // stopping at the first that is not. Not to be called while the thread
+  // Hands over the lines from the cursor on whose outcome is final now,
+  // stopping at the first that is not, or after a bounded number of lines
+  // (then returns true: call again). Not to be called while the thread
   // runs.
-  Status Advance();
+  Result<bool> Advance();
   // Calls Advance on a thread of its own every options.interval_ms until
   // Stop or Finish; the first error ends the thread (Finish returns it).
   void Start();
@@ -71,10 +75,11 @@ class ReportFollower {
   uint64_t next_line() const { return next_line_; }
 
  private:
-  // Moves final_until_ past the lines whose jobs are final (job states
-  // read now, before the results are read, so that the results read after
-  // it see those jobs' last results).
-  Status ScanFinalJobs();
+  // Moves final_until_ past the lines whose jobs are final, up to line
+  // `window_end` (job states read now, before the results are read, so
+  // that the results read after it see those jobs' last results). True
+  // when it stopped at `window_end`.
+  Result<bool> ScanFinalJobs(uint64_t window_end);
   // Hands over lines [next_line_, until), or, with `all`, every remaining
   // line; stops early at a line whose result is not yet usable unless
   // `all`.

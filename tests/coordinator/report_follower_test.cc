@@ -104,8 +104,7 @@ class ReportFollowerTest : public ::testing::Test {
         *store_, run_id, &settings_,
         ReportFollower::Options{.await_enrichment = await_enrichment},
         [this](const pb::LineRecord& line, const pb::Observation* obs,
-               const HistorySummary* history) {
-          EXPECT_EQ(obs == nullptr, history == nullptr);
+               const HistorySummary*) {
           handed_.push_back({line.line(), LineStatus(line, obs),
                              obs ? obs->rdap().state() : ""});
           return Status::Ok();
@@ -173,6 +172,32 @@ TEST_F(ReportFollowerTest, HandsOverInLineOrderAsJobsFinish) {
   Complete(jobs["http://c.test/"], "FR");
   ASSERT_TRUE(follower->Advance().ok());
   EXPECT_EQ(HandedLines(), (Lines{1, 2, 3, 4, 5, 6}));
+}
+
+TEST_F(ReportFollowerTest, APassIsBoundedAndSaysWhenToGoOn) {
+  Open();
+  std::vector<std::string> inputs(2500, "!missing scheme");
+  inputs.push_back("http://a.test/");
+  const uint64_t run = Ingest(inputs);
+  auto follower = Follower(run);
+  auto more = follower->Advance();
+  ASSERT_TRUE(more.ok());
+  EXPECT_TRUE(*more);
+  EXPECT_GT(handed_.size(), 0u);
+  EXPECT_LT(handed_.size(), 2500u);
+  int passes = 1;
+  while (*more && passes < 100) {
+    more = follower->Advance();
+    ASSERT_TRUE(more.ok());
+    ++passes;
+  }
+  EXPECT_FALSE(*more);
+  // Every rejected line, in order; the URL's job is not done.
+  ASSERT_EQ(handed_.size(), 2500u);
+  for (size_t i = 0; i < handed_.size(); ++i) {
+    ASSERT_EQ(handed_[i].line, i + 1);
+  }
+  EXPECT_FALSE(*follower->Advance());
 }
 
 TEST_F(ReportFollowerTest, KnownJobsGoAtOnceJobsQueuedAgainWait) {
