@@ -178,14 +178,16 @@ class RunReports {
     auto writer =
         coordinator::RunReportWriter::Create(r->partial_, std::move(packages));
     if (!writer.ok()) return writer.status();
-    r->writer_ = *std::move(writer);
+    r->writer_ = std::move(writer).value();
     coordinator::RunReportWriter* w = r->writer_.get();
     r->follower_ = std::make_unique<coordinator::ReportFollower>(
         store, run.run_id(), &config.history,
         coordinator::ReportFollower::Options{
             .await_enrichment = await_enrichment,
-            .nice =
-                getenv("HL_REPORT_NICE") ? atoi(getenv("HL_REPORT_NICE")) : 0},
+            // The reports take the core only when the probes leave it:
+            // on one core their work would otherwise delay the broker's
+            // and the worker's turns.
+            .nice = 10},
         [w](const pb::LineRecord& line, const pb::Observation* obs,
             const HistorySummary* history) {
           return w->Add(line, obs, history);

@@ -85,14 +85,13 @@ class ReportFollowerTest : public ::testing::Test {
     auto leased = store_->LeasePending(1000, ++now_ms_);
     EXPECT_TRUE(leased.ok());
     std::map<std::string, pb::JobRecord> by_url;
-    for (const pb::JobRecord& job : *leased) by_url[job.normalized_url()] = job;
+    for (const pb::JobRecord& job : *leased) by_url[job.url()] = job;
     return by_url;
   }
 
   void Complete(const pb::JobRecord& job, const std::string& country) {
-    const pb::Observation obs =
-        Located(job.normalized_url(), country,
-                "203.0.113." + std::to_string(job.job_id()));
+    const pb::Observation obs = Located(
+        job.url(), country, "203.0.113." + std::to_string(job.job_id()));
     auto stored =
         store_->StoreResult(job.job_id(), job.attempts(), obs, ++now_ms_);
     ASSERT_TRUE(stored.ok()) << stored.status().message();
