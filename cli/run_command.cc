@@ -3,6 +3,8 @@
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
+#include <memory>
+#include <optional>
 #include <string_view>
 #include <thread>
 #include <vector>
@@ -18,6 +20,7 @@
 #include "coordinator/export_evidence.h"
 #include "coordinator/ingest.h"
 #include "coordinator/queries.h"
+#include "coordinator/report_follower.h"
 #include "coordinator/reports.h"
 #include "coordinator/retention.h"
 #include "coordinator/store.h"
@@ -143,45 +146,107 @@ int ValidateOnly(const RunOptions& options) {
   return kExitOk;
 }
 
-// The run's reports; its referral packages are signed as one set with the
-// local signing key (docs/evidence.md).
-Result<coordinator::ReportSummary> WriteReports(coordinator::Store& store,
-                                                const pb::RunRecord& run,
-                                                const std::string& dir,
-                                                const Config& config) {
-  auto key = LocalSigningKey("", config, config.run.data_dir);
-  if (!key.ok()) return key.status();
-  coordinator::PackageSetEvidence evidence(
-      run, "by=jurisdiction", "cli:" + CurrentUserName(), SystemClockMs(),
-      /*chain_files=*/true);
-  coordinator::PackageOptions packages;
-  packages.generated_at_ms = SystemClockMs();
-  packages.tool_version = std::string(hl::ToolVersion());
-  packages.runs = {run};
-  packages.history = config.history;
-  packages.sink_factory = evidence.Wrap(coordinator::MakeFilePackageSink);
-  auto writer = coordinator::RunReportWriter::Create(dir, std::move(packages));
-  if (!writer.ok()) return writer.status();
-  coordinator::LineOutcome outcome;
-  coordinator::OutcomeReader outcomes(store, &config.history);
-  HL_RETURN_IF_ERROR(store.ForEachLine(
-      run.run_id(), [&](const pb::LineRecord& line) -> Status {
-        auto read = outcomes.Read(line, &outcome);
-        if (!read.ok()) return read.status();
-        return (*writer)->Add(line, outcome.latest ? &*outcome.latest : nullptr,
-                              outcome.history ? &*outcome.history : nullptr);
-      }));
-  auto summary = (*writer)->Finish();
-  if (!summary.ok()) return summary.status();
-  auto manifest =
-      evidence.Finish(summary->packages, &store, *key, SystemClockMs());
-  if (!manifest.ok()) return manifest.status();
-  auto path = coordinator::WritePackageManifest(
-      (std::filesystem::path(dir) / "referrals").string(), *manifest);
-  if (!path.ok()) return path.status();
-  summary->files.push_back(*path);
-  return summary;
-}
+// The run's reports, written while the probes run: a ReportFollower hands
+// each line to the RunReportWriter once its outcome is final, in a folder
+// named DIR.partial that becomes DIR only when every file is written and
+// the referral packages are signed as one set with the local signing key
+// (docs/evidence.md). Destroyed before Commit (interrupted, or failed), it
+// removes the partial folder: no report of an unfinished run is left.
+class RunReports {
+ public:
+  static Result<std::unique_ptr<RunReports>> Start(coordinator::Store& store,
+                                                   const pb::RunRecord& run,
+                                                   const std::string& dir,
+                                                   const Config& config,
+                                                   bool await_enrichment) {
+    std::unique_ptr<RunReports> r(new RunReports(run, dir));
+    auto key = LocalSigningKey("", config, config.run.data_dir);
+    if (!key.ok()) return key.status();
+    r->key_ = *std::move(key);
+    std::error_code ec;
+    std::filesystem::remove_all(r->partial_, ec);
+    if (ec) {
+      return FailedPrecondition("cannot remove " + r->partial_ + ": " +
+                                ec.message());
+    }
+    coordinator::PackageOptions packages;
+    packages.generated_at_ms = SystemClockMs();
+    packages.tool_version = std::string(hl::ToolVersion());
+    packages.runs = {run};
+    packages.history = config.history;
+    packages.sink_factory = r->evidence_.Wrap(coordinator::MakeFilePackageSink);
+    auto writer =
+        coordinator::RunReportWriter::Create(r->partial_, std::move(packages));
+    if (!writer.ok()) return writer.status();
+    r->writer_ = std::move(writer).value();
+    coordinator::RunReportWriter* w = r->writer_.get();
+    r->follower_ = std::make_unique<coordinator::ReportFollower>(
+        store, run.run_id(), &config.history,
+        coordinator::ReportFollower::Options{
+            .await_enrichment = await_enrichment,
+            // The reports take the core only when the probes leave it:
+            // on one core their work would otherwise delay the broker's
+            // and the worker's turns.
+            .nice = 10},
+        [w](const pb::LineRecord& line, const pb::Observation* obs,
+            const HistorySummary* history) {
+          return w->Add(line, obs, history);
+        });
+    r->follower_->Start();
+    return r;
+  }
+
+  ~RunReports() {
+    follower_.reset();
+    writer_.reset();
+    if (!committed_) {
+      std::error_code ignored;
+      std::filesystem::remove_all(partial_, ignored);
+    }
+  }
+
+  // The probes and the RDAP enrichment are over: writes the lines left,
+  // finishes and signs the files and moves the folder into place (a
+  // folder of that name is replaced).
+  Result<coordinator::ReportSummary> Commit(coordinator::Store& store) {
+    HL_RETURN_IF_ERROR(follower_->Finish());
+    auto summary = writer_->Finish();
+    if (!summary.ok()) return summary.status();
+    auto manifest =
+        evidence_.Finish(summary->packages, &store, *key_, SystemClockMs());
+    if (!manifest.ok()) return manifest.status();
+    auto path = coordinator::WritePackageManifest(
+        (std::filesystem::path(partial_) / "referrals").string(), *manifest);
+    if (!path.ok()) return path.status();
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+    if (!ec) std::filesystem::rename(partial_, dir_, ec);
+    if (ec) {
+      return FailedPrecondition("cannot move " + partial_ + " to " + dir_ +
+                                ": " + ec.message());
+    }
+    committed_ = true;
+    for (std::string& file : summary->files)
+      file.replace(0, partial_.size(), dir_);
+    summary->files.push_back(dir_ + path->substr(partial_.size()));
+    return summary;
+  }
+
+ private:
+  RunReports(const pb::RunRecord& run, const std::string& dir)
+      : dir_(dir),
+        partial_(dir + ".partial"),
+        evidence_(run, "by=jurisdiction", "cli:" + CurrentUserName(),
+                  SystemClockMs(), /*chain_files=*/true) {}
+
+  const std::string dir_;
+  const std::string partial_;
+  std::optional<SigningKey> key_;  // set by Start
+  coordinator::PackageSetEvidence evidence_;
+  std::unique_ptr<coordinator::RunReportWriter> writer_;
+  std::unique_ptr<coordinator::ReportFollower> follower_;
+  bool committed_ = false;
+};
 
 // Waits until no result awaits RDAP enrichment, at most `max_wait_s`
 // seconds (or until interrupted). Returns how many still wait.
@@ -299,6 +364,16 @@ int Run(const RunOptions& options) {
       static_cast<unsigned long long>(ingested->new_jobs),
       static_cast<unsigned long long>(ingested->reused_jobs));
 
+  const std::string dir = (std::filesystem::path(config->run.output_dir) /
+                           ("run-" + std::to_string(run.run_id())))
+                              .string();
+  auto reports = RunReports::Start(**store, run, dir, *config,
+                                   /*await_enrichment=*/*enrichment != nullptr);
+  if (!reports.ok()) {
+    PrintError(reports.status().message());
+    return kExitFailure;
+  }
+
   zmq::context_t context;
   const coordinator::BrokerOptions broker_options =
       coordinator::BrokerOptionsFrom(*config, "inproc://hostlocator-broker");
@@ -386,10 +461,7 @@ int Run(const RunOptions& options) {
     }
     enrichment->reset();
   }
-  const std::string dir = (std::filesystem::path(config->run.output_dir) /
-                           ("run-" + std::to_string(run.run_id())))
-                              .string();
-  auto summary = WriteReports(**store, run, dir, *config);
+  auto summary = (*reports)->Commit(**store);
   if (!summary.ok()) {
     PrintError(summary.status().message());
     return kExitFailure;

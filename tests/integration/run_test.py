@@ -469,6 +469,8 @@ class ResumeAfterKillTest(unittest.TestCase):
             first.wait(timeout=10)
             first.stdout.close()
             self.assertEqual(len(done_before_kill), 8)
+            # The reports were being written: only as run-1.partial.
+            self.assertNotIn("run-1", os.listdir(os.path.join(tmp, "out")))
 
             second = subprocess.run(cmd, capture_output=True, text=True,
                                     timeout=120)
@@ -485,6 +487,8 @@ class ResumeAfterKillTest(unittest.TestCase):
             self.assertEqual(len(records), n)
             self.assertTrue(all(r["status"] == "located" for r in records),
                             [r["status"] for r in records])
+            self.assertNotIn("run-2.partial",
+                             os.listdir(os.path.join(tmp, "out")))
 
             requests = requests_per_path(sb, "item")
             for url in done_before_kill:
@@ -509,10 +513,19 @@ class InterruptTest(unittest.TestCase):
             out, _ = first.communicate(timeout=60)
             self.assertEqual(first.returncode, 130, out)
             self.assertRegex(out, rf"interrupted after \d+ of {n} probes")
+            # No report of the interrupted run, not even a partial one
+            # (the reports are written while the probes run).
+            out_dir = os.path.join(tmp, "out")
+            self.assertEqual(os.listdir(out_dir) if os.path.isdir(out_dir)
+                             else [], [])
 
             second = subprocess.run(cmd, capture_output=True, text=True,
                                     timeout=120)
             self.assertEqual(second.returncode, 0, second.stderr)
+            self.assertEqual(sorted(os.listdir(out_dir)), ["run-2"])
+            with open(os.path.join(out_dir, "run-2", "results.jsonl"),
+                      encoding="utf-8") as f:
+                self.assertEqual(sum(1 for _ in f), n)
             requests = requests_per_path(sb, "int")
             self.assertEqual(len(requests), n)
             self.assertEqual({p: c for p, c in requests.items() if c != 1}, {},
