@@ -421,7 +421,7 @@ TEST(ReferralStorageTest, SplitForStorageCutsTheTargetsAndTheWarning) {
   auto split = SplitForStorage(once);
   ASSERT_TRUE(split.ok());
   const std::string before = join(split->rest);
-  StorageSplit moved = *std::move(split);
+  StorageSplit moved = std::move(*split);
   EXPECT_EQ(join(moved.rest), before);
   for (const std::string& malformed :
        {std::string("\xff"), once.substr(0, once.size() - 3)}) {
