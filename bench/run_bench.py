@@ -24,6 +24,7 @@ timed out, 77 (skip) in --smoke when the sandbox cannot be built here.
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
 import re
@@ -96,34 +97,31 @@ def _leaf(pid: int) -> int:
 
 
 def measure(cmd: list[str], timeout: float, cwd: str | None = None,
-            phase=None) -> dict:
+            sample_rss: bool = False) -> dict:
     """Runs cmd in its own process group; returns wall seconds, peak RSS
     (KB) and CPU seconds (user + system) from GNU time (None without it or
     when the command was killed), exit status, stdout, stderr and whether
-    it was killed at `timeout`. With `phase` (a function naming the
-    program's current phase), its resident set is also sampled every 0.2 s:
-    `phase_peak_kb` holds the largest sample per phase, `phase_start_s` the
-    seconds from the start to the first sample in each phase."""
+    it was killed at `timeout`. With `sample_rss`, its resident set is also
+    sampled every 0.2 s: `rss_samples` holds (seconds from the start, KB)
+    pairs and `start_unix_s` the wall-clock time of the start."""
     out = tempfile.TemporaryFile()
     err = tempfile.TemporaryFile()
     rss = tempfile.NamedTemporaryFile(mode="r", prefix="hl-bench-rss-")
     if GNU_TIME:
         cmd = [GNU_TIME, "-f", "%M %U %S", "-o", rss.name, *cmd]
+    start_unix_s = time.time()
     t0 = time.monotonic()
     proc = subprocess.Popen(cmd, stdout=out, stderr=err, cwd=cwd,
                             stdin=subprocess.DEVNULL, start_new_session=True)
-    peaks: dict[str, int] = {}
-    starts: dict[str, float] = {}
+    samples: list[tuple[float, int]] = []
     try:
         deadline = t0 + timeout
-        while phase is not None and proc.poll() is None:
+        while sample_rss and proc.poll() is None:
             if time.monotonic() > deadline:
                 raise subprocess.TimeoutExpired(cmd, timeout)
             kb = _rss_kb(_leaf(proc.pid))
             if kb is not None:
-                name = phase()
-                peaks[name] = max(peaks.get(name, 0), kb)
-                starts.setdefault(name, time.monotonic() - t0)
+                samples.append((time.monotonic() - t0, kb))
             time.sleep(0.2)
         proc.wait(max(0.0, deadline - time.monotonic()))
         timed_out = False
@@ -142,7 +140,7 @@ def measure(cmd: list[str], timeout: float, cwd: str | None = None,
     return {"wall_s": wall,
             "peak_rss_kb": int(last[0]) if timed else None,
             "cpu_s": float(last[1]) + float(last[2]) if timed else None,
-            "phase_peak_kb": peaks, "phase_start_s": starts,
+            "rss_samples": samples, "start_unix_s": start_unix_s,
             "rc": proc.returncode, "timed_out": timed_out,
             "stdout": out.read().decode("utf-8", "replace"),
             "stderr": err.read().decode("utf-8", "replace")}
@@ -172,6 +170,7 @@ def hostlocator_results(results: Path) -> dict:
     dns, conn, tls, http = [], [], [], []
     statuses: dict[str, int] = {}
     queries = 0
+    last_finished = ""
     with open(results, encoding="utf-8") as f:
         for line in f:
             try:
@@ -179,6 +178,7 @@ def hostlocator_results(results: Path) -> dict:
             except ValueError:
                 continue
             statuses[r.get("status", "?")] = statuses.get(r.get("status", "?"), 0) + 1
+            last_finished = max(last_finished, r.get("finished_at") or "")
             for hop in r.get("redirects") or []:
                 queries += len((hop.get("dns") or {}).get("queries") or [])
             qs = (r.get("dns") or {}).get("queries") or []
@@ -195,7 +195,10 @@ def hostlocator_results(results: Path) -> dict:
     stages = {k: v for k, v in (("dns", _pct(dns)), ("connect", _pct(conn)),
                                 ("tls", _pct(tls)), ("http", _pct(http)))
               if v}
-    return {"stages": stages, "statuses": statuses, "dns_queries": queries}
+    last = (datetime.datetime.fromisoformat(last_finished.replace("Z", "+00:00"))
+            .timestamp() if last_finished else None)
+    return {"stages": stages, "statuses": statuses, "dns_queries": queries,
+            "last_probe_unix_s": last}
 
 
 def run_hostlocator(args, sb, mode: str, urls: Path, work: Path,
@@ -210,15 +213,10 @@ def run_hostlocator(args, sb, mode: str, urls: Path, work: Path,
     if mode == "dns":
         cmd += ["--dns-only"]
     cmd += [str(urls)]
-    # The run writes its reports into out/run-N/ after the last probe.
-    m = measure(cmd, args.run_timeout,
-                phase=lambda: "reports" if any(out.glob("run-*")) else
-                "ingest+probe")
+    m = measure(cmd, args.run_timeout, sample_rss=True)
     res = {"command": " ".join(cmd), "urls": n, "wall_s": round(m["wall_s"], 3),
            "peak_rss_mb": _mb(m["peak_rss_kb"]), "rc": m["rc"],
-           "timed_out": m["timed_out"],
-           "phase_peak_rss_mb": {k: _mb(v)
-                                 for k, v in m["phase_peak_kb"].items()}}
+           "timed_out": m["timed_out"]}
     if m["rc"] != 0 or m["timed_out"]:
         tail = (m["stderr"] or m["stdout"]).strip().splitlines()[-3:]
         res["error"] = ("timed out" if m["timed_out"] else f"exit {m['rc']}") \
@@ -228,13 +226,6 @@ def run_hostlocator(args, sb, mode: str, urls: Path, work: Path,
     if m["cpu_s"] is not None:
         res["cpu_s"] = round(m["cpu_s"], 2)
         res["cpu_us_per_url"] = round(1e6 * m["cpu_s"] / n, 1)
-    # Start, ingest and probes end when out/run-N/ appears (to within the
-    # 0.2 s sampling); the reports take the rest of the wall time.
-    probed = m["phase_start_s"].get("reports")
-    if probed:
-        res["probe_phase_s"] = round(probed, 3)
-        res["probe_urls_per_s"] = round(n / probed, 1)
-        res["reports_s"] = round(m["wall_s"] - probed, 3)
     found = sorted(out.glob("run-*/results.jsonl"))
     if not found:
         res["error"] = f"no run-*/results.jsonl in {out}"
@@ -244,6 +235,20 @@ def run_hostlocator(args, sb, mode: str, urls: Path, work: Path,
     except OSError as ex:
         res["error"] = f"{found[-1]}: {ex}"
         return res
+    # Start, ingest and probes end with the last probe's finished_at (the
+    # run writes its reports while it probes; what it still writes after
+    # the last probe, and signs, takes the rest of the wall time).
+    last = res.pop("last_probe_unix_s")
+    if last is not None:
+        probed = min(m["wall_s"], max(0.0, last - m["start_unix_s"]))
+        res["probe_phase_s"] = round(probed, 3)
+        res["probe_urls_per_s"] = round(n / probed, 1) if probed else None
+        res["reports_s"] = round(m["wall_s"] - probed, 3)
+        phases: dict[str, int] = {}
+        for t, kb in m["rss_samples"]:
+            name = "ingest+probe" if t <= probed else "reports"
+            phases[name] = max(phases.get(name, 0), kb)
+        res["phase_peak_rss_mb"] = {k: _mb(v) for k, v in phases.items()}
     res["dns_queries_per_s"] = round(res["dns_queries"] / m["wall_s"], 1)
     return res
 
@@ -363,16 +368,17 @@ def print_table(report: dict) -> None:
               f"{_fmt_mb(ref['peak_rss_mb']):>7} | {ratio:>6} | "
               f"{TARGETS[mode]}")
     print("hostlocator's end-to-end rate (judged against the target) beside "
-          "its rate until the reports start (start, ingest, probes) and the "
-          "reports' share of the wall time:")
+          "its rate until the last probe ended (start, ingest, probes, and "
+          "the reports written meanwhile) and the share of the wall time "
+          "after it (the rest of the reports, signing):")
     for mode, r in report["modes"].items():
         hl = r["hostlocator"]
         if "error" in hl:
             continue
         line = f"  {mode:<6} end to end {hl['urls_per_s']:.0f}/s"
         if hl.get("probe_urls_per_s"):
-            line += (f", until the reports {hl['probe_urls_per_s']:.0f}/s "
-                     f"({hl['probe_phase_s']:.1f} s), reports "
+            line += (f", until the last probe {hl['probe_urls_per_s']:.0f}/s "
+                     f"({hl['probe_phase_s']:.1f} s), after it "
                      f"{hl['reports_s']:.1f} s "
                      f"({100 * hl['reports_s'] / hl['wall_s']:.0f}%)")
         if hl.get("cpu_s") is not None:
@@ -575,8 +581,8 @@ def main(argv=None) -> int:
                 report["flat"] = {
                     "small_urls": args.urls, "small_mb": small["peak_rss_mb"],
                     "large_urls": largest, "large_mb": big["peak_rss_mb"],
-                    "small_phases": small["phase_peak_rss_mb"],
-                    "large_phases": big["phase_peak_rss_mb"],
+                    "small_phases": small.get("phase_peak_rss_mb", {}),
+                    "large_phases": big.get("phase_peak_rss_mb", {}),
                     "growth_pct": 100.0 * (big["peak_rss_mb"] /
                                            small["peak_rss_mb"] - 1)}
             failed |= "error" in big
