@@ -97,11 +97,11 @@ class ReportFollowerTest : public ::testing::Test {
     ASSERT_TRUE(stored.ok()) << stored.status().message();
   }
 
-  std::unique_ptr<ReportFollower> Follower(uint64_t run_id,
-                                           bool await_enrichment = false) {
+  // A follower of `run_id` whose lines land in handed_.
+  std::unique_ptr<ReportFollower> Follower(
+      uint64_t run_id, ReportFollower::Options options = {}) {
     return std::make_unique<ReportFollower>(
-        *store_, run_id, &settings_,
-        ReportFollower::Options{.await_enrichment = await_enrichment},
+        *store_, run_id, &settings_, options,
         [this](const pb::LineRecord& line, const pb::Observation* obs,
                const HistorySummary*) {
           handed_.push_back({line.line(), LineStatus(line, obs),
@@ -263,12 +263,12 @@ TEST_F(ReportFollowerTest, WaitsForEnrichmentWhenAsked) {
   Complete(jobs["http://b.test/"], "DE");
   {
     // Enrichment off: the results go as they are.
-    auto unawaited = Follower(run, /*await_enrichment=*/false);
+    auto unawaited = Follower(run, {.await_enrichment = false});
     ASSERT_TRUE(unawaited->Advance().ok());
     EXPECT_EQ(HandedLines(), (Lines{1, 2}));
     handed_.clear();
   }
-  auto follower = Follower(run, /*await_enrichment=*/true);
+  auto follower = Follower(run, {.await_enrichment = true});
   ASSERT_TRUE(follower->Advance().ok());
   EXPECT_EQ(HandedLines(), Lines{});
   pb::Observation enrichment;
@@ -291,13 +291,7 @@ TEST_F(ReportFollowerTest, ThreadHandsOverWhatIsFinalThenFinishTheRest) {
   const uint64_t run = Ingest({"http://a.test/", "http://b.test/"});
   auto jobs = LeaseAll();
   Complete(jobs["http://a.test/"], "DE");
-  auto follower = std::make_unique<ReportFollower>(
-      *store_, run, &settings_, ReportFollower::Options{.interval_ms = 5},
-      [this](const pb::LineRecord& line, const pb::Observation* obs,
-             const HistorySummary*) {
-        handed_.push_back({line.line(), LineStatus(line, obs), ""});
-        return Status::Ok();
-      });
+  auto follower = Follower(run, {.interval_ms = 5});
   follower->Start();
   // Stopped (interrupted): whatever it handed over is a prefix, no more.
   follower->Stop();
