@@ -14,6 +14,7 @@
 #include "common/clock.h"
 #include "common/process.h"
 #include "common/verdict.h"
+#include "common/verdict_line.h"
 #include "common/version.h"
 #include "coordinator/broker.h"
 #include "coordinator/enricher.h"
@@ -71,55 +72,6 @@ coordinator::BatchSpec SpecOf(const RunOptions& options,
   spec.user_agent = options.user_agent;
   spec.config_digest = config_digest;
   return spec;
-}
-
-std::string Countries(const pb::Observation& obs) {
-  std::string out;
-  for (const auto& c : obs.verdict().hosting_countries()) {
-    if (!out.empty()) out += ",";
-    out += c;
-  }
-  return out.empty() ? "-" : out;
-}
-
-// One line per finished URL: status, countries, URL, then the evidence in
-// brief (answering address and network, HTTP status, or the error).
-std::string VerdictLine(const pb::Observation& obs) {
-  // The evidence of the request that decided: the last hop of a redirect
-  // chain.
-  const FinalHop last = FinalHopOf(obs);
-  std::string detail;
-  if (!obs.error().error_class().empty()) {
-    detail = obs.error().error_class();
-  }
-  const std::string& ip = AnsweringIp(last.http, last.pinned_ip);
-  for (const auto& a : last.addresses) {
-    if (a.ip() != ip) continue;
-    detail += (detail.empty() ? "" : " ") + a.ip();
-    if (a.asn()) detail += " AS" + std::to_string(a.asn());
-    if (!a.as_org().empty()) detail += " " + a.as_org();
-  }
-  if (last.http.status() > 0) {
-    detail += " HTTP " + std::to_string(last.http.status());
-  } else if (!last.http.error().error_class().empty() &&
-             last.http.error().error_class() != obs.error().error_class()) {
-    detail += " HTTP failed: " + last.http.error().error_class();
-  }
-  if (obs.redirects_size() > 0) {
-    detail += " after " + std::to_string(obs.redirects_size()) +
-              " redirect(s) from " + obs.host();
-  }
-  if (!obs.redirect_error().error_class().empty()) {
-    detail += " (" + obs.redirect_error().error_class() + ")";
-  }
-  if (!obs.providers().empty()) {
-    detail += " [" + obs.providers(0).name() + ", " +
-              obs.providers(0).category() + "]";
-  }
-  char buf[64];
-  std::snprintf(buf, sizeof(buf), "%-10s %-6s ", obs.status().c_str(),
-                Countries(obs).c_str());
-  return buf + obs.url() + "  " + detail;
 }
 
 int ValidateOnly(const RunOptions& options) {
@@ -389,11 +341,9 @@ int Run(const RunOptions& options) {
   broker.set_result_sink([&](const pb::JobRecord&, std::string_view stored) {
     ++probed;
     if (options.quiet) return;
-    pb::Observation obs;
-    obs.ParseFromArray(stored.data(), static_cast<int>(stored.size()));
     std::printf(
         "[%*llu/%llu] %s\n", width, static_cast<unsigned long long>(probed),
-        static_cast<unsigned long long>(to_probe), VerdictLine(obs).c_str());
+        static_cast<unsigned long long>(to_probe), VerdictLine(stored).c_str());
     std::fflush(stdout);
   });
 
