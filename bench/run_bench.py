@@ -24,7 +24,9 @@ timed out, 77 (skip) in --smoke when the sandbox cannot be built here.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
+import io
 import json
 import os
 import re
@@ -305,6 +307,23 @@ def run_dnsperf(args, sb, work: Path) -> dict:
     return res
 
 
+def run_mode(args, sb, mode: str, urls: Path, work: Path, log) -> dict:
+    """One mode's entry of the report: hostlocator and the reference on
+    `urls` (args.urls lines), and dnsperf's ceiling in the dns mode."""
+    entry = {"urls": args.urls, "in_flight": args.in_flight_for(mode),
+             "dns_in_flight": args.dns_inflight}
+    if mode == "dns":
+        if shutil.which("dnsperf"):
+            log("dns: dnsperf ceiling ...")
+        entry["dnsperf"] = run_dnsperf(args, sb, work)
+    log(f"{mode}: hostlocator, {args.urls} URLs ...")
+    entry["hostlocator"] = run_hostlocator(args, sb, mode, urls, work,
+                                           args.urls)
+    log(f"{mode}: reference, {args.urls} URLs ...")
+    entry["reference"] = run_reference(args, sb, mode, urls, work)
+    return entry
+
+
 # ------------------------------------------------------------- printing
 
 
@@ -460,8 +479,9 @@ def parse_args(argv):
     ap.add_argument("--json", action="store_true",
                     help="print the report as JSON instead of the table")
     ap.add_argument("--smoke", action="store_true",
-                    help="CTest: the reference over 50 URLs of a small "
-                         "sandbox, checked; nothing printed but errors")
+                    help="CTest: the http mode over 50 URLs of a small "
+                         "sandbox, the table checked; nothing printed but "
+                         "errors")
     args = ap.parse_args(argv)
     if args.full:
         args.urls = 100_000
@@ -478,7 +498,23 @@ def parse_args(argv):
     return args
 
 
+# The http mode's lines of the table, each figure issue 3 asks for present:
+# URLs/s and peak RSS of both sides and their ratio; p50/p99 of the DNS,
+# connect and HTTP stages of each side.
+SMOKE_SHAPE = (
+    r"(?m)^http\s+50\s+\d+ \|\s+\d+/s\s+\d+ \|\s+\d+/s\s+\d+ \|\s+"
+    r"[\d.]+x \| >= 5000",
+    r"(?m)^p50/p99 per stage",
+    r"(?m)^  http\s+hostlocator\s+dns [\d.]+/[\d.]+  connect [\d.]+/[\d.]+"
+    r".*  http [\d.]+/[\d.]+",
+    r"(?m)^  http\s+reference\s+dns [\d.]+/[\d.]+  connect [\d.]+/[\d.]+"
+    r".*  http [\d.]+/[\d.]+",
+)
+
+
 def smoke(args) -> int:
+    """The http mode over 50 URLs of a small sandbox: the reference's
+    questions checked, and the table printed with every figure."""
     with tempfile.TemporaryDirectory(prefix="hl-bench-smoke-") as tmp:
         try:
             sb = sandbox_scale.start(tmp, hosts=50, addresses=5,
@@ -492,11 +528,24 @@ def smoke(args) -> int:
                 print(f"skipped: geo: {sb.geo_error}")
                 return 77
             args.urls = 50
-            r = run_reference(args, sb, "http", Path(sb.urls["http"]), Path(tmp))
+            entry = run_mode(args, sb, "http", Path(sb.urls["http"]),
+                             Path(tmp), lambda *a: None)
+            r = entry["reference"]
             # Per URL: A and AAAA of the host, NS of scale.test, one PTR.
             if r.get("ok") != 50 or r.get("dns_queries") != 4 * 50 or \
                     r.get("ns_ptr_errors") != 0:
                 print(f"reference pipeline failed: {json.dumps(r)}")
+                return 1
+            table = io.StringIO()
+            with contextlib.redirect_stdout(table):
+                print_table({"hostlocator": args.hostlocator,
+                             "reference": args.reference,
+                             "sandbox": {"hosts": 50, "addresses": 5},
+                             "modes": {"http": entry}})
+            missing = [p for p in SMOKE_SHAPE
+                       if not re.search(p, table.getvalue())]
+            if missing:
+                print(f"table without {missing}:\n{table.getvalue()}")
                 return 1
             print(f"ok: 50 URLs, {r['urls_per_s']:.0f} URLs/s")
             return 0
@@ -506,15 +555,15 @@ def smoke(args) -> int:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    for b in (args.reference,) + (() if args.smoke else (args.hostlocator,)):
+    for b in (args.reference, args.hostlocator):
         if not os.access(b, os.X_OK):
             print(f"run_bench.py: {b} not built", file=sys.stderr)
             return 77 if args.smoke else 1
-    if args.smoke:
-        return smoke(args)
     if len(os.sched_getaffinity(0)) < 2 or not shutil.which("taskset"):
         print("run_bench.py: needs 2 CPUs and taskset", file=sys.stderr)
-        return 1
+        return 77 if args.smoke else 1
+    if args.smoke:
+        return smoke(args)
     work = Path(args.dir or tempfile.mkdtemp(prefix="hl-bench-")).resolve()
     largest = args.largest
     log = (lambda *a: print(*a, file=sys.stderr, flush=True))
@@ -556,18 +605,8 @@ def main(argv=None) -> int:
             if mode == "slow" and not sb.slow_port:
                 log("slow mode skipped: nginx echo module missing")
                 continue
-            urls = url_list(mode, args.urls)
-            entry = {"urls": args.urls, "in_flight": args.in_flight_for(mode),
-                     "dns_in_flight": args.dns_inflight}
-            if mode == "dns":
-                if shutil.which("dnsperf"):
-                    log("dns: dnsperf ceiling ...")
-                entry["dnsperf"] = run_dnsperf(args, sb, work)
-            log(f"{mode}: hostlocator, {args.urls} URLs ...")
-            entry["hostlocator"] = run_hostlocator(args, sb, mode, urls, work,
-                                                   args.urls)
-            log(f"{mode}: reference, {args.urls} URLs ...")
-            entry["reference"] = run_reference(args, sb, mode, urls, work)
+            entry = run_mode(args, sb, mode, url_list(mode, args.urls), work,
+                             log)
             failed |= any("error" in entry[w] for w in ("hostlocator", "reference"))
             report["modes"][mode] = entry
         if args.full and "http" in args.modes:

@@ -1190,6 +1190,18 @@ def _alive(pid: int) -> bool:
     return st is not None and st[0] not in ("Z", "X")
 
 
+def assert_no_core_dumps(test, pid: int) -> None:
+    """For the tests (`test` a unittest.TestCase): running hostlocator
+    process `pid` (the CLI or a daemon) has RLIMIT_CORE 0/0 and is not
+    dumpable (common/process.h), which makes the kernel give its /proc/PID
+    to root (only telling when the tests run as another user)."""
+    with open(f"/proc/{pid}/limits", encoding="ascii") as f:
+        limits = f.read()
+    test.assertRegex(limits, r"(?m)^Max core file size\s+0\s+0\s+bytes",
+                     limits)
+    test.assertEqual(os.stat(f"/proc/{pid}").st_uid, 0)
+
+
 def _group_members(pgid: int) -> list[int]:
     out = []
     for entry in os.listdir("/proc"):

@@ -923,6 +923,14 @@ void HttpProber::Impl::Record(Transfer* t, CURLcode code) const {
     fail("header_too_large", "response header block exceeds " +
                                  std::to_string(config.max_header_bytes) +
                                  " bytes");
+  } else if (code == CURLE_OUT_OF_MEMORY) {
+    // libcurl refuses to buffer a header line (the status line too) beyond
+    // CURL_MAX_HTTP_HEADER before OnHeader sees it, and says so with this
+    // code; a real allocation failure would be classed the same way.
+    fail("header_too_large",
+         "a response header line exceeds libcurl's limit of " +
+             std::to_string(CURL_MAX_HTTP_HEADER) + " bytes (" +
+             curl_message() + ")");
   } else if (code == CURLE_OK) {
     return;
   } else if (ProxyFailed(*t, code)) {

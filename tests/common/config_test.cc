@@ -47,6 +47,7 @@ TEST(ConfigTest, DefaultsAreDocumentedValues) {
   EXPECT_THAT(c.http.user_agent, HasSubstr("Windows NT 10.0"));
   EXPECT_THAT(c.http.user_agent, HasSubstr("Firefox/"));
   EXPECT_EQ(c.http.max_header_bytes, 65536u);
+  EXPECT_EQ(c.http.max_redirects, 10u);
   EXPECT_TRUE(c.safety.allow_cidrs.empty());
   EXPECT_EQ(c.geo.country,
             std::vector<std::string>{"data/geo/dbip-country.mmdb"});

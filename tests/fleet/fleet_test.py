@@ -205,6 +205,9 @@ class WorkerKillTest(FleetCase):
         # Every worker holds leases: 12 jobs in flight, 1 s each.
         sandbox.wait_until(lambda: f.status()["states"].get("JOB_STATE_LEASED", 0) >= 12,
                    20, "12 leased jobs")
+        # No core dump of a daemon could hold what a site sent.
+        for daemon in (coordinator, killed, frozen):
+            sandbox.assert_no_core_dumps(self, daemon.pid)
         time.sleep(0.3)
         killed.kill()
         frozen.send_signal(signal.SIGSTOP)

@@ -329,6 +329,21 @@ class RunEndToEndTest(unittest.TestCase):
         self.assertNotIn(sandbox.BODY_MARKER, self.proc.stdout)
         self.assertIn("leaves", self.proc.stderr)  # debug logging was on
         self.assertNotIn(sandbox.BODY_MARKER, self.proc.stderr)
+        # libcurl's verbose output ("* ", "> ", "< " lines) never reaches
+        # the logs, not even at debug level.
+        self.assertNotRegex(self.proc.stderr, r"(?m)^[*<>] ")
+
+    def test_every_request_is_a_head(self) -> None:
+        # HEAD only (there is no GET fallback): every probe nginx and the
+        # hostile server saw in the run; the method is the third field of
+        # both access logs ("rdap GET ..." lines are the coordinator's RDAP
+        # lookups, not probes).
+        for log in (self.sb.nginx_access_log, self.sb.hostile_access_log):
+            with open(log, encoding="utf-8") as f:
+                methods = {line.split()[2] for line in f
+                           if len(line.split()) > 2
+                           and not line.startswith("rdap ")}
+            self.assertEqual(methods, {"HEAD"}, log)
 
     def test_export_matches_the_run_output(self) -> None:
         exported = subprocess.run(
@@ -387,17 +402,6 @@ def requests_per_path(sb: sandbox.Sandbox, prefix: str) -> dict[str, int]:
             if m:
                 counts[m.group(1)] = counts.get(m.group(1), 0) + 1
     return counts
-
-
-def assert_no_core_dumps(test: unittest.TestCase, pid: int) -> None:
-    """A running hostlocator has RLIMIT_CORE 0/0 and is not dumpable, which
-    makes the kernel give its /proc/PID to root (only telling when the tests
-    run as another user)."""
-    with open(f"/proc/{pid}/limits", encoding="ascii") as f:
-        limits = f.read()
-    test.assertRegex(limits, r"(?m)^Max core file size\s+0\s+0\s+bytes",
-                     limits)
-    test.assertEqual(os.stat(f"/proc/{pid}").st_uid, 0)
 
 
 class RdapUnreachableTest(unittest.TestCase):
@@ -508,7 +512,7 @@ class InterruptTest(unittest.TestCase):
             cmd = slow_run_command(tmp, sb, "int", n)
             first = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
             self.assertEqual(len(read_verdict_urls(first, 4)), 4)
-            assert_no_core_dumps(self, first.pid)
+            sandbox.assert_no_core_dumps(self, first.pid)
             first.send_signal(signal.SIGINT)
             out, _ = first.communicate(timeout=60)
             self.assertEqual(first.returncode, 130, out)

@@ -9,6 +9,8 @@
 //             kTrickleIntervalMs, forever (never a blank line);
 //   /endless  a status line and headers without end, as fast as the client
 //             reads (64 KiB in well under a second);
+//   /endless-line  a status line and one header line without end, as fast
+//             as the client reads;
 //   /loop/a   302 to /loop/b, and /loop/b 302 to /loop/a;
 //   /hop/N    302 to /hop/N+1 while N < kHops, then 200;
 //   /reset    the connection reset (SO_LINGER 0) once the request is read;
@@ -46,7 +48,7 @@ namespace hl::worker::testing {
 class HostileHttpServer {
  public:
   static constexpr int kTrickleIntervalMs = 50;
-  static constexpr int kHops = 60;
+  static constexpr int kHops = 50;
 
   // nullptr when `ip` cannot be bound.
   static std::unique_ptr<HostileHttpServer> Start(const std::string& ip) {
@@ -99,6 +101,7 @@ class HostileHttpServer {
     kTlsGarbage,   // until the first bytes, then garbage
     kTrickle,      // one header byte per tick
     kEndless,      // header lines whenever the socket takes them
+    kEndlessLine,  // bytes of one header line whenever the socket takes them
     kDrain,        // the queued answer, then kHold
     kHold,         // nothing more to send; wait for the client to close
   };
@@ -239,6 +242,12 @@ class HostileHttpServer {
       Modify(fd, EPOLLIN | EPOLLOUT);
       return true;
     }
+    if (path == "/endless-line") {
+      c.mode = Mode::kEndlessLine;
+      c.out = "HTTP/1.1 200 OK\r\nX-Endless: ";
+      Modify(fd, EPOLLIN | EPOLLOUT);
+      return true;
+    }
     if (path == "/reset") {
       Close(fd, /*reset=*/true);
       return false;
@@ -289,6 +298,8 @@ class HostileHttpServer {
         c.out += "X-Endless-" + std::to_string(c.sent++) + ": " +
                  std::string(1000, 'a') + "\r\n";
       }
+    } else if (c.mode == Mode::kEndlessLine && c.out.size() < 4096) {
+      c.out.append(16384, 'a');
     }
     while (!c.out.empty()) {
       const ssize_t n = send(fd, c.out.data(), c.out.size(), MSG_NOSIGNAL);

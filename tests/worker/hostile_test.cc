@@ -105,7 +105,12 @@ struct HostileCase {
   std::string (*url)(const HostileHttpServer& server, int i);
   std::string error_class;
   int64_t deadline_ms;
+  // The redirects followed before the probe ended.
+  int redirects = 0;
 };
+
+// The hop limit of DefaultConfig(): http.max_redirects.
+constexpr int kDefaultHopLimit = 10;
 
 std::string Rep(int i) { return "?r=" + std::to_string(i); }
 
@@ -120,16 +125,23 @@ const HostileCase kCases[] = {
        return s.http_base() + "/endless" + Rep(i);
      },
      "header_too_large", kHttpDeadlineMs},
+    // One header line without end: libcurl stops buffering it at its own
+    // line limit (CURL_MAX_HTTP_HEADER), before any header callback.
+    {"EndlessHeaderLine",
+     [](const HostileHttpServer& s, int i) {
+       return s.http_base() + "/endless-line" + Rep(i);
+     },
+     "header_too_large", kHttpDeadlineMs},
     {"RedirectLoop",
      [](const HostileHttpServer& s, int i) {
        return s.http_base() + "/loop/a" + Rep(i);
      },
-     "redirect_loop", kHttpDeadlineMs},
+     "redirect_loop", kHttpDeadlineMs, 1},
     {"FiftyHopChain",
      [](const HostileHttpServer& s, int i) {
        return s.http_base() + "/hop/0" + Rep(i);
      },
-     "too_many_redirects", kHttpDeadlineMs},
+     "too_many_redirects", kHttpDeadlineMs, kDefaultHopLimit},
     {"TlsGarbage",
      [](const HostileHttpServer& s, int i) {
        return s.https_base() + "/" + Rep(i);
@@ -289,6 +301,7 @@ class HostileTest : public ::testing::TestWithParam<HostileCase> {
       longest = std::max(longest, outcome->elapsed_ms);
       const std::string error_class = ErrorClass(outcome->obs);
       if (error_class != GetParam().error_class) wrong.insert(error_class);
+      EXPECT_EQ(outcome->obs.redirects_size(), GetParam().redirects);
       EXPECT_LE(outcome->obs.addresses_size(), kMaxAddresses);
     }
     EXPECT_TRUE(wrong.empty())
@@ -322,6 +335,7 @@ TEST_P(HostileTest, EndsWithinItsDeadlineWithItsErrorClass) {
   EXPECT_EQ(ErrorClass(outcome.obs), c.error_class)
       << outcome.obs.ShortDebugString().substr(0, 4000);
   EXPECT_LE(outcome.elapsed_ms, c.deadline_ms + kGraceMs);
+  EXPECT_EQ(outcome.obs.redirects_size(), c.redirects);
   EXPECT_LE(outcome.obs.addresses_size(), kMaxAddresses);
   std::fprintf(stderr, "[ hostile ] %s: one probe %lld ms (deadline %lld)\n",
                c.name, static_cast<long long>(outcome.elapsed_ms),

@@ -1014,19 +1014,21 @@ TEST_P(ProxyTest, ProxyIsGivenThePinnedAddressForHttps) {
   EXPECT_EQ(target->handshakes(), 1);
 }
 
+// The proxy is stopped between two probes of one prober.
 TEST_P(ProxyTest, RequiredProxyDownIsProxyErrorAndNothingGoesDirect) {
-  uint16_t proxy_port = 0;
-  const int fd = BindLoopback("127.66.0.11", SOCK_STREAM, &proxy_port);
-  ASSERT_GE(fd, 0);
-  close(fd);
-  const std::string proxy =
-      std::string(GetParam() == ProxyTestServer::Kind::kSocks5 ? "socks5://"
-                                                               : "http://") +
-      "127.66.0.11:" + std::to_string(proxy_port);
+  auto running = ProxyTestServer::Start("127.66.0.11", GetParam());
+  ASSERT_NE(running, nullptr);
+  const std::string proxy = running->url();
   auto target = HttpTestServer::Start("127.0.82.3", kOkResponse);
   ASSERT_NE(target, nullptr);
-
   TestProber required(ProxyConfig(proxy, true), SandboxPolicy());
+  const pb::HttpObservation before =
+      required.Head(UrlFor(target->port()), ParseIp("127.0.82.3"));
+  EXPECT_EQ(before.status(), 200) << before.error().message();
+  EXPECT_EQ(before.proxy(), proxy);
+  EXPECT_EQ(running->accepted(), 1);
+  running.reset();
+
   const pb::HttpObservation obs =
       required.Head(UrlFor(target->port()), ParseIp("127.0.82.3"));
   EXPECT_EQ(obs.error().error_class(), "proxy_error") << obs.error().message();
@@ -1043,7 +1045,8 @@ TEST_P(ProxyTest, RequiredProxyDownIsProxyErrorAndNothingGoesDirect) {
   EXPECT_EQ(direct.proxy(), "");
   EXPECT_EQ(direct.connected_ip(), "127.0.82.3");
   target->Stop();
-  EXPECT_EQ(target->accepted(), 1);
+  // The tunnelled probe and the direct one.
+  EXPECT_EQ(target->accepted(), 2);
 }
 
 TEST_P(ProxyTest, RefusedTunnelIsProxyError) {
