@@ -282,7 +282,7 @@ void Prober::Impl::Start(Task& task) {
   });
   pb::Observation& obs = task.obs;
   Result<net::NormalizedUrl, net::UrlError> normalized =
-      net::NormalizeUrl(obs.url());
+      net::RenormalizeUrl(obs.url());
   if (!normalized.ok()) {
     const net::UrlError& error = normalized.error();
     const std::string reason(net::UrlRejectionReason(error.reason));

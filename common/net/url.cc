@@ -670,6 +670,111 @@ Result<NormalizedUrl, UrlError> NormalizeUrl(std::string_view input,
   return out;
 }
 
+std::optional<NormalizedUrl> SplitPlainNormalUrl(std::string_view input) {
+  if (input.size() > kMaxUrlLength) return std::nullopt;
+  NormalizedUrl out;
+  std::string_view rest;
+  uint16_t default_port = 0;
+  if (input.starts_with("http://")) {
+    out.scheme = "http";
+    default_port = 80;
+    rest = input.substr(7);
+  } else if (input.starts_with("https://")) {
+    out.scheme = "https";
+    default_port = 443;
+    rest = input.substr(8);
+  } else {
+    return std::nullopt;
+  }
+  const size_t path_start = rest.find('/');
+  if (path_start == std::string_view::npos) return std::nullopt;
+  std::string_view authority = rest.substr(0, path_start);
+  const std::string_view path_query = rest.substr(path_start);
+
+  out.port = default_port;
+  if (const size_t colon = authority.find(':');
+      colon != std::string_view::npos) {
+    const std::string_view port = authority.substr(colon + 1);
+    if (port.empty() || port.size() > 5 || port[0] == '0' ||
+        !std::all_of(port.begin(), port.end(), IsAsciiDigit)) {
+      return std::nullopt;
+    }
+    uint32_t value = 0;
+    std::from_chars(port.data(), port.data() + port.size(), value);
+    if (value > 65535 || value == default_port) return std::nullopt;
+    out.port = static_cast<uint16_t>(value);
+    authority = authority.substr(0, colon);
+  }
+
+  // The host: labels of lower-case letters, digits, '-' and '_' that
+  // start and end with a letter or digit, none an A-label, the last one
+  // starting with a letter (so it is neither a number nor an IPv4 part).
+  if (authority.empty() || authority.size() > 253) return std::nullopt;
+  const auto lower_or_digit = [](char c) {
+    return (c >= 'a' && c <= 'z') || IsAsciiDigit(c);
+  };
+  std::string_view tld;
+  for (size_t start = 0;;) {
+    const size_t dot = authority.find('.', start);
+    const std::string_view label = authority.substr(start, dot - start);
+    if (label.empty() || label.size() > 63 || label.starts_with("xn--") ||
+        !lower_or_digit(label.front()) || !lower_or_digit(label.back()) ||
+        !std::all_of(label.begin(), label.end(), [&](char c) {
+          return lower_or_digit(c) || c == '-' || c == '_';
+        })) {
+      return std::nullopt;
+    }
+    if (dot == std::string_view::npos) {
+      tld = label;
+      break;
+    }
+    start = dot + 1;
+  }
+  if (IsAsciiDigit(tld.front())) return std::nullopt;
+
+  // The path and query: RFC 3986 characters, no dot segment in the path.
+  const auto is_hex = [](char c) {
+    return IsAsciiDigit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+  };
+  for (size_t i = 0; i < path_query.size(); ++i) {
+    const char c = path_query[i];
+    if (IsAsciiAlpha(c) || IsAsciiDigit(c)) continue;
+    if (c == '%') {
+      if (i + 2 >= path_query.size() || !is_hex(path_query[i + 1]) ||
+          !is_hex(path_query[i + 2])) {
+        return std::nullopt;
+      }
+      continue;
+    }
+    if (std::string_view("-._~!$&'()*+,;=:@/?").find(c) ==
+        std::string_view::npos) {
+      return std::nullopt;
+    }
+  }
+  const std::string_view path = path_query.substr(0, path_query.find('?'));
+  for (size_t start = 1;;) {
+    const size_t end = path.find('/', start);
+    const std::string_view segment = path.substr(start, end - start);
+    if (segment == "." || segment == "..") return std::nullopt;
+    if (end == std::string_view::npos) break;
+    start = end + 1;
+  }
+
+  out.url = std::string(input);
+  out.host = std::string(authority);
+  out.path_query = std::string(path_query);
+  if (tld == "onion") out.host_kind = HostKind::kOnion;
+  out.registrable_domain = RegistrableDomain(out.host);
+  return out;
+}
+
+Result<NormalizedUrl, UrlError> RenormalizeUrl(std::string_view input) {
+  if (std::optional<NormalizedUrl> plain = SplitPlainNormalUrl(input)) {
+    return *std::move(plain);
+  }
+  return NormalizeUrl(input);
+}
+
 std::string RegistrableDomainOfHost(std::string_view host) {
   if (host.empty() || IpAddress::Parse(host)) return {};
   return RegistrableDomain(std::string(host));

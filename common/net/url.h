@@ -42,6 +42,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -95,6 +96,26 @@ struct NormalizedUrl {
 // the URL; a URL accepted or refused either way is the same).
 Result<NormalizedUrl, UrlError> NormalizeUrl(std::string_view input,
                                              bool registrable_domain = true);
+
+// NormalizeUrl(input) for an input that is usually already normal (a job's
+// URL, which the coordinator normalised): the result, value or error, is
+// always NormalizeUrl(input)'s. A URL in the plain normal form
+// (SplitPlainNormalUrl) is split without parsing it again; any other goes
+// through NormalizeUrl.
+Result<NormalizedUrl, UrlError> RenormalizeUrl(std::string_view input);
+
+// The NormalizedUrl of `input` when it is in the plain normal form: scheme
+// "http" or "https", "://", a domain of labels of lower-case ASCII letters,
+// digits, '-' and '_' that start and end with a letter or digit (no
+// A-label, no trailing dot, a top-level label that starts with a letter),
+// an optional port of 1 to
+// 65535 without leading zeros that is not the scheme's default, then a
+// path starting with '/' without "." or ".." segments and an optional
+// query, both of RFC 3986 characters with '%' only before two hex digits,
+// at most kMaxUrlLength bytes in all. nullopt for every other input. Such
+// an input is a fixed point of NormalizeUrl, and the result is
+// NormalizeUrl(input)'s.
+std::optional<NormalizedUrl> SplitPlainNormalUrl(std::string_view input);
 
 // NormalizedUrl::registrable_domain of a URL whose NormalizedUrl::host is
 // `host`, without normalising the URL again: empty for IP literals.

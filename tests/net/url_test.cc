@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -477,6 +478,125 @@ TEST(NormalizeUrlTest, ConcurrentCallsAgree) {
   }
   for (std::thread& th : threads) th.join();
   for (int m : mismatches) EXPECT_EQ(m, 0);
+}
+
+void ExpectSameUrl(const NormalizedUrl& got, const NormalizedUrl& want) {
+  EXPECT_EQ(got.url, want.url);
+  EXPECT_EQ(got.scheme, want.scheme);
+  EXPECT_EQ(got.host, want.host);
+  EXPECT_EQ(got.port, want.port);
+  EXPECT_EQ(got.path_query, want.path_query);
+  EXPECT_EQ(KindName(got.host_kind), KindName(want.host_kind));
+  EXPECT_EQ(got.registrable_domain, want.registrable_domain);
+}
+
+// RenormalizeUrl gives NormalizeUrl's answer, value or error, for every
+// input of both tables and for every normalised URL.
+TEST(RenormalizeUrlTest, AgreesWithNormalizeUrl) {
+  for (const Accepted& c : AcceptedCases()) {
+    SCOPED_TRACE(Printable(c.input));
+    const auto want = NormalizeUrl(c.input);
+    ASSERT_TRUE(want.ok());
+    for (const std::string& input : {c.input, want->url}) {
+      const auto got = RenormalizeUrl(input);
+      ASSERT_TRUE(got.ok()) << got.error().detail;
+      ExpectSameUrl(*got, *want);
+    }
+  }
+  for (const Rejected& c : RejectedCases()) {
+    SCOPED_TRACE(Printable(c.input));
+    const auto want = NormalizeUrl(c.input);
+    const auto got = RenormalizeUrl(c.input);
+    ASSERT_FALSE(got.ok()) << "accepted as " << got->url;
+    EXPECT_EQ(UrlRejectionReason(got.error().reason),
+              UrlRejectionReason(want.error().reason));
+    EXPECT_EQ(got.error().detail, want.error().detail);
+  }
+}
+
+// A job's URL in the usual shapes is split without parsing it again, into
+// NormalizeUrl's parts.
+TEST(SplitPlainNormalUrlTest, SplitsThePlainForm) {
+  for (const std::string& url : std::vector<std::string>{
+           "http://example.com/",
+           "https://www.example.com/",
+           "http://h1.scale.test:38181/p/1?q=2",
+           "https://a-b_c.example.co.uk:8443/x/y/z.html",
+           "http://9.a--b.example/",
+           "http://example.com/a?",
+           "http://example.com/%7Euser/%2e%2E/?a=b&c=%20;d@e:f",
+           "http://example.com//double//slashes/",
+           "http://example.com/.well-known/x/..a/a..",
+           "http://example.com/?q=/./../",
+           "http://a.b.c.d.example.com/" + std::string(1000, 'x'),
+           "http://" + kOnion + "/",
+           "http://localhost:1/",
+           "https://example.com:65535/",
+           "https://example.com:80/",
+           "http://example.com:443/",
+           "http://" + std::string(63, 'a') + ".com/",
+       }) {
+    SCOPED_TRACE(url);
+    const auto want = NormalizeUrl(url);
+    ASSERT_TRUE(want.ok()) << want.error().detail;
+    ASSERT_EQ(want->url, url);
+    const std::optional<NormalizedUrl> got = SplitPlainNormalUrl(url);
+    ASSERT_TRUE(got.has_value());
+    ExpectSameUrl(*got, *want);
+  }
+}
+
+// Every other form, normal or not, is left to NormalizeUrl.
+TEST(SplitPlainNormalUrlTest, LeavesEveryOtherFormToNormalizeUrl) {
+  for (const std::string& url : std::vector<std::string>{
+           "",
+           " http://example.com/",
+           "http://example.com/ ",
+           "HTTP://example.com/",
+           "ftp://example.com/",
+           "http:/example.com/",
+           "http://example.com",
+           "http://example.com?q",
+           "http://Example.com/",
+           "http://example.com./",
+           "http://.example.com/",
+           "http://example..com/",
+           "http://xn--bcher-kva.test/",
+           "http://a.xn--p1ai/",
+           "http://1.2.3.4/",
+           "http://example.0x7f/",
+           "http://example.9com/",
+           "http://example.com-/",
+           "http://-a.example.com/",
+           "http://a-.example.com/",
+           "http://_a.example.com/",
+           "http://[::1]/",
+           "http://u@example.com/",
+           "http://example.com:/",
+           "http://example.com:0/",
+           "http://example.com:080/",
+           "http://example.com:65536/",
+           "http://example.com:80/",
+           "https://example.com:443/",
+           "http://example.com:8x/",
+           "http://example.com/./",
+           "http://example.com/a/..",
+           "http://example.com/a/../b",
+           "http://example.com/..?q",
+           "http://example.com/#f",
+           "http://example.com/a b",
+           "http://example.com/a\\b",
+           "http://example.com/a\"b",
+           "http://example.com/%zz",
+           "http://example.com/%4",
+           "http://example.com/\xc3\xa9",
+           "http://" + std::string(64, 'a') + ".com/",
+           "http://" + std::string(250, 'a') + ".com/",
+           "http://example.com/" + std::string(kMaxUrlLength, 'a'),
+       }) {
+    SCOPED_TRACE(Printable(url));
+    EXPECT_FALSE(SplitPlainNormalUrl(url).has_value());
+  }
 }
 
 }  // namespace
