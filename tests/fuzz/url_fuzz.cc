@@ -4,6 +4,8 @@
 // - an accepted URL has http(s) scheme, a non-empty host, a usable port, a
 //   path starting with '/', is printable ASCII without spaces, fits the
 //   length limit, and normalising it again yields the same result;
+// - RenormalizeUrl (the worker's fast path for already-normal URLs) gives
+//   NormalizeUrl's answer, value or rejection, on every input;
 // - a rejection carries a non-empty, printable, UTF-8 detail;
 // - an address IpAddress::Parse accepts prints to text that parses back to
 //   it.
@@ -38,6 +40,15 @@ bool SameResult(const hl::net::NormalizedUrl& a,
 void CheckUrl(std::string_view input) {
   using hl::net::NormalizeUrl;
   const auto r = NormalizeUrl(input);
+  const auto fast = hl::net::RenormalizeUrl(input);
+  if (fast.ok() != r.ok()) Fail("RenormalizeUrl accepts differently", input);
+  if (r.ok() && !SameResult(*r, *fast)) {
+    Fail("RenormalizeUrl normalises differently", input);
+  }
+  if (!r.ok() && (fast.error().reason != r.error().reason ||
+                  fast.error().detail != r.error().detail)) {
+    Fail("RenormalizeUrl rejects differently", input);
+  }
   if (!r.ok()) {
     const std::string& detail = r.error().detail;
     if (detail.empty()) Fail("empty rejection detail", input);
@@ -67,6 +78,10 @@ void CheckUrl(std::string_view input) {
   const auto again = NormalizeUrl(n.url);
   if (!again.ok()) Fail("normalised url is rejected", input);
   if (!SameResult(n, *again)) Fail("normalisation is not idempotent", input);
+  const auto fast_again = hl::net::RenormalizeUrl(n.url);
+  if (!fast_again.ok() || !SameResult(n, *fast_again)) {
+    Fail("RenormalizeUrl of a normalised url differs", input);
+  }
 }
 
 void CheckIp(std::string_view input) {
