@@ -405,7 +405,7 @@ def build_plan(n: int, http_port: int, https_port: int, dns_port: int,
     # SE: hostile servers (the stdlib server of this file).
     hostile = [
         ("body", 10, {"status": 200, "kind": "body_on_head"}),
-        ("trickle", 11, {"kind": "trickle", "error_class": "http_timeout",
+        ("trickle", 11, {"kind": "trickle", "error_class": "header_timeout",
                          "note": "the status line arrives, the header block "
                                  "never ends: no response (http_status null)"}),
         ("silent", 12, {"kind": "silent", "error_class": "http_timeout"}),
@@ -1461,6 +1461,12 @@ def resolve(server: str, port: int, host: str, timeout: float = 1.0
 # ------------------------------------------------------------ HEAD client
 
 
+def timeout_class(received: bytes) -> str:
+    """The class of a HEAD that ran out of time having received `received`:
+    a status line that arrived makes it a slow answer, not no answer."""
+    return "header_timeout" if b"\r\n" in received else "http_timeout"
+
+
 def head(address: str, port: int, host: str, path: str = "/",
          tls: bool = False, cafile: str | None = None, timeout: float = 3.0,
          max_header_bytes: int = MAX_HEADER_BYTES) -> dict[str, Any]:
@@ -1470,6 +1476,7 @@ def head(address: str, port: int, host: str, path: str = "/",
     res: dict[str, Any] = {"status": 0, "headers": {}, "error_class": "",
                            "tls_verify": ""}
     deadline = time.monotonic() + timeout
+    buf = b""
     try:
         sock = socket.create_connection((address, port), timeout=timeout)
     except ConnectionRefusedError:
@@ -1496,11 +1503,10 @@ def head(address: str, port: int, host: str, path: str = "/",
         sock.sendall(f"HEAD {path} HTTP/1.1\r\nHost: {hostport}\r\n"
                      f"User-Agent: hostlocator-sandbox-check\r\n"
                      f"Connection: close\r\n\r\n".encode())
-        buf = b""
         while b"\r\n\r\n" not in buf:
             left = deadline - time.monotonic()
             if left <= 0:
-                res["error_class"] = "http_timeout"
+                res["error_class"] = timeout_class(buf)
                 return res
             sock.settimeout(left)
             chunk = sock.recv(16384)
@@ -1522,10 +1528,13 @@ def head(address: str, port: int, host: str, path: str = "/",
             res["headers"].setdefault(k.strip().lower(), v.strip())
         return res
     except (socket.timeout, TimeoutError):
-        res["error_class"] = "http_timeout"
+        res["error_class"] = timeout_class(buf)
         return res
     except ssl.SSLError:
         res["error_class"] = "tls_error"
+        return res
+    except ConnectionResetError:
+        res["error_class"] = "connection_reset"
         return res
     except OSError:
         res["error_class"] = "http_error"

@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <cerrno>
 #include <ctime>
 #include <deque>
 #include <limits>
@@ -44,6 +45,13 @@ std::string_view Trim(std::string_view s) {
   while (!s.empty() && blank(s.front())) s.remove_prefix(1);
   while (!s.empty() && blank(s.back())) s.remove_suffix(1);
   return s;
+}
+
+// The errno of the transfer's last failed system call (0 when none).
+long OsErrno(CURL* curl) {
+  long os_errno = 0;
+  curl_easy_getinfo(curl, CURLINFO_OS_ERRNO, &os_errno);
+  return os_errno;
 }
 
 bool IsTlsError(CURLcode code) {
@@ -938,9 +946,15 @@ void HttpProber::Impl::Record(Transfer* t, CURLcode code) const {
   } else if (code == CURLE_COULDNT_CONNECT) {
     fail("connection_refused", curl_message());
   } else if (code == CURLE_OPERATION_TIMEDOUT) {
-    fail("http_timeout", curl_message());
+    // A response that began (its status line arrived) but whose header
+    // block did not end in time is a server that answers too slowly, not
+    // one that does not answer.
+    fail(t->header_bytes > 0 ? "header_timeout" : "http_timeout",
+         curl_message());
   } else if (IsTlsError(code)) {
     fail("tls_error", curl_message());
+  } else if (OsErrno(curl) == ECONNRESET) {
+    fail("connection_reset", curl_message());
   } else {
     fail("http_error", curl_message());
   }

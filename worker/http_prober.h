@@ -33,9 +33,9 @@ namespace pb = ::hostlocator::v1;
 // with "header_too_large", the header lines that fitted in
 // max_header_bytes), the connected address, body_bytes (0), the proxy and
 // the stage timings (libcurl's CURLINFO_*_TIME_T). Error classes:
-// "connection_refused", "refused_private_target", "http_timeout",
-// "tls_error", "header_too_large", "body_received", "proxy_error",
-// "http_error". The *_proxy and no_proxy environment variables are never
+// "connection_refused", "connection_reset", "refused_private_target",
+// "http_timeout", "header_timeout", "tls_error", "header_too_large",
+// "body_received", "proxy_error", "http_error". The *_proxy and no_proxy environment variables are never
 // read.
 //
 // Egress proxy (http.proxy): "http://IP:PORT" is an HTTP CONNECT tunnel,

@@ -207,7 +207,8 @@ class SandboxTest(unittest.TestCase):
                    for k in ("error_class", "dns_error_class", "http_error_class")}
         for c in ("nxdomain", "servfail", "dns_refused", "no_address",
                   "connection_refused", "refused_private_target",
-                  "http_timeout", "header_too_large", "http_error",
+                  "http_timeout", "header_timeout", "header_too_large",
+                  "http_error",
                   "not_attributable"):
             self.assertIn(c, classes)
         for o in self.outcomes().values():  # result-format.md invariants
