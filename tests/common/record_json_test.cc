@@ -736,6 +736,22 @@ TEST(RecordJsonTest, HexTable) {
   EXPECT_EQ(HexLower(""), "");
   EXPECT_EQ(HexLower(std::string("\x00\x01\x7f\x80\xab\xff", 6)),
             "00017f80abff");
+  // AppendHexLower extends what `out` holds, whatever its capacity.
+  const struct {
+    std::string before, bytes, after;
+  } cases[] = {
+      {"", "", ""},
+      {"x", "", "x"},
+      {"", std::string(1, '\0'), "00"},
+      {"sha256:", "\xde\xad\xbe\xef", "sha256:deadbeef"},
+      {std::string(40, 'a'), std::string(32, '\xff'),
+       std::string(40, 'a') + std::string(64, 'f')},
+  };
+  for (const auto& c : cases) {
+    std::string out = c.before;
+    AppendHexLower(c.bytes, &out);
+    EXPECT_EQ(out, c.after) << c.before;
+  }
 }
 
 }  // namespace
