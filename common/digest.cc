@@ -24,9 +24,12 @@ std::string Finish(EVP_MD_CTX* ctx) {
 
 void AppendHexLower(std::string_view bytes, std::string* out) {
   static constexpr char kHex[] = "0123456789abcdef";
+  const size_t at = out->size();
+  out->resize(at + 2 * bytes.size());
+  char* hex = out->data() + at;
   for (unsigned char b : bytes) {
-    out->push_back(kHex[b >> 4]);
-    out->push_back(kHex[b & 0xf]);
+    *hex++ = kHex[b >> 4];
+    *hex++ = kHex[b & 0xf];
   }
 }
 

@@ -2,11 +2,13 @@
 
 #include <openssl/evp.h>
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <string_view>
+#include <vector>
 
 #include "common/digest.h"
 #include "common/plain_ascii.h"
@@ -185,6 +187,11 @@ class JsonWriter {
   void StringOrNull(std::string_view s) {
     if (s.empty()) return Null();
     String(s);
+  }
+  // A value already rendered as JSON text (by a JsonWriter).
+  void Raw(std::string_view json) {
+    Separate();
+    out_ += json;
   }
   // Lower-case hex of `bytes`, always a string.
   void Hex(std::string_view bytes) {
@@ -408,6 +415,60 @@ void Provider(const pb::ProviderMatch& p, JsonWriter* w) {
   w->EndObject();
 }
 
+// A repeated field rendered as a JSON array, its text kept for the next
+// call on the same thread: consecutive results mostly cite the same shared
+// sets (data sources, referral targets), whose text is then copied instead
+// of rendered again. `same` must compare every field `render` writes.
+template <typename T>
+class ArrayText {
+ public:
+  using Same = bool (*)(const T&, const T&);
+  using Render = void (*)(const T&, JsonWriter*);
+  ArrayText(Same same, Render render) : same_(same), render_(render) {}
+
+  void Write(const google::protobuf::RepeatedPtrField<T>& items,
+             JsonWriter* w) {
+    if (!std::equal(items.begin(), items.end(), last_.begin(), last_.end(),
+                    same_)) {
+      text_.clear();
+      JsonWriter array(&text_);
+      array.BeginArray();
+      for (const T& item : items) render_(item, &array);
+      array.EndArray();
+      last_.assign(items.begin(), items.end());
+    }
+    w->Raw(text_);
+  }
+
+ private:
+  const Same same_;
+  const Render render_;
+  std::vector<T> last_;  // the items text_ renders
+  std::string text_ = "[]";
+};
+
+bool SameReferral(const pb::ReferralTarget& a, const pb::ReferralTarget& b) {
+  return a.country() == b.country() && a.kind() == b.kind() &&
+         a.route() == b.route() && a.name() == b.name() &&
+         a.website() == b.website() && a.email() == b.email() &&
+         a.phone() == b.phone() && a.source() == b.source() &&
+         a.verified_on() == b.verified_on();
+}
+
+void Referral(const pb::ReferralTarget& t, JsonWriter* w) {
+  w->BeginObject();
+  w->Key("country").StringOrNull(t.country());
+  w->Key("kind").String(t.kind());
+  w->Key("route").String(t.route());
+  w->Key("name").String(t.name());
+  w->Key("website").StringOrNull(t.website());
+  w->Key("email").StringOrNull(t.email());
+  w->Key("phone").StringOrNull(t.phone());
+  w->Key("source").StringOrNull(t.source());
+  w->Key("verified_on").StringOrNull(t.verified_on());
+  w->EndObject();
+}
+
 void Jurisdiction(const pb::Jurisdiction& j, JsonWriter* w) {
   w->BeginObject();
   w->Key("attribution").StringOrNull(j.attribution());
@@ -427,21 +488,8 @@ void Jurisdiction(const pb::Jurisdiction& j, JsonWriter* w) {
   w->Key("cctld_country").StringOrNull(j.cctld_country());
   w->Key("registrar").StringOrNull(j.registrar());
   w->Key("home_country").StringOrNull(j.home_country());
-  w->Key("referrals").BeginArray();
-  for (const pb::ReferralTarget& t : j.referrals()) {
-    w->BeginObject();
-    w->Key("country").StringOrNull(t.country());
-    w->Key("kind").String(t.kind());
-    w->Key("route").String(t.route());
-    w->Key("name").String(t.name());
-    w->Key("website").StringOrNull(t.website());
-    w->Key("email").StringOrNull(t.email());
-    w->Key("phone").StringOrNull(t.phone());
-    w->Key("source").StringOrNull(t.source());
-    w->Key("verified_on").StringOrNull(t.verified_on());
-    w->EndObject();
-  }
-  w->EndArray();
+  thread_local ArrayText<pb::ReferralTarget> referrals(SameReferral, Referral);
+  referrals.Write(j.referrals(), &w->Key("referrals"));
   w->Key("directory_unverified").Bool(j.directory_unverified());
   w->Key("referral_warning").StringOrNull(j.referral_warning());
   w->EndObject();
@@ -489,6 +537,12 @@ void Rdap(const pb::Observation& obs, JsonWriter* w) {
   w->Key("enriched_at").TimeOrNull(r.enriched_unix_ms());
   w->Key("bootstrap").StringOrNull(r.bootstrap());
   w->EndObject();
+}
+
+bool SameDataSource(const pb::DataSource& a, const pb::DataSource& b) {
+  return a.role() == b.role() && a.database_type() == b.database_type() &&
+         a.build_epoch() == b.build_epoch() && a.path() == b.path() &&
+         a.attribution() == b.attribution() && a.sha256() == b.sha256();
 }
 
 void DataSource(const pb::DataSource& d, JsonWriter* w) {
@@ -570,9 +624,9 @@ void ObservationFields(const pb::Observation& obs, bool with_reason,
   }
   w->Key("checked_at").TimeOrNull(obs.checked_at_unix_ms());
   w->Key("finished_at").TimeOrNull(obs.finished_at_unix_ms());
-  w->Key("data_sources").BeginArray();
-  for (const pb::DataSource& d : obs.data_sources()) DataSource(d, w);
-  w->EndArray();
+  thread_local ArrayText<pb::DataSource> data_sources(SameDataSource,
+                                                      DataSource);
+  data_sources.Write(obs.data_sources(), &w->Key("data_sources"));
   w->Key("tool_version").StringOrNull(obs.tool_version());
   w->Key("config_digest").StringOrNull(obs.config_digest());
   w->Key("worker").StringOrNull(obs.worker());

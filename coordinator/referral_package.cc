@@ -141,15 +141,16 @@ std::string ProviderLabel(const pb::ProviderMatch& p) {
   return label + ")";
 }
 
-std::string TargetKey(const pb::ReferralTarget& t) {
-  return t.route() + '\x1f' + t.kind() + '\x1f' + t.country() + '\x1f' +
-         t.name();
+// Targets are counted as one when route, kind, country and name are equal.
+bool SameTarget(const pb::ReferralTarget& a, const pb::ReferralTarget& b) {
+  return a.name() == b.name() && a.country() == b.country() &&
+         a.kind() == b.kind() && a.route() == b.route();
 }
 
 void CountTarget(const pb::ReferralTarget& t,
                  std::vector<std::pair<pb::ReferralTarget, uint64_t>>* v) {
   for (auto& [known, n] : *v) {
-    if (TargetKey(known) == TargetKey(t)) {
+    if (SameTarget(known, t)) {
       ++n;
       return;
     }

@@ -48,6 +48,9 @@ Result<bool> ReportFollower::ScanFinalJobs(uint64_t window_end) {
   uint64_t last_final_job = 0;
   bool stopped = false;
   bool window_full = false;
+  // Lines name their jobs in mostly ascending order: a scan, not a point
+  // lookup a line.
+  Store::JobReader jobs = store_.NewJobReader();
   Status visited = store_.ForEachLine(
       run_id_,
       [&](const pb::LineRecord& line) -> Status {
@@ -57,7 +60,7 @@ Result<bool> ReportFollower::ScanFinalJobs(uint64_t window_end) {
         }
         const uint64_t job_id = line.job_id();
         if (job_id != 0 && job_id != last_final_job) {
-          auto job = store_.GetJob(job_id);
+          auto job = jobs.Get(job_id);
           if (!job.ok()) return job.status();
           if (!Final(*job)) {
             stopped = true;

@@ -136,37 +136,6 @@ Status Parse(std::string_view bytes, Message* out, std::string_view what) {
   return Status::Ok();
 }
 
-// Reads job records of ascending ids through one iterator: an id a few
-// keys after the last one read is reached by stepping, any other by a
-// seek. Reads what the family held when the first record was read.
-class JobScan {
- public:
-  JobScan(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* jobs)
-      : db_(db), jobs_(jobs) {}
-
-  Result<pb::JobRecord> Get(uint64_t job_id) {
-    constexpr uint64_t kStepAhead = 8;
-    if (!it_) it_.reset(db_.NewIterator(rocksdb::ReadOptions(), jobs_));
-    const auto id_at = [&] { return ReadU64(it_->key().ToStringView()); };
-    if (!it_->Valid() || id_at() > job_id || job_id - id_at() > kStepAhead) {
-      it_->Seek(U64Key(job_id));
-    }
-    while (it_->Valid() && id_at() < job_id) it_->Next();
-    HL_RETURN_IF_ERROR(FromRocks(it_->status(), "job read failed"));
-    if (!it_->Valid() || id_at() != job_id) {
-      return NotFound("no job " + std::to_string(job_id));
-    }
-    pb::JobRecord job;
-    HL_RETURN_IF_ERROR(Parse(it_->value().ToStringView(), &job, "job"));
-    return job;
-  }
-
- private:
-  rocksdb::DB& db_;
-  rocksdb::ColumnFamilyHandle* jobs_;
-  std::unique_ptr<rocksdb::Iterator> it_;
-};
-
 }  // namespace
 
 StorePolicy StorePolicyOf(const Config& config) {
@@ -372,7 +341,7 @@ Status Store::LoadBatchCounts() {
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     Live& live = live_[ReadU64(it->key().ToStringView())];
     HL_RETURN_IF_ERROR(
-        Parse(it->value().ToString(), &live.counts, "batch counts"));
+        Parse(it->value().ToStringView(), &live.counts, "batch counts"));
   }
   return FromRocks(it->status(), "cannot read the batch counters");
 }
@@ -397,7 +366,7 @@ Status Store::MigrateToV2() {
     size_t n = 0;
     for (; it->Valid() && n < kLinesPerBlock; it->Next(), ++n) {
       pb::LineRecord line;
-      HL_RETURN_IF_ERROR(Parse(it->value().ToString(), &line, "line"));
+      HL_RETURN_IF_ERROR(Parse(it->value().ToStringView(), &line, "line"));
       if (line.job_id() == 0) continue;
       ++refs[{line.job_id(), ReadU64(it->key().ToStringView())}];
     }
@@ -547,7 +516,7 @@ Result<uint64_t> Store::RecoverLeases(int64_t now_ms) {
       db_->NewIterator(rocksdb::ReadOptions(), jobs_));
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     pb::JobRecord job;
-    HL_RETURN_IF_ERROR(Parse(it->value().ToString(), &job, "job"));
+    HL_RETURN_IF_ERROR(Parse(it->value().ToStringView(), &job, "job"));
     if (job.state() != pb::JOB_STATE_LEASED) continue;
     AddJobLines(job, -1, &changes);
     job.set_state(pb::JOB_STATE_PENDING);
@@ -782,6 +751,31 @@ Result<pb::JobRecord> Store::GetJob(uint64_t job_id) const {
   return job;
 }
 
+Store::JobReader Store::NewJobReader() const { return JobReader(*this); }
+
+Store::JobReader::JobReader(const Store& store) : store_(&store) {}
+Store::JobReader::~JobReader() = default;
+Store::JobReader::JobReader(JobReader&&) noexcept = default;
+
+Result<pb::JobRecord> Store::JobReader::Get(uint64_t job_id) {
+  constexpr uint64_t kStepAhead = 8;
+  if (!it_) {
+    it_.reset(store_->db_->NewIterator(rocksdb::ReadOptions(), store_->jobs_));
+  }
+  const auto id_at = [&] { return ReadU64(it_->key().ToStringView()); };
+  if (!it_->Valid() || id_at() > job_id || job_id - id_at() > kStepAhead) {
+    it_->Seek(U64Key(job_id));
+  }
+  while (it_->Valid() && id_at() < job_id) it_->Next();
+  HL_RETURN_IF_ERROR(FromRocks(it_->status(), "job read failed"));
+  if (!it_->Valid() || id_at() != job_id) {
+    return NotFound("no job " + std::to_string(job_id));
+  }
+  pb::JobRecord job;
+  HL_RETURN_IF_ERROR(Parse(it_->value().ToStringView(), &job, "job"));
+  return job;
+}
+
 Result<std::optional<pb::Observation>> Store::LatestResult(
     uint64_t job_id, uint32_t* check) const {
   pb::Observation obs;
@@ -923,7 +917,7 @@ Result<std::vector<pb::RunRecord>> Store::ListRuns(uint64_t before_run_id,
   for (it->SeekForPrev(U64Key(before_run_id - 1));
        it->Valid() && runs.size() < limit && before_run_id > 1; it->Prev()) {
     HL_RETURN_IF_ERROR(
-        Parse(it->value().ToString(), &runs.emplace_back(), "run"));
+        Parse(it->value().ToStringView(), &runs.emplace_back(), "run"));
   }
   HL_RETURN_IF_ERROR(FromRocks(it->status(), "run scan failed"));
   return runs;
@@ -957,10 +951,10 @@ Status Store::ForEachLine(
   const std::string prefix = U64Key(run_id);
   std::unique_ptr<rocksdb::Iterator> it(
       db_->NewIterator(rocksdb::ReadOptions(), lines_));
+  pb::LineRecord line;  // parsed in place, reusing its allocations
   for (it->Seek(LineKey(run_id, from_line));
        it->Valid() && it->key().starts_with(prefix); it->Next()) {
-    pb::LineRecord line;
-    HL_RETURN_IF_ERROR(Parse(it->value().ToString(), &line, "line"));
+    HL_RETURN_IF_ERROR(Parse(it->value().ToStringView(), &line, "line"));
     HL_RETURN_IF_ERROR(fn(line));
   }
   return FromRocks(it->status(), "line scan failed");
@@ -972,7 +966,7 @@ Status Store::ForEachJob(
       db_->NewIterator(rocksdb::ReadOptions(), jobs_));
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     pb::JobRecord job;
-    HL_RETURN_IF_ERROR(Parse(it->value().ToString(), &job, "job"));
+    HL_RETURN_IF_ERROR(Parse(it->value().ToStringView(), &job, "job"));
     HL_RETURN_IF_ERROR(fn(job));
   }
   return FromRocks(it->status(), "job scan failed");
@@ -1003,7 +997,8 @@ Status Store::ForEachAudit(
       db_->NewIterator(rocksdb::ReadOptions(), audit_));
   for (it->Seek(U64Key(from_seq)); it->Valid(); it->Next()) {
     pb::AuditRecord record;
-    HL_RETURN_IF_ERROR(Parse(it->value().ToString(), &record, "audit record"));
+    HL_RETURN_IF_ERROR(
+        Parse(it->value().ToStringView(), &record, "audit record"));
     HL_RETURN_IF_ERROR(fn(record));
   }
   return FromRocks(it->status(), "audit log scan failed");
@@ -1026,7 +1021,7 @@ Result<std::vector<pb::JobRecord>> Store::LeasePending(size_t max,
   // neighbours, so stepping a second iterator costs less than a point
   // lookup each (both iterators see every transition: writes of jobs and
   // of the queue take mu_).
-  JobScan jobs(*db_, jobs_);
+  JobReader jobs = NewJobReader();
   // The three places a queued job may be, each in id order.
   enum class From { kScan, kRequeued, kParked };
   size_t looked_at = 0;
@@ -1587,7 +1582,7 @@ Result<PurgeCounts> Store::Purge(int64_t cutoff_ms, bool dry_run,
         db_->NewIterator(rocksdb::ReadOptions(), runs_));
     for (runs->SeekToFirst(); runs->Valid(); runs->Next()) {
       pb::RunRecord run;
-      HL_RETURN_IF_ERROR(Parse(runs->value().ToString(), &run, "run"));
+      HL_RETURN_IF_ERROR(Parse(runs->value().ToStringView(), &run, "run"));
       const bool purge = run.started_unix_ms() < cutoff_ms;
       if (purge) purged_runs.push_back(run.run_id());
       HL_RETURN_IF_ERROR(
@@ -1619,7 +1614,7 @@ Result<PurgeCounts> Store::Purge(int64_t cutoff_ms, bool dry_run,
         db_->NewIterator(rocksdb::ReadOptions(), jobs_));
     for (jobs->SeekToFirst(); jobs->Valid(); jobs->Next()) {
       pb::JobRecord job;
-      HL_RETURN_IF_ERROR(Parse(jobs->value().ToString(), &job, "job"));
+      HL_RETURN_IF_ERROR(Parse(jobs->value().ToStringView(), &job, "job"));
       const uint64_t id = job.job_id();
       const bool finished = job.state() == pb::JOB_STATE_DONE ||
                             job.state() == pb::JOB_STATE_DEAD;

@@ -325,6 +325,25 @@ class Store {
   Status AttachDataSources(pb::Observation* observation) const;
 
   Result<pb::JobRecord> GetJob(uint64_t job_id) const;
+  // Reads jobs (GetJob) through one iterator: an id a few keys after the
+  // last one read is reached by stepping, any other by a seek, so jobs
+  // read in ascending order (the lines of a run) cost a step each, not a
+  // point lookup. Sees the store as it was when the first job was read
+  // (the iterator's implicit snapshot). Valid while the Store is.
+  class JobReader {
+   public:
+    ~JobReader();
+    JobReader(JobReader&&) noexcept;
+    // As GetJob: NotFound when the store holds no such job.
+    Result<pb::JobRecord> Get(uint64_t job_id);
+
+   private:
+    friend class Store;
+    explicit JobReader(const Store& store);
+    const Store* store_;
+    std::unique_ptr<rocksdb::Iterator> it_;  // made by the first Get
+  };
+  JobReader NewJobReader() const;
   // The newest check of a job, if any. With `check`, also its index among
   // the job's results (0: the first; indices stay as they were when a purge
   // removes older checks), so a caller knows without a read whether the
@@ -369,7 +388,8 @@ class Store {
   Result<pb::RunRecord> LatestRun() const;
 
   // Visits the lines of a run in line order from line `from_line` on; stops
-  // early on a non-OK status.
+  // early on a non-OK status. The record `fn` gets is valid during the
+  // call only (one message, parsed again for each line).
   Status ForEachLine(uint64_t run_id,
                      const std::function<Status(const pb::LineRecord&)>& fn,
                      uint64_t from_line = 0) const;

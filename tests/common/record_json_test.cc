@@ -2,9 +2,11 @@
 
 #include <gmock/gmock.h>
 #include <google/protobuf/text_format.h>
+#include <google/protobuf/util/message_differencer.h>
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <future>
 #include <string>
 #include <vector>
 
@@ -645,10 +647,111 @@ TEST(RecordJsonTest, Base64Table) {
   }
 }
 
+// The results-file text of `obs` rendered on a thread of its own, whose
+// rendering keeps no text from earlier records.
+std::string FreshRecordText(const pb::LineRecord& line,
+                            const pb::Observation& obs) {
+  return std::async(std::launch::async, [&] { return RecordText(line, &obs); })
+      .get();
+}
+
+// `message` with field `f` (string, bytes or int64) set to a value of its
+// own.
+void SetField(google::protobuf::Message* message,
+              const google::protobuf::FieldDescriptor* f) {
+  const google::protobuf::Reflection* r = message->GetReflection();
+  if (f->cpp_type() == google::protobuf::FieldDescriptor::CPPTYPE_INT64) {
+    r->SetInt64(message, f, 1700000000 + f->number());
+  } else {
+    ASSERT_EQ(f->cpp_type(), google::protobuf::FieldDescriptor::CPPTYPE_STRING)
+        << f->name();
+    r->SetString(message, f, "changed " + f->name() + " \"\\");
+  }
+}
+
+// Records whose data sources or referral targets repeat the previous
+// record's reuse its text (ArrayText); each change in any field of either
+// set is rendered, as a fresh rendering has it.
+TEST(RecordJsonTest, SharedSetsRenderAsIfFresh) {
+  const pb::Observation base = FromText(R"(
+      url: "http://a.example/" status: "located"
+      verdict { hosting_countries: "DE" jurisdiction {
+        attribution: "hosted" primary_countries: "DE"
+        referrals { country: "DE" kind: "hotline" route: "primary"
+                    name: "eco" website: "https://eco.example/" }
+        referrals { country: "NL" kind: "hotline" route: "redirector"
+                    name: "Offlimits" } } }
+      data_sources { role: "country" database_type: "GeoLite2-Country"
+                     build_epoch: 1700000000 path: "/geo/country.mmdb"
+                     attribution: "IP data by X" sha256: "ab" }
+      data_sources { role: "asn" sha256: "cd" })");
+  std::vector<pb::Observation> sequence = {base, base};
+  pb::Observation none = base;
+  none.clear_data_sources();
+  none.mutable_verdict()->mutable_jurisdiction()->clear_referrals();
+  sequence.push_back(none);
+  sequence.push_back(none);
+  sequence.push_back(base);
+  pb::Observation longer = base;
+  *longer.add_data_sources() = base.data_sources(0);
+  *longer.mutable_verdict()->mutable_jurisdiction()->add_referrals() =
+      base.verdict().jurisdiction().referrals(0);
+  sequence.push_back(longer);
+  sequence.push_back(base);
+  const auto* source = pb::DataSource::descriptor();
+  for (int i = 0; i < source->field_count(); ++i) {
+    pb::Observation changed = base;
+    SetField(changed.mutable_data_sources(1), source->field(i));
+    sequence.push_back(changed);
+    sequence.push_back(base);
+  }
+  const auto* target = pb::ReferralTarget::descriptor();
+  for (int i = 0; i < target->field_count(); ++i) {
+    pb::Observation changed = base;
+    SetField(
+        changed.mutable_verdict()->mutable_jurisdiction()->mutable_referrals(1),
+        target->field(i));
+    sequence.push_back(changed);
+    sequence.push_back(base);
+  }
+  pb::LineRecord line;
+  line.set_input("http://a.example/");
+  std::string previous;
+  for (size_t i = 0; i < sequence.size(); ++i) {
+    line.set_line(i + 1);
+    const std::string text = RecordText(line, &sequence[i]);
+    EXPECT_EQ(text, FreshRecordText(line, sequence[i])) << "record " << i + 1;
+    // Every field is rendered: a change shows in the text.
+    if (i > 0 && !google::protobuf::util::MessageDifferencer::Equals(
+                     sequence[i], sequence[i - 1])) {
+      EXPECT_NE(text.substr(text.find(",\"url\"")),
+                previous.substr(previous.find(",\"url\"")))
+          << "record " << i + 1;
+    }
+    previous = text;
+  }
+}
+
 TEST(RecordJsonTest, HexTable) {
   EXPECT_EQ(HexLower(""), "");
   EXPECT_EQ(HexLower(std::string("\x00\x01\x7f\x80\xab\xff", 6)),
             "00017f80abff");
+  // AppendHexLower extends what `out` holds, whatever its capacity.
+  const struct {
+    std::string before, bytes, after;
+  } cases[] = {
+      {"", "", ""},
+      {"x", "", "x"},
+      {"", std::string(1, '\0'), "00"},
+      {"sha256:", "\xde\xad\xbe\xef", "sha256:deadbeef"},
+      {std::string(40, 'a'), std::string(32, '\xff'),
+       std::string(40, 'a') + std::string(64, 'f')},
+  };
+  for (const auto& c : cases) {
+    std::string out = c.before;
+    AppendHexLower(c.bytes, &out);
+    EXPECT_EQ(out, c.after) << c.before;
+  }
 }
 
 }  // namespace

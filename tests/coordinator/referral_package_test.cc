@@ -433,6 +433,56 @@ TEST_F(PackageWriterTest, GroupsEscapesAndFeedsOneSinkPerFile) {
   }
 }
 
+// A package's summary counts a referral target once per line that names
+// it, and targets differing in any of route, kind, country or name apart,
+// also when the values of one field could be read into another.
+TEST_F(PackageWriterTest, CountsTargetsByEveryField) {
+  const struct {
+    std::string first, second;  // text of a ReferralTarget, country DE
+    std::vector<uint64_t> counts;
+  } cases[] = {
+      {R"(route: "primary" kind: "hotline" name: "A")",
+       R"(route: "primary" kind: "hotline" name: "A")",
+       {2}},
+      {R"(route: "primary" kind: "hotline" name: "A")",
+       R"(route: "primary" kind: "hotline" name: "B")",
+       {1, 1}},
+      {R"(route: "primary" kind: "hotline" name: "A")",
+       R"(route: "primary" kind: "police" name: "A")",
+       {1, 1}},
+      {R"(route: "primary" kind: "hotline" name: "A")",
+       R"(route: "provider" kind: "hotline" name: "A")",
+       {1, 1}},
+      {R"(route: "primary\x1fhotline" kind: "x" name: "A")",
+       R"(route: "primary" kind: "hotline\x1fx" name: "A")",
+       {1, 1}},
+      {R"(route: "primary" kind: "hotline" name: "A\x1f")",
+       R"(route: "primary" kind: "hotline\x1f" name: "A")",
+       {1, 1}},
+  };
+  int n = 0;
+  for (const auto& c : cases) {
+    const fs::path dir = dir_ / std::to_string(++n);
+    auto writer = ReferralPackageWriter::Create(dir.string(), PackageOptions{});
+    ASSERT_TRUE(writer.ok()) << writer.status().ToString();
+    const pb::Observation obs = Obs(
+        R"(status: "located" checked_at_unix_ms: 1000
+           verdict { hosting_countries: "DE" jurisdiction {
+             attribution: "hosted" primary_countries: "DE"
+             referrals { country: "DE" )" +
+        c.first + R"( } referrals { country: "DE" )" + c.second + R"( } } })");
+    ASSERT_TRUE((*writer)->Add(Line(1, 1, "http://de.example/"), &obs).ok());
+    auto summary = (*writer)->Finish();
+    ASSERT_TRUE(summary.ok()) << summary.status().ToString();
+    ASSERT_EQ(summary->packages.size(), 1u) << c.second;
+    std::vector<uint64_t> counts;
+    for (const auto& [target, count] : summary->packages[0].targets) {
+      counts.push_back(count);
+    }
+    EXPECT_EQ(counts, c.counts) << c.first << " / " << c.second;
+  }
+}
+
 TEST_F(PackageWriterTest, FiltersAndRefusesAFolderInUse) {
   PackageOptions options;
   options.filter.countries = {"FR"};

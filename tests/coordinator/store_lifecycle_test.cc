@@ -220,6 +220,32 @@ TEST_F(StoreLifecycleTest, AResultReaderReadsTheNewestCheckOfEachJob) {
   EXPECT_EQ((*latest_b)->rdap().state(), "only of b");
 }
 
+// One job reader for many jobs, in any order (steps forward, seeks back,
+// jumps past the step-ahead window, asks for missing ids): each read is
+// what GetJob reads.
+TEST_F(StoreLifecycleTest, AJobReaderReadsWhatGetJobReads) {
+  auto store = OpenStore();
+  const int64_t t0 = 100 * kHour;
+  std::vector<std::string> urls;
+  for (int i = 0; i < 30; ++i) urls.push_back("http://h" + std::to_string(i));
+  Submit(*store, urls, t0);
+  auto leased = store->LeasePending(3, t0);  // three jobs change state
+  ASSERT_TRUE(leased.ok() && leased->size() == 3);
+  Store::JobReader reader = store->NewJobReader();
+  for (uint64_t job : std::vector<uint64_t>{1, 2, 2, 3, 9, 10, 30, 31, 5, 1, 20,
+                                            0, 4, 29, 1000, 7}) {
+    auto read = reader.Get(job);
+    auto got = store->GetJob(job);
+    ASSERT_EQ(read.ok(), got.ok()) << "job " << job;
+    if (!got.ok()) {
+      EXPECT_EQ(read.status().code(), got.status().code()) << "job " << job;
+      continue;
+    }
+    EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(*read, *got))
+        << "job " << job;
+  }
+}
+
 TEST_F(StoreLifecycleTest, AResubmissionReplacesTheDueRecheck) {
   auto store = OpenStore({.recheck_interval_ms = kHour});
   const int64_t t0 = 100 * kHour;
