@@ -430,6 +430,9 @@ class ArrayText {
              JsonWriter* w) {
     if (!std::equal(items.begin(), items.end(), last_.begin(), last_.end(),
                     same_)) {
+      // Forgotten first: a render cut short (an exception) leaves no text
+      // that a later call could take for these items.
+      last_.clear();
       text_.clear();
       JsonWriter array(&text_);
       array.BeginArray();

@@ -1498,7 +1498,11 @@ def head(address: str, port: int, host: str, path: str = "/",
             ctx = ssl.create_default_context()
             ctx.check_hostname = False
             ctx.verify_mode = ssl.CERT_NONE
-            sock = ctx.wrap_socket(sock, server_hostname=host)
+            try:
+                sock = ctx.wrap_socket(sock, server_hostname=host)
+            except ConnectionResetError:  # a handshake cut: as the worker
+                res["error_class"] = "tls_error"
+                return res
         hostport = host if port == (443 if tls else 80) else f"{host}:{port}"
         sock.sendall(f"HEAD {path} HTTP/1.1\r\nHost: {hostport}\r\n"
                      f"User-Agent: hostlocator-sandbox-check\r\n"

@@ -54,6 +54,15 @@ long OsErrno(CURL* curl) {
   return os_errno;
 }
 
+// How libcurl says a response header line outgrew CURL_MAX_HTTP_HEADER:
+// CURLE_OUT_OF_MEMORY up to 8.5, CURLE_TOO_LARGE since 8.6.
+bool IsHeaderLineTooLong(CURLcode code) {
+#if LIBCURL_VERSION_NUM >= 0x080600
+  if (code == CURLE_TOO_LARGE) return true;
+#endif
+  return code == CURLE_OUT_OF_MEMORY;
+}
+
 bool IsTlsError(CURLcode code) {
   switch (code) {
     case CURLE_SSL_CONNECT_ERROR:
@@ -931,18 +940,19 @@ void HttpProber::Impl::Record(Transfer* t, CURLcode code) const {
     fail("header_too_large", "response header block exceeds " +
                                  std::to_string(config.max_header_bytes) +
                                  " bytes");
-  } else if (code == CURLE_OUT_OF_MEMORY) {
-    // libcurl refuses to buffer a header line (the status line too) beyond
-    // CURL_MAX_HTTP_HEADER before OnHeader sees it, and says so with this
-    // code; a real allocation failure would be classed the same way.
-    fail("header_too_large",
-         "a response header line exceeds libcurl's limit of " +
-             std::to_string(CURL_MAX_HTTP_HEADER) + " bytes (" +
-             curl_message() + ")");
   } else if (code == CURLE_OK) {
     return;
   } else if (ProxyFailed(*t, code)) {
     fail("proxy_error", "proxy " + config.proxy + ": " + curl_message());
+  } else if (IsHeaderLineTooLong(code)) {
+    // libcurl refuses to buffer a header line (the status line too) beyond
+    // CURL_MAX_HTTP_HEADER before OnHeader sees it; a real allocation
+    // failure would be classed the same way. After ProxyFailed: such a line
+    // in the proxy's own CONNECT answer is the proxy's failure.
+    fail("header_too_large",
+         "a response header line exceeds libcurl's limit of " +
+             std::to_string(CURL_MAX_HTTP_HEADER) + " bytes (" +
+             curl_message() + ")");
   } else if (code == CURLE_COULDNT_CONNECT) {
     fail("connection_refused", curl_message());
   } else if (code == CURLE_OPERATION_TIMEDOUT) {
@@ -953,7 +963,8 @@ void HttpProber::Impl::Record(Transfer* t, CURLcode code) const {
          curl_message());
   } else if (IsTlsError(code)) {
     fail("tls_error", curl_message());
-  } else if (OsErrno(curl) == ECONNRESET) {
+  } else if ((code == CURLE_RECV_ERROR || code == CURLE_SEND_ERROR) &&
+             OsErrno(curl) == ECONNRESET) {
     fail("connection_reset", curl_message());
   } else {
     fail("http_error", curl_message());

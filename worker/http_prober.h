@@ -35,8 +35,8 @@ namespace pb = ::hostlocator::v1;
 // the stage timings (libcurl's CURLINFO_*_TIME_T). Error classes:
 // "connection_refused", "connection_reset", "refused_private_target",
 // "http_timeout", "header_timeout", "tls_error", "header_too_large",
-// "body_received", "proxy_error", "http_error". The *_proxy and no_proxy environment variables are never
-// read.
+// "body_received", "proxy_error", "http_error". The *_proxy and no_proxy
+// environment variables are never read.
 //
 // Egress proxy (http.proxy): "http://IP:PORT" is an HTTP CONNECT tunnel,
 // also for http:// URLs; "socks5://IP:PORT" is SOCKS5 with an address

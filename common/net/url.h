@@ -108,11 +108,10 @@ Result<NormalizedUrl, UrlError> RenormalizeUrl(std::string_view input);
 // "http" or "https", "://", a domain of labels of lower-case ASCII letters,
 // digits, '-' and '_' that start and end with a letter or digit (no
 // A-label, no trailing dot, a top-level label that starts with a letter),
-// an optional port of 1 to
-// 65535 without leading zeros that is not the scheme's default, then a
-// path starting with '/' without "." or ".." segments and an optional
-// query, both of RFC 3986 characters with '%' only before two hex digits,
-// at most kMaxUrlLength bytes in all. nullopt for every other input. Such
+// an optional port of 1 to 65535 without leading zeros that is not the
+// scheme's default, then a path starting with '/' without "." or ".."
+// segments and an optional query, both of RFC 3986 characters with '%'
+// only before two hex digits, at most kMaxUrlLength bytes in all. nullopt for every other input. Such
 // an input is a fixed point of NormalizeUrl, and the result is
 // NormalizeUrl(input)'s.
 std::optional<NormalizedUrl> SplitPlainNormalUrl(std::string_view input);
