@@ -535,6 +535,9 @@ TEST(SplitPlainNormalUrlTest, SplitsThePlainForm) {
            "https://example.com:80/",
            "http://example.com:443/",
            "http://" + std::string(63, 'a') + ".com/",
+           // The longest domain: 253 bytes of 63-byte labels.
+           "http://" + std::string(63, 'a') + "." + std::string(63, 'b') + "." +
+               std::string(63, 'c') + "." + std::string(57, 'd') + ".com/",
        }) {
     SCOPED_TRACE(url);
     const auto want = NormalizeUrl(url);
@@ -592,6 +595,9 @@ TEST(SplitPlainNormalUrlTest, LeavesEveryOtherFormToNormalizeUrl) {
            "http://example.com/\xc3\xa9",
            "http://" + std::string(64, 'a') + ".com/",
            "http://" + std::string(250, 'a') + ".com/",
+           // One byte past the longest domain, every label valid.
+           "http://" + std::string(63, 'a') + "." + std::string(63, 'b') + "." +
+               std::string(63, 'c') + "." + std::string(58, 'd') + ".com/",
            "http://example.com/" + std::string(kMaxUrlLength, 'a'),
        }) {
     SCOPED_TRACE(Printable(url));
