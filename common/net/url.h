@@ -111,9 +111,9 @@ Result<NormalizedUrl, UrlError> RenormalizeUrl(std::string_view input);
 // an optional port of 1 to 65535 without leading zeros that is not the
 // scheme's default, then a path starting with '/' without "." or ".."
 // segments and an optional query, both of RFC 3986 characters with '%'
-// only before two hex digits, at most kMaxUrlLength bytes in all. nullopt for every other input. Such
-// an input is a fixed point of NormalizeUrl, and the result is
-// NormalizeUrl(input)'s.
+// only before two hex digits, at most kMaxUrlLength bytes in all. nullopt for
+// every other input. Such an input is a fixed point of NormalizeUrl, and the
+// result is NormalizeUrl(input)'s.
 std::optional<NormalizedUrl> SplitPlainNormalUrl(std::string_view input);
 
 // NormalizedUrl::registrable_domain of a URL whose NormalizedUrl::host is
