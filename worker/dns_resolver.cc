@@ -2,11 +2,13 @@
 
 #include <ares.h>
 #include <arpa/nameser.h>
+#include <spdlog/spdlog.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <bitset>
 #include <cerrno>
 #include <chrono>
@@ -24,6 +26,7 @@
 
 #include "common/ascii.h"
 #include "common/net/ip.h"
+#include "worker/receive_buffer.h"
 
 namespace hl::worker {
 namespace {
@@ -266,15 +269,20 @@ std::string FormatServer(const ares_addr_port_node& node) {
   return net::IpAddress::V4(bytes).ToString() + ":" + std::to_string(port);
 }
 
-// Receive buffer asked for each UDP socket, so that bursts of answers to
-// many questions in flight are not dropped by the kernel.
-constexpr int kUdpReceiveBuffer = 1 << 20;
-
+// Raises each UDP socket's receive buffer, so that bursts of answers to
+// many questions in flight are not dropped by the kernel; says once per
+// process when the kernel grants less. Never fails the socket.
 int ConfigureSocket(ares_socket_t fd, int type, void* /*data*/) {
-  if (type == SOCK_DGRAM) {
-    // Best effort: the kernel caps it at net.core.rmem_max.
-    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &kUdpReceiveBuffer,
-               sizeof(kUdpReceiveBuffer));
+  if (type != SOCK_DGRAM) return 0;
+  const Result<ReceiveBuffer> buffer =
+      RaiseReceiveBuffer(fd, DnsResolver::kUdpReceiveBuffer);
+  static std::atomic<bool> warned{false};
+  if (buffer.ok() && buffer->granted < buffer->asked &&
+      !warned.exchange(true)) {
+    spdlog::warn(
+        "DNS: {}; until then the kernel may drop answers to hundreds of "
+        "questions in flight, each then asked again",
+        ReceiveBufferShortfall(*buffer));
   }
   return 0;
 }

@@ -60,6 +60,10 @@ class DnsResolver {
   // Half of a server's message ids, so that a fresh random id is found in
   // two draws on average.
   static constexpr size_t kMaxInFlight = 32768;
+  // Receive buffer raised on each UDP socket (RaiseReceiveBuffer), room for
+  // bursts of answers to many questions in flight; a warning is logged once
+  // per process when the kernel grants less.
+  static constexpr int kUdpReceiveBuffer = 1 << 20;
 
   using Done = std::function<void(pb::DnsObservation)>;
   // Names a question of Resolve or AddNsAndPtr until its `done` runs or it
