@@ -672,15 +672,23 @@ Status DnsResolver::Impl::AddChannel(
   // SERVFAIL, REFUSED and NOTIMP answers, which c-ares 1.18 otherwise turns
   // into ARES_ECONNREFUSED without the message. c-ares still drops answers
   // to another question than the one sent (ParseAnswer checks it again).
+  // No server, search domain, sort list, ndots or lookup order is left
+  // for the system to fill in, so c-ares reads neither /etc/resolv.conf
+  // nor nsswitch.conf nor /etc/hosts: the only server is `set_server`'s.
+  char dns_only[] = "b";
   ares_options options{};
   options.flags = ARES_FLAG_NOCHECKRESP;
   options.timeout = static_cast<int>(timeout_ms);
   options.tries = 1;
+  options.ndots = 1;
+  options.lookups = dns_only;
   options.sock_state_cb = &Impl::OnSocketState;
   options.sock_state_cb_data = owned.get();
-  int status = ares_init_options(&owned->channel, &options,
-                                 ARES_OPT_FLAGS | ARES_OPT_TIMEOUTMS |
-                                     ARES_OPT_TRIES | ARES_OPT_SOCK_STATE_CB);
+  int status = ares_init_options(
+      &owned->channel, &options,
+      ARES_OPT_FLAGS | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES | ARES_OPT_NDOTS |
+          ARES_OPT_SERVERS | ARES_OPT_DOMAINS | ARES_OPT_SORTLIST |
+          ARES_OPT_LOOKUPS | ARES_OPT_SOCK_STATE_CB);
   if (status != ARES_SUCCESS) {
     return Internal(std::string("c-ares initialisation failed: ") +
                     ares_strerror(status));
