@@ -67,6 +67,10 @@ ECHO_MODULE_PATHS = [
 # Second octet of the address outside the allowlisted range that
 # private.sandbox-us.test points to; never used as a sandbox subnet.
 REFUSED_OCTET = 66
+# A name server of hoster.example (glue 127.N.0.54) that is in no
+# configuration: no sandbox daemon serves there, and no hostlocator query
+# may go there.
+UNCONFIGURED_NS = "ns2.hoster.example"
 STATE_FILE = "sandbox.json"
 READY_TIMEOUT_S = 15.0
 STOP_TIMEOUT_S = 5.0
@@ -426,6 +430,12 @@ def build_plan(n: int, http_port: int, https_port: int, dns_port: int,
     p.rr("www.hoster.example", "CNAME", "www.sandbox-jp.test.")
     p.rr("files.hoster.example", "A", ip(3, 10))
     p.serve("files.hoster.example", ip(3, 10), ok("files"))
+    # hoster.example also names a second name server, with glue, that no
+    # configuration names and where nothing serves: hostlocator asks only
+    # its configured resolvers, so that address never gets a packet
+    # (run_test.py listens there and counts them).
+    p.rr("hoster.example", "NS", f"{UNCONFIGURED_NS}.", ttl=3600)
+    p.rr(UNCONFIGURED_NS, "A", ip(0, 54), ttl=3600)
 
     # Reverse zone for every sandbox address (the first name defined wins).
     seen: set[str] = set()

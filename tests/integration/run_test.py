@@ -15,6 +15,7 @@ import json
 import os
 import re
 import resource
+import select
 import shutil
 import signal
 import socket
@@ -22,6 +23,7 @@ import ssl
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 from pathlib import Path
@@ -45,14 +47,78 @@ def start_sandbox(tmp: str) -> sandbox.Sandbox:
     return sb
 
 
+class PacketCounter:
+    """UDP and TCP listeners on `address` at each of `ports` that can be
+    bound (`ports` lists those), counting datagrams and connections as
+    (protocol, port) pairs in `received`; nothing is answered."""
+
+    def __init__(self, address: str, ports: list[int]) -> None:
+        self.sockets: list[socket.socket] = []
+        for port in ports:
+            for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+                s = socket.socket(socket.AF_INET, kind)
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    s.bind((address, port))
+                except OSError:  # 53 without root, or held by a server
+                    s.close()
+                    continue
+                if kind == socket.SOCK_STREAM:
+                    s.listen(64)
+                self.sockets.append(s)
+        self.ports = sorted({s.getsockname()[1] for s in self.sockets})
+        self.received: list[tuple[str, int]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            ready, _, _ = select.select(self.sockets, [], [], 0.1)
+            for s in ready:
+                port = s.getsockname()[1]
+                if s.type == socket.SOCK_DGRAM:
+                    s.recvfrom(65536)
+                    self.received.append(("udp", port))
+                else:
+                    conn, _ = s.accept()
+                    conn.close()
+                    self.received.append(("tcp", port))
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        for s in self.sockets:
+            s.close()
+
+
+def query_resolvers(value) -> list[str]:
+    """The resolver of every DNS query in a result record (dns.queries and
+    each redirect hop's)."""
+    if isinstance(value, list):
+        return [r for v in value for r in query_resolvers(v)]
+    if not isinstance(value, dict):
+        return []
+    if "rcode" in value and "resolver" in value:
+        return [value["resolver"]]
+    return [r for v in value.values() for r in query_resolvers(v)]
+
+
 class RunEndToEndTest(unittest.TestCase):
     """Every line of urls.txt through `hostlocator run --threads 2`."""
 
     @classmethod
     def setUpClass(cls) -> None:
         cls.tmp = tempfile.mkdtemp(prefix="hl-run-e2e-")
+        cls.unconfigured = None
         try:
             cls.sb = start_sandbox(cls.tmp)
+            # The name server hoster.example names besides the configured
+            # one, at the port a resolver following its glue would use and
+            # at the configured server's.
+            cls.unconfigured = PacketCounter(
+                cls.sb.hosts[sandbox.UNCONFIGURED_NS][0],
+                [53, cls.sb.dns_port])
             cls.out = os.path.join(cls.tmp, "out")
             # Logs at debug level: the no-body test reads them too.
             cls.proc = subprocess.run(
@@ -69,6 +135,8 @@ class RunEndToEndTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls) -> None:
+        if cls.unconfigured:
+            cls.unconfigured.close()
         sandbox.stop(os.path.join(cls.tmp, "sandbox"))
         shutil.rmtree(cls.tmp, ignore_errors=True)
 
@@ -306,6 +374,26 @@ class RunEndToEndTest(unittest.TestCase):
         types = [q["type"] for q in dns["queries"]]
         self.assertEqual(types[:3], ["A", "AAAA", "NS"])
         self.assertIn("PTR", types)
+
+    def test_dns_goes_only_to_the_configured_resolver(self) -> None:
+        # hostlocator learnt of the other name server of hoster.example ...
+        files = next(r for r in self.records()
+                     if r.get("host") == "files.hoster.example")
+        self.assertIn(sandbox.UNCONFIGURED_NS, files["dns"]["ns"])
+        # ... and sent it nothing, over UDP or TCP, on either port.
+        self.assertIn(self.sb.dns_port, self.unconfigured.ports)
+        self.assertEqual(self.unconfigured.received, [])
+        # Every query sent (a null resolver: never sent) went to it.
+        resolvers = set(query_resolvers(self.records())) - {None}
+        self.assertEqual(resolvers, {self.sb.dns_server})
+        # The listener counts what reaches it.
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.sendto(b"\0" * 12, (self.sb.hosts[sandbox.UNCONFIGURED_NS][0],
+                                  self.sb.dns_port))
+        sandbox.wait_until(lambda: self.unconfigured.received, 5,
+                           "the listener's own check")
+        self.assertEqual(self.unconfigured.received,
+                         [("udp", self.sb.dns_port)])
 
     def test_no_body_byte_anywhere(self) -> None:
         # The body host sends a marked body even to HEAD (hard rule 1).
