@@ -14,6 +14,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -157,6 +158,20 @@ TEST(SystemResolverTest, ResolverReadsNoSystemFile) {
 // How a probe leaves: directly, or through either kind of proxy.
 enum class Route { kDirect, kHttpConnect, kSocks5 };
 
+const char* RouteName(Route route) {
+  switch (route) {
+    case Route::kDirect:
+      return "Direct";
+    case Route::kHttpConnect:
+      return "HttpConnect";
+    case Route::kSocks5:
+      return "Socks5";
+  }
+  return "";
+}
+
+void PrintTo(Route route, std::ostream* os) { *os << RouteName(route); }
+
 class ProbeRouteTest : public ::testing::TestWithParam<Route> {};
 
 TEST_P(ProbeRouteTest, LibcurlIsHandedTheAddressNeverTheName) {
@@ -214,15 +229,7 @@ INSTANTIATE_TEST_SUITE_P(Routes, ProbeRouteTest,
                          ::testing::Values(Route::kDirect, Route::kHttpConnect,
                                            Route::kSocks5),
                          [](const ::testing::TestParamInfo<Route>& info) {
-                           switch (info.param) {
-                             case Route::kDirect:
-                               return "Direct";
-                             case Route::kHttpConnect:
-                               return "HttpConnect";
-                             case Route::kSocks5:
-                               return "Socks5";
-                           }
-                           return "";
+                           return std::string(RouteName(info.param));
                          });
 
 }  // namespace
