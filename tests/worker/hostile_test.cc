@@ -57,8 +57,8 @@ constexpr int64_t kDnsDeadlineMs = 2 * kDnsTries * kDnsTimeoutMs;
 constexpr int64_t kGraceMs = 1000;
 // How often ProbeAll compares the time taken with its limit.
 constexpr int64_t kLimitCheckMs = 100;
-// The HTTP connect (TLS handshake included) and exchange timeouts of 1,000
-// probes at once that should not time out.
+// The HTTP connect (TLS handshake included), exchange and DNS timeouts of
+// 1,000 probes at once that should not time out.
 constexpr uint32_t kLoadedTimeoutMs = 5000;
 #if defined(__SANITIZE_ADDRESS__)
 // Sanitized code runs several times slower: 1,000 TLS handshakes or 64 KiB
@@ -239,7 +239,6 @@ class HostileTest : public ::testing::TestWithParam<HostileCase> {
     Config& config = config_;
     config = DefaultConfig();
     config.resolver.servers = {dns_->address()};
-    config.resolver.timeout_ms = kDnsTimeoutMs;
     config.resolver.tries = kDnsTries;
     // DnsTestServer answers from one thread: a burst of thousands of
     // datagrams overflows its socket buffer and ends in dns_timeout.
@@ -251,15 +250,17 @@ class HostileTest : public ::testing::TestWithParam<HostileCase> {
     auto loop = EventLoop::Create();
     ASSERT_TRUE(loop.ok()) << loop.status().ToString();
     loop_ = std::move(loop).value();
-    StartProber(kConnectTimeoutMs, kHttpTimeoutMs);
+    StartProber(kConnectTimeoutMs, kHttpTimeoutMs, kDnsTimeoutMs);
   }
 
-  // Replaces the prober with one whose HTTP connections and exchanges time
-  // out after the given times.
-  void StartProber(uint32_t connect_timeout_ms, uint32_t http_timeout_ms) {
+  // Replaces the prober with one whose HTTP connections and exchanges and
+  // DNS attempts time out after the given times.
+  void StartProber(uint32_t connect_timeout_ms, uint32_t http_timeout_ms,
+                   uint32_t dns_timeout_ms) {
     prober_.reset();
     config_.http.connect_timeout_ms = connect_timeout_ms;
     config_.http.timeout_ms = http_timeout_ms;
+    config_.resolver.timeout_ms = dns_timeout_ms;
     auto prober =
         Prober::Create(config_, geo_, std::make_shared<const ProviderTable>(),
                        {.tool_version = "hostlocator-test",
@@ -376,11 +377,12 @@ TEST_P(HostileTest, EndsWithinItsDeadlineWithItsErrorClass) {
 
 TEST_P(HostileTest, ThousandAtOnceKeepMemoryFlat) {
   const HostileCase& c = GetParam();
-  // With both cores busy (ctest -j2), a thousand TLS handshakes or 64 KiB
-  // header blocks at once may need more than the single probe's timeouts;
-  // only the cases that end by timing out keep it.
+  // With both cores busy (ctest -j2), a thousand TLS handshakes, 64 KiB
+  // header blocks or 16 KB DNS answers over TCP at once may need more than
+  // the single probe's timeouts; only the cases that end by timing out
+  // keep them.
   if (c.error_class != "http_timeout" && c.error_class != "header_timeout") {
-    StartProber(kLoadedTimeoutMs, kLoadedTimeoutMs);
+    StartProber(kLoadedTimeoutMs, kLoadedTimeoutMs, kLoadedTimeoutMs);
   }
   ASSERT_NE(prober_, nullptr);
   const int64_t limit_ms = c.deadline_ms + 10'000;
