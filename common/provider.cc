@@ -7,7 +7,6 @@
 #include <compare>
 #include <functional>
 #include <optional>
-#include <span>
 #include <tuple>
 #include <unordered_map>
 #include <utility>
@@ -15,6 +14,7 @@
 #include "common/ascii.h"
 #include "common/digest.h"
 #include "common/jurisdiction.h"
+#include "common/net/cidr_index.h"
 #include "common/toml_reader.h"
 
 namespace hl {
@@ -219,42 +219,6 @@ std::string RuleText(const HeaderRule& rule) {
   return rule.name;
 }
 
-// An unsigned 128-bit number: an address (IPv4 in the low 32 bits) as a
-// point on its family's line.
-struct U128 {
-  uint64_t hi = 0;
-  uint64_t lo = 0;
-  friend auto operator<=>(const U128&, const U128&) = default;
-};
-
-U128 ToU128(const net::IpAddress& ip) {
-  U128 v;
-  const uint8_t* b = ip.bytes();
-  for (size_t i = 0; i < ip.size(); ++i) {
-    const uint64_t byte = b[i];
-    if (ip.is_v4() || i >= 8) {
-      v.lo = (v.lo << 8) | byte;
-    } else {
-      v.hi = (v.hi << 8) | byte;
-    }
-  }
-  return v;
-}
-
-// Ones in the host bits of a /prefix_len of `width` (32 or 128) bits.
-U128 HostMask(int prefix_len, int width) {
-  const int host_bits = width - prefix_len;
-  U128 m;
-  if (host_bits >= 64) {
-    m.lo = ~uint64_t{0};
-    m.hi =
-        host_bits == 128 ? ~uint64_t{0} : (uint64_t{1} << (host_bits - 64)) - 1;
-  } else if (host_bits > 0) {
-    m.lo = (uint64_t{1} << host_bits) - 1;
-  }
-  return m;
-}
-
 struct StringHash {
   using is_transparent = void;
   size_t operator()(std::string_view s) const {
@@ -272,59 +236,6 @@ struct RuleRef {
   uint32_t provider = 0;
   uint32_t rule = 0;
   friend auto operator<=>(const RuleRef&, const RuleRef&) = default;
-};
-
-// The CIDRs of one family as disjoint segments: segment i is
-// [starts[i], starts[i + 1]) (the last one runs to the family's end) and
-// lies in the CIDRs refs[offsets[i] .. offsets[i + 1]), sorted.
-struct RangeSegments {
-  std::vector<U128> starts;
-  std::vector<uint32_t> offsets;
-  std::vector<RuleRef> refs;
-
-  struct Block {
-    U128 first, last;
-    RuleRef ref;
-  };
-  // `blocks` in any order; `max` is the family's highest address.
-  void Build(std::vector<Block> blocks, U128 max) {
-    std::vector<U128> bounds;
-    for (const Block& b : blocks) {
-      bounds.push_back(b.first);
-      if (b.last < max) {
-        bounds.push_back(b.last.lo == ~uint64_t{0}
-                             ? U128{b.last.hi + 1, 0}
-                             : U128{b.last.hi, b.last.lo + 1});
-      }
-    }
-    std::sort(bounds.begin(), bounds.end());
-    bounds.erase(std::unique(bounds.begin(), bounds.end()), bounds.end());
-    std::sort(blocks.begin(), blocks.end(),
-              [](const Block& a, const Block& b) { return a.first < b.first; });
-    std::vector<const Block*> active;
-    size_t next = 0;
-    offsets.push_back(0);
-    for (const U128& bound : bounds) {
-      std::erase_if(active, [&](const Block* b) { return b->last < bound; });
-      for (; next < blocks.size() && blocks[next].first <= bound; ++next) {
-        active.push_back(&blocks[next]);
-      }
-      const size_t first = refs.size();
-      for (const Block* b : active) refs.push_back(b->ref);
-      std::sort(refs.begin() + static_cast<ptrdiff_t>(first), refs.end());
-      starts.push_back(bound);
-      offsets.push_back(static_cast<uint32_t>(refs.size()));
-    }
-  }
-
-  // The CIDRs that contain `v`, sorted.
-  std::span<const RuleRef> Containing(U128 v) const {
-    auto after = std::upper_bound(starts.begin(), starts.end(), v);
-    if (after == starts.begin()) return {};
-    const size_t i = static_cast<size_t>(after - starts.begin()) - 1;
-    return std::span<const RuleRef>(refs).subspan(offsets[i],
-                                                  offsets[i + 1] - offsets[i]);
-  }
 };
 
 // Evidence kinds in the order of kKindsByStrength.
@@ -357,12 +268,15 @@ struct ProviderIndex {
   std::vector<std::vector<HeaderRule>> header_rules;
   std::vector<std::vector<std::string>> header_texts;
   std::vector<std::vector<std::string>> cidr_texts;
+  // Every provider's CIDRs, numbered in (provider, rule) order: number i
+  // is rule cidr_refs[i].
+  net::CidrIndex cidrs;
+  std::vector<RuleRef> cidr_refs;
   std::vector<std::vector<std::string>> suffixes;
   // Exact lower-case header names, and the rules ending in '*' with the
   // prefix before it.
   StringMap<std::vector<RuleRef>> header_names;
   std::vector<std::pair<std::string, RuleRef>> header_prefixes;
-  RangeSegments v4, v6;
   StringMap<std::vector<RuleRef>> suffix_rules;
   // Per AS number its text ("AS13335") and the providers listing it, each
   // once, in table order.
@@ -376,7 +290,7 @@ struct ProviderIndex {
 std::shared_ptr<const ProviderIndex> IndexProviders(
     const std::vector<Provider>& providers) {
   auto index = std::make_shared<ProviderIndex>();
-  std::vector<RangeSegments::Block> v4, v6;
+  std::vector<net::Cidr> cidrs;
   for (uint32_t p = 0; p < providers.size(); ++p) {
     const Provider& provider = providers[p];
     index->providers.push_back(
@@ -398,11 +312,8 @@ std::shared_ptr<const ProviderIndex> IndexProviders(
     for (uint32_t r = 0; r < provider.ip_ranges.size(); ++r) {
       const net::Cidr& cidr = provider.ip_ranges[r];
       cidr_texts.push_back(cidr.ToString());
-      const U128 first = ToU128(cidr.base());
-      const U128 host =
-          HostMask(cidr.prefix_len(), cidr.base().is_v4() ? 32 : 128);
-      (cidr.base().is_v4() ? v4 : v6)
-          .push_back({first, {first.hi | host.hi, first.lo | host.lo}, {p, r}});
+      cidrs.push_back(cidr);
+      index->cidr_refs.push_back({p, r});
     }
     index->suffixes.push_back(provider.cname_suffixes);
     for (uint32_t r = 0; r < provider.cname_suffixes.size(); ++r) {
@@ -416,8 +327,7 @@ std::shared_ptr<const ProviderIndex> IndexProviders(
       }
     }
   }
-  index->v4.Build(std::move(v4), HostMask(0, 32));
-  index->v6.Build(std::move(v6), HostMask(0, 128));
+  index->cidrs = net::CidrIndex(cidrs);
   return index;
 }
 
@@ -462,8 +372,8 @@ void FindAddresses(
   for (uint32_t i = 0; i < static_cast<uint32_t>(addresses.size()); ++i) {
     const pb::AddressInfo& a = addresses[static_cast<int>(i)];
     if (std::optional<net::IpAddress> ip = net::IpAddress::Parse(a.ip())) {
-      const RangeSegments& family = ip->is_v4() ? index.v4 : index.v6;
-      for (RuleRef ref : family.Containing(ToU128(*ip))) {
+      for (uint32_t number : index.cidrs.Containing(*ip)) {
+        const RuleRef ref = index.cidr_refs[number];
         hits->push_back({ref.provider, kIpRangeKind, i, ref.rule,
                          &index.cidr_texts[ref.provider][ref.rule], a.ip()});
       }

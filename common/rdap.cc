@@ -183,7 +183,7 @@ Result<std::string> Bootstrap::Add(Registry registry, std::string_view json,
   }
   std::vector<IpService> ip;
   std::vector<AsnService> asn;
-  std::vector<DomainService> dns;
+  std::vector<std::pair<std::string, std::string>> dns;  // suffix, URL
   const bool v4 = registry == Registry::kIpv4;
   HL_RETURN_IF_ERROR(ForEachEntry(
       root, origin,
@@ -211,14 +211,20 @@ Result<std::string> Bootstrap::Add(Registry registry, std::string_view json,
             return Status::Ok();
           }
           case Registry::kDns:
-            dns.push_back({ToLowerAscii(Trim(entry, '.')), url});
+            dns.emplace_back(ToLowerAscii(Trim(entry, '.')), url);
             return Status::Ok();
         }
         return Status::Ok();
       }));
-  ip_.insert(ip_.end(), ip.begin(), ip.end());
+  if (!ip.empty()) {
+    ip_.insert(ip_.end(), ip.begin(), ip.end());
+    std::vector<net::Cidr> prefixes;
+    prefixes.reserve(ip_.size());
+    for (const IpService& s : ip_) prefixes.push_back(s.prefix);
+    ip_index_ = net::CidrIndex(prefixes);
+  }
   asn_.insert(asn_.end(), asn.begin(), asn.end());
-  dns_.insert(dns_.end(), dns.begin(), dns.end());
+  dns_.insert(dns.begin(), dns.end());  // keeps the first URL of a suffix
   std::string publication = root["publication"].get<std::string>();
   publication_[static_cast<size_t>(registry)] = publication;
   return publication;
@@ -246,11 +252,12 @@ std::optional<std::string> Bootstrap::ForAsn(uint32_t asn) const {
 }
 
 std::optional<std::string> Bootstrap::ForIp(const net::IpAddress& ip) const {
+  // Numbers ascend in ip_'s order: among prefixes of one length the
+  // first added wins.
   const IpService* best = nullptr;
-  for (const IpService& s : ip_) {
-    if (s.prefix.Contains(ip) &&
-        (best == nullptr ||
-         s.prefix.prefix_len() > best->prefix.prefix_len())) {
+  for (uint32_t i : ip_index_.Containing(ip)) {
+    const IpService& s = ip_[i];
+    if (best == nullptr || s.prefix.prefix_len() > best->prefix.prefix_len()) {
       best = &s;
     }
   }
@@ -260,18 +267,15 @@ std::optional<std::string> Bootstrap::ForIp(const net::IpAddress& ip) const {
 
 std::optional<std::string> Bootstrap::ForDomain(std::string_view domain) const {
   const std::string name = ToLowerAscii(Trim(domain, '.'));
-  const DomainService* best = nullptr;
-  for (const DomainService& s : dns_) {
-    const bool match =
-        name == s.suffix ||
-        (name.size() > s.suffix.size() && name.ends_with(s.suffix) &&
-         name[name.size() - s.suffix.size() - 1] == '.');
-    if (match && (best == nullptr || s.suffix.size() > best->suffix.size())) {
-      best = &s;
-    }
+  // The name itself, then each suffix after a dot, longest first.
+  for (size_t start = 0; start <= name.size();) {
+    const auto found = dns_.find(std::string_view(name).substr(start));
+    if (found != dns_.end()) return found->second;
+    const size_t dot = name.find('.', start);
+    if (dot == std::string::npos) break;
+    start = dot + 1;
   }
-  if (best == nullptr) return std::nullopt;
-  return best->url;
+  return std::nullopt;
 }
 
 Result<Network> ParseNetwork(std::string_view body, const std::string& server) {

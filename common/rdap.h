@@ -4,11 +4,14 @@
 // fetches).
 #pragma once
 
+#include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "common/net/cidr_index.h"
 #include "common/net/ip.h"
 #include "common/status.h"
 
@@ -61,13 +64,11 @@ class Bootstrap {
     uint32_t last = 0;
     std::string url;
   };
-  struct DomainService {
-    std::string suffix;  // lower case, no dots at the ends
-    std::string url;
-  };
   std::vector<IpService> ip_;
+  net::CidrIndex ip_index_;  // of ip_'s prefixes, numbered as in ip_
   std::vector<AsnService> asn_;
-  std::vector<DomainService> dns_;
+  // By suffix (lower case, no dots at the ends): the first URL added.
+  std::map<std::string, std::string, std::less<>> dns_;
   std::string publication_[4];
 };
 

@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "common/proto/verdict_line_source.pb.h"
+#include "common/proto_view.h"
 
 namespace hl {
 namespace {
@@ -22,7 +23,7 @@ std::string Countries(const pb::VerdictLineSource& obs) {
 
 std::string VerdictLine(std::string_view stored) {
   pb::VerdictLineSource obs;
-  if (!obs.ParseFromArray(stored.data(), static_cast<int>(stored.size()))) {
+  if (!ParseView(stored, &obs)) {
     return "(a result that cannot be read: the store may be damaged)";
   }
   // The evidence of the request that decided: the last hop of a redirect

@@ -17,6 +17,7 @@
 #include <utility>
 
 #include "common/digest.h"
+#include "common/proto_view.h"
 #include "common/protocol.h"
 #include "common/referral.h"
 #include "common/request_context.h"
@@ -128,10 +129,27 @@ Status FromRocks(const rocksdb::Status& s, std::string_view what) {
   return Internal(msg);
 }
 
+// Moves `it` to the first key >= `target`, for targets in ascending
+// order: it stays when it is there already (a later target than the
+// previous one, and no key between), steps when `target` is a few keys
+// ahead, else seeks.
+void SeekForward(rocksdb::Iterator* it, const rocksdb::Slice& target) {
+  constexpr int kSteps = 4;
+  for (int i = 0; i < kSteps && it->Valid() && it->key().compare(target) < 0;
+       ++i) {
+    it->Next();
+  }
+  if (!it->Valid() || it->key().compare(target) < 0) it->Seek(target);
+}
+
+Status Undecodable(std::string_view what) {
+  return DataLoss("undecodable " + std::string(what) + " record in store");
+}
+
 template <typename Message>
 Status Parse(std::string_view bytes, Message* out, std::string_view what) {
   if (!out->ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
-    return DataLoss("undecodable " + std::string(what) + " record in store");
+    return Undecodable(what);
   }
   return Status::Ok();
 }
@@ -1325,22 +1343,27 @@ Result<std::vector<Store::EnrichmentItem>> Store::PendingEnrichment(
   rocksdb::WriteBatch stale;
   std::unique_ptr<rocksdb::Iterator> it(
       db_->NewIterator(rocksdb::ReadOptions(), enrich_));
-  rocksdb::PinnableSlice bytes;
+  // Made after `it`: it sees the result of every entry `it` sees. The
+  // entries' results come in key order, each normally the key after the
+  // previous one: reached by a step, not a search.
+  std::unique_ptr<rocksdb::Iterator> results(
+      db_->NewIterator(rocksdb::ReadOptions(), results_));
   for (it->Seek(ResultKey(from_job, from_check));
        it->Valid() && items.size() < max; it->Next()) {
-    const std::string_view key = it->key().ToStringView();
-    bytes.Reset();
-    rocksdb::Status s =
-        db_->Get(rocksdb::ReadOptions(), results_, it->key(), &bytes);
-    if (s.IsNotFound()) {
-      stale.Delete(enrich_, it->key());
+    const rocksdb::Slice key = it->key();
+    SeekForward(results.get(), key);
+    if (!results->Valid() || results->key() != key) {
+      HL_RETURN_IF_ERROR(
+          FromRocks(results->status(), "cannot read a result to enrich"));
+      stale.Delete(enrich_, key);
       continue;
     }
-    HL_RETURN_IF_ERROR(FromRocks(s, "cannot read a result to enrich"));
     EnrichmentItem& item = items.emplace_back();
-    item.job_id = ReadU64(key);
-    item.check = static_cast<uint32_t>(ReadU64(key.substr(8)));
-    HL_RETURN_IF_ERROR(Parse(bytes.ToStringView(), &item.source, "result"));
+    item.job_id = ReadU64(key.ToStringView());
+    item.check = static_cast<uint32_t>(ReadU64(key.ToStringView().substr(8)));
+    if (!ParseView(results->value().ToStringView(), &item.source)) {
+      return Undecodable("result");
+    }
   }
   HL_RETURN_IF_ERROR(FromRocks(it->status(), "enrichment index scan failed"));
   if (stale.Count() > 0) HL_RETURN_IF_ERROR(Write(&stale, /*sync=*/false));

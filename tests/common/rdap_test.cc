@@ -5,6 +5,7 @@
 
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -80,6 +81,97 @@ TEST(RdapBootstrapTest, LongestMatchAndHttpsFirst) {
   EXPECT_EQ(b->ForAsn(1877), std::nullopt);
   EXPECT_EQ(b->ForAsn(64500), "https://asn.example/");
   EXPECT_EQ(b->publication(rdap::Registry::kDns), "2026-11-29T00:00:00Z");
+}
+
+TEST(RdapBootstrapTest, ForIpIsTheLongestPrefixTheFirstAddedAmongEqualOnes) {
+  Result<Bootstrap> b = MakeBootstrap(
+      R"([[["0.0.0.0/1"], ["https://low.example/"]],
+          [["10.0.0.0/8"], ["https://a.example/"]],
+          [["10.1.0.0/16", "10.1.2.0/24"], ["https://b.example/"]],
+          [["10.1.2.0/24"], ["https://c.example/"]],
+          [["10.1.2.128/25"], ["https://d.example/"]],
+          [["10.255.255.255/32"], ["https://e.example/"]],
+          [["255.255.255.255/32"], ["https://top.example/"]]])",
+      "[]",
+      R"([[["2001:db8::/32"], ["https://v6a.example/"]],
+          [["2001:db8:1::/48"], ["https://v6b.example/"]],
+          [["2001:db8:1:0:8000::/65"], ["https://v6c.example/"]],
+          [["2001:db8:1::/48"], ["https://v6d.example/"]],
+          [["ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff/128"],
+           ["https://v6top.example/"]]])");
+  ASSERT_TRUE(b.ok()) << b.status().message();
+  const std::vector<std::pair<std::string, std::optional<std::string>>> cases =
+      {
+          {"0.0.0.0", "https://low.example/"},
+          {"9.255.255.255", "https://low.example/"},
+          {"10.0.0.0", "https://a.example/"},
+          {"10.0.255.255", "https://a.example/"},
+          {"10.1.0.0", "https://b.example/"},
+          {"10.1.1.255", "https://b.example/"},
+          {"10.1.2.0", "https://b.example/"},
+          {"10.1.2.127", "https://b.example/"},
+          {"10.1.2.128", "https://d.example/"},
+          {"10.1.2.255", "https://d.example/"},
+          {"10.1.3.0", "https://b.example/"},
+          {"10.1.255.255", "https://b.example/"},
+          {"10.2.0.0", "https://a.example/"},
+          {"10.255.255.254", "https://a.example/"},
+          {"10.255.255.255", "https://e.example/"},
+          {"11.0.0.0", "https://low.example/"},
+          {"127.255.255.255", "https://low.example/"},
+          {"128.0.0.0", std::nullopt},
+          {"255.255.255.254", std::nullopt},
+          {"255.255.255.255", "https://top.example/"},
+          {"2001:db8::", "https://v6a.example/"},
+          {"2001:db8:0:ffff:ffff:ffff:ffff:ffff", "https://v6a.example/"},
+          {"2001:db8:1::", "https://v6b.example/"},
+          {"2001:db8:1:0:7fff:ffff:ffff:ffff", "https://v6b.example/"},
+          {"2001:db8:1:0:8000::", "https://v6c.example/"},
+          {"2001:db8:1:0:ffff:ffff:ffff:ffff", "https://v6c.example/"},
+          {"2001:db8:1:1::", "https://v6b.example/"},
+          {"2001:db8:2::", "https://v6a.example/"},
+          {"2001:db8:ffff:ffff:ffff:ffff:ffff:ffff", "https://v6a.example/"},
+          {"2001:db7:ffff:ffff:ffff:ffff:ffff:ffff", std::nullopt},
+          {"2001:db9::", std::nullopt},
+          {"::", std::nullopt},
+          {"::ffff:10.1.2.3", std::nullopt},  // families never mix
+          {"ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe", std::nullopt},
+          {"ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "https://v6top.example/"},
+      };
+  for (const auto& [ip, url] : cases) {
+    EXPECT_EQ(b->ForIp(Ip(ip)), url) << ip;
+  }
+}
+
+TEST(RdapBootstrapTest, ForDomainIsTheLongestLabelSuffixTheFirstAddedOne) {
+  Result<Bootstrap> b =
+      MakeBootstrap("[]",
+                    R"([[["uk", "Example.Org."], ["https://uk.example/"]],
+          [["co.uk", "uk"], ["https://co-uk.example/"]],
+          [["b"], ["https://b.example/"]],
+          [["ample.com"], ["https://ample.example/"]]])");
+  ASSERT_TRUE(b.ok()) << b.status().message();
+  const std::vector<std::pair<std::string, std::optional<std::string>>> cases =
+      {
+          {"uk", "https://uk.example/"},
+          {"example.uk", "https://uk.example/"},
+          {"co.uk", "https://co-uk.example/"},
+          {"a.b.co.uk", "https://co-uk.example/"},
+          {"A.B.CO.UK.", "https://co-uk.example/"},
+          {"..co.uk..", "https://co-uk.example/"},
+          {"xco.uk", "https://uk.example/"},
+          {"example.org", "https://uk.example/"},
+          {"www.example.org", "https://uk.example/"},
+          {"org", std::nullopt},
+          {"a..b", "https://b.example/"},
+          {"example.com", std::nullopt},  // "ample.com" is not a label suffix
+          {"ample.com", "https://ample.example/"},
+          {"", std::nullopt},
+          {".", std::nullopt},
+      };
+  for (const auto& [name, url] : cases) {
+    EXPECT_EQ(b->ForDomain(name), url) << name;
+  }
 }
 
 TEST(RdapBootstrapTest, ErrorsNameTheFileAndThePlace) {

@@ -7,6 +7,8 @@
 
 #include <filesystem>
 #include <map>
+#include <set>
+#include <tuple>
 
 #include "common/jurisdiction.h"
 #include "common/verdict.h"
@@ -276,8 +278,9 @@ class EnricherTest : public ::testing::Test {
     return std::move(store).value();
   }
 
-  // Ingests `n` URLs, leases them and stores Located() for each.
-  void StoreResults(Store& store, int n) {
+  // Ingests `n` URLs, leases them and stores Located() for each (from
+  // 10.0.0.J for job J with `ip_per_job`).
+  void StoreResults(Store& store, int n, bool ip_per_job = false) {
     auto run = store.BeginRun(pb::RunRecord(), 1000);
     ASSERT_TRUE(run.ok());
     auto ingest = store.StartIngest(run->run_id(), 1000);
@@ -289,8 +292,10 @@ class EnricherTest : public ::testing::Test {
     ingest.reset();
     auto leased = store.LeasePending(n, 2000);
     ASSERT_TRUE(leased.ok());
-    const pb::Observation obs = Located();
     for (const pb::JobRecord& job : *leased) {
+      const pb::Observation obs =
+          ip_per_job ? Located("10.0.0." + std::to_string(job.job_id()))
+                     : Located();
       ASSERT_TRUE(
           store.StoreResult(job.job_id(), job.attempts(), obs, 3000).ok());
     }
@@ -374,6 +379,61 @@ TEST_F(EnricherTest, StepsContinueWhereThePreviousStoppedAndWrapAround) {
   EXPECT_EQ(enricher.Step(1)->completed, 1u);
   EXPECT_EQ(state(1), "complete");
   EXPECT_EQ(*store->CountPendingEnrichment(), 0u);
+}
+
+// Pending results are read in key order with their own bytes, whatever
+// lies between them: results enriched already (with their enrichment
+// records), long and short runs of them, a later check of a job.
+TEST_F(EnricherTest, PendingEnrichmentReadsEachPendingResultInOrder) {
+  auto store = Open();
+  StoreResults(*store, 30, /*ip_per_job=*/true);
+  const std::set<uint64_t> pending_jobs = {1, 2, 9, 10, 11, 17, 30};
+  std::vector<Store::Enriched> done;
+  for (uint64_t job = 1; job <= 30; ++job) {
+    if (pending_jobs.contains(job)) continue;
+    pb::Observation enrichment;
+    enrichment.mutable_rdap()->set_state("complete");
+    done.push_back({job, 0, enrichment});
+  }
+  ASSERT_TRUE(store->CompleteEnrichment(done).ok());
+  auto queued = store->QueueChecks({10}, 4000);
+  ASSERT_TRUE(queued.ok() && queued->queued == 1u);
+  auto leased = store->LeasePending(1, 4000);
+  ASSERT_TRUE(leased.ok() && leased->size() == 1u);
+  ASSERT_TRUE(store
+                  ->StoreResult(10, leased->front().attempts(),
+                                Located("10.0.0.110"), 5000)
+                  .ok());
+  // (job, check, the result's address), in order.
+  const std::vector<std::tuple<uint64_t, uint32_t, std::string>> all = {
+      {1, 0, "10.0.0.1"},   {2, 0, "10.0.0.2"},    {9, 0, "10.0.0.9"},
+      {10, 0, "10.0.0.10"}, {10, 1, "10.0.0.110"}, {11, 0, "10.0.0.11"},
+      {17, 0, "10.0.0.17"}, {30, 0, "10.0.0.30"}};
+  for (const auto& [from_job, from_check] :
+       std::vector<std::pair<uint64_t, uint32_t>>{
+           {0, 0}, {2, 0}, {3, 0}, {10, 1}, {12, 0}, {30, 0}, {31, 0}}) {
+    for (size_t max : {100, 3}) {
+      std::vector<std::tuple<uint64_t, uint32_t, std::string>> expected;
+      for (const auto& e : all) {
+        if (std::pair{std::get<0>(e), std::get<1>(e)} >=
+                std::pair{from_job, from_check} &&
+            expected.size() < max) {
+          expected.push_back(e);
+        }
+      }
+      auto items = store->PendingEnrichment(max, from_job, from_check);
+      ASSERT_TRUE(items.ok()) << items.status().message();
+      std::vector<std::tuple<uint64_t, uint32_t, std::string>> read;
+      for (const Store::EnrichmentItem& item : *items) {
+        read.emplace_back(item.job_id, item.check,
+                          item.source.addresses_size() == 1
+                              ? item.source.addresses(0).ip()
+                              : "?");
+      }
+      EXPECT_EQ(read, expected)
+          << "from " << from_job << "/" << from_check << ", max " << max;
+    }
+  }
 }
 
 TEST_F(EnricherTest, PendingEnrichmentSurvivesARestart) {
