@@ -34,7 +34,7 @@ Status ForEachInputLine(InputReader& reader, const BatchSpec& spec,
               " bytes"));
       continue;
     }
-    auto url = net::NormalizeUrl(line.url, /*registrable_domain=*/false);
+    auto url = net::RenormalizeUrl(line.url, /*registrable_domain=*/false);
     if (!url.ok()) {
       HL_RETURN_IF_ERROR(
           reject(std::string(net::UrlRejectionReason(url.error().reason)),

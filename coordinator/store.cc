@@ -22,6 +22,7 @@
 #include "common/referral.h"
 #include "common/request_context.h"
 #include "common/verdict.h"
+#include "coordinator/memtable_hints.h"
 #include "coordinator/scheduler.h"
 
 namespace hl::coordinator {
@@ -235,6 +236,10 @@ Result<std::unique_ptr<Store>> Store::OpenMode(const std::string& dir,
       // memtable's size.
       cf.memtable_whole_key_filtering = true;
       cf.memtable_prefix_bloom_size_ratio = 0.1;
+    }
+    if (const size_t id_size = InsertHintIdSize(name); id_size > 0) {
+      cf.memtable_insert_with_hint_prefix_extractor =
+          NewInsertHintTransform(id_size);
     }
     families.emplace_back(name, cf);
   }

@@ -670,7 +670,8 @@ Result<NormalizedUrl, UrlError> NormalizeUrl(std::string_view input,
   return out;
 }
 
-std::optional<NormalizedUrl> SplitPlainNormalUrl(std::string_view input) {
+std::optional<NormalizedUrl> SplitPlainNormalUrl(std::string_view input,
+                                                 bool registrable_domain) {
   if (input.size() > kMaxUrlLength) return std::nullopt;
   NormalizedUrl out;
   std::string_view rest;
@@ -764,15 +765,17 @@ std::optional<NormalizedUrl> SplitPlainNormalUrl(std::string_view input) {
   out.host = std::string(authority);
   out.path_query = std::string(path_query);
   if (tld == "onion") out.host_kind = HostKind::kOnion;
-  out.registrable_domain = RegistrableDomain(out.host);
+  if (registrable_domain) out.registrable_domain = RegistrableDomain(out.host);
   return out;
 }
 
-Result<NormalizedUrl, UrlError> RenormalizeUrl(std::string_view input) {
-  if (std::optional<NormalizedUrl> plain = SplitPlainNormalUrl(input)) {
+Result<NormalizedUrl, UrlError> RenormalizeUrl(std::string_view input,
+                                               bool registrable_domain) {
+  if (std::optional<NormalizedUrl> plain =
+          SplitPlainNormalUrl(input, registrable_domain)) {
     return *std::move(plain);
   }
-  return NormalizeUrl(input);
+  return NormalizeUrl(input, registrable_domain);
 }
 
 std::string RegistrableDomainOfHost(std::string_view host) {

@@ -97,12 +97,13 @@ struct NormalizedUrl {
 Result<NormalizedUrl, UrlError> NormalizeUrl(std::string_view input,
                                              bool registrable_domain = true);
 
-// NormalizeUrl(input) for an input that is usually already normal (a job's
-// URL, which the coordinator normalised): the result, value or error, is
-// always NormalizeUrl(input)'s. A URL in the plain normal form
-// (SplitPlainNormalUrl) is split without parsing it again; any other goes
-// through NormalizeUrl.
-Result<NormalizedUrl, UrlError> RenormalizeUrl(std::string_view input);
+// NormalizeUrl(input, registrable_domain) for an input that is often
+// already normal (a job's URL, which the coordinator normalised; a submitted
+// URL): the result, value or error, is always NormalizeUrl's. A URL in the
+// plain normal form (SplitPlainNormalUrl) is split without parsing it again;
+// any other goes through NormalizeUrl.
+Result<NormalizedUrl, UrlError> RenormalizeUrl(std::string_view input,
+                                               bool registrable_domain = true);
 
 // The NormalizedUrl of `input` when it is in the plain normal form: scheme
 // "http" or "https", "://", a domain of labels of lower-case ASCII letters,
@@ -113,8 +114,9 @@ Result<NormalizedUrl, UrlError> RenormalizeUrl(std::string_view input);
 // segments and an optional query, both of RFC 3986 characters with '%'
 // only before two hex digits, at most kMaxUrlLength bytes in all. nullopt for
 // every other input. Such an input is a fixed point of NormalizeUrl, and the
-// result is NormalizeUrl(input)'s.
-std::optional<NormalizedUrl> SplitPlainNormalUrl(std::string_view input);
+// result is NormalizeUrl(input, registrable_domain)'s.
+std::optional<NormalizedUrl> SplitPlainNormalUrl(
+    std::string_view input, bool registrable_domain = true);
 
 // NormalizedUrl::registrable_domain of a URL whose NormalizedUrl::host is
 // `host`, without normalising the URL again: empty for IP literals.

@@ -4,8 +4,9 @@
 // - an accepted URL has http(s) scheme, a non-empty host, a usable port, a
 //   path starting with '/', is printable ASCII without spaces, fits the
 //   length limit, and normalising it again yields the same result;
-// - RenormalizeUrl (the worker's fast path for already-normal URLs) gives
-//   NormalizeUrl's answer, value or rejection, on every input;
+// - RenormalizeUrl (the fast path for already-normal URLs: the worker's,
+//   and the ingest's without the registrable domain) gives NormalizeUrl's
+//   answer, value or rejection, on every input;
 // - a rejection carries a non-empty, printable, UTF-8 detail;
 // - an address IpAddress::Parse accepts prints to text that parses back to
 //   it.
@@ -48,6 +49,15 @@ void CheckUrl(std::string_view input) {
   if (!r.ok() && (fast.error().reason != r.error().reason ||
                   fast.error().detail != r.error().detail)) {
     Fail("RenormalizeUrl rejects differently", input);
+  }
+  const auto bare = NormalizeUrl(input, /*registrable_domain=*/false);
+  const auto fast_bare =
+      hl::net::RenormalizeUrl(input, /*registrable_domain=*/false);
+  if (bare.ok() != fast_bare.ok() ||
+      (bare.ok() && !SameResult(*bare, *fast_bare)) ||
+      (!bare.ok() && (bare.error().reason != fast_bare.error().reason ||
+                      bare.error().detail != fast_bare.error().detail))) {
+    Fail("RenormalizeUrl without the registrable domain differs", input);
   }
   if (!r.ok()) {
     const std::string& detail = r.error().detail;

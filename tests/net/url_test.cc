@@ -491,26 +491,31 @@ void ExpectSameUrl(const NormalizedUrl& got, const NormalizedUrl& want) {
 }
 
 // RenormalizeUrl gives NormalizeUrl's answer, value or error, for every
-// input of both tables and for every normalised URL.
+// input of both tables and for every normalised URL, with the registrable
+// domain and without it (the ingest's).
 TEST(RenormalizeUrlTest, AgreesWithNormalizeUrl) {
-  for (const Accepted& c : AcceptedCases()) {
-    SCOPED_TRACE(Printable(c.input));
-    const auto want = NormalizeUrl(c.input);
-    ASSERT_TRUE(want.ok());
-    for (const std::string& input : {c.input, want->url}) {
-      const auto got = RenormalizeUrl(input);
-      ASSERT_TRUE(got.ok()) << got.error().detail;
-      ExpectSameUrl(*got, *want);
+  for (const bool registrable_domain : {true, false}) {
+    SCOPED_TRACE(registrable_domain ? "with registrable domain"
+                                    : "without registrable domain");
+    for (const Accepted& c : AcceptedCases()) {
+      SCOPED_TRACE(Printable(c.input));
+      const auto want = NormalizeUrl(c.input, registrable_domain);
+      ASSERT_TRUE(want.ok());
+      for (const std::string& input : {c.input, want->url}) {
+        const auto got = RenormalizeUrl(input, registrable_domain);
+        ASSERT_TRUE(got.ok()) << got.error().detail;
+        ExpectSameUrl(*got, *want);
+      }
     }
-  }
-  for (const Rejected& c : RejectedCases()) {
-    SCOPED_TRACE(Printable(c.input));
-    const auto want = NormalizeUrl(c.input);
-    const auto got = RenormalizeUrl(c.input);
-    ASSERT_FALSE(got.ok()) << "accepted as " << got->url;
-    EXPECT_EQ(UrlRejectionReason(got.error().reason),
-              UrlRejectionReason(want.error().reason));
-    EXPECT_EQ(got.error().detail, want.error().detail);
+    for (const Rejected& c : RejectedCases()) {
+      SCOPED_TRACE(Printable(c.input));
+      const auto want = NormalizeUrl(c.input, registrable_domain);
+      const auto got = RenormalizeUrl(c.input, registrable_domain);
+      ASSERT_FALSE(got.ok()) << "accepted as " << got->url;
+      EXPECT_EQ(UrlRejectionReason(got.error().reason),
+                UrlRejectionReason(want.error().reason));
+      EXPECT_EQ(got.error().detail, want.error().detail);
+    }
   }
 }
 
@@ -546,6 +551,14 @@ TEST(SplitPlainNormalUrlTest, SplitsThePlainForm) {
     const std::optional<NormalizedUrl> got = SplitPlainNormalUrl(url);
     ASSERT_TRUE(got.has_value());
     ExpectSameUrl(*got, *want);
+    // Without the registrable domain, as NormalizeUrl leaves it.
+    const auto want_bare = NormalizeUrl(url, /*registrable_domain=*/false);
+    ASSERT_TRUE(want_bare.ok());
+    const std::optional<NormalizedUrl> bare =
+        SplitPlainNormalUrl(url, /*registrable_domain=*/false);
+    ASSERT_TRUE(bare.has_value());
+    ExpectSameUrl(*bare, *want_bare);
+    EXPECT_EQ(bare->registrable_domain, "");
   }
 }
 
