@@ -46,4 +46,9 @@ size_t InsertHintIdSize(std::string_view family) {
   return 0;
 }
 
+bool RangeDeletionTakesNoHint(std::string_view family, std::string_view begin) {
+  const size_t id_size = InsertHintIdSize(family);
+  return id_size == 0 || begin.size() < id_size;
+}
+
 }  // namespace hl::coordinator

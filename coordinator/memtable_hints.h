@@ -46,4 +46,9 @@ std::shared_ptr<const rocksdb::SliceTransform> NewInsertHintTransform(
 // `audit` and `batch_counts` are written once per batch or event.
 size_t InsertHintIdSize(std::string_view family);
 
+// Whether a DeleteRange of `family` starting at `begin` keeps to the
+// contract above: its start is shorter than the family's hinted ids (or
+// the family has no hints), so RocksDB gives the range deletion no hint.
+bool RangeDeletionTakesNoHint(std::string_view family, std::string_view begin);
+
 }  // namespace hl::coordinator

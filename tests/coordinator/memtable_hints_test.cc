@@ -40,6 +40,31 @@ TEST(InsertHintIdSizeTest, FamiliesKeyedByAscendingIds) {
   }
 }
 
+// A range deletion takes no hint only when its start is shorter than its
+// family's hinted ids: the purge's ranges (a job's results, a run's lines,
+// from the 8-byte id alone) do; one over jobs or queue would not.
+TEST(RangeDeletionTakesNoHintTest, OnlyStartsShorterThanTheHintedIds) {
+  const struct {
+    std::string family;
+    std::string begin;
+    bool no_hint;
+  } cases[] = {
+      {"results", Id(7), true},
+      {"lines", Id(3), true},
+      {"results", Id(7) + Id(2, 4), false},
+      {"lines", Id(3) + Id(9), false},
+      {"jobs", Id(7), false},
+      {"queue", Id(7), false},
+      {"due", Id(5), true},
+      {"url_index", Id(7), true},
+      {"meta", "", true},
+  };
+  for (const auto& c : cases) {
+    EXPECT_EQ(RangeDeletionTakesNoHint(c.family, c.begin), c.no_hint)
+        << c.family << " / " << c.begin.size();
+  }
+}
+
 // The group of a key is what follows its ids; a key shorter than the ids
 // (a purge's DeleteRange starts at the 8-byte id alone) has none.
 TEST(InsertHintTransformTest, GroupsKeysByWhatFollowsTheirIds) {
