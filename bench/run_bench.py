@@ -376,7 +376,8 @@ def _dns_line(d: dict) -> list[str]:
 def print_table(report: dict) -> None:
     print()
     placed = (f"sandbox on CPU {SANDBOX_CPU}, clients on CPU {CLIENT_CPU}"
-              if report.get("pinned", True) else "one CPU, nothing pinned")
+              if report.get("pinned", True)
+              else f"{report.get('unpinned')}, nothing pinned")
     print(f"hostlocator benchmark: {report['sandbox']['hosts']} names over "
           f"{report['sandbox']['addresses']} addresses; {placed}; "
           f"hostlocator {report['hostlocator']}")
@@ -551,6 +552,7 @@ def smoke(args) -> int:
                              "reference": args.reference,
                              "sandbox": {"hosts": 50, "addresses": 5},
                              "pinned": args.pin,
+                             "unpinned": args.unpinned,
                              "modes": {"http": entry}})
             missing = [p for p in SMOKE_SHAPE
                        if not re.search(p, table.getvalue())]
@@ -558,7 +560,8 @@ def smoke(args) -> int:
                 print(f"table without {missing}:\n{table.getvalue()}")
                 return 1
             print(f"ok: 50 URLs, {r['urls_per_s']:.0f} URLs/s"
-                  + ("" if args.pin else ", one CPU, nothing pinned"))
+                  + ("" if args.pin
+                     else f", {args.unpinned}, nothing pinned"))
             return 0
         finally:
             sandbox.stop(tmp)
@@ -571,8 +574,10 @@ def main(argv=None) -> int:
             print(f"run_bench.py: {b} not built", file=sys.stderr)
             return 77 if args.smoke else 1
     # The smoke checks the harness, not speed: it runs on one CPU too.
-    args.pin = (len(os.sched_getaffinity(0)) >= 2
-                and shutil.which("taskset") is not None)
+    args.unpinned = ("one CPU" if len(os.sched_getaffinity(0)) < 2
+                     else "no taskset" if shutil.which("taskset") is None
+                     else "")
+    args.pin = not args.unpinned
     if args.smoke:
         return smoke(args)
     if not args.pin:

@@ -2,8 +2,10 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <fstream>
 
 namespace hl::worker {
 namespace {
@@ -16,22 +18,37 @@ int GrantedReceiveBuffer(int fd) {
   return reported / 2;
 }
 
+// net.core.rmem_max, the most SO_RCVBUF grants; 0 when unreadable.
+int ReceiveBufferCap() {
+  std::ifstream file("/proc/sys/net/core/rmem_max");
+  int bytes = 0;
+  return file >> bytes ? bytes : 0;
+}
+
+Status Unreadable() {
+  return InvalidArgument(std::string("receive buffer unreadable: ") +
+                         std::strerror(errno));
+}
+
 }  // namespace
 
 Result<ReceiveBuffer> RaiseReceiveBuffer(int fd, int bytes) {
   const int current = GrantedReceiveBuffer(fd);
-  if (current < 0) {
-    return InvalidArgument(std::string("receive buffer unreadable: ") +
-                           std::strerror(errno));
-  }
+  if (current < 0) return Unreadable();
   if (current >= bytes) {
     return ReceiveBuffer{.asked = bytes, .granted = current};
   }
   if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof(bytes)) != 0) {
-    // EPERM without CAP_NET_ADMIN: the capped size is the most there is.
-    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof(bytes));
+    // EPERM without CAP_NET_ADMIN: SO_RCVBUF grants at most rmem_max, which
+    // may be less than the socket has (rmem_default above it).
+    const int cap = ReceiveBufferCap();
+    if (cap == 0 || std::min(bytes, cap) > current) {
+      setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof(bytes));
+    }
   }
-  return ReceiveBuffer{.asked = bytes, .granted = GrantedReceiveBuffer(fd)};
+  const int granted = GrantedReceiveBuffer(fd);
+  if (granted < 0) return Unreadable();
+  return ReceiveBuffer{.asked = bytes, .granted = granted};
 }
 
 std::string ReceiveBufferShortfall(const ReceiveBuffer& buffer) {

@@ -216,6 +216,41 @@ NamedInputs HandMadeInputs() {
   for (size_t i = 0; i < inputs.size(); ++i) {
     named.emplace_back("hand-made input " + std::to_string(i), inputs[i]);
   }
+  // The parser's limits (proto_view.cc): unknown groups nested up to 100
+  // deep, a tag or a length of at most 5 bytes, a value of at most 10.
+  for (int depth : {99, 100, 101, 102}) {
+    std::string nested;
+    for (int i = 0; i < depth; ++i) {
+      nested += Tag(40, W::WIRETYPE_START_GROUP);
+    }
+    for (int i = 0; i < depth; ++i) nested += Tag(40, W::WIRETYPE_END_GROUP);
+    named.emplace_back(std::to_string(depth) + " nested groups",
+                       nested + Delimited(6, address));
+  }
+  const std::string payload = "\x03org";
+  for (const auto& [name, bytes] : NamedInputs{
+           {"a 5-byte tag", std::string("\xaa\x80\x80\x80\x00", 5) + payload},
+           {"a 6-byte tag",
+            std::string("\xaa\x80\x80\x80\x80\x00", 6) + payload},
+           {"a 10-byte value",
+            Tag(3, W::WIRETYPE_VARINT) + std::string(9, '\xff') + "\x01"},
+           {"an 11-byte value",
+            Tag(3, W::WIRETYPE_VARINT) + std::string(10, '\xff') + "\x01"},
+           {"a 5-byte length", Tag(6, W::WIRETYPE_LENGTH_DELIMITED) +
+                                   std::string("\x83\x80\x80\x80\x00", 5) +
+                                   "org"},
+           {"a 6-byte length", Tag(6, W::WIRETYPE_LENGTH_DELIMITED) +
+                                   std::string("\x83\x80\x80\x80\x80\x00", 6) +
+                                   "org"},
+           {"a length of 2^31", Tag(11, W::WIRETYPE_LENGTH_DELIMITED) +
+                                    std::string("\x80\x80\x80\x80\x08", 5) +
+                                    "org"},
+           {"a length of 2^32", Tag(11, W::WIRETYPE_LENGTH_DELIMITED) +
+                                    std::string("\x80\x80\x80\x80\x10", 5) +
+                                    "org"},
+       }) {
+    named.emplace_back(name, bytes);
+  }
   return named;
 }
 
