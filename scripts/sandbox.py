@@ -1824,7 +1824,26 @@ def _find_echo_module() -> str | None:
 
 
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    """A port that was free a moment ago for TCP and UDP on every address,
+    below the kernel's ephemeral range (ip_local_port_range): a port from
+    that range may be taken by any outgoing connection (another test's)
+    between this choice and its listener's bind."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            ephemeral_low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        ephemeral_low = 32768
+    chooser = random.SystemRandom()
+    for _ in range(1000 if ephemeral_low > 10001 else 0):
+        port = chooser.randrange(10000, ephemeral_low)
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp, \
+                 socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+                tcp.bind(("0.0.0.0", port))
+                udp.bind(("0.0.0.0", port))
+            return port
+        except OSError:
+            continue
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
