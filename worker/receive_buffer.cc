@@ -32,19 +32,28 @@ Status Unreadable() {
 
 }  // namespace
 
-Result<ReceiveBuffer> RaiseReceiveBuffer(int fd, int bytes) {
-  const int current = GrantedReceiveBuffer(fd);
-  if (current < 0) return Unreadable();
-  if (current >= bytes) {
-    return ReceiveBuffer{.asked = bytes, .granted = current};
+ReceiveBufferStep NextReceiveBufferStep(const ReceiveBufferFacts& facts) {
+  if (facts.current >= facts.asked) return ReceiveBufferStep::kKeep;
+  if (!facts.force_refused) return ReceiveBufferStep::kForce;
+  if (facts.rmem_max == 0 ||
+      std::min(facts.asked, facts.rmem_max) > facts.current) {
+    return ReceiveBufferStep::kFallback;
   }
-  if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof(bytes)) != 0) {
-    // EPERM without CAP_NET_ADMIN: SO_RCVBUF grants at most rmem_max, which
-    // may be less than the socket has (rmem_default above it).
-    const int cap = ReceiveBufferCap();
-    if (cap == 0 || std::min(bytes, cap) > current) {
-      setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof(bytes));
-    }
+  return ReceiveBufferStep::kKeep;
+}
+
+Result<ReceiveBuffer> RaiseReceiveBuffer(int fd, int bytes) {
+  ReceiveBufferFacts facts{.asked = bytes, .current = GrantedReceiveBuffer(fd)};
+  if (facts.current < 0) return Unreadable();
+  ReceiveBufferStep step = NextReceiveBufferStep(facts);
+  if (step == ReceiveBufferStep::kForce &&
+      setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof(bytes)) != 0) {
+    facts.force_refused = true;
+    facts.rmem_max = ReceiveBufferCap();
+    step = NextReceiveBufferStep(facts);
+  }
+  if (step == ReceiveBufferStep::kFallback) {
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof(bytes));
   }
   const int granted = GrantedReceiveBuffer(fd);
   if (granted < 0) return Unreadable();

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <climits>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -67,6 +68,62 @@ struct RaiseCase {
   int asked;
   int granted;
 };
+
+struct StepCase {
+  const char* name;
+  ReceiveBufferFacts facts;
+  ReceiveBufferStep step;
+};
+
+TEST(NextReceiveBufferStepTest, FromTable) {
+  using enum ReceiveBufferStep;
+  constexpr int kMiB = 1 << 20;
+  const StepCase cases[] = {
+      {"has what it asks", {.asked = kMiB, .current = kMiB}, kKeep},
+      {"has more", {.asked = kMiB, .current = 2 * kMiB}, kKeep},
+      {"short: forced first", {.asked = kMiB, .current = 106496}, kForce},
+      {"short, rmem_max known before FORCE is asked",
+       {.asked = kMiB, .current = 106496, .rmem_max = 212992},
+       kForce},
+      {"FORCE refused, rmem_max above the ask",
+       {.asked = kMiB,
+        .current = 106496,
+        .force_refused = true,
+        .rmem_max = 4 * kMiB},
+       kFallback},
+      {"FORCE refused, rmem_max between the buffer and the ask",
+       {.asked = kMiB,
+        .current = 106496,
+        .force_refused = true,
+        .rmem_max = 212992},
+       kFallback},
+      {"FORCE refused, rmem_max unreadable",
+       {.asked = kMiB, .current = 106496, .force_refused = true},
+       kFallback},
+      {"FORCE refused, rmem_max as tuned machines set it",
+       {.asked = kMiB,
+        .current = 106496,
+        .force_refused = true,
+        .rmem_max = INT_MAX},
+       kFallback},
+      // rmem_default > 2 x rmem_max: SO_RCVBUF would set rmem_max.
+      {"FORCE refused, rmem_max below the buffer: never lowered",
+       {.asked = kMiB,
+        .current = 425984,
+        .force_refused = true,
+        .rmem_max = 212992},
+       kKeep},
+      {"FORCE refused, rmem_max the buffer: nothing to gain",
+       {.asked = kMiB,
+        .current = 212992,
+        .force_refused = true,
+        .rmem_max = 212992},
+       kKeep},
+  };
+  for (const StepCase& c : cases) {
+    EXPECT_EQ(NextReceiveBufferStep(c.facts), c.step) << c.name;
+  }
+}
 
 TEST(RaiseReceiveBufferTest, GrantsWhatTheKernelAllowsAndReadsItBack) {
   // Tuned machines set the cap as high as INT_MAX: twice it must not
