@@ -8,7 +8,9 @@
 #include <filesystem>
 #include <map>
 #include <set>
+#include <string>
 #include <tuple>
+#include <vector>
 
 #include "common/jurisdiction.h"
 #include "common/verdict.h"
@@ -524,6 +526,75 @@ TEST_F(EnricherTest, AResultStoredBehindTheLastStepIsEnrichedNext) {
   EXPECT_EQ((*history)[0].rdap().state(), "complete");
   EXPECT_EQ((*history)[1].rdap().state(), "complete");
   EXPECT_EQ(*store->CountPendingEnrichment(), 0u);
+}
+
+// Records the addresses asked about, in order.
+class RecordingLookup : public TableLookup {
+ public:
+  Result<rdap::Network> LookupIp(const net::IpAddress& ip) override {
+    ips.push_back(ip.ToString());
+    return TableLookup::LookupIp(ip);
+  }
+  std::vector<std::string> ips;
+};
+
+// An `enrich` entry whose result is gone (a purge removes results, not
+// their entries) between two pending results: PendingEnrichment drops it
+// on the way, and both neighbours are enriched once each, whether a step
+// takes all three entries or one result at a time.
+TEST_F(EnricherTest, AStaleEntryBetweenTwoPendingResultsIsDropped) {
+  for (size_t max : {64, 2, 1}) {
+    SCOPED_TRACE("max " + std::to_string(max));
+    std::filesystem::remove_all(dir_);
+    auto store = Open();
+    // Job J from its own run; job 2's run alone starts before the cutoff.
+    for (int j = 1; j <= 3; ++j) {
+      auto run = store->BeginRun(pb::RunRecord(), j == 2 ? 100 : 1000);
+      ASSERT_TRUE(run.ok());
+      auto ingest = store->StartIngest(run->run_id(), 1000);
+      const std::string url = "http://h" + std::to_string(j) + ".example.com/";
+      ASSERT_TRUE(ingest->AddUrl(1, url, url, pb::RequestContext()).ok());
+      ASSERT_TRUE(ingest->Commit().ok());
+      ingest.reset();
+      auto leased = store->LeasePending(1, 2000);
+      ASSERT_TRUE(leased.ok() && leased->size() == 1u);
+      ASSERT_EQ(leased->front().job_id(), static_cast<uint64_t>(j));
+      ASSERT_TRUE(store
+                      ->StoreResult(j, leased->front().attempts(),
+                                    Located("10.0.0." + std::to_string(j)),
+                                    3000)
+                      .ok());
+    }
+    auto purged = store->Purge(500, false, "tester", 4000);
+    ASSERT_TRUE(purged.ok()) << purged.status().message();
+    ASSERT_EQ(purged->results, 1u);
+    auto gone = store->History(2);
+    ASSERT_TRUE(!gone.ok() || gone->empty());
+    ASSERT_EQ(*store->CountPendingEnrichment(), 3u);  // job 2's is stale
+
+    RecordingLookup lookup;
+    lookup.networks = {{"10.0.0.1", "DE"}, {"10.0.0.3", "DE"}};
+    Enricher enricher(
+        store.get(), &lookup, [this] { return now_ms_; }, "b");
+    uint64_t completed = 0;
+    for (int step = 0; step < 4; ++step) {
+      auto outcome = enricher.Step(max);
+      ASSERT_TRUE(outcome.ok()) << outcome.status().message();
+      EXPECT_EQ(outcome->deferred, 0u);
+      completed += outcome->completed;
+    }
+    EXPECT_EQ(completed, 2u);
+    EXPECT_EQ(lookup.ips, (std::vector<std::string>{"10.0.0.1", "10.0.0.3"}));
+    EXPECT_EQ(*store->CountPendingEnrichment(), 0u);
+    for (uint64_t job : {1, 3}) {
+      auto history = store->History(job);
+      ASSERT_TRUE(history.ok() && history->size() == 1u) << job;
+      EXPECT_EQ(history->front().rdap().state(), "complete") << job;
+      EXPECT_EQ(history->front().addresses(0).rdap_country(), "DE") << job;
+    }
+    gone = store->History(2);
+    EXPECT_TRUE(!gone.ok() || gone->empty());
+  }
 }
 
 // Purges the whole store (`store` runs started before `cutoff_ms`) at the
