@@ -440,6 +440,43 @@ TEST_F(ProberTest, RedirectToAPrivateAddressIsNeverConnected) {
   EXPECT_EQ(inside->accepted(), 0);
 }
 
+// Each hop's name is resolved and its address checked before any
+// connection: a second redirect to a name that resolves outside the
+// allowlist gets none.
+TEST_F(ProberTest, ALaterHopResolvedToAPrivateAddressIsNeverConnected) {
+  auto inside = HttpTestServer::Start("127.30.0.7", kResponse + Body());
+  ASSERT_NE(inside, nullptr);
+  const std::string port = std::to_string(inside->port());
+  auto middle = HttpTestServer::Start(
+      "127.20.0.27",
+      Redirect(302, "http://rebound.example.test:" + port + "/"));
+  ASSERT_NE(middle, nullptr);
+  auto first = HttpTestServer::Start(
+      "127.10.0.27", Redirect(301, "http://middle.example.test:" +
+                                       std::to_string(middle->port()) + "/"));
+  ASSERT_NE(first, nullptr);
+  dns_->Answer("start.example.test", DnsTestServer::kA,
+               {DnsTestServer::A("start.example.test", "127.10.0.27", 60)});
+  dns_->Answer("middle.example.test", DnsTestServer::kA,
+               {DnsTestServer::A("middle.example.test", "127.20.0.27", 60)});
+  dns_->Answer("rebound.example.test", DnsTestServer::kA,
+               {DnsTestServer::A("rebound.example.test", "127.30.0.7", 60)});
+
+  const pb::Observation obs =
+      Run(MakeProber(),
+          "http://start.example.test:" + std::to_string(first->port()) + "/");
+  inside->Stop();
+
+  ASSERT_EQ(obs.redirects_size(), 2);
+  EXPECT_EQ(obs.redirects(0).http().status(), 302);
+  const pb::Hop& rebound = obs.redirects(1);
+  EXPECT_EQ(rebound.host(), "rebound.example.test");
+  EXPECT_EQ(rebound.pinned_ip(), "127.30.0.7");
+  EXPECT_EQ(rebound.http().error().error_class(), "refused_private_target");
+  EXPECT_EQ(inside->accepted(), 0);
+  EXPECT_EQ(middle->accepted(), 1);
+}
+
 TEST_F(ProberTest, NxdomainEndsBeforeHttp) {
   const pb::Observation obs =
       Run(MakeProber(), "http://gone.example.test/page");
