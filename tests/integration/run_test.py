@@ -36,6 +36,8 @@ sys.dont_write_bytecode = True
 import sandbox  # noqa: E402
 
 HOSTLOCATOR = str(BINARY_DIR / "cli" / "hostlocator")
+STORE_GREP = os.environ.get(
+    "HL_STORE_GREP", str(BINARY_DIR / "tests" / "integration" / "store_grep"))
 
 
 def start_sandbox(tmp: str) -> sandbox.Sandbox:
@@ -407,6 +409,13 @@ class RunEndToEndTest(unittest.TestCase):
                     with open(os.path.join(folder, name), "rb") as f:
                         self.assertNotIn(marker, f.read(),
                                          os.path.join(folder, name))
+        # Through RocksDB too: a compressed block could hide it from the
+        # scan of the raw files above.
+        grep = subprocess.run(
+            [STORE_GREP, os.path.join(self.tmp, "data"), sandbox.BODY_MARKER],
+            capture_output=True, text=True, timeout=60)
+        self.assertEqual(grep.returncode, 0, grep.stderr)
+        self.assertRegex(grep.stdout, r"\Aread [1-9]\d* entries\n\Z")
         for fmt in ("jsonl", "csv"):
             exported = subprocess.run(
                 [HOSTLOCATOR, "export", "--data",
