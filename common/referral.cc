@@ -94,9 +94,30 @@ Status ReadEntry(const Reader& r, const toml::node& node,
   return Status::Ok();
 }
 
-pb::ReferralTarget ToTarget(const ReferralEntry& e, std::string_view country,
-                            std::string_view route) {
-  pb::ReferralTarget t;
+// Whether `j` already names the target (kind, name, country, route).
+bool Has(const pb::Jurisdiction& j, std::string_view kind,
+         std::string_view name, std::string_view country,
+         std::string_view route) {
+  for (const pb::ReferralTarget& have : j.referrals()) {
+    if (have.kind() == kind && have.name() == name &&
+        have.country() == country && have.route() == route) {
+      return true;
+    }
+  }
+  return false;
+}
+
+void Add(pb::Jurisdiction* j, pb::ReferralTarget t) {
+  if (Has(*j, t.kind(), t.name(), t.country(), t.route())) return;
+  *j->add_referrals() = std::move(t);
+}
+
+// Adds the directory entry `e` as a target for `country` by `route` (as
+// Add, written in place).
+void AddEntry(pb::Jurisdiction* j, const ReferralEntry& e,
+              std::string_view country, std::string_view route) {
+  if (Has(*j, e.kind, e.name, country, route)) return;
+  pb::ReferralTarget& t = *j->add_referrals();
   t.set_country(std::string(country));
   t.set_kind(e.kind);
   t.set_route(std::string(route));
@@ -106,17 +127,6 @@ pb::ReferralTarget ToTarget(const ReferralEntry& e, std::string_view country,
   t.set_phone(e.phone);
   t.set_source(e.source);
   t.set_verified_on(e.verified_on);
-  return t;
-}
-
-void Add(pb::Jurisdiction* j, pb::ReferralTarget t) {
-  for (const pb::ReferralTarget& have : j->referrals()) {
-    if (have.kind() == t.kind() && have.name() == t.name() &&
-        have.country() == t.country() && have.route() == t.route()) {
-      return;
-    }
-  }
-  *j->add_referrals() = std::move(t);
 }
 
 // The directory's targets of `kind` for `country`.
@@ -172,22 +182,22 @@ void RouteCountry(const ReferralRouting& routing, const std::string& country,
   const ReferralDirectory& d = routing.directory;
   if (country == routing.home_country) {
     std::vector<const ReferralEntry*> police = Entries(d, country, "police");
-    for (const ReferralEntry* e : police) Add(j, ToTarget(*e, country, route));
+    for (const ReferralEntry* e : police) AddEntry(j, *e, country, route);
     if (police.empty()) {
       ReferralEntry unknown;
       unknown.kind = "police";
       unknown.name =
           "national police of " + country + " (not in the referral directory)";
-      Add(j, ToTarget(unknown, country, route));
+      AddEntry(j, unknown, country, route);
     }
     return;
   }
   for (std::string_view kind : {"hotline", "police", "interpol"}) {
     std::vector<const ReferralEntry*> found = Entries(d, country, kind);
-    for (const ReferralEntry* e : found) Add(j, ToTarget(*e, country, route));
+    for (const ReferralEntry* e : found) AddEntry(j, *e, country, route);
     if (!found.empty()) return;
   }
-  Add(j, ToTarget(d.fallback, country, route));
+  AddEntry(j, d.fallback, country, route);
 }
 
 }  // namespace

@@ -65,7 +65,8 @@ class DnsResolver {
   // per process when the kernel grants less.
   static constexpr int kUdpReceiveBuffer = 1 << 20;
 
-  using Done = std::function<void(pb::DnsObservation)>;
+  // Handed over as an rvalue, as Prober::Done.
+  using Done = std::function<void(pb::DnsObservation&&)>;
   // Names a question of Resolve or AddNsAndPtr until its `done` runs or it
   // is cancelled; never 0, never reused by this resolver.
   using OpId = uint64_t;

@@ -88,6 +88,11 @@ void EventLoop::Unwatch(int fd) {
   epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
 }
 
+int EventLoop::Close(int fd) {
+  watches_.erase(fd);
+  return close(fd);
+}
+
 EventLoop::TimerId EventLoop::After(int64_t delay_ms,
                                     std::function<void()> callback) {
   const TimerId id = next_timer_++;

@@ -51,6 +51,11 @@ class EventLoop {
   // Stops watching `fd`; unknown descriptors are ignored. Call it before
   // the descriptor is closed.
   void Unwatch(int fd);
+  // Stops watching `fd` (if watched) and closes it, returning close's
+  // result. The kernel drops a closed descriptor from epoll by itself, so
+  // this costs no epoll_ctl: `fd` must be the only descriptor of its open
+  // file (never dup'ed), or epoll would keep reporting it.
+  int Close(int fd);
 
   // Runs `callback` once `delay_ms` (clamped at 0) has passed.
   TimerId After(int64_t delay_ms, std::function<void()> callback);

@@ -286,6 +286,7 @@ struct HttpProber::Impl {
   static int OnTimer(CURLM* multi, long timeout_ms, void* clientp);
   static curl_socket_t OpenSocket(void* clientp, curlsocktype purpose,
                                   curl_sockaddr* address);
+  static int CloseSocket(void* clientp, curl_socket_t fd);
   static int OnPrereq(void* clientp, char* primary_ip, char* local_ip,
                       int primary_port, int local_port);
   static size_t OnHeader(char* data, size_t size, size_t count, void* clientp);
@@ -357,6 +358,13 @@ struct HttpProber::Impl {
   size_t max_in_flight = 1;
   size_t active = 0;
   bool closing = false;
+  // While Action drives libcurl, descriptors it stops waiting on
+  // (CURL_POLL_REMOVE) are unwatched only when Action ends, and only those
+  // still open: libcurl closes a finished transfer's socket right after
+  // removing it (CloseSocket), and closing drops it from epoll without an
+  // epoll_ctl.
+  bool defer_unwatch = false;
+  std::vector<curl_socket_t> removed;
   // Every transfer, by address; idle ones are also in `idle`.
   std::unordered_map<Transfer*, std::unique_ptr<Transfer>> transfers;
   std::vector<Transfer*> idle;
@@ -394,9 +402,14 @@ int HttpProber::Impl::OnSocket(CURL* /*easy*/, curl_socket_t fd, int what,
                                void* clientp, void* /*socketp*/) {
   auto* impl = static_cast<Impl*>(clientp);
   if (what == CURL_POLL_REMOVE) {
-    impl->loop->Unwatch(fd);
+    if (impl->defer_unwatch) {
+      impl->removed.push_back(fd);
+    } else {
+      impl->loop->Unwatch(fd);
+    }
     return 0;
   }
+  std::erase(impl->removed, fd);
   uint32_t interest = 0;
   if (what == CURL_POLL_IN || what == CURL_POLL_INOUT) {
     interest |= EventLoop::kRead;
@@ -518,6 +531,12 @@ void HttpProber::Impl::Verify(X509* leaf, STACK_OF(X509) * sent,
         X509_verify_cert_error_string(X509_STORE_CTX_get_error(verify)));
   }
   X509_STORE_CTX_free(verify);
+}
+
+int HttpProber::Impl::CloseSocket(void* clientp, curl_socket_t fd) {
+  auto* impl = static_cast<Impl*>(clientp);
+  std::erase(impl->removed, fd);
+  return impl->loop->Close(fd);
 }
 
 curl_socket_t HttpProber::Impl::OpenSocket(void* clientp,
@@ -653,6 +672,8 @@ HttpProber::Impl::Transfer* HttpProber::Impl::Acquire() {
   curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, t->error.data());
   curl_easy_setopt(curl, CURLOPT_OPENSOCKETFUNCTION, &Impl::OpenSocket);
   curl_easy_setopt(curl, CURLOPT_OPENSOCKETDATA, t);
+  curl_easy_setopt(curl, CURLOPT_CLOSESOCKETFUNCTION, &Impl::CloseSocket);
+  curl_easy_setopt(curl, CURLOPT_CLOSESOCKETDATA, this);
   curl_easy_setopt(curl, CURLOPT_PREREQFUNCTION, &Impl::OnPrereq);
   curl_easy_setopt(curl, CURLOPT_PREREQDATA, t);
   curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, &Impl::OnHeader);
@@ -841,6 +862,7 @@ bool HttpProber::Impl::ProxyFailed(const Transfer& t, CURLcode code) const {
 
 void HttpProber::Impl::Action(curl_socket_t fd, int mask) {
   int running = 0;
+  defer_unwatch = true;
   curl_multi_socket_action(multi, fd, mask, &running);
   int left = 0;
   while (CURLMsg* message = curl_multi_info_read(multi, &left)) {
@@ -858,6 +880,9 @@ void HttpProber::Impl::Action(curl_socket_t fd, int mask) {
     }
     Finish(t, code);
   }
+  defer_unwatch = false;
+  for (const curl_socket_t open : removed) loop->Unwatch(open);
+  removed.clear();
   StartWaiting();
   RunFinished();
 }

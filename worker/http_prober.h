@@ -73,7 +73,8 @@ namespace pb = ::hostlocator::v1;
 // elapsed_ms). Not thread-safe: one prober per EventLoop thread.
 class HttpProber {
  public:
-  using Done = std::function<void(pb::HttpObservation)>;
+  // Handed over as an rvalue, as Prober::Done.
+  using Done = std::function<void(pb::HttpObservation&&)>;
   // Names an exchange of Head until its `done` runs or it is cancelled;
   // never 0, never reused by this prober.
   using ExchangeId = uint64_t;

@@ -116,7 +116,7 @@ struct Prober::Impl {
   void Start(Task& task);
   void StartRequest(Task& task);
   void OnAddresses(Task& task, const std::vector<net::IpAddress>& addresses);
-  void OnHead(uint64_t id, pb::HttpObservation http);
+  void OnHead(uint64_t id, pb::HttpObservation&& http);
   // worker.probe_timeout_ms has passed: cancels what the request under way
   // has outstanding, records it as "probe_timeout", and finishes.
   void OnDeadline(Task& task);
@@ -316,7 +316,7 @@ void Prober::Impl::StartRequest(Task& task) {
     return;
   }
   task.resolving = dns->Resolve(
-      task.target.host, [this, id = task.id](pb::DnsObservation dns_obs) {
+      task.target.host, [this, id = task.id](pb::DnsObservation&& dns_obs) {
         Task* task = Find(id);
         if (task == nullptr) return;
         task->resolving = 0;
@@ -332,7 +332,7 @@ void Prober::Impl::StartRequest(Task& task) {
         task->parts_pending = 2;
         task->asking_ns_ptr = dns->AddNsAndPtr(
             task->target.registrable_domain, std::move(dns_obs),
-            [this, id](pb::DnsObservation completed) {
+            [this, id](pb::DnsObservation&& completed) {
               Task* task = Find(id);
               if (task == nullptr) return;
               task->asking_ns_ptr = 0;
@@ -394,7 +394,7 @@ void Prober::Impl::AdmitWaiting() {
     task->waiting_for_slot = false;
     task->head =
         http->Head(task->target, task->pinned, task->context,
-                   [this, id, waited_us](pb::HttpObservation http_obs) {
+                   [this, id, waited_us](pb::HttpObservation&& http_obs) {
                      http_obs.set_politeness_wait_us(waited_us);
                      OnHead(id, std::move(http_obs));
                    });
@@ -411,7 +411,7 @@ void Prober::Impl::AdmitWaiting() {
   }
 }
 
-void Prober::Impl::OnHead(uint64_t id, pb::HttpObservation http_obs) {
+void Prober::Impl::OnHead(uint64_t id, pb::HttpObservation&& http_obs) {
   Task* task = Find(id);
   if (task == nullptr) return;
   task->head = 0;
@@ -539,10 +539,12 @@ void Prober::Impl::Finish(Task& task) {
 void Prober::Impl::Complete(Task& task) {
   if (task.deadline) loop->Cancel(*task.deadline);
   task.obs.set_finished_at_unix_ms(clock());
-  Done done = std::move(task.done);
-  pb::Observation result = std::move(task.obs);
-  tasks.erase(task.id);
-  done(std::move(result));
+  // The task leaves the table before `done`, which may destroy this
+  // prober; its observation is handed over where it was built.
+  const auto found = tasks.find(task.id);
+  const std::unique_ptr<Task> owned = std::move(found->second);
+  tasks.erase(found);
+  owned->done(std::move(owned->obs));
 }
 
 }  // namespace hl::worker

@@ -36,7 +36,9 @@ struct ProberContext {
 // the ProviderTable are loaded once at start-up and shared (read-only).
 class Prober {
  public:
-  using Done = std::function<void(pb::Observation)>;
+  // The observation is handed over as an rvalue: the callback reads it in
+  // place or moves it out, and no layer between makes a message of its own.
+  using Done = std::function<void(pb::Observation&&)>;
 
   // Fails (kInvalidArgument) without a geolocator or a provider table, and
   // with the DnsResolver's or HttpProber's start-up errors. `loop` must

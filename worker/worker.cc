@@ -300,7 +300,7 @@ class Session {
     prober_->Probe(
         job.url(), job.context(),
         [this, job_id = job.job_id(), attempt = job.attempt(),
-         generation = generation_, started = clock_()](pb::Observation obs) {
+         generation = generation_, started = clock_()](pb::Observation&& obs) {
           if (options_.stats != nullptr) {
             options_.stats->RecordResult(options_.stats_slot, obs,
                                          clock_() - started);

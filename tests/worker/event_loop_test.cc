@@ -2,6 +2,7 @@
 // real descriptors (pipes).
 #include "worker/event_loop.h"
 
+#include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -164,6 +165,48 @@ TEST_F(EventLoopTest, ADescriptorClosedWithoutUnwatchCanBeWatchedAgain) {
   ASSERT_TRUE(loop_->RunOnce(0).ok());
   EXPECT_EQ(calls, 1);
   if (read_end != fds[0]) loop_->Unwatch(fds[0]);
+}
+
+TEST_F(EventLoopTest, CloseForgetsTheDescriptorAndDropsItsEventOfTheTurn) {
+  auto [first, first_w] = ReadablePipe();
+  auto [second, second_w] = ReadablePipe();
+  std::erase(pipes_, first);
+  std::erase(pipes_, second);
+  int calls = 0;
+  int close_result = -1;
+  // Whichever comes first closes the other: exactly one call.
+  ASSERT_TRUE(loop_
+                  ->Watch(first, EventLoop::kRead,
+                          [&](uint32_t) {
+                            ++calls;
+                            close_result = loop_->Close(second);
+                          })
+                  .ok());
+  ASSERT_TRUE(loop_
+                  ->Watch(second, EventLoop::kRead,
+                          [&](uint32_t) {
+                            ++calls;
+                            close_result = loop_->Close(first);
+                          })
+                  .ok());
+  ASSERT_TRUE(loop_->RunOnce(0).ok());
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(close_result, 0);
+  EXPECT_EQ(loop_->watched(), 1u);
+  const int closed = fcntl(first, F_GETFD) == -1 ? first : second;
+  const int open = closed == first ? second : first;
+  EXPECT_EQ(fcntl(closed, F_GETFD), -1);
+  EXPECT_EQ(loop_->Close(open), 0);
+  EXPECT_EQ(loop_->watched(), 0u);
+  // The numbers (likely) come back for a new pipe, which is watched anew.
+  auto [again, again_w] = ReadablePipe();
+  int again_calls = 0;
+  ASSERT_TRUE(
+      loop_->Watch(again, EventLoop::kRead, [&](uint32_t) { ++again_calls; })
+          .ok());
+  ASSERT_TRUE(loop_->RunOnce(0).ok());
+  EXPECT_EQ(again_calls, 1);
+  loop_->Unwatch(again);
 }
 
 }  // namespace
