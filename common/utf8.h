@@ -8,6 +8,8 @@
 #include <string>
 #include <string_view>
 
+#include "common/plain_ascii.h"
+
 namespace hl {
 
 // Length of the well-formed sequence at the start of `s`; 0 when `s` is
@@ -40,12 +42,13 @@ inline size_t Utf8SequenceLength(std::string_view s) {
 }
 
 inline bool IsValidUtf8(std::string_view s) {
-  while (!s.empty()) {
+  while (true) {
+    s.remove_prefix(AsciiPrefix(s));
+    if (s.empty()) return true;
     const size_t len = Utf8SequenceLength(s);
     if (len == 0) return false;
     s.remove_prefix(len);
   }
-  return true;
 }
 
 // Appends `s` to *out with every byte that does not start a well-formed
@@ -54,11 +57,9 @@ inline bool IsValidUtf8(std::string_view s) {
 inline void AppendValidUtf8(std::string_view s, std::string* out) {
   while (!s.empty()) {
     size_t valid = 0;  // well-formed prefix of `s`
-    while (valid < s.size()) {
-      if (static_cast<unsigned char>(s[valid]) < 0x80) {
-        ++valid;
-        continue;
-      }
+    while (true) {
+      valid += AsciiPrefix(s.substr(valid));
+      if (valid == s.size()) break;
       const size_t len = Utf8SequenceLength(s.substr(valid));
       if (len == 0) break;
       valid += len;

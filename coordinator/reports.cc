@@ -4,6 +4,7 @@
 #include <charconv>
 #include <filesystem>
 
+#include "common/plain_ascii.h"
 #include "common/record_json.h"
 #include "common/utf8.h"
 
@@ -56,10 +57,7 @@ void AppendCsvField(std::string_view value, std::string* out) {
   const bool formula =
       !value.empty() && std::string_view("=+-@\t\r").find(value.front()) !=
                             std::string_view::npos;
-  // A loop, not find_first_of, which calls memchr once per byte.
-  const bool quoted = std::any_of(value.begin(), value.end(), [](char c) {
-    return c == ',' || c == '"' || c == '\r' || c == '\n';
-  });
+  const bool quoted = PrefixWithout<',', '"', '\r', '\n'>(value) < value.size();
   if (!quoted) {
     if (formula) *out += '\'';
     AppendValidUtf8(value, out);

@@ -760,8 +760,9 @@ TEST(RecordJsonTest, HexTable) {
 namespace hl {
 namespace {
 
-// The word-at-a-time scan against the byte-wise rule, for every byte value
-// at every position of a 20-byte text and after every prefix length.
+// The block-at-a-time scans against the byte-wise rules, for every byte
+// value at every position of a 40-byte text (two blocks and a tail) and
+// after every prefix length.
 TEST(PlainAsciiPrefixTest, StopsAtTheFirstByteThatIsNotPlain) {
   const auto bytewise = [](std::string_view s, std::string_view special) {
     size_t i = 0;
@@ -772,11 +773,16 @@ TEST(PlainAsciiPrefixTest, StopsAtTheFirstByteThatIsNotPlain) {
     }
     return i;
   };
+  const auto ascii = [](std::string_view s) {
+    size_t i = 0;
+    while (i < s.size() && static_cast<unsigned char>(s[i]) < 0x80) ++i;
+    return i;
+  };
   for (int b = 0; b < 256; ++b) {
-    for (size_t at = 0; at < 20; ++at) {
+    for (size_t at = 0; at < 40; ++at) {
       // Bytes before `at` plain, then b, then bytes that would flag a
       // borrow-based scan (0x00, 0x80) after it.
-      std::string text(20, 'x');
+      std::string text(40, 'x');
       text[at] = static_cast<char>(b);
       for (size_t k = at + 1; k < text.size(); k += 2) text[k] = '\0';
       for (size_t k = at + 2; k < text.size(); k += 2) text[k] = '\x80';
@@ -787,6 +793,53 @@ TEST(PlainAsciiPrefixTest, StopsAtTheFirstByteThatIsNotPlain) {
         ASSERT_EQ((PlainAsciiPrefix<'&', '<', '>', '"', '\''>(s)),
                   bytewise(s, "&<>\"'"))
             << "byte " << b << " at " << at << " of " << len;
+        ASSERT_EQ(AsciiPrefix(s), ascii(s))
+            << "byte " << b << " at " << at << " of " << len;
+        ASSERT_EQ((PrefixWithout<',', '"', '\r', '\n'>(s)),
+                  std::min(s.size(), s.find_first_of(",\"\r\n")))
+            << "byte " << b << " at " << at << " of " << len;
+      }
+    }
+  }
+}
+
+// UTF-8 checks and repair against the byte-wise rule (Utf8SequenceLength at
+// every byte), for sequences well-formed, cut and ill-formed at every
+// position of a 40-byte text, across the scan's block edges.
+TEST(Utf8Test, RepairAndCheckMatchTheBytewiseRule) {
+  const auto bytewise = [](std::string_view s) {
+    std::string out;
+    while (!s.empty()) {
+      const size_t len = Utf8SequenceLength(s);
+      out.append(len == 0 ? std::string_view("\xef\xbf\xbd")
+                          : s.substr(0, len));
+      s.remove_prefix(len == 0 ? 1 : len);
+    }
+    return out;
+  };
+  const std::string_view sequences[] = {"\xc3\xa9",
+                                        "\xe2\x82\xac",
+                                        "\xf0\x9f\x98\x80",
+                                        "\xc3",
+                                        "\xe2\x82",
+                                        "\xf0\x9f\x98",
+                                        "\x80",
+                                        "\xff",
+                                        "\xed\xa0\x80",
+                                        "\xc0\xaf",
+                                        "\xf4\x90\x80\x80",
+                                        "\xe0\x80\xaf",
+                                        "\xc3\xa9\xc3\xa9",
+                                        "\x7f\xc3\xa9\x01"};
+  for (std::string_view seq : sequences) {
+    for (size_t at = 0; at + seq.size() <= 40; ++at) {
+      std::string text(40, 'a');
+      text.replace(at, seq.size(), seq);
+      for (size_t len = 0; len <= text.size(); ++len) {
+        const std::string_view s(text.data(), len);
+        const std::string want = bytewise(s);
+        ASSERT_EQ(ToValidUtf8(s), want) << "at " << at << " of " << len;
+        ASSERT_EQ(IsValidUtf8(s), want == s) << "at " << at << " of " << len;
       }
     }
   }
