@@ -360,9 +360,12 @@ struct HttpProber::Impl {
   bool closing = false;
   // While Action drives libcurl, descriptors it stops waiting on
   // (CURL_POLL_REMOVE) are unwatched only when Action ends, and only those
-  // still open: libcurl closes a finished transfer's socket right after
-  // removing it (CloseSocket), and closing drops it from epoll without an
-  // epoll_ctl.
+  // it did not close through CloseSocket meanwhile: libcurl closes an
+  // answered or refused transfer's socket right after removing it, and
+  // closing drops it from epoll without an epoll_ctl. libcurl before 8.2.0
+  // closes a socket whose connect did not complete (timeout, cancel)
+  // without CloseSocket and removes it afterwards: that one is unwatched
+  // as before (an epoll_ctl on a closed descriptor, harmless).
   bool defer_unwatch = false;
   std::vector<curl_socket_t> removed;
   // Every transfer, by address; idle ones are also in `idle`.

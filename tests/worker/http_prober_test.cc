@@ -1,13 +1,16 @@
 #include "worker/http_prober.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <openssl/sha.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <ctime>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <memory>
@@ -877,6 +880,130 @@ TEST(HttpProberTest, CancelAbortsWaitingAndRunningExchanges) {
   silent->Stop();
   EXPECT_EQ(silent->accepted(), 1);  // the waiting one never connected
 }
+
+// The descriptors this process has open.
+size_t OpenDescriptors() {
+  size_t count = 0;
+  for ([[maybe_unused]] const auto& entry :
+       std::filesystem::directory_iterator("/proc/self/fd")) {
+    ++count;
+  }
+  return count;
+}
+
+// A listener that accepts nothing and whose queue is full: a further
+// connection stays unanswered (SYN dropped) until the client gives up.
+class FullListener {
+ public:
+  explicit FullListener(const std::string& ip) {
+    listen_fd_ = BindLoopback(ip, SOCK_STREAM, &port_);
+    if (listen_fd_ < 0 || listen(listen_fd_, 0) != 0) return;
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(port_);
+    inet_pton(AF_INET, ip.c_str(), &address.sin_addr);
+    for (int& fd : fillers_) {
+      fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+      connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof(address));
+    }
+  }
+  ~FullListener() {
+    for (const int fd : fillers_) close(fd);
+    close(listen_fd_);
+  }
+  uint16_t port() const { return port_; }
+
+ private:
+  int listen_fd_ = -1;
+  uint16_t port_ = 0;
+  int fillers_[2] = {-1, -1};
+};
+
+// How an exchange ends; each leaves no descriptor open or watched.
+enum class Ending {
+  kAnswered,
+  kRefused,
+  kConnectTimeout,
+  kResponseTimeout,
+  kCancelledWhileConnecting
+};
+
+class DescriptorTest : public ::testing::TestWithParam<Ending> {};
+
+// libcurl reports a socket's removal before or after closing it depending
+// on how its exchange ends (7.88 closes an unfinished connect without the
+// close callback); either way the loop forgets it and it is closed.
+TEST_P(DescriptorTest, AnExchangeLeavesNothingOpenOrWatched) {
+  HttpConfig config = TestConfig();
+  config.connect_timeout_ms = 300;
+  config.timeout_ms = 600;
+  TestProber prober(config, SandboxPolicy());
+  uint16_t closed_port = 0;
+  close(BindLoopback("127.0.80.26", SOCK_STREAM, &closed_port));
+  prober.Head(UrlFor(closed_port), ParseIp("127.0.80.26"));  // warms up
+  const size_t before = OpenDescriptors();
+
+  std::optional<pb::HttpObservation> obs;
+  auto keep = [&obs](pb::HttpObservation o) { obs = std::move(o); };
+  switch (GetParam()) {
+    case Ending::kAnswered: {
+      auto server = HttpTestServer::Start(
+          "127.0.80.27", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+      ASSERT_NE(server, nullptr);
+      obs = prober.Head(UrlFor(server->port()), ParseIp("127.0.80.27"));
+      EXPECT_EQ(obs->status(), 200) << obs->error().message();
+      break;
+    }
+    case Ending::kRefused:
+      obs = prober.Head(UrlFor(closed_port), ParseIp("127.0.80.26"));
+      EXPECT_EQ(obs->error().error_class(), "connection_refused");
+      break;
+    case Ending::kConnectTimeout: {
+      FullListener listener("127.0.80.28");
+      obs = prober.Head(UrlFor(listener.port()), ParseIp("127.0.80.28"));
+      EXPECT_EQ(obs->error().error_class(), "http_timeout")
+          << obs->error().message();
+      EXPECT_TRUE(obs->connected_ip().empty());
+      break;
+    }
+    case Ending::kResponseTimeout: {
+      auto server = HttpTestServer::Start("127.0.80.29", "",
+                                          HttpTestServer::Reply::kNever);
+      ASSERT_NE(server, nullptr);
+      obs = prober.Head(UrlFor(server->port()), ParseIp("127.0.80.29"));
+      EXPECT_EQ(obs->error().error_class(), "http_timeout");
+      break;
+    }
+    case Ending::kCancelledWhileConnecting: {
+      FullListener listener("127.0.80.28");
+      const HttpProber::ExchangeId id = prober.prober().Head(
+          UrlFor(listener.port()), ParseIp("127.0.80.28"), {}, keep);
+      prober.RunUntil([] { return false; }, 100);  // connecting
+      ASSERT_EQ(prober.prober().in_flight(), 1u);
+      EXPECT_TRUE(prober.prober().Cancel(id));
+      prober.RunUntil([] { return false; }, 100);
+      EXPECT_FALSE(obs.has_value());
+      break;
+    }
+  }
+  EXPECT_EQ(prober.prober().in_flight(), 0u);
+  EXPECT_EQ(prober.loop().watched(), 0u);
+  EXPECT_EQ(OpenDescriptors(), before);
+}
+
+std::string EndingName(const ::testing::TestParamInfo<Ending>& info) {
+  constexpr const char* kNames[] = {"Answered", "Refused", "ConnectTimeout",
+                                    "ResponseTimeout",
+                                    "CancelledWhileConnecting"};
+  return kNames[static_cast<int>(info.param)];
+}
+
+INSTANTIATE_TEST_SUITE_P(Endings, DescriptorTest,
+                         ::testing::Values(Ending::kAnswered, Ending::kRefused,
+                                           Ending::kConnectTimeout,
+                                           Ending::kResponseTimeout,
+                                           Ending::kCancelledWhileConnecting),
+                         EndingName);
 
 TEST(HttpProberTest, ACallbackMayDestroyTheProber) {
   auto server = ConcurrentHttpServer::Start(
