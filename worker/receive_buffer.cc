@@ -46,6 +46,9 @@ Result<ReceiveBuffer> RaiseReceiveBuffer(int fd, int bytes) {
   ReceiveBufferFacts facts{.asked = bytes, .current = GrantedReceiveBuffer(fd)};
   if (facts.current < 0) return Unreadable();
   ReceiveBufferStep step = NextReceiveBufferStep(facts);
+  if (step == ReceiveBufferStep::kKeep) {
+    return ReceiveBuffer{.asked = bytes, .granted = facts.current};
+  }
   if (step == ReceiveBufferStep::kForce &&
       setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof(bytes)) != 0) {
     facts.force_refused = true;
